@@ -1,0 +1,52 @@
+package host
+
+import "encoding/json"
+
+// Event types a guest receives.
+const (
+	EventOpen    = "open"    // the person opened the app in a conversation
+	EventMessage = "message" // the person sent text
+	EventAction  = "action"  // the person pressed a button or picked a list item or submitted a form
+	EventPayment = "payment" // an order the app requested reached a final state
+	EventTimer   = "timer"   // a timer the app set fired
+)
+
+// Event is the JSON document a guest reads with event_read. User is the
+// per-app pseudonymous id of the person, never the platform id.
+type Event struct {
+	V            int           `json:"v"` // payload version, 1
+	Type         string        `json:"type"`
+	ID           string        `json:"id"`
+	App          string        `json:"app"`
+	Conversation string        `json:"conversation,omitempty"`
+	User         string        `json:"user,omitempty"`
+	Surface      string        `json:"surface,omitempty"`
+	Text         string        `json:"text,omitempty"`    // message
+	Action       *Action       `json:"action,omitempty"`  // action
+	Payment      *PaymentEvent `json:"payment,omitempty"` // payment
+	Timer        *TimerEvent   `json:"timer,omitempty"`   // timer
+}
+
+// Action is a button press, a list choice or a form submission.
+type Action struct {
+	ID     string            `json:"id"`               // the button, list item or form id the app chose
+	Value  string            `json:"value,omitempty"`  // optional value the app attached to the button
+	Fields map[string]string `json:"fields,omitempty"` // form fields
+}
+
+// PaymentEvent tells the app how an order it requested ended.
+type PaymentEvent struct {
+	Order          string `json:"order"`
+	Status         string `json:"status"` // paid, declined, expired, refunded, partially_refunded
+	Amount         int64  `json:"amount"` // minor units
+	Currency       string `json:"currency"`
+	Refunded       int64  `json:"refunded,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	Reason         string `json:"reason,omitempty"` // why it was declined
+}
+
+// TimerEvent carries the payload the app gave timer.after.
+type TimerEvent struct {
+	ID      string          `json:"id"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}

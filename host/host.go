@@ -1,0 +1,200 @@
+// Package host holds the domain types shared by the host APIs that mini-apps
+// call, the runtime that runs them and the gateway that carries their
+// messages. It knows neither wazero nor WebSockets.
+//
+// A host API is a set of Funcs. Each Func has an operation name ("chat.send"),
+// the permission a manifest must grant to call it, and a handler that takes
+// the guest's JSON request and returns a JSON response or an *Error. The
+// runtime turns every Func into an ABI import named after the operation with
+// dots replaced by underscores ("chat_send") and checks the permission at
+// upload and at every call.
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Status is an ABI status code: the high 32 bits of a host call's result and
+// the value an event handler returns. 0 is success. The numbers are part of
+// the ABI (sdk/ABI.md) and never change meaning.
+type Status uint32
+
+const (
+	StatusOK               Status = 0
+	StatusBadRequest       Status = 1 // the request was malformed: invalid JSON, a missing or invalid field
+	StatusPermissionDenied Status = 2 // the manifest does not grant the operation's permission
+	StatusNotFound         Status = 3 // the thing named does not exist
+	StatusQuota            Status = 4 // a quota would be exceeded (storage bytes, rate); nothing was written
+	StatusConsentRequired  Status = 5 // the person has not granted the scope; a prompt was sent to them
+	StatusConflict         Status = 6 // the request conflicts with existing state (idempotency key reused with other fields)
+	StatusUnavailable      Status = 7 // the host could not serve the call right now; retry later
+	StatusInternal         Status = 8 // a host bug; the message says what failed
+	StatusUnknownOp        Status = 9 // the operation is not offered by this host
+)
+
+var statusNames = map[Status]string{
+	StatusOK:               "ok",
+	StatusBadRequest:       "bad_request",
+	StatusPermissionDenied: "permission_denied",
+	StatusNotFound:         "not_found",
+	StatusQuota:            "quota_exceeded",
+	StatusConsentRequired:  "consent_required",
+	StatusConflict:         "conflict",
+	StatusUnavailable:      "unavailable",
+	StatusInternal:         "internal",
+	StatusUnknownOp:        "unknown_op",
+}
+
+// String returns the stable name of s, such as "quota_exceeded".
+func (s Status) String() string {
+	if n, ok := statusNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("status_%d", uint32(s))
+}
+
+// Error is the one coded error a host function returns. The runtime encodes it
+// for the guest as {"status":4,"code":"quota_exceeded","message":"..."}.
+type Error struct {
+	Status  Status
+	Message string // says what was wrong and what to do
+}
+
+func (e *Error) Error() string { return e.Status.String() + ": " + e.Message }
+
+// Errorf returns an *Error with the given status.
+func Errorf(s Status, format string, args ...any) *Error {
+	return &Error{Status: s, Message: fmt.Sprintf(format, args...)}
+}
+
+// StatusOf returns the status carried by err: StatusOK for nil, the status of
+// an *Error anywhere in its chain, StatusInternal otherwise.
+func StatusOf(err error) Status {
+	if err == nil {
+		return StatusOK
+	}
+	var he *Error
+	if errors.As(err, &he) {
+		return he.Status
+	}
+	return StatusInternal
+}
+
+// Permission names what a manifest may grant.
+type Permission string
+
+const (
+	PermChat            Permission = "chat"             // chat.send, chat.share
+	PermStorage         Permission = "storage"          // kv.*
+	PermIdentityProfile Permission = "identity.profile" // display name, after consent
+	PermIdentityPhone   Permission = "identity.phone"   // phone number, after consent
+	PermPay             Permission = "pay"              // pay.request, pay.refund, pay.status
+	PermTimer           Permission = "timer"            // timer.after, timer.cancel
+	PermNone            Permission = ""                 // always allowed (log)
+)
+
+// KnownPermissions lists every permission a manifest may name.
+var KnownPermissions = []Permission{PermChat, PermStorage, PermIdentityProfile, PermIdentityPhone, PermPay, PermTimer}
+
+// AppRef names one version of one app of one merchant.
+type AppRef struct {
+	Merchant string `json:"merchant"`
+	App      string `json:"app"`
+	Version  string `json:"version"`
+}
+
+func (r AppRef) String() string { return r.Merchant + "/" + r.App + "@" + r.Version }
+
+// Caller is what a host function knows about the event it serves: which app
+// version runs, for whom and where. Person is the platform id; it never
+// reaches the guest (the guest sees pseudonymous ids made by the identity API).
+type Caller struct {
+	App          AppRef
+	Permissions  []Permission
+	Person       string // platform person id; "" for events with no person
+	Conversation string // conversation the event belongs to
+	Surface      string // web, whatsapp, messenger, instagram, dev
+	EventID      string
+}
+
+// Has reports whether the caller's manifest grants p.
+func (c *Caller) Has(p Permission) bool {
+	if p == PermNone {
+		return true
+	}
+	for _, q := range c.Permissions {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Outgoing is something a host API emits for delivery: a chat message from the
+// app into a conversation, or a host-drawn prompt (payment confirmation,
+// scope consent) to one person.
+type Outgoing struct {
+	Kind         string          `json:"kind"` // "message" or "prompt"
+	App          AppRef          `json:"app"`
+	Conversation string          `json:"conversation,omitempty"`
+	Person       string          `json:"person,omitempty"` // for prompts: the only person who may see and answer it
+	Body         json.RawMessage `json:"body"`             // a chat.Message for "message"; a prompt for "prompt"
+}
+
+// Outbox is the one interface through which host APIs emit outgoing messages.
+// The gateway implements it; the dev tool and tests implement it too. Emit
+// must not call back into the runtime.
+type Outbox interface {
+	Emit(ctx context.Context, out Outgoing) error
+}
+
+// Call is what a host function receives besides its request bytes.
+type Call struct {
+	Caller Caller
+	Out    Outbox       // where messages and prompts go; never nil
+	Log    *slog.Logger // the app's log
+	Now    time.Time    // when the event started
+}
+
+// Func is one host operation offered to guests.
+type Func struct {
+	Op         string     // dotted name, e.g. "chat.send"; the ABI import is ImportName(Op)
+	Permission Permission // what the manifest must grant; PermNone for always allowed
+	// Handle serves one call. req is the guest's request bytes, already copied
+	// out of guest memory and checked to be valid JSON. The returned bytes
+	// must be JSON. An error that is not an *Error is reported to the guest
+	// as StatusInternal.
+	Handle func(ctx context.Context, c *Call, req []byte) ([]byte, error)
+}
+
+// ImportName returns the ABI import name for a dotted operation name.
+func ImportName(op string) string { return strings.ReplaceAll(op, ".", "_") }
+
+// Limits bound what one app version may use. Zero fields mean "the default".
+type Limits struct {
+	MemoryPages       uint32 `json:"memory_pages,omitempty"`         // 64 KiB pages of linear memory
+	EventTimeoutMS    uint32 `json:"event_timeout_ms,omitempty"`     // deadline of one event
+	HostCallsPerEvent uint32 `json:"host_calls_per_event,omitempty"` // host calls during one event
+	CallBytes         uint32 `json:"call_bytes,omitempty"`           // request or response bytes of one host call
+	EventBytes        uint32 `json:"event_bytes,omitempty"`          // bytes in plus out across one event
+	LogBytes          uint32 `json:"log_bytes,omitempty"`            // log and stdout/stderr bytes per event
+}
+
+// Manifest describes an app: its id, version, the permissions it needs and its
+// limits. It travels inside the wasm file as the custom section
+// "passerelle.manifest" (JSON).
+type Manifest struct {
+	ABI         string       `json:"abi"`  // "passerelle_v1"
+	ID          string       `json:"id"`   // app id: lowercase letters, digits and '-', 2..40 chars
+	Name        string       `json:"name"` // display name
+	Version     string       `json:"version"`
+	Description string       `json:"description,omitempty"`
+	Permissions []Permission `json:"permissions"`
+	Limits      Limits       `json:"limits,omitempty"`
+}
