@@ -1,0 +1,353 @@
+package registry
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/host"
+)
+
+// Errors returned by the registry, wrapped with details.
+var (
+	ErrNotFound      = errors.New("not found")                          // no such app or version
+	ErrNotOwner      = errors.New("app id belongs to another merchant") // the id is taken
+	ErrVersionExists = errors.New("version already uploaded")           // versions are immutable
+	ErrPruned        = errors.New("module was pruned")                  // metadata kept, bytes gone
+	ErrInvalid       = errors.New("invalid rollout request")            // bad percent or version
+	ErrNoLive        = errors.New("app has no live version")
+)
+
+// Bucket names; each is owned by this package.
+var (
+	bucketApps     = []byte("registry.apps")
+	bucketVersions = []byte("registry.versions")
+	bucketWasm     = []byte("registry.wasm")
+	bucketPins     = []byte("registry.pins")
+	bucketLogs     = []byte("registry.logs")
+	bucketStats    = []byte("registry.stats")
+)
+
+// Options tune a Registry. Zero fields take the defaults.
+type Options struct {
+	KeepVersions int              // modules kept besides live and candidate (default 10)
+	LogRing      int              // log records kept per app (default 1000)
+	Logger       *slog.Logger     // default: discard
+	Now          func() time.Time // default: time.Now
+}
+
+// Registry is the app store. It is safe for concurrent use.
+type Registry struct {
+	db   *bbolt.DB
+	opts Options
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	logs  map[string]*ring          // app id -> log ring
+	stats map[string]*versionCounts // app\x00version -> figures
+}
+
+// App is one app id and its rollout state.
+type App struct {
+	ID          string    `json:"id"`
+	Merchant    string    `json:"merchant"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	Live        string    `json:"live,omitempty"`
+	Candidate   string    `json:"candidate,omitempty"`
+	Percent     int       `json:"percent,omitempty"` // share of people on the candidate
+	History     []string  `json:"history,omitempty"` // previous live versions, most recent last
+	Versions    []string  `json:"versions"`          // every uploaded version, in upload order
+}
+
+// Version is one uploaded module.
+type Version struct {
+	App        string        `json:"app"`
+	Version    string        `json:"version"`
+	Merchant   string        `json:"merchant"`
+	Manifest   host.Manifest `json:"manifest"`
+	SHA256     string        `json:"sha256"`
+	Size       int64         `json:"size"`
+	UploadedAt time.Time     `json:"uploaded_at"`
+	UploadedBy string        `json:"uploaded_by"`
+	Pruned     bool          `json:"pruned,omitempty"` // module bytes removed; cannot be promoted
+}
+
+// Ref returns the AppRef of v.
+func (v Version) Ref() host.AppRef {
+	return host.AppRef{Merchant: v.Merchant, App: v.App, Version: v.Version}
+}
+
+// Open prepares the registry's buckets in db and loads the persisted logs
+// and figures. The caller owns db.
+func Open(db *bbolt.DB, opts Options) (*Registry, error) {
+	if opts.KeepVersions <= 0 {
+		opts.KeepVersions = 10
+	}
+	if opts.LogRing <= 0 {
+		opts.LogRing = 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Registry{db: db, opts: opts, log: opts.Logger,
+		logs: map[string]*ring{}, stats: map[string]*versionCounts{}}
+	err := db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketApps, bucketVersions, bucketWasm, bucketPins, bucketLogs, bucketStats} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: create buckets: %w", err)
+	}
+	if err := r.loadPersisted(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func versionKey(app, version string) []byte { return []byte(app + "\x00" + version) }
+
+func getJSON(b *bbolt.Bucket, key []byte, v any) (bool, error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	return true, json.Unmarshal(data, v)
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+func getApp(tx *bbolt.Tx, id string) (*App, error) {
+	var a App
+	ok, err := getJSON(tx.Bucket(bucketApps), []byte(id), &a)
+	if err != nil {
+		return nil, fmt.Errorf("registry: decode app %q: %w", id, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("app %q: %w", id, ErrNotFound)
+	}
+	return &a, nil
+}
+
+func getVersion(tx *bbolt.Tx, app, version string) (*Version, error) {
+	var v Version
+	ok, err := getJSON(tx.Bucket(bucketVersions), versionKey(app, version), &v)
+	if err != nil {
+		return nil, fmt.Errorf("registry: decode version %s@%s: %w", app, version, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("app %q version %q: %w", app, version, ErrNotFound)
+	}
+	return &v, nil
+}
+
+// CheckOwner returns nil when merchant may upload app id: the id is free or
+// already belongs to merchant. It returns ErrNotOwner otherwise.
+func (r *Registry) CheckOwner(appID, merchant string) error {
+	return r.db.View(func(tx *bbolt.Tx) error {
+		a, err := getApp(tx, appID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if a.Merchant != merchant {
+			return fmt.Errorf("app %q: %w; choose another id in manifest.json", appID, ErrNotOwner)
+		}
+		return nil
+	})
+}
+
+// Add stores a new version of the app named by m.ID for merchant. The
+// manifest must already be validated. The first version of an app becomes
+// live. uploadedBy is the subject of the token that uploaded it.
+func (r *Registry) Add(merchant, uploadedBy string, m host.Manifest, wasm []byte) (Version, *App, error) {
+	sum := sha256.Sum256(wasm)
+	now := r.opts.Now().UTC()
+	v := Version{App: m.ID, Version: m.Version, Merchant: merchant, Manifest: m,
+		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(wasm)),
+		UploadedAt: now, UploadedBy: uploadedBy}
+	var app *App
+	err := r.db.Update(func(tx *bbolt.Tx) error {
+		a, err := getApp(tx, m.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			a = &App{ID: m.ID, Merchant: merchant, Created: now}
+		case err != nil:
+			return err
+		case a.Merchant != merchant:
+			return fmt.Errorf("app %q: %w; choose another id in manifest.json", m.ID, ErrNotOwner)
+		}
+		vb := tx.Bucket(bucketVersions)
+		if vb.Get(versionKey(m.ID, m.Version)) != nil {
+			return fmt.Errorf("app %q version %q: %w; raise the version in manifest.json and build again", m.ID, m.Version, ErrVersionExists)
+		}
+		if err := putJSON(vb, versionKey(m.ID, m.Version), v); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketWasm).Put(versionKey(m.ID, m.Version), wasm); err != nil {
+			return err
+		}
+		a.Name, a.Description, a.Updated = m.Name, m.Description, now
+		a.Versions = append(a.Versions, m.Version)
+		if a.Live == "" {
+			a.Live = m.Version
+		}
+		if err := r.prune(tx, a); err != nil {
+			return err
+		}
+		app = a
+		return putJSON(tx.Bucket(bucketApps), []byte(a.ID), a)
+	})
+	if err != nil {
+		return Version{}, nil, err
+	}
+	return v, app, nil
+}
+
+// prune removes the modules that are neither live, candidate, nor among
+// the last KeepVersions uploads.
+func (r *Registry) prune(tx *bbolt.Tx, a *App) error {
+	if len(a.Versions) <= r.opts.KeepVersions {
+		return nil
+	}
+	old := a.Versions[:len(a.Versions)-r.opts.KeepVersions]
+	wb, vb := tx.Bucket(bucketWasm), tx.Bucket(bucketVersions)
+	for _, ver := range old {
+		if ver == a.Live || ver == a.Candidate {
+			continue
+		}
+		key := versionKey(a.ID, ver)
+		if wb.Get(key) == nil {
+			continue
+		}
+		if err := wb.Delete(key); err != nil {
+			return err
+		}
+		var v Version
+		if ok, err := getJSON(vb, key, &v); err != nil || !ok {
+			return fmt.Errorf("registry: version %s@%s metadata missing: %v", a.ID, ver, err)
+		}
+		v.Pruned = true
+		if err := putJSON(vb, key, v); err != nil {
+			return err
+		}
+		r.log.Info("pruned module", "app", a.ID, "version", ver)
+	}
+	return nil
+}
+
+// App returns one app.
+func (r *Registry) App(id string) (*App, error) {
+	var a *App
+	err := r.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		a, err = getApp(tx, id)
+		return err
+	})
+	return a, err
+}
+
+// Apps returns every app, or the apps of merchant when it is not "".
+func (r *Registry) Apps(merchant string) ([]App, error) {
+	var out []App
+	err := r.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketApps).ForEach(func(k, data []byte) error {
+			var a App
+			if err := json.Unmarshal(data, &a); err != nil {
+				return fmt.Errorf("registry: decode app %q: %w", k, err)
+			}
+			if merchant == "" || a.Merchant == merchant {
+				out = append(out, a)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Version returns the metadata of one version.
+func (r *Registry) Version(app, version string) (*Version, error) {
+	var v *Version
+	err := r.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		v, err = getVersion(tx, app, version)
+		return err
+	})
+	return v, err
+}
+
+// Versions returns every version of app, oldest first.
+func (r *Registry) Versions(app string) ([]Version, error) {
+	var out []Version
+	err := r.db.View(func(tx *bbolt.Tx) error {
+		a, err := getApp(tx, app)
+		if err != nil {
+			return err
+		}
+		for _, ver := range a.Versions {
+			v, err := getVersion(tx, app, ver)
+			if err != nil {
+				return err
+			}
+			out = append(out, *v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Module returns a copy of the module bytes of one version.
+func (r *Registry) Module(app, version string) ([]byte, error) {
+	var out []byte
+	err := r.db.View(func(tx *bbolt.Tx) error {
+		v, err := getVersion(tx, app, version)
+		if err != nil {
+			return err
+		}
+		data := tx.Bucket(bucketWasm).Get(versionKey(app, version))
+		if data == nil || v.Pruned {
+			return fmt.Errorf("app %q version %q: %w; upload it again", app, version, ErrPruned)
+		}
+		out = slices.Clone(data)
+		return nil
+	})
+	return out, err
+}
+
+// Serving returns the versions that serve events: live first, then the
+// candidate if any.
+func (a *App) Serving() []string {
+	var out []string
+	if a.Live != "" {
+		out = append(out, a.Live)
+	}
+	if a.Candidate != "" {
+		out = append(out, a.Candidate)
+	}
+	return out
+}
