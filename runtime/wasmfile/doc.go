@@ -1,0 +1,19 @@
+// Package wasmfile reads and writes the manifest a Passerelle mini-app
+// carries inside its WebAssembly file. It parses the binary format by hand
+// and does not depend on a wasm runtime.
+//
+// # The manifest section
+//
+// A mini-app's manifest (host.Manifest, JSON) travels in a custom section
+// named "passerelle.manifest". Custom sections are ignored by wasm runtimes,
+// so the module stays valid and its code is unchanged. A file has at most
+// one such section: EmbedManifest replaces any existing one and appends the
+// new one at the end of the file; ReadManifest rejects a file with two.
+//
+// # Untrusted input
+//
+// Both functions take bytes uploaded by merchants. They check every length
+// against the bytes that remain, never allocate more than the input's size
+// and return ErrNotWasm or ErrMalformed (wrapped, with the offset) rather
+// than panicking.
+package wasmfile
