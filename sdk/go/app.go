@@ -1,0 +1,123 @@
+package passerelle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Handler handles one event. c and ev are valid only until it returns.
+type Handler func(c *Context, ev *Event) error
+
+// Host is what a Context talks to outside the sandbox: an in-memory host such
+// as sdktest's, or any harness running an App natively. Inside the sandbox the
+// SDK calls the passerelle_v1 imports instead.
+type Host interface {
+	// Call performs the dotted operation op with the JSON request req and
+	// returns the status and the response JSON (the error JSON
+	// {"status":..,"code":..,"message":..} when status is not StatusOK).
+	// req is only valid during the call.
+	Call(op string, req []byte) (Status, []byte)
+	// Log writes one line to the app log.
+	Log(level Level, msg string)
+}
+
+// App routes events to handlers by type. Register handlers before the first
+// event; an App is then safe for concurrent Dispatch.
+type App struct {
+	open, message, action, payment, timer, other Handler
+	contexts                                     sync.Pool
+}
+
+// NewApp returns an App with no handlers.
+func NewApp() *App {
+	a := &App{}
+	a.contexts.New = func() any {
+		c := &Context{}
+		c.enc = json.NewEncoder(&c.req)
+		c.enc.SetEscapeHTML(false)
+		return c
+	}
+	return a
+}
+
+// OnOpen sets the handler for "open" events and returns a.
+func (a *App) OnOpen(h Handler) *App { a.open = h; return a }
+
+// OnMessage sets the handler for "message" events and returns a.
+func (a *App) OnMessage(h Handler) *App { a.message = h; return a }
+
+// OnAction sets the handler for "action" events and returns a.
+func (a *App) OnAction(h Handler) *App { a.action = h; return a }
+
+// OnPayment sets the handler for "payment" events and returns a.
+func (a *App) OnPayment(h Handler) *App { a.payment = h; return a }
+
+// OnTimer sets the handler for "timer" events and returns a.
+func (a *App) OnTimer(h Handler) *App { a.timer = h; return a }
+
+// OnOther sets the handler for event types without a handler of their own
+// (including types added to the ABI later) and returns a.
+func (a *App) OnOther(h Handler) *App { a.other = h; return a }
+
+func (a *App) handler(typ string) Handler {
+	var h Handler
+	switch typ {
+	case EventOpen:
+		h = a.open
+	case EventMessage:
+		h = a.message
+	case EventAction:
+		h = a.action
+	case EventPayment:
+		h = a.payment
+	case EventTimer:
+		h = a.timer
+	}
+	if h == nil {
+		h = a.other
+	}
+	return h
+}
+
+// Dispatch decodes one event JSON document and runs its handler with host
+// calls going to h. It returns the handler's error, or an error wrapping
+// ErrBadEvent when the document cannot be decoded. An event with no handler
+// returns nil.
+func (a *App) Dispatch(h Host, event []byte) error {
+	if h == nil {
+		return errors.New("passerelle: Dispatch needs a Host; inside the sandbox events arrive through Serve")
+	}
+	return a.dispatch(h, event)
+}
+
+// dispatch runs one event; h is nil inside the sandbox.
+func (a *App) dispatch(h Host, event []byte) error {
+	c := a.contexts.Get().(*Context)
+	defer a.contexts.Put(c)
+	c.host = h
+	c.ev = Event{}
+	if err := decodeEvent(event, &c.ev); err != nil {
+		return err
+	}
+	handler := a.handler(c.ev.Type)
+	if handler == nil {
+		return nil
+	}
+	return handler(c, &c.ev)
+}
+
+func decodeEvent(b []byte, ev *Event) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return fmt.Errorf("%w: empty event", ErrBadEvent)
+	}
+	if err := json.Unmarshal(b, ev); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	if ev.Type == "" {
+		return fmt.Errorf("%w: no \"type\"", ErrBadEvent)
+	}
+	return nil
+}

@@ -1,0 +1,23 @@
+package passerelle
+
+type sendResponse struct {
+	ID string `json:"id"`
+}
+
+// Send posts m into the event's conversation (operation chat.send, permission
+// "chat") and returns the message id.
+func (c *Context) Send(m Message) (id string, err error) {
+	var r sendResponse
+	err = c.call("chat.send", importChatSend, &m, &r)
+	return r.ID, err
+}
+
+// SendText posts a text message into the event's conversation.
+func (c *Context) SendText(text string) (id string, err error) {
+	return c.Send(Message{Text: text})
+}
+
+// SendCard posts a card into the event's conversation.
+func (c *Context) SendCard(card Card) (id string, err error) {
+	return c.Send(Message{Card: &card})
+}

@@ -1,0 +1,96 @@
+package passerelle
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"unsafe"
+)
+
+// Level is the level of a log line.
+type Level uint32
+
+// Log levels, as the ABI's log import numbers them.
+const (
+	LevelDebug Level = 0
+	LevelInfo  Level = 1
+	LevelWarn  Level = 2
+	LevelError Level = 3
+)
+
+// Context makes host calls on behalf of one event. It is valid only while the
+// handler that received it runs.
+type Context struct {
+	host Host // nil inside the sandbox: calls go to the passerelle_v1 imports
+	ev   Event
+	req  bytes.Buffer  // reused request encoding
+	enc  *json.Encoder // writes into req
+	res  []byte        // reused response buffer (sandbox only)
+}
+
+// importFunc is the shape of every operation import:
+// (req_ptr i32, req_len i32) -> i64 (status << 32 | result length).
+type importFunc func(ptr unsafe.Pointer, n uint32) uint64
+
+// call performs one host operation: it encodes req as JSON, calls op (through
+// imp inside the sandbox, through the Host outside), and decodes the response
+// into resp (which may be nil) or turns a non-zero status into an *Error.
+// A typed helper for a new operation is one method around call.
+func (c *Context) call(op string, imp importFunc, req, resp any) error {
+	c.req.Reset()
+	if err := c.enc.Encode(req); err != nil {
+		return fmt.Errorf("%s: encode request: %w", op, err)
+	}
+	body := c.req.Bytes()
+	var (
+		st  Status
+		out []byte
+	)
+	if c.host != nil {
+		st, out = c.host.Call(op, body)
+	} else {
+		st, out = guestCall(imp, body, &c.res)
+	}
+	if st != StatusOK {
+		return decodeError(op, st, out)
+	}
+	if resp != nil && len(out) > 0 {
+		if err := json.Unmarshal(out, resp); err != nil {
+			return fmt.Errorf("%s: decode response: %w", op, err)
+		}
+	}
+	return nil
+}
+
+// decodeError turns a status and the error JSON into an *Error. The status
+// returned by the call wins over the one in the JSON.
+func decodeError(op string, st Status, body []byte) error {
+	var doc struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	e := &Error{Op: op, Status: st, Code: st.String()}
+	if json.Unmarshal(body, &doc) == nil {
+		if doc.Code != "" {
+			e.Code = doc.Code
+		}
+		e.Message = doc.Message
+	} else if len(body) > 0 {
+		e.Message = string(body)
+	}
+	return e
+}
+
+// Log writes msg to the app's log at level.
+func (c *Context) Log(level Level, msg string) {
+	if c.host != nil {
+		c.host.Log(level, msg)
+		return
+	}
+	guestLog(level, msg)
+}
+
+// Logf formats a line and writes it to the app's log at level.
+func (c *Context) Logf(level Level, format string, args ...any) {
+	c.Log(level, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,52 @@
+package passerelle
+
+import "encoding/json"
+
+// Event types.
+const (
+	EventOpen    = "open"    // the person opened the app in a conversation
+	EventMessage = "message" // the person sent text
+	EventAction  = "action"  // the person pressed a button, picked a list item or submitted a form
+	EventPayment = "payment" // an order the app requested reached a final state
+	EventTimer   = "timer"   // a timer the app set fired
+)
+
+// Event is one event the host delivers. User is the person's pseudonymous id
+// for this app, stable across events and surfaces, never the platform id.
+type Event struct {
+	V            int      `json:"v"` // payload version, 1
+	Type         string   `json:"type"`
+	ID           string   `json:"id"`
+	App          string   `json:"app"`
+	Conversation string   `json:"conversation,omitempty"`
+	User         string   `json:"user,omitempty"`
+	Surface      string   `json:"surface,omitempty"`
+	Text         string   `json:"text,omitempty"`    // message; for open, the payload of a shared card
+	Action       *Action  `json:"action,omitempty"`  // action
+	Payment      *Payment `json:"payment,omitempty"` // payment
+	Timer        *Timer   `json:"timer,omitempty"`   // timer
+}
+
+// Action is a button press, a list choice or a form submission.
+type Action struct {
+	ID     string            `json:"id"`               // the button, list item or form id the app chose
+	Value  string            `json:"value,omitempty"`  // the value the app attached to the button
+	Fields map[string]string `json:"fields,omitempty"` // form fields
+}
+
+// Payment tells the app how an order it requested ended.
+type Payment struct {
+	Order          string `json:"order"`
+	Status         string `json:"status"` // paid, declined, expired, refunded, partially_refunded
+	Amount         int64  `json:"amount"` // minor units of Currency
+	Currency       string `json:"currency"`
+	Refunded       int64  `json:"refunded,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	Reason         string `json:"reason,omitempty"` // why it was declined
+}
+
+// Timer is a fired timer and the payload the app gave when setting it.
+type Timer struct {
+	ID      string          `json:"id"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}

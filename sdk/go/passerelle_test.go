@@ -1,0 +1,319 @@
+package passerelle_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"passerelle/host"
+	passerelle "passerelle/sdk/go"
+	"passerelle/sdk/go/sdktest"
+)
+
+// roundTrip encodes from with JSON, decodes into to, and checks that encoding
+// to gives the same document: the SDK type carries every field of the host type.
+func roundTrip(t *testing.T, from, to any) {
+	t.Helper()
+	a, err := json.Marshal(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(a, to); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x, y any
+	_ = json.Unmarshal(a, &x)
+	_ = json.Unmarshal(b, &y)
+	if !reflect.DeepEqual(x, y) {
+		t.Fatalf("JSON differs:\nhost %s\nsdk  %s", a, b)
+	}
+}
+
+func TestTypesMatchHost(t *testing.T) {
+	tests := []struct {
+		name     string
+		from, to any
+	}{
+		{"message event", &host.Event{V: 1, Type: host.EventMessage, ID: "e1", App: "echo", Conversation: "c", User: "u", Surface: "web", Text: "hi"}, &passerelle.Event{}},
+		{"action event", &host.Event{V: 1, Type: host.EventAction, ID: "e2", App: "a", Action: &host.Action{ID: "f", Value: "v", Fields: map[string]string{"n": "1"}}}, &passerelle.Event{}},
+		{"payment event", &host.Event{V: 1, Type: host.EventPayment, ID: "e3", App: "a", Payment: &host.PaymentEvent{Order: "o", Status: "declined", Amount: 1250, Currency: "EUR", Refunded: 5, IdempotencyKey: "k", Reason: "funds"}}, &passerelle.Event{}},
+		{"timer event", &host.Event{V: 1, Type: host.EventTimer, ID: "e4", App: "a", Timer: &host.TimerEvent{ID: "t", Payload: json.RawMessage(`{"n":1}`)}}, &passerelle.Event{}},
+		{"card message", &host.Message{Text: "t", Card: &host.Card{
+			Title: "T", Text: "x", Image: "https://x/y.png",
+			Buttons: []host.Button{{ID: "b", Title: "B", Value: "v"}},
+			List:    &host.List{Button: "Pick", Items: []host.ListItem{{ID: "i", Title: "I", Description: "d"}}},
+			Form:    &host.Form{ID: "f", Submit: "Go", Fields: []host.FormField{{Name: "n", Label: "N", Type: "number", Required: true}}},
+			Share:   &host.Share{App: "shop", Payload: "p"},
+		}}, &passerelle.Message{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { roundTrip(t, tt.from, tt.to) })
+	}
+}
+
+func TestStatusesMatchHost(t *testing.T) {
+	for s := passerelle.StatusOK; s <= passerelle.StatusUnknownOp+1; s++ {
+		if got, want := s.String(), host.Status(s).String(); got != want {
+			t.Errorf("status %d: sdk %q, host %q", s, got, want)
+		}
+	}
+	levels := map[passerelle.Level]uint32{passerelle.LevelDebug: 0, passerelle.LevelInfo: 1, passerelle.LevelWarn: 2, passerelle.LevelError: 3}
+	for l, n := range levels {
+		if uint32(l) != n {
+			t.Errorf("level %d should be %d", l, n)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		status   passerelle.Status
+		sentinel error
+	}{
+		{passerelle.StatusBadRequest, passerelle.ErrBadRequest},
+		{passerelle.StatusPermissionDenied, passerelle.ErrPermissionDenied},
+		{passerelle.StatusNotFound, passerelle.ErrNotFound},
+		{passerelle.StatusQuota, passerelle.ErrQuota},
+		{passerelle.StatusConsentRequired, passerelle.ErrConsentRequired},
+		{passerelle.StatusConflict, passerelle.ErrConflict},
+		{passerelle.StatusUnavailable, passerelle.ErrUnavailable},
+		{passerelle.StatusInternal, passerelle.ErrInternal},
+		{passerelle.StatusUnknownOp, passerelle.ErrUnknownOp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.status.String(), func(t *testing.T) {
+			app := passerelle.NewApp().OnMessage(func(c *passerelle.Context, ev *passerelle.Event) error {
+				_, err := c.SendText(ev.Text)
+				return fmt.Errorf("reply: %w", err)
+			})
+			h := sdktest.New(app)
+			h.Handle("chat.send", func([]byte) (any, error) {
+				return nil, &passerelle.Error{Status: tt.status, Message: "told why"}
+			})
+			err := h.Message("x")
+			if !errors.Is(err, tt.sentinel) {
+				t.Fatalf("errors.Is(%v, %v) = false", err, tt.sentinel)
+			}
+			var pe *passerelle.Error
+			if !errors.As(err, &pe) || pe.Op != "chat.send" || pe.Code != tt.status.String() || pe.Message != "told why" {
+				t.Fatalf("got %#v", pe)
+			}
+			if got := passerelle.StatusOf(err); got != tt.status {
+				t.Fatalf("StatusOf = %v, want %v", got, tt.status)
+			}
+		})
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want passerelle.Status
+	}{
+		{"nil", nil, passerelle.StatusOK},
+		{"plain", errors.New("boom"), passerelle.StatusInternal},
+		{"bad event", fmt.Errorf("x: %w", passerelle.ErrBadEvent), passerelle.StatusBadRequest},
+		{"host error", &passerelle.Error{Op: "kv.get", Status: passerelle.StatusNotFound}, passerelle.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := passerelle.StatusOf(tt.err); got != tt.want {
+				t.Fatalf("StatusOf(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	var got []string
+	record := func(c *passerelle.Context, ev *passerelle.Event) error {
+		got = append(got, ev.Type+":"+ev.ID)
+		return nil
+	}
+	app := passerelle.NewApp().OnOpen(record).OnMessage(record).OnAction(record).OnPayment(record).OnTimer(record)
+	h := sdktest.New(app)
+	tests := []struct {
+		name    string
+		event   string
+		want    string
+		wantErr error
+	}{
+		{"open", `{"v":1,"type":"open","id":"1","app":"a"}`, "open:1", nil},
+		{"message", `{"v":1,"type":"message","id":"2","app":"a","text":"hi"}`, "message:2", nil},
+		{"action", `{"v":1,"type":"action","id":"3","app":"a","action":{"id":"b"}}`, "action:3", nil},
+		{"payment", `{"v":1,"type":"payment","id":"4","app":"a","payment":{"order":"o","status":"paid","amount":1,"currency":"EUR"}}`, "payment:4", nil},
+		{"timer", `{"v":1,"type":"timer","id":"5","app":"a","timer":{"id":"t"}}`, "timer:5", nil},
+		{"unknown fields are ignored", `{"v":1,"type":"open","id":"6","app":"a","new_field":[1,2]}`, "open:6", nil},
+		{"unknown type without OnOther", `{"v":1,"type":"call","id":"7","app":"a"}`, "", nil},
+		{"empty", ``, "", passerelle.ErrBadEvent},
+		{"not JSON", `{"type":`, "", passerelle.ErrBadEvent},
+		{"no type", `{"v":1,"id":"8"}`, "", passerelle.ErrBadEvent},
+		{"wrong field type", `{"v":1,"type":"message","text":5}`, "", passerelle.ErrBadEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got = nil
+			err := app.Dispatch(h, []byte(tt.event))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Fatalf("handled %v, want %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("no host", func(t *testing.T) {
+		if err := app.Dispatch(nil, []byte(`{"type":"open"}`)); err == nil {
+			t.Fatal("Dispatch without a Host succeeded")
+		}
+	})
+	t.Run("other", func(t *testing.T) {
+		got = nil
+		app.OnOther(record)
+		if err := app.Dispatch(h, []byte(`{"v":1,"type":"call","id":"9"}`)); err != nil || strings.Join(got, ",") != "call:9" {
+			t.Fatalf("err %v, handled %v", err, got)
+		}
+	})
+}
+
+func TestEventIsReset(t *testing.T) {
+	var texts []string
+	app := passerelle.NewApp().OnOther(func(c *passerelle.Context, ev *passerelle.Event) error {
+		texts = append(texts, fmt.Sprintf("%s|%v", ev.Text, ev.Action != nil))
+		return nil
+	})
+	h := sdktest.New(app)
+	for _, e := range []string{`{"type":"x","text":"a","action":{"id":"b"}}`, `{"type":"x"}`} {
+		if err := app.Dispatch(h, []byte(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := "a|true,|false"; strings.Join(texts, ",") != want {
+		t.Fatalf("got %v, want %s: a field of the previous event leaked", texts, want)
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	tests := []struct {
+		name  string
+		perms []string
+		want  error
+	}{
+		{"all granted", nil, nil},
+		{"chat granted", []string{"chat"}, nil},
+		{"chat missing", []string{"storage"}, passerelle.ErrPermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := passerelle.NewApp().OnOpen(func(c *passerelle.Context, ev *passerelle.Event) error {
+				_, err := c.SendText("hello")
+				return err
+			})
+			h := sdktest.New(app)
+			h.Permissions = tt.perms
+			if err := h.Open(); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSendRequests(t *testing.T) {
+	tests := []struct {
+		name string
+		send func(c *passerelle.Context) (string, error)
+		want string
+	}{
+		{"text", func(c *passerelle.Context) (string, error) { return c.SendText("a <b> & c") }, `{"text":"a <b> & c"}`},
+		{"card", func(c *passerelle.Context) (string, error) {
+			return c.SendCard(passerelle.Card{Title: "T", Buttons: []passerelle.Button{{ID: "1", Title: "One"}}})
+		}, `{"card":{"title":"T","buttons":[{"id":"1","title":"One"}]}}`},
+		{"empty is refused", func(c *passerelle.Context) (string, error) { return c.Send(passerelle.Message{}) }, `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var id string
+			var sendErr error
+			app := passerelle.NewApp().OnOpen(func(c *passerelle.Context, ev *passerelle.Event) error {
+				id, sendErr = tt.send(c)
+				return nil
+			})
+			h := sdktest.New(app)
+			if err := h.Open(); err != nil {
+				t.Fatal(err)
+			}
+			calls := h.Calls()
+			if len(calls) != 1 || calls[0].Request != tt.want {
+				t.Fatalf("calls %+v, want one with %s", calls, tt.want)
+			}
+			if tt.want == `{}` {
+				if !errors.Is(sendErr, passerelle.ErrBadRequest) || id != "" {
+					t.Fatalf("empty message: id %q err %v", id, sendErr)
+				}
+				return
+			}
+			if sendErr != nil || id != "m1" {
+				t.Fatalf("id %q err %v", id, sendErr)
+			}
+		})
+	}
+}
+
+func TestConcurrentDispatch(t *testing.T) {
+	app := passerelle.NewApp().OnMessage(func(c *passerelle.Context, ev *passerelle.Event) error {
+		_, err := c.SendText("echo " + ev.Text)
+		return err
+	})
+	h := sdktest.New(app)
+	const n = 8
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Go(func() {
+			for i := range 50 {
+				if err := h.Message(fmt.Sprintf("%d-%d", g, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	sent := h.Sent()
+	if len(sent) != n*50 {
+		t.Fatalf("sent %d messages, want %d", len(sent), n*50)
+	}
+	seen := map[string]bool{}
+	for _, m := range sent {
+		seen[m.Text] = true
+	}
+	if len(seen) != n*50 {
+		t.Fatalf("%d distinct replies, want %d: a Context was shared between events", len(seen), n*50)
+	}
+}
+
+func FuzzDispatch(f *testing.F) {
+	f.Add([]byte(`{"v":1,"type":"message","id":"1","app":"a","text":"hi"}`))
+	f.Add([]byte(`{"v":1,"type":"action","action":{"id":"b","fields":{"a":"b"}}}`))
+	f.Add([]byte(`{"type":"timer","timer":{"id":"t","payload":[1,{"x":null}]}}`))
+	f.Add([]byte(`not json`))
+	app := passerelle.NewApp().OnOther(func(c *passerelle.Context, ev *passerelle.Event) error {
+		_, err := c.SendText(ev.Type + ev.Text)
+		return err
+	})
+	h := sdktest.New(app)
+	f.Fuzz(func(t *testing.T, event []byte) {
+		err := app.Dispatch(h, event)
+		if err != nil && !errors.Is(err, passerelle.ErrBadEvent) {
+			t.Fatalf("unexpected error kind: %v", err)
+		}
+	})
+}
