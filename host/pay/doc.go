@@ -1,0 +1,49 @@
+// Package pay is the platform's payment service: wallets for people and
+// merchants, a double-entry ledger in integer minor units of ISO 4217
+// currencies, and the orders mini-apps request and people confirm.
+//
+// # Money
+//
+// Amounts are int64 minor units (1250 EUR = 12.50 €); there are no floats.
+// Currencies are checked against a table of ISO 4217 codes with their
+// minor-unit exponent (MinorUnits). Every movement of money is two postings
+// summing to zero, written with both balances in one bbolt transaction;
+// wallets are funded by a movement from the Issuance account, whose balance
+// is the negative of the money in circulation. Audit checks all of it.
+//
+// # Orders
+//
+// An app calls pay.request; the order waits for the person in state
+// awaiting_confirmation and a host-drawn prompt goes to that person only.
+// The person's answer reaches Confirm or Decline. Confirm settles (person →
+// merchant) in the same transaction as the state change, exactly once; with
+// too little money the order is declined (reason insufficient_funds). An
+// order nobody answers expires after Config.TTL (Sweep, or Run on a ticker).
+// A paid order may be refunded in part or whole (pay.refund), never more than
+// was paid. Requests and refunds carry idempotency keys scoped to the app: a
+// retry returns the same order; the same key with other fields is a
+// conflict.
+//
+//	created → awaiting_confirmation → paid | declined | expired
+//	paid → partially_refunded → refunded
+//
+// # Storage
+//
+// Buckets: pay.orders, pay.idempotency, pay.balances, pay.postings,
+// pay.expiry. Writes are grouped: concurrent operations share one
+// transaction and one fsync, with no added delay when alone.
+//
+// # Hooks the integrator wires
+//
+//   - Config.Notifier receives every final state (paid, declined, expired,
+//     partially_refunded, refunded); turn it into a host.EventPayment event
+//     for the order's app (Order.Ref, Person, Conversation) with Order.Event().
+//     Only the host emits these events; an app cannot fake one. It is called
+//     after commit on the caller's goroutine, possibly inside a guest's host
+//     call: queue, do not dispatch synchronously.
+//   - Confirm(ctx, person, order) and Decline(ctx, person, order) answer a
+//     payment prompt; Balances(ctx, person) shows a wallet. The gateway calls them.
+//   - Run(ctx) (or Sweep from the integrator's own ticker) expires orders.
+//   - Funcs() goes to the runtime's sandbox.Config.Funcs; Fund is for operator
+//     tools and the demo.
+package pay

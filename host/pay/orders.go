@@ -1,0 +1,377 @@
+package pay
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/host"
+)
+
+// State is where an order is in its life.
+type State string
+
+// Order states. created → awaiting_confirmation → paid | declined | expired;
+// paid → partially_refunded → refunded.
+const (
+	StateCreated           State = "created"
+	StateAwaiting          State = "awaiting_confirmation"
+	StatePaid              State = "paid"
+	StateDeclined          State = "declined"
+	StateExpired           State = "expired"
+	StatePartiallyRefunded State = "partially_refunded"
+	StateRefunded          State = "refunded"
+)
+
+// Decline reasons.
+const (
+	ReasonInsufficientFunds = "insufficient_funds"
+	ReasonDeclinedByPerson  = "declined_by_person"
+)
+
+// Order is a payment an app requested from a person.
+type Order struct {
+	ID             string      `json:"id"`
+	Ref            host.AppRef `json:"ref"`    // the app version that requested it; paid to Ref.Merchant
+	Person         string      `json:"person"` // platform id of the payer
+	Conversation   string      `json:"conversation,omitempty"`
+	Surface        string      `json:"surface,omitempty"`
+	Amount         int64       `json:"amount"` // minor units
+	Currency       string      `json:"currency"`
+	Description    string      `json:"description"`
+	IdempotencyKey string      `json:"idempotency_key"`
+	State          State       `json:"state"`
+	Reason         string      `json:"reason,omitempty"`
+	Refunded       int64       `json:"refunded,omitempty"`
+	Created        time.Time   `json:"created"`
+	Expires        time.Time   `json:"expires"`
+	Settled        time.Time   `json:"settled,omitzero"`
+	Updated        time.Time   `json:"updated"`
+}
+
+// Event returns the payment event the app receives for the order.
+func (o Order) Event() host.PaymentEvent {
+	return host.PaymentEvent{Order: o.ID, Status: string(o.State), Amount: o.Amount, Currency: o.Currency,
+		Refunded: o.Refunded, IdempotencyKey: o.IdempotencyKey, Reason: o.Reason}
+}
+
+// Request is what an app asks for with pay.request.
+type Request struct {
+	Amount         int64  `json:"amount"`   // minor units, > 0
+	Currency       string `json:"currency"` // ISO 4217
+	Description    string `json:"description"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+func (r Request) check() error {
+	if err := checkMoney(r.Amount, r.Currency); err != nil {
+		return err
+	}
+	if r.Description == "" || !utf8.ValidString(r.Description) || utf8.RuneCountInString(r.Description) > MaxDescription {
+		return fmt.Errorf("%w: description must be 1..%d characters; say what the person pays for", ErrInvalid, MaxDescription)
+	}
+	if r.IdempotencyKey == "" || len(r.IdempotencyKey) > MaxIdempotencyKey {
+		return fmt.Errorf("%w: idempotency_key must be 1..%d bytes; use one key per purchase and reuse it on retry", ErrInvalid, MaxIdempotencyKey)
+	}
+	return nil
+}
+
+func requestKey(merchant, app, key string) []byte {
+	return []byte("request\x00" + merchant + "\x00" + app + "\x00" + key)
+}
+
+func refundKey(merchant, app, key string) []byte {
+	return []byte("refund\x00" + merchant + "\x00" + app + "\x00" + key)
+}
+
+func expiryKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(t.UnixNano()))
+	return append(k, id...)
+}
+
+// NewOrder creates an order awaiting the confirmation of person, paid to
+// ref.Merchant, or returns the existing order if the app already used
+// r.IdempotencyKey with the same fields (fresh reports which). A key reused
+// with other fields returns ErrConflict.
+func (s *Service) NewOrder(ctx context.Context, ref host.AppRef, person, conversation, surface string, r Request) (o Order, fresh bool, err error) {
+	if err := r.check(); err != nil {
+		return Order{}, false, err
+	}
+	if person == "" {
+		return Order{}, false, fmt.Errorf("%w: no person to pay; request payments while handling an event a person caused", ErrInvalid)
+	}
+	err = s.commit.do(func(tx *bbolt.Tx) error {
+		fresh = false
+		idem, orders := tx.Bucket(bucketIdem), tx.Bucket(bucketOrders)
+		ik := requestKey(ref.Merchant, ref.App, r.IdempotencyKey)
+		if id := idem.Get(ik); id != nil {
+			if err := getJSON(orders, id, &o); err != nil {
+				return err
+			}
+			if o.Person != person || o.Amount != r.Amount || o.Currency != r.Currency || o.Description != r.Description {
+				return fmt.Errorf("%w: idempotency_key %q belongs to order %s for %d %s %q; use a new key for a new purchase",
+					ErrConflict, r.IdempotencyKey, o.ID, o.Amount, o.Currency, o.Description)
+			}
+			return nil
+		}
+		now := s.now().UTC()
+		o = Order{ID: newID("ord_"), Ref: ref, Person: person, Conversation: conversation, Surface: surface,
+			Amount: r.Amount, Currency: r.Currency, Description: r.Description, IdempotencyKey: r.IdempotencyKey,
+			State: StateAwaiting, Created: now, Updated: now, Expires: now.Add(s.cfg.TTL)}
+		fresh = true
+		if err := idem.Put(ik, []byte(o.ID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketExpiry).Put(expiryKey(o.Expires, o.ID), nil); err != nil {
+			return err
+		}
+		return putJSON(orders, []byte(o.ID), o)
+	})
+	if err != nil {
+		return Order{}, false, err
+	}
+	return o, fresh, nil
+}
+
+// Order returns an order by id.
+func (s *Service) Order(ctx context.Context, id string) (Order, error) {
+	var o Order
+	err := s.db.View(func(tx *bbolt.Tx) error { return getJSON(tx.Bucket(bucketOrders), []byte(id), &o) })
+	if err != nil {
+		return Order{}, fmt.Errorf("%w: no order %q", ErrNotFound, id)
+	}
+	return o, nil
+}
+
+// Confirm is the person's yes to an order: the money moves from the
+// person's wallet to the merchant's in the same transaction as the state
+// change. Only the person the order is for may confirm it (anyone else gets
+// ErrNotFound). Confirming a paid order again does nothing and returns nil.
+// Without enough money the order is declined (reason insufficient_funds) and
+// ErrInsufficientFunds is returned; a declined or expired order returns
+// ErrState or ErrExpired.
+func (s *Service) Confirm(ctx context.Context, person, orderID string) error {
+	var o Order
+	var changed bool
+	err := s.commit.do(func(tx *bbolt.Tx) error {
+		changed = false
+		orders := tx.Bucket(bucketOrders)
+		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Person != person {
+			return fmt.Errorf("%w: no order %q for this person", ErrNotFound, orderID)
+		}
+		if o.State != StateAwaiting {
+			return nil // reported after the transaction
+		}
+		now := s.now().UTC()
+		if !now.Before(o.Expires) {
+			changed = true
+			return s.finish(tx, &o, StateExpired, "", now)
+		}
+		err := s.move(tx, PersonAccount(person), MerchantAccount(o.Ref.Merchant), o.Currency, o.Amount, "settle", o.ID)
+		switch {
+		case errors.Is(err, ErrInsufficientFunds):
+			changed = true
+			return s.finish(tx, &o, StateDeclined, ReasonInsufficientFunds, now)
+		case err != nil:
+			return err
+		}
+		changed = true
+		o.Settled = now
+		return s.finish(tx, &o, StatePaid, "", now)
+	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		s.notify(ctx, o)
+	}
+	switch o.State {
+	case StatePaid, StatePartiallyRefunded, StateRefunded:
+		return nil
+	case StateDeclined:
+		if o.Reason == ReasonInsufficientFunds {
+			return fmt.Errorf("%w: the wallet holds less than %d %s; order %s is declined", ErrInsufficientFunds, o.Amount, o.Currency, o.ID)
+		}
+		return fmt.Errorf("%w: order %s was declined", ErrState, o.ID)
+	case StateExpired:
+		return fmt.Errorf("%w: order %s expired before it was confirmed; ask the app for a new one", ErrExpired, o.ID)
+	}
+	return fmt.Errorf("%w: order %s is %s", ErrState, o.ID, o.State)
+}
+
+// Decline is the person's no to an order. Declining a declined order does
+// nothing; declining a paid or expired one returns ErrState.
+func (s *Service) Decline(ctx context.Context, person, orderID string) error {
+	var o Order
+	var changed bool
+	err := s.commit.do(func(tx *bbolt.Tx) error {
+		changed = false
+		if err := getJSON(tx.Bucket(bucketOrders), []byte(orderID), &o); err != nil || o.Person != person {
+			return fmt.Errorf("%w: no order %q for this person", ErrNotFound, orderID)
+		}
+		if o.State != StateAwaiting {
+			return nil
+		}
+		changed = true
+		return s.finish(tx, &o, StateDeclined, ReasonDeclinedByPerson, s.now().UTC())
+	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		s.notify(ctx, o)
+	}
+	if o.State == StateDeclined {
+		return nil
+	}
+	return fmt.Errorf("%w: order %s is already %s", ErrState, o.ID, o.State)
+}
+
+// finish moves an awaiting order to a final state in tx.
+func (s *Service) finish(tx *bbolt.Tx, o *Order, st State, reason string, now time.Time) error {
+	if err := tx.Bucket(bucketExpiry).Delete(expiryKey(o.Expires, o.ID)); err != nil {
+		return err
+	}
+	o.State, o.Reason, o.Updated = st, reason, now
+	return putJSON(tx.Bucket(bucketOrders), []byte(o.ID), o)
+}
+
+// Refund returns amount minor units of a paid order to the person (0 means
+// everything not yet refunded), from the merchant's wallet. Only the app
+// that requested the order (same merchant and app id) may refund it. A
+// retry with the same idempotency key and amount returns the order without
+// refunding again; the same key with another order or amount is ErrConflict.
+func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, amount int64, key string) (Order, error) {
+	if key == "" || len(key) > MaxIdempotencyKey {
+		return Order{}, fmt.Errorf("%w: idempotency_key must be 1..%d bytes", ErrInvalid, MaxIdempotencyKey)
+	}
+	if amount < 0 {
+		return Order{}, fmt.Errorf("%w: amount %d is negative; give the minor units to refund, or 0 for all", ErrInvalid, amount)
+	}
+	type record struct {
+		Order  string `json:"order"`
+		Amount int64  `json:"amount"`
+	}
+	var o Order
+	var changed bool
+	err := s.commit.do(func(tx *bbolt.Tx) error {
+		changed = false
+		orders, idem := tx.Bucket(bucketOrders), tx.Bucket(bucketIdem)
+		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Ref.Merchant != ref.Merchant || o.Ref.App != ref.App {
+			return fmt.Errorf("%w: no order %q of this app", ErrNotFound, orderID)
+		}
+		rk := refundKey(ref.Merchant, ref.App, key)
+		var prev record
+		if err := getJSON(idem, rk, &prev); err == nil {
+			if prev.Order != orderID || prev.Amount != amount {
+				return fmt.Errorf("%w: idempotency_key %q was used to refund %d of order %s; use a new key for a new refund",
+					ErrConflict, key, prev.Amount, prev.Order)
+			}
+			return nil
+		}
+		if o.State != StatePaid && o.State != StatePartiallyRefunded {
+			return fmt.Errorf("%w: order %s is %s; only paid orders can be refunded", ErrState, o.ID, o.State)
+		}
+		left := o.Amount - o.Refunded
+		give := amount
+		if give == 0 {
+			give = left
+		}
+		if give > left {
+			return fmt.Errorf("%w: refund of %d exceeds the %d %s still refundable on order %s", ErrInvalid, give, left, o.Currency, o.ID)
+		}
+		if err := s.move(tx, MerchantAccount(o.Ref.Merchant), PersonAccount(o.Person), o.Currency, give, "refund", o.ID); err != nil {
+			return err
+		}
+		o.Refunded += give
+		o.State = StatePartiallyRefunded
+		if o.Refunded == o.Amount {
+			o.State = StateRefunded
+		}
+		o.Updated = s.now().UTC()
+		changed = true
+		if err := putJSON(idem, rk, record{Order: orderID, Amount: amount}); err != nil {
+			return err
+		}
+		return putJSON(orders, []byte(o.ID), o)
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	if changed {
+		s.notify(ctx, o)
+	}
+	return o, nil
+}
+
+// Sweep expires every order still awaiting confirmation whose TTL ended
+// before now and returns how many it expired.
+func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
+	var expired []Order
+	err := s.commit.do(func(tx *bbolt.Tx) error {
+		expired = expired[:0]
+		var keys [][]byte
+		c := tx.Bucket(bucketExpiry).Cursor()
+		limit := uint64(now.UnixNano())
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= limit && len(keys) < 1000; k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		orders := tx.Bucket(bucketOrders)
+		for _, k := range keys {
+			var o Order
+			if err := getJSON(orders, k[8:], &o); err != nil {
+				return err
+			}
+			if o.State != StateAwaiting {
+				if err := tx.Bucket(bucketExpiry).Delete(k); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.finish(tx, &o, StateExpired, "", now.UTC()); err != nil {
+				return err
+			}
+			expired = append(expired, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("pay: sweep: %w", err)
+	}
+	for _, o := range expired {
+		s.notify(ctx, o)
+	}
+	return len(expired), nil
+}
+
+// Run expires orders every SweepInterval until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := s.Sweep(ctx, s.now()); err != nil {
+				s.log.Error("expiring orders", "err", err)
+			} else if n > 0 {
+				s.log.Info("orders expired", "count", n)
+			}
+		}
+	}
+}
+
+func (s *Service) notify(ctx context.Context, o Order) {
+	s.log.Info("order", "order", o.ID, "state", o.State, "app", o.Ref.String(), "amount", o.Amount, "currency", o.Currency)
+	if s.cfg.Notifier != nil {
+		s.cfg.Notifier.PaymentOutcome(ctx, o)
+	}
+}
