@@ -1,0 +1,474 @@
+package apps
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"passerelle/host"
+	"passerelle/runtime/registry"
+	"passerelle/runtime/sandbox"
+)
+
+// Errors of the router, wrapped with details.
+var (
+	ErrAppMismatch  = errors.New("module's app id differs from the app named in the request")
+	ErrNotAvailable = errors.New("app is not available")     // no live version, or it cannot be loaded
+	ErrWrongOwner   = errors.New("app has another merchant") // a hook named the wrong merchant
+)
+
+// Identity gives the per-app pseudonymous id of a person (host/identity).
+type Identity interface {
+	OpenID(ref host.AppRef, person string) string
+}
+
+// Config wires a Router. Registry, Engine, Identity and Outbox are required.
+type Config struct {
+	Registry *registry.Registry
+	Engine   *sandbox.Engine
+	Identity Identity
+	Outbox   host.Outbox // where apps' messages and prompts go
+	Logger   *slog.Logger
+	// NewEventID makes event ids; default: 16 random bytes in hex.
+	NewEventID func() string
+}
+
+// Router routes events to app versions. It is safe for concurrent use.
+type Router struct {
+	cfg Config
+	reg *registry.Registry
+	eng *sandbox.Engine
+	log *slog.Logger
+
+	syncMu sync.Mutex // serializes loading and closing of versions
+	mu     sync.RWMutex
+	loaded map[host.AppRef]*sandbox.App
+	closed bool
+}
+
+// AppEvent is an event for an app from the gateway: who, where, what.
+// Person is the platform id; it never reaches the guest.
+type AppEvent struct {
+	Person       string
+	Conversation string
+	Surface      string
+	Event        host.Event // Type and its fields; the router fills V, ID, App, User, Conversation, Surface
+}
+
+// New makes a Router and loads every live and candidate version. A
+// version that fails to load is logged and skipped (its events fail with
+// ErrNotAvailable); it does not stop the others.
+func New(ctx context.Context, cfg Config) (*Router, error) {
+	if cfg.Registry == nil || cfg.Engine == nil || cfg.Identity == nil || cfg.Outbox == nil {
+		return nil, errors.New("apps: Config needs Registry, Engine, Identity and Outbox")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NewEventID == nil {
+		cfg.NewEventID = randomID
+	}
+	r := &Router{cfg: cfg, reg: cfg.Registry, eng: cfg.Engine, log: cfg.Logger,
+		loaded: map[host.AppRef]*sandbox.App{}}
+	all, err := r.reg.Apps("")
+	if err != nil {
+		return nil, fmt.Errorf("apps: list apps: %w", err)
+	}
+	for i := range all {
+		if err := r.sync(ctx, &all[i]); err != nil {
+			r.log.Error("load app", "app", all[i].ID, "err", err)
+		}
+	}
+	return r, nil
+}
+
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Close closes every loaded version. Deliver fails afterwards.
+func (r *Router) Close(ctx context.Context) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	r.mu.Lock()
+	loaded := r.loaded
+	r.loaded, r.closed = map[host.AppRef]*sandbox.App{}, true
+	r.mu.Unlock()
+	var errs []error
+	for _, a := range loaded {
+		errs = append(errs, a.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Router) get(ref host.AppRef) *sandbox.App {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.loaded[ref]
+}
+
+// load returns the loaded version ref, loading it from the registry if
+// needed. The caller holds syncMu.
+func (r *Router) load(ctx context.Context, ref host.AppRef) (*sandbox.App, error) {
+	if a := r.get(ref); a != nil {
+		return a, nil
+	}
+	wasm, err := r.reg.Module(ref.App, ref.Version)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.eng.Load(ctx, ref, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", ref, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		a.Close(ctx)
+		return nil, sandbox.ErrClosed
+	}
+	r.loaded[ref] = a
+	r.log.Info("app version loaded", "app", ref.String())
+	return a, nil
+}
+
+// sync makes the loaded versions of app a match the versions serving it.
+func (r *Router) sync(ctx context.Context, a *registry.App) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	want := map[host.AppRef]bool{}
+	var errs []error
+	for _, v := range a.Serving() {
+		ref := host.AppRef{Merchant: a.Merchant, App: a.ID, Version: v}
+		want[ref] = true
+		if _, err := r.load(ctx, ref); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.mu.Lock()
+	var stale []*sandbox.App
+	for ref, sa := range r.loaded {
+		if ref.App == a.ID && !want[ref] {
+			stale = append(stale, sa)
+			delete(r.loaded, ref)
+		}
+	}
+	r.mu.Unlock()
+	for _, sa := range stale {
+		r.log.Info("app version unloaded", "app", sa.Ref().String())
+		if err := sa.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Upload checks wasm (ABI conformance, manifest, permissions against
+// imports, limits against the operator's caps), compiles it and stores it
+// as a new version of the app its manifest names, owned by merchant. When
+// appID is not "" the manifest's id must equal it. Nothing is stored when
+// any step fails, and the live version is never affected: a first version
+// becomes live, later ones wait for Promote.
+//
+// A module that breaks ABI rules returns *sandbox.CheckError with every
+// violation.
+func (r *Router) Upload(ctx context.Context, merchant, uploadedBy, appID string, wasm []byte) (registry.Version, *registry.App, error) {
+	rep, err := r.eng.Check(ctx, wasm)
+	if err != nil {
+		return registry.Version{}, nil, err
+	}
+	if len(rep.Violations) > 0 {
+		return registry.Version{}, nil, &sandbox.CheckError{Report: rep}
+	}
+	if rep.Manifest == nil {
+		return registry.Version{}, nil, fmt.Errorf("%w: no manifest in the module; build it with 'passerelle app build'", host.ErrInvalidManifest)
+	}
+	m := *rep.Manifest
+	if err := m.Validate(); err != nil {
+		return registry.Version{}, nil, err
+	}
+	if appID != "" && m.ID != appID {
+		return registry.Version{}, nil, fmt.Errorf("%w: the module is app %q, the request names %q; upload it to /v1/apps/%s/versions", ErrAppMismatch, m.ID, appID, m.ID)
+	}
+	if err := r.reg.CheckOwner(m.ID, merchant); err != nil {
+		return registry.Version{}, nil, err
+	}
+	if _, err := r.reg.Version(m.ID, m.Version); err == nil {
+		return registry.Version{}, nil, fmt.Errorf("app %q version %q: %w; raise the version in manifest.json and build again", m.ID, m.Version, registry.ErrVersionExists)
+	}
+	ref := host.AppRef{Merchant: merchant, App: m.ID, Version: m.Version}
+	sa, err := r.eng.Load(ctx, ref, wasm)
+	if err != nil {
+		return registry.Version{}, nil, err
+	}
+	v, a, err := r.reg.Add(merchant, uploadedBy, m, wasm)
+	if err != nil {
+		sa.Close(ctx)
+		return registry.Version{}, nil, err
+	}
+	r.syncMu.Lock()
+	keep := a.Live == m.Version && r.get(ref) == nil
+	if keep {
+		r.mu.Lock()
+		if r.closed {
+			keep = false
+		} else {
+			r.loaded[ref] = sa
+		}
+		r.mu.Unlock()
+	}
+	r.syncMu.Unlock()
+	if !keep {
+		// Compiled into the cache; Promote loads it again cheaply.
+		sa.Close(ctx)
+	}
+	r.log.Info("app version uploaded", "app", ref.String(), "sha256", v.SHA256, "size", v.Size)
+	return v, a, nil
+}
+
+// Promote loads version, then rolls it out to percent of people (see
+// registry.Promote), then unloads versions that stopped serving.
+func (r *Router) Promote(ctx context.Context, appID, version string, percent int) (*registry.App, error) {
+	a, err := r.reg.App(appID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.reg.Version(appID, version); err != nil {
+		return nil, err
+	}
+	r.syncMu.Lock()
+	_, err = r.load(ctx, host.AppRef{Merchant: a.Merchant, App: appID, Version: version})
+	r.syncMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	a, err = r.reg.Promote(appID, version, percent)
+	if err != nil {
+		// The version is loaded but not serving: unload it again.
+		if a2, err2 := r.reg.App(appID); err2 == nil {
+			r.sync(ctx, a2)
+		}
+		return nil, err
+	}
+	return a, r.sync(ctx, a)
+}
+
+// Rollback applies registry.Rollback and loads and unloads versions to match.
+func (r *Router) Rollback(ctx context.Context, appID, version string) (*registry.App, error) {
+	a, err := r.reg.Rollback(appID, version)
+	if err != nil {
+		return nil, err
+	}
+	return a, r.sync(ctx, a)
+}
+
+// Deliver runs ev in the version of appID that serves ev.Person in
+// ev.Conversation. It returns when the app has handled the event; what the
+// app sends went through the Outbox meanwhile. A failed event returns the
+// sandbox's typed error (wrapped), after it was counted and logged and, for
+// failures the platform caused, the person was told.
+func (r *Router) Deliver(ctx context.Context, appID string, ev AppEvent) error {
+	for attempt := 0; ; attempt++ {
+		a, version, err := r.reg.Pick(appID, ev.Person, ev.Conversation)
+		if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNoLive) {
+			return fmt.Errorf("%w: %v", ErrNotAvailable, err)
+		}
+		if err != nil {
+			return err
+		}
+		ref := host.AppRef{Merchant: a.Merchant, App: a.ID, Version: version}
+		sa := r.get(ref)
+		if sa == nil {
+			sa, err = r.loadServing(ctx, ref)
+			if errors.Is(err, errNotServing) && attempt < 3 {
+				continue // a rollout changed the versions meanwhile: pick again
+			}
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err)
+			}
+		}
+		err = r.dispatch(ctx, sa, a, ref, ev)
+		if errors.Is(err, sandbox.ErrClosed) && attempt < 3 {
+			continue // the version was unloaded by a rollout meanwhile: pick again
+		}
+		return err
+	}
+}
+
+var errNotServing = errors.New("version no longer serving")
+
+// loadServing loads ref if it still serves its app, so that a version a
+// rollout just unloaded is not loaded again behind its back.
+func (r *Router) loadServing(ctx context.Context, ref host.AppRef) (*sandbox.App, error) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	a, err := r.reg.App(ref.App)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Version != a.Live && ref.Version != a.Candidate {
+		return nil, errNotServing
+	}
+	return r.load(ctx, ref)
+}
+
+func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev AppEvent) error {
+	e := ev.Event
+	e.V, e.App, e.Conversation, e.Surface = 1, a.ID, ev.Conversation, ev.Surface
+	if e.ID == "" {
+		e.ID = r.cfg.NewEventID()
+	}
+	e.User = ""
+	if ev.Person != "" {
+		e.User = r.cfg.Identity.OpenID(ref, ev.Person)
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("apps: encode event: %w", err)
+	}
+	start := time.Now()
+	res, err := sa.Dispatch(ctx, &sandbox.Event{
+		Payload: payload,
+		Caller:  host.Caller{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: e.ID},
+		Out:     r.cfg.Outbox,
+	})
+	if errors.Is(err, sandbox.ErrClosed) {
+		return err
+	}
+	d := res.Duration
+	if d == 0 {
+		d = time.Since(start)
+	}
+	kind := FailureKind(err)
+	r.reg.Record(ref, d, kind)
+	if err == nil {
+		return nil
+	}
+	r.reg.AppendLog(ref, registry.LogRecord{Level: slog.LevelError.String(), Source: "failure",
+		Message: err.Error(), EventID: e.ID, Event: e.Type, Kind: kind})
+	r.log.Warn("app event failed", "app", ref.String(), "event", e.ID, "type", e.Type, "kind", kind, "err", err)
+	if kind != "guest" && ev.Conversation != "" {
+		r.tellProblem(ctx, a, ref, ev)
+	}
+	return fmt.Errorf("app %s event %s: %w", ref, e.ID, err)
+}
+
+func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppRef, ev AppEvent) {
+	name := a.Name
+	if name == "" {
+		name = a.ID
+	}
+	body, _ := json.Marshal(host.Message{Text: name + " had a problem and could not answer. Please try again in a moment."})
+	out := host.Outgoing{Kind: "message", App: ref, Conversation: ev.Conversation, Body: body}
+	if err := r.cfg.Outbox.Emit(ctx, out); err != nil {
+		r.log.Warn("tell person about app failure", "app", ref.String(), "err", err)
+	}
+}
+
+// FailureKind names the failure err stands for: "" for nil, the limit
+// name for a *sandbox.LimitError (deadline, memory, host_calls, ...),
+// "trap", "abi", "guest", "canceled" or "internal".
+func FailureKind(err error) string {
+	var (
+		le *sandbox.LimitError
+		te *sandbox.TrapError
+		ae *sandbox.ABIError
+		ge *sandbox.GuestError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &le):
+		return le.Limit
+	case errors.As(err, &te):
+		return "trap"
+	case errors.As(err, &ae):
+		return "abi"
+	case errors.As(err, &ge):
+		return "guest"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "internal"
+	}
+}
+
+// DeliverPayment tells the app how an order it requested ended. ref names
+// the app (and the merchant, checked); the version follows the
+// conversation rule like any event.
+func (r *Router) DeliverPayment(ctx context.Context, ref host.AppRef, person, conversation string, p host.PaymentEvent) error {
+	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
+		Event: host.Event{Type: host.EventPayment, Payment: &p}})
+}
+
+// DeliverTimer delivers a timer the app set.
+func (r *Router) DeliverTimer(ctx context.Context, ref host.AppRef, person, conversation string, t host.TimerEvent) error {
+	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
+		Event: host.Event{Type: host.EventTimer, Timer: &t}})
+}
+
+func (r *Router) hook(ctx context.Context, ref host.AppRef, ev AppEvent) error {
+	a, err := r.reg.App(ref.App)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotAvailable, err)
+	}
+	if ref.Merchant != "" && a.Merchant != ref.Merchant {
+		return fmt.Errorf("%w: %s", ErrWrongOwner, ref)
+	}
+	return r.Deliver(ctx, ref.App, ev)
+}
+
+// CatalogEntry is one app people can open.
+type CatalogEntry struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Merchant    string `json:"merchant"`
+	Version     string `json:"version"` // live version
+}
+
+// Catalog lists the apps that have a live version, by id.
+func (r *Router) Catalog(ctx context.Context) ([]CatalogEntry, error) {
+	all, err := r.reg.Apps("")
+	if err != nil {
+		return nil, err
+	}
+	var out []CatalogEntry
+	for _, a := range all {
+		if a.Live == "" {
+			continue
+		}
+		name, desc := a.Name, a.Description
+		if v, err := r.reg.Version(a.ID, a.Live); err == nil {
+			name, desc = v.Manifest.Name, v.Manifest.Description
+		}
+		out = append(out, CatalogEntry{ID: a.ID, Name: name, Description: desc, Merchant: a.Merchant, Version: a.Live})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Pools returns the instance-pool figures of the loaded versions of appID.
+func (r *Router) Pools(appID string) map[string]sandbox.PoolStats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string]sandbox.PoolStats{}
+	for ref, sa := range r.loaded {
+		if ref.App == appID {
+			out[ref.Version] = sa.Stats()
+		}
+	}
+	return out
+}
+
+// Registry returns the registry the router uses.
+func (r *Router) Registry() *registry.Registry { return r.reg }

@@ -1,0 +1,30 @@
+// Package apps is the mini-app router. It joins the registry (which app
+// versions exist and which one serves whom) and the sandbox engine (which
+// runs them).
+//
+// # Loading
+//
+// New loads every live and candidate version of every app; the engine's
+// disk compilation cache means a restart does not recompile. Upload checks,
+// compiles and stores a new version; Promote loads the version before the
+// registry starts routing to it, so a rollout never points at a module that
+// cannot run; Promote and Rollback close the versions that stop serving.
+//
+// # Delivering events
+//
+// Deliver picks the version for the person and conversation (see the
+// registry's conversation-consistency rule), builds the guest event (the
+// person appears only as the app's pseudonymous OpenID), dispatches it with
+// the configured host.Outbox, and records the figures. DeliverPayment and
+// DeliverTimer are the entry points of the payment and timer hooks.
+//
+// # Failures
+//
+// A failed event is counted in the version's figures and written to the
+// app's log with the event id and type and the failure kind (deadline,
+// memory, host_calls, call_bytes, event_bytes, log_bytes, trap, abi, guest,
+// internal). When the platform stopped the app (every kind but "guest"), the
+// person also gets a short "this app had a problem" message in the
+// conversation; when the guest itself returned a non-zero status it is
+// trusted to have told the person what it needed to.
+package apps
