@@ -30,6 +30,9 @@ func (e usageError) Error() string { return e.msg }
 func commands() []command {
 	return []command{
 		// Add one line per subcommand, keeping this list sorted by name.
+		cmdAppBuild,
+		cmdAppCheck,
+		cmdDev,
 	}
 }
 

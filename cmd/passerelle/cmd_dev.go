@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"passerelle/host"
+	"passerelle/runtime/sandbox"
+	"passerelle/runtime/wasmfile"
+)
+
+var cmdDev = command{"dev", "run a mini-app in the terminal, rebuilding on change: DIR|FILE.wasm", runDev}
+
+const devHelp = `Type a line to send it as a message. Commands:
+  /N      press button N (or pick item N) of the last card
+  /open   open the app again
+  /help   show this help
+  /quit   exit`
+
+// devPoll is how often dev looks for changed sources.
+const devPoll = 500 * time.Millisecond
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return devSession(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// devSession is the dev command with its input made explicit for tests.
+func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("passerelle dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quiet := fs.Bool("q", false, "do not print host calls")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: passerelle dev [-q] DIR|FILE.wasm")
+		fmt.Fprintln(stderr, "Runs a mini-app in the terminal without a server. With DIR, rebuilds and reloads it when a .go file or manifest.json changes.")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, devHelp)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give one app directory or one .wasm file, e.g. passerelle dev miniapps/echo"}
+	}
+	d := &devTerm{out: stdout, trace: !*quiet}
+	eng, err := sandbox.New(ctx, sandbox.Config{
+		Funcs:    d.funcs(),
+		PoolSize: 1,
+		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		AppLog:   d,
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close(ctx)
+
+	src := pos[0]
+	info, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	isDir := info.IsDir()
+	if err := d.load(ctx, eng, src, isDir, stderr); err != nil {
+		return err
+	}
+	defer d.closeApp(ctx)
+
+	if isDir {
+		wctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { d.watch(wctx, eng, src, stderr) })
+		defer wg.Wait()
+		defer cancel()
+	}
+
+	d.printf("%s\n", devHelp)
+	d.event(ctx, host.EventOpen, "", nil)
+	lines := bufio.NewScanner(stdin)
+	lines.Buffer(make([]byte, 64<<10), 1<<20)
+	for lines.Scan() {
+		if ctx.Err() != nil {
+			return nil
+		}
+		line := strings.TrimSpace(lines.Text())
+		switch {
+		case line == "":
+		case line == "/quit" || line == "/exit":
+			return nil
+		case line == "/help":
+			d.printf("%s\n", devHelp)
+		case line == "/open":
+			d.event(ctx, host.EventOpen, "", nil)
+		case strings.HasPrefix(line, "/"):
+			n, err := strconv.Atoi(line[1:])
+			if err != nil {
+				d.printf("unknown command %s\n%s\n", line, devHelp)
+				continue
+			}
+			a, err := d.choice(n)
+			if err != nil {
+				d.printf("%v\n", err)
+				continue
+			}
+			d.event(ctx, host.EventAction, "", a)
+		default:
+			d.event(ctx, host.EventMessage, line, nil)
+		}
+	}
+	return lines.Err()
+}
+
+// devTerm is one terminal session: the loaded app, the last card shown, and
+// the output, which the input loop and the reloader share.
+type devTerm struct {
+	trace bool
+
+	mu     sync.Mutex
+	out    io.Writer
+	app    *sandbox.App
+	id     string // app id
+	card   *host.Card
+	events int
+	sent   int
+}
+
+func (d *devTerm) printf(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.out, format, args...)
+}
+
+// funcs are the host operations dev offers: chat.send printing to the
+// terminal. Other operations are not offered, so a module importing them is
+// reported by Load.
+func (d *devTerm) funcs() []host.Func {
+	return []host.Func{{Op: "chat.send", Permission: host.PermChat, Handle: d.chatSend}}
+}
+
+func (d *devTerm) chatSend(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
+	var m host.Message
+	if err := json.Unmarshal(req, &m); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "the request is not a message: %v", err)
+	}
+	if m.Text == "" && m.Card == nil {
+		return nil, host.Errorf(host.StatusBadRequest, "the message is empty: set text or card")
+	}
+	if err := c.Out.Emit(ctx, host.Outgoing{Kind: "message", App: c.Caller.App, Conversation: c.Caller.Conversation, Body: req}); err != nil {
+		return nil, host.Errorf(host.StatusUnavailable, "deliver the message: %v", err)
+	}
+	d.mu.Lock()
+	d.sent++
+	id := "msg_" + strconv.Itoa(d.sent)
+	d.mu.Unlock()
+	return json.Marshal(map[string]string{"id": id})
+}
+
+// Emit implements host.Outbox: it prints the message as a surface without
+// cards would, with /N for each choice.
+func (d *devTerm) Emit(_ context.Context, o host.Outgoing) error {
+	var m host.Message
+	if err := json.Unmarshal(o.Body, &m); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prefix := d.id + "> "
+	pad := strings.Repeat(" ", len(prefix))
+	var lines []string
+	if m.Text != "" {
+		lines = append(lines, strings.Split(m.Text, "\n")...)
+	}
+	if c := m.Card; c != nil {
+		d.card = c
+		if c.Title != "" {
+			lines = append(lines, "["+c.Title+"]")
+		}
+		if c.Text != "" {
+			lines = append(lines, strings.Split(c.Text, "\n")...)
+		}
+		if c.Image != "" {
+			lines = append(lines, "(image "+c.Image+")")
+		}
+		for i, b := range c.Buttons {
+			lines = append(lines, fmt.Sprintf("/%d %s", i+1, b.Title))
+		}
+		if c.List != nil {
+			for i, it := range c.List.Items {
+				s := fmt.Sprintf("/%d %s", i+1, it.Title)
+				if it.Description != "" {
+					s += " - " + it.Description
+				}
+				lines = append(lines, s)
+			}
+		}
+		if c.Form != nil {
+			lines = append(lines, fmt.Sprintf("(form %q: %d fields; forms cannot be filled in dev yet)", c.Form.ID, len(c.Form.Fields)))
+		}
+	}
+	for i, l := range lines {
+		if i == 0 {
+			fmt.Fprintf(d.out, "%s%s\n", prefix, l)
+		} else {
+			fmt.Fprintf(d.out, "%s%s\n", pad, l)
+		}
+	}
+	return nil
+}
+
+// AppLog implements sandbox.AppLogger.
+func (d *devTerm) AppLog(_ host.AppRef, rec sandbox.LogRecord) {
+	d.printf("  %s %s: %s\n", rec.Source, strings.ToLower(rec.Level.String()), strings.TrimRight(rec.Message, "\n"))
+}
+
+// choice returns the action for /n on the last card.
+func (d *devTerm) choice(n int) (*host.Action, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.card
+	switch {
+	case c == nil:
+		return nil, errors.New("no card to choose from yet")
+	case n >= 1 && n <= len(c.Buttons):
+		b := c.Buttons[n-1]
+		return &host.Action{ID: b.ID, Value: b.Value}, nil
+	case c.List != nil && n >= 1 && n <= len(c.List.Items):
+		return &host.Action{ID: c.List.Items[n-1].ID}, nil
+	}
+	return nil, fmt.Errorf("the last card has no choice %d", n)
+}
+
+// event sends one event to the app and prints its outcome.
+func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action) {
+	d.mu.Lock()
+	d.events++
+	id := "ev_" + strconv.Itoa(d.events)
+	app := d.app
+	appID := d.id
+	d.mu.Unlock()
+	payload, err := json.Marshal(host.Event{V: 1, Type: typ, ID: id, App: appID, Conversation: "dev",
+		User: "dev-user", Surface: "dev", Text: text, Action: a})
+	if err != nil {
+		d.printf("encode event: %v\n", err)
+		return
+	}
+	ev := &sandbox.Event{
+		Payload: payload,
+		Caller:  host.Caller{Person: "dev-person", Conversation: "dev", Surface: "dev", EventID: id},
+		Out:     d,
+	}
+	if d.trace {
+		ev.Trace = func(t sandbox.CallTrace) {
+			d.printf("  call %s %s -> %s %s (%s)\n", t.Op, strings.TrimSpace(string(t.Request)), t.Status,
+				strings.TrimSpace(string(t.Response)), t.Duration.Round(time.Microsecond))
+		}
+	}
+	res, err := app.Dispatch(ctx, ev)
+	if err != nil {
+		d.printf("  event %s failed: %v\n", typ, err)
+		return
+	}
+	if d.trace {
+		d.printf("  event %s ok: %d host calls, %s\n", typ, res.HostCalls, res.Duration.Round(time.Microsecond))
+	}
+}
+
+// load builds (for a directory) and loads src, replacing the current app.
+func (d *devTerm) load(ctx context.Context, eng *sandbox.Engine, src string, isDir bool, stderr io.Writer) error {
+	var wasm []byte
+	var err error
+	if isDir {
+		b, err := buildApp(ctx, src, "", stderr)
+		if err != nil {
+			return err
+		}
+		wasm = b.wasm
+	} else if wasm, err = os.ReadFile(src); err != nil {
+		return err
+	}
+	m, err := wasmfile.ReadManifest(wasm)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	app, err := eng.Load(ctx, host.AppRef{Merchant: "dev", App: m.ID, Version: m.Version}, wasm)
+	if err != nil {
+		var ce *sandbox.CheckError
+		if errors.As(err, &ce) {
+			var b strings.Builder
+			printViolations(&b, src, ce.Report.Violations)
+			return fmt.Errorf("the module breaks ABI rules:\n%s", b.String())
+		}
+		return err
+	}
+	d.mu.Lock()
+	old := d.app
+	d.app, d.id, d.card = app, m.ID, nil
+	fmt.Fprintf(d.out, "loaded %s %s (%s), permissions %s\n", m.ID, m.Version, m.Name, permList(m.Permissions))
+	d.mu.Unlock()
+	if old != nil {
+		old.Close(ctx)
+	}
+	return nil
+}
+
+func (d *devTerm) closeApp(ctx context.Context) {
+	d.mu.Lock()
+	app := d.app
+	d.mu.Unlock()
+	if app != nil {
+		app.Close(ctx)
+	}
+}
+
+// watch polls dir for changed .go files and manifest.json and reloads the app
+// until ctx ends. A failed build keeps the running app.
+func (d *devTerm) watch(ctx context.Context, eng *sandbox.Engine, dir string, stderr io.Writer) {
+	last := sourceStamp(dir)
+	t := time.NewTicker(devPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := sourceStamp(dir)
+		if now == last {
+			continue
+		}
+		last = now
+		d.printf("sources changed, rebuilding...\n")
+		if err := d.load(ctx, eng, dir, true, stderr); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.printf("reload failed, still running the previous build: %v\n", err)
+			continue
+		}
+		d.printf("reloaded; type /open to open it again\n")
+	}
+}
+
+// sourceStamp summarises the names, sizes and modification times of the
+// .go files and manifest.json under dir.
+func sourceStamp(dir string) string {
+	var b strings.Builder
+	filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if e.IsDir() {
+			if path != dir && (strings.HasPrefix(e.Name(), ".") || e.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") && e.Name() != "manifest.json" {
+			return nil
+		}
+		if info, err := e.Info(); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", path, info.Size(), info.ModTime().UnixNano())
+		}
+		return nil
+	})
+	return b.String()
+}
