@@ -1,0 +1,513 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"passerelle/host"
+)
+
+// App is one loaded version of a mini-app: its own wazero Runtime (with the
+// version's memory cap), its compiled module and a bounded pool of warm
+// instances. At most PoolSize events of one App run at once; more wait for
+// a free instance. It is safe for concurrent use.
+type App struct {
+	engine   *Engine
+	ref      host.AppRef
+	manifest host.Manifest
+	limits   host.Limits
+	perms    []host.Permission
+	log      *slog.Logger
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	timeout  time.Duration
+	softMem  uint32 // bytes; an instance above it is recycled after its event
+
+	// Every one of the PoolSize places is either an idle instance in idle,
+	// a token in free (an instance may be made), or held by a Dispatch.
+	idle    chan *instance
+	free    chan struct{}
+	closing chan struct{}
+	closed  atomic.Bool
+
+	stats struct {
+		live, busy                       atomic.Int64
+		created, discarded, recycled     atomic.Uint64
+		traps, deadlines, memory, quotas atomic.Uint64
+		abi, guest, events               atomic.Uint64
+	}
+}
+
+// PoolStats are an app's instance and failure counters.
+type PoolStats struct {
+	Size      int    // most instances that may exist at once (Config.PoolSize)
+	Idle      int    // instantiated and waiting for an event
+	Busy      int    // running an event
+	Events    uint64 // events dispatched
+	Created   uint64 // instances made
+	Discarded uint64 // instances closed after a failure or by Close
+	Recycled  uint64 // instances closed after an event because their memory grew past the soft threshold
+	Traps     uint64 // events that trapped (or failed to instantiate)
+	Deadlines uint64 // events stopped at their deadline
+	Memory    uint64 // events that failed at the memory cap
+	Quotas    uint64 // events stopped for host calls, call, event or log bytes
+	ABI       uint64 // events stopped for an ABI violation
+	Guest     uint64 // events whose on_event returned non-zero (instance kept)
+}
+
+// Event is one event to dispatch.
+type Event struct {
+	Payload []byte          // the guest-visible JSON (an encoded host.Event)
+	Caller  host.Caller     // the runtime fills Caller.App and Caller.Permissions
+	Out     host.Outbox     // where host APIs emit messages/prompts; nil discards
+	Trace   func(CallTrace) // optional; called after every host call (dev tool)
+}
+
+// CallTrace describes one host call. Request and Response must not be
+// modified or kept past the Trace call.
+type CallTrace struct {
+	Op                string
+	Request, Response []byte
+	Status            host.Status
+	Duration          time.Duration
+}
+
+// Result describes a dispatched event.
+type Result struct {
+	Status    uint32 // what on_event returned
+	HostCalls int
+	BytesIn   int // event payload and host call results
+	BytesOut  int // host call requests
+	Duration  time.Duration
+}
+
+// Load checks wasm, compiles it (through the compilation cache) into a
+// Runtime of its own and makes one warm instance. A module with violations
+// returns *CheckError; a module that fails to start (its start function or
+// _initialize traps or runs past the deadline) returns *TrapError or
+// *LimitError. ref.App and ref.Version are taken from the manifest where
+// empty.
+func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, error) {
+	if e.isClosed.Load() {
+		return nil, ErrClosed
+	}
+	rep, checked, limits := e.inspect(ctx, wasm)
+	if checked != nil {
+		defer checked.Close(ctx)
+	}
+	if len(rep.Violations) > 0 {
+		return nil, &CheckError{Report: rep}
+	}
+	m := *rep.Manifest
+	if ref.App == "" {
+		ref.App = m.ID
+	}
+	if ref.Version == "" {
+		ref.Version = m.Version
+	}
+	a := &App{
+		engine:   e,
+		ref:      ref,
+		manifest: m,
+		limits:   limits,
+		perms:    append([]host.Permission(nil), m.Permissions...),
+		log:      e.log.With("app", ref.String()),
+		timeout:  time.Duration(limits.EventTimeoutMS) * time.Millisecond,
+		softMem:  uint32(uint64(limits.MemoryPages) * 65536 * 3 / 4),
+		idle:     make(chan *instance, e.cfg.PoolSize),
+		free:     make(chan struct{}, e.cfg.PoolSize),
+		closing:  make(chan struct{}),
+	}
+	a.rt = wazero.NewRuntimeWithConfig(ctx, e.rtc.WithMemoryLimitPages(limits.MemoryPages))
+	if err := a.prepare(ctx, wasm); err != nil {
+		_ = a.rt.Close(ctx)
+		return nil, err
+	}
+	inst, err := a.newInstance()
+	if err != nil {
+		_ = a.rt.Close(ctx)
+		return nil, err
+	}
+	a.idle <- inst
+	for i := 1; i < e.cfg.PoolSize; i++ {
+		a.free <- struct{}{}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		a.closeInstance(inst)
+		_ = a.rt.Close(ctx)
+		return nil, ErrClosed
+	}
+	e.apps[a] = struct{}{}
+	return a, nil
+}
+
+// prepare instantiates WASI and the host module in the app's runtime and
+// compiles the guest (a cache hit after inspect).
+func (a *App) prepare(ctx context.Context, wasm []byte) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, a.rt); err != nil {
+		return fmt.Errorf("sandbox: instantiate WASI: %w", err)
+	}
+	b := a.rt.NewHostModuleBuilder(HostModule)
+	for _, imp := range a.engine.imports {
+		b.NewFunctionBuilder().WithGoModuleFunction(imp.fn, imp.params, imp.results).
+			WithParameterNames(imp.pnames...).Export(imp.name)
+	}
+	if _, err := b.Instantiate(ctx); err != nil {
+		return fmt.Errorf("sandbox: instantiate %s: %w", HostModule, err)
+	}
+	cm, err := a.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fmt.Errorf("sandbox: compile %s: %w", a.ref, err)
+	}
+	a.compiled = cm
+	return nil
+}
+
+// Ref returns the app version's reference.
+func (a *App) Ref() host.AppRef { return a.ref }
+
+// Manifest returns the app's manifest.
+func (a *App) Manifest() host.Manifest {
+	m := a.manifest
+	m.Permissions = append([]host.Permission(nil), m.Permissions...)
+	return m
+}
+
+// Limits returns the limits in force for this app version.
+func (a *App) Limits() host.Limits { return a.limits }
+
+// Stats returns the app's pool and failure counters.
+func (a *App) Stats() PoolStats {
+	live, busy := a.stats.live.Load(), a.stats.busy.Load()
+	idle := live - busy
+	if idle < 0 {
+		idle = 0
+	}
+	return PoolStats{
+		Size: cap(a.idle), Idle: int(idle), Busy: int(busy),
+		Events:  a.stats.events.Load(),
+		Created: a.stats.created.Load(), Discarded: a.stats.discarded.Load(), Recycled: a.stats.recycled.Load(),
+		Traps: a.stats.traps.Load(), Deadlines: a.stats.deadlines.Load(), Memory: a.stats.memory.Load(),
+		Quotas: a.stats.quotas.Load(), ABI: a.stats.abi.Load(), Guest: a.stats.guest.Load(),
+	}
+}
+
+// Close stops accepting events, waits (until ctx is done) for running ones
+// and closes the app's runtime. Events still running when ctx ends are
+// stopped.
+func (a *App) Close(ctx context.Context) error {
+	if !a.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(a.closing)
+drain:
+	for range cap(a.idle) {
+		select {
+		case inst := <-a.idle:
+			a.closeInstance(inst)
+		case <-a.free:
+		case <-ctx.Done():
+			break drain
+		}
+	}
+	e := a.engine
+	e.mu.Lock()
+	delete(e.apps, a)
+	e.mu.Unlock()
+	return a.rt.Close(e.baseCtx)
+}
+
+// Dispatch runs one event on a warm instance. It waits for a free instance
+// if PoolSize events already run, until ctx is done. The event stops at the
+// app's deadline or ctx's deadline, whichever is first; a cancelled ctx is
+// noticed at the next host call. A failure that leaves the instance in an
+// unknown state (trap, limit, ABI violation) discards it.
+func (a *App) Dispatch(ctx context.Context, ev *Event) (Result, error) {
+	if ev == nil {
+		return Result{}, errors.New("sandbox: Dispatch needs an event")
+	}
+	if n := uint64(len(ev.Payload)); n > uint64(a.limits.EventBytes) {
+		return Result{}, &LimitError{Limit: LimitEventBytes, Max: uint64(a.limits.EventBytes), Got: n, Unit: "bytes"}
+	}
+	inst, err := a.acquire(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	a.stats.events.Add(1)
+	if inst == nil {
+		if inst, err = a.newInstance(); err != nil {
+			a.free <- struct{}{}
+			return Result{}, err
+		}
+	}
+	a.stats.busy.Add(1)
+	res, keep, err := inst.run(ctx, ev)
+	a.stats.busy.Add(-1)
+	if keep && !a.closed.Load() {
+		a.idle <- inst
+	} else {
+		a.closeInstance(inst)
+		a.free <- struct{}{}
+	}
+	return res, err
+}
+
+// acquire returns an idle instance, or nil when the caller may make one.
+// Idle instances are preferred so that the pool stays warm.
+func (a *App) acquire(ctx context.Context) (*instance, error) {
+	if a.closed.Load() {
+		return nil, ErrClosed
+	}
+	var inst *instance
+	select {
+	case inst = <-a.idle:
+	default:
+		select {
+		case inst = <-a.idle:
+		case <-a.free:
+		case <-a.closing:
+			return nil, ErrClosed
+		case <-ctx.Done():
+			return nil, fmt.Errorf("sandbox: waiting for a free instance of %s: %w", a.ref, ctx.Err())
+		}
+	}
+	if a.closed.Load() {
+		if inst != nil {
+			a.closeInstance(inst)
+		}
+		a.free <- struct{}{}
+		return nil, ErrClosed
+	}
+	return inst, nil
+}
+
+// instance is one instantiated guest. It runs one event at a time.
+type instance struct {
+	app     *App
+	mod     api.Module
+	mem     api.Memory
+	onEvent api.Function
+	ctx     context.Context // carries the instance; reused for every event
+	stack   []uint64
+
+	// deadline is the event's deadline in engine nanoseconds, 0 when idle
+	// and killed once the watchdog closed the instance.
+	deadline atomic.Int64
+
+	// Per-event state, set by run and read by host functions on the same
+	// goroutine.
+	ev       *Event
+	evCtx    context.Context
+	call     host.Call
+	result   []byte
+	abort    error
+	calls    uint32
+	bytesIn  uint64
+	bytesOut uint64
+	logBytes uint64
+
+	stdout, stderr stream
+}
+
+const killed = -1
+
+type discardOutbox struct{}
+
+func (discardOutbox) Emit(context.Context, host.Outgoing) error { return nil }
+
+// newInstance instantiates the guest and calls _initialize, both bounded by
+// the app's deadline.
+func (a *App) newInstance() (*instance, error) {
+	e := a.engine
+	inst := &instance{app: a, stack: make([]uint64, 1)}
+	inst.stdout = stream{inst: inst, source: "stdout", level: slog.LevelInfo}
+	inst.stderr = stream{inst: inst, source: "stderr", level: slog.LevelWarn}
+	inst.ctx = context.WithValue(e.baseCtx, instanceKey{}, inst)
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithStdout(&inst.stdout).
+		WithStderr(&inst.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+
+	ctx, cancel := context.WithTimeout(inst.ctx, a.timeout)
+	defer cancel()
+	start := time.Now()
+	mod, err := a.rt.InstantiateModule(ctx, a.compiled, cfg)
+	if err == nil {
+		inst.mod = mod
+		if init := mod.ExportedFunction(ExportInitialize); init != nil {
+			_, err = init.Call(ctx)
+		}
+	}
+	inst.stdout.flush("")
+	inst.stderr.flush("")
+	if err != nil {
+		if mod != nil {
+			_ = mod.Close(e.baseCtx)
+		}
+		a.stats.traps.Add(1)
+		var ferr error
+		if ctx.Err() != nil {
+			ms := uint64(time.Since(start) / time.Millisecond)
+			ferr = &LimitError{Limit: LimitDeadline, Max: uint64(a.limits.EventTimeoutMS), Got: ms, Unit: "ms"}
+		} else if inst.abort != nil {
+			ferr = inst.abort
+		} else {
+			ferr = &TrapError{Reason: "while starting: " + reason(err)}
+		}
+		a.emitLog(slog.LevelError, "failure", ferr.Error(), "")
+		return nil, ferr
+	}
+	inst.mem = mod.Memory()
+	inst.onEvent = mod.ExportedFunction(ExportOnEvent)
+	a.stats.live.Add(1)
+	a.stats.created.Add(1)
+	e.track(inst)
+	return inst, nil
+}
+
+func (a *App) closeInstance(inst *instance) {
+	a.engine.untrack(inst)
+	_ = inst.mod.Close(a.engine.baseCtx)
+	a.stats.live.Add(-1)
+	a.stats.discarded.Add(1)
+}
+
+// run dispatches ev on inst. keep reports whether inst may serve again.
+func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool, err error) {
+	a := inst.app
+	e := a.engine
+	start := time.Now()
+	out := ev.Out
+	if out == nil {
+		out = discardOutbox{}
+	}
+	inst.ev, inst.evCtx = ev, ctx
+	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: a.log, Now: start}
+	inst.call.Caller.App = a.ref
+	inst.call.Caller.Permissions = a.perms
+	inst.result, inst.abort = nil, nil
+	inst.calls, inst.bytesIn, inst.bytesOut, inst.logBytes = 0, uint64(len(ev.Payload)), 0, 0
+	inst.stack[0] = uint64(len(ev.Payload))
+
+	var callErr error
+	timedOut := false
+	if e.ctxDeadlines {
+		callErr, timedOut = inst.callWithTimeout(ctx)
+	} else {
+		deadline := e.now() + int64(a.timeout)
+		if d, ok := ctx.Deadline(); ok {
+			if left := int64(time.Until(d)); e.now()+left < deadline {
+				deadline = e.now() + left
+			}
+		}
+		if deadline <= 0 {
+			deadline = 1
+		}
+		inst.deadline.Store(deadline)
+		callErr = inst.onEvent.CallWithStack(inst.ctx, inst.stack)
+		// The watchdog marks the instance killed before closing it.
+		timedOut = !inst.deadline.CompareAndSwap(deadline, 0)
+	}
+	res = Result{
+		HostCalls: int(inst.calls),
+		BytesIn:   int(inst.bytesIn),
+		BytesOut:  int(inst.bytesOut),
+		Duration:  time.Since(start),
+	}
+	eventID := ev.Caller.EventID
+	if len(inst.stdout.buf) > 0 || len(inst.stderr.buf) > 0 {
+		inst.stdout.flush(eventID)
+		inst.stderr.flush(eventID)
+	}
+	inst.ev, inst.evCtx, inst.result = nil, nil, nil
+	inst.call = host.Call{}
+
+	if callErr == nil && !timedOut {
+		res.Status = uint32(inst.stack[0])
+		keep = true
+		if inst.mem.Size() > a.softMem {
+			keep = false
+			a.stats.recycled.Add(1)
+		}
+		if res.Status != 0 {
+			a.stats.guest.Add(1)
+			return res, keep, &GuestError{Status: res.Status}
+		}
+		return res, keep, nil
+	}
+	err = inst.classify(callErr, timedOut, res.Duration)
+	a.emitLog(slog.LevelError, "failure", err.Error(), eventID)
+	return res, false, err
+}
+
+// callWithTimeout runs the event under a context.WithTimeout, leaving the
+// deadline to wazero's per-call context watcher instead of the watchdog.
+func (inst *instance) callWithTimeout(ctx context.Context) (error, bool) {
+	ctx, cancel := context.WithTimeout(ctx, inst.app.timeout)
+	defer cancel()
+	err := inst.onEvent.CallWithStack(context.WithValue(ctx, instanceKey{}, inst), inst.stack)
+	return err, err != nil && ctx.Err() != nil
+}
+
+// classify turns the error of a failed event into the typed error the
+// caller gets, and counts it.
+func (inst *instance) classify(callErr error, timedOut bool, took time.Duration) error {
+	a := inst.app
+	st := &a.stats
+	switch {
+	case timedOut:
+		st.deadlines.Add(1)
+		return &LimitError{Limit: LimitDeadline, Max: uint64(a.limits.EventTimeoutMS), Got: uint64(took / time.Millisecond), Unit: "ms"}
+	case inst.abort != nil:
+		var le *LimitError
+		var ae *ABIError
+		switch {
+		case errors.As(inst.abort, &le):
+			st.quotas.Add(1)
+		case errors.As(inst.abort, &ae):
+			st.abi.Add(1)
+		default:
+			st.traps.Add(1)
+		}
+		return inst.abort
+	}
+	// A guest whose memory is at (or within 1/16 of) the cap when it fails
+	// most likely failed because memory.grow was refused.
+	pages := uint64(inst.mem.Size() / 65536)
+	if max := uint64(a.limits.MemoryPages); pages*16 >= max*15 {
+		st.memory.Add(1)
+		return &LimitError{Limit: LimitMemory, Max: max, Got: pages, Unit: "pages"}
+	}
+	st.traps.Add(1)
+	var exit *sys.ExitError
+	if errors.As(callErr, &exit) {
+		return &TrapError{Reason: fmt.Sprintf("the module exited with code %d", exit.ExitCode())}
+	}
+	return &TrapError{Reason: reason(callErr)}
+}
+
+// reason returns the first line of a wazero error (the rest is a stack trace).
+func reason(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimPrefix(s, "wasm error: ")
+}

@@ -1,0 +1,232 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"passerelle/host"
+	"passerelle/runtime/wasmfile"
+)
+
+// Report is what Check found in a module.
+type Report struct {
+	Manifest   *host.Manifest // nil when missing or invalid
+	Imports    []string       // "module.name" of every imported function
+	Exports    []string       // names of every exported function and memory
+	Violations []Violation    // empty when the module may be loaded
+}
+
+// OK reports whether the module has no violations.
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// Violation is one broken rule. Rule ids are stable:
+//
+//	module.empty       the file has 0 bytes
+//	module.invalid     not a WebAssembly module, or one wazero rejects
+//	manifest.missing   no passerelle.manifest custom section
+//	manifest.invalid   the manifest is not valid JSON or breaks a rule
+//	limits.max         the manifest asks for more than the operator allows
+//	memory.limit       the module declares more memory than its limit
+//	export.memory      no exported memory named "memory"
+//	export.on_event    no passerelle_v1_on_event export
+//	export.signature   an ABI export has the wrong signature
+//	export.start       the module exports _start (a command, not a reactor)
+//	import.unknown     an import the host does not offer
+//	import.signature   an offered import imported with the wrong signature
+//	import.permission  a host operation the manifest does not grant
+type Violation struct {
+	Rule    string // stable id, e.g. "export.on_event", "import.unknown", "import.permission"
+	Where   string // e.g. `import "env"."foo"`
+	Problem string // what is wrong
+	Fix     string // how to fix it
+}
+
+// Check validates a module against ABI v1 and its manifest without running
+// it. Problems with the module are reported in the Report, not as an error.
+func (e *Engine) Check(ctx context.Context, wasm []byte) (*Report, error) {
+	if e.isClosed.Load() {
+		return nil, ErrClosed
+	}
+	rep, cm, _ := e.inspect(ctx, wasm)
+	if cm != nil {
+		_ = cm.Close(ctx)
+	}
+	return rep, nil
+}
+
+const buildFix = "build with `passerelle app build`"
+
+// inspect checks wasm and returns the report, the module compiled in the
+// check runtime (nil when it did not compile) and the app's effective limits.
+func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.CompiledModule, host.Limits) {
+	rep := &Report{}
+	add := func(rule, where, problem, fix string) {
+		rep.Violations = append(rep.Violations, Violation{Rule: rule, Where: where, Problem: problem, Fix: fix})
+	}
+	limits := e.base
+	if len(wasm) == 0 {
+		add("module.empty", "file", "the file is empty (0 bytes)",
+			"upload the .wasm file your compiler produced; "+buildFix)
+		return rep, nil, limits
+	}
+	if !bytes.HasPrefix(wasm, []byte("\x00asm\x01\x00\x00\x00")) {
+		add("module.invalid", "file", "the file is not a WebAssembly module (it does not start with \\0asm version 1)",
+			"upload the .wasm file, not source code or an archive; "+buildFix)
+		return rep, nil, limits
+	}
+
+	m, err := wasmfile.ReadManifest(wasm)
+	switch {
+	case err == nil:
+		rep.Manifest = m
+		var vs []Violation
+		limits, vs = appLimits(m.Limits, e.base, e.cfg.Max)
+		rep.Violations = append(rep.Violations, vs...)
+	case errors.Is(err, wasmfile.ErrNoManifest):
+		add("manifest.missing", `custom section "passerelle.manifest"`, "the module carries no manifest",
+			"write a manifest.json next to your app and "+buildFix+", which embeds it")
+	case errors.Is(err, wasmfile.ErrMalformed):
+		add("module.invalid", "file", err.Error(), "the file is damaged; rebuild it and upload it again")
+		return rep, nil, limits
+	default:
+		for _, one := range splitJoined(err) {
+			add("manifest.invalid", `custom section "passerelle.manifest"`, strings.TrimPrefix(one.Error(), host.ErrInvalidManifest.Error()+": "),
+				"fix manifest.json and "+buildFix)
+		}
+	}
+
+	cm, err := e.checkRT.CompileModule(ctx, wasm)
+	if err != nil {
+		add("module.invalid", "module", "the module does not compile: "+err.Error(),
+			"rebuild it with a compiler that targets WebAssembly 2.0 (e.g. GOOS=wasip1 GOARCH=wasm)")
+		return rep, nil, limits
+	}
+	e.checkImports(rep, cm, add)
+	checkExports(rep, cm, limits, add)
+	return rep, cm, limits
+}
+
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func (e *Engine) checkImports(rep *Report, cm wazero.CompiledModule, add func(rule, where, problem, fix string)) {
+	for _, def := range cm.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		rep.Imports = append(rep.Imports, mod+"."+name)
+		where := fmt.Sprintf("import %q.%q", mod, name)
+		params, results := def.ParamTypes(), def.ResultTypes()
+		switch mod {
+		case HostModule:
+			var want *hostImport
+			for i := range e.imports {
+				if e.imports[i].name == name {
+					want = &e.imports[i]
+				}
+			}
+			if want == nil {
+				add("import.unknown", where, "this host does not offer the operation "+name,
+					"remove the call, or use one of: "+strings.Join(e.importNames(), ", "))
+				continue
+			}
+			if !want.sig().equal(params, results) {
+				add("import.signature", where, "imported as "+sigString(params, results)+", the ABI defines "+want.sig().String(),
+					"declare it with the signature of sdk/ABI.md, or use the Passerelle SDK")
+				continue
+			}
+			if want.perm != host.PermNone && (rep.Manifest == nil || !hasPerm(rep.Manifest.Permissions, want.perm)) {
+				add("import.permission", where, fmt.Sprintf("uses %s, which needs the %q permission the manifest does not grant", name, want.perm),
+					fmt.Sprintf("add %q to \"permissions\" in manifest.json, or stop using %s", want.perm, name))
+			}
+		case "wasi_snapshot_preview1":
+			sig, ok := e.wasiSigs[name]
+			if !ok {
+				add("import.unknown", where, "not a WASI preview 1 function", "remove the import; only wasi_snapshot_preview1 functions are offered")
+				continue
+			}
+			if !sig.equal(params, results) {
+				add("import.signature", where, "imported as "+sigString(params, results)+", WASI defines "+sig.String(),
+					"use a WASI preview 1 toolchain (GOOS=wasip1)")
+			}
+		default:
+			add("import.unknown", where, fmt.Sprintf("the module %q is not offered; only %s and wasi_snapshot_preview1 are", mod, HostModule),
+				"remove the import (e.g. a //go:wasmimport or extern declaration); call host operations through "+HostModule)
+		}
+	}
+	for _, def := range cm.ImportedMemories() {
+		mod, name, _ := def.Import()
+		add("import.unknown", fmt.Sprintf("import %q.%q", mod, name), "the module imports its memory; the host offers none",
+			"export the module's own memory instead (drop --import-memory)")
+	}
+}
+
+func (e *Engine) importNames() []string {
+	names := make([]string, len(e.imports))
+	for i, imp := range e.imports {
+		names[i] = imp.name
+	}
+	sort.Strings(names)
+	return names
+}
+
+func hasPerm(ps []host.Permission, p host.Permission) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func checkExports(rep *Report, cm wazero.CompiledModule, limits host.Limits, add func(rule, where, problem, fix string)) {
+	funcs := cm.ExportedFunctions()
+	mems := cm.ExportedMemories()
+	for name := range funcs {
+		rep.Exports = append(rep.Exports, name)
+	}
+	for name := range mems {
+		rep.Exports = append(rep.Exports, name)
+	}
+	sort.Strings(rep.Exports)
+
+	if _, ok := mems[ExportMemory]; !ok {
+		add("export.memory", `export "memory"`, "the module does not export its memory as \"memory\"",
+			"export the linear memory as \"memory\" (Go, Rust and TinyGo do by default for wasip1)")
+	}
+	for name, def := range mems {
+		where := fmt.Sprintf("memory %q", name)
+		if def.Min() > limits.MemoryPages {
+			add("memory.limit", where, fmt.Sprintf("starts with %d pages, the limit is %d pages", def.Min(), limits.MemoryPages),
+				"start with less memory, or raise limits.memory_pages in manifest.json within what the platform allows")
+		}
+		if max, ok := def.Max(); ok && max > limits.MemoryPages {
+			add("memory.limit", where, fmt.Sprintf("declares a maximum of %d pages, the limit is %d pages", max, limits.MemoryPages),
+				"lower the declared maximum (e.g. -Wl,--max-memory) or raise limits.memory_pages in manifest.json")
+		}
+	}
+	if def, ok := funcs[ExportOnEvent]; !ok {
+		add("export.on_event", `export "`+ExportOnEvent+`"`, "the module does not export the event handler",
+			"add `//go:wasmexport "+ExportOnEvent+"` to a func(uint32) uint32, or "+buildFix)
+	} else if !signature(signature{[]api.ValueType{i32}, []api.ValueType{i32}}).equal(def.ParamTypes(), def.ResultTypes()) {
+		add("export.signature", `export "`+ExportOnEvent+`"`, "has signature "+sigString(def.ParamTypes(), def.ResultTypes())+", want (i32) -> (i32)",
+			"make the handler take the event length (uint32) and return a status (uint32)")
+	}
+	if _, ok := funcs[ExportStart]; ok {
+		add("export.start", `export "_start"`, "the module is a command (it exports _start); the host runs reactors",
+			"build a reactor: for Go use -buildmode=c-shared; for Rust/C use -mexec-model=reactor")
+	}
+	if def, ok := funcs[ExportInitialize]; ok && (len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0) {
+		add("export.signature", `export "_initialize"`, "has signature "+sigString(def.ParamTypes(), def.ResultTypes())+", want () -> ()",
+			"_initialize takes no arguments and returns nothing; let the toolchain generate it")
+	}
+}

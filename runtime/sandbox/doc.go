@@ -1,0 +1,64 @@
+// Package sandbox runs Passerelle mini-apps: WebAssembly modules that speak
+// the guest ABI passerelle_v1 (sdk/ABI.md), on wazero.
+//
+// It is the only package that knows wazero. The package is not called
+// "runtime" so that it does not shadow the standard library's.
+//
+// # Engine and apps
+//
+// An Engine holds the configuration that every app shares: the host
+// operations offered (host.Func), default limits and the operator's caps,
+// and one wazero compilation cache (on disk when Config.CacheDir is set, so
+// that a restart does not recompile). Engine.Load checks a module, compiles
+// it and returns an App: one app version with its own wazero Runtime, so
+// apps never share a module namespace, and with that version's memory cap.
+//
+// # Instances
+//
+// An App keeps at most Config.PoolSize instances, made on demand and kept
+// warm between events. An instance runs one event at a time. Guests are
+// instantiated without a name (nothing can import them), with WASI offering
+// no filesystem, no environment and no arguments; the clock and randomness
+// are the host's; stdout and stderr are captured, bounded, into the app
+// log. A module's start function and _initialize run once, when the
+// instance is made; a module exporting _start is rejected.
+//
+// An instance that traps, breaks the ABI or exceeds a limit is closed and
+// replaced by a fresh one at the next event; so is one whose memory grew
+// past three quarters of its cap. A guest that returns a non-zero status
+// keeps its instance.
+//
+// # Limits
+//
+// Each App has effective limits (App.Limits): the manifest's values where
+// set, else Config.Defaults, else the built-in defaults (64 MiB of memory,
+// 1 s per event, 1000 host calls, 256 KiB per call, 4 MiB per event, 64 KiB
+// of log). A manifest asking above Config.Max fails Load. Every breach is a
+// *LimitError naming the limit, the allowance and what was used.
+//
+// Deadlines: guest code is compiled with termination checks. One watchdog
+// goroutine per Engine closes any instance whose event passed its deadline
+// (checked every few milliseconds), which stops the guest at its next
+// check. Dispatch itself starts no goroutine or timer; wazero's call path
+// still starts one short-lived goroutine per call (see BENCHMARKS.md).
+// wazero bounds a guest's call stack at about 400 MB; deep recursion ends in
+// a *TrapError ("stack overflow") or at the deadline.
+//
+// # Errors
+//
+// Dispatch returns *LimitError, *TrapError, *ABIError (a pointer outside
+// memory, a request that is not UTF-8 JSON), *GuestError (on_event returned
+// non-zero) or ErrClosed. Load returns *CheckError with every violation
+// Check would report. Failures are also sent to Config.AppLog with source
+// "failure".
+//
+// # Host calls
+//
+// Each host.Func becomes the import passerelle_v1.<ImportName(Op)>. A module
+// importing an operation its manifest does not grant is rejected at Load
+// (rule "import.permission"), and each call checks the permission again.
+// The handler gets the Dispatch context and a *host.Call whose Caller.App
+// and Caller.Permissions the runtime filled in.
+package sandbox
+
+//go:generate sh -c "cd testdata && for f in *.wat; do wat2wasm $DOLLAR{f} -o $DOLLAR{f%.wat}.wasm; done"

@@ -1,0 +1,73 @@
+package sandbox
+
+import (
+	"bytes"
+	"log/slog"
+	"time"
+
+	"passerelle/host"
+)
+
+// AppLogger receives what an app writes and how its events fail. The
+// runtime calls it from the goroutine that dispatches the event; it must not
+// call back into the runtime.
+type AppLogger interface {
+	AppLog(ref host.AppRef, rec LogRecord)
+}
+
+// LogRecord is one line of an app's log.
+type LogRecord struct {
+	Time    time.Time
+	Level   slog.Level
+	Source  string // "log", "stdout", "stderr", "failure"
+	Message string
+	EventID string
+}
+
+func (a *App) emitLog(level slog.Level, source, msg, eventID string) {
+	rec := LogRecord{Time: time.Now(), Level: level, Source: source, Message: msg, EventID: eventID}
+	if l := a.engine.cfg.AppLog; l != nil {
+		l.AppLog(a.ref, rec)
+		return
+	}
+	a.log.Log(a.engine.baseCtx, level, msg, "source", source, "event", eventID)
+}
+
+// stream captures a guest's stdout or stderr. Bytes written during an event
+// count against the event's log limit; bytes written while the instance
+// starts are kept up to the log limit and the rest dropped. Lines are sent
+// to the app log when the event ends.
+type stream struct {
+	inst   *instance
+	source string
+	level  slog.Level
+	buf    []byte
+}
+
+func (s *stream) Write(p []byte) (int, error) {
+	inst := s.inst
+	if inst.ev != nil {
+		inst.chargeLog(uint64(len(p))) // panics past the limit: the event is aborted
+		s.buf = append(s.buf, p...)
+		return len(p), nil
+	}
+	room := int(inst.app.limits.LogBytes) - len(s.buf)
+	if room > len(p) {
+		room = len(p)
+	}
+	if room > 0 {
+		s.buf = append(s.buf, p[:room]...)
+	}
+	return len(p), nil
+}
+
+// flush sends the buffered lines to the app log.
+func (s *stream) flush(eventID string) {
+	if len(s.buf) == 0 {
+		return
+	}
+	for _, line := range bytes.Split(bytes.TrimRight(s.buf, "\n"), []byte("\n")) {
+		s.inst.app.emitLog(s.level, s.source, string(bytes.ToValidUTF8(line, []byte("\uFFFD"))), eventID)
+	}
+	s.buf = s.buf[:0]
+}
