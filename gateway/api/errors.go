@@ -56,8 +56,8 @@ var statusOf = map[string]int{
 
 // Error is the body of every failed request, under "error".
 type Error struct {
-	Code       string              `json:"code"`
-	Message    string              `json:"message"`
+	Code       string      `json:"code"`
+	Message    string      `json:"message"`
 	Violations []Violation `json:"violations,omitempty"`
 }
 
