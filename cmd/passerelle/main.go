@@ -32,6 +32,13 @@ func commands() []command {
 		// Add one line per subcommand, keeping this list sorted by name.
 		cmdAppBuild,
 		cmdAppCheck,
+		cmdAppList,
+		cmdAppLogs,
+		cmdAppPromote,
+		cmdAppRollback,
+		cmdAppStats,
+		cmdAppUpload,
+		cmdAppVersions,
 		cmdDev,
 	}
 }
