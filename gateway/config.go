@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/host"
+)
+
+// Authenticator verifies a person's session token (a JWT issued by the
+// identity service). Only tokens with role "person" may open a connection.
+type Authenticator interface {
+	Verify(token string) (subject, role string, err error)
+}
+
+// Person is one entry of the people directory.
+type Person struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Directory looks people up: display names for messages and the list a
+// person picks from to start a conversation.
+type Directory interface {
+	// Person returns the display name of the person with the given id.
+	Person(ctx context.Context, id string) (name string, err error)
+	// Find returns at most limit people whose name matches query ("" = anyone).
+	Find(ctx context.Context, query string, limit int) ([]Person, error)
+}
+
+// AppEvent is what the gateway hands to the mini-app router: the person, the
+// conversation, the person's surface and the guest-visible event. Its fields
+// match runtime/apps.AppEvent, so one converts to the other.
+type AppEvent struct {
+	Person       string
+	Conversation string
+	Surface      string
+	Event        host.Event
+}
+
+// AppInfo is one installed mini-app, as the client's catalog shows it.
+type AppInfo struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// Apps routes events to mini-apps. What an app sends back reaches the
+// gateway through Server.Emit, during Deliver or later.
+type Apps interface {
+	Deliver(ctx context.Context, app string, ev AppEvent) error
+	Catalog(ctx context.Context) ([]AppInfo, error)
+}
+
+// Balance is a wallet balance in integer minor units.
+type Balance struct {
+	Currency string `json:"currency"`
+	Amount   int64  `json:"amount"`
+}
+
+// Payments settles payment prompts: only the person the order is for may
+// confirm or decline it.
+type Payments interface {
+	Confirm(ctx context.Context, person, order string) error
+	Decline(ctx context.Context, person, order string) error
+	Balances(ctx context.Context, person string) ([]Balance, error)
+}
+
+// ConsentRequest is a scope consent prompt being answered.
+type ConsentRequest struct {
+	Prompt  string   // the prompt id the identity service chose
+	App     string   // the app asking
+	Scopes  []string // e.g. identity.profile
+	Surface string   // where the person answered, for the consent ledger
+}
+
+// Consent records a person's answer to a scope consent prompt.
+type Consent interface {
+	Grant(ctx context.Context, person string, req ConsentRequest) error
+	Refuse(ctx context.Context, person string, req ConsentRequest) error
+}
+
+// Config configures a Server. DB and Auth are required; every other
+// dependency may be nil, in which case the feature it serves answers
+// "unavailable".
+type Config struct {
+	DB        *bbolt.DB // shared store; the gateway owns the buckets named "gateway.*"
+	Auth      Authenticator
+	Directory Directory
+	Apps      Apps
+	Payments  Payments
+	Consent   Consent
+	Logger    *slog.Logger
+	// API, if set, is mounted under /v1/ (the merchant HTTP API).
+	API http.Handler
+
+	// AllowedOrigins lists browser origins ("https://chat.example.com")
+	// allowed besides the server's own host. "*" allows any origin.
+	AllowedOrigins []string
+
+	SendQueue     int           // frames queued per connection before it is a slow consumer (default 256)
+	MaxFrameBytes int64         // largest client frame (default 64 KiB)
+	MaxTextRunes  int           // longest message text (default 4096)
+	RatePerSecond float64       // client frames per second per connection (default 50)
+	RateBurst     int           // token bucket size (default 100)
+	WriteTimeout  time.Duration // per frame write deadline (default 10s)
+	PingInterval  time.Duration // WebSocket ping period; a peer silent for 2x is dropped (default 30s)
+	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
+	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
+	AppWorkers    int           // app deliveries in flight at once (default 64)
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 64 << 10
+	}
+	if c.MaxTextRunes <= 0 {
+		c.MaxTextRunes = 4096
+	}
+	if c.RatePerSecond <= 0 {
+		c.RatePerSecond = 50
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 100
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = 10 * time.Second
+	}
+	if c.MaxReplay <= 0 {
+		c.MaxReplay = 1000
+	}
+	if c.AppWorkers <= 0 {
+		c.AppWorkers = 64
+	}
+}

@@ -1,0 +1,639 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"passerelle/gateway/surface"
+	"passerelle/host"
+)
+
+// outFrame is one encoded server frame. Deliveries carry their conversation
+// and seq so the writer sends each seq at most once per connection.
+type outFrame struct {
+	conv string
+	seq  uint64
+	data []byte
+}
+
+// conn is one WebSocket connection of one person: a reader goroutine (which
+// also serves requests) and a writer goroutine that owns all writes.
+type conn struct {
+	s      *Server
+	ws     *websocket.Conn
+	person string
+	name   string
+	surf   atomic.Int32 // index into surface.All()
+	send   chan outFrame
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  *Error // why the server closed the connection; nil when the peer did
+
+	mu        sync.Mutex
+	replaying bool       // deliveries are held while the connection catches up
+	held      []outFrame // live deliveries that arrived during the replay
+
+	tokens float64 // rate limit bucket; reader goroutine only
+	refill time.Time
+}
+
+func newConn(s *Server, ws *websocket.Conn, person string) *conn {
+	return &conn{s: s, ws: ws, person: person, send: make(chan outFrame, s.cfg.SendQueue),
+		done: make(chan struct{}), replaying: true, tokens: float64(s.cfg.RateBurst), refill: time.Now()}
+}
+
+func (c *conn) surface() surface.Name { return surface.All()[c.surf.Load()] }
+
+func (c *conn) setSurface(n surface.Name) { c.surf.Store(int32(surfaceIndex(n))) }
+
+// fail closes the connection, once, telling the client why when e is set.
+// It reports whether this call closed it.
+func (c *conn) fail(e *Error) (first bool) {
+	c.closeOnce.Do(func() {
+		c.closeErr = e
+		close(c.done)
+		first = true
+	})
+	return first
+}
+
+// deliver queues a frame without blocking. While the connection replays,
+// frames are held; a full queue makes the connection a slow consumer.
+func (c *conn) deliver(f outFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.replaying {
+		if len(c.held) >= cap(c.send) {
+			c.slow()
+			return
+		}
+		c.held = append(c.held, f)
+		return
+	}
+	select {
+	case c.send <- f:
+	default:
+		c.slow()
+	}
+}
+
+func (c *conn) slow() {
+	if !c.fail(errorf(CodeSlowConsumer, "you did not read messages fast enough; reconnect and resume from your last seq")) {
+		return
+	}
+	c.s.met.slow.Inc()
+	// A write blocked on a peer that does not read ends within a second.
+	_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now().Add(time.Second))
+}
+
+// push queues a frame, waiting for room; for the reader's own replies and
+// the replay, which may wait for the client.
+func (c *conn) push(f outFrame) bool {
+	select {
+	case c.send <- f:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *conn) reply(v any) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.s.log.Error("gateway: encode frame", "err", err)
+		return false
+	}
+	return c.push(outFrame{data: b})
+}
+
+type errorFrame struct {
+	Type    string `json:"type"` // "error"
+	ID      string `json:"id,omitempty"`
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+func (c *conn) replyErr(id string, err error) {
+	e := codeOf(err)
+	if e.Code == CodeInternal {
+		c.s.log.Error("gateway: request failed", "person", c.person, "id", id, "err", err)
+	}
+	c.s.met.errors.WithLabelValues(string(e.Code)).Inc()
+	c.reply(errorFrame{Type: "error", ID: id, Code: e.Code, Message: e.Message})
+	if e.Code.Fatal() {
+		c.fail(e)
+	}
+}
+
+func (c *conn) writeLoop() {
+	defer c.s.conns.Done()
+	defer c.ws.Close()
+	ping := time.NewTicker(c.s.cfg.PingInterval)
+	defer ping.Stop()
+	last := map[string]uint64{}
+	write := func(f outFrame) error {
+		if f.seq > 0 {
+			if f.seq <= last[f.conv] {
+				return nil // already sent (replay and live overlap)
+			}
+			last[f.conv] = f.seq
+		}
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		return c.ws.WriteMessage(websocket.TextMessage, f.data)
+	}
+	for {
+		select {
+		case f := <-c.send:
+			if err := write(f); err != nil {
+				c.fail(nil)
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+				c.fail(nil)
+				return
+			}
+		case <-c.done:
+			e := c.closeErr
+			if e == nil {
+				return
+			}
+			if e.Code != CodeSlowConsumer { // flush what is queued, such as the error frame
+			drain:
+				for {
+					select {
+					case f := <-c.send:
+						if write(f) != nil {
+							return
+						}
+					default:
+						break drain
+					}
+				}
+			}
+			reason := string(e.Code) + ": " + e.Message
+			if len(reason) > 120 {
+				reason = reason[:120]
+			}
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(e.Code.CloseCode(), reason),
+				time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	s := c.s
+	defer s.conns.Done()
+	defer s.unregister(c)
+	defer c.fail(nil) // the writer then closes the socket
+	s.met.connsTotal.Inc()
+	c.ws.SetReadLimit(s.cfg.MaxFrameBytes)
+	alive := func() { _ = c.ws.SetReadDeadline(time.Now().Add(2 * s.cfg.PingInterval)) }
+	c.ws.SetPongHandler(func(string) error { alive(); return nil })
+	_ = c.ws.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
+
+	data, ok := c.read()
+	if !ok {
+		return
+	}
+	f, err := ParseFrame(data, s.cfg.MaxTextRunes)
+	switch {
+	case err == nil && f.Type != TypeHello:
+		err = errorf(CodeHelloRequired, "the first frame must be {\"type\":\"hello\",\"v\":1,...}")
+	case err == nil && f.V != ProtocolVersion:
+		err = errorf(CodeUnsupportedVersion, "protocol version %d is not supported; use \"v\":%d", f.V, ProtocolVersion)
+	}
+	if err == nil {
+		var sf surface.Name
+		if sf, err = surface.Parse(f.Surface); err == nil {
+			c.setSurface(sf)
+		} else {
+			err = errorf(CodeHelloRequired, "%v", err)
+		}
+	}
+	if err != nil {
+		e := codeOf(err)
+		if !e.Code.Fatal() {
+			e = errorf(CodeHelloRequired, "hello rejected: %s", e.Message)
+		}
+		c.replyErr(idOf(f), e)
+		return
+	}
+	alive()
+	if !c.hello(f) {
+		return
+	}
+	for {
+		data, ok := c.read()
+		if !ok {
+			return
+		}
+		alive()
+		if !c.allow() {
+			c.replyErr("", errorf(CodeRateLimited, "more than %.0f frames per second; the frame was dropped, slow down", s.cfg.RatePerSecond))
+			continue
+		}
+		f, err := ParseFrame(data, s.cfg.MaxTextRunes)
+		if err != nil {
+			c.replyErr(idOf(f), err)
+			continue
+		}
+		s.met.framesIn.WithLabelValues(f.Type).Inc()
+		if err := c.handle(s.ctx, f); err != nil {
+			c.replyErr(f.ID, err)
+		}
+	}
+}
+
+func idOf(f *Frame) string {
+	if f == nil {
+		return ""
+	}
+	return f.ID
+}
+
+// read returns the next text frame; false when the connection is over.
+func (c *conn) read() ([]byte, bool) {
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.replyErr("", errorf(CodeTooLarge, "a frame is larger than %d bytes", c.s.cfg.MaxFrameBytes))
+			}
+			return nil, false
+		}
+		if mt == websocket.TextMessage {
+			return data, true
+		}
+		c.replyErr("", errorf(CodeBadFrame, "binary frames are not accepted; send JSON text frames"))
+	}
+}
+
+// allow takes a token from the connection's bucket.
+func (c *conn) allow() bool {
+	now := time.Now()
+	c.tokens += now.Sub(c.refill).Seconds() * c.s.cfg.RatePerSecond
+	c.refill = now
+	if max := float64(c.s.cfg.RateBurst); c.tokens > max {
+		c.tokens = max
+	}
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+// convView is a conversation as one person sees it.
+type convView struct {
+	ID      string   `json:"id"`
+	Kind    string   `json:"kind"`
+	Title   string   `json:"title"`
+	App     string   `json:"app,omitempty"`
+	Members []string `json:"members"`
+	Last    uint64   `json:"last"`
+}
+
+func (s *Server) view(ctx context.Context, rec convRecord, last uint64, viewer string) convView {
+	v := convView{ID: rec.ID, Kind: rec.Kind, Title: rec.Title, App: rec.App, Members: rec.Members, Last: last}
+	if rec.Kind == KindDirect {
+		for _, m := range rec.Members {
+			if m != viewer {
+				v.Title = s.name(ctx, m)
+			}
+		}
+	}
+	return v
+}
+
+// hello registers the connection and replays what it missed: messages
+// after the seqs in Resume (everything for conversations it does not name;
+// only the latest 50 when Resume is absent), then unanswered prompts.
+// Deliveries that arrive meanwhile are held and sent after, at most once.
+func (c *conn) hello(f *Frame) bool {
+	s, ctx := c.s, c.s.ctx
+	c.name = s.name(ctx, c.person)
+	if !s.register(c) {
+		c.fail(errorf(CodeShuttingDown, "the server is shutting down; reconnect shortly"))
+		return false
+	}
+	convs, err := s.st.convsOf(c.person)
+	if err != nil {
+		c.replyErr(f.ID, err)
+		return false
+	}
+	views := make([]convView, len(convs))
+	for i, cv := range convs {
+		views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
+	}
+	if !c.reply(map[string]any{"type": "welcome", "v": ProtocolVersion, "id": f.ID, "person": c.person,
+		"name": c.name, "surface": c.surface(), "conversations": views}) {
+		return false
+	}
+	sf := c.surface()
+	for _, cv := range convs {
+		from, named := f.Resume[cv.ID]
+		if !named && f.Resume == nil && cv.Last > 50 {
+			from = cv.Last - 50
+		}
+		msgs, err := s.st.messages(cv.ID, from, s.cfg.MaxReplay)
+		if err != nil {
+			c.replyErr(f.ID, err)
+			return false
+		}
+		for i := range msgs {
+			if !c.push(outFrame{conv: cv.ID, seq: msgs[i].Seq, data: encodeMsg(cv.ID, &msgs[i], sf)}) {
+				return false
+			}
+		}
+		if len(msgs) == s.cfg.MaxReplay && msgs[len(msgs)-1].Seq < cv.Last {
+			c.reply(map[string]any{"type": "gap", "conv": cv.ID, "after": msgs[len(msgs)-1].Seq, "last": cv.Last})
+		}
+	}
+	prompts, err := s.st.pendingPrompts(c.person)
+	if err != nil {
+		c.replyErr(f.ID, err)
+		return false
+	}
+	for _, p := range prompts {
+		if !c.push(outFrame{data: encodePrompt(p)}) {
+			return false
+		}
+	}
+	if !c.reply(map[string]any{"type": "ready"}) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.held {
+		select {
+		case c.send <- h:
+		default:
+			c.slow()
+			return false
+		}
+	}
+	c.held, c.replaying = nil, false
+	return true
+}
+
+type ackFrame struct {
+	Type string `json:"type"` // "ack"
+	ID   string `json:"id,omitempty"`
+	Conv string `json:"conv,omitempty"`
+	Seq  uint64 `json:"seq,omitempty"`
+	Dup  bool   `json:"dup,omitempty"`
+}
+
+// member returns the delivery state of conv after checking that c's person
+// is a member.
+func (c *conn) member(conv string) (*convState, error) {
+	cs, err := c.s.state(conv)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(cs.rec.Members, c.person) {
+		return nil, ErrNotMember
+	}
+	return cs, nil
+}
+
+// announce tells every member's connections about a new conversation.
+func (s *Server) announce(ctx context.Context, rec convRecord) {
+	for _, m := range rec.Members {
+		b, _ := json.Marshal(map[string]any{"type": "conv", "conv": s.view(ctx, rec, 0, m)})
+		for _, c := range s.connsOf(m, nil) {
+			c.deliver(outFrame{data: b})
+		}
+	}
+}
+
+func (c *conn) event(typ, app, conv string) host.Event {
+	return host.Event{V: 1, Type: typ, ID: randomID("ev_"), App: app, Conversation: conv, Surface: string(c.surface())}
+}
+
+func (c *conn) appEvent(ev host.Event) AppEvent {
+	return AppEvent{Person: c.person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev}
+}
+
+func (c *conn) handle(ctx context.Context, f *Frame) error {
+	s := c.s
+	switch f.Type {
+	case TypeHello:
+		return errorf(CodeBadRequest, "hello was already received")
+	case TypeSend:
+		return c.sendText(ctx, f)
+	case TypeOpen:
+		if s.cfg.Apps == nil {
+			return ErrUnavailable
+		}
+		rec, created, err := s.st.ensureConv(convRecord{ID: appConvID(f.App, c.person), Kind: KindApp, App: f.App, Title: f.App, Members: []string{c.person}})
+		if err != nil {
+			return err
+		}
+		if created {
+			s.announce(ctx, rec)
+		}
+		ev := c.event(host.EventOpen, f.App, rec.ID)
+		ev.Text = f.Payload
+		if err := s.dispatch(f.App, c.appEvent(ev)); err != nil {
+			return err
+		}
+		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
+		return nil
+	case TypeAction:
+		cs, err := c.member(f.Conv)
+		if err != nil {
+			return err
+		}
+		if cs.rec.Kind != KindApp {
+			return errorf(CodeBadRequest, "actions go to mini-app conversations; %s is a %s conversation", f.Conv, cs.rec.Kind)
+		}
+		ev := c.event(host.EventAction, cs.rec.App, f.Conv)
+		ev.Action = f.Action
+		if err := s.dispatch(cs.rec.App, c.appEvent(ev)); err != nil {
+			return err
+		}
+		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
+		return nil
+	case TypeAnswer:
+		if err := s.answer(ctx, c, f.Prompt, f.Answer); err != nil {
+			return err
+		}
+		c.reply(ackFrame{Type: "ack", ID: f.ID})
+		return nil
+	case TypeHistory:
+		if _, err := c.member(f.Conv); err != nil {
+			return err
+		}
+		limit := f.Limit
+		if limit <= 0 || limit > 200 {
+			limit = 200
+		}
+		msgs, err := s.st.messages(f.Conv, f.After, limit)
+		if err != nil {
+			return err
+		}
+		out := make([]json.RawMessage, len(msgs))
+		for i := range msgs {
+			out[i] = encodeMsg(f.Conv, &msgs[i], c.surface())
+		}
+		c.reply(map[string]any{"type": "history", "id": f.ID, "conv": f.Conv, "messages": out})
+		return nil
+	case TypeGroup:
+		members := []string{c.person}
+		for _, m := range f.Members {
+			if !slices.Contains(members, m) {
+				if err := c.checkPerson(ctx, m); err != nil {
+					return err
+				}
+				members = append(members, m)
+			}
+		}
+		title := f.Title
+		if title == "" {
+			title = "Group"
+		}
+		rec, _, err := s.st.ensureConv(convRecord{ID: randomID("g_"), Kind: KindGroup, Title: title, Members: members})
+		if err != nil {
+			return err
+		}
+		s.announce(ctx, rec)
+		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
+		return nil
+	case TypeConversations:
+		convs, err := s.st.convsOf(c.person)
+		if err != nil {
+			return err
+		}
+		views := make([]convView, len(convs))
+		for i, cv := range convs {
+			views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
+		}
+		c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
+		return nil
+	case TypePeople:
+		if s.cfg.Directory == nil {
+			return ErrUnavailable
+		}
+		limit := f.Limit
+		if limit <= 0 || limit > 100 {
+			limit = 100
+		}
+		people, err := s.cfg.Directory.Find(ctx, f.Query, limit)
+		if err != nil {
+			return err
+		}
+		c.reply(map[string]any{"type": "people", "id": f.ID, "people": people})
+		return nil
+	case TypeApps:
+		if s.cfg.Apps == nil {
+			return ErrUnavailable
+		}
+		apps, err := s.cfg.Apps.Catalog(ctx)
+		if err != nil {
+			return err
+		}
+		c.reply(map[string]any{"type": "apps", "id": f.ID, "apps": apps})
+		return nil
+	case TypeWallet:
+		if s.cfg.Payments == nil {
+			return ErrUnavailable
+		}
+		bal, err := s.cfg.Payments.Balances(ctx, c.person)
+		if err != nil {
+			return err
+		}
+		c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": bal})
+		return nil
+	case TypeSurface:
+		sf, err := surface.Parse(f.Surface)
+		if err != nil {
+			return errorf(CodeBadRequest, "%v", err)
+		}
+		c.setSurface(sf)
+		c.reply(ackFrame{Type: "ack", ID: f.ID})
+		return nil
+	}
+	return errorf(CodeUnknownType, "unknown frame type %q", f.Type)
+}
+
+func (c *conn) checkPerson(ctx context.Context, id string) error {
+	if c.s.cfg.Directory == nil {
+		return nil
+	}
+	if _, err := c.s.cfg.Directory.Person(ctx, id); err != nil {
+		return &Error{Code: CodeNotFound, Message: "no person with id " + id, Err: err}
+	}
+	return nil
+}
+
+// sendText persists a person's text message and acknowledges it. In a
+// mini-app conversation the app gets a message event, or an action event
+// when the text is the number of a choice in the numbered menu the person's
+// surface showed for the app's last card.
+func (c *conn) sendText(ctx context.Context, f *Frame) error {
+	s := c.s
+	conv := f.Conv
+	if f.To != "" {
+		if f.To == c.person {
+			return errorf(CodeBadRequest, "you cannot open a conversation with yourself")
+		}
+		if err := c.checkPerson(ctx, f.To); err != nil {
+			return err
+		}
+		rec, created, err := s.st.ensureConv(convRecord{ID: directID(c.person, f.To), Kind: KindDirect, Members: []string{c.person, f.To}})
+		if err != nil {
+			return err
+		}
+		if created {
+			s.announce(ctx, rec)
+		}
+		conv = rec.ID
+	}
+	cs, err := c.member(conv)
+	if err != nil {
+		return err
+	}
+	var pick *surface.Choice
+	if cs.rec.Kind == KindApp {
+		if last, err := s.st.lastCard(conv); err == nil && last != nil {
+			if ch, ok := surface.Render(c.surface(), last.Msg).Pick(f.Text); ok {
+				pick = &ch
+			}
+		}
+	}
+	rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "person", ID: c.person, Name: c.name},
+		Msg: host.Message{Text: f.Text}, Client: f.ID, Surface: string(c.surface())}
+	res, err := s.post(conv, rec, c.person)
+	if err != nil {
+		return err
+	}
+	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv, Seq: res.Seq, Dup: res.Dup})
+	if cs.rec.Kind != KindApp || res.Dup {
+		return nil
+	}
+	ev := c.event(host.EventMessage, cs.rec.App, conv)
+	app := cs.rec.App
+	switch {
+	case pick == nil:
+		ev.Text = f.Text
+	case pick.Kind == "share":
+		app = pick.App
+		ev = c.event(host.EventOpen, pick.App, appConvID(pick.App, c.person))
+		ev.Text = pick.Payload
+	default:
+		ev.Type = host.EventAction
+		ev.Action = &host.Action{ID: pick.ID, Value: pick.Value}
+	}
+	return s.dispatch(app, c.appEvent(ev))
+}

@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/websocket"
+
+	"passerelle/host"
+)
+
+// Sentinel errors of the package.
+var (
+	ErrClosed       = errors.New("gateway: server closed")
+	ErrNotFound     = errors.New("gateway: not found")
+	ErrNotMember    = errors.New("gateway: not a member of the conversation")
+	ErrUnavailable  = errors.New("gateway: service not configured")
+	ErrBadOutgoing  = errors.New("gateway: bad outgoing message")
+	ErrUnauthorized = errors.New("gateway: unauthorized")
+)
+
+// Code is a stable error code sent to clients in error frames and HTTP
+// error bodies. PROTOCOL.md lists them.
+type Code string
+
+const (
+	CodeBadFrame           Code = "bad_frame"           // not a JSON object, or not UTF-8
+	CodeUnknownType        Code = "unknown_type"        // the frame's type is not one the server knows
+	CodeBadRequest         Code = "bad_request"         // a field is missing or invalid
+	CodeHelloRequired      Code = "hello_required"      // the first frame must be hello
+	CodeUnsupportedVersion Code = "unsupported_version" // hello asked for a protocol version the server does not speak
+	CodeUnauthorized       Code = "unauthorized"        // missing, invalid or expired token
+	CodeForbidden          Code = "forbidden"           // not allowed: not a member, another person's prompt, a foreign origin
+	CodeNotFound           Code = "not_found"           // no such conversation, person, app or prompt
+	CodeRateLimited        Code = "rate_limited"        // too many frames; the frame was dropped
+	CodeTooLarge           Code = "too_large"           // a frame larger than the limit
+	CodeSlowConsumer       Code = "slow_consumer"       // the client did not read fast enough
+	CodeUnavailable        Code = "unavailable"         // a service is missing or failing; retry later
+	CodeShuttingDown       Code = "shutting_down"       // the server is stopping; reconnect
+	CodeInternal           Code = "internal"            // a server bug
+)
+
+// codeInfo is the one table mapping a code to its HTTP status, the
+// WebSocket close code used when it ends a connection, and whether it does.
+type codeInfo struct {
+	http  int
+	close int  // WebSocket close code when fatal
+	fatal bool // the connection is closed after the error
+}
+
+var codes = map[Code]codeInfo{
+	CodeBadFrame:           {http.StatusBadRequest, websocket.CloseUnsupportedData, false},
+	CodeUnknownType:        {http.StatusBadRequest, websocket.CloseUnsupportedData, false},
+	CodeBadRequest:         {http.StatusBadRequest, websocket.ClosePolicyViolation, false},
+	CodeHelloRequired:      {http.StatusBadRequest, websocket.CloseProtocolError, true},
+	CodeUnsupportedVersion: {http.StatusBadRequest, 4000, true},
+	CodeUnauthorized:       {http.StatusUnauthorized, 4401, true},
+	CodeForbidden:          {http.StatusForbidden, 4403, false},
+	CodeNotFound:           {http.StatusNotFound, 4404, false},
+	CodeRateLimited:        {http.StatusTooManyRequests, 4429, false},
+	CodeTooLarge:           {http.StatusRequestEntityTooLarge, websocket.CloseMessageTooBig, true},
+	CodeSlowConsumer:       {http.StatusServiceUnavailable, 4008, true},
+	CodeUnavailable:        {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
+	CodeShuttingDown:       {http.StatusServiceUnavailable, websocket.CloseGoingAway, true},
+	CodeInternal:           {http.StatusInternalServerError, websocket.CloseInternalServerErr, false},
+}
+
+// HTTPStatus returns the HTTP status for c.
+func (c Code) HTTPStatus() int {
+	if i, ok := codes[c]; ok {
+		return i.http
+	}
+	return http.StatusInternalServerError
+}
+
+// CloseCode returns the WebSocket close code used when c ends a connection.
+func (c Code) CloseCode() int {
+	if i, ok := codes[c]; ok {
+		return i.close
+	}
+	return websocket.CloseInternalServerErr
+}
+
+// Fatal reports whether an error with code c closes the connection.
+func (c Code) Fatal() bool { return codes[c].fatal }
+
+// Error is a coded error for a client: the code says what kind, the message
+// says what was wrong and what to do.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error // the cause, if any
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+func (e *Error) Unwrap() error { return e.Err }
+
+func errorf(c Code, format string, args ...any) *Error {
+	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
+}
+
+// codeOf maps any error to the client-visible coded error.
+func codeOf(err error) *Error {
+	var e *Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, ErrNotFound):
+		return &Error{Code: CodeNotFound, Message: err.Error(), Err: err}
+	case errors.Is(err, ErrNotMember):
+		return &Error{Code: CodeForbidden, Message: "you are not a member of this conversation", Err: err}
+	case errors.Is(err, ErrUnavailable):
+		return &Error{Code: CodeUnavailable, Message: "this feature is not available on this server", Err: err}
+	case errors.Is(err, ErrClosed):
+		return &Error{Code: CodeShuttingDown, Message: "the server is shutting down; reconnect shortly", Err: err}
+	}
+	var he *host.Error
+	if errors.As(err, &he) {
+		return &Error{Code: hostCodes[he.Status], Message: he.Message, Err: err}
+	}
+	return &Error{Code: CodeInternal, Message: "the server failed; try again", Err: err}
+}
+
+// hostCodes maps the status of a host service error (payments, consent) to a
+// client code.
+var hostCodes = map[host.Status]Code{
+	host.StatusOK:               CodeInternal,
+	host.StatusBadRequest:       CodeBadRequest,
+	host.StatusPermissionDenied: CodeForbidden,
+	host.StatusNotFound:         CodeNotFound,
+	host.StatusQuota:            CodeRateLimited,
+	host.StatusConsentRequired:  CodeForbidden,
+	host.StatusConflict:         CodeBadRequest,
+	host.StatusUnavailable:      CodeUnavailable,
+	host.StatusInternal:         CodeInternal,
+	host.StatusUnknownOp:        CodeInternal,
+}

@@ -1,0 +1,255 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.etcd.io/bbolt"
+
+	"passerelle/gateway"
+	"passerelle/host"
+)
+
+// tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.
+type auth struct{}
+
+func (auth) Verify(t string) (string, string, error) {
+	if p, ok := strings.CutPrefix(t, "tok-"); ok {
+		return p, "person", nil
+	}
+	if p, ok := strings.CutPrefix(t, "merchant-"); ok {
+		return p, "merchant", nil
+	}
+	return "", "", errors.New("signature invalid")
+}
+
+type directory map[string]string
+
+func (d directory) Person(_ context.Context, id string) (string, error) {
+	if n, ok := d[id]; ok {
+		return n, nil
+	}
+	return "", gateway.ErrNotFound
+}
+
+func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Person, error) {
+	var out []gateway.Person
+	for id, n := range d {
+		if strings.Contains(strings.ToLower(n), strings.ToLower(q)) && len(out) < limit {
+			out = append(out, gateway.Person{ID: id, Name: n})
+		}
+	}
+	return out, nil
+}
+
+// fakeApps answers every event by calling react; what it returns is emitted
+// into the event's conversation. Events are recorded.
+type fakeApps struct {
+	out    host.Outbox
+	react  func(ev gateway.AppEvent) *host.Message
+	mu     sync.Mutex
+	events []gateway.AppEvent
+	got    chan gateway.AppEvent
+}
+
+func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+	a.mu.Lock()
+	a.events = append(a.events, ev)
+	a.mu.Unlock()
+	if a.got != nil {
+		a.got <- ev
+	}
+	if a.react == nil {
+		return nil
+	}
+	if m := a.react(ev); m != nil {
+		b, _ := json.Marshal(m)
+		return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Body: b})
+	}
+	return nil
+}
+
+func (a *fakeApps) Catalog(context.Context) ([]gateway.AppInfo, error) {
+	return []gateway.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
+}
+
+type payments struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (p *payments) Confirm(_ context.Context, person, order string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, "confirm "+person+" "+order)
+	return nil
+}
+
+func (p *payments) Decline(_ context.Context, person, order string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, "decline "+person+" "+order)
+	return nil
+}
+
+func (p *payments) Balances(context.Context, string) ([]gateway.Balance, error) {
+	return []gateway.Balance{{Currency: "EUR", Amount: 2500}}, nil
+}
+
+type consent struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *consent) Grant(_ context.Context, person string, r gateway.ConsentRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, fmt.Sprintf("grant %s %s %v %s", person, r.App, r.Scopes, r.Surface))
+	return nil
+}
+
+func (c *consent) Refuse(_ context.Context, person string, r gateway.ConsentRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, fmt.Sprintf("refuse %s %s %v", person, r.App, r.Scopes))
+	return nil
+}
+
+type env struct {
+	t    *testing.T
+	srv  *gateway.Server
+	http *httptest.Server
+	db   *bbolt.DB
+	apps *fakeApps
+	pay  *payments
+	cons *consent
+}
+
+func openDB(t testing.TB, dir string) *bbolt.DB {
+	db, err := bbolt.Open(filepath.Join(dir, "p.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}}
+	e.start(mod)
+	t.Cleanup(func() { e.stop(); e.db.Close() })
+	return e
+}
+
+func (e *env) start(mod func(*gateway.Config)) {
+	cfg := gateway.Config{DB: e.db, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+		Apps: e.apps, Payments: e.pay, Consent: e.cons, PingInterval: time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := gateway.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.srv = srv
+	e.apps.out = srv
+	e.http = httptest.NewServer(srv.Handler())
+}
+
+func (e *env) stop() {
+	if e.http == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Close(ctx); err != nil {
+		e.t.Error(err)
+	}
+	e.http.Close()
+	e.http = nil
+}
+
+// client is a test WebSocket client.
+type client struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func (e *env) dial(token string) (*client, *http.Response, error) {
+	url := "ws" + strings.TrimPrefix(e.http.URL, "http") + "/ws?token=" + token
+	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	c := &client{t: e.t, ws: ws}
+	e.t.Cleanup(func() { ws.Close() })
+	return c, resp, nil
+}
+
+// connect dials and says hello, returning frames up to and including ready.
+func (e *env) connect(person, surface string, resume map[string]uint64) (*client, []map[string]any) {
+	e.t.Helper()
+	c, _, err := e.dial("tok-" + person)
+	if err != nil {
+		e.t.Fatalf("dial %s: %v", person, err)
+	}
+	c.send(map[string]any{"type": "hello", "v": 1, "surface": surface, "resume": resume})
+	var got []map[string]any
+	for {
+		f := c.next()
+		got = append(got, f)
+		if f["type"] == "ready" {
+			return c, got
+		}
+	}
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	if err := c.ws.WriteJSON(v); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *client) next() map[string]any {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var f map[string]any
+	if err := c.ws.ReadJSON(&f); err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+// until reads frames until one has the given type, returning it.
+func (c *client) until(typ string) map[string]any {
+	c.t.Helper()
+	for {
+		if f := c.next(); f["type"] == typ {
+			return f
+		}
+	}
+}
+
+// request sends v and returns the frame answering its id (ack, result or error).
+func (c *client) request(v map[string]any) map[string]any {
+	c.t.Helper()
+	c.send(v)
+	for {
+		f := c.next()
+		if f["id"] == v["id"] && f["type"] != "msg" {
+			return f
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+
+	"passerelle/host"
+)
+
+// ProtocolVersion is the version a client names in hello ("v":1).
+const ProtocolVersion = 1
+
+// Client frame types.
+const (
+	TypeHello         = "hello"
+	TypeSend          = "send"
+	TypeOpen          = "open"
+	TypeAction        = "action"
+	TypeAnswer        = "answer"
+	TypeHistory       = "history"
+	TypeGroup         = "group"
+	TypeConversations = "conversations"
+	TypePeople        = "people"
+	TypeApps          = "apps"
+	TypeWallet        = "wallet"
+	TypeSurface       = "surface"
+)
+
+// Frame is a client frame. Which fields matter depends on Type; PROTOCOL.md
+// documents each.
+type Frame struct {
+	Type    string            `json:"type"`
+	ID      string            `json:"id,omitempty"`      // client request id, echoed in ack/result/error
+	V       int               `json:"v,omitempty"`       // hello: protocol version
+	Surface string            `json:"surface,omitempty"` // hello, surface
+	Resume  map[string]uint64 `json:"resume,omitempty"`  // hello: last seq seen per conversation
+	Conv    string            `json:"conv,omitempty"`    // send, action, history
+	To      string            `json:"to,omitempty"`      // send: a person id, for a 1:1 conversation
+	Text    string            `json:"text,omitempty"`    // send
+	App     string            `json:"app,omitempty"`     // open
+	Payload string            `json:"payload,omitempty"` // open
+	Action  *host.Action      `json:"action,omitempty"`  // action
+	Prompt  string            `json:"prompt,omitempty"`  // answer
+	Answer  string            `json:"answer,omitempty"`  // answer: confirm, decline, grant, refuse
+	After   uint64            `json:"after,omitempty"`   // history
+	Limit   int               `json:"limit,omitempty"`   // history, people
+	Title   string            `json:"title,omitempty"`   // group
+	Members []string          `json:"members,omitempty"` // group
+	Query   string            `json:"query,omitempty"`   // people
+}
+
+const (
+	maxIDBytes      = 64
+	maxMembers      = 256
+	maxFieldBytes   = 256
+	maxResumeConvs  = 10000
+	maxActionFields = 32
+)
+
+// ParseFrame parses and validates one client frame. maxText bounds the
+// length of message text in runes. A returned error is an *Error whose code
+// is bad_frame, unknown_type or bad_request; the frame's id, when it could
+// be read, is in the returned Frame.
+func ParseFrame(data []byte, maxText int) (*Frame, error) {
+	if !utf8.Valid(data) {
+		return nil, errorf(CodeBadFrame, "the frame is not valid UTF-8; send JSON text frames")
+	}
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, errorf(CodeBadFrame, "the frame is not a valid JSON object: %v", err)
+	}
+	if len(f.ID) > maxIDBytes {
+		id := f.ID
+		f.ID = ""
+		return &f, errorf(CodeBadRequest, "id is %d bytes; use at most %d (got %.16q...)", len(id), maxIDBytes, id)
+	}
+	for _, s := range []string{f.Surface, f.Conv, f.To, f.App, f.Prompt, f.Answer, f.Title, f.Query} {
+		if len(s) > maxFieldBytes {
+			return &f, errorf(CodeBadRequest, "a field is %d bytes; names and ids are at most %d", len(s), maxFieldBytes)
+		}
+	}
+	need := func(name, v string) error {
+		if v == "" {
+			return errorf(CodeBadRequest, "%s frames need a %q field", f.Type, name)
+		}
+		return nil
+	}
+	switch f.Type {
+	case TypeHello:
+		if len(f.Resume) > maxResumeConvs {
+			return &f, errorf(CodeBadRequest, "resume names %d conversations; at most %d", len(f.Resume), maxResumeConvs)
+		}
+	case TypeSend:
+		if f.Conv == "" && f.To == "" {
+			return &f, errorf(CodeBadRequest, `send frames need "conv" (a conversation id) or "to" (a person id)`)
+		}
+		if f.Text == "" {
+			return &f, errorf(CodeBadRequest, `send frames need a non-empty "text"`)
+		}
+		if n := utf8.RuneCountInString(f.Text); n > maxText {
+			return &f, errorf(CodeBadRequest, "text is %d characters; at most %d", n, maxText)
+		}
+	case TypeOpen:
+		return &f, need("app", f.App)
+	case TypeAction:
+		if err := need("conv", f.Conv); err != nil {
+			return &f, err
+		}
+		if f.Action == nil || f.Action.ID == "" {
+			return &f, errorf(CodeBadRequest, `action frames need "action":{"id":...}`)
+		}
+		if len(f.Action.Fields) > maxActionFields {
+			return &f, errorf(CodeBadRequest, "the form has %d fields; at most %d", len(f.Action.Fields), maxActionFields)
+		}
+	case TypeAnswer:
+		if err := need("prompt", f.Prompt); err != nil {
+			return &f, err
+		}
+		switch f.Answer {
+		case "confirm", "decline", "grant", "refuse", "dismiss":
+		default:
+			return &f, errorf(CodeBadRequest, `answer must be "confirm" or "decline" (payments), "grant" or "refuse" (consent), or "dismiss"`)
+		}
+	case TypeHistory:
+		return &f, need("conv", f.Conv)
+	case TypeGroup:
+		if len(f.Members) == 0 || len(f.Members) > maxMembers {
+			return &f, errorf(CodeBadRequest, "a group needs 1 to %d other members", maxMembers)
+		}
+	case TypeSurface:
+		return &f, need("surface", f.Surface)
+	case TypeConversations, TypePeople, TypeApps, TypeWallet:
+	case "":
+		return &f, errorf(CodeBadRequest, `the frame has no "type"`)
+	default:
+		return &f, errorf(CodeUnknownType, "unknown frame type %.32q; see PROTOCOL.md", f.Type)
+	}
+	return &f, nil
+}

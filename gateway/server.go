@@ -1,0 +1,591 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.etcd.io/bbolt"
+
+	"passerelle/gateway/surface"
+	"passerelle/host"
+)
+
+// Server is the chat gateway: WebSocket connections, conversations,
+// persisted delivery with replay, surface rendering, prompts, the web
+// client, health and metrics. It implements host.Outbox.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	st    *store
+	met   *metrics
+	up    websocket.Upgrader
+	web   http.Handler
+	mux   *http.ServeMux
+	ctx   context.Context // cancelled by Close
+	stop  context.CancelFunc
+	conns sync.WaitGroup // connection goroutines
+	work  sync.WaitGroup // app deliveries
+	sem   chan struct{}  // bounds app deliveries in flight
+
+	mu     sync.RWMutex
+	closed bool
+	people map[string]map[*conn]struct{} // person -> connections
+
+	convMu sync.Mutex
+	convs  map[string]*convState
+
+	names sync.Map // person id -> display name
+}
+
+var _ host.Outbox = (*Server)(nil)
+
+// convState orders live delivery of one conversation: messages are fanned
+// out in seq order even when their group commits finish out of order.
+type convState struct {
+	mu      sync.Mutex
+	rec     convRecord
+	next    uint64 // next seq to fan out
+	pending map[uint64]*msgRecord
+}
+
+// New returns a Server over cfg.DB, creating its buckets.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("gateway: Config.DB is required")
+	}
+	if cfg.Auth == nil {
+		return nil, errors.New("gateway: Config.Auth is required")
+	}
+	cfg.defaults()
+	st, err := newStore(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	static, err := fs.Sub(webFiles, "web")
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, st: st, met: newMetrics(), ctx: ctx, stop: stop,
+		sem:    make(chan struct{}, cfg.AppWorkers),
+		people: map[string]map[*conn]struct{}{},
+		convs:  map[string]*convState{},
+		web:    http.FileServerFS(static),
+	}
+	s.up = websocket.Upgrader{
+		ReadBufferSize:    1024,
+		WriteBufferSize:   1024,
+		WriteBufferPool:   &sync.Pool{},
+		HandshakeTimeout:  10 * time.Second,
+		CheckOrigin:       s.checkOrigin,
+		Subprotocols:      []string{"passerelle.v1"},
+		EnableCompression: false,
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{Registry: s.met.reg}))
+	if cfg.API != nil {
+		s.mux.Handle("/v1/", cfg.API)
+	}
+	s.mux.Handle("GET /", s.web)
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler: /ws, /healthz, /metrics, /v1/
+// (when Config.API is set) and the web client at /.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Registerer is the server's own Prometheus registry, for other packages to
+// register their collectors so that /metrics shows them.
+func (s *Server) Registerer() prometheus.Registerer { return s.met.reg }
+
+// Close closes every connection with "shutting_down" and waits, until ctx
+// ends, for connection goroutines and app deliveries to stop.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var all []*conn
+	for _, cs := range s.people {
+		for c := range cs {
+			all = append(all, c)
+		}
+	}
+	s.mu.Unlock()
+	s.stop()
+	for _, c := range all {
+		c.fail(errorf(CodeShuttingDown, "the server is shutting down; reconnect shortly"))
+	}
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); s.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gateway: close: %w", ctx.Err())
+	}
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	err := s.cfg.DB.View(func(*bbolt.Tx) error { return nil })
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case closed:
+		writeHTTPError(w, errorf(CodeShuttingDown, "the server is shutting down"))
+	case err != nil:
+		writeHTTPError(w, errorf(CodeUnavailable, "the store is not readable: %v", err))
+	default:
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	}
+}
+
+func writeHTTPError(w http.ResponseWriter, e *Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Code.HTTPStatus())
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": string(e.Code), "message": e.Message}})
+}
+
+// checkOrigin allows requests without Origin (non-browser clients), from the
+// server's own host, and from Config.AllowedOrigins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range s.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// token finds the session token: ?token=, "Authorization: Bearer", or a
+// "bearer.<token>" entry in Sec-WebSocket-Protocol.
+func token(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	for _, p := range websocket.Subprotocols(r) {
+		if t, ok := strings.CutPrefix(p, "bearer."); ok {
+			return t
+		}
+	}
+	return ""
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		writeHTTPError(w, errorf(CodeShuttingDown, "the server is shutting down; reconnect shortly"))
+		return
+	}
+	if !s.checkOrigin(r) {
+		writeHTTPError(w, errorf(CodeForbidden, "origin %q is not allowed; open the client from this server or ask the operator to allow that origin", r.Header.Get("Origin")))
+		return
+	}
+	tok := token(r)
+	if tok == "" {
+		writeHTTPError(w, errorf(CodeUnauthorized, "no token: connect with ?token=, an Authorization bearer header or a bearer.<token> subprotocol"))
+		return
+	}
+	person, role, err := s.cfg.Auth.Verify(tok)
+	if err != nil || person == "" {
+		s.log.Info("gateway: token refused", "err", err, "remote", r.RemoteAddr)
+		writeHTTPError(w, errorf(CodeUnauthorized, "the token was refused (%v); sign in again", err))
+		return
+	}
+	if role != "person" {
+		writeHTTPError(w, errorf(CodeForbidden, "a %q token cannot chat; use a person's token", role))
+		return
+	}
+	ws, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	if !s.track(&s.conns, 2) {
+		_ = ws.Close()
+		return
+	}
+	c := newConn(s, ws, person)
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+// track adds n to wg unless the server is closed, so that Close's Wait
+// never races with a new goroutine.
+func (s *Server) track(wg *sync.WaitGroup, n int) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false
+	}
+	wg.Add(n)
+	return true
+}
+
+// register adds c to its person's connections; it fails once closed.
+func (s *Server) register(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	cs := s.people[c.person]
+	if cs == nil {
+		cs = map[*conn]struct{}{}
+		s.people[c.person] = cs
+	}
+	cs[c] = struct{}{}
+	s.met.conns.Inc()
+	return true
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.people[c.person]; cs != nil {
+		if _, ok := cs[c]; ok {
+			delete(cs, c)
+			s.met.conns.Dec()
+		}
+		if len(cs) == 0 {
+			delete(s.people, c.person)
+		}
+	}
+}
+
+// connsOf returns person's connections.
+func (s *Server) connsOf(person string, buf []*conn) []*conn {
+	s.mu.RLock()
+	for c := range s.people[person] {
+		buf = append(buf, c)
+	}
+	s.mu.RUnlock()
+	return buf
+}
+
+// name returns person's display name, from the directory when there is one.
+func (s *Server) name(ctx context.Context, person string) string {
+	if v, ok := s.names.Load(person); ok {
+		return v.(string)
+	}
+	n := person
+	if s.cfg.Directory != nil {
+		if dn, err := s.cfg.Directory.Person(ctx, person); err == nil && dn != "" {
+			n = dn
+		}
+	}
+	s.names.Store(person, n)
+	return n
+}
+
+// state returns the in-memory delivery state of conv, loading it.
+func (s *Server) state(conv string) (*convState, error) {
+	s.convMu.Lock()
+	cs := s.convs[conv]
+	s.convMu.Unlock()
+	if cs != nil {
+		return cs, nil
+	}
+	rec, last, err := s.st.conv(conv)
+	if err != nil {
+		return nil, err
+	}
+	s.convMu.Lock()
+	defer s.convMu.Unlock()
+	if cs := s.convs[conv]; cs != nil {
+		return cs, nil
+	}
+	cs = &convState{rec: rec, next: last + 1, pending: map[uint64]*msgRecord{}}
+	s.convs[conv] = cs
+	return cs, nil
+}
+
+// post persists rec in conv and fans it out to the members' connections.
+func (s *Server) post(conv string, rec *msgRecord, person string) (appendResult, error) {
+	cs, err := s.state(conv)
+	if err != nil {
+		return appendResult{}, err
+	}
+	start := time.Now()
+	res, err := s.st.append(conv, rec, person)
+	if err != nil {
+		return res, err
+	}
+	s.met.persist.Observe(time.Since(start).Seconds())
+	if res.Dup {
+		s.met.dups.Inc()
+		return res, nil
+	}
+	s.met.msgsIn.Inc()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if rec.Seq < cs.next { // cannot happen while this process is the only writer
+		return res, nil
+	}
+	cs.pending[rec.Seq] = rec
+	for {
+		m := cs.pending[cs.next]
+		if m == nil {
+			break
+		}
+		delete(cs.pending, cs.next)
+		cs.next++
+		s.fanout(cs.rec, m)
+	}
+	return res, nil
+}
+
+// fanout queues m to every connection of every member, rendered once per
+// surface. Called with the conversation's lock held, so in seq order.
+func (s *Server) fanout(rec convRecord, m *msgRecord) {
+	var rendered [4][]byte
+	var buf [8]*conn
+	for _, p := range rec.Members {
+		for _, c := range s.connsOf(p, buf[:0]) {
+			i := surfaceIndex(c.surface())
+			if rendered[i] == nil {
+				rendered[i] = encodeMsg(rec.ID, m, surface.All()[i])
+			}
+			c.deliver(outFrame{conv: rec.ID, seq: m.Seq, data: rendered[i]})
+			s.met.msgsOut.Inc()
+		}
+	}
+}
+
+func surfaceIndex(n surface.Name) int {
+	switch n {
+	case surface.WhatsApp:
+		return 1
+	case surface.Messenger:
+		return 2
+	case surface.Instagram:
+		return 3
+	}
+	return 0
+}
+
+// msgFrame is a delivery: one message of a conversation, with its rendering
+// for the recipient's surface.
+type msgFrame struct {
+	Type   string           `json:"type"` // "msg"
+	Conv   string           `json:"conv"`
+	Seq    uint64           `json:"seq"`
+	Time   int64            `json:"time"`
+	From   sender           `json:"from"`
+	Msg    host.Message     `json:"message"`
+	Render surface.Rendered `json:"render"`
+	CID    string           `json:"cid,omitempty"`
+}
+
+func encodeMsg(conv string, m *msgRecord, sf surface.Name) []byte {
+	b, _ := json.Marshal(msgFrame{Type: "msg", Conv: conv, Seq: m.Seq, Time: m.Time, From: m.From,
+		Msg: m.Msg, Render: surface.Render(sf, m.Msg), CID: m.Client})
+	return b
+}
+
+// Emit delivers what a host API sends: Kind "message" is persisted in
+// out.Conversation as from out.App and delivered to its members; Kind
+// "prompt" is persisted and shown to out.Person only, until answered. Emit
+// may be called during Apps.Deliver or at any later time.
+func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	s.met.emitted.WithLabelValues(out.Kind).Inc()
+	switch out.Kind {
+	case "message":
+		var m host.Message
+		if err := json.Unmarshal(out.Body, &m); err != nil {
+			return fmt.Errorf("%w: message body is not a chat message: %v", ErrBadOutgoing, err)
+		}
+		if m.Text == "" && m.Card == nil {
+			return fmt.Errorf("%w: the message has neither text nor card", ErrBadOutgoing)
+		}
+		if out.Conversation == "" {
+			return fmt.Errorf("%w: a message needs a conversation", ErrBadOutgoing)
+		}
+		rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: m}
+		_, err := s.post(out.Conversation, rec, "")
+		return err
+	case "prompt":
+		if out.Person == "" {
+			return fmt.Errorf("%w: a prompt needs a person", ErrBadOutgoing)
+		}
+		return s.prompt(ctx, out)
+	}
+	return fmt.Errorf("%w: unknown kind %q (want message or prompt)", ErrBadOutgoing, out.Kind)
+}
+
+// promptBody is the part of a prompt body the gateway reads.
+type promptBody struct {
+	Type   string   `json:"type"`
+	ID     string   `json:"id"`
+	Order  string   `json:"order"`
+	App    string   `json:"app"`
+	Scopes []string `json:"scopes"`
+}
+
+func (s *Server) prompt(_ context.Context, out host.Outgoing) error {
+	var b promptBody
+	if err := json.Unmarshal(out.Body, &b); err != nil {
+		return fmt.Errorf("%w: prompt body is not a JSON object: %v", ErrBadOutgoing, err)
+	}
+	id := b.ID
+	switch {
+	case id != "":
+	case b.Type == "payment" && b.Order != "":
+		id = "pay_" + b.Order
+	default:
+		id = randomID("pr_")
+	}
+	p := promptRecord{ID: id, Type: b.Type, Person: out.Person, App: out.App, Conv: out.Conversation,
+		Body: out.Body, Created: time.Now().UnixNano()}
+	if old, err := s.st.prompt(id); err == nil && old.Answer != "" {
+		return nil // already answered: a retried request does not ask again
+	}
+	if err := s.st.putPrompt(p); err != nil {
+		return err
+	}
+	f := encodePrompt(p)
+	for _, c := range s.connsOf(out.Person, nil) {
+		c.deliver(outFrame{data: f})
+	}
+	return nil
+}
+
+func encodePrompt(p promptRecord) []byte {
+	b, _ := json.Marshal(map[string]any{"type": "prompt", "prompt": map[string]any{
+		"id": p.ID, "type": p.Type, "app": p.App.App, "conv": p.Conv, "body": p.Body}})
+	return b
+}
+
+// answer routes a person's answer to a prompt and closes it everywhere.
+func (s *Server) answer(ctx context.Context, c *conn, id, answer string) error {
+	p, err := s.st.prompt(id)
+	if err != nil {
+		return err
+	}
+	if p.Person != c.person {
+		return errorf(CodeForbidden, "this prompt is for someone else")
+	}
+	if p.Answer != "" {
+		return errorf(CodeBadRequest, "this prompt was already answered (%s)", p.Answer)
+	}
+	var b promptBody
+	_ = json.Unmarshal(p.Body, &b)
+	switch {
+	case answer == "dismiss":
+	case p.Type == "payment":
+		if s.cfg.Payments == nil {
+			return ErrUnavailable
+		}
+		order := b.Order
+		switch answer {
+		case "confirm":
+			err = s.cfg.Payments.Confirm(ctx, c.person, order)
+		case "decline":
+			err = s.cfg.Payments.Decline(ctx, c.person, order)
+		default:
+			return errorf(CodeBadRequest, "a payment prompt takes confirm or decline, not %q", answer)
+		}
+	case p.Type == "consent":
+		if s.cfg.Consent == nil {
+			return ErrUnavailable
+		}
+		app := b.App
+		if app == "" {
+			app = p.App.App
+		}
+		req := ConsentRequest{Prompt: p.ID, App: app, Scopes: b.Scopes, Surface: string(c.surface())}
+		switch answer {
+		case "grant":
+			err = s.cfg.Consent.Grant(ctx, c.person, req)
+		case "refuse":
+			err = s.cfg.Consent.Refuse(ctx, c.person, req)
+		default:
+			return errorf(CodeBadRequest, "a consent prompt takes grant or refuse, not %q", answer)
+		}
+	default:
+		return errorf(CodeBadRequest, "a %q prompt can only be dismissed", p.Type)
+	}
+	if err != nil {
+		return err
+	}
+	s.met.promptAnswer.WithLabelValues(p.Type, answer).Inc()
+	p.Answer = answer
+	if err := s.st.putPrompt(p); err != nil {
+		return err
+	}
+	f, _ := json.Marshal(map[string]any{"type": "prompt_closed", "prompt": p.ID, "answer": answer})
+	for _, c := range s.connsOf(c.person, nil) {
+		c.deliver(outFrame{data: f})
+	}
+	return nil
+}
+
+// dispatch hands ev to the app router on a bounded worker. The app's
+// replies come back through Emit.
+func (s *Server) dispatch(app string, ev AppEvent) error {
+	if s.cfg.Apps == nil {
+		return ErrUnavailable
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.ctx.Done():
+		return ErrClosed
+	}
+	if !s.track(&s.work, 1) {
+		<-s.sem
+		return ErrClosed
+	}
+	go func() {
+		defer s.work.Done()
+		defer func() { <-s.sem }()
+		start := time.Now()
+		err := s.cfg.Apps.Deliver(s.ctx, app, ev)
+		s.met.appEvents.WithLabelValues(app, ev.Event.Type).Inc()
+		s.met.appLatency.WithLabelValues(app).Observe(time.Since(start).Seconds())
+		if err != nil {
+			s.met.appFailures.WithLabelValues(app).Inc()
+			s.log.Warn("gateway: app delivery failed", "app", app, "event", ev.Event.ID, "err", err)
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,529 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"passerelle/gateway"
+	"passerelle/host"
+)
+
+func TestPersonToPersonAcrossSurfaces(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	bob, _ := e.connect("bob", "whatsapp", nil)
+
+	ack := alice.request(map[string]any{"type": "send", "id": "c1", "to": "bob", "text": "lunch?"})
+	if ack["type"] != "ack" || ack["seq"] != 1.0 {
+		t.Fatalf("ack = %v", ack)
+	}
+	conv := ack["conv"].(string)
+	if f := bob.until("conv"); f["conv"].(map[string]any)["title"] != "Alice" {
+		t.Fatalf("bob's conversation title = %v", f)
+	}
+	m := bob.until("msg")
+	if m["conv"] != conv || m["seq"] != 1.0 || m["message"].(map[string]any)["text"] != "lunch?" {
+		t.Fatalf("bob got %v", m)
+	}
+	if r := m["render"].(map[string]any); r["surface"] != "whatsapp" || r["kind"] != "text" {
+		t.Fatalf("render = %v", r)
+	}
+	if from := m["from"].(map[string]any); from["name"] != "Alice" || from["id"] != "alice" {
+		t.Fatalf("from = %v", from)
+	}
+	ack = bob.request(map[string]any{"type": "send", "id": "b1", "conv": conv, "text": "yes"})
+	if ack["seq"] != 2.0 {
+		t.Fatalf("bob's ack %v", ack)
+	}
+	if m := alice.until("msg"); m["seq"] != 2.0 || m["message"].(map[string]any)["text"] != "yes" {
+		t.Fatalf("alice got %v", m)
+	}
+}
+
+func TestResumeDeliversMissedOnceInOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	ack := alice.request(map[string]any{"type": "send", "id": "m1", "to": "bob", "text": "1"})
+	conv := ack["conv"].(string)
+	for i := 2; i <= 6; i++ {
+		alice.request(map[string]any{"type": "send", "id": fmt.Sprint("m", i), "conv": conv, "text": fmt.Sprint(i)})
+	}
+	// Bob saw up to seq 2 on another device and reconnects.
+	_, frames := e.connect("bob", "web", map[string]uint64{conv: 2})
+	var seqs []float64
+	for _, f := range frames {
+		if f["type"] == "msg" {
+			seqs = append(seqs, f["seq"].(float64))
+		}
+	}
+	if fmt.Sprint(seqs) != "[3 4 5 6]" {
+		t.Fatalf("replayed seqs %v, want [3 4 5 6]", seqs)
+	}
+	// A conversation bob never named (new while offline) is replayed whole.
+	_, frames = e.connect("bob", "web", map[string]uint64{})
+	seqs = nil
+	for _, f := range frames {
+		if f["type"] == "msg" {
+			seqs = append(seqs, f["seq"].(float64))
+		}
+	}
+	if fmt.Sprint(seqs) != "[1 2 3 4 5 6]" {
+		t.Fatalf("replayed seqs %v", seqs)
+	}
+}
+
+func TestResumeSurvivesRestart(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	conv := alice.request(map[string]any{"type": "send", "id": "m1", "to": "bob", "text": "before"})["conv"].(string)
+	e.stop()
+	e.start(nil)
+	alice, _ = e.connect("alice", "web", map[string]uint64{conv: 1})
+	if ack := alice.request(map[string]any{"type": "send", "id": "m2", "conv": conv, "text": "after"}); ack["seq"] != 2.0 {
+		t.Fatalf("seq after restart: %v", ack)
+	}
+	_, frames := e.connect("bob", "web", map[string]uint64{conv: 0})
+	var texts []string
+	for _, f := range frames {
+		if f["type"] == "msg" {
+			texts = append(texts, f["message"].(map[string]any)["text"].(string))
+		}
+	}
+	if strings.Join(texts, ",") != "before,after" {
+		t.Fatalf("texts %v", texts)
+	}
+}
+
+func TestResentClientIDIsNotDuplicated(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	first := alice.request(map[string]any{"type": "send", "id": "same", "to": "bob", "text": "once"})
+	// Reconnect (as after a lost ack) and resend.
+	alice2, _ := e.connect("alice", "web", map[string]uint64{first["conv"].(string): 1})
+	again := alice2.request(map[string]any{"type": "send", "id": "same", "conv": first["conv"], "text": "once"})
+	if again["seq"] != first["seq"] || again["dup"] != true {
+		t.Fatalf("resend ack %v, first %v", again, first)
+	}
+	next := alice2.request(map[string]any{"type": "send", "id": "other", "conv": first["conv"], "text": "twice"})
+	if next["seq"] != 2.0 {
+		t.Fatalf("next seq %v", next)
+	}
+}
+
+func TestGroup(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	bob, _ := e.connect("bob", "messenger", nil)
+	carol, _ := e.connect("carol", "instagram", nil)
+	ack := alice.request(map[string]any{"type": "group", "id": "g", "title": "Lunch crew", "members": []string{"bob", "carol"}})
+	conv := ack["conv"].(string)
+	alice.request(map[string]any{"type": "send", "id": "1", "conv": conv, "text": "noon?"})
+	for _, c := range []*client{bob, carol} {
+		if m := c.until("msg"); m["conv"] != conv || m["message"].(map[string]any)["text"] != "noon?" {
+			t.Fatalf("got %v", m)
+		}
+	}
+	if f := alice.request(map[string]any{"type": "group", "id": "g2", "members": []string{"nobody"}}); f["code"] != "not_found" {
+		t.Fatalf("unknown member: %v", f)
+	}
+}
+
+func TestNotMemberIsForbidden(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	conv := alice.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "private"})["conv"]
+	carol, _ := e.connect("carol", "web", nil)
+	for _, typ := range []string{"send", "history"} {
+		f := carol.request(map[string]any{"type": typ, "id": typ, "conv": conv, "text": "hi"})
+		if f["type"] != "error" || f["code"] != "forbidden" {
+			t.Fatalf("%s: %v", typ, f)
+		}
+	}
+}
+
+func TestMiniAppMenuReplyMapsToChoice(t *testing.T) {
+	e := newEnv(t, nil)
+	card := &host.Card{Title: "Today", Text: "Pick a dish", Buttons: []host.Button{
+		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad", Value: "v-salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}
+	e.apps.got = make(chan gateway.AppEvent, 10)
+	e.apps.react = func(ev gateway.AppEvent) *host.Message {
+		if ev.Event.Type == host.EventOpen {
+			return &host.Message{Card: card}
+		}
+		return nil
+	}
+	bob, _ := e.connect("bob", "whatsapp", nil)
+	ack := bob.request(map[string]any{"type": "open", "id": "o", "app": "lunch"})
+	conv := ack["conv"].(string)
+	if ev := <-e.apps.got; ev.Event.Type != "open" || ev.Person != "bob" || ev.Surface != "whatsapp" || ev.Conversation != conv {
+		t.Fatalf("open event %+v", ev)
+	}
+	m := bob.until("msg")
+	r := m["render"].(map[string]any)
+	if r["kind"] != "menu" || !strings.Contains(r["text"].(string), "2. Salad") {
+		t.Fatalf("4 buttons on whatsapp should be a numbered menu, got %v", r)
+	}
+	bob.request(map[string]any{"type": "send", "id": "r", "conv": conv, "text": "2"})
+	ev := <-e.apps.got
+	if ev.Event.Type != "action" || ev.Event.Action == nil || ev.Event.Action.ID != "salad" || ev.Event.Action.Value != "v-salad" {
+		t.Fatalf("reply 2 gave %+v", ev.Event)
+	}
+	bob.request(map[string]any{"type": "send", "id": "r2", "conv": conv, "text": "hello"})
+	if ev := <-e.apps.got; ev.Event.Type != "message" || ev.Event.Text != "hello" {
+		t.Fatalf("text gave %+v", ev.Event)
+	}
+	// The same card renders natively for a web person.
+	alice, _ := e.connect("alice", "web", nil)
+	alice.request(map[string]any{"type": "open", "id": "o", "app": "lunch"})
+	<-e.apps.got
+	if r := alice.until("msg")["render"].(map[string]any); r["kind"] != "card" {
+		t.Fatalf("web render %v", r)
+	}
+	alice.request(map[string]any{"type": "send", "id": "r", "conv": alice.request(map[string]any{"type": "open", "id": "o2", "app": "lunch"})["conv"], "text": "2"})
+	for ev := range e.apps.got {
+		if ev.Event.Type == "message" {
+			if ev.Event.Text != "2" {
+				t.Fatalf("web text %+v", ev.Event)
+			}
+			break
+		}
+	}
+}
+
+func TestPromptPersistedUntilAnswered(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	body := `{"type":"payment","order":"ord_1","amount":1250,"currency":"EUR","description":"Lunch","merchant":"m","app":"lunch"}`
+	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(body)}); err != nil {
+		t.Fatal(err)
+	}
+	// Bob never sees alice's prompt.
+	_, frames := e.connect("bob", "web", nil)
+	for _, f := range frames {
+		if f["type"] == "prompt" {
+			t.Fatalf("bob saw %v", f)
+		}
+	}
+	alice, frames := e.connect("alice", "web", nil)
+	var prompt map[string]any
+	for _, f := range frames {
+		if f["type"] == "prompt" {
+			prompt = f["prompt"].(map[string]any)
+		}
+	}
+	if prompt == nil || prompt["id"] != "pay_ord_1" || prompt["type"] != "payment" {
+		t.Fatalf("alice's prompt: %v", frames)
+	}
+	bob, _ := e.connect("bob", "web", nil)
+	if f := bob.request(map[string]any{"type": "answer", "id": "a", "prompt": "pay_ord_1", "answer": "confirm"}); f["code"] != "forbidden" {
+		t.Fatalf("bob answering: %v", f)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "a", "prompt": "pay_ord_1", "answer": "grant"}); f["code"] != "bad_request" {
+		t.Fatalf("wrong answer kind: %v", f)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "a2", "prompt": "pay_ord_1", "answer": "confirm"}); f["type"] != "ack" {
+		t.Fatalf("confirm: %v", f)
+	}
+	if fmt.Sprint(e.pay.calls) != "[confirm alice ord_1]" {
+		t.Fatalf("payments saw %v", e.pay.calls)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "a3", "prompt": "pay_ord_1", "answer": "confirm"}); f["code"] != "bad_request" {
+		t.Fatalf("second confirm: %v", f)
+	}
+	_, frames = e.connect("alice", "web", nil)
+	for _, f := range frames {
+		if f["type"] == "prompt" {
+			t.Fatalf("answered prompt shown again: %v", f)
+		}
+	}
+	// Consent prompts go to Consent with the surface.
+	cb := `{"type":"consent","app":"lunch","scopes":["identity.profile"],"id":"cp_9"}`
+	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(cb)}); err != nil {
+		t.Fatal(err)
+	}
+	if p := alice.until("prompt")["prompt"].(map[string]any); p["id"] != "cp_9" {
+		t.Fatalf("consent prompt %v", p)
+	}
+	alice.request(map[string]any{"type": "answer", "id": "c", "prompt": "cp_9", "answer": "grant"})
+	if fmt.Sprint(e.cons.calls) != "[grant alice lunch [identity.profile] web]" {
+		t.Fatalf("consent saw %v", e.cons.calls)
+	}
+}
+
+func TestMalformedFramesKeepConnection(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	tests := []struct {
+		name, frame, code string
+	}{
+		{"not json", `{"type":`, "bad_frame"},
+		{"not an object", `[1,2]`, "bad_frame"},
+		{"bad utf8", "{\"type\":\"send\",\"text\":\"\xff\"}", "bad_frame"},
+		{"no type", `{"id":"x"}`, "bad_request"},
+		{"unknown type", `{"type":"teleport","id":"x"}`, "unknown_type"},
+		{"send without text", `{"type":"send","id":"x","to":"bob"}`, "bad_request"},
+		{"send to nobody", `{"type":"send","id":"x","to":"zed","text":"hi"}`, "not_found"},
+		{"unknown conv", `{"type":"send","id":"x","conv":"d_nope","text":"hi"}`, "not_found"},
+		{"second hello", `{"type":"hello","v":1,"id":"x"}`, "bad_request"},
+		{"long text", `{"type":"send","id":"x","to":"bob","text":"` + strings.Repeat("a", 4097) + `"}`, "bad_request"},
+		{"bad answer", `{"type":"answer","id":"x","prompt":"p","answer":"maybe"}`, "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := alice.ws.WriteMessage(websocket.TextMessage, []byte(tt.frame)); err != nil {
+				t.Fatal(err)
+			}
+			f := alice.until("error")
+			if f["code"] != tt.code || f["message"] == "" {
+				t.Fatalf("got %v, want code %s", f, tt.code)
+			}
+		})
+	}
+	if f := alice.request(map[string]any{"type": "send", "id": "ok", "to": "bob", "text": "still here"}); f["type"] != "ack" {
+		t.Fatalf("connection did not survive: %v", f)
+	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.AllowedOrigins = []string{"https://chat.example.com"} })
+	url := "ws" + strings.TrimPrefix(e.http.URL, "http") + "/ws"
+	tests := []struct {
+		name   string
+		query  string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"no token", "", nil, 401, "unauthorized"},
+		{"bad token", "?token=forged", nil, 401, "unauthorized"},
+		{"merchant token", "?token=merchant-acme", nil, 403, "forbidden"},
+		{"foreign origin", "?token=tok-alice", http.Header{"Origin": {"https://evil.example"}}, 403, "forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, resp, err := websocket.DefaultDialer.Dial(url+tt.query, tt.header)
+			if err == nil || resp == nil {
+				t.Fatalf("dial succeeded or no response: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), `"code":"`+tt.code+`"`) {
+				t.Fatalf("status %d body %s", resp.StatusCode, body)
+			}
+		})
+	}
+	ok := []struct {
+		name   string
+		query  string
+		header http.Header
+	}{
+		{"allowed origin", "?token=tok-alice", http.Header{"Origin": {"https://chat.example.com"}}},
+		{"bearer header", "", http.Header{"Authorization": {"Bearer tok-alice"}}},
+		{"subprotocol", "", http.Header{"Sec-WebSocket-Protocol": {"passerelle.v1, bearer.tok-alice"}}},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			ws, _, err := websocket.DefaultDialer.Dial(url+tt.query, tt.header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws.Close()
+		})
+	}
+}
+
+func TestFatalHelloErrorsClose(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct {
+		name, frame string
+		close       int
+	}{
+		{"not hello first", `{"type":"send","id":"1","to":"bob","text":"x"}`, websocket.CloseProtocolError},
+		{"wrong version", `{"type":"hello","v":2}`, 4000},
+		{"unknown surface", `{"type":"hello","v":1,"surface":"telegram"}`, websocket.CloseProtocolError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := e.dial("tok-alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.ws.WriteMessage(websocket.TextMessage, []byte(tt.frame))
+			var ce *websocket.CloseError
+			for {
+				_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, _, err := c.ws.ReadMessage()
+				if err != nil {
+					if !asClose(err, &ce) || ce.Code != tt.close {
+						t.Fatalf("closed with %v, want %d", err, tt.close)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+func asClose(err error, ce **websocket.CloseError) bool {
+	e, ok := err.(*websocket.CloseError)
+	*ce = e
+	return ok
+}
+
+func TestSlowConsumerIsDisconnected(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.SendQueue = 8; c.PingInterval = time.Minute })
+	alice, _ := e.connect("alice", "web", nil)
+	conv := alice.request(map[string]any{"type": "send", "id": "0", "to": "bob", "text": "x"})["conv"].(string)
+	alice.ws.Close()
+	bob, _ := e.connect("bob", "web", nil) // never reads from here on
+	big := strings.Repeat("z", 64<<10)
+	ctx := context.Background()
+	body, _ := json.Marshal(host.Message{Text: big})
+	for i := 0; i < 200; i++ {
+		if err := e.srv.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{App: "bot"}, Conversation: conv, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		_ = bob.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := bob.ws.ReadMessage(); err != nil {
+			// The close frame says slow_consumer when the socket had room
+			// for it; a peer that reads nothing sees the connection drop.
+			var ce *websocket.CloseError
+			if asClose(err, &ce) && ce.Code != 4008 && ce.Code != websocket.CloseAbnormalClosure {
+				t.Fatalf("bob ended with %v", err)
+			}
+			break
+		}
+	}
+	resp, err := http.Get(e.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "passerelle_gateway_slow_consumers_total 1") {
+		t.Fatalf("metrics lack the slow consumer:\n%s", b)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.RatePerSecond = 1; c.RateBurst = 3 })
+	alice, _ := e.connect("alice", "web", nil)
+	for i := 0; i < 6; i++ {
+		alice.send(map[string]any{"type": "conversations", "id": fmt.Sprint(i)})
+	}
+	limited := 0
+	for i := 0; i < 6; i++ {
+		if f := alice.next(); f["code"] == "rate_limited" {
+			limited++
+		}
+	}
+	if limited < 2 {
+		t.Fatalf("%d frames rate limited, want at least 2", limited)
+	}
+}
+
+func TestTooLargeFrameCloses(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.MaxFrameBytes = 1024 })
+	alice, _ := e.connect("alice", "web", nil)
+	alice.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"send","to":"bob","text":"`+strings.Repeat("a", 2000)+`"}`))
+	for {
+		_ = alice.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := alice.ws.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if !asClose(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+				t.Fatalf("ended with %v", err)
+			}
+			return
+		}
+	}
+}
+
+func TestRequests(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	tests := []struct {
+		frame map[string]any
+		typ   string
+		want  string
+	}{
+		{map[string]any{"type": "people", "id": "p", "query": "bo"}, "people", `"name":"Bob"`},
+		{map[string]any{"type": "apps", "id": "a"}, "apps", `"id":"lunch"`},
+		{map[string]any{"type": "wallet", "id": "w"}, "wallet", `"amount":2500`},
+		{map[string]any{"type": "surface", "id": "s", "surface": "instagram"}, "ack", `"id":"s"`},
+		{map[string]any{"type": "conversations", "id": "c"}, "conversations", `"conversations"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			f := alice.request(tt.frame)
+			b, _ := json.Marshal(f)
+			if f["type"] != tt.typ || !strings.Contains(string(b), tt.want) {
+				t.Fatalf("got %s", b)
+			}
+		})
+	}
+	conv := alice.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "a"})["conv"]
+	alice.request(map[string]any{"type": "send", "id": "2", "conv": conv, "text": "b"})
+	h := alice.request(map[string]any{"type": "history", "id": "h", "conv": conv, "after": 1})
+	msgs := h["messages"].([]any)
+	if len(msgs) != 1 || msgs[0].(map[string]any)["seq"] != 2.0 || msgs[0].(map[string]any)["render"].(map[string]any)["surface"] != "instagram" {
+		t.Fatalf("history %v", h)
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := newEnv(t, nil)
+	e.srv.Registerer().MustRegister(promCounter())
+	alice, _ := e.connect("alice", "web", nil)
+	alice.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "a"})
+	for path, want := range map[string]string{
+		"/healthz": `{"status":"ok"}`,
+		"/metrics": "passerelle_gateway_connections 1",
+		"/":        "<title>Passerelle</title>",
+	} {
+		resp, err := http.Get(e.http.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		if path == "/metrics" {
+			for _, m := range []string{"passerelle_gateway_messages_in_total 1", "passerelle_gateway_messages_out_total", "test_other_package_total"} {
+				if !strings.Contains(string(b), m) {
+					t.Errorf("metrics lack %s", m)
+				}
+			}
+		}
+	}
+}
+
+func TestEmitRejectsBadOutgoing(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	tests := []host.Outgoing{
+		{Kind: "message", Conversation: "x", Body: json.RawMessage(`{}`)},
+		{Kind: "message", Body: json.RawMessage(`{"text":"hi"}`)},
+		{Kind: "message", Conversation: "x", Body: json.RawMessage(`[`)},
+		{Kind: "prompt", Body: json.RawMessage(`{"type":"payment"}`)},
+		{Kind: "shout", Body: json.RawMessage(`{}`)},
+	}
+	for i, out := range tests {
+		if err := e.srv.Emit(ctx, out); err == nil {
+			t.Errorf("%d: Emit(%+v) succeeded", i, out)
+		}
+	}
+	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "message", Conversation: "d_missing", Body: json.RawMessage(`{"text":"hi"}`)}); err == nil {
+		t.Error("Emit into a missing conversation succeeded")
+	}
+}

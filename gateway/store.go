@@ -1,0 +1,367 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/host"
+)
+
+// Buckets owned by the gateway.
+var (
+	bucketConvs   = []byte("gateway.convs")   // conv id -> convRecord
+	bucketMsgs    = []byte("gateway.msgs")    // conv id -> bucket: seq (8 bytes BE) -> msgRecord
+	bucketInbox   = []byte("gateway.inbox")   // person 0 conv -> ""
+	bucketDedupe  = []byte("gateway.dedupe")  // person 0 client id -> conv 0 seq
+	bucketPrompts = []byte("gateway.prompts") // prompt id -> promptRecord
+	bucketPending = []byte("gateway.pending") // person 0 prompt id -> ""
+)
+
+// Conversation kinds.
+const (
+	KindDirect = "direct" // 1:1 between two people
+	KindGroup  = "group"  // people
+	KindApp    = "app"    // one person and one mini-app
+)
+
+type convRecord struct {
+	ID      string   `json:"id"`
+	Kind    string   `json:"kind"`
+	Title   string   `json:"title,omitempty"`
+	App     string   `json:"app,omitempty"`
+	Members []string `json:"members"` // people
+	Created int64    `json:"created"`
+}
+
+// sender says who wrote a message.
+type sender struct {
+	Kind string `json:"kind"` // person or app
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+type msgRecord struct {
+	Seq     uint64       `json:"seq"`
+	Time    int64        `json:"time"` // unix milliseconds
+	From    sender       `json:"from"`
+	Msg     host.Message `json:"msg"`
+	Client  string       `json:"cid,omitempty"` // the sender's client id (dedupe)
+	Surface string       `json:"surface,omitempty"`
+}
+
+type promptRecord struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"` // payment, consent, or what the body says
+	Person  string          `json:"person"`
+	App     host.AppRef     `json:"app"`
+	Conv    string          `json:"conv,omitempty"`
+	Body    json.RawMessage `json:"body"`
+	Created int64           `json:"created"`
+	Answer  string          `json:"answer,omitempty"`
+}
+
+type store struct{ db *bbolt.DB }
+
+func newStore(db *bbolt.DB) (*store, error) {
+	err := db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketConvs, bucketMsgs, bucketInbox, bucketDedupe, bucketPrompts, bucketPending} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: create buckets: %w", err)
+	}
+	return &store{db: db}, nil
+}
+
+func pkey(a, b string) []byte {
+	k := make([]byte, 0, len(a)+1+len(b))
+	k = append(k, a...)
+	k = append(k, 0)
+	return append(k, b...)
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+var idEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func hashID(prefix string, parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return prefix + strings.ToLower(idEnc.EncodeToString(h[:15]))
+}
+
+func randomID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// directID is the id of the 1:1 conversation between a and b.
+func directID(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return hashID("d_", a, b)
+}
+
+// appConvID is the id of the conversation between person and app.
+func appConvID(app, person string) string { return hashID("a_", app, person) }
+
+// ensureConv returns the conversation rec.ID, creating it as rec if absent;
+// created says whether it did.
+func (s *store) ensureConv(rec convRecord) (out convRecord, created bool, err error) {
+	get := func(tx *bbolt.Tx) (bool, error) {
+		v := tx.Bucket(bucketConvs).Get([]byte(rec.ID))
+		if v == nil {
+			return false, nil
+		}
+		return true, json.Unmarshal(v, &out)
+	}
+	var found bool
+	if err := s.db.View(func(tx *bbolt.Tx) (err error) { found, err = get(tx); return err }); err != nil || found {
+		return out, false, err
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		if ok, err := get(tx); err != nil || ok {
+			return err
+		}
+		rec.Created = time.Now().UnixMilli()
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketConvs).Put([]byte(rec.ID), v); err != nil {
+			return err
+		}
+		if _, err := tx.Bucket(bucketMsgs).CreateBucketIfNotExists([]byte(rec.ID)); err != nil {
+			return err
+		}
+		for _, m := range rec.Members {
+			if err := tx.Bucket(bucketInbox).Put(pkey(m, rec.ID), nil); err != nil {
+				return err
+			}
+		}
+		out, created = rec, true
+		return nil
+	})
+	return out, created, err
+}
+
+func (s *store) conv(id string) (convRecord, uint64, error) {
+	var rec convRecord
+	var last uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketConvs).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("conversation %q: %w", id, ErrNotFound)
+		}
+		if b := tx.Bucket(bucketMsgs).Bucket([]byte(id)); b != nil {
+			last = b.Sequence()
+		}
+		return json.Unmarshal(v, &rec)
+	})
+	return rec, last, err
+}
+
+type convSummary struct {
+	convRecord
+	Last uint64 `json:"last"`
+}
+
+// convsOf lists the conversations person is a member of, with their last seq.
+func (s *store) convsOf(person string) ([]convSummary, error) {
+	var out []convSummary
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketInbox).Cursor()
+		prefix := pkey(person, "")
+		convs, msgs := tx.Bucket(bucketConvs), tx.Bucket(bucketMsgs)
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			id := k[len(prefix):]
+			v := convs.Get(id)
+			if v == nil {
+				continue
+			}
+			var cs convSummary
+			if err := json.Unmarshal(v, &cs.convRecord); err != nil {
+				return err
+			}
+			if b := msgs.Bucket(id); b != nil {
+				cs.Last = b.Sequence()
+			}
+			out = append(out, cs)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// appendResult is what append stored.
+type appendResult struct {
+	Seq uint64
+	Dup bool // the client id was seen before: Seq is the earlier message's
+}
+
+// append persists rec in conv through a batched (group-committed)
+// transaction. When person and client id are set, a message already stored
+// under them is not stored again and its seq is returned with Dup set.
+func (s *store) append(conv string, rec *msgRecord, person string) (appendResult, error) {
+	var res appendResult
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		res = appendResult{}
+		var dk []byte
+		if rec.Client != "" && person != "" {
+			dk = pkey(person, rec.Client)
+			if v := tx.Bucket(bucketDedupe).Get(dk); v != nil && len(v) >= 9 {
+				res.Seq, res.Dup = binary.BigEndian.Uint64(v[len(v)-8:]), true
+				return nil
+			}
+		}
+		b := tx.Bucket(bucketMsgs).Bucket([]byte(conv))
+		if b == nil {
+			return fmt.Errorf("conversation %q: %w", conv, ErrNotFound)
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		r := *rec
+		r.Seq = seq
+		v, err := json.Marshal(&r)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+		if dk != nil {
+			dv := append(append([]byte(conv), 0), seqKey(seq)...)
+			if err := tx.Bucket(bucketDedupe).Put(dk, dv); err != nil {
+				return err
+			}
+		}
+		res.Seq = seq
+		return nil
+	})
+	if err == nil && !res.Dup {
+		rec.Seq = res.Seq
+	}
+	return res, err
+}
+
+// messages returns up to limit messages of conv with seq > after, in order.
+func (s *store) messages(conv string, after uint64, limit int) ([]msgRecord, error) {
+	var out []msgRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMsgs).Bucket([]byte(conv))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var m msgRecord
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// lastCard returns the newest message of conv sent by an app with a card,
+// looking back at most 50 messages.
+func (s *store) lastCard(conv string) (*msgRecord, error) {
+	var out *msgRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMsgs).Bucket([]byte(conv))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		n := 0
+		for k, v := c.Last(); k != nil && n < 50; k, v = c.Prev() {
+			n++
+			var m msgRecord
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			if m.From.Kind == "app" && m.Msg.Card != nil {
+				out = &m
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *store) putPrompt(p promptRecord) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketPrompts).Put([]byte(p.ID), v); err != nil {
+			return err
+		}
+		if p.Answer == "" {
+			return tx.Bucket(bucketPending).Put(pkey(p.Person, p.ID), nil)
+		}
+		return tx.Bucket(bucketPending).Delete(pkey(p.Person, p.ID))
+	})
+}
+
+func (s *store) prompt(id string) (promptRecord, error) {
+	var p promptRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketPrompts).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("prompt %q: %w", id, ErrNotFound)
+		}
+		return json.Unmarshal(v, &p)
+	})
+	return p, err
+}
+
+// pendingPrompts lists person's unanswered prompts, oldest first.
+func (s *store) pendingPrompts(person string) ([]promptRecord, error) {
+	var out []promptRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketPending).Cursor()
+		prefix := pkey(person, "")
+		prompts := tx.Bucket(bucketPrompts)
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			v := prompts.Get(k[len(prefix):])
+			if v == nil {
+				continue
+			}
+			var p promptRecord
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b promptRecord) int { return int(a.Created - b.Created) })
+	return out, err
+}
