@@ -1,0 +1,336 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"unicode/utf8"
+
+	"passerelle/host"
+)
+
+// Limits of the message model.
+const (
+	MaxText            = 4096 // characters of a text message or a card's text
+	MaxCardTitle       = 80   // characters
+	MaxButtons         = 10
+	MaxButtonTitle     = 40 // characters
+	MaxButtonValue     = 256
+	MaxListItems       = 50
+	MaxItemTitle       = 80
+	MaxItemDescription = 200
+	MaxFormFields      = 10
+	MaxLabel           = 80 // characters of a form label, list button or submit label
+	MaxID              = 64 // bytes of a button, list item, form or field id
+	MaxImageURL        = 2048
+	MaxSharePayload    = 1024 // bytes
+)
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("chat: invalid message")
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+}
+
+func checkText(field, s string, max int, required bool) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "not valid UTF-8")
+	}
+	if required && s == "" {
+		return invalid(field, "empty; give a value")
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return invalid(field, "%d characters, at most %d allowed; shorten it", n, max)
+	}
+	return nil
+}
+
+func checkID(field, s string) error {
+	if s == "" {
+		return invalid(field, "empty; give an id the app will recognise in the action event")
+	}
+	if len(s) > MaxID || !utf8.ValidString(s) {
+		return invalid(field, "must be at most %d bytes of UTF-8", MaxID)
+	}
+	return nil
+}
+
+// Validate checks a message an app sends: exactly one of text or card; text
+// of at most MaxText characters; a card with a title or text, an https
+// image, and at most one of buttons (1..MaxButtons, unique ids), a list
+// (1..MaxListItems items, unique ids) or a form (1..MaxFormFields fields,
+// unique names). Cards made by chat.share (Card.Share set) are refused: only
+// the host makes them. The error names the field and says what to change.
+func Validate(m *host.Message) error {
+	switch {
+	case m.Text == "" && m.Card == nil:
+		return invalid("message", "empty; set \"text\" or \"card\"")
+	case m.Text != "" && m.Card != nil:
+		return invalid("message", "has both \"text\" and \"card\"; put the text in card.text")
+	case m.Card == nil:
+		return checkText("text", m.Text, MaxText, true)
+	}
+	if m.Card.Share != nil {
+		return invalid("card.share", "set by the host only; use chat.share to share the app")
+	}
+	return validateCard(m.Card)
+}
+
+func validateCard(c *host.Card) error {
+	if c.Title == "" && c.Text == "" {
+		return invalid("card", "needs a title or a text")
+	}
+	if err := checkText("card.title", c.Title, MaxCardTitle, false); err != nil {
+		return err
+	}
+	if err := checkText("card.text", c.Text, MaxText, false); err != nil {
+		return err
+	}
+	if c.Image != "" {
+		if len(c.Image) > MaxImageURL {
+			return invalid("card.image", "URL longer than %d bytes", MaxImageURL)
+		}
+		u, err := url.Parse(c.Image)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+			return invalid("card.image", "%q is not an https URL; host the image on https://", c.Image)
+		}
+	}
+	kinds := 0
+	if len(c.Buttons) > 0 {
+		kinds++
+	}
+	if c.List != nil {
+		kinds++
+	}
+	if c.Form != nil {
+		kinds++
+	}
+	if kinds > 1 {
+		return invalid("card", "has more than one of buttons, list and form; send one per card")
+	}
+	if len(c.Buttons) > MaxButtons {
+		return invalid("card.buttons", "%d buttons, at most %d; use a list for more choices", len(c.Buttons), MaxButtons)
+	}
+	seen := map[string]bool{}
+	for i, b := range c.Buttons {
+		f := fmt.Sprintf("card.buttons[%d]", i)
+		if err := checkID(f+".id", b.ID); err != nil {
+			return err
+		}
+		if seen[b.ID] {
+			return invalid(f+".id", "%q is used by another button; ids must be unique", b.ID)
+		}
+		seen[b.ID] = true
+		if err := checkText(f+".title", b.Title, MaxButtonTitle, true); err != nil {
+			return err
+		}
+		if len(b.Value) > MaxButtonValue {
+			return invalid(f+".value", "longer than %d bytes", MaxButtonValue)
+		}
+	}
+	if l := c.List; l != nil {
+		if len(l.Items) == 0 || len(l.Items) > MaxListItems {
+			return invalid("card.list.items", "%d items; give 1 to %d", len(l.Items), MaxListItems)
+		}
+		if err := checkText("card.list.button", l.Button, MaxLabel, false); err != nil {
+			return err
+		}
+		for i, it := range l.Items {
+			f := fmt.Sprintf("card.list.items[%d]", i)
+			if err := checkID(f+".id", it.ID); err != nil {
+				return err
+			}
+			if seen[it.ID] {
+				return invalid(f+".id", "%q is used by another item; ids must be unique", it.ID)
+			}
+			seen[it.ID] = true
+			if err := checkText(f+".title", it.Title, MaxItemTitle, true); err != nil {
+				return err
+			}
+			if err := checkText(f+".description", it.Description, MaxItemDescription, false); err != nil {
+				return err
+			}
+		}
+	}
+	if fm := c.Form; fm != nil {
+		if err := checkID("card.form.id", fm.ID); err != nil {
+			return err
+		}
+		if len(fm.Fields) == 0 || len(fm.Fields) > MaxFormFields {
+			return invalid("card.form.fields", "%d fields; give 1 to %d", len(fm.Fields), MaxFormFields)
+		}
+		if err := checkText("card.form.submit", fm.Submit, MaxLabel, false); err != nil {
+			return err
+		}
+		for i, fld := range fm.Fields {
+			f := fmt.Sprintf("card.form.fields[%d]", i)
+			if err := checkID(f+".name", fld.Name); err != nil {
+				return err
+			}
+			if seen[fld.Name] {
+				return invalid(f+".name", "%q is used by another field; names must be unique", fld.Name)
+			}
+			seen[fld.Name] = true
+			if err := checkText(f+".label", fld.Label, MaxLabel, true); err != nil {
+				return err
+			}
+			switch fld.Type {
+			case "", "text", "number", "phone", "email":
+			default:
+				return invalid(f+".type", "%q; use text, number, phone or email", fld.Type)
+			}
+		}
+	}
+	return nil
+}
+
+// Members tells whether a person takes part in a conversation; the gateway
+// implements it.
+type Members interface {
+	IsMember(ctx context.Context, conversation, person string) (bool, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	Members Members // may be nil: chat.share then only posts into the event's conversation
+	Logger  *slog.Logger
+}
+
+// Service serves chat.send and chat.share.
+type Service struct {
+	members Members
+	log     *slog.Logger
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{members: cfg.Members, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Sent is the Body of an Outgoing message: the message and its id.
+type Sent struct {
+	ID string `json:"id"`
+	host.Message
+}
+
+// SendResponse is the response of chat.send and of chat.share.
+type SendResponse struct {
+	ID       string `json:"id"`
+	Prompted bool   `json:"prompted,omitempty"` // chat.share: the person was asked where to share
+}
+
+// ShareRequest is the request of chat.share.
+type ShareRequest struct {
+	Conversation string     `json:"conversation,omitempty"`
+	Card         *host.Card `json:"card"`
+	Payload      string     `json:"payload,omitempty"` // given back to the app in the open event's text
+}
+
+// SharePrompt is the Body of the prompt chat.share sends when no
+// conversation is named.
+type SharePrompt struct {
+	Type string     `json:"type"` // "share"
+	ID   string     `json:"id"`
+	App  string     `json:"app"`
+	Card *host.Card `json:"card"`
+}
+
+// Funcs returns chat.send and chat.share, both needing the "chat" permission.
+func (s *Service) Funcs() []host.Func {
+	return []host.Func{
+		{Op: "chat.send", Permission: host.PermChat, Handle: s.send},
+		{Op: "chat.share", Permission: host.PermChat, Handle: s.share},
+	}
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a new message id.
+func NewID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return "msg_" + idEncoding.EncodeToString(b[:])
+}
+
+func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
+	var m host.Message
+	if err := json.Unmarshal(req, &m); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.send: request must be a message such as {\"text\":\"hi\"} or {\"card\":{...}}: %v", err)
+	}
+	if err := Validate(&m); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.send: %v", err)
+	}
+	if c.Caller.Conversation == "" {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.send: this event has no conversation to send into")
+	}
+	return s.emit(ctx, c, "message", c.Caller.Conversation, "", Sent{ID: NewID(), Message: m})
+}
+
+func (s *Service) emit(ctx context.Context, c *host.Call, kind, conv, person string, body any) ([]byte, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	out := host.Outgoing{Kind: kind, App: c.Caller.App, Conversation: conv, Person: person, Body: data}
+	if err := c.Out.Emit(ctx, out); err != nil {
+		s.log.Warn("emit failed", "app", c.Caller.App.String(), "err", err)
+		return nil, host.Errorf(host.StatusUnavailable, "the message could not be delivered right now; try again later")
+	}
+	var id struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(data, &id)
+	return json.Marshal(SendResponse{ID: id.ID, Prompted: kind == "prompt"})
+}
+
+func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
+	var r ShareRequest
+	if err := json.Unmarshal(req, &r); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.share: request must be {\"card\":{\"title\":...},\"payload\":...}: %v", err)
+	}
+	if r.Card == nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.share: \"card\" is missing; give a title and optionally text and image")
+	}
+	if len(r.Card.Buttons) > 0 || r.Card.List != nil || r.Card.Form != nil || r.Card.Share != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.share: a shared card has only title, text and image; pressing it opens the app")
+	}
+	if len(r.Payload) > MaxSharePayload {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.share: payload is %d bytes, at most %d", len(r.Payload), MaxSharePayload)
+	}
+	if err := validateCard(r.Card); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.share: %v", err)
+	}
+	if c.Caller.Person == "" {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.share: this event has no person who could share")
+	}
+	card := *r.Card
+	card.Share = &host.Share{App: c.Caller.App.App, Payload: r.Payload}
+	if r.Conversation == "" {
+		return s.emit(ctx, c, "prompt", c.Caller.Conversation, c.Caller.Person,
+			SharePrompt{Type: "share", ID: NewID(), App: c.Caller.App.App, Card: &card})
+	}
+	if r.Conversation != c.Caller.Conversation {
+		ok := false
+		if s.members != nil {
+			var err error
+			ok, err = s.members.IsMember(ctx, r.Conversation, c.Caller.Person)
+			if err != nil {
+				return nil, host.Errorf(host.StatusUnavailable, "chat.share: could not check the conversation; try again later")
+			}
+		}
+		if !ok {
+			return nil, host.Errorf(host.StatusNotFound, "chat.share: the person is not in conversation %q; omit \"conversation\" to let them choose", r.Conversation)
+		}
+	}
+	return s.emit(ctx, c, "message", r.Conversation, "", Sent{ID: NewID(), Message: host.Message{Card: &card}})
+}

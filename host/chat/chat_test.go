@@ -1,0 +1,259 @@
+package chat_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"passerelle/host"
+	"passerelle/host/chat"
+)
+
+type outbox struct {
+	mu   sync.Mutex
+	out  []host.Outgoing
+	fail bool
+}
+
+func (o *outbox) Emit(ctx context.Context, g host.Outgoing) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fail {
+		return errors.New("gateway down")
+	}
+	o.out = append(o.out, g)
+	return nil
+}
+
+type members map[string][]string
+
+func (m members) IsMember(ctx context.Context, conv, person string) (bool, error) {
+	for _, p := range m[conv] {
+		if p == person {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func buttons(n int) []host.Button {
+	var b []host.Button
+	for i := range n {
+		b = append(b, host.Button{ID: fmt.Sprint("b", i), Title: "ok"})
+	}
+	return b
+}
+
+func items(n int) []host.ListItem {
+	var it []host.ListItem
+	for i := range n {
+		it = append(it, host.ListItem{ID: fmt.Sprint("i", i), Title: "item"})
+	}
+	return it
+}
+
+func TestValidate(t *testing.T) {
+	form := func(fields ...host.FormField) *host.Form { return &host.Form{ID: "f", Fields: fields} }
+	for _, tc := range []struct {
+		name  string
+		m     host.Message
+		field string // "" when valid
+	}{
+		{"text", host.Message{Text: "hi"}, ""},
+		{"text at the limit", host.Message{Text: strings.Repeat("é", chat.MaxText)}, ""},
+		{"text too long", host.Message{Text: strings.Repeat("a", chat.MaxText+1)}, "text"},
+		{"empty", host.Message{}, "message"},
+		{"text and card", host.Message{Text: "a", Card: &host.Card{Title: "t"}}, "message"},
+		{"card with title", host.Message{Card: &host.Card{Title: "Menu"}}, ""},
+		{"card with nothing", host.Message{Card: &host.Card{Image: "https://x.example/a.png"}}, "card"},
+		{"title too long", host.Message{Card: &host.Card{Title: strings.Repeat("t", 81)}}, "card.title"},
+		{"http image", host.Message{Card: &host.Card{Title: "t", Image: "http://x.example/a.png"}}, "card.image"},
+		{"javascript image", host.Message{Card: &host.Card{Title: "t", Image: "javascript:alert(1)"}}, "card.image"},
+		{"https image", host.Message{Card: &host.Card{Title: "t", Image: "https://cdn.example/a.png"}}, ""},
+		{"ten buttons", host.Message{Card: &host.Card{Title: "t", Buttons: buttons(10)}}, ""},
+		{"eleven buttons", host.Message{Card: &host.Card{Title: "t", Buttons: buttons(11)}}, "card.buttons"},
+		{"duplicate button ids", host.Message{Card: &host.Card{Title: "t", Buttons: []host.Button{{ID: "a", Title: "x"}, {ID: "a", Title: "y"}}}}, "card.buttons[1].id"},
+		{"button title too long", host.Message{Card: &host.Card{Title: "t", Buttons: []host.Button{{ID: "a", Title: strings.Repeat("x", 41)}}}}, "card.buttons[0].title"},
+		{"button without id", host.Message{Card: &host.Card{Title: "t", Buttons: []host.Button{{Title: "x"}}}}, "card.buttons[0].id"},
+		{"fifty items", host.Message{Card: &host.Card{Title: "t", List: &host.List{Items: items(50)}}}, ""},
+		{"fifty-one items", host.Message{Card: &host.Card{Title: "t", List: &host.List{Items: items(51)}}}, "card.list.items"},
+		{"empty list", host.Message{Card: &host.Card{Title: "t", List: &host.List{}}}, "card.list.items"},
+		{"buttons and list", host.Message{Card: &host.Card{Title: "t", Buttons: buttons(1), List: &host.List{Items: items(1)}}}, "card"},
+		{"form", host.Message{Card: &host.Card{Title: "t", Form: form(host.FormField{Name: "n", Label: "Name"})}}, ""},
+		{"form eleven fields", host.Message{Card: &host.Card{Title: "t", Form: form(func() []host.FormField {
+			var f []host.FormField
+			for i := range 11 {
+				f = append(f, host.FormField{Name: fmt.Sprint("f", i), Label: "L"})
+			}
+			return f
+		}()...)}}, "card.form.fields"},
+		{"form field type", host.Message{Card: &host.Card{Title: "t", Form: form(host.FormField{Name: "n", Label: "L", Type: "date"})}}, "card.form.fields[0].type"},
+		{"form duplicate names", host.Message{Card: &host.Card{Title: "t", Form: form(host.FormField{Name: "n", Label: "L"}, host.FormField{Name: "n", Label: "M"})}}, "card.form.fields[1].name"},
+		{"share card", host.Message{Card: &host.Card{Title: "t", Share: &host.Share{App: "other"}}}, "card.share"},
+		{"invalid UTF-8", host.Message{Text: "\xff"}, "text"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := chat.Validate(&tc.m)
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, chat.ErrInvalid) || !strings.Contains(err.Error(), tc.field+":") {
+				t.Fatalf("Validate = %v, want an error about %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func op(s *chat.Service, name string) host.Func {
+	for _, f := range s.Funcs() {
+		if f.Op == name {
+			return f
+		}
+	}
+	panic(name)
+}
+
+func newCall(out host.Outbox) *host.Call {
+	return &host.Call{Caller: host.Caller{App: host.AppRef{Merchant: "acme", App: "shop", Version: "1"}, Person: "alice",
+		Conversation: "c-alice-shop", Permissions: []host.Permission{host.PermChat}}, Out: out}
+}
+
+func TestSend(t *testing.T) {
+	out := &outbox{}
+	s := chat.New(chat.Config{})
+	send := op(s, "chat.send")
+	c := newCall(out)
+	resp, err := send.Handle(context.Background(), c, []byte(`{"card":{"title":"Menu","buttons":[{"id":"a","title":"Shirts"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r chat.SendResponse
+	_ = json.Unmarshal(resp, &r)
+	if len(out.out) != 1 {
+		t.Fatalf("%d outgoing", len(out.out))
+	}
+	g := out.out[0]
+	var body chat.Sent
+	_ = json.Unmarshal(g.Body, &body)
+	if g.Kind != "message" || g.Conversation != "c-alice-shop" || g.App.App != "shop" || body.ID != r.ID || r.ID == "" ||
+		body.Card == nil || body.Card.Buttons[0].Title != "Shirts" {
+		t.Fatalf("outgoing = %+v body %+v resp %s", g, body, resp)
+	}
+	for _, tc := range []struct {
+		name string
+		req  string
+		want host.Status
+		fail bool
+	}{
+		{"not JSON object", `"hi"`, host.StatusBadRequest, false},
+		{"invalid", `{"text":""}`, host.StatusBadRequest, false},
+		{"gateway down", `{"text":"hi"}`, host.StatusUnavailable, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out.fail = tc.fail
+			defer func() { out.fail = false }()
+			if _, err := send.Handle(context.Background(), c, []byte(tc.req)); host.StatusOf(err) != tc.want {
+				t.Fatalf("err = %v, want %s", err, tc.want)
+			}
+		})
+	}
+	noConv := newCall(out)
+	noConv.Caller.Conversation = ""
+	if _, err := send.Handle(context.Background(), noConv, []byte(`{"text":"hi"}`)); host.StatusOf(err) != host.StatusBadRequest {
+		t.Fatalf("no conversation: %v", err)
+	}
+}
+
+func TestShare(t *testing.T) {
+	s := chat.New(chat.Config{Members: members{"group-1": {"alice", "bob"}, "group-2": {"bob"}}})
+	share := op(s, "chat.share")
+	for _, tc := range []struct {
+		name     string
+		req      string
+		want     host.Status
+		kind     string
+		conv     string
+		prompted bool
+	}{
+		{"prompt", `{"card":{"title":"Shop"},"payload":"sku-1"}`, host.StatusOK, "prompt", "c-alice-shop", true},
+		{"member", `{"conversation":"group-1","card":{"title":"Shop"}}`, host.StatusOK, "message", "group-1", false},
+		{"own conversation", `{"conversation":"c-alice-shop","card":{"title":"Shop"}}`, host.StatusOK, "message", "c-alice-shop", false},
+		{"not a member", `{"conversation":"group-2","card":{"title":"Shop"}}`, host.StatusNotFound, "", "", false},
+		{"no card", `{"payload":"x"}`, host.StatusBadRequest, "", "", false},
+		{"buttons", `{"card":{"title":"Shop","buttons":[{"id":"a","title":"b"}]}}`, host.StatusBadRequest, "", "", false},
+		{"payload too big", `{"card":{"title":"Shop"},"payload":"` + strings.Repeat("p", chat.MaxSharePayload+1) + `"}`, host.StatusBadRequest, "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := &outbox{}
+			resp, err := share.Handle(context.Background(), newCall(out), []byte(tc.req))
+			if host.StatusOf(err) != tc.want {
+				t.Fatalf("err = %v, want %s", err, tc.want)
+			}
+			if tc.want != host.StatusOK {
+				if len(out.out) != 0 {
+					t.Fatalf("emitted %d on failure", len(out.out))
+				}
+				return
+			}
+			var r chat.SendResponse
+			_ = json.Unmarshal(resp, &r)
+			g := out.out[0]
+			if g.Kind != tc.kind || g.Conversation != tc.conv || r.Prompted != tc.prompted || r.ID == "" {
+				t.Fatalf("outgoing = %+v, resp %s", g, resp)
+			}
+			var card *host.Card
+			if tc.prompted {
+				var p chat.SharePrompt
+				_ = json.Unmarshal(g.Body, &p)
+				if p.Type != "share" || g.Person != "alice" || p.ID != r.ID {
+					t.Fatalf("prompt = %+v", p)
+				}
+				card = p.Card
+			} else {
+				var m chat.Sent
+				_ = json.Unmarshal(g.Body, &m)
+				card = m.Card
+			}
+			if card == nil || card.Share == nil || card.Share.App != "shop" {
+				t.Fatalf("card = %+v", card)
+			}
+		})
+	}
+}
+
+func FuzzSend(f *testing.F) {
+	for _, seed := range []string{`{"text":"hi"}`, `{"card":{"title":"t","buttons":[{"id":"a","title":"b"}]}}`,
+		`{"card":{"title":"t","list":{"items":[{"id":"a","title":"b"}]}}}`, `{"card":{"text":"x","form":{"id":"f","fields":[{"name":"n","label":"l"}]}}}`} {
+		f.Add(seed)
+	}
+	s := chat.New(chat.Config{})
+	send := op(s, "chat.send")
+	f.Fuzz(func(t *testing.T, req string) {
+		out := &outbox{}
+		_, err := send.Handle(context.Background(), newCall(out), []byte(req))
+		if err != nil {
+			if st := host.StatusOf(err); st != host.StatusBadRequest {
+				t.Fatalf("status %s for %q", st, req)
+			}
+			if len(out.out) != 0 {
+				t.Fatal("emitted an invalid message")
+			}
+			return
+		}
+		// What was emitted validates again after a JSON round trip.
+		var m chat.Sent
+		if err := json.Unmarshal(out.out[0].Body, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := chat.Validate(&m.Message); err != nil {
+			t.Fatalf("emitted message does not validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,29 @@
+// Package chat gives mini-apps the chat.send and chat.share operations and
+// validates the surface-neutral message model (host.Message) for everyone
+// who accepts messages: Validate is what the gateway may use too.
+//
+// # chat.send
+//
+// The request is the host.Message JSON itself: {"text":"hi"} or
+// {"card":{...}}. It is validated (see Validate) and emitted as
+// host.Outgoing{Kind: "message", Conversation: the event's conversation}
+// whose Body is the message with its new "id". The response is {"id": ...}.
+//
+// # chat.share
+//
+// {"card":{title,text,image}, "payload":"...", "conversation":"..."}: a card
+// that opens the app (the host sets Card.Share to the calling app and the
+// payload). Without "conversation" the card goes to the person as a prompt
+// (Kind "prompt", Body {"type":"share","id":...,"app":...,"card":{...}}):
+// the person picks where to share it, in host-drawn UI. With "conversation"
+// the card is posted there, but only if the person of the event is a member
+// of that conversation (Config.Members; without it, only the event's own
+// conversation is allowed).
+//
+// # Hooks the integrator wires
+//
+//   - Config.Members answers whether a person is in a conversation; the
+//     gateway implements it.
+//   - Funcs() goes to the runtime's sandbox.Config.Funcs; messages and prompts
+//     leave through host.Call.Out.
+package chat
