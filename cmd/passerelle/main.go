@@ -40,6 +40,7 @@ func commands() []command {
 		cmdAppUpload,
 		cmdAppVersions,
 		cmdDev,
+		cmdToken,
 	}
 }
 
