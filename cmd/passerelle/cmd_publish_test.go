@@ -205,3 +205,29 @@ func TestPublishCommands(t *testing.T) {
 		}
 	})
 }
+
+// moduleAppID reads files from disk before upload: it must never panic or
+// loop on a malformed module.
+func FuzzModuleAppID(f *testing.F) {
+	wasm, err := os.ReadFile("../../runtime/apps/testdata/guest.wasm")
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := wasmfile.EmbedManifest(wasm, &host.Manifest{ABI: "passerelle_v1", ID: "shop", Name: "Shop", Version: "1"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(wasm)
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x00\xff\xff\xff\xff\x0f"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		id, err := moduleAppID(bytes.NewReader(data))
+		if err == nil && id == "" {
+			t.Fatal("no error and no id")
+		}
+		if m, merr := wasmfile.ReadManifest(data); merr == nil && m.ID != "" && err == nil && id != m.ID {
+			t.Fatalf("moduleAppID %q, wasmfile %q", id, m.ID)
+		}
+	})
+}

@@ -56,7 +56,7 @@ type env struct {
 	reg    *registry.Registry
 }
 
-func newEnv(t *testing.T, maxUpload int64) *env {
+func newEnv(t testing.TB, maxUpload int64) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -93,7 +93,7 @@ func newEnv(t *testing.T, maxUpload int64) *env {
 	return &env{srv: srv, h: h, router: router, reg: reg}
 }
 
-func module(t *testing.T, id, version string, perms ...host.Permission) []byte {
+func module(t testing.TB, id, version string, perms ...host.Permission) []byte {
 	t.Helper()
 	wasm, err := os.ReadFile("../../runtime/apps/testdata/guest.wasm")
 	if err != nil {
