@@ -1,0 +1,177 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"passerelle/host"
+)
+
+// chromium returns the browser to drive, skipping the test when there is
+// none outside CI. On CI (CI set) a missing browser fails the test.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium binary found on PATH and CI is set: install Debian's chromium package")
+	}
+	t.Skip("no chromium binary found on PATH (install Debian's chromium package to run the browser tests)")
+	return ""
+}
+
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		return t.TempDir()
+	}
+	dir = filepath.Join(dir, t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func browser(t *testing.T) context.Context {
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 760),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelB := chromedp.NewContext(alloc)
+	t.Cleanup(cancelB)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return bctx
+}
+
+func tab(t *testing.T, b context.Context) context.Context {
+	ctx, cancel := chromedp.NewContext(b)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
+	e := newEnv(t, nil)
+	b := browser(t)
+	dir := artifacts(t)
+	alice, bob := tab(t, b), tab(t, b)
+	online := `#status[data-state="online"]`
+	run := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			screenshot(t, ctx, dir, "failure.png")
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(ctx context.Context, sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	attr := func(ctx context.Context, sel, name string) string {
+		t.Helper()
+		a, err := chromedp.Run(ctx, chromedp.AttributeValue(sel, name))
+		if err != nil {
+			t.Fatalf("%s of %s: %v", name, sel, err)
+		}
+		return a.Value
+	}
+	run(alice, "alice opens the client", chromedp.Navigate(e.http.URL+"/#token=tok-alice&surface=web"), chromedp.WaitVisible(online))
+	run(bob, "bob opens the client as whatsapp", chromedp.Navigate(e.http.URL+"/#token=tok-bob&surface=whatsapp"), chromedp.WaitVisible(online))
+
+	run(alice, "alice writes to bob",
+		chromedp.Click("#new-chat"),
+		chromedp.Click(`[data-testid="people-item"][data-id="bob"]`),
+		chromedp.SendKeys("#composer-input", "Hi Bob, lunch at noon?"),
+		chromedp.Click("#composer-send"),
+		chromedp.WaitVisible(`.msg.mine[data-seq="1"]`),
+	)
+	run(bob, "bob reads and answers",
+		chromedp.Click(`#conversations li[data-testid="conv"]`),
+		chromedp.WaitVisible(`.msg[data-seq="1"]`),
+	)
+	if got := text(bob, `.msg[data-seq="1"] .text`); got != "Hi Bob, lunch at noon?" {
+		t.Fatalf("bob sees %q", got)
+	}
+	run(bob, "bob replies",
+		chromedp.SendKeys("#composer-input", "Yes! From WhatsApp."),
+		chromedp.Click("#composer-send"),
+		chromedp.WaitVisible(`.msg.mine[data-seq="2"]`),
+	)
+	run(alice, "alice sees the reply", chromedp.WaitVisible(`.msg[data-seq="2"]`))
+	if got := text(alice, `.msg[data-seq="2"] .text`); got != "Yes! From WhatsApp." {
+		t.Fatalf("alice sees %q", got)
+	}
+
+	// A card with four buttons: native on web, a numbered menu on WhatsApp.
+	conv := attr(alice, `.msg[data-seq="2"]`, "data-conv")
+	card, _ := json.Marshal(host.Message{Card: &host.Card{Title: "Today's lunch", Buttons: []host.Button{
+		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}})
+	if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "message", App: host.AppRef{App: "lunch"}, Conversation: conv, Body: card}); err != nil {
+		t.Fatal(err)
+	}
+	run(alice, "alice sees a native card", chromedp.WaitVisible(`.msg[data-seq="3"] .choices button`))
+	run(bob, "bob sees a menu", chromedp.WaitVisible(`.msg[data-seq="3"]`))
+	aliceKind, bobKind := attr(alice, `.msg[data-seq="3"]`, "data-render"), attr(bob, `.msg[data-seq="3"]`, "data-render")
+	bobText := text(bob, `.msg[data-seq="3"] .text`)
+	if aliceKind != "card" || bobKind != "menu" || !strings.Contains(bobText, "4. Curry") {
+		t.Fatalf("alice renders %q, bob renders %q: %q", aliceKind, bobKind, bobText)
+	}
+
+	// A host-drawn payment sheet, confirmed by alice.
+	pay := `{"type":"payment","order":"ord_77","amount":1250,"currency":"EUR","description":"Salad","merchant":"Green Bowl","app":"lunch"}`
+	if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(pay)}); err != nil {
+		t.Fatal(err)
+	}
+	run(alice, "payment sheet", chromedp.WaitVisible(`[data-testid="payment-sheet"]`))
+	if amount := text(alice, `[data-testid="payment-amount"]`); !strings.Contains(amount, "12.50") {
+		t.Fatalf("amount shown %q", amount)
+	}
+	screenshot(t, alice, dir, "alice-web-payment.png")
+	screenshot(t, bob, dir, "bob-whatsapp.png")
+	run(alice, "confirm", chromedp.Click(`[data-testid="payment-confirm"]`), chromedp.WaitNotVisible(`#prompt-sheet`))
+	e.pay.mu.Lock()
+	calls := fmt.Sprint(e.pay.calls)
+	e.pay.mu.Unlock()
+	if calls != "[confirm alice ord_77]" {
+		t.Fatalf("payments saw %s", calls)
+	}
+}
