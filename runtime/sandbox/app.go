@@ -409,7 +409,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	var callErr error
 	timedOut := false
 	if e.ctxDeadlines {
-		callErr, timedOut = inst.callWithTimeout(ctx)
+		timedOut, callErr = inst.callWithTimeout(ctx)
 	} else {
 		deadline := e.now() + int64(a.timeout)
 		if d, ok := ctx.Deadline(); ok {
@@ -459,11 +459,11 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 
 // callWithTimeout runs the event under a context.WithTimeout, leaving the
 // deadline to wazero's per-call context watcher instead of the watchdog.
-func (inst *instance) callWithTimeout(ctx context.Context) (error, bool) {
+func (inst *instance) callWithTimeout(ctx context.Context) (timedOut bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, inst.app.timeout)
 	defer cancel()
-	err := inst.onEvent.CallWithStack(context.WithValue(ctx, instanceKey{}, inst), inst.stack)
-	return err, err != nil && ctx.Err() != nil
+	err = inst.onEvent.CallWithStack(context.WithValue(ctx, instanceKey{}, inst), inst.stack)
+	return err != nil && ctx.Err() != nil, err
 }
 
 // classify turns the error of a failed event into the typed error the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"passerelle/host"
 	"passerelle/runtime/sandbox"
@@ -166,5 +167,35 @@ func wantRule(rule string) func(*testing.T, error) {
 			}
 		}
 		t.Errorf("violations %+v lack rule %s", ce.Report.Violations, rule)
+	}
+}
+
+// TestContextDeadlines checks the alternative deadline mechanism kept for
+// the benchmark comparison.
+func TestContextDeadlines(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	sandbox.UseContextDeadlines(e)
+	bad := load(t, e, fixture(t, "loop", nil, host.Limits{EventTimeoutMS: 30}))
+	good := load(t, e, fixture(t, "echo", chat, host.Limits{}))
+	for range 2 {
+		_, err := bad.Dispatch(context.Background(), event(nil))
+		wantLimit("deadline", 30, 0, "deadline: ")(t, err)
+		if _, err := good.Dispatch(context.Background(), event(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCallerDeadline: a Dispatch context with a deadline shorter than the
+// app's stops the event at the caller's deadline.
+func TestCallerDeadline(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	a := load(t, e, fixture(t, "loop", nil, host.Limits{EventTimeoutMS: 60000}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	_, err := a.Dispatch(ctx, event(nil))
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.Limit != "deadline" || le.Got >= 60000 {
+		t.Fatalf("err = %v, want deadline at the caller's deadline", err)
 	}
 }

@@ -1,0 +1,76 @@
+package sandbox_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"passerelle/host"
+	"passerelle/runtime/sandbox"
+)
+
+func benchApp(b *testing.B, contextDeadlines bool) *sandbox.App {
+	e, _ := newEngine(b, func(c *sandbox.Config) { c.PoolSize = 4 })
+	if contextDeadlines {
+		sandbox.UseContextDeadlines(e)
+	}
+	// A generous deadline: on a loaded machine a stall of the process must
+	// not turn into a failed benchmark.
+	return load(b, e, fixture(b, "noop", nil, host.Limits{EventTimeoutMS: 30000}))
+}
+
+func benchNoop(b *testing.B, contextDeadlines bool) {
+	a := benchApp(b, contextDeadlines)
+	ctx := context.Background()
+	ev := &sandbox.Event{Payload: []byte(`{"v":1,"type":"open","id":"e1","app":"fx-noop"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Dispatch(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDispatchNoop dispatches a warm no-op event; deadlines by the
+// engine's watchdog (the default).
+func BenchmarkDispatchNoop(b *testing.B) { benchNoop(b, false) }
+
+// BenchmarkDispatchNoopContextDeadline is the same with a
+// context.WithTimeout per event watched by wazero, for comparison.
+func BenchmarkDispatchNoopContextDeadline(b *testing.B) { benchNoop(b, true) }
+
+// BenchmarkDispatchParallel dispatches from many goroutines (8 per CPU) to
+// one app with a pool of 4 and reports the latency percentiles of one
+// Dispatch, waiting for an instance included.
+func BenchmarkDispatchParallel(b *testing.B) {
+	a := benchApp(b, false)
+	ev := &sandbox.Event{Payload: []byte(`{"v":1,"type":"open","id":"e1","app":"fx-noop"}`)}
+	var mu sync.Mutex
+	var all []time.Duration
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		lat := make([]time.Duration, 0, 1<<16)
+		for pb.Next() {
+			start := time.Now()
+			if _, err := a.Dispatch(ctx, ev); err != nil {
+				b.Error(err)
+				return
+			}
+			lat = append(lat, time.Since(start))
+		}
+		mu.Lock()
+		all = append(all, lat...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2]), "p50-ns")
+	b.ReportMetric(float64(all[len(all)*99/100]), "p99-ns")
+}
