@@ -271,7 +271,7 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 		return nil, host.Errorf(host.StatusBadRequest, "chat.send: %v", err)
 	}
 	if c.Caller.Conversation == "" {
-		return nil, host.Errorf(host.StatusBadRequest, "chat.send: this event has no conversation to send into")
+		return nil, host.Errorf(host.StatusNotFound, "chat.send: this event has no conversation to send into")
 	}
 	return s.emit(ctx, c, "message", c.Caller.Conversation, "", Sent{ID: NewID(), Message: m})
 }

@@ -166,7 +166,7 @@ func TestSend(t *testing.T) {
 	}
 	noConv := newCall(out)
 	noConv.Caller.Conversation = ""
-	if _, err := send.Handle(context.Background(), noConv, []byte(`{"text":"hi"}`)); host.StatusOf(err) != host.StatusBadRequest {
+	if _, err := send.Handle(context.Background(), noConv, []byte(`{"text":"hi"}`)); host.StatusOf(err) != host.StatusNotFound {
 		t.Fatalf("no conversation: %v", err)
 	}
 }
