@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+	"time"
+
+	passerelle "passerelle/sdk/go"
+)
+
+// The host operations lunch uses, in one place. Storage is always the
+// person's private scope: orders and the usual belong to the person.
+
+// getKey reads key from the person's storage; ok is false when it is absent.
+func getKey(c *passerelle.Context, key string) (value string, ok bool, err error) {
+	v, err := c.PersonStore().Get(key)
+	switch {
+	case errors.Is(err, passerelle.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return v, true, nil
+}
+
+// setKey writes key in the person's storage.
+func setKey(c *passerelle.Context, key, value string) error {
+	return c.PersonStore().Set(key, value)
+}
+
+// deleteKey removes key from the person's storage.
+func deleteKey(c *passerelle.Context, key string) error {
+	_, err := c.PersonStore().Delete(key)
+	return err
+}
+
+// profileName returns the person's display name; an error matching
+// passerelle.ErrConsentRequired until they allow it (the platform has then
+// asked them).
+func profileName(c *passerelle.Context) (string, error) {
+	p, err := c.Profile(passerelle.FieldName)
+	return p.Name, err
+}
+
+// requestPayment asks the person to pay and returns the platform's order id.
+func requestPayment(c *passerelle.Context, amount int64, currency, description, key string) (string, error) {
+	o, err := c.RequestPayment(passerelle.PaymentRequest{Amount: amount, Currency: currency, Description: description, IdempotencyKey: key})
+	return o.Order, err
+}
+
+// after sets a timer that brings payload back in a timer event after d.
+func after(c *passerelle.Context, d time.Duration, payload any) error {
+	_, err := c.After(d, payload)
+	return err
+}
