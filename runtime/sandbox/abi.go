@@ -177,7 +177,7 @@ func (inst *instance) hostCall(f *host.Func, stack []uint64) {
 	if !inst.call.Caller.Has(f.Permission) {
 		err = host.Errorf(host.StatusPermissionDenied, "%s needs the %q permission; add it to the permissions in manifest.json", f.Op, f.Permission)
 	} else {
-		resp, err = f.Handle(inst.evCtx, &inst.call, req)
+		resp, err = inst.handle(f, req)
 		if err == nil && !json.Valid(resp) {
 			err = fmt.Errorf("%s returned a response that is not JSON", f.Op)
 		}
@@ -203,6 +203,17 @@ func (inst *instance) hostCall(f *host.Func, stack []uint64) {
 		ev.Trace(CallTrace{Op: f.Op, Request: req, Response: resp, Status: status, Duration: time.Since(start)})
 	}
 	stack[0] = uint64(status)<<32 | uint64(len(resp))
+}
+
+// handle runs f's handler, turning a panic (a host bug) into an internal
+// error for the guest instead of a failed event.
+func (inst *instance) handle(f *host.Func, req []byte) (resp []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s handler panicked: %v", f.Op, r)
+		}
+	}()
+	return f.Handle(inst.evCtx, &inst.call, req)
 }
 
 // errorJSON encodes {"status":4,"code":"quota_exceeded","message":"..."}.

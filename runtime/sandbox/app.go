@@ -406,20 +406,18 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	inst.calls, inst.bytesIn, inst.bytesOut, inst.logBytes = 0, uint64(len(ev.Payload)), 0, 0
 	inst.stack[0] = uint64(len(ev.Payload))
 
+	// The event may run for the app's timeout or until ctx's deadline,
+	// whichever comes first.
+	allowed := a.timeout
+	if d, ok := ctx.Deadline(); ok {
+		allowed = min(allowed, time.Until(d))
+	}
 	var callErr error
 	timedOut := false
 	if e.ctxDeadlines {
-		timedOut, callErr = inst.callWithTimeout(ctx)
+		timedOut, callErr = inst.callWithTimeout(ctx, allowed)
 	} else {
-		deadline := e.now() + int64(a.timeout)
-		if d, ok := ctx.Deadline(); ok {
-			if left := int64(time.Until(d)); e.now()+left < deadline {
-				deadline = e.now() + left
-			}
-		}
-		if deadline <= 0 {
-			deadline = 1
-		}
+		deadline := max(e.now()+int64(allowed), 1)
 		inst.deadline.Store(deadline)
 		callErr = inst.onEvent.CallWithStack(inst.ctx, inst.stack)
 		// The watchdog marks the instance killed before closing it.
@@ -452,15 +450,15 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 		}
 		return res, keep, nil
 	}
-	err = inst.classify(callErr, timedOut, res.Duration)
+	err = inst.classify(callErr, timedOut, allowed, res.Duration)
 	a.emitLog(slog.LevelError, "failure", err.Error(), eventID)
 	return res, false, err
 }
 
 // callWithTimeout runs the event under a context.WithTimeout, leaving the
 // deadline to wazero's per-call context watcher instead of the watchdog.
-func (inst *instance) callWithTimeout(ctx context.Context) (timedOut bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, inst.app.timeout)
+func (inst *instance) callWithTimeout(ctx context.Context, allowed time.Duration) (timedOut bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, allowed)
 	defer cancel()
 	err = inst.onEvent.CallWithStack(context.WithValue(ctx, instanceKey{}, inst), inst.stack)
 	return err != nil && ctx.Err() != nil, err
@@ -468,13 +466,17 @@ func (inst *instance) callWithTimeout(ctx context.Context) (timedOut bool, err e
 
 // classify turns the error of a failed event into the typed error the
 // caller gets, and counts it.
-func (inst *instance) classify(callErr error, timedOut bool, took time.Duration) error {
+func (inst *instance) classify(callErr error, timedOut bool, allowed, took time.Duration) error {
 	a := inst.app
 	st := &a.stats
 	switch {
 	case timedOut:
 		st.deadlines.Add(1)
-		return &LimitError{Limit: LimitDeadline, Max: uint64(a.limits.EventTimeoutMS), Got: uint64(took / time.Millisecond), Unit: "ms"}
+		// Round the allowance down and the time taken up, so that the
+		// message never reads "1000 ms > limit 1000 ms".
+		ms := uint64(max(allowed, 0) / time.Millisecond)
+		got := max(uint64((took+time.Millisecond-1)/time.Millisecond), ms+1)
+		return &LimitError{Limit: LimitDeadline, Max: ms, Got: got, Unit: "ms"}
 	case inst.abort != nil:
 		var le *LimitError
 		var ae *ABIError

@@ -116,7 +116,10 @@ func (l *appLog) find(source string) []sandbox.LogRecord {
 func newEngine(t testing.TB, edit func(*sandbox.Config)) (*sandbox.Engine, *appLog) {
 	t.Helper()
 	logs := &appLog{}
-	cfg := sandbox.Config{Funcs: []host.Func{chatSend(), payFunc()}, AppLog: logs, PoolSize: 2}
+	// A long default deadline: on a loaded machine a scheduling stall must
+	// not fail a good event. Tests of deadlines set their own.
+	cfg := sandbox.Config{Funcs: []host.Func{chatSend(), payFunc()}, AppLog: logs, PoolSize: 2,
+		Defaults: host.Limits{EventTimeoutMS: 30000}}
 	if edit != nil {
 		edit(&cfg)
 	}
