@@ -51,7 +51,6 @@ type record struct {
 	Name     string `json:"name,omitempty"`
 	Total    int64  `json:"total"`
 	Currency string `json:"currency"`
-	Order    string `json:"order,omitempty"` // the platform's order id, once known
 }
 
 func (r *record) draft() Draft { return Draft{Nonce: r.Nonce, Choice: r.Choice, Try: r.Try} }
@@ -269,13 +268,10 @@ func (l *lunch) checkout(c *passerelle.Context, d Draft) error {
 	if err := putRecord(c, &rec); err != nil {
 		return l.sorry(c, "take your order", err)
 	}
-	order, err := requestPayment(c, total, m.Currency, "Lunch "+rec.Ref+": "+m.Describe(d.Choice), d.IdempotencyKey())
-	if err != nil {
+	// The record is written before the request so that it is there when the
+	// payment event arrives.
+	if _, err := requestPayment(c, total, m.Currency, "Lunch "+rec.Ref+": "+m.Describe(d.Choice), d.IdempotencyKey()); err != nil {
 		return l.sorry(c, "ask for the payment", err)
-	}
-	rec.Order = order
-	if err := putRecord(c, &rec); err != nil {
-		c.Logf(passerelle.LevelWarn, "order %s: keep payment id: %v", rec.Ref, err)
 	}
 	greeting := "Thanks"
 	if name != "" {
