@@ -103,7 +103,7 @@ func module(t testing.TB, id, version string, perms ...host.Permission) []byte {
 		perms = []host.Permission{host.PermChat}
 	}
 	out, err := wasmfile.EmbedManifest(wasm, &host.Manifest{ABI: "passerelle_v1", ID: id, Name: "App " + id,
-		Version: version, Permissions: perms, Limits: host.Limits{EventTimeoutMS: 200}})
+		Version: version, Permissions: perms})
 	if err != nil {
 		t.Fatal(err)
 	}

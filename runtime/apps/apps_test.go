@@ -79,7 +79,7 @@ type env struct {
 	cache  string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := bbolt.Open(filepath.Join(dir, "p.db"), 0o600, &bbolt.Options{Timeout: time.Second})
@@ -93,7 +93,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // start opens the registry, engine and router over e.db (again).
-func (e *env) start(t *testing.T) {
+func (e *env) start(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
@@ -137,7 +137,7 @@ func module(t testing.TB, id, version string, perms ...host.Permission) []byte {
 		perms = []host.Permission{host.PermChat}
 	}
 	out, err := wasmfile.EmbedManifest(wasm, &host.Manifest{ABI: "passerelle_v1", ID: id, Name: "App " + id,
-		Version: version, Permissions: perms, Limits: host.Limits{EventTimeoutMS: 200}})
+		Version: version, Permissions: perms})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,10 @@ type Registry struct {
 	opts Options
 	log  *slog.Logger
 
+	cacheMu  sync.RWMutex
+	cache    map[string]*App // app id -> rollout state as last committed; never mutated
+	cacheGen uint64          // bumped by every committed change, so a slow read cannot cache a stale App
+
 	mu    sync.Mutex
 	logs  map[string]*ring          // app id -> log ring
 	stats map[string]*versionCounts // app\x00version -> figures
@@ -104,7 +108,7 @@ func Open(db *bbolt.DB, opts Options) (*Registry, error) {
 		opts.Now = time.Now
 	}
 	r := &Registry{db: db, opts: opts, log: opts.Logger,
-		logs: map[string]*ring{}, stats: map[string]*versionCounts{}}
+		cache: map[string]*App{}, logs: map[string]*ring{}, stats: map[string]*versionCounts{}}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketApps, bucketVersions, bucketWasm, bucketPins, bucketLogs, bucketStats} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -226,7 +230,38 @@ func (r *Registry) Add(merchant, uploadedBy string, m host.Manifest, wasm []byte
 	if err != nil {
 		return Version{}, nil, err
 	}
+	r.cached(app)
 	return v, app, nil
+}
+
+// cached records a just-committed App for Pick.
+func (r *Registry) cached(a *App) {
+	c := *a
+	r.cacheMu.Lock()
+	r.cache[a.ID] = &c
+	r.cacheGen++
+	r.cacheMu.Unlock()
+}
+
+// rollout returns the committed state of app id, from the cache when it
+// holds it. The result must not be modified.
+func (r *Registry) rollout(id string) (*App, error) {
+	r.cacheMu.RLock()
+	a, gen := r.cache[id], r.cacheGen
+	r.cacheMu.RUnlock()
+	if a != nil {
+		return a, nil
+	}
+	a, err := r.App(id)
+	if err != nil {
+		return nil, err
+	}
+	r.cacheMu.Lock()
+	if r.cacheGen == gen {
+		r.cache[id] = a
+	}
+	r.cacheMu.Unlock()
+	return a, nil
 }
 
 // prune removes the modules that are neither live, candidate, nor among

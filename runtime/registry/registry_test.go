@@ -14,7 +14,7 @@ import (
 	"passerelle/runtime/registry"
 )
 
-func openDB(t *testing.T) *bbolt.DB {
+func openDB(t testing.TB) *bbolt.DB {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "p.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -24,7 +24,7 @@ func openDB(t *testing.T) *bbolt.DB {
 	return db
 }
 
-func open(t *testing.T, db *bbolt.DB, opts registry.Options) *registry.Registry {
+func open(t testing.TB, db *bbolt.DB, opts registry.Options) *registry.Registry {
 	t.Helper()
 	r, err := registry.Open(db, opts)
 	if err != nil {

@@ -117,7 +117,12 @@ func (r *Registry) update(appID string, fn func(tx *bbolt.Tx, a *App) error) (*A
 		out = a
 		return putJSON(tx.Bucket(bucketApps), []byte(a.ID), a)
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	r.cached(out)
+	c := *out
+	return &c, nil
 }
 
 // Pick returns the version that serves the next event of person in
@@ -128,27 +133,26 @@ func (r *Registry) Pick(appID, person, conversation string) (*App, string, error
 	if key == "" {
 		key = conversation
 	}
+	a, err := r.rollout(appID)
+	if err != nil {
+		return nil, "", err
+	}
+	if a.Live == "" {
+		return nil, "", fmt.Errorf("app %q: %w", appID, ErrNoLive)
+	}
+	if conversation == "" {
+		return a, a.Choose(key), nil
+	}
 	var (
-		a       *App
 		version string
 		repin   bool
 	)
-	err := r.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		if a, err = getApp(tx, appID); err != nil {
-			return err
+	err = r.db.View(func(tx *bbolt.Tx) error {
+		if pin := tx.Bucket(bucketPins).Get(versionKey(appID, conversation)); a.serves(string(pin)) {
+			version = string(pin)
+			return nil
 		}
-		if a.Live == "" {
-			return fmt.Errorf("app %q: %w", appID, ErrNoLive)
-		}
-		if conversation != "" {
-			if pin := tx.Bucket(bucketPins).Get(versionKey(appID, conversation)); a.serves(string(pin)) {
-				version = string(pin)
-				return nil
-			}
-			repin = true
-		}
-		version = a.Choose(key)
+		repin = true
 		return nil
 	})
 	if err != nil || !repin {
