@@ -1,6 +1,7 @@
 package pay
 
 import (
+	"errors"
 	"sync"
 
 	"go.etcd.io/bbolt"
@@ -16,7 +17,8 @@ import (
 // lead to the oldest waiting job, so no caller commits for others forever.
 // Job functions may run more than once (a group that fails is retried one
 // job at a time), so they must only write through tx and must reset any
-// result they capture at their start.
+// result they capture at their start. A job that refuses with one of the
+// package's sentinel errors must do so before writing anything.
 type committer struct {
 	db      *bbolt.DB
 	mu      sync.Mutex
@@ -79,14 +81,17 @@ func (j *job) isDone() bool {
 	}
 }
 
-// commit runs group in one transaction; if it fails, each job runs alone
-// so that one job's error does not fail the others.
+// commit runs group in one transaction. A job refused with one of the
+// package's sentinel errors wrote nothing (every job checks before it
+// writes), so the others carry on; any other failure rolls the group back
+// and each job runs alone, so that one job's error does not fail the others.
 func (c *committer) commit(group []*job) {
 	if len(group) > 1 {
 		err := c.db.Update(func(tx *bbolt.Tx) error {
 			for _, j := range group {
-				if err := j.fn(tx); err != nil {
-					return err
+				j.err = j.fn(tx)
+				if j.err != nil && !refusal(j.err) {
+					return j.err
 				}
 			}
 			return nil
@@ -102,4 +107,15 @@ func (c *committer) commit(group []*job) {
 		j.err = c.db.Update(j.fn)
 		close(j.done)
 	}
+}
+
+// refusal reports whether err is a business refusal returned before the job
+// wrote anything.
+func refusal(err error) bool {
+	for _, e := range []error{ErrNotFound, ErrInvalid, ErrInsufficientFunds, ErrState, ErrExpired, ErrConflict} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
