@@ -31,7 +31,11 @@ const RoleMerchant = "merchant"
 type Config struct {
 	Auth      Authenticator
 	Apps      *apps.Router
-	MaxUpload int64         // largest module accepted, bytes (default 32 MiB)
+	MaxUpload int64 // largest module accepted, bytes (default 32 MiB)
+	// Uploads is how many uploads are received and checked at once (default
+	// 2); more wait. It bounds the memory uploads take to about
+	// Uploads × MaxUpload plus the compiler's.
+	Uploads   int
 	TempDir   string        // where uploads are spooled ("" = os.TempDir())
 	Heartbeat time.Duration // idle interval after which a log follower gets an empty line (default 30s)
 	Logger    *slog.Logger
@@ -44,6 +48,7 @@ type Handler struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	done chan struct{} // closed by Close: ends log followers
+	slot chan struct{} // upload slots
 	once sync.Once
 }
 
@@ -55,13 +60,17 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 32 << 20
 	}
+	if cfg.Uploads <= 0 {
+		cfg.Uploads = 2
+	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, reg: cfg.Apps.Registry(), log: cfg.Logger, mux: http.NewServeMux(), done: make(chan struct{})}
+	h := &Handler{cfg: cfg, reg: cfg.Apps.Registry(), log: cfg.Logger, mux: http.NewServeMux(),
+		done: make(chan struct{}), slot: make(chan struct{}, cfg.Uploads)}
 	h.mux.HandleFunc("POST /v1/apps/{app}/versions", h.merchant(h.upload))
 	h.mux.HandleFunc("GET /v1/apps", h.merchant(h.listApps))
 	h.mux.HandleFunc("GET /v1/apps/{app}/versions", h.merchant(h.ownApp(h.listVersions)))
@@ -136,6 +145,15 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, merchant string
 	// Refuse someone else's id before reading the body.
 	if err := h.reg.CheckOwner(id, merchant); err != nil {
 		writeError(w, toError(err))
+		return
+	}
+	select {
+	case h.slot <- struct{}{}:
+		defer func() { <-h.slot }()
+	case <-r.Context().Done():
+		return
+	case <-h.done:
+		writeError(w, errorf(CodeUnavailable, "the server is shutting down; upload again in a moment"))
 		return
 	}
 	f, err := os.CreateTemp(h.cfg.TempDir, "passerelle-upload-*.wasm")

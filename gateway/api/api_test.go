@@ -20,6 +20,7 @@ import (
 
 	"passerelle/gateway/api"
 	"passerelle/host"
+	"passerelle/host/identity"
 	"passerelle/runtime/apps"
 	"passerelle/runtime/registry"
 	"passerelle/runtime/sandbox"
@@ -52,6 +53,7 @@ func (pseudonyms) OpenID(ref host.AppRef, person string) string { return "o-" + 
 type env struct {
 	srv    *httptest.Server
 	h      *api.Handler
+	id     *identity.Service
 	router *apps.Router
 	reg    *registry.Registry
 }
@@ -66,6 +68,10 @@ func newEnv(t testing.TB, maxUpload int64) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	reg, err := registry.Open(db, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := identity.Open(db, identity.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +96,7 @@ func newEnv(t testing.TB, maxUpload int64) *env {
 		router.Close(ctx)
 		eng.Close(ctx)
 	})
-	return &env{srv: srv, h: h, router: router, reg: reg}
+	return &env{srv: srv, h: h, router: router, reg: reg, id: ids}
 }
 
 func module(t testing.TB, id, version string, perms ...host.Permission) []byte {
@@ -448,5 +454,76 @@ func TestLogs(t *testing.T) {
 		if len(bytes.TrimSpace(sc.Bytes())) != 0 {
 			t.Fatalf("unexpected %q", sc.Text())
 		}
+	}
+}
+
+// With the real identity service: signed tokens of another merchant, a
+// person and an operator are refused by every endpoint; the owner's works.
+func TestRealTokens(t *testing.T) {
+	e := newEnv(t, 0)
+	h, err := api.New(api.Config{Auth: e.id, Apps: e.router})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	issue := func(subject, role string) string {
+		tok, err := e.id.Issue(subject, role, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	owner, other := issue("m1", identity.RoleMerchant), issue("m2", identity.RoleMerchant)
+	flip := "A"
+	if owner[len(owner)-6] == 'A' {
+		flip = "B"
+	}
+	forged := owner[:len(owner)-6] + flip + owner[len(owner)-5:]
+	e.srv = srv
+	e.upload(t, owner, "shop", "1")
+	endpoints := []struct{ method, path string }{
+		{"POST", "/v1/apps/shop/versions"},
+		{"GET", "/v1/apps/shop/versions"},
+		{"POST", "/v1/apps/shop/promote"},
+		{"POST", "/v1/apps/shop/rollback"},
+		{"GET", "/v1/apps/shop/logs"},
+		{"GET", "/v1/apps/shop/stats"},
+	}
+	callers := []struct {
+		name, token, code string
+	}{
+		{"other merchant", other, ""},
+		{"person", issue("p1", identity.RolePerson), api.CodeMerchantOnly},
+		{"operator", issue("op", identity.RoleOperator), api.CodeMerchantOnly},
+		{"owner token with a flipped byte", forged, api.CodeUnauthorized},
+	}
+	for _, ep := range endpoints {
+		for _, c := range callers {
+			t.Run(ep.method+" "+ep.path+" "+c.name, func(t *testing.T) {
+				var body any
+				if ep.method == "POST" && ep.path == "/v1/apps/shop/versions" {
+					body = module(t, "shop", "2")
+				} else if ep.method == "POST" {
+					body = map[string]string{"version": "1"}
+				}
+				resp, data := e.do(t, ep.method, ep.path, c.token, body)
+				want := c.code
+				if want == "" {
+					want = api.CodeAppNotFound
+					if ep.path == "/v1/apps/shop/versions" && ep.method == "POST" {
+						want = api.CodeAppIDTaken
+					}
+				}
+				if resp.StatusCode < 400 || code(data) != want {
+					t.Fatalf("got %d %s, want %s", resp.StatusCode, data, want)
+				}
+			})
+		}
+	}
+	resp, data := e.do(t, "GET", "/v1/apps/shop/versions", owner, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(data), `"version":"1"`) {
+		t.Fatalf("owner: %d %s", resp.StatusCode, data)
 	}
 }
