@@ -74,3 +74,26 @@ func BenchmarkDispatchParallel(b *testing.B) {
 	b.ReportMetric(float64(all[len(all)/2]), "p50-ns")
 	b.ReportMetric(float64(all[len(all)*99/100]), "p99-ns")
 }
+
+type discardLog struct{}
+
+func (discardLog) AppLog(host.AppRef, sandbox.LogRecord) {}
+
+// BenchmarkDispatchEcho dispatches an event that makes one host call
+// (chat.send), reads its result and logs it.
+func BenchmarkDispatchEcho(b *testing.B) {
+	e, _ := newEngine(b, func(c *sandbox.Config) { c.AppLog = discardLog{} })
+	a := load(b, e, fixture(b, "echo", chat, host.Limits{EventTimeoutMS: 30000}))
+	ctx := context.Background()
+	ev := &sandbox.Event{Payload: []byte(payload), Out: discardOutbox{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Dispatch(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type discardOutbox struct{}
+
+func (discardOutbox) Emit(context.Context, host.Outgoing) error { return nil }

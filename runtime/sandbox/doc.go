@@ -44,6 +44,11 @@
 // wazero bounds a guest's call stack at about 400 MB; deep recursion ends in
 // a *TrapError ("stack overflow") or at the deadline.
 //
+// Compiled guest code cannot be preempted by the Go scheduler: a garbage
+// collection that must stop the world waits until every running event has
+// returned or been stopped at its deadline. Keep event deadlines short (the
+// default is 1 s); they bound that pause too.
+//
 // # Errors
 //
 // Dispatch returns *LimitError, *TrapError, *ABIError (a pointer outside
@@ -58,7 +63,15 @@
 // importing an operation its manifest does not grant is rejected at Load
 // (rule "import.permission"), and each call checks the permission again.
 // The handler gets the Dispatch context and a *host.Call whose Caller.App
-// and Caller.Permissions the runtime filled in.
+// and Caller.Permissions the runtime filled in. The *host.Call belongs to
+// the instance and is reused: a handler must not keep it after returning.
+// The request bytes are the handler's own copy. A handler that panics is
+// reported to the guest as StatusInternal and logged.
+//
+// Guest memory is never trusted: every pointer and length is checked
+// against the memory's size, bytes are copied out before use, and requests
+// must be valid UTF-8 JSON. Host calls from a start function or _initialize
+// are refused (rule "call.outside_event").
 package sandbox
 
 //go:generate sh -c "cd testdata && for f in *.wat; do wat2wasm $DOLLAR{f} -o $DOLLAR{f%.wat}.wasm; done"
