@@ -351,6 +351,9 @@ func TestRestartLoadsServingVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.stop(t)
+	if files, err := os.ReadDir(e.cache); err != nil || len(files) == 0 {
+		t.Fatalf("no compilation cache on disk in %s: %v", e.cache, err)
+	}
 	e.start(t)
 	tests := []struct {
 		app  string
