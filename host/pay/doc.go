@@ -30,8 +30,17 @@
 // # Storage
 //
 // Buckets: pay.orders, pay.idempotency, pay.balances, pay.postings,
-// pay.expiry. Writes are grouped: concurrent operations share one
-// transaction and one fsync, with no added delay when alone.
+// pay.expiry, pay.outcomes. Writes are grouped: concurrent operations share
+// one transaction and one fsync, with no added delay when alone.
+//
+// # Outcomes are not lost
+//
+// Every final state is written to pay.outcomes in the same transaction as
+// the state change, and handed to the Notifier after commit. Sweep forgets
+// the outcomes handed over since the previous Sweep; after a crash, the next
+// process hands over again whatever was not yet forgotten. Delivery is at
+// least once: an app may see the same (order, status, refunded) twice and
+// should treat the payment event idempotently.
 //
 // # Hooks the integrator wires
 //
@@ -43,7 +52,8 @@
 //     call: queue, do not dispatch synchronously.
 //   - Confirm(ctx, person, order) and Decline(ctx, person, order) answer a
 //     payment prompt; Balances(ctx, person) shows a wallet. The gateway calls them.
-//   - Run(ctx) (or Sweep from the integrator's own ticker) expires orders.
+//   - Run(ctx) (or Sweep from the integrator's own ticker) must run: it
+//     expires orders and redelivers outcomes after a restart.
 //   - Funcs() goes to the runtime's sandbox.Config.Funcs; Fund is for operator
 //     tools and the demo.
 package pay

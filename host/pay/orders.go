@@ -240,7 +240,15 @@ func (s *Service) finish(tx *bbolt.Tx, o *Order, st State, reason string, now ti
 		return err
 	}
 	o.State, o.Reason, o.Updated = st, reason, now
+	if err := putJSON(tx.Bucket(bucketOutbox), outcomeKey(*o), o); err != nil {
+		return err
+	}
 	return putJSON(tx.Bucket(bucketOrders), []byte(o.ID), o)
+}
+
+// outcomeKey names one final state of an order in the outcome outbox.
+func outcomeKey(o Order) []byte {
+	return fmt.Appendf(nil, "%s\x00%s\x00%d", o.ID, o.State, o.Refunded)
 }
 
 // Refund returns amount minor units of a paid order to the person (0 means
@@ -300,6 +308,9 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 		if err := putJSON(idem, rk, record{Order: orderID, Amount: amount}); err != nil {
 			return err
 		}
+		if err := putJSON(tx.Bucket(bucketOutbox), outcomeKey(o), o); err != nil {
+			return err
+		}
 		return putJSON(orders, []byte(o.ID), o)
 	})
 	if err != nil {
@@ -312,11 +323,30 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 }
 
 // Sweep expires every order still awaiting confirmation whose TTL ended
-// before now and returns how many it expired.
+// before now and returns how many it expired. It also hands the Notifier
+// the outcomes a previous run of the process committed but may not have
+// handed over (once, on the first Sweep), and forgets the outcomes already
+// handed over.
 func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
+	s.mu.Lock()
+	backlog := s.backlog
+	s.backlog = nil
+	s.mu.Unlock()
+	for _, o := range backlog {
+		s.notify(ctx, o)
+	}
+	s.mu.Lock()
+	done := s.delivered
+	s.delivered = nil
+	s.mu.Unlock()
 	var expired []Order
 	err := s.commit.do(func(tx *bbolt.Tx) error {
 		expired = expired[:0]
+		for _, k := range done {
+			if err := tx.Bucket(bucketOutbox).Delete(k); err != nil {
+				return err
+			}
+		}
 		var keys [][]byte
 		c := tx.Bucket(bucketExpiry).Cursor()
 		limit := uint64(now.UnixNano())
@@ -343,6 +373,9 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 		return nil
 	})
 	if err != nil {
+		s.mu.Lock()
+		s.delivered = append(s.delivered, done...)
+		s.mu.Unlock()
 		return 0, fmt.Errorf("pay: sweep: %w", err)
 	}
 	for _, o := range expired {
@@ -351,20 +384,21 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return len(expired), nil
 }
 
-// Run expires orders every SweepInterval until ctx is done.
+// Run sweeps (see Sweep) at once and then every SweepInterval until ctx is
+// done.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
 	for {
+		if n, err := s.Sweep(ctx, s.now()); err != nil {
+			s.log.Error("expiring orders", "err", err)
+		} else if n > 0 {
+			s.log.Info("orders expired", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if n, err := s.Sweep(ctx, s.now()); err != nil {
-				s.log.Error("expiring orders", "err", err)
-			} else if n > 0 {
-				s.log.Info("orders expired", "count", n)
-			}
 		}
 	}
 }
@@ -374,4 +408,16 @@ func (s *Service) notify(ctx context.Context, o Order) {
 	if s.cfg.Notifier != nil {
 		s.cfg.Notifier.PaymentOutcome(ctx, o)
 	}
+	s.mu.Lock()
+	s.delivered = append(s.delivered, outcomeKey(o))
+	s.mu.Unlock()
+}
+
+// Undelivered returns how many outcomes are stored but not yet known to be
+// handed to the Notifier: after a crash, those are handed over again by the
+// next Sweep.
+func (s *Service) Undelivered(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.View(func(tx *bbolt.Tx) error { n = tx.Bucket(bucketOutbox).Stats().KeyN; return nil })
+	return n, err
 }

@@ -13,6 +13,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -36,6 +37,7 @@ var (
 	bucketBalances = []byte("pay.balances")
 	bucketPostings = []byte("pay.postings")
 	bucketExpiry   = []byte("pay.expiry")
+	bucketOutbox   = []byte("pay.outcomes") // outcomes not yet known to be handed to the Notifier
 )
 
 // Limits and defaults.
@@ -57,7 +59,7 @@ func PersonAccount(person string) string { return "person:" + person }
 // MerchantAccount returns the ledger account of a merchant's wallet.
 func MerchantAccount(merchant string) string { return "merchant:" + merchant }
 
-// Notifier learns every final state an order reaches: paid, declined,
+// Notifier learns every final state an order reaches (at least once): paid, declined,
 // expired, refunded, partially_refunded. The integrator turns it into a
 // host.EventPayment event for the app (o.Ref) with o.Event().
 //
@@ -85,6 +87,10 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
+
+	mu        sync.Mutex
+	backlog   []Order  // outcomes a previous process committed but may not have handed over
+	delivered [][]byte // outbox keys handed to the Notifier, deleted by the next Sweep
 }
 
 // Open prepares the service on db, creating its buckets.
@@ -103,12 +109,19 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 		s.now = time.Now
 	}
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketOrders, bucketIdem, bucketBalances, bucketPostings, bucketExpiry} {
+		for _, b := range [][]byte{bucketOrders, bucketIdem, bucketBalances, bucketPostings, bucketExpiry, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			var o Order
+			if err := json.Unmarshal(v, &o); err != nil {
+				return err
+			}
+			s.backlog = append(s.backlog, o)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pay: open store: %w", err)

@@ -514,3 +514,53 @@ func BenchmarkPayRequestConfirm(b *testing.B) {
 	b.Run("serial", func(b *testing.B) { run(b, false) })
 	b.Run("parallel", func(b *testing.B) { run(b, true) })
 }
+
+// TestOutcomesSurviveRestart: an outcome committed but not yet known to be
+// handed over (the process stopped before the next Sweep) reaches the
+// Notifier after a restart; a swept one does not come back.
+func TestOutcomesSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pay.db")
+	open := func(n pay.Notifier) (*bbolt.DB, *pay.Service) {
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := pay.Open(db, pay.Config{Notifier: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, s
+	}
+	first := &notes{}
+	db, s := open(first)
+	_ = s.Fund(ctx, pay.PersonAccount("alice"), "EUR", 1000)
+	swept, _, _ := s.NewOrder(ctx, shop, "alice", "", "", req(100, "EUR", "a", "k1"))
+	_ = s.Confirm(ctx, "alice", swept.ID)
+	if _, err := s.Sweep(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Undelivered(ctx); n != 0 {
+		t.Fatalf("after Sweep %d outcomes undelivered", n)
+	}
+	pending, _, _ := s.NewOrder(ctx, shop, "alice", "", "", req(200, "EUR", "b", "k2"))
+	_ = s.Decline(ctx, "alice", pending.ID)
+	if n, _ := s.Undelivered(ctx); n != 1 {
+		t.Fatalf("before the restart %d outcomes undelivered, want 1", n)
+	}
+	db.Close() // stops before its next Sweep
+
+	second := &notes{}
+	db, s = open(second)
+	defer db.Close()
+	if _, err := s.Sweep(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(second.got) != 1 || second.got[0].ID != pending.ID || second.got[0].State != pay.StateDeclined {
+		t.Fatalf("after the restart the notifier got %+v", second.got)
+	}
+	_, _ = s.Sweep(ctx, time.Now())
+	if n, _ := s.Undelivered(ctx); n != 0 || len(second.got) != 1 {
+		t.Fatalf("undelivered %d, notified %d times", n, len(second.got))
+	}
+}
