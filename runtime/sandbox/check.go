@@ -109,6 +109,7 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 		return rep, nil, limits
 	}
 	e.checkImports(rep, cm, add)
+	checkOtherImports(wasm, add)
 	checkExports(rep, cm, limits, add)
 	return rep, cm, limits
 }
@@ -163,10 +164,22 @@ func (e *Engine) checkImports(rep *Report, cm wazero.CompiledModule, add func(ru
 				"remove the import (e.g. a //go:wasmimport or extern declaration); call host operations through "+HostModule)
 		}
 	}
-	for _, def := range cm.ImportedMemories() {
-		mod, name, _ := def.Import()
-		add("import.unknown", fmt.Sprintf("import %q.%q", mod, name), "the module imports its memory; the host offers none",
-			"export the module's own memory instead (drop --import-memory)")
+}
+
+// checkOtherImports reports imports of memories, tables, globals and tags:
+// the host offers only functions.
+func checkOtherImports(wasm []byte, add func(rule, where, problem, fix string)) {
+	imps, _ := wasmfile.Imports(wasm) // the module compiled, so the section parses
+	for _, imp := range imps {
+		if imp.Kind == wasmfile.KindFunc {
+			continue
+		}
+		fix := "define the " + imp.KindName() + " inside the module instead of importing it"
+		if imp.Kind == wasmfile.KindMemory {
+			fix = "export the module's own memory instead (drop --import-memory)"
+		}
+		add("import.unknown", fmt.Sprintf("import %q.%q", imp.Module, imp.Name),
+			"the module imports a "+imp.KindName()+"; the host offers only functions", fix)
 	}
 }
 

@@ -118,6 +118,7 @@ func TestCheck(t *testing.T) {
 		{"bad manifest", badManifest, []string{"manifest.invalid"}},
 		{"permission", fixture(t, "echo", nil, host.Limits{}), []string{"import.permission"}},
 		{"unknown imports", fixture(t, "unknown_import", nil, host.Limits{}), []string{"import.unknown", "import.unknown"}},
+		{"imported memory and global", fixture(t, "import_memory", nil, host.Limits{}), []string{"import.unknown", "import.unknown"}},
 		{"no exports", fixture(t, "no_exports", nil, host.Limits{}), []string{"export.memory", "export.on_event"}},
 		{"command", fixture(t, "command", chat, host.Limits{}), []string{"import.signature", "export.start", "export.signature", "export.signature"}},
 		{"over max", fixture(t, "noop", nil, host.Limits{MemoryPages: 64}), []string{"limits.max"}},
