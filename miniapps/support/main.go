@@ -1,0 +1,24 @@
+//go:build wasip1
+
+// Support is a Passerelle support bot: it lists help topics, answers common
+// questions asked in people's own words by matching them against its FAQ,
+// and hands the conversation to a person when asked (or when it cannot
+// help), giving a reference the person can quote.
+//
+// Build it with
+//
+//	passerelle app build miniapps/support
+//
+// and try it in a terminal with
+//
+//	passerelle dev miniapps/support
+package main
+
+import passerelle "passerelle/sdk/go"
+
+func init() {
+	passerelle.Serve(newApp(DefaultFAQ()))
+}
+
+// main is never run: the platform loads support as a reactor module.
+func main() {}
