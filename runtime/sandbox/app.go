@@ -302,6 +302,7 @@ type instance struct {
 	onEvent api.Function
 	ctx     context.Context // carries the instance; reused for every event
 	stack   []uint64
+	memInit uint32 // memory size in bytes once started
 
 	// deadline is the event's deadline in engine nanoseconds, 0 when idle
 	// and killed once the watchdog closed the instance.
@@ -375,6 +376,7 @@ func (a *App) newInstance() (*instance, error) {
 		return nil, ferr
 	}
 	inst.mem = mod.Memory()
+	inst.memInit = inst.mem.Size()
 	inst.onEvent = mod.ExportedFunction(ExportOnEvent)
 	a.stats.live.Add(1)
 	a.stats.created.Add(1)
@@ -440,7 +442,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	if callErr == nil && !timedOut {
 		res.Status = uint32(inst.stack[0])
 		keep = true
-		if inst.mem.Size() > a.softMem {
+		if size := inst.mem.Size(); size > a.softMem && size > inst.memInit {
 			keep = false
 			a.stats.recycled.Add(1)
 		}

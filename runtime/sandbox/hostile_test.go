@@ -28,6 +28,7 @@ func TestHostileEvents(t *testing.T) {
 		{"flood", chat, host.Limits{}, wantLimit("host_calls", 1000, 1001, "host_calls: 1001 calls > limit 1000 calls")},
 		{"bigout", chat, host.Limits{}, wantLimit("call_bytes", 256<<10, 1<<20, "call_bytes: 1048576 bytes > limit 262144 bytes")},
 		{"biglog", nil, host.Limits{LogBytes: 4096}, wantLimit("log_bytes", 4096, 5120, "log_bytes: 5120 bytes > limit 4096 bytes")},
+		{"status", nil, host.Limits{LogBytes: 10}, wantLimit("log_bytes", 10, 15, "log_bytes: 15 bytes > limit 10 bytes")},
 		{"badutf8", chat, host.Limits{}, wantABI("request.utf8", "UTF-8")},
 		{"badjson", chat, host.Limits{}, wantABI("request.json", "JSON")},
 	}
