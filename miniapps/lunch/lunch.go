@@ -264,21 +264,39 @@ func (l *lunch) checkout(c *passerelle.Context, d Draft) error {
 			name = ""
 		}
 	}
-	rec := record{Ref: d.Ref(), Nonce: d.Nonce, Choice: d.Choice, Try: d.Try, Name: name, Total: total, Currency: m.Currency}
-	if err := putRecord(c, &rec); err != nil {
-		return l.sorry(c, "take your order", err)
-	}
-	// The record is written before the request so that it is there when the
-	// payment event arrives.
-	if _, err := requestPayment(c, total, m.Currency, "Lunch "+rec.Ref+": "+m.Describe(d.Choice), d.IdempotencyKey()); err != nil {
-		return l.sorry(c, "ask for the payment", err)
+	for {
+		// The record is written before the request so that it is there
+		// when the payment event arrives.
+		rec := record{Ref: d.Ref(), Nonce: d.Nonce, Choice: d.Choice, Try: d.Try, Name: name, Total: total, Currency: m.Currency}
+		if err := putRecord(c, &rec); err != nil {
+			return l.sorry(c, "take your order", err)
+		}
+		o, err := requestPayment(c, total, m.Currency, "Lunch "+rec.Ref+": "+m.Describe(d.Choice), d.IdempotencyKey())
+		if err != nil {
+			return l.sorry(c, "ask for the payment", err)
+		}
+		switch o.Status {
+		case "declined", "expired":
+			// This attempt already failed (the same choice pressed again
+			// after a decline): ask anew.
+			if d.Try < maxTries {
+				d.Try++
+				continue
+			}
+			_, err := c.SendText(fmt.Sprintf("Order %s could not be paid after %d attempts. Please start a new order from the menu.", rec.Ref, d.Try))
+			return err
+		case "paid", "partially_refunded", "refunded":
+			_, err := c.SendText(fmt.Sprintf("Order %s is already paid. The kitchen is on it!", rec.Ref))
+			return err
+		}
+		break
 	}
 	greeting := "Thanks"
 	if name != "" {
 		greeting += ", " + name
 	}
 	_, err = c.SendText(fmt.Sprintf("%s! Order %s: %s, %s. Please confirm the payment in the prompt.",
-		greeting, rec.Ref, m.Describe(d.Choice), l.money(total)))
+		greeting, d.Ref(), m.Describe(d.Choice), l.money(total)))
 	return err
 }
 

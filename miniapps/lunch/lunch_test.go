@@ -23,6 +23,8 @@ type fakeHost struct {
 	pays    []payRequest
 	timers  []timerRequest
 	payFail *passerelle.Error
+	orders  map[string]string // idempotency key → order id
+	status  map[string]string // order id → status, when not awaiting confirmation
 }
 
 type payRequest struct {
@@ -40,7 +42,7 @@ type timerRequest struct {
 func newFake(t *testing.T) (*sdktest.Host, *fakeHost) { return newFakeConfig(t, DefaultConfig()) }
 
 func newFakeConfig(t *testing.T, cfg Config) (*sdktest.Host, *fakeHost) {
-	f := &fakeHost{t: t, kv: map[string]string{}, name: "Alice"}
+	f := &fakeHost{t: t, kv: map[string]string{}, name: "Alice", orders: map[string]string{}, status: map[string]string{}}
 	h := sdktest.New(newApp(cfg))
 	h.AppID = "lunch"
 	h.Permissions = []string{"chat", "storage", "identity.profile", "pay", "timer"}
@@ -105,7 +107,16 @@ func newFakeConfig(t *testing.T, cfg Config) (*sdktest.Host, *fakeHost) {
 			return nil, f.payFail
 		}
 		f.pays = append(f.pays, r)
-		return map[string]any{"order": fmt.Sprintf("ord_%d", len(f.pays)), "status": "awaiting_confirmation",
+		id, ok := f.orders[r.IdempotencyKey]
+		if !ok {
+			id = fmt.Sprintf("ord_%d", len(f.orders)+1)
+			f.orders[r.IdempotencyKey] = id
+		}
+		st := f.status[id]
+		if st == "" {
+			st = "awaiting_confirmation"
+		}
+		return map[string]any{"order": id, "status": st,
 			"amount": r.Amount, "currency": r.Currency, "description": r.Description, "idempotency_key": r.IdempotencyKey}, nil
 	})
 	h.Handle("timer.after", func(req []byte) (any, error) {
@@ -387,5 +398,36 @@ func TestReadyAfterIsConfigurable(t *testing.T) {
 	}
 	if got := sent[len(sent)-1].Text; got != "The kitchen is on it: ready in about 2 minutes." {
 		t.Fatalf("note %q", got)
+	}
+}
+
+// TestSameChoiceAfterDecline presses the old side button again after a
+// declined payment: the app must not promise a prompt for the declined
+// order but ask anew with the next attempt.
+func TestSameChoiceAfterDecline(t *testing.T) {
+	h, f := newFake(t)
+	f.granted = true
+	must(t, h.Action(passerelle.Action{ID: "dish:salad"}))
+	must(t, press(h, one(t, h).Card, "size:regular"))
+	side := one(t, h).Card
+	must(t, press(h, side, "side:none"))
+	h.TakeSent()
+	first := f.pays[0].IdempotencyKey
+	f.status[f.orders[first]] = "declined"
+
+	must(t, press(h, side, "side:none"))
+	if got := one(t, h).Text; !strings.Contains(got, "Please confirm the payment") {
+		t.Fatalf("got %q", got)
+	}
+	if len(f.pays) != 3 || f.pays[1].IdempotencyKey != first || !strings.HasSuffix(f.pays[2].IdempotencyKey, ":2") {
+		t.Fatalf("want the declined attempt then a second one, got %+v", f.pays)
+	}
+
+	// Once paid, pressing again says so instead of asking for money.
+	f.status[f.orders[f.pays[2].IdempotencyKey]] = "paid"
+	f.status[f.orders[first]] = "declined"
+	must(t, press(h, side, "side:none"))
+	if got := one(t, h).Text; !strings.Contains(got, "is already paid") {
+		t.Fatalf("got %q", got)
 	}
 }

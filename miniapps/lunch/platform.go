@@ -41,10 +41,10 @@ func profileName(c *passerelle.Context) (string, error) {
 	return p.Name, err
 }
 
-// requestPayment asks the person to pay and returns the platform's order id.
-func requestPayment(c *passerelle.Context, amount int64, currency, description, key string) (string, error) {
-	o, err := c.RequestPayment(passerelle.PaymentRequest{Amount: amount, Currency: currency, Description: description, IdempotencyKey: key})
-	return o.Order, err
+// requestPayment asks the person to pay and returns the platform's order:
+// a new one awaiting confirmation, or the one already made with key.
+func requestPayment(c *passerelle.Context, amount int64, currency, description, key string) (passerelle.Order, error) {
+	return c.RequestPayment(passerelle.PaymentRequest{Amount: amount, Currency: currency, Description: description, IdempotencyKey: key})
 }
 
 // after sets a timer that brings payload back in a timer event after d.
