@@ -614,7 +614,7 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 	}
 	rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "person", ID: c.person, Name: c.name},
 		Msg: host.Message{Text: f.Text}, Client: f.ID, Surface: string(c.surface())}
-	res, err := s.post(conv, rec, c.person)
+	res, err := s.post(conv, rec)
 	if err != nil {
 		return err
 	}

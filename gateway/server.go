@@ -52,12 +52,40 @@ type Server struct {
 var _ host.Outbox = (*Server)(nil)
 
 // convState orders live delivery of one conversation: messages are fanned
-// out in seq order even when their group commits finish out of order.
+// out in seq order even when their group commits finish out of order. It
+// also remembers the (person, client id) of the conversation's latest
+// messages, so that a resent message is recognised without a store lookup.
 type convState struct {
-	mu      sync.Mutex
-	rec     convRecord
-	next    uint64 // next seq to fan out
-	pending map[uint64]*msgRecord
+	mu       sync.Mutex
+	rec      convRecord
+	next     uint64 // next seq to fan out
+	pending  map[uint64]*msgRecord
+	recent   map[string]uint64 // person 0 client id -> seq, for the last dedupeWindow messages
+	order    []string          // keys of recent, oldest first
+	inflight map[string]bool   // keys being stored right now
+}
+
+// dedupeWindow is how many of a conversation's latest messages a resent
+// client id is checked against.
+const dedupeWindow = 128
+
+func (cs *convState) remember(key string, seq uint64) {
+	if key == "" {
+		return
+	}
+	if len(cs.order) >= dedupeWindow {
+		delete(cs.recent, cs.order[0])
+		cs.order = cs.order[1:]
+	}
+	cs.recent[key] = seq
+	cs.order = append(cs.order, key)
+}
+
+func dedupeKey(person, cid string) string {
+	if person == "" || cid == "" {
+		return ""
+	}
+	return person + "\x00" + cid
 }
 
 // New returns a Server over cfg.DB, creating its buckets.
@@ -324,38 +352,70 @@ func (s *Server) state(conv string) (*convState, error) {
 	if err != nil {
 		return nil, err
 	}
+	recent, err := s.st.recent(conv, dedupeWindow)
+	if err != nil {
+		return nil, err
+	}
 	s.convMu.Lock()
 	defer s.convMu.Unlock()
 	if cs := s.convs[conv]; cs != nil {
 		return cs, nil
 	}
-	cs = &convState{rec: rec, next: last + 1, pending: map[uint64]*msgRecord{}}
+	cs = &convState{rec: rec, next: last + 1, pending: map[uint64]*msgRecord{},
+		recent: map[string]uint64{}, inflight: map[string]bool{}}
+	for _, m := range recent {
+		if m.From.Kind == "person" {
+			cs.remember(dedupeKey(m.From.ID, m.Client), m.Seq)
+		}
+	}
 	s.convs[conv] = cs
 	return cs, nil
 }
 
+// appendResult is what post stored.
+type appendResult struct {
+	Seq uint64
+	Dup bool // the client id was seen before: Seq is the earlier message's
+}
+
 // post persists rec in conv and fans it out to the members' connections.
-func (s *Server) post(conv string, rec *msgRecord, person string) (appendResult, error) {
+// A person's message whose client id is among the conversation's latest
+// messages from that person is not stored again: its seq comes back with Dup.
+func (s *Server) post(conv string, rec *msgRecord) (appendResult, error) {
 	cs, err := s.state(conv)
 	if err != nil {
 		return appendResult{}, err
 	}
-	start := time.Now()
-	res, err := s.st.append(conv, rec, person)
-	if err != nil {
-		return res, err
+	key := ""
+	if rec.From.Kind == "person" {
+		key = dedupeKey(rec.From.ID, rec.Client)
 	}
-	s.met.persist.Observe(time.Since(start).Seconds())
-	if res.Dup {
+	cs.mu.Lock()
+	if seq, ok := cs.recent[key]; ok && key != "" {
+		cs.mu.Unlock()
 		s.met.dups.Inc()
-		return res, nil
+		return appendResult{Seq: seq, Dup: true}, nil
 	}
-	s.met.msgsIn.Inc()
+	if cs.inflight[key] {
+		cs.mu.Unlock()
+		return appendResult{}, errorf(CodeUnavailable, "a message with this id is being stored; resend it in a moment")
+	}
+	if key != "" {
+		cs.inflight[key] = true
+	}
+	cs.mu.Unlock()
+
+	start := time.Now()
+	err = s.st.append(conv, rec)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if rec.Seq < cs.next { // cannot happen while this process is the only writer
-		return res, nil
+	delete(cs.inflight, key)
+	if err != nil {
+		return appendResult{}, err
 	}
+	s.met.persist.Observe(time.Since(start).Seconds())
+	s.met.msgsIn.Inc()
+	cs.remember(key, rec.Seq)
 	cs.pending[rec.Seq] = rec
 	for {
 		m := cs.pending[cs.next]
@@ -366,7 +426,7 @@ func (s *Server) post(conv string, rec *msgRecord, person string) (appendResult,
 		cs.next++
 		s.fanout(cs.rec, m)
 	}
-	return res, nil
+	return appendResult{Seq: rec.Seq}, nil
 }
 
 // fanout queues m to every connection of every member, rendered once per
@@ -442,7 +502,7 @@ func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
 			return fmt.Errorf("%w: a message needs a conversation", ErrBadOutgoing)
 		}
 		rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: m}
-		_, err := s.post(out.Conversation, rec, "")
+		_, err := s.post(out.Conversation, rec)
 		return err
 	case "prompt":
 		if out.Person == "" {

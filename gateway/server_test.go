@@ -87,6 +87,9 @@ func TestResumeSurvivesRestart(t *testing.T) {
 	e.stop()
 	e.start(nil)
 	alice, _ = e.connect("alice", "web", map[string]uint64{conv: 1})
+	if ack := alice.request(map[string]any{"type": "send", "id": "m1", "conv": conv, "text": "before"}); ack["seq"] != 1.0 || ack["dup"] != true {
+		t.Fatalf("resend after restart: %v", ack)
+	}
 	if ack := alice.request(map[string]any{"type": "send", "id": "m2", "conv": conv, "text": "after"}); ack["seq"] != 2.0 {
 		t.Fatalf("seq after restart: %v", ack)
 	}

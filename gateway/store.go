@@ -21,9 +21,8 @@ import (
 // Buckets owned by the gateway.
 var (
 	bucketConvs   = []byte("gateway.convs")   // conv id -> convRecord
-	bucketMsgs    = []byte("gateway.msgs")    // conv id -> bucket: seq (8 bytes BE) -> msgRecord
+	bucketMsgs    = []byte("gateway.messages") // conv id 0 seq (8 bytes BE) -> msgRecord (without seq)
 	bucketInbox   = []byte("gateway.inbox")   // person 0 conv -> ""
-	bucketDedupe  = []byte("gateway.dedupe")  // person 0 client id -> conv 0 seq
 	bucketPrompts = []byte("gateway.prompts") // prompt id -> promptRecord
 	bucketPending = []byte("gateway.pending") // person 0 prompt id -> ""
 )
@@ -52,7 +51,7 @@ type sender struct {
 }
 
 type msgRecord struct {
-	Seq     uint64       `json:"seq"`
+	Seq     uint64       `json:"-"` // the key
 	Time    int64        `json:"time"` // unix milliseconds
 	From    sender       `json:"from"`
 	Msg     host.Message `json:"msg"`
@@ -75,7 +74,7 @@ type store struct{ db *bbolt.DB }
 
 func newStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketConvs, bucketMsgs, bucketInbox, bucketDedupe, bucketPrompts, bucketPending} {
+		for _, b := range [][]byte{bucketConvs, bucketMsgs, bucketInbox, bucketPrompts, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -95,10 +94,28 @@ func pkey(a, b string) []byte {
 	return append(k, b...)
 }
 
-func seqKey(seq uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return k[:]
+// msgKey is the key of message seq of conv: one bucket for every
+// conversation keeps a group commit to few pages.
+func msgKey(conv string, seq uint64) []byte {
+	k := make([]byte, 0, len(conv)+9)
+	k = append(k, conv...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// lastSeq returns the highest seq stored in conv, 0 when it has none.
+func lastSeq(tx *bbolt.Tx, conv string) uint64 {
+	c := tx.Bucket(bucketMsgs).Cursor()
+	k, _ := c.Seek(msgKey(conv, ^uint64(0)))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if len(k) == len(conv)+9 && string(k[:len(conv)]) == conv && k[len(conv)] == 0 {
+		return binary.BigEndian.Uint64(k[len(conv)+1:])
+	}
+	return 0
 }
 
 var idEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -139,7 +156,8 @@ func (s *store) ensureConv(rec convRecord) (out convRecord, created bool, err er
 	if err := s.db.View(func(tx *bbolt.Tx) (err error) { found, err = get(tx); return err }); err != nil || found {
 		return out, false, err
 	}
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
+		created = false
 		if ok, err := get(tx); err != nil || ok {
 			return err
 		}
@@ -149,9 +167,6 @@ func (s *store) ensureConv(rec convRecord) (out convRecord, created bool, err er
 			return err
 		}
 		if err := tx.Bucket(bucketConvs).Put([]byte(rec.ID), v); err != nil {
-			return err
-		}
-		if _, err := tx.Bucket(bucketMsgs).CreateBucketIfNotExists([]byte(rec.ID)); err != nil {
 			return err
 		}
 		for _, m := range rec.Members {
@@ -173,9 +188,7 @@ func (s *store) conv(id string) (convRecord, uint64, error) {
 		if v == nil {
 			return fmt.Errorf("conversation %q: %w", id, ErrNotFound)
 		}
-		if b := tx.Bucket(bucketMsgs).Bucket([]byte(id)); b != nil {
-			last = b.Sequence()
-		}
+		last = lastSeq(tx, id)
 		return json.Unmarshal(v, &rec)
 	})
 	return rec, last, err
@@ -192,7 +205,7 @@ func (s *store) convsOf(person string) ([]convSummary, error) {
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketInbox).Cursor()
 		prefix := pkey(person, "")
-		convs, msgs := tx.Bucket(bucketConvs), tx.Bucket(bucketMsgs)
+		convs := tx.Bucket(bucketConvs)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			id := k[len(prefix):]
 			v := convs.Get(id)
@@ -203,9 +216,7 @@ func (s *store) convsOf(person string) ([]convSummary, error) {
 			if err := json.Unmarshal(v, &cs.convRecord); err != nil {
 				return err
 			}
-			if b := msgs.Bucket(id); b != nil {
-				cs.Last = b.Sequence()
-			}
+			cs.Last = lastSeq(tx, string(id))
 			out = append(out, cs)
 		}
 		return nil
@@ -213,73 +224,59 @@ func (s *store) convsOf(person string) ([]convSummary, error) {
 	return out, err
 }
 
-// appendResult is what append stored.
-type appendResult struct {
-	Seq uint64
-	Dup bool // the client id was seen before: Seq is the earlier message's
-}
-
-// append persists rec in conv through a batched (group-committed)
-// transaction. When person and client id are set, a message already stored
-// under them is not stored again and its seq is returned with Dup set.
-func (s *store) append(conv string, rec *msgRecord, person string) (appendResult, error) {
-	var res appendResult
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
-		res = appendResult{}
-		var dk []byte
-		if rec.Client != "" && person != "" {
-			dk = pkey(person, rec.Client)
-			if v := tx.Bucket(bucketDedupe).Get(dk); v != nil && len(v) >= 9 {
-				res.Seq, res.Dup = binary.BigEndian.Uint64(v[len(v)-8:]), true
-				return nil
-			}
-		}
-		b := tx.Bucket(bucketMsgs).Bucket([]byte(conv))
-		if b == nil {
+// append persists rec as the next message of conv through a batched
+// (group-committed) transaction and sets rec.Seq.
+func (s *store) append(conv string, rec *msgRecord) error {
+	v, err := json.Marshal(rec) // outside the transaction: it holds the one writer lock
+	if err != nil {
+		return err
+	}
+	var seq uint64
+	err = s.db.Batch(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketConvs).Get([]byte(conv)) == nil {
 			return fmt.Errorf("conversation %q: %w", conv, ErrNotFound)
 		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		r := *rec
-		r.Seq = seq
-		v, err := json.Marshal(&r)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(seqKey(seq), v); err != nil {
-			return err
-		}
-		if dk != nil {
-			dv := append(append([]byte(conv), 0), seqKey(seq)...)
-			if err := tx.Bucket(bucketDedupe).Put(dk, dv); err != nil {
+		seq = lastSeq(tx, conv) + 1
+		return tx.Bucket(bucketMsgs).Put(msgKey(conv, seq), v)
+	})
+	if err == nil {
+		rec.Seq = seq
+	}
+	return err
+}
+
+// recent returns the newest n messages of conv, oldest first.
+func (s *store) recent(conv string, n int) ([]msgRecord, error) {
+	var out []msgRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketMsgs).Cursor()
+		prefix := msgKey(conv, 0)[:len(conv)+1]
+		for k, v := c.Seek(msgKey(conv, lastSeq(tx, conv))); k != nil && bytes.HasPrefix(k, prefix) && len(out) < n; k, v = c.Prev() {
+			var m msgRecord
+			if err := json.Unmarshal(v, &m); err != nil {
 				return err
 			}
+			m.Seq = binary.BigEndian.Uint64(k[len(prefix):])
+			out = append(out, m)
 		}
-		res.Seq = seq
 		return nil
 	})
-	if err == nil && !res.Dup {
-		rec.Seq = res.Seq
-	}
-	return res, err
+	slices.Reverse(out)
+	return out, err
 }
 
 // messages returns up to limit messages of conv with seq > after, in order.
 func (s *store) messages(conv string, after uint64, limit int) ([]msgRecord, error) {
 	var out []msgRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketMsgs).Bucket([]byte(conv))
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		c := tx.Bucket(bucketMsgs).Cursor()
+		prefix := msgKey(conv, 0)[:len(conv)+1]
+		for k, v := c.Seek(msgKey(conv, after+1)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
 			var m msgRecord
 			if err := json.Unmarshal(v, &m); err != nil {
 				return err
 			}
+			m.Seq = binary.BigEndian.Uint64(k[len(prefix):])
 			out = append(out, m)
 		}
 		return nil
@@ -292,19 +289,18 @@ func (s *store) messages(conv string, after uint64, limit int) ([]msgRecord, err
 func (s *store) lastCard(conv string) (*msgRecord, error) {
 	var out *msgRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketMsgs).Bucket([]byte(conv))
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
+		c := tx.Bucket(bucketMsgs).Cursor()
+		prefix := msgKey(conv, 0)[:len(conv)+1]
+		last := lastSeq(tx, conv)
 		n := 0
-		for k, v := c.Last(); k != nil && n < 50; k, v = c.Prev() {
+		for k, v := c.Seek(msgKey(conv, last)); k != nil && bytes.HasPrefix(k, prefix) && n < 50; k, v = c.Prev() {
 			n++
 			var m msgRecord
 			if err := json.Unmarshal(v, &m); err != nil {
 				return err
 			}
 			if m.From.Kind == "app" && m.Msg.Card != nil {
+				m.Seq = binary.BigEndian.Uint64(k[len(prefix):])
 				out = &m
 				return nil
 			}
