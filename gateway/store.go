@@ -20,11 +20,11 @@ import (
 
 // Buckets owned by the gateway.
 var (
-	bucketConvs   = []byte("gateway.convs")   // conv id -> convRecord
+	bucketConvs   = []byte("gateway.convs")    // conv id -> convRecord
 	bucketMsgs    = []byte("gateway.messages") // conv id 0 seq (8 bytes BE) -> msgRecord (without seq)
-	bucketInbox   = []byte("gateway.inbox")   // person 0 conv -> ""
-	bucketPrompts = []byte("gateway.prompts") // prompt id -> promptRecord
-	bucketPending = []byte("gateway.pending") // person 0 prompt id -> ""
+	bucketInbox   = []byte("gateway.inbox")    // person 0 conv -> ""
+	bucketPrompts = []byte("gateway.prompts")  // prompt id -> promptRecord
+	bucketPending = []byte("gateway.pending")  // person 0 prompt id -> ""
 )
 
 // Conversation kinds.
@@ -51,7 +51,7 @@ type sender struct {
 }
 
 type msgRecord struct {
-	Seq     uint64       `json:"-"` // the key
+	Seq     uint64       `json:"-"`    // the key
 	Time    int64        `json:"time"` // unix milliseconds
 	From    sender       `json:"from"`
 	Msg     host.Message `json:"msg"`
