@@ -21,7 +21,7 @@ import (
 	"passerelle/host/identity"
 )
 
-func openDB(t *testing.T) *bbolt.DB {
+func openDB(t testing.TB) *bbolt.DB {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "test.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -47,7 +47,7 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newService(t *testing.T, db *bbolt.DB) (*identity.Service, *clock, *syncBuf) {
+func newService(t testing.TB, db *bbolt.DB) (*identity.Service, *clock, *syncBuf) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	logs := &syncBuf{}
@@ -432,4 +432,22 @@ func TestProfileConsent(t *testing.T) {
 	if _, err := call(s, c3, `{}`); host.StatusOf(err) != host.StatusBadRequest {
 		t.Fatalf("no person: %v", err)
 	}
+}
+
+// FuzzVerify: no string an outsider sends verifies, and none panics.
+func FuzzVerify(f *testing.F) {
+	s, _, _ := newService(f, openDB(f))
+	good, _ := s.Issue("p_alice", identity.RolePerson, time.Hour)
+	f.Add(good[:len(good)-2] + "AA")
+	f.Add("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, tok string) {
+		if tok == good {
+			return
+		}
+		if sub, _, err := s.Verify(tok); err == nil {
+			t.Fatalf("forged token %q verified as %q", tok, sub)
+		}
+	})
 }

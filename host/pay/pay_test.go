@@ -564,3 +564,35 @@ func TestOutcomesSurviveRestart(t *testing.T) {
 		t.Fatalf("undelivered %d, notified %d times", n, len(second.got))
 	}
 }
+
+// FuzzOps: whatever an app sends to the payment operations, the host never
+// fails internally and the ledger stays balanced.
+func FuzzOps(f *testing.F) {
+	f.Add("pay.request", `{"amount":1250,"currency":"EUR","description":"x","idempotency_key":"k"}`)
+	f.Add("pay.request", `{"amount":9223372036854775807,"currency":"JPY","description":"x","idempotency_key":"k"}`)
+	f.Add("pay.refund", `{"order":"ord_x","amount":-1,"idempotency_key":"r"}`)
+	f.Add("pay.status", `{"order":""}`)
+	fx := newFixture(f)
+	_ = fx.s.Fund(context.Background(), pay.PersonAccount("alice"), "EUR", 100000)
+	f.Fuzz(func(t *testing.T, op, req string) {
+		fn, ok := fx.ops[op]
+		if !ok {
+			return
+		}
+		c := &host.Call{Caller: host.Caller{App: shop, Person: "alice", Permissions: []host.Permission{host.PermPay}}, Out: fx.out}
+		resp, err := fn.Handle(context.Background(), c, []byte(req))
+		if st := host.StatusOf(err); st == host.StatusInternal {
+			t.Fatalf("internal error for %s %s: %v", op, req, err)
+		}
+		if err == nil && !json.Valid(resp) {
+			t.Fatalf("invalid response %q", resp)
+		}
+		var v pay.OrderView
+		if err == nil && op == "pay.request" && json.Unmarshal(resp, &v) == nil {
+			_ = fx.s.Confirm(context.Background(), "alice", v.Order)
+		}
+		if err := fx.s.Audit(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -50,7 +50,7 @@ func (f *fired) ids() []string {
 	return s
 }
 
-func openDB(t *testing.T, path string) *bbolt.DB {
+func openDB(t testing.TB, path string) *bbolt.DB {
 	t.Helper()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -223,4 +223,30 @@ func TestSurvivesRestart(t *testing.T) {
 	if ids[0] != tm.ID || ids[1] != tm2.ID {
 		t.Fatalf("fired %v, want %s then %s", ids, tm.ID, tm2.ID)
 	}
+}
+
+// FuzzOps: any request to the timer operations is answered without an
+// internal error and never leaves more than MaxPending timers.
+func FuzzOps(f *testing.F) {
+	f.Add("timer.after", `{"after_ms":1000,"payload":{"a":1}}`)
+	f.Add("timer.after", `{"after_ms":-1}`)
+	f.Add("timer.cancel", `{"id":"tm_x"}`)
+	db := openDB(f, filepath.Join(f.TempDir(), "t.db"))
+	f.Cleanup(func() { db.Close() })
+	s, _ := timer.Open(db, timer.Config{MaxPending: 5})
+	f.Fuzz(func(t *testing.T, op, req string) {
+		if op != "timer.after" && op != "timer.cancel" {
+			return
+		}
+		resp, err := call(s, caller, op, req)
+		if st := host.StatusOf(err); st == host.StatusInternal {
+			t.Fatalf("internal error for %s %s: %v", op, req, err)
+		}
+		if err == nil && !json.Valid(resp) {
+			t.Fatalf("invalid response %q", resp)
+		}
+		if p, _ := s.Pending(context.Background(), shop); len(p) > 5 {
+			t.Fatalf("%d timers pending, limit 5", len(p))
+		}
+	})
 }
