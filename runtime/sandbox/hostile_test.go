@@ -91,6 +91,7 @@ func TestHostileModules(t *testing.T) {
 		{"0-byte file", func(t *testing.T) []byte { return []byte{} }, wantRule("module.empty")},
 		{"command module", func(t *testing.T) []byte { return fixture(t, "command", chat, host.Limits{}) }, wantRule("export.start")},
 		{"start function traps", func(t *testing.T) []byte { return fixture(t, "start_trap", nil, host.Limits{}) }, wantTrap("unreachable")},
+		{"start function calls the host", func(t *testing.T) []byte { return fixture(t, "start_call", nil, host.Limits{}) }, wantABI("call.outside_event", "log")},
 		{"_initialize loops", func(t *testing.T) []byte { return fixture(t, "init_loop", nil, host.Limits{EventTimeoutMS: 50}) }, wantLimit("deadline", 50, 0, "deadline: ")},
 		{"permission not granted", func(t *testing.T) []byte { return fixture(t, "echo", nil, host.Limits{}) }, wantRule("import.permission")},
 	}

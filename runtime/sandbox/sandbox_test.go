@@ -121,6 +121,8 @@ func TestCheck(t *testing.T) {
 		{"imported memory and global", fixture(t, "import_memory", nil, host.Limits{}), []string{"import.unknown", "import.unknown"}},
 		{"no exports", fixture(t, "no_exports", nil, host.Limits{}), []string{"export.memory", "export.on_event"}},
 		{"command", fixture(t, "command", chat, host.Limits{}), []string{"import.signature", "export.start", "export.signature", "export.signature"}},
+		{"memory over limit", fixture(t, "big_memory", nil, host.Limits{MemoryPages: 16}), []string{"memory.limit", "memory.limit"}},
+		{"memory within limit", fixture(t, "big_memory", nil, host.Limits{MemoryPages: 32}), []string{"memory.limit"}},
 		{"over max", fixture(t, "noop", nil, host.Limits{MemoryPages: 64}), []string{"limits.max"}},
 	}
 	for _, tt := range tests {
