@@ -1,0 +1,43 @@
+// Package gateway is the chat gateway: the WebSocket endpoint people's
+// clients connect to, conversations (1:1, groups, person and mini-app) with
+// durable, ordered, replayable delivery, rendering for each messaging
+// surface, host-drawn prompts, the embedded web client, health and metrics.
+// PROTOCOL.md is the client contract.
+//
+// # Wiring
+//
+// New takes a Config: the shared *bbolt.DB and an Authenticator are
+// required; Directory, Apps, Payments and Consent are the small interfaces
+// the gateway needs from identity, the mini-app router and payments, and
+// may be nil (their features then answer "unavailable"). The Server
+// implements host.Outbox: host APIs emit app messages and prompts through
+// Emit, during an app's event or later. Handler serves /ws, /healthz,
+// /metrics, /v1/ (Config.API) and the web client at /. Registerer exposes
+// the server's own Prometheus registry to other packages.
+//
+// # Delivery
+//
+// A message is persisted (bbolt, group-committed with DB.Batch) before it is
+// acknowledged. Each conversation has a gap-free sequence; live deliveries
+// of a conversation are fanned out in seq order. A reconnecting client names
+// its last seq per conversation and receives what it missed, then live
+// traffic, each seq at most once per connection. A resent message with the
+// same client id is recognised (by person and client id, among the
+// conversation's latest 128 messages) and not stored twice.
+//
+// # Connections
+//
+// Each connection has one reader goroutine (which also serves requests) and
+// one writer goroutine that owns every write: a bounded send queue, write
+// deadlines, pings, a read size limit and a token-bucket rate limit. A
+// connection whose queue is full is closed as a slow consumer instead of
+// growing memory. Error codes map to close codes and HTTP statuses in one
+// table (errors.go).
+//
+// # Storage
+//
+// The gateway owns the buckets gateway.convs, gateway.messages (key:
+// conversation id, 0, big-endian seq), gateway.inbox (person, 0,
+// conversation), gateway.prompts and gateway.pending (unanswered prompts per
+// person).
+package gateway
