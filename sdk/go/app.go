@@ -2,7 +2,6 @@ package passerelle
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -34,12 +33,7 @@ type App struct {
 // NewApp returns an App with no handlers.
 func NewApp() *App {
 	a := &App{}
-	a.contexts.New = func() any {
-		c := &Context{}
-		c.enc = json.NewEncoder(&c.req)
-		c.enc.SetEscapeHTML(false)
-		return c
-	}
+	a.contexts.New = func() any { return newContext() }
 	return a
 }
 
@@ -93,13 +87,21 @@ func (a *App) Dispatch(h Host, event []byte) error {
 	return a.dispatch(h, event)
 }
 
-// dispatch runs one event; h is nil inside the sandbox.
+// dispatch runs one event with a pooled Context.
 func (a *App) dispatch(h Host, event []byte) error {
 	c := a.contexts.Get().(*Context)
 	defer a.contexts.Put(c)
+	return a.run(c, h, event)
+}
+
+// run runs one event on c; h is nil inside the sandbox. Strings that repeat
+// from the previous event on c (type, app, conversation, user, surface) are
+// reused rather than allocated again.
+func (a *App) run(c *Context, h Host, event []byte) error {
 	c.host = h
+	prev := c.ev
 	c.ev = Event{}
-	if err := decodeEvent(event, &c.ev); err != nil {
+	if err := decodeEvent(event, &c.ev, &prev); err != nil {
 		return err
 	}
 	handler := a.handler(c.ev.Type)
@@ -109,11 +111,11 @@ func (a *App) dispatch(h Host, event []byte) error {
 	return handler(c, &c.ev)
 }
 
-func decodeEvent(b []byte, ev *Event) error {
+func decodeEvent(b []byte, ev, prev *Event) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return fmt.Errorf("%w: empty event", ErrBadEvent)
 	}
-	if err := json.Unmarshal(b, ev); err != nil {
+	if err := decodeEventJSON(b, ev, prev); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
 	if ev.Type == "" {

@@ -7,8 +7,15 @@ type sendResponse struct {
 // Send posts m into the event's conversation (operation chat.send, permission
 // "chat") and returns the message id.
 func (c *Context) Send(m Message) (id string, err error) {
+	c.req = m.appendJSON(c.req[:0])
+	out, err := c.roundTrip("chat.send", importChatSend, c.req)
+	if err != nil {
+		return "", err
+	}
 	var r sendResponse
-	err = c.call("chat.send", importChatSend, &m, &r)
+	if len(out) > 0 {
+		err = decodeResponse("chat.send", out, &r)
+	}
 	return r.ID, err
 }
 

@@ -23,25 +23,56 @@ const (
 type Context struct {
 	host Host // nil inside the sandbox: calls go to the passerelle_v1 imports
 	ev   Event
-	req  bytes.Buffer  // reused request encoding
-	enc  *json.Encoder // writes into req
+	req  []byte        // reused request encoding
+	buf  bytes.Buffer  // request encoding through encoding/json
+	enc  *json.Encoder // writes into buf
 	res  []byte        // reused response buffer (sandbox only)
+}
+
+func newContext() *Context {
+	c := &Context{}
+	c.enc = json.NewEncoder(&c.buf)
+	c.enc.SetEscapeHTML(false)
+	return c
 }
 
 // importFunc is the shape of every operation import:
 // (req_ptr i32, req_len i32) -> i64 (status << 32 | result length).
 type importFunc func(ptr unsafe.Pointer, n uint32) uint64
 
-// call performs one host operation: it encodes req as JSON, calls op (through
-// imp inside the sandbox, through the Host outside), and decodes the response
-// into resp (which may be nil) or turns a non-zero status into an *Error.
-// A typed helper for a new operation is one method around call.
+// call performs one host operation: it encodes req as JSON (with
+// encoding/json unless it has a hand-written encoder), calls op and decodes
+// the response into resp (which may be nil) or turns a non-zero status into
+// an *Error. A typed helper for a new operation is one method around call.
 func (c *Context) call(op string, imp importFunc, req, resp any) error {
-	c.req.Reset()
-	if err := c.enc.Encode(req); err != nil {
-		return fmt.Errorf("%s: encode request: %w", op, err)
+	var body []byte
+	if a, ok := req.(jsonAppender); ok {
+		c.req = a.appendJSON(c.req[:0])
+		body = c.req
+	} else {
+		c.buf.Reset()
+		if err := c.enc.Encode(req); err != nil {
+			return fmt.Errorf("%s: encode request: %w", op, err)
+		}
+		body = c.buf.Bytes()
 	}
-	body := c.req.Bytes()
+	out, err := c.roundTrip(op, imp, body)
+	if err != nil || resp == nil || len(out) == 0 {
+		return err
+	}
+	if r, ok := resp.(jsonDecodable); ok {
+		return decodeResponse(op, out, r)
+	}
+	if err := json.Unmarshal(out, resp); err != nil {
+		return fmt.Errorf("%s: decode response: %w", op, err)
+	}
+	return nil
+}
+
+// roundTrip sends the encoded request body to op and returns the response
+// JSON, or an *Error for a non-zero status. Inside the sandbox the response
+// lives in a buffer reused by the next call.
+func (c *Context) roundTrip(op string, imp importFunc, body []byte) ([]byte, error) {
 	var (
 		st  Status
 		out []byte
@@ -52,12 +83,17 @@ func (c *Context) call(op string, imp importFunc, req, resp any) error {
 		st, out = guestCall(imp, body, &c.res)
 	}
 	if st != StatusOK {
-		return decodeError(op, st, out)
+		return nil, decodeError(op, st, out)
 	}
-	if resp != nil && len(out) > 0 {
-		if err := json.Unmarshal(out, resp); err != nil {
-			return fmt.Errorf("%s: decode response: %w", op, err)
-		}
+	return out, nil
+}
+
+func decodeResponse(op string, out []byte, r jsonDecodable) error {
+	d := decoder{b: out}
+	r.decodeJSON(&d)
+	d.end()
+	if d.err != nil {
+		return fmt.Errorf("%s: decode response: %w", op, d.err)
 	}
 	return nil
 }
@@ -65,12 +101,12 @@ func (c *Context) call(op string, imp importFunc, req, resp any) error {
 // decodeError turns a status and the error JSON into an *Error. The status
 // returned by the call wins over the one in the JSON.
 func decodeError(op string, st Status, body []byte) error {
-	var doc struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
 	e := &Error{Op: op, Status: st, Code: st.String()}
-	if json.Unmarshal(body, &doc) == nil {
+	var doc errorDoc
+	d := decoder{b: body}
+	doc.decodeJSON(&d)
+	d.end()
+	if d.err == nil {
 		if doc.Code != "" {
 			e.Code = doc.Code
 		}

@@ -13,8 +13,11 @@ func importResultRead(ptr unsafe.Pointer, n uint32) uint32
 //go:wasmimport passerelle_v1 log
 func importLog(level uint32, ptr unsafe.Pointer, n uint32)
 
-// eventBuf holds the current event; reused across events.
-var eventBuf []byte
+// The guest runs one event at a time: one buffer and one Context serve them all.
+var (
+	eventBuf []byte
+	guestCtx *Context
+)
 
 //go:wasmexport passerelle_v1_on_event
 func onEvent(n uint32) uint32 {
@@ -29,7 +32,10 @@ func onEvent(n uint32) uint32 {
 	if n > 0 {
 		buf = buf[:importEventRead(unsafe.Pointer(unsafe.SliceData(buf)), n)]
 	}
-	err := served.dispatch(nil, buf)
+	if guestCtx == nil {
+		guestCtx = newContext()
+	}
+	err := served.run(guestCtx, nil, buf)
 	if err != nil {
 		guestLog(LevelError, err.Error())
 	}

@@ -1,0 +1,833 @@
+package passerelle
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Compiled to wasm, encoding/json's reflection costs tens of microseconds per
+// event. The types on the hot path (Event, Message, the chat.send response,
+// the error document) therefore have hand-written codecs that produce and
+// accept exactly what encoding/json does for their struct tags, except that
+// keys match case-sensitively. Other types go through encoding/json.
+
+// jsonAppender is implemented by requests with a hand-written encoder.
+type jsonAppender interface {
+	appendJSON(b []byte) []byte
+}
+
+// jsonDecodable is implemented by responses with a hand-written decoder.
+type jsonDecodable interface {
+	decodeJSON(d *decoder)
+}
+
+var errSyntax = errors.New("invalid JSON")
+
+const maxDepth = 10000
+
+// Every loop iteration and call costs a check when the sandbox makes guest
+// code interruptible, so string scanning looks at 16 bytes per iteration.
+
+const (
+	lows  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special reports, for 8 bytes, whether any is '"', '\\', a control
+// character or non-ASCII: the bytes JSON strings cannot copy verbatim.
+func special(x uint64) bool {
+	q := x ^ (lows * '"')
+	bs := x ^ (lows * '\\')
+	return ((q-lows)&^q|(bs-lows)&^bs|(x-lows*0x20)&^x|x)&highs != 0
+}
+
+// plainPrefix returns how many leading bytes of b, in steps of 8, need no
+// escaping and are ASCII. It may stop early; callers scan the rest bytewise.
+func plainPrefix(b []byte) int {
+	n := 0
+	for len(b)-n >= 16 {
+		p := unsafe.Pointer(unsafe.SliceData(b[n:]))
+		if special(*(*uint64)(p)) {
+			break
+		}
+		if special(*(*uint64)(unsafe.Add(p, 8))) {
+			n += 8
+			break
+		}
+		n += 16
+	}
+	if len(b)-n >= 8 && !special(*(*uint64)(unsafe.Pointer(unsafe.SliceData(b[n:])))) {
+		n += 8
+	}
+	return n
+}
+
+// decoder reads one JSON document. The first error sticks; every method is
+// a no-op afterwards.
+type decoder struct {
+	b     []byte
+	i     int
+	err   error
+	depth int
+	buf   []byte // scratch for unescaping
+}
+
+func (d *decoder) fail(msg string) {
+	if d.err == nil {
+		d.err = errors.New(msg + " at offset " + strconv.Itoa(d.i))
+	}
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// end checks that only spaces remain.
+func (d *decoder) end() {
+	if d.ws(); d.err == nil && d.i < len(d.b) {
+		d.fail("invalid character after the JSON value")
+	}
+}
+
+// literal consumes the literal word (true, false, null).
+func (d *decoder) literal(word string) {
+	if len(d.b)-d.i >= len(word) && string(d.b[d.i:d.i+len(word)]) == word {
+		d.i += len(word)
+		return
+	}
+	d.fail("invalid literal")
+}
+
+// null consumes a null and reports whether there was one.
+func (d *decoder) null() bool {
+	if d.err == nil && d.peek() == 'n' {
+		d.literal("null")
+		return true
+	}
+	return false
+}
+
+// object iterates over the members of an object: call it in a loop; each
+// call consumes the separator and the key (returned in d.buf's memory, valid
+// until the next string is read) and leaves the value to the caller.
+// first must start true. It returns false at the closing brace or on error.
+func (d *decoder) object(first *bool) (key []byte, ok bool) {
+	if d.err != nil {
+		return nil, false
+	}
+	if *first {
+		if d.peek() != '{' {
+			d.fail("expected an object")
+			return nil, false
+		}
+		d.i++
+		d.depth++
+		if d.depth > maxDepth {
+			d.fail("nested too deeply")
+			return nil, false
+		}
+		*first = false
+		if d.peek() == '}' {
+			d.i++
+			d.depth--
+			return nil, false
+		}
+	} else {
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			d.depth--
+			return nil, false
+		default:
+			d.fail("expected , or } in object")
+			return nil, false
+		}
+	}
+	if d.peek() != '"' {
+		d.fail("expected a string key")
+		return nil, false
+	}
+	key = d.strBytes()
+	if d.peek() != ':' {
+		d.fail("expected : after object key")
+		return nil, false
+	}
+	d.i++
+	return key, d.err == nil
+}
+
+// str reads a string value; null leaves it unchanged as encoding/json does.
+func (d *decoder) str(dst *string) {
+	if d.null() || d.err != nil {
+		return
+	}
+	if d.peek() != '"' {
+		d.fail("expected a string")
+		return
+	}
+	*dst = string(d.strBytes())
+}
+
+// strBytes reads a string token starting at '"' and returns its unescaped
+// content, with invalid UTF-8 replaced by U+FFFD. The result aliases the
+// input or d.buf.
+func (d *decoder) strBytes() []byte {
+	d.i++ // opening quote
+	start := d.i
+	d.i += plainPrefix(d.b[d.i:])
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		if c == '"' {
+			s := d.b[start:d.i]
+			d.i++
+			return s
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		d.i++
+	}
+	// Slow path: escapes, control characters or non-ASCII.
+	d.buf = append(d.buf[:0], d.b[start:d.i]...)
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return d.buf
+		case c < 0x20:
+			d.fail("control character in string")
+			return nil
+		case c == '\\':
+			d.escape()
+			if d.err != nil {
+				return nil
+			}
+		case c < utf8.RuneSelf:
+			d.buf = append(d.buf, c)
+			d.i++
+		default:
+			r, n := utf8.DecodeRune(d.b[d.i:])
+			d.buf = utf8.AppendRune(d.buf, r) // RuneError for invalid bytes
+			d.i += n
+		}
+	}
+	d.fail("unterminated string")
+	return nil
+}
+
+func (d *decoder) escape() {
+	if d.i+1 >= len(d.b) {
+		d.fail("unterminated escape")
+		return
+	}
+	c := d.b[d.i+1]
+	d.i += 2
+	switch c {
+	case '"', '\\', '/':
+		d.buf = append(d.buf, c)
+	case 'b':
+		d.buf = append(d.buf, '\b')
+	case 'f':
+		d.buf = append(d.buf, '\f')
+	case 'n':
+		d.buf = append(d.buf, '\n')
+	case 'r':
+		d.buf = append(d.buf, '\r')
+	case 't':
+		d.buf = append(d.buf, '\t')
+	case 'u':
+		r := d.hex4()
+		if d.err != nil {
+			return
+		}
+		if utf16.IsSurrogate(r) {
+			r2 := rune(-1)
+			if d.i+1 < len(d.b) && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
+				save := d.i
+				d.i += 2
+				r2 = d.hex4()
+				if d.err != nil {
+					return
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					d.buf = utf8.AppendRune(d.buf, dec)
+					return
+				}
+				d.i = save // not a pair: the second escape stands alone
+			}
+			r = utf8.RuneError
+		}
+		d.buf = utf8.AppendRune(d.buf, r)
+	default:
+		d.i--
+		d.fail("invalid escape")
+	}
+}
+
+func (d *decoder) hex4() rune {
+	if len(d.b)-d.i < 4 {
+		d.fail("short \\u escape")
+		return 0
+	}
+	var r rune
+	for _, c := range d.b[d.i : d.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			d.fail("invalid \\u escape")
+			return 0
+		}
+		r = r<<4 | rune(c)
+	}
+	d.i += 4
+	return r
+}
+
+// number consumes a JSON number and returns its text.
+func (d *decoder) number() []byte {
+	start := d.i
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(d.b) && d.b[d.i] == '0':
+		d.i++
+	case d.i < len(d.b) && d.b[d.i] >= '1' && d.b[d.i] <= '9':
+		d.digits()
+	default:
+		d.fail("invalid number")
+		return nil
+	}
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		if d.digits() == 0 {
+			d.fail("invalid number")
+			return nil
+		}
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if d.digits() == 0 {
+			d.fail("invalid number")
+			return nil
+		}
+	}
+	return d.b[start:d.i]
+}
+
+func (d *decoder) digits() int {
+	n := 0
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+		n++
+	}
+	return n
+}
+
+// int reads an integer value into dst; null leaves it unchanged.
+func (d *decoder) int(dst *int64) {
+	if d.null() || d.err != nil {
+		return
+	}
+	if c := d.peek(); c != '-' && (c < '0' || c > '9') {
+		d.fail("expected a number")
+		return
+	}
+	num := d.number()
+	if d.err != nil {
+		return
+	}
+	v, err := strconv.ParseInt(string(num), 10, 64)
+	if err != nil {
+		d.fail("expected an integer")
+		return
+	}
+	*dst = v
+}
+
+// skip consumes any value.
+func (d *decoder) skip() {
+	if d.err != nil {
+		return
+	}
+	switch c := d.peek(); {
+	case c == '"':
+		d.strBytes()
+	case c == '{':
+		for first := true; ; {
+			if _, ok := d.object(&first); !ok {
+				return
+			}
+			d.skip()
+		}
+	case c == '[':
+		d.i++
+		d.depth++
+		if d.depth > maxDepth {
+			d.fail("nested too deeply")
+			return
+		}
+		if d.peek() == ']' {
+			d.i++
+			d.depth--
+			return
+		}
+		for d.err == nil {
+			d.skip()
+			switch d.peek() {
+			case ',':
+				d.i++
+			case ']':
+				d.i++
+				d.depth--
+				return
+			default:
+				d.fail("expected , or ] in array")
+			}
+		}
+	case c == 't':
+		d.literal("true")
+	case c == 'f':
+		d.literal("false")
+	case c == 'n':
+		d.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		d.number()
+	default:
+		d.fail("unexpected character")
+	}
+}
+
+// raw consumes any value and returns a copy of its text.
+func (d *decoder) raw() []byte {
+	d.ws()
+	start := d.i
+	d.skip()
+	if d.err != nil {
+		return nil
+	}
+	return append([]byte(nil), d.b[start:d.i]...)
+}
+
+// strReuse is str returning prev, not a new string, when the value equals it.
+func (d *decoder) strReuse(dst *string, prev string) {
+	if d.null() || d.err != nil {
+		return
+	}
+	if d.peek() != '"' {
+		d.fail("expected a string")
+		return
+	}
+	if b := d.strBytes(); string(b) == prev {
+		*dst = prev
+	} else {
+		*dst = string(b)
+	}
+}
+
+// event decodes an event document into ev, which the caller zeroed, reusing
+// the strings of prev where they repeat.
+func (d *decoder) event(ev, prev *Event) {
+	if d.null() {
+		return
+	}
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "v":
+			v := int64(ev.V)
+			d.int(&v)
+			if v != int64(int(v)) {
+				d.fail("v out of range")
+			}
+			ev.V = int(v)
+		case "type":
+			d.strReuse(&ev.Type, prev.Type)
+		case "id":
+			d.str(&ev.ID)
+		case "app":
+			d.strReuse(&ev.App, prev.App)
+		case "conversation":
+			d.strReuse(&ev.Conversation, prev.Conversation)
+		case "user":
+			d.strReuse(&ev.User, prev.User)
+		case "surface":
+			d.strReuse(&ev.Surface, prev.Surface)
+		case "text":
+			d.str(&ev.Text)
+		case "action":
+			if d.null() {
+				ev.Action = nil
+				continue
+			}
+			if ev.Action == nil {
+				ev.Action = &Action{}
+			}
+			d.action(ev.Action)
+		case "payment":
+			if d.null() {
+				ev.Payment = nil
+				continue
+			}
+			if ev.Payment == nil {
+				ev.Payment = &Payment{}
+			}
+			d.payment(ev.Payment)
+		case "timer":
+			if d.null() {
+				ev.Timer = nil
+				continue
+			}
+			if ev.Timer == nil {
+				ev.Timer = &Timer{}
+			}
+			d.timer(ev.Timer)
+		default:
+			d.skip()
+		}
+	}
+}
+
+func (d *decoder) action(a *Action) {
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "id":
+			d.str(&a.ID)
+		case "value":
+			d.str(&a.Value)
+		case "fields":
+			if d.null() {
+				a.Fields = nil
+				continue
+			}
+			if a.Fields == nil {
+				a.Fields = map[string]string{}
+			}
+			for first := true; ; {
+				k, ok := d.object(&first)
+				if !ok {
+					break
+				}
+				name := string(k)
+				var v string // encoding/json zeroes a map element before decoding into it
+				d.str(&v)
+				a.Fields[name] = v
+			}
+		default:
+			d.skip()
+		}
+	}
+}
+
+func (d *decoder) payment(p *Payment) {
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "order":
+			d.str(&p.Order)
+		case "status":
+			d.str(&p.Status)
+		case "amount":
+			d.int(&p.Amount)
+		case "currency":
+			d.str(&p.Currency)
+		case "refunded":
+			d.int(&p.Refunded)
+		case "idempotency_key":
+			d.str(&p.IdempotencyKey)
+		case "reason":
+			d.str(&p.Reason)
+		default:
+			d.skip()
+		}
+	}
+}
+
+func (d *decoder) timer(t *Timer) {
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "id":
+			d.str(&t.ID)
+		case "payload":
+			t.Payload = d.raw()
+		default:
+			d.skip()
+		}
+	}
+}
+
+// decodeEventJSON decodes one event document.
+func decodeEventJSON(b []byte, ev, prev *Event) error {
+	d := decoder{b: b}
+	d.event(ev, prev)
+	d.end()
+	return d.err
+}
+
+func (r *sendResponse) decodeJSON(d *decoder) {
+	if d.null() {
+		return
+	}
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		if string(key) == "id" {
+			d.str(&r.ID)
+		} else {
+			d.skip()
+		}
+	}
+}
+
+// errorDoc is the error JSON of a failed host call.
+type errorDoc struct {
+	Code    string
+	Message string
+}
+
+func (e *errorDoc) decodeJSON(d *decoder) {
+	if d.null() {
+		return
+	}
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "code":
+			d.str(&e.Code)
+		case "message":
+			d.str(&e.Message)
+		default:
+			d.skip()
+		}
+	}
+}
+
+// Encoding. The appenders write what encoding/json writes for the same
+// struct tags with HTML escaping off.
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string like encoding/json: invalid UTF-8
+// becomes U+FFFD, U+2028 and U+2029 are escaped.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	i := plainPrefix(unsafe.Slice(unsafe.StringData(s), len(s)))
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += n
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += n
+			start = i
+			continue
+		}
+		i += n
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// fields writes object members: sep tracks whether one was written.
+type fields struct {
+	b   []byte
+	sep bool
+}
+
+func (f *fields) key(k string) {
+	if f.sep {
+		f.b = append(f.b, ',')
+	}
+	f.sep = true
+	f.b = append(f.b, '"')
+	f.b = append(f.b, k...)
+	f.b = append(f.b, '"', ':')
+}
+
+func (f *fields) str(k, v string) {
+	f.key(k)
+	f.b = appendString(f.b, v)
+}
+
+func (f *fields) optStr(k, v string) {
+	if v != "" {
+		f.str(k, v)
+	}
+}
+
+func (m *Message) appendJSON(b []byte) []byte {
+	f := fields{b: append(b, '{')}
+	f.optStr("text", m.Text)
+	if m.Card != nil {
+		f.key("card")
+		f.b = m.Card.appendJSON(f.b)
+	}
+	return append(f.b, '}')
+}
+
+func (c *Card) appendJSON(b []byte) []byte {
+	f := fields{b: append(b, '{')}
+	f.optStr("title", c.Title)
+	f.optStr("text", c.Text)
+	f.optStr("image", c.Image)
+	if len(c.Buttons) > 0 {
+		f.key("buttons")
+		f.b = append(f.b, '[')
+		for i := range c.Buttons {
+			if i > 0 {
+				f.b = append(f.b, ',')
+			}
+			bt := &c.Buttons[i]
+			g := fields{b: append(f.b, '{')}
+			g.str("id", bt.ID)
+			g.str("title", bt.Title)
+			g.optStr("value", bt.Value)
+			f.b = append(g.b, '}')
+		}
+		f.b = append(f.b, ']')
+	}
+	if l := c.List; l != nil {
+		f.key("list")
+		g := fields{b: append(f.b, '{')}
+		g.optStr("button", l.Button)
+		g.key("items")
+		if l.Items == nil {
+			g.b = append(g.b, "null"...)
+		} else {
+			g.b = append(g.b, '[')
+			for i := range l.Items {
+				if i > 0 {
+					g.b = append(g.b, ',')
+				}
+				it := &l.Items[i]
+				h := fields{b: append(g.b, '{')}
+				h.str("id", it.ID)
+				h.str("title", it.Title)
+				h.optStr("description", it.Description)
+				g.b = append(h.b, '}')
+			}
+			g.b = append(g.b, ']')
+		}
+		f.b = append(g.b, '}')
+	}
+	if fm := c.Form; fm != nil {
+		f.key("form")
+		g := fields{b: append(f.b, '{')}
+		g.str("id", fm.ID)
+		g.key("fields")
+		if fm.Fields == nil {
+			g.b = append(g.b, "null"...)
+		} else {
+			g.b = append(g.b, '[')
+			for i := range fm.Fields {
+				if i > 0 {
+					g.b = append(g.b, ',')
+				}
+				ff := &fm.Fields[i]
+				h := fields{b: append(g.b, '{')}
+				h.str("name", ff.Name)
+				h.str("label", ff.Label)
+				h.optStr("type", ff.Type)
+				if ff.Required {
+					h.key("required")
+					h.b = append(h.b, "true"...)
+				}
+				g.b = append(h.b, '}')
+			}
+			g.b = append(g.b, ']')
+		}
+		g.optStr("submit", fm.Submit)
+		f.b = append(g.b, '}')
+	}
+	if s := c.Share; s != nil {
+		f.key("share")
+		g := fields{b: append(f.b, '{')}
+		g.str("app", s.App)
+		g.optStr("payload", s.Payload)
+		f.b = append(g.b, '}')
+	}
+	return append(f.b, '}')
+}

@@ -1,0 +1,170 @@
+package passerelle
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// stdMarshal is what encoding/json writes with HTML escaping off.
+func stdMarshal(t testing.TB, v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func TestAppendMessageMatchesEncodingJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		m    Message
+	}{
+		{"empty", Message{}},
+		{"text", Message{Text: "hello"}},
+		{"escapes", Message{Text: "q\" b\\ n\n r\r t\t \x00\x1f \b\f <>& \u2028\u2029 é ☕ 😀"}},
+		{"invalid utf-8", Message{Text: "a\xffb\xc3(c\xed\xa0\x80"}},
+		{"full card", Message{Text: "t", Card: &Card{
+			Title: "T", Text: "x", Image: "https://x/y.png",
+			Buttons: []Button{{ID: "b", Title: "B", Value: "v"}, {ID: "", Title: ""}},
+			List:    &List{Button: "Pick", Items: []ListItem{{ID: "i", Title: "I", Description: "d"}, {}}},
+			Form:    &Form{ID: "f", Submit: "Go", Fields: []FormField{{Name: "n", Label: "N", Type: "number", Required: true}, {}}},
+			Share:   &Share{App: "shop", Payload: "p"},
+		}}},
+		{"nil slices", Message{Card: &Card{List: &List{}, Form: &Form{}, Share: &Share{}}}},
+		{"empty slices", Message{Card: &Card{Buttons: []Button{}, List: &List{Items: []ListItem{}}, Form: &Form{Fields: []FormField{}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(tt.m.appendJSON(nil))
+			if want := stdMarshal(t, &tt.m); got != want {
+				t.Fatalf("got  %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+// TestLongStrings moves each special byte through every offset of a long
+// string, covering the 16- and 8-byte scanning steps.
+func TestLongStrings(t *testing.T) {
+	for _, special := range []string{"\"", "\\", "\n", "\x01", "é", "\xff", "\u2028"} {
+		for at := 0; at < 40; at++ {
+			text := strings.Repeat("a", at) + special + strings.Repeat("b", 40-at)
+			m := Message{Text: text}
+			enc := string(m.appendJSON(nil))
+			if want := stdMarshal(t, &m); enc != want {
+				t.Fatalf("encode %q: got %s want %s", text, enc, want)
+			}
+			in := []byte(`{"type":"message","text":` + string(appendString(nil, text)) + `}`)
+			var got, want Event
+			if err := decodeEventJSON(in, &got, &Event{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(in, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got.Text != want.Text {
+				t.Fatalf("decode %s: got %q want %q", enc, got.Text, want.Text)
+			}
+		}
+	}
+}
+
+func FuzzAppendMessage(f *testing.F) {
+	f.Add("hello", "title", "btn", "v", "item", true)
+	f.Add("\u2028<&>\x00", "\xff", "\"", "\\", "é", false)
+	f.Fuzz(func(t *testing.T, text, title, id, value, item string, card bool) {
+		m := Message{Text: text}
+		if card {
+			m.Card = &Card{Title: title, Text: text, Buttons: []Button{{ID: id, Title: title, Value: value}},
+				List: &List{Button: value, Items: []ListItem{{ID: id, Title: item, Description: value}}},
+				Form: &Form{ID: id, Fields: []FormField{{Name: id, Label: item, Type: value, Required: value != ""}}, Submit: title}}
+		}
+		got := string(m.appendJSON(nil))
+		if want := stdMarshal(t, &m); got != want {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+		if !json.Valid([]byte(got)) {
+			t.Fatalf("invalid JSON %s", got)
+		}
+	})
+}
+
+func TestDecodeEventMatchesEncodingJSON(t *testing.T) {
+	tests := []string{
+		`{"v":1,"type":"message","id":"e","app":"a","conversation":"c","user":"u","surface":"s","text":"hi"}`,
+		`{"type":"action","action":{"id":"f","value":"v","fields":{"a":"1","b":null}},"action":{"value":"w","fields":{"c":"3"}}}`,
+		`{"type":"payment","payment":{"order":"o","status":"paid","amount":-1250,"currency":"EUR","refunded":0,"idempotency_key":"k","reason":"r"}}`,
+		`{"type":"timer","timer":{"id":"t","payload":{"a":[1,2.5e3,true,false,null,"x\u00e9"]}}}`,
+		`{"type":"timer","timer":{"payload":null}}`,
+		`{"type":"x","text":"\ud83d\ude00 \ud800 \u00e9\n\t\"\\\/ \ud800\u0041","extra":{"deep":[[[{}]]]},"n":-0.5e-3}`,
+		` { "type" : "open" , "text" : null , "action" : null } `,
+		"{\"type\":\"x\",\"text\":\"a\xffb\"}",
+	}
+	for _, in := range tests {
+		t.Run(in, func(t *testing.T) {
+			var want, got Event
+			if err := json.Unmarshal([]byte(in), &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := decodeEventJSON([]byte(in), &got, &Event{Type: "x", App: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+	bad := []string{``, `{`, `{"type":}`, `{"type":"x",}`, `{"type":"x"} x`, `{"v":1.5}`, `{"v":01}`, `{"text":5}`,
+		`{"action":"x"}`, `{"a":tru}`, `{"a":"\x"}`, `{"a":"\u12"}`, "{\"a\":\"\x01\"}", `{"a":[1,]}`, `[1]`, `{"payment":{"amount":1e2}}`,
+		`{"payment":{"amount":99999999999999999999}}`}
+	for _, in := range bad {
+		t.Run("bad "+in, func(t *testing.T) {
+			var ev Event
+			if err := decodeEventJSON([]byte(in), &ev, &Event{}); err == nil {
+				t.Fatalf("accepted %q", in)
+			}
+		})
+	}
+}
+
+// FuzzDecodeEvent checks the hand-written decoder against encoding/json: it
+// accepts what encoding/json accepts and decodes the same values. Inputs with
+// upper-case letters or non-ASCII bytes are only checked for acceptance,
+// since encoding/json matches keys case-insensitively and the ABI does not.
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add([]byte(`{"v":1,"type":"message","id":"1","app":"a","text":"hi"}`))
+	f.Add([]byte(`{"type":"action","action":{"id":"b","fields":{"a":"b"}}}`))
+	f.Add([]byte(`{"type":"timer","timer":{"id":"t","payload":[1,{"x":null}]}}`))
+	f.Add([]byte(`{"type":"payment","payment":{"amount":12,"currency":"EUR"}}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var want, got Event
+		stdErr := json.Unmarshal(in, &want)
+		err := decodeEventJSON(in, &got, &Event{Type: "message", User: "u"})
+		if (stdErr == nil) != (err == nil) {
+			var typeErr *json.UnmarshalTypeError
+			if err != nil || !asTypeErr(stdErr, &typeErr) {
+				t.Fatalf("encoding/json err %v, decoder err %v", stdErr, err)
+			}
+			return // encoding/json rejected a type mismatch this decoder ignores only in skipped data
+		}
+		if err != nil || bytes.ContainsFunc(in, func(r rune) bool { return r >= 'A' && r <= 'Z' || r > 0x7f }) {
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("input %s\ngot  %+v\nwant %+v", in, got, want)
+		}
+	})
+}
+
+func asTypeErr(err error, target **json.UnmarshalTypeError) bool {
+	e, ok := err.(*json.UnmarshalTypeError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
