@@ -43,8 +43,11 @@
 //
 //   - Verify(token) (subject, role, err) is the Authenticator of the gateway and
 //     of the merchant HTTP API.
-//   - Grant(ctx, person, promptID) and Refuse(ctx, person, promptID) answer a
-//     consent prompt; the gateway calls them when the person answers.
+//   - Grant(ctx, person, promptID, surface) and Refuse(ctx, person, promptID)
+//     answer a consent prompt; the gateway calls them (through a two-line
+//     adapter from its ConsentRequest) when the person answers.
+//   - Person, FindPeople and PersonByAccount back the gateway's people
+//     directory; EnsurePerson signs in a surface account.
 //   - OpenID is what the app router uses to fill host.Event.User; kv uses it for
 //     per-person keys.
 //   - Funcs() is handed to the runtime's sandbox.Config.Funcs.

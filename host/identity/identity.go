@@ -225,6 +225,30 @@ func (s *Service) People(ctx context.Context) ([]Person, error) {
 	return out, err
 }
 
+// FindPeople returns at most limit people whose name contains query,
+// ignoring case ("" matches everyone), ordered by id.
+func (s *Service) FindPeople(ctx context.Context, query string, limit int) ([]Person, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	q := strings.ToLower(query)
+	var out []Person
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketPeople).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			var p Person
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			if strings.Contains(strings.ToLower(p.Name), q) {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SetPhone sets the phone number of a person.
 func (s *Service) SetPhone(ctx context.Context, id, phone string) error {
 	if len(phone) > 32 {

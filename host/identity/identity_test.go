@@ -239,6 +239,14 @@ func TestPeopleAndMerchants(t *testing.T) {
 		t.Fatalf("People = %d, want 2", len(people))
 	}
 	for _, tc := range []struct {
+		query string
+		want  int
+	}{{"", 2}, {"ali", 1}, {"BOB", 1}, {"zed", 0}} {
+		if found, _ := s.FindPeople(ctx, tc.query, 10); len(found) != tc.want {
+			t.Errorf("FindPeople(%q) = %d people, want %d", tc.query, len(found), tc.want)
+		}
+	}
+	for _, tc := range []struct {
 		id      string
 		wantErr error
 	}{{"acme", nil}, {"acme", identity.ErrExists}, {"Acme!", identity.ErrInvalid}, {"a", identity.ErrInvalid}} {
@@ -361,13 +369,13 @@ func TestProfileConsent(t *testing.T) {
 		t.Fatalf("pending prompts = %+v", pending)
 	}
 	// Bob cannot answer Alice's prompt.
-	if err := s.Grant(ctx, bob.ID, body.ID); !errors.Is(err, identity.ErrNotFound) {
+	if err := s.Grant(ctx, bob.ID, body.ID, "web"); !errors.Is(err, identity.ErrNotFound) {
 		t.Fatalf("Bob granting Alice's prompt: %v", err)
 	}
-	if err := s.Grant(ctx, alice.ID, body.ID); err != nil {
+	if err := s.Grant(ctx, alice.ID, body.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Grant(ctx, alice.ID, body.ID); !errors.Is(err, identity.ErrNotFound) {
+	if err := s.Grant(ctx, alice.ID, body.ID, ""); !errors.Is(err, identity.ErrNotFound) {
 		t.Fatalf("answering twice: %v", err)
 	}
 	resp, err := call(s, c, `{"fields":["name"]}`)
@@ -403,10 +411,16 @@ func TestProfileConsent(t *testing.T) {
 		t.Fatalf("after refusal: %v", err)
 	}
 	_ = json.Unmarshal(out.last().Body, &body)
-	_ = s.Grant(ctx, alice.ID, body.ID)
+	_ = s.Grant(ctx, alice.ID, body.ID, "whatsapp")
 	resp, err = call(s, c, `{"fields":["name","phone"]}`)
 	if err != nil || !strings.Contains(string(resp), "+33600000001") {
 		t.Fatalf("after grant: %s %v", resp, err)
+	}
+	grants, _ = s.Grants(ctx, alice.ID)
+	for _, g := range grants {
+		if g.Scope == identity.ScopePhone && g.Surface != "whatsapp" {
+			t.Errorf("phone grant surface = %q, want where Alice answered", g.Surface)
+		}
 	}
 
 	// Another app of the same merchant has no grant.

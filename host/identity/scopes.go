@@ -162,20 +162,21 @@ func (s *Service) PendingPrompts(ctx context.Context, person string) ([]Prompt, 
 }
 
 // Grant answers yes to consent prompt promptID: person grants its scopes to
-// its app, from the surface where the app asked. Only the person the prompt
-// was sent to may answer it; anyone else gets ErrNotFound, as does a prompt
-// already answered.
-func (s *Service) Grant(ctx context.Context, person, promptID string) error {
-	return s.answer(person, promptID, true)
+// its app. surface is where the person answered, kept in the grant ("" for
+// the surface where the app asked). Only the person the prompt was sent to
+// may answer it; anyone else gets ErrNotFound, as does a prompt already
+// answered.
+func (s *Service) Grant(ctx context.Context, person, promptID, surface string) error {
+	return s.answer(person, promptID, surface, true)
 }
 
 // Refuse answers no to consent prompt promptID; nothing is granted and the
 // prompt is gone.
 func (s *Service) Refuse(ctx context.Context, person, promptID string) error {
-	return s.answer(person, promptID, false)
+	return s.answer(person, promptID, "", false)
 }
 
-func (s *Service) answer(person, promptID string, yes bool) error {
+func (s *Service) answer(person, promptID, surface string, yes bool) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPrompts)
 		var p Prompt
@@ -192,7 +193,10 @@ func (s *Service) answer(person, promptID string, yes bool) error {
 			s.log.Info("consent refused", "person", person, "merchant", p.Merchant, "app", p.App, "scopes", p.Scopes)
 			return nil
 		}
-		return s.putGrants(tx, p.Person, p.Merchant, p.App, p.Scopes, p.Surface)
+		if surface == "" {
+			surface = p.Surface
+		}
+		return s.putGrants(tx, p.Person, p.Merchant, p.App, p.Scopes, surface)
 	})
 }
 
