@@ -114,7 +114,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "connected %d in %s\n", o.conns, time.Since(start).Round(time.Millisecond))
-	time.Sleep(2 * time.Second) // let the server settle before reading its memory
+	if o.pid > 0 {
+		time.Sleep(2 * time.Second) // let the server settle before reading its memory
+	}
 	rssIdle := rss(o.pid)
 	if o.pid > 0 {
 		fmt.Fprintf(out, "server RSS: %.1f MiB before, %.1f MiB with %d connections: %.1f KiB per connection\n",
@@ -139,7 +141,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return errors.New("a conversation was not acknowledged in 30s (app mode needs the echo app of 'loadgen serve')")
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the greetings' deliveries
 	for _, c := range clients {
 		c.recv.Store(0)
 		c.acks.Store(0)
@@ -176,7 +178,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
-	time.Sleep(2 * time.Second) // deliveries in flight
+	for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+		var n int64
+		for _, c := range clients {
+			n += c.recv.Load()
+		}
+		if n >= sent.Load() {
+			break // everything sent was delivered
+		}
+	}
 	rssLoad := rss(o.pid)
 
 	var recv, acks, errs int64
