@@ -324,3 +324,46 @@ func TestNewRejectsBadFuncs(t *testing.T) {
 		})
 	}
 }
+
+func TestHandlerSeesCaller(t *testing.T) {
+	var got host.Call
+	rec := host.Func{Op: "chat.send", Permission: host.PermChat,
+		Handle: func(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
+			got = *c
+			got.Caller.Permissions = slices.Clone(c.Caller.Permissions)
+			return []byte(`{}`), nil
+		}}
+	e, _ := newEngine(t, func(c *sandbox.Config) { c.Funcs = []host.Func{rec} })
+	a := load(t, e, fixture(t, "echo", chat, host.Limits{}))
+	ev := &sandbox.Event{Payload: []byte(payload), Caller: host.Caller{
+		App: host.AppRef{App: "forged"}, Permissions: []host.Permission{host.PermPay},
+		Person: "p1", Conversation: "c1", Surface: "web", EventID: "e1"}}
+	if _, err := a.Dispatch(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	c := got.Caller
+	if c.App != a.Ref() || !slices.Equal(c.Permissions, chat) || c.Person != "p1" || c.Conversation != "c1" || c.Surface != "web" || c.EventID != "e1" {
+		t.Errorf("handler saw caller %+v", c)
+	}
+	if got.Out == nil || got.Log == nil || got.Now.IsZero() {
+		t.Errorf("handler saw call %+v", got)
+	}
+}
+
+func TestHandlerPanicIsInternal(t *testing.T) {
+	boom := host.Func{Op: "chat.send", Permission: host.PermChat,
+		Handle: func(context.Context, *host.Call, []byte) ([]byte, error) { panic("bug") }}
+	e, logs := newEngine(t, func(c *sandbox.Config) { c.Funcs = []host.Func{boom} })
+	a := load(t, e, fixture(t, "echo", chat, host.Limits{}))
+	_, err := a.Dispatch(context.Background(), event(nil))
+	var ge *sandbox.GuestError
+	if !errors.As(err, &ge) || ge.Status != uint32(host.StatusInternal) {
+		t.Fatalf("err = %v, want the guest to see status internal", err)
+	}
+	if l := logs.find("log"); len(l) != 1 || !strings.Contains(l[0].Message, `"code":"internal"`) {
+		t.Errorf("guest log = %+v", l)
+	}
+	if st := a.Stats(); st.Discarded != 0 {
+		t.Errorf("a host bug discarded the instance: %+v", st)
+	}
+}
