@@ -56,7 +56,7 @@ type PoolStats struct {
 	Busy      int    // running an event
 	Events    uint64 // events dispatched
 	Created   uint64 // instances made
-	Discarded uint64 // instances closed after a failure or by Close
+	Discarded uint64 // instances closed: after a failure, when recycled, or by Close
 	Recycled  uint64 // instances closed after an event because their memory grew past the soft threshold
 	Traps     uint64 // events that trapped (or failed to instantiate)
 	Deadlines uint64 // events stopped at their deadline

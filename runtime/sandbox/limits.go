@@ -6,7 +6,7 @@ import (
 	"passerelle/host"
 )
 
-// BuiltinDefaults are the limits used where neither Config.Defaults nor a
+// builtinDefaults are the limits used where neither Config.Defaults nor a
 // manifest says anything.
 var builtinDefaults = host.Limits{
 	MemoryPages:       1024, // 64 MiB
