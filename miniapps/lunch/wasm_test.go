@@ -362,7 +362,7 @@ func TestWasmOrderFlow(t *testing.T) {
 	if !slices.Contains(consent.Scopes, identity.ScopeProfile) || consent.App != "lunch" {
 		t.Fatalf("consent prompt %+v", consent)
 	}
-	if err := p.ids.Grant(ctx, p.person, consent.ID); err != nil {
+	if err := p.ids.Grant(ctx, p.person, consent.ID, "web"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -240,10 +240,11 @@ func (s *shop) retry(c *passerelle.Context, ref string) error {
 	if err != nil {
 		return s.sorry(c, "find that order", err)
 	}
-	if !found || co.Try >= maxTries {
+	if !found {
 		return s.showCart(c)
 	}
-	co.Try++
+	// No new attempt number here: pay moves past attempts that already
+	// failed, and a double press asks only once.
 	return s.pay(c, &co)
 }
 
