@@ -1,5 +1,7 @@
 package passerelle
 
+import "fmt"
+
 type sendResponse struct {
 	ID string `json:"id"`
 }
@@ -14,9 +16,13 @@ func (c *Context) Send(m Message) (id string, err error) {
 	}
 	var r sendResponse
 	if len(out) > 0 {
-		err = decodeResponse("chat.send", out, &r)
+		d := decoder{b: out}
+		r.decodeJSON(&d)
+		if d.end(); d.err != nil {
+			return "", fmt.Errorf("chat.send: decode response: %w", d.err)
+		}
 	}
-	return r.ID, err
+	return r.ID, nil
 }
 
 // SendText posts a text message into the event's conversation.
