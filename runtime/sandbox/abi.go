@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -91,12 +92,17 @@ func logLine(ctx context.Context, _ api.Module, stack []uint64) {
 	inst.mustEvent("log")
 	level, ptr, n := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	inst.chargeLog(uint64(n))
-	b, ok := inst.mem.Read(ptr, n)
-	if !ok {
-		inst.fail(outOfRange("log", ptr, n, inst.mem.Size()))
+	var b []byte
+	if n > 0 { // a zero length is valid with any pointer
+		var ok bool
+		if b, ok = inst.mem.Read(ptr, n); !ok {
+			inst.fail(outOfRange("log", ptr, n, inst.mem.Size()))
+		}
 	}
-	if !utf8.Valid(b) {
-		inst.fail(&ABIError{Rule: "log.utf8", Problem: "log text is not valid UTF-8"})
+	// A log line is text for people: invalid UTF-8 is replaced, not fatal.
+	msg := string(b)
+	if !utf8.ValidString(msg) {
+		msg = strings.ToValidUTF8(msg, "\uFFFD")
 	}
 	lvl := slog.LevelInfo
 	switch level {
@@ -107,7 +113,7 @@ func logLine(ctx context.Context, _ api.Module, stack []uint64) {
 	case 3:
 		lvl = slog.LevelError
 	}
-	inst.app.emitLog(lvl, "log", string(b), inst.call.Caller.EventID)
+	inst.app.emitLog(lvl, "log", msg, inst.call.Caller.EventID)
 }
 
 func outOfRange(what string, ptr, n, size uint32) *ABIError {
@@ -152,9 +158,12 @@ func (inst *instance) hostCall(f *host.Func, stack []uint64) {
 		inst.fail(&LimitError{Limit: LimitCallBytes, Max: uint64(lim.CallBytes), Got: uint64(n), Unit: "bytes"})
 	}
 	inst.chargeEvent(uint64(n), &inst.bytesOut)
-	view, ok := inst.mem.Read(ptr, n)
-	if !ok {
-		inst.fail(outOfRange(f.Op+" request", ptr, n, inst.mem.Size()))
+	var view []byte
+	if n > 0 { // a zero length is valid with any pointer (and not JSON)
+		var ok bool
+		if view, ok = inst.mem.Read(ptr, n); !ok {
+			inst.fail(outOfRange(f.Op+" request", ptr, n, inst.mem.Size()))
+		}
 	}
 	if !utf8.Valid(view) {
 		inst.fail(&ABIError{Rule: "request.utf8", Problem: f.Op + " request is not valid UTF-8"})

@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -365,5 +366,17 @@ func TestHandlerPanicIsInternal(t *testing.T) {
 	}
 	if st := a.Stats(); st.Discarded != 0 {
 		t.Errorf("a host bug discarded the instance: %+v", st)
+	}
+}
+
+func TestLogLines(t *testing.T) {
+	e, logs := newEngine(t, nil)
+	a := load(t, e, fixture(t, "logs", nil, host.Limits{}))
+	if _, err := a.Dispatch(context.Background(), event(nil)); err != nil {
+		t.Fatal(err)
+	}
+	l := logs.find("log")
+	if len(l) != 2 || l[0].Message != "bad \uFFFD byte" || l[0].Level != slog.LevelError || l[1].Message != "" || l[1].Level != slog.LevelDebug {
+		t.Errorf("log = %+v", l)
 	}
 }
