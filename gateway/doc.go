@@ -34,6 +34,22 @@
 // growing memory. Error codes map to close codes and HTTP statuses in one
 // table (errors.go).
 //
+// # Web client
+//
+// The web client (web/, embedded, no build step) is served at /. It takes
+// the token from the URL (/#token=... or ?token=...) and optionally the
+// surface profile (&surface=whatsapp), keeps the last seq per conversation,
+// resumes after a reconnect and shows each (conversation, seq) once. Stable
+// hooks for browser tests: #status[data-state=online], #new-chat,
+// [data-testid=people-item][data-id=PERSON], #show-apps,
+// [data-testid=apps-item][data-id=APP], #conversations li[data-conv=ID],
+// #composer-input, #composer-send, .msg[data-conv][data-seq][data-render],
+// .choices button[data-choice=ID], [data-testid=payment-sheet],
+// [data-testid=payment-amount], [data-testid=payment-confirm],
+// [data-testid=payment-decline], [data-testid=consent-sheet],
+// [data-testid=consent-grant], [data-testid=consent-refuse],
+// [data-testid=wallet], #surface-select.
+//
 // # Storage
 //
 // The gateway owns the buckets gateway.convs, gateway.messages (key:
