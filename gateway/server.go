@@ -127,7 +127,11 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{Registry: s.met.reg}))
 	if cfg.API != nil {
-		s.mux.Handle("/v1/", cfg.API)
+		// Every method of /v1/ goes to the API, which answers a wrong
+		// method itself; "GET /" would otherwise conflict with "/v1/".
+		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+			s.mux.Handle(m+" /v1/", cfg.API)
+		}
 	}
 	s.mux.Handle("GET /", s.web)
 	return s, nil

@@ -39,7 +39,9 @@ func commands() []command {
 		cmdAppStats,
 		cmdAppUpload,
 		cmdAppVersions,
+		cmdDemo,
 		cmdDev,
+		cmdServe,
 		cmdToken,
 	}
 }

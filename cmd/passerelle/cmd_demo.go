@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"passerelle/host/identity"
+	"passerelle/host/pay"
+)
+
+var cmdDemo = command{"demo", "start a server with demo people, funded wallets and the example mini-apps; prints a URL per person", runDemo}
+
+// demoPerson is one person the demo creates, signed in on one surface.
+type demoPerson struct {
+	Name    string
+	Surface string
+}
+
+var demoPeople = []demoPerson{
+	{"Alice", "web"},
+	{"Bruno", "whatsapp"},
+	{"Chiara", "messenger"},
+	{"Deniz", "instagram"},
+}
+
+// demoMerchants names the merchant that owns each example app.
+var demoMerchants = map[string]struct{ ID, Name string }{
+	"lunch":   {"bistro", "Bistro Lumière"},
+	"shop":    {"atelier", "Atelier Nord"},
+	"ride":    {"velo", "Vélo Cab"},
+	"support": {"helpdesk", "Passerelle Help"},
+	"echo":    {"labs", "Passerelle Labs"},
+}
+
+// demoFunds is what each demo person's wallet holds at start: EUR 100.00.
+const (
+	demoCurrency = "EUR"
+	demoFunds    = 100_00
+)
+
+// demo is a running demo: the platform and the people's sign-in URLs.
+type demo struct {
+	p      *platform
+	people []demoLogin
+	tmp    string // data directory to remove on close, if the demo made it
+}
+
+type demoLogin struct {
+	demoPerson
+	ID    string
+	Token string
+	URL   string
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("passerelle demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
+	data := fs.String("data", "", "data directory (default: a fresh temporary one, removed on exit)")
+	appsDir := fs.String("apps", "miniapps", "directory holding the example mini-apps to build and install")
+	level := fs.String("log-level", "warn", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: passerelle demo [--addr HOST:PORT] [--data DIR] [--apps DIR]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	fmt.Fprintf(stdout, "Building the example mini-apps in %s ...\n", *appsDir)
+	d, err := startDemo(ctx, *addr, *data, *appsDir, log, stderr)
+	if err != nil && isAddrInUse(err) && *addr == "127.0.0.1:8080" {
+		fmt.Fprintln(stdout, "Port 8080 is busy; using a free port instead.")
+		d, err = startDemo(ctx, "127.0.0.1:0", *data, *appsDir, log, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	defer d.close(context.WithoutCancel(ctx))
+
+	fmt.Fprintf(stdout, "\nPasserelle demo is running at %s\n\n", d.p.url())
+	fmt.Fprintln(stdout, "Open one URL per person (each signs you in as that person, on that surface):")
+	for _, l := range d.people {
+		fmt.Fprintf(stdout, "  %-7s (%-9s) %s\n", l.Name, l.Surface, l.URL)
+	}
+	fmt.Fprintf(stdout, "\nEach wallet holds %s %d.%02d. Open \"Lunch\" from the app list, order, and confirm the payment.\n",
+		demoCurrency, demoFunds/100, demoFunds%100)
+	fmt.Fprintln(stdout, "Stop with Ctrl-C.")
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "Stopping the demo.")
+	return nil
+}
+
+// startDemo starts a platform on a fresh (or given) data directory, builds
+// and installs the example apps, and creates the demo people.
+func startDemo(ctx context.Context, addr, data, appsDir string, log *slog.Logger, buildOut io.Writer) (_ *demo, err error) {
+	d := &demo{}
+	if data == "" {
+		if d.tmp, err = os.MkdirTemp("", "passerelle-demo-"); err != nil {
+			return nil, err
+		}
+		data = d.tmp
+	}
+	defer func() {
+		if err != nil {
+			d.close(context.WithoutCancel(ctx))
+		}
+	}()
+	built, err := buildDemoApps(ctx, appsDir, buildOut)
+	if err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	cfg.Addr, cfg.Data = addr, data
+	if d.p, err = startPlatform(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	for _, b := range built {
+		m, ok := demoMerchants[b.manifest.ID]
+		if !ok {
+			m.ID, m.Name = b.manifest.ID+"-merchant", b.manifest.Name
+		}
+		if _, _, err := d.p.identity.EnsureMerchant(ctx, m.ID, m.Name); err != nil {
+			return nil, err
+		}
+		if existing, err := d.p.registry.App(b.manifest.ID); err == nil && existing.Live == b.manifest.Version {
+			continue // kept data directory: already installed
+		}
+		if _, _, err := d.p.router.Upload(ctx, m.ID, "demo", b.manifest.ID, b.wasm); err != nil {
+			return nil, fmt.Errorf("install %s: %w", b.manifest.ID, err)
+		}
+	}
+	for _, dp := range demoPeople {
+		person, created, err := d.p.identity.EnsurePerson(ctx, identity.Account{Surface: dp.Surface, External: dp.Name}, dp.Name)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			if err := d.p.pay.Fund(ctx, pay.PersonAccount(person.ID), demoCurrency, demoFunds); err != nil {
+				return nil, err
+			}
+		}
+		tok, err := d.p.identity.Issue(person.ID, "person", 7*24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		d.people = append(d.people, demoLogin{demoPerson: dp, ID: person.ID, Token: tok,
+			URL: d.p.url() + "/?surface=" + dp.Surface + "#token=" + tok})
+	}
+	return d, nil
+}
+
+func (d *demo) close(ctx context.Context) {
+	if d.p != nil {
+		d.p.close(ctx)
+	}
+	if d.tmp != "" {
+		os.RemoveAll(d.tmp)
+	}
+}
+
+// buildDemoApps builds every app directory (one holding manifest.json) under
+// dir, two at a time, and returns them sorted by id.
+func buildDemoApps(ctx context.Context, dir string, stderr io.Writer) ([]*built, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read the example apps: %w (run the demo from the repository root, or pass --apps DIR)", err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "manifest.json")); e.IsDir() && err == nil {
+			dirs = append(dirs, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("no app directories (with a manifest.json) in %s", dir)
+	}
+	var (
+		mu   sync.Mutex
+		out  []*built
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 2)
+	)
+	for _, d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			b, err := buildApp(ctx, d, "", stderr)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("build %s: %w", d, err))
+				return
+			}
+			out = append(out, b)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].manifest.ID < out[j].manifest.ID })
+	return out, nil
+}
+
+func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/gateway"
+	"passerelle/gateway/api"
+	"passerelle/host"
+	"passerelle/host/chat"
+	"passerelle/host/identity"
+	"passerelle/host/kv"
+	"passerelle/host/pay"
+	"passerelle/host/timer"
+	"passerelle/runtime/apps"
+	"passerelle/runtime/registry"
+	"passerelle/runtime/sandbox"
+)
+
+// platformConfig is what a server needs to start. serve fills it from flags,
+// the environment and a config file; demo and the end-to-end tests fill it
+// directly.
+type platformConfig struct {
+	Addr           string      `json:"addr"`            // listen address, e.g. 127.0.0.1:8080; port 0 picks a free one
+	Data           string      `json:"data"`            // data directory: the bbolt file and the compilation cache
+	AllowedOrigins []string    `json:"allowed_origins"` // browser origins allowed besides the server's own host
+	MaxUploadBytes int64       `json:"max_upload_bytes"`
+	PoolSize       int         `json:"pool_size"`  // warm instances per app version
+	Limits         host.Limits `json:"limits"`     // defaults for apps whose manifest says nothing
+	MaxLimits      host.Limits `json:"max_limits"` // operator caps
+	PaymentTTL     Duration    `json:"payment_ttl"`
+	LogLevel       string      `json:"log_level"` // debug, info, warn, error
+}
+
+// Duration is a time.Duration written as "15m" in JSON.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %s: %w (write it like \"15m\" or \"90s\")", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + time.Duration(d).String() + `"`), nil }
+
+// platform is one running Passerelle server: the store, the host services,
+// the sandbox, the app router and the gateway, wired together.
+type platform struct {
+	log      *slog.Logger
+	db       *bbolt.DB
+	identity *identity.Service
+	pay      *pay.Service
+	kv       *kv.Store
+	chat     *chat.Service
+	timers   *timer.Service
+	engine   *sandbox.Engine
+	registry *registry.Registry
+	router   *apps.Router
+	api      *api.Handler
+	gateway  *gateway.Server
+
+	httpSrv  *http.Server
+	listener net.Listener
+	payments chan pay.Order // outcomes waiting to become payment events
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startPlatform opens the store, starts every service and begins serving
+// HTTP on cfg.Addr. Stop it with close.
+func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_ *platform, err error) {
+	p := &platform{log: log, payments: make(chan pay.Order, 1024)}
+	defer func() {
+		if err != nil {
+			p.close(context.WithoutCancel(ctx))
+		}
+	}()
+	if cfg.Data == "" {
+		return nil, errors.New("no data directory: pass --data DIR")
+	}
+	if p.db, err = openStore(cfg.Data, time.Second); err != nil {
+		return nil, err
+	}
+	if p.identity, err = identity.Open(p.db, identity.Config{Logger: log.With("component", "identity")}); err != nil {
+		return nil, err
+	}
+	if p.pay, err = pay.Open(p.db, pay.Config{
+		TTL:      time.Duration(cfg.PaymentTTL),
+		Notifier: paymentQueue(p.payments),
+		Logger:   log.With("component", "pay"),
+	}); err != nil {
+		return nil, err
+	}
+	if p.kv, err = kv.Open(p.db, kv.Config{Pseudonyms: p.identity, Logger: log.With("component", "kv")}); err != nil {
+		return nil, err
+	}
+	p.chat = chat.New(chat.Config{Logger: log.With("component", "chat")})
+	if p.timers, err = timer.Open(p.db, timer.Config{
+		Fire: func(ctx context.Context, t timer.Timer) error {
+			return p.router.DeliverTimer(ctx, t.Ref, t.Person, t.Conversation, t.Event())
+		},
+		Logger: log.With("component", "timer"),
+	}); err != nil {
+		return nil, err
+	}
+	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry")}); err != nil {
+		return nil, err
+	}
+	var funcs []host.Func
+	funcs = append(funcs, p.chat.Funcs()...)
+	funcs = append(funcs, p.kv.Funcs()...)
+	funcs = append(funcs, p.identity.Funcs()...)
+	funcs = append(funcs, p.pay.Funcs()...)
+	funcs = append(funcs, p.timers.Funcs()...)
+	if p.engine, err = sandbox.New(ctx, sandbox.Config{
+		CacheDir: filepath.Join(cfg.Data, "cache"),
+		Funcs:    funcs,
+		Defaults: cfg.Limits,
+		Max:      cfg.MaxLimits,
+		PoolSize: cfg.PoolSize,
+		Logger:   log.With("component", "sandbox"),
+		AppLog:   apps.LogSink{Registry: p.registry},
+	}); err != nil {
+		return nil, err
+	}
+	out := &relay{}
+	if p.router, err = apps.New(ctx, apps.Config{
+		Registry: p.registry,
+		Engine:   p.engine,
+		Identity: p.identity,
+		Outbox:   out,
+		Logger:   log.With("component", "apps"),
+	}); err != nil {
+		return nil, err
+	}
+	if p.api, err = api.New(api.Config{
+		Auth:      p.identity,
+		Apps:      p.router,
+		MaxUpload: cfg.MaxUploadBytes,
+		TempDir:   cfg.Data,
+		Logger:    log.With("component", "api"),
+	}); err != nil {
+		return nil, err
+	}
+	if p.gateway, err = gateway.New(gateway.Config{
+		DB:             p.db,
+		Auth:           p.identity,
+		Directory:      directory{p.identity},
+		Apps:           appsAdapter{p.router},
+		Payments:       payments{p.pay},
+		Consent:        consent{p.identity},
+		Logger:         log.With("component", "gateway"),
+		API:            p.api,
+		AllowedOrigins: cfg.AllowedOrigins,
+	}); err != nil {
+		return nil, err
+	}
+	out.set(p.gateway)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	p.goRun("payments", func() { p.deliverPayments(runCtx) })
+	p.goRun("pay", func() { _ = p.pay.Run(runCtx) })
+	p.goRun("timers", func() { _ = p.timers.Run(runCtx) })
+	p.goRun("registry", func() { p.registry.Run(runCtx, 5*time.Second) })
+
+	if p.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? pick another with --addr)", cfg.Addr, err)
+	}
+	p.httpSrv = &http.Server{
+		Handler:           p.gateway.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	p.goRun("http", func() {
+		if err := p.httpSrv.Serve(p.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	})
+	log.Info("serving", "addr", p.listener.Addr().String(), "data", cfg.Data)
+	return p, nil
+}
+
+// goRun starts a goroutine the platform owns and waits for on close.
+func (p *platform) goRun(name string, f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+		p.log.Debug("stopped", "loop", name)
+	}()
+}
+
+// url returns the server's base URL.
+func (p *platform) url() string {
+	addr := p.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// close stops accepting, drains connections and background loops, and
+// closes the store. It is safe to call on a partly started platform.
+func (p *platform) close(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if p.api != nil {
+		p.api.Close()
+	}
+	if p.httpSrv != nil {
+		if err := p.httpSrv.Shutdown(ctx); err != nil {
+			p.log.Warn("http shutdown", "err", err)
+		}
+	} else if p.listener != nil {
+		p.listener.Close()
+	}
+	if p.gateway != nil {
+		if err := p.gateway.Close(ctx); err != nil {
+			p.log.Warn("gateway close", "err", err)
+		}
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.wg.Wait()
+	if p.router != nil {
+		if err := p.router.Close(ctx); err != nil {
+			p.log.Warn("router close", "err", err)
+		}
+	}
+	if p.registry != nil {
+		if err := p.registry.Flush(); err != nil {
+			p.log.Warn("registry flush", "err", err)
+		}
+	}
+	if p.engine != nil {
+		if err := p.engine.Close(ctx); err != nil {
+			p.log.Warn("sandbox close", "err", err)
+		}
+	}
+	if p.db != nil {
+		if err := p.db.Close(); err != nil {
+			p.log.Warn("store close", "err", err)
+		}
+	}
+}
+
+// deliverPayments turns queued payment outcomes into payment events. The pay
+// service hands outcomes over at least once, also after a restart.
+func (p *platform) deliverPayments(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-p.payments:
+			if err := p.router.DeliverPayment(ctx, o.Ref, o.Person, o.Conversation, o.Event()); err != nil {
+				p.log.Warn("payment event not delivered", "order", o.ID, "app", o.Ref.String(), "err", err)
+			}
+		}
+	}
+}
+
+// paymentQueue is the pay.Notifier: it queues outcomes for deliverPayments,
+// since the notifier may run inside a guest's host call.
+type paymentQueue chan pay.Order
+
+func (q paymentQueue) PaymentOutcome(ctx context.Context, o pay.Order) {
+	select {
+	case q <- o:
+	case <-ctx.Done():
+	}
+}
+
+// relay is the Outbox the router emits into; it forwards to the gateway,
+// which is built after the router.
+type relay struct {
+	mu sync.RWMutex
+	gw *gateway.Server
+}
+
+func (r *relay) set(gw *gateway.Server) { r.mu.Lock(); r.gw = gw; r.mu.Unlock() }
+
+func (r *relay) Emit(ctx context.Context, out host.Outgoing) error {
+	r.mu.RLock()
+	gw := r.gw
+	r.mu.RUnlock()
+	if gw == nil {
+		return host.Errorf(host.StatusUnavailable, "the gateway is not running yet; retry")
+	}
+	return gw.Emit(ctx, out)
+}
+
+// directory adapts the identity service to gateway.Directory.
+type directory struct{ id *identity.Service }
+
+func (d directory) Person(ctx context.Context, id string) (string, error) {
+	p, err := d.id.Person(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return p.Name, nil
+}
+
+func (d directory) Find(ctx context.Context, query string, limit int) ([]gateway.Person, error) {
+	people, err := d.id.People(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := strings.ToLower(query)
+	var out []gateway.Person
+	for _, p := range people {
+		if q != "" && !strings.Contains(strings.ToLower(p.Name), q) {
+			continue
+		}
+		out = append(out, gateway.Person{ID: p.ID, Name: p.Name})
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// appsAdapter adapts the app router to gateway.Apps.
+type appsAdapter struct{ r *apps.Router }
+
+func (a appsAdapter) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+	return a.r.Deliver(ctx, app, apps.AppEvent(ev))
+}
+
+func (a appsAdapter) Catalog(ctx context.Context) ([]gateway.AppInfo, error) {
+	entries, err := a.r.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.AppInfo, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, gateway.AppInfo{ID: e.ID, Name: e.Name, Description: e.Description})
+	}
+	return out, nil
+}
+
+// payments adapts the pay service to gateway.Payments.
+type payments struct{ s *pay.Service }
+
+func (p payments) Confirm(ctx context.Context, person, order string) error {
+	return p.s.Confirm(ctx, person, order)
+}
+
+func (p payments) Decline(ctx context.Context, person, order string) error {
+	return p.s.Decline(ctx, person, order)
+}
+
+func (p payments) Balances(ctx context.Context, person string) ([]gateway.Balance, error) {
+	m, err := p.s.Balances(ctx, person)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.Balance, 0, len(m))
+	for cur, amount := range m {
+		out = append(out, gateway.Balance{Currency: cur, Amount: amount})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Currency < out[j].Currency })
+	return out, nil
+}
+
+// consent adapts the identity service to gateway.Consent.
+type consent struct{ id *identity.Service }
+
+func (c consent) Grant(ctx context.Context, person string, req gateway.ConsentRequest) error {
+	return c.id.Grant(ctx, person, req.Prompt, req.Surface)
+}
+
+func (c consent) Refuse(ctx context.Context, person string, req gateway.ConsentRequest) error {
+	return c.id.Refuse(ctx, person, req.Prompt)
+}
