@@ -479,6 +479,8 @@ func (inst *instance) classify(callErr error, timedOut bool, allowed, took time.
 		ms := uint64(max(allowed, 0) / time.Millisecond)
 		got := max(uint64((took+time.Millisecond-1)/time.Millisecond), ms+1)
 		return &LimitError{Limit: LimitDeadline, Max: ms, Got: got, Unit: "ms"}
+	case a.closed.Load():
+		return fmt.Errorf("%w: %s was closed while the event ran", ErrClosed, a.ref)
 	case inst.abort != nil:
 		var le *LimitError
 		var ae *ABIError

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"passerelle/host"
 	"passerelle/runtime/sandbox"
@@ -378,5 +380,26 @@ func TestLogLines(t *testing.T) {
 	l := logs.find("log")
 	if len(l) != 2 || l[0].Message != "bad \uFFFD byte" || l[0].Level != slog.LevelError || l[1].Message != "" || l[1].Level != slog.LevelDebug {
 		t.Errorf("log = %+v", l)
+	}
+}
+
+func TestCloseStopsRunningEvent(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	a := load(t, e, fixture(t, "loop", nil, host.Limits{EventTimeoutMS: 60000}))
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Dispatch(context.Background(), event(nil))
+		done <- err
+	}()
+	for a.Stats().Busy == 0 {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, sandbox.ErrClosed) {
+		t.Errorf("running event got %v, want ErrClosed", err)
 	}
 }
