@@ -108,7 +108,7 @@ func (s *Service) NewOrder(ctx context.Context, ref host.AppRef, person, convers
 		return Order{}, false, fmt.Errorf("%w: no person to pay; request payments while handling an event a person caused", ErrInvalid)
 	}
 	err = s.commit.do(func(tx *bbolt.Tx) error {
-		fresh = false
+		fresh, o = false, Order{}
 		idem, orders := tx.Bucket(bucketIdem), tx.Bucket(bucketOrders)
 		ik := requestKey(ref.Merchant, ref.App, r.IdempotencyKey)
 		if id := idem.Get(ik); id != nil {
@@ -161,7 +161,7 @@ func (s *Service) Confirm(ctx context.Context, person, orderID string) error {
 	var o Order
 	var changed bool
 	err := s.commit.do(func(tx *bbolt.Tx) error {
-		changed = false
+		changed, o = false, Order{}
 		orders := tx.Bucket(bucketOrders)
 		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Person != person {
 			return fmt.Errorf("%w: no order %q for this person", ErrNotFound, orderID)
@@ -212,7 +212,7 @@ func (s *Service) Decline(ctx context.Context, person, orderID string) error {
 	var o Order
 	var changed bool
 	err := s.commit.do(func(tx *bbolt.Tx) error {
-		changed = false
+		changed, o = false, Order{}
 		if err := getJSON(tx.Bucket(bucketOrders), []byte(orderID), &o); err != nil || o.Person != person {
 			return fmt.Errorf("%w: no order %q for this person", ErrNotFound, orderID)
 		}
@@ -270,7 +270,7 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 	var o Order
 	var changed bool
 	err := s.commit.do(func(tx *bbolt.Tx) error {
-		changed = false
+		changed, o = false, Order{}
 		orders, idem := tx.Bucket(bucketOrders), tx.Bucket(bucketIdem)
 		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Ref.Merchant != ref.Merchant || o.Ref.App != ref.App {
 			return fmt.Errorf("%w: no order %q of this app", ErrNotFound, orderID)
