@@ -10,9 +10,9 @@
 //
 //	passerelle app build miniapps/lunch
 //
-// and try it in a terminal with
+// or run it with the other examples, in a browser, with
 //
-//	passerelle dev miniapps/lunch
+//	passerelle demo
 package main
 
 import passerelle "passerelle/sdk/go"

@@ -111,7 +111,7 @@ type Draft struct {
 func (d Draft) Ref() string {
 	h := fnv.New32a()
 	h.Write([]byte(d.Dish + "\x00" + d.Size + "\x00" + d.Side))
-	return d.Nonce + "-" + strconv.FormatUint(uint64(h.Sum32()%(36*36*36*36)), 36)
+	return d.Nonce + "-" + strings.ToUpper(strconv.FormatUint(uint64(h.Sum32()%(36*36*36*36)), 36))
 }
 
 // IdempotencyKey is the key of the payment request for this attempt: a

@@ -9,9 +9,9 @@
 //
 //	passerelle app build miniapps/ride
 //
-// and try it in a terminal with
+// or run it with the other examples, in a browser, with
 //
-//	passerelle dev miniapps/ride
+//	passerelle demo
 package main
 
 import passerelle "passerelle/sdk/go"

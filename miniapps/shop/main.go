@@ -8,9 +8,9 @@
 //
 //	passerelle app build miniapps/shop
 //
-// and try it in a terminal with
+// or run it with the other examples, in a browser, with
 //
-//	passerelle dev miniapps/shop
+//	passerelle demo
 package main
 
 import passerelle "passerelle/sdk/go"
