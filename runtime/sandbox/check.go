@@ -230,7 +230,7 @@ func checkExports(rep *Report, cm wazero.CompiledModule, limits host.Limits, add
 	if def, ok := funcs[ExportOnEvent]; !ok {
 		add("export.on_event", `export "`+ExportOnEvent+`"`, "the module does not export the event handler",
 			"add `//go:wasmexport "+ExportOnEvent+"` to a func(uint32) uint32, or "+buildFix)
-	} else if !signature(signature{[]api.ValueType{i32}, []api.ValueType{i32}}).equal(def.ParamTypes(), def.ResultTypes()) {
+	} else if !(signature{[]api.ValueType{i32}, []api.ValueType{i32}}).equal(def.ParamTypes(), def.ResultTypes()) {
 		add("export.signature", `export "`+ExportOnEvent+`"`, "has signature "+sigString(def.ParamTypes(), def.ResultTypes())+", want (i32) -> (i32)",
 			"make the handler take the event length (uint32) and return a status (uint32)")
 	}
