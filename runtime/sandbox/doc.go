@@ -15,8 +15,10 @@
 //
 // # Instances
 //
-// An App keeps at most Config.PoolSize instances, made on demand and kept
-// warm between events. An instance runs one event at a time. Guests are
+// An App keeps at most Config.PoolSize instances: Load makes the first, the
+// others are made on demand and kept warm between events. An instance runs
+// one event at a time; when all are busy, Dispatch waits for one (until its
+// context is done), so one app cannot grow without bound. Guests are
 // instantiated without a name (nothing can import them), with WASI offering
 // no filesystem, no environment and no arguments; the clock and randomness
 // are the host's; stdout and stderr are captured, bounded, into the app
