@@ -465,3 +465,33 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestEnsurePersonConcurrent: many first sign-ins of the same surface
+// account at once create exactly one person.
+func TestEnsurePersonConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newService(t, openDB(t))
+	acct := identity.Account{Surface: "whatsapp", External: "+33611111111"}
+	ids := make([]string, 16)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, _, err := s.EnsurePerson(ctx, acct, "Chloé")
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = p.ID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("two people for one account: %s and %s", ids[0], id)
+		}
+	}
+	if people, _ := s.People(ctx); len(people) != 1 {
+		t.Fatalf("%d people, want 1", len(people))
+	}
+}
