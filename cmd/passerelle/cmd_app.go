@@ -215,7 +215,7 @@ func runAppCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // checkModule runs the sandbox's conformance check offering every platform
 // operation.
 func checkModule(ctx context.Context, wasm []byte) (*sandbox.Report, error) {
-	eng, err := sandbox.New(ctx, sandbox.Config{Funcs: platformOps(), Logger: slog.New(slog.DiscardHandler)})
+	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: compileCacheDir(), Funcs: platformOps(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +247,24 @@ func groupImports(imports []string) []string {
 		lines[i] = mod + ": " + strings.Join(ns, ", ")
 	}
 	return lines
+}
+
+// compileCacheDir is where the local tools keep compiled modules so that
+// checking or running the same build again does not recompile it:
+// $PASSERELLE_COMPILE_CACHE, or passerelle/compile in the user's cache
+// directory. "off" keeps compiled code in memory only.
+func compileCacheDir() string {
+	if v := os.Getenv("PASSERELLE_COMPILE_CACHE"); v != "" {
+		if v == "off" {
+			return ""
+		}
+		return v
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "passerelle", "compile")
 }
 
 func printViolations(w io.Writer, file string, vs []sandbox.Violation) {

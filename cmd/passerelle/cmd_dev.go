@@ -57,6 +57,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	d := &devTerm{out: stdout, trace: !*quiet}
 	eng, err := sandbox.New(ctx, sandbox.Config{
+		CacheDir: compileCacheDir(),
 		Funcs:    d.funcs(),
 		PoolSize: 1,
 		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

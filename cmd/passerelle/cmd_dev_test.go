@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestDevSession(t *testing.T) {
+	useTestCompileCache(t)
+	wasm := echoModule(t)
+	tests := []struct {
+		name  string
+		input string
+		want  []string // in order
+		not   []string
+	}{
+		{
+			name:  "message, buttons, menu",
+			input: "hello\n/1\n/2\nmenu\n/3\n/quit\nnot sent\n",
+			want: []string{
+				"loaded echo 1.0.0 (Echo), permissions chat",
+				"echo> [Echo]", "/1 Say hello", "/2 Shout", "/3 Help",
+				`call chat.send {"card":{"title":"Echo"`, "-> ok",
+				"echo> echo: hello", `call chat.send {"text":"echo: hello"} -> ok {"id":"msg_2"}`,
+				"echo> Hello, dev-user!",
+				"echo> HELLO THERE!",
+				"echo> [Echo]",
+				`echo> Type anything and I repeat it.`,
+			},
+			not: []string{"echo: not sent"},
+		},
+		{
+			name:  "bad choices",
+			input: "/7\n/x\n/open\n",
+			want:  []string{"the last card has no choice 7", "unknown command /x", "/N      press button N", "echo> [Echo]"},
+		},
+		{
+			name:  "quiet",
+			input: "-q",
+			want:  []string{"echo> [Echo]"},
+			not:   []string{"call chat.send"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{wasm}
+			input := tt.input
+			if input == "-q" {
+				args, input = []string{"-q", wasm}, "hi\n"
+			}
+			var out, errOut bytes.Buffer
+			if err := devSession(context.Background(), args, strings.NewReader(input), &out, &errOut); err != nil {
+				t.Fatalf("dev: %v\n%s", err, errOut.String())
+			}
+			got := out.String()
+			rest := got
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order):\n%s", w, got)
+				}
+				rest = rest[i+len(w):]
+			}
+			for _, n := range tt.not {
+				if strings.Contains(got, n) {
+					t.Errorf("output has %q:\n%s", n, got)
+				}
+			}
+		})
+	}
+}
+
+func TestDevRejectsBadModule(t *testing.T) {
+	useTestCompileCache(t)
+	var out, errOut bytes.Buffer
+	err := devSession(context.Background(), []string{"../../sdk/conformance/testdata/hello.wasm"}, strings.NewReader(""), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "manifest") {
+		t.Fatalf("err = %v, want a manifest error", err)
+	}
+}
+
+// devOutput is a bytes.Buffer safe for the dev session and the test to share.
+type devOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *devOutput) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *devOutput) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitForOutput polls out until it contains want after offset from, or fails after
+// a generous timeout (builds run the Go toolchain).
+func waitForOutput(t *testing.T, out *devOutput, from int, want string) int {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		s := out.String()
+		if i := strings.Index(s[from:], want); i >= 0 {
+			return from + i + len(want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("output never showed %q:\n%s", want, out.String())
+	return 0
+}
+
+// TestDevReload runs dev on an app directory, edits the app and checks that
+// the next message is answered by the rebuilt app.
+func TestDevReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the app twice with the Go toolchain")
+	}
+	useTestCompileCache(t)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeTestFile(t, filepath.Join(dir, "go.mod"), "module devapp\n\ngo 1.26\n\nrequire passerelle v0.0.0\n\nreplace passerelle => "+root+"\n")
+	writeTestFile(t, filepath.Join(dir, "manifest.json"), `{"abi":"passerelle_v1","id":"parrot","name":"Parrot","version":"1","permissions":["chat"]}`)
+	app := func(reply string) string {
+		return `//go:build wasip1
+
+package main
+
+import passerelle "passerelle/sdk/go"
+
+func init() {
+	passerelle.Serve(passerelle.NewApp().OnMessage(func(c *passerelle.Context, ev *passerelle.Event) error {
+		_, err := c.SendText("` + reply + `: " + ev.Text)
+		return err
+	}))
+}
+
+func main() {}
+`
+	}
+	writeTestFile(t, filepath.Join(dir, "main.go"), app("first"))
+	t.Setenv("GOFLAGS", "-mod=mod")
+
+	in, inW := io.Pipe()
+	out := &devOutput{}
+	done := make(chan error, 1)
+	go func() { done <- devSession(context.Background(), []string{dir}, in, out, io.Discard) }()
+	defer func() {
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("dev: %v", err)
+		}
+	}()
+
+	pos := waitForOutput(t, out, 0, "loaded parrot 1")
+	io.WriteString(inW, "hi\n")
+	pos = waitForOutput(t, out, pos, "parrot> first: hi")
+
+	// Make sure the new modification time differs from the old one.
+	time.Sleep(10 * time.Millisecond)
+	writeTestFile(t, filepath.Join(dir, "main.go"), app("second"))
+	pos = waitForOutput(t, out, pos, "reloaded")
+	io.WriteString(inW, "hi\n")
+	pos = waitForOutput(t, out, pos, "parrot> second: hi")
+
+	writeTestFile(t, filepath.Join(dir, "main.go"), "package main\n\nthis does not compile\n")
+	pos = waitForOutput(t, out, pos, "reload failed, still running the previous build")
+	io.WriteString(inW, "again\n")
+	waitForOutput(t, out, pos, "parrot> second: again")
+	io.WriteString(inW, "/quit\n")
+}
