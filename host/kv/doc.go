@@ -27,7 +27,8 @@
 //
 // # Storage
 //
-// Buckets: kv.data (one nested bucket per app) and kv.usage.
+// Buckets: kv.data (one nested bucket per app) and kv.usage. Concurrent
+// writes share transactions (one fsync per group, no delay when alone).
 //
 // # Hooks the integrator wires
 //

@@ -62,15 +62,16 @@ type Config struct {
 
 // Store is the key-value service. It is safe for concurrent use.
 type Store struct {
-	db  *bbolt.DB
-	ids Pseudonyms
-	lim Limits
-	log *slog.Logger
+	db     *bbolt.DB
+	commit committer
+	ids    Pseudonyms
+	lim    Limits
+	log    *slog.Logger
 }
 
 // Open prepares the store on db, creating its buckets.
 func Open(db *bbolt.DB, cfg Config) (*Store, error) {
-	s := &Store{db: db, ids: cfg.Pseudonyms, lim: cfg.Limits, log: cfg.Logger}
+	s := &Store{db: db, commit: committer{db: db}, ids: cfg.Pseudonyms, lim: cfg.Limits, log: cfg.Logger}
 	if s.lim.KeyBytes <= 0 {
 		s.lim.KeyBytes = MaxKeyBytes
 	}
@@ -214,15 +215,15 @@ func (s *Store) Set(ctx context.Context, ns Namespace, key string, v Value) erro
 	if len(v.Data) > s.lim.ValueBytes {
 		return fmt.Errorf("%w: value of %d bytes is above the limit of %d bytes per value", ErrQuota, len(v.Data), s.lim.ValueBytes)
 	}
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		b, err := tx.Bucket(bucketData).CreateBucketIfNotExists(ns.appKey())
-		if err != nil {
-			return err
-		}
+	return s.commit.do(func(tx *bbolt.Tx) error {
+		// Every check comes before the first write: a refused write leaves
+		// the shared transaction untouched.
 		k := append(ns.prefix(), key...)
 		var old int64
-		if raw := b.Get(k); raw != nil {
-			old = int64(len(key) + len(raw) - 1)
+		if b := tx.Bucket(bucketData).Bucket(ns.appKey()); b != nil {
+			if raw := b.Get(k); raw != nil {
+				old = int64(len(key) + len(raw) - 1)
+			}
 		}
 		delta := int64(len(key)+len(v.Data)) - old
 		usage := tx.Bucket(bucketUsage)
@@ -230,11 +231,15 @@ func (s *Store) Set(ctx context.Context, ns Namespace, key string, v Value) erro
 		if delta > 0 && app > s.lim.AppBytes {
 			return fmt.Errorf("%w: the app would store %d bytes, above its limit of %d; delete keys first", ErrQuota, app, s.lim.AppBytes)
 		}
+		person := getUsage(usage, ns.personKey()) + delta
+		if ns.Person != "" && delta > 0 && person > s.lim.PersonBytes {
+			return fmt.Errorf("%w: this person's scope would hold %d bytes, above its limit of %d; delete keys first", ErrQuota, person, s.lim.PersonBytes)
+		}
+		b, err := tx.Bucket(bucketData).CreateBucketIfNotExists(ns.appKey())
+		if err != nil {
+			return err
+		}
 		if ns.Person != "" {
-			person := getUsage(usage, ns.personKey()) + delta
-			if delta > 0 && person > s.lim.PersonBytes {
-				return fmt.Errorf("%w: this person's scope would hold %d bytes, above its limit of %d; delete keys first", ErrQuota, person, s.lim.PersonBytes)
-			}
 			if err := putUsage(usage, ns.personKey(), person); err != nil {
 				return err
 			}
@@ -259,7 +264,7 @@ func (s *Store) Delete(ctx context.Context, ns Namespace, key string) (bool, err
 		return false, err
 	}
 	var found bool
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.commit.do(func(tx *bbolt.Tx) error {
 		found = false
 		b := tx.Bucket(bucketData).Bucket(ns.appKey())
 		if b == nil {

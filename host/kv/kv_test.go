@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,6 +326,17 @@ func BenchmarkKVGetSet(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	b.Run("set-parallel", func(b *testing.B) {
+		var n atomic.Int64
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.Set(ctx, ns, fmt.Sprint("key", n.Add(1)%1000), val); err != nil {
+					b.Error(err)
+				}
+			}
+		})
 	})
 	b.Run("get", func(b *testing.B) {
 		for i := range b.N {
