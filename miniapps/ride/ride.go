@@ -251,6 +251,9 @@ func (s *service) onPayment(c *passerelle.Context, ev *passerelle.Event) error {
 			Buttons: buttons})
 		return err
 	case "refunded", "partially_refunded":
+		if r.State == stateCancelled {
+			return nil // the person cancelled and was told then
+		}
 		_, err := c.SendText(fmt.Sprintf("Refund for ride %s: %s is back in your wallet.", r.ID, Money(p.Refunded, p.Currency)))
 		return err
 	}
@@ -328,6 +331,13 @@ func (s *service) cancel(c *passerelle.Context, id string) error {
 		_, err := c.SendText(fmt.Sprintf("Ride %s is already cancelled.", r.ID))
 		return err
 	}
+	// The ride is marked cancelled before the refund: the refund's payment
+	// event may be handled while this event still runs, and it must find
+	// the ride cancelled (and stay quiet: the person is told here).
+	r.State = stateCancelled
+	if err := s.save(c, &r); err != nil {
+		return s.sorry(c, "cancel your ride", err)
+	}
 	if r.Timer != "" {
 		if err := c.CancelTimer(r.Timer); err != nil && !errors.Is(err, passerelle.ErrNotFound) {
 			c.Logf(passerelle.LevelWarn, "ride %s: cancel the arrival timer: %v", r.ID, err)
@@ -335,11 +345,11 @@ func (s *service) cancel(c *passerelle.Context, id string) error {
 	}
 	o, err := c.Refund(r.Order, 0, "ride:"+r.ID+":cancel")
 	if err != nil {
+		r.State = stateBooked
+		if serr := s.save(c, &r); serr != nil {
+			c.Logf(passerelle.LevelError, "ride %s: undo the cancellation: %v", r.ID, serr)
+		}
 		return s.sorry(c, "cancel your ride", err)
-	}
-	r.State = stateCancelled
-	if err := s.save(c, &r); err != nil {
-		c.Logf(passerelle.LevelError, "ride %s: keep the cancellation: %v", r.ID, err)
 	}
 	_, err = c.SendText(fmt.Sprintf("Ride %s is cancelled. %s goes back to your wallet.", r.ID, Money(o.Refunded, o.Currency)))
 	return err
