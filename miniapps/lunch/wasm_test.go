@@ -415,6 +415,22 @@ func TestWasmOrderFlow(t *testing.T) {
 	if it := menu.List.Items[0]; it.ID != "usual" || it.Description != "Tomato soup (large, fries) · 12.00 €" {
 		t.Fatalf("usual item %+v", it)
 	}
+	// The usual goes straight to payment: the name is already allowed.
+	_, prompts = p.deliver(host.Event{Type: host.EventAction, Action: &host.Action{ID: "usual"}})
+	var usual pay.PromptBody
+	onlyPrompt(t, prompts, "payment", &usual)
+	if usual.Amount != 1200 || usual.Order == prompt.Order {
+		t.Fatalf("usual: prompt %+v, want a new order of 1200", usual)
+	}
+	if err := p.pay.Confirm(ctx, p.person, usual.Order); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := p.deliverPayments(); len(msgs) != 2 || msgs[0].Card == nil || msgs[0].Card.Title != "Receipt" {
+		t.Fatalf("usual paid: %s", jsonOf(msgs))
+	}
+	if person, merchant := p.balances(); person != 5000-2*1200 || merchant != 2*1200 {
+		t.Fatalf("balances after two lunches: person %d, merchant %d", person, merchant)
+	}
 	if err := p.pay.Audit(ctx); err != nil {
 		t.Fatalf("ledger audit: %v", err)
 	}
