@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"passerelle/gateway/surface"
+	"passerelle/host"
 	passerelle "passerelle/sdk/go"
 	"passerelle/sdk/go/sdktest"
 )
@@ -429,5 +431,36 @@ func TestSameChoiceAfterDecline(t *testing.T) {
 	must(t, press(h, side, "side:none"))
 	if got := one(t, h).Text; !strings.Contains(got, "is already paid") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestCardsFitEverySurface runs a whole order and checks that every card
+// lunch draws is shown natively on every surface: none has to degrade to a
+// numbered text menu.
+func TestCardsFitEverySurface(t *testing.T) {
+	h, f := newFake(t)
+	f.kv["usual"] = `{"dish":"burger","size":"large","side":"greens"}`
+	must(t, h.Open())
+	menu := one(t, h)
+	must(t, h.Action(passerelle.Action{ID: "dish:bowl"}))
+	size := one(t, h)
+	must(t, press(h, size.Card, "size:large"))
+	side := one(t, h)
+	must(t, press(h, side.Card, "side:greens"))
+	ask := one(t, h)
+	must(t, h.Payment(passerelle.Payment{Order: "ord_9", Status: "declined", Reason: "insufficient_funds", Amount: 1790, Currency: "EUR",
+		IdempotencyKey: "lunch:" + Draft{Nonce: "X", Choice: Choice{"bowl", "large", "greens"}}.Ref() + ":1"}))
+	notPaid := one(t, h)
+	for _, m := range []passerelle.Message{menu, size, side, ask, notPaid} {
+		var hm host.Message
+		b, _ := json.Marshal(m)
+		if err := json.Unmarshal(b, &hm); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range surface.All() {
+			if r := surface.Render(s, hm); r.Degraded() {
+				t.Errorf("card %q degrades to a menu on %s", m.Card.Title, s)
+			}
+		}
 	}
 }
