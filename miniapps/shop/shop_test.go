@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"passerelle/gateway/surface"
+	"passerelle/host"
 	passerelle "passerelle/sdk/go"
 	"passerelle/sdk/go/sdktest"
 )
@@ -133,5 +135,34 @@ func TestCheckoutEmptyCart(t *testing.T) {
 		if c.Op == "pay.request" {
 			t.Fatal("an empty cart asked for a payment")
 		}
+	}
+}
+
+// TestFourSizesOnWhatsApp shows the tee's four size buttons where WhatsApp
+// allows three: the card degrades to a numbered menu, and the reply "2"
+// comes back to the app as the same action a button press sends.
+func TestFourSizesOnWhatsApp(t *testing.T) {
+	h, kv := newHost(t)
+	must(t, h.Action(passerelle.Action{ID: "product:tee"}))
+	var card host.Message
+	b, _ := json.Marshal(one(t, h))
+	must(t, json.Unmarshal(b, &card))
+	r := surface.Render(surface.WhatsApp, card)
+	if !r.Degraded() {
+		t.Fatalf("four buttons rendered as %s on WhatsApp, want a menu", r.Kind)
+	}
+	choice, ok := r.Pick("2")
+	if !ok {
+		t.Fatalf("reply 2 does not pick from %+v", r.Choices)
+	}
+	must(t, h.Action(passerelle.Action{ID: choice.ID, Value: choice.Value}))
+	if got := one(t, h).Card; got == nil || got.Title != "Added to your cart" || !strings.Contains(got.Text, "Linen tee, size M") {
+		t.Fatalf("after replying 2: %+v", got)
+	}
+	if !strings.Contains(kv["cart"], `"size":"M"`) {
+		t.Fatalf("cart %q", kv["cart"])
+	}
+	if r := surface.Render(surface.Messenger, card); r.Degraded() {
+		t.Fatalf("four buttons degrade on Messenger too (%s)", r.Kind)
 	}
 }
