@@ -154,7 +154,7 @@ func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 
 func (e *env) start(mod func(*gateway.Config)) {
 	cfg := gateway.Config{DB: e.db, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
-		Apps: e.apps, Payments: e.pay, Consent: e.cons, PingInterval: time.Second}
+		Apps: e.apps, Payments: e.pay, Consent: e.cons}
 	if mod != nil {
 		mod(&cfg)
 	}

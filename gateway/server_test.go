@@ -530,3 +530,18 @@ func TestEmitRejectsBadOutgoing(t *testing.T) {
 		t.Error("Emit into a missing conversation succeeded")
 	}
 }
+
+func TestSilentPeerIsDropped(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.PingInterval = 100 * time.Millisecond })
+	alice, _ := e.connect("alice", "web", nil)
+	alice.ws.SetPingHandler(func(string) error { return nil }) // never answers pings
+	_ = alice.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := alice.ws.ReadMessage(); err != nil {
+			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+				t.Fatal("the server kept a peer that answers no ping")
+			}
+			return
+		}
+	}
+}
