@@ -5,8 +5,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"passerelle/host"
@@ -64,23 +66,65 @@ func BenchmarkDispatchEchoGo(b *testing.B) {
 	}
 }
 
-// BenchmarkColdStartGo measures an already-compiled echo becoming ready and
-// serving its first event. The sandbox API has no call that makes only a new
-// instance, so each iteration is Load from the engine's warm compilation
-// cache (check, runtime with WASI and host module, compile cache hit, one
-// instance with _initialize), the first open event, and Close.
+// BenchmarkColdStartGo measures a new instance of the already-compiled echo
+// app becoming ready (instantiation, Go runtime start-up in _initialize)
+// and serving its first event. The sandbox has no call that only makes an
+// instance, so each iteration first sends, with the timer stopped, an event
+// whose reply exceeds the engine's call_bytes limit: the runtime discards
+// that instance, and the timed event must start a new one.
 func BenchmarkColdStartGo(b *testing.B) {
+	ctx := context.Background()
+	eng, err := sandbox.New(ctx, sandbox.Config{
+		CacheDir: cacheDir,
+		Funcs:    []host.Func{{Op: "chat.send", Permission: host.PermChat, Handle: func(context.Context, *host.Call, []byte) ([]byte, error) { return []byte(`{"id":"m1"}`), nil }}},
+		Defaults: host.Limits{CallBytes: 64},
+		PoolSize: 1,
+		Logger:   slog.New(slog.DiscardHandler),
+		AppLog:   &appLog{},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kill := event(b, host.EventMessage, strings.Repeat("x", 100))
+	first := event(b, host.EventMessage, "hi")
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		var le *sandbox.LimitError
+		if _, err := app.Dispatch(ctx, kill); !errors.As(err, &le) {
+			b.Fatalf("want a call_bytes LimitError, got %v", err)
+		}
+		b.StartTimer()
+		if res, err := app.Dispatch(ctx, first); err != nil || res.HostCalls != 1 {
+			b.Fatalf("first event: %+v %v", res, err)
+		}
+	}
+	b.StopTimer()
+	if st := app.Stats(); st.Created < uint64(b.N) {
+		b.Fatalf("%d instances created for %d iterations: the timed events reused instances", st.Created, b.N)
+	}
+}
+
+// BenchmarkLoadEcho measures Load of the already-compiled echo from the
+// engine's in-memory compilation cache, then its first event and Close:
+// checking the module, a runtime with WASI and the host module, the cache
+// hit (wazero still decodes and validates the 3 MiB module) and one instance.
+func BenchmarkLoadEcho(b *testing.B) {
 	ctx := context.Background()
 	eng := benchEngine(b, "")
 	defer eng.Close(ctx)
-	warm, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm) // fills the in-memory cache
+	warm, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm) // fills the cache
 	if err != nil {
 		b.Fatal(err)
 	}
 	warm.Close(ctx)
 	ev := event(b, host.EventOpen, "")
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
 		app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm)
 		if err != nil {

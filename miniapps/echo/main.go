@@ -13,6 +13,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 
 	passerelle "passerelle/sdk/go"
@@ -67,7 +68,7 @@ func onAction(c *passerelle.Context, ev *passerelle.Event) error {
 	case "help":
 		reply = `Type anything and I repeat it. Type "menu" to see the buttons again.`
 	default:
-		c.Logf(passerelle.LevelWarn, "unknown button %q", ev.Action.ID)
+		c.Log(passerelle.LevelWarn, "unknown button "+strconv.Quote(ev.Action.ID))
 		reply = `I do not know that button. Type "menu" to see the buttons again.`
 	}
 	_, err := c.SendText(reply)

@@ -3,7 +3,6 @@ package passerelle
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"sync"
 )
 
@@ -113,13 +112,23 @@ func (a *App) run(c *Context, h Host, event []byte) error {
 
 func decodeEvent(b []byte, ev, prev *Event) error {
 	if len(bytes.TrimSpace(b)) == 0 {
-		return fmt.Errorf("%w: empty event", ErrBadEvent)
+		return &wrapError{"empty event", ErrBadEvent}
 	}
 	if err := decodeEventJSON(b, ev, prev); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadEvent, err)
+		return &wrapError{err.Error(), ErrBadEvent}
 	}
 	if ev.Type == "" {
-		return fmt.Errorf("%w: no \"type\"", ErrBadEvent)
+		return &wrapError{`no "type"`, ErrBadEvent}
 	}
 	return nil
 }
+
+// wrapError is a message followed by the error it wraps. The SDK uses it
+// instead of fmt.Errorf so that a guest does not link fmt.
+type wrapError struct {
+	msg string
+	err error
+}
+
+func (e *wrapError) Error() string { return e.err.Error() + ": " + e.msg }
+func (e *wrapError) Unwrap() error { return e.err }

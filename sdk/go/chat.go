@@ -1,7 +1,5 @@
 package passerelle
 
-import "fmt"
-
 type sendResponse struct {
 	ID string `json:"id"`
 }
@@ -19,7 +17,7 @@ func (c *Context) Send(m Message) (id string, err error) {
 		d := decoder{b: out}
 		r.decodeJSON(&d)
 		if d.end(); d.err != nil {
-			return "", fmt.Errorf("chat.send: decode response: %w", d.err)
+			return "", &wrapError{"chat.send: decode response", d.err}
 		}
 	}
 	return r.ID, nil

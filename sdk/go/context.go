@@ -25,15 +25,12 @@ type Context struct {
 	ev   Event
 	req  []byte        // reused request encoding
 	buf  bytes.Buffer  // request encoding through encoding/json
-	enc  *json.Encoder // writes into buf
+	enc  *json.Encoder // writes into buf; made on first use
 	res  []byte        // reused response buffer (sandbox only)
 }
 
 func newContext() *Context {
-	c := &Context{}
-	c.enc = json.NewEncoder(&c.buf)
-	c.enc.SetEscapeHTML(false)
-	return c
+	return &Context{}
 }
 
 // importFunc is the shape of every operation import:
@@ -50,6 +47,10 @@ func (c *Context) call(op string, imp importFunc, req, resp any) error {
 		c.req = a.appendJSON(c.req[:0])
 		body = c.req
 	} else {
+		if c.enc == nil {
+			c.enc = json.NewEncoder(&c.buf)
+			c.enc.SetEscapeHTML(false)
+		}
 		c.buf.Reset()
 		if err := c.enc.Encode(req); err != nil {
 			return fmt.Errorf("%s: encode request: %w", op, err)

@@ -25,8 +25,6 @@ type jsonDecodable interface {
 	decodeJSON(d *decoder)
 }
 
-var errSyntax = errors.New("invalid JSON")
-
 const maxDepth = 10000
 
 // Every loop iteration and call costs a check when the sandbox makes guest
