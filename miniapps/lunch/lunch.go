@@ -180,12 +180,17 @@ func (l *lunch) onAction(c *passerelle.Context, ev *passerelle.Event) error {
 	case strings.HasPrefix(a.ID, "size:"):
 		d.Size = strings.TrimPrefix(a.ID, "size:")
 		if _, ok := findOption(m.Sizes, d.Size); !ok {
+			d.Size = ""
 			return l.askSize(c, d)
 		}
 		return l.askSide(c, d)
 	case strings.HasPrefix(a.ID, "side:"):
+		if d.Size == "" {
+			return l.askSize(c, d)
+		}
 		d.Side = strings.TrimPrefix(a.ID, "side:")
-		if _, ok := findOption(m.Sides, d.Side); !ok || d.Size == "" {
+		if _, ok := findOption(m.Sides, d.Side); !ok {
+			d.Side = ""
 			return l.askSide(c, d)
 		}
 		d.Try = 1

@@ -356,6 +356,36 @@ func TestUntrustedActions(t *testing.T) {
 		{"garbage value", passerelle.Action{ID: "side:fries", Value: "%%%"}, "lost track of that order"},
 		{"unknown button", passerelle.Action{ID: "explode", Value: "n=X;d=soup"}, "did not understand"},
 	}
+	// Steps pressed out of order ask again for what is missing.
+	steps := []struct {
+		name  string
+		a     passerelle.Action
+		title string
+		text  string
+	}{
+		{"side before size", passerelle.Action{ID: "side:fries", Value: "n=X;d=soup"}, "Tomato soup", "Which size?"},
+		{"unknown size", passerelle.Action{ID: "size:huge", Value: "n=X;d=soup"}, "Tomato soup", "Which size?"},
+		{"unknown side", passerelle.Action{ID: "side:caviar", Value: "n=X;d=soup;s=large"}, "Tomato soup (large)", "Anything on the side?"},
+		{"continue before choosing", passerelle.Action{ID: "continue", Value: "n=X;d=soup"}, "Tomato soup", "Which size?"},
+	}
+	for _, tt := range steps {
+		t.Run(tt.name, func(t *testing.T) {
+			h, f := newFake(t)
+			must(t, h.Action(tt.a))
+			c := one(t, h).Card
+			if c == nil || c.Title != tt.title || c.Text != tt.text {
+				t.Fatalf("got %+v, want %q asking %q", c, tt.title, tt.text)
+			}
+			for _, b := range c.Buttons {
+				if d, err := DecodeDraft(b.Value); err != nil || d.Side != "" || (tt.text == "Which size?" && d.Size != "") {
+					t.Fatalf("button %s carries %q", b.ID, b.Value)
+				}
+			}
+			if len(f.pays) != 0 {
+				t.Fatalf("paid: %+v", f.pays)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, f := newFake(t)
