@@ -56,32 +56,21 @@ type Apps interface {
 	Catalog(ctx context.Context) ([]AppInfo, error)
 }
 
-// Balance is a wallet balance in integer minor units.
-type Balance struct {
-	Currency string `json:"currency"`
-	Amount   int64  `json:"amount"`
-}
-
 // Payments settles payment prompts: only the person the order is for may
-// confirm or decline it.
+// confirm or decline it. Balances are integer minor units per ISO 4217
+// currency code. host/pay's Service satisfies it.
 type Payments interface {
 	Confirm(ctx context.Context, person, order string) error
 	Decline(ctx context.Context, person, order string) error
-	Balances(ctx context.Context, person string) ([]Balance, error)
+	Balances(ctx context.Context, person string) (map[string]int64, error)
 }
 
-// ConsentRequest is a scope consent prompt being answered.
-type ConsentRequest struct {
-	Prompt  string   // the prompt id the identity service chose
-	App     string   // the app asking
-	Scopes  []string // e.g. identity.profile
-	Surface string   // where the person answered, for the consent ledger
-}
-
-// Consent records a person's answer to a scope consent prompt.
+// Consent records a person's answer to a scope consent prompt, named by the
+// prompt id the identity service gave it; surface is where the person
+// answered, for the consent ledger. host/identity's Service satisfies it.
 type Consent interface {
-	Grant(ctx context.Context, person string, req ConsentRequest) error
-	Refuse(ctx context.Context, person string, req ConsentRequest) error
+	Grant(ctx context.Context, person, prompt, surface string) error
+	Refuse(ctx context.Context, person, prompt string) error
 }
 
 // Config configures a Server. DB and Auth are required; every other

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -553,7 +554,16 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		if err != nil {
 			return err
 		}
-		c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": bal})
+		type balance struct {
+			Currency string `json:"currency"`
+			Amount   int64  `json:"amount"`
+		}
+		list := make([]balance, 0, len(bal))
+		for cur, amt := range bal {
+			list = append(list, balance{cur, amt})
+		}
+		slices.SortFunc(list, func(a, b balance) int { return strings.Compare(a.Currency, b.Currency) })
+		c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": list})
 		return nil
 	case TypeSurface:
 		sf, err := surface.Parse(f.Surface)

@@ -102,8 +102,8 @@ func (p *payments) Decline(_ context.Context, person, order string) error {
 	return nil
 }
 
-func (p *payments) Balances(context.Context, string) ([]gateway.Balance, error) {
-	return []gateway.Balance{{Currency: "EUR", Amount: 2500}}, nil
+func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
+	return map[string]int64{"EUR": 2500, "CHF": 100}, nil
 }
 
 type consent struct {
@@ -111,17 +111,17 @@ type consent struct {
 	calls []string
 }
 
-func (c *consent) Grant(_ context.Context, person string, r gateway.ConsentRequest) error {
+func (c *consent) Grant(_ context.Context, person, prompt, surface string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("grant %s %s %v %s", person, r.App, r.Scopes, r.Surface))
+	c.calls = append(c.calls, fmt.Sprintf("grant %s %s %s", person, prompt, surface))
 	return nil
 }
 
-func (c *consent) Refuse(_ context.Context, person string, r gateway.ConsentRequest) error {
+func (c *consent) Refuse(_ context.Context, person, prompt string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("refuse %s %s %v", person, r.App, r.Scopes))
+	c.calls = append(c.calls, fmt.Sprintf("refuse %s %s", person, prompt))
 	return nil
 }
 

@@ -519,11 +519,9 @@ func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
 
 // promptBody is the part of a prompt body the gateway reads.
 type promptBody struct {
-	Type   string   `json:"type"`
-	ID     string   `json:"id"`
-	Order  string   `json:"order"`
-	App    string   `json:"app"`
-	Scopes []string `json:"scopes"`
+	Type  string `json:"type"`
+	ID    string `json:"id"`
+	Order string `json:"order"`
 }
 
 func (s *Server) prompt(_ context.Context, out host.Outgoing) error {
@@ -593,16 +591,11 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer string) error {
 		if s.cfg.Consent == nil {
 			return ErrUnavailable
 		}
-		app := b.App
-		if app == "" {
-			app = p.App.App
-		}
-		req := ConsentRequest{Prompt: p.ID, App: app, Scopes: b.Scopes, Surface: string(c.surface())}
 		switch answer {
 		case "grant":
-			err = s.cfg.Consent.Grant(ctx, c.person, req)
+			err = s.cfg.Consent.Grant(ctx, c.person, p.ID, string(c.surface()))
 		case "refuse":
-			err = s.cfg.Consent.Refuse(ctx, c.person, req)
+			err = s.cfg.Consent.Refuse(ctx, c.person, p.ID)
 		default:
 			return errorf(CodeBadRequest, "a consent prompt takes grant or refuse, not %q", answer)
 		}

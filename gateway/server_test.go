@@ -256,7 +256,7 @@ func TestPromptPersistedUntilAnswered(t *testing.T) {
 		t.Fatalf("consent prompt %v", p)
 	}
 	alice.request(map[string]any{"type": "answer", "id": "c", "prompt": "cp_9", "answer": "grant"})
-	if fmt.Sprint(e.cons.calls) != "[grant alice lunch [identity.profile] web]" {
+	if fmt.Sprint(e.cons.calls) != "[grant alice cp_9 web]" {
 		t.Fatalf("consent saw %v", e.cons.calls)
 	}
 }
@@ -460,7 +460,7 @@ func TestRequests(t *testing.T) {
 	}{
 		{map[string]any{"type": "people", "id": "p", "query": "bo"}, "people", `"name":"Bob"`},
 		{map[string]any{"type": "apps", "id": "a"}, "apps", `"id":"lunch"`},
-		{map[string]any{"type": "wallet", "id": "w"}, "wallet", `"amount":2500`},
+		{map[string]any{"type": "wallet", "id": "w"}, "wallet", `"balances":[{"amount":100,"currency":"CHF"},{"amount":2500,"currency":"EUR"}]`},
 		{map[string]any{"type": "surface", "id": "s", "surface": "instagram"}, "ack", `"id":"s"`},
 		{map[string]any{"type": "conversations", "id": "c"}, "conversations", `"conversations"`},
 	}
