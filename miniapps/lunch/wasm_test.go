@@ -521,3 +521,45 @@ func TestWasmModule(t *testing.T) {
 		t.Fatalf("exports %v: want a reactor", rep.Exports)
 	}
 }
+
+// TestWasmConsent covers the person's say over their name: a refused
+// prompt lets them order without it, and a revoked grant is asked for again.
+func TestWasmConsent(t *testing.T) {
+	ctx := context.Background()
+	p := newPlatform(t)
+	if err := p.pay.Fund(ctx, pay.PersonAccount(p.person), "EUR", 5000); err != nil {
+		t.Fatal(err)
+	}
+	choose := func() (*host.Card, []host.Outgoing) {
+		t.Helper()
+		msgs, _ := p.deliver(host.Event{Type: host.EventAction, Action: &host.Action{ID: "dish:salad"}})
+		msgs, _ = p.press(onlyCard(t, msgs), "size:regular")
+		msgs, prompts := p.press(onlyCard(t, msgs), "side:none")
+		return onlyCard(t, msgs), prompts
+	}
+
+	ask, prompts := choose()
+	var consent identity.ConsentPromptBody
+	onlyPrompt(t, prompts, "consent", &consent)
+	if err := p.ids.Refuse(ctx, p.person, consent.ID); err != nil {
+		t.Fatal(err)
+	}
+	msgs, prompts := p.press(ask, "anon")
+	var prompt pay.PromptBody
+	onlyPrompt(t, prompts, "payment", &prompt)
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Thanks! Order ") || prompt.Amount != 890 {
+		t.Fatalf("without a name: %s, prompt %+v", jsonOf(msgs), prompt)
+	}
+
+	if err := p.ids.GrantScopes(ctx, p.person, p.ref, []identity.Scope{identity.ScopeProfile}, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ids.Revoke(ctx, p.person, p.ref, identity.ScopeProfile); err != nil {
+		t.Fatal(err)
+	}
+	ask, prompts = choose()
+	onlyPrompt(t, prompts, "consent", &consent)
+	if ask.Title != "May I have your name?" {
+		t.Fatalf("after a revoke: %s", jsonOf(ask))
+	}
+}
