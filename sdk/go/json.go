@@ -155,7 +155,14 @@ func (d *decoder) object(first *bool) (key []byte, ok bool) {
 			return nil, false
 		}
 	} else {
-		switch d.peek() {
+		c := byte(0)
+		if d.i < len(d.b) {
+			c = d.b[d.i]
+		}
+		if c <= ' ' {
+			c = d.peek()
+		}
+		switch c {
 		case ',':
 			d.i++
 		case '}':
@@ -167,12 +174,17 @@ func (d *decoder) object(first *bool) (key []byte, ok bool) {
 			return nil, false
 		}
 	}
-	if d.peek() != '"' {
-		d.fail("expected a string key")
-		return nil, false
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		if d.peek() != '"' {
+			d.fail("expected a string key")
+			return nil, false
+		}
 	}
 	key = d.strBytes()
-	if d.peek() != ':' {
+	if d.i >= len(d.b) || d.b[d.i] != ':' {
+		d.peek()
+	}
+	if d.i >= len(d.b) || d.b[d.i] != ':' {
 		d.fail("expected : after object key")
 		return nil, false
 	}
@@ -182,6 +194,10 @@ func (d *decoder) object(first *bool) (key []byte, ok bool) {
 
 // str reads a string value; null leaves it unchanged as encoding/json does.
 func (d *decoder) str(dst *string) {
+	if d.i < len(d.b) && d.b[d.i] == '"' { // compact JSON: skip the checks below
+		*dst = string(d.strBytes())
+		return
+	}
 	if d.null() || d.err != nil {
 		return
 	}
@@ -198,7 +214,13 @@ func (d *decoder) str(dst *string) {
 func (d *decoder) strBytes() []byte {
 	d.i++ // opening quote
 	start := d.i
-	d.i = plainPrefix(d.b, d.i)
+	if len(d.b)-d.i >= 8 { // the first word inline: most strings end in it
+		if m := specialMask(*(*uint64)(unsafe.Pointer(unsafe.SliceData(d.b[d.i:])))); m != 0 {
+			d.i += bits.TrailingZeros64(m) >> 3
+		} else {
+			d.i = plainPrefix(d.b, d.i+8)
+		}
+	}
 	if d.i < len(d.b) && d.b[d.i] == '"' {
 		d.i++
 		return d.b[start : d.i-1]
@@ -448,12 +470,14 @@ func (d *decoder) raw() []byte {
 
 // strReuse is str returning prev, not a new string, when the value equals it.
 func (d *decoder) strReuse(dst *string, prev string) {
-	if d.null() || d.err != nil {
-		return
-	}
-	if d.peek() != '"' {
-		d.fail("expected a string")
-		return
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		if d.null() || d.err != nil {
+			return
+		}
+		if d.peek() != '"' {
+			d.fail("expected a string")
+			return
+		}
 	}
 	if b := d.strBytes(); string(b) == prev {
 		*dst = prev
