@@ -467,7 +467,7 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
 		return nil
 	case TypeAnswer:
-		if err := s.answer(ctx, c, f.Prompt, f.Answer); err != nil {
+		if err := s.answer(ctx, c, f.Prompt, f.Answer, f.Conv); err != nil {
 			return err
 		}
 		c.reply(ackFrame{Type: "ack", ID: f.ID})

@@ -48,6 +48,8 @@
 // [data-testid=payment-amount], [data-testid=payment-confirm],
 // [data-testid=payment-decline], [data-testid=consent-sheet],
 // [data-testid=consent-grant], [data-testid=consent-refuse],
+// [data-testid=share-sheet], [data-testid=share-conv] (a select),
+// [data-testid=share-confirm], [data-testid=share-cancel],
 // [data-testid=wallet], #surface-select.
 //
 // # Storage

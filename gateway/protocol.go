@@ -34,14 +34,14 @@ type Frame struct {
 	V       int               `json:"v,omitempty"`       // hello: protocol version
 	Surface string            `json:"surface,omitempty"` // hello, surface
 	Resume  map[string]uint64 `json:"resume,omitempty"`  // hello: last seq seen per conversation
-	Conv    string            `json:"conv,omitempty"`    // send, action, history
+	Conv    string            `json:"conv,omitempty"`    // send, action, history, answer (share)
 	To      string            `json:"to,omitempty"`      // send: a person id, for a 1:1 conversation
 	Text    string            `json:"text,omitempty"`    // send
 	App     string            `json:"app,omitempty"`     // open
 	Payload string            `json:"payload,omitempty"` // open
 	Action  *host.Action      `json:"action,omitempty"`  // action
 	Prompt  string            `json:"prompt,omitempty"`  // answer
-	Answer  string            `json:"answer,omitempty"`  // answer: confirm, decline, grant, refuse
+	Answer  string            `json:"answer,omitempty"`  // answer: confirm, decline, grant, refuse, share, dismiss
 	After   uint64            `json:"after,omitempty"`   // history
 	Limit   int               `json:"limit,omitempty"`   // history, people
 	Title   string            `json:"title,omitempty"`   // group
@@ -118,8 +118,10 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		}
 		switch f.Answer {
 		case "confirm", "decline", "grant", "refuse", "dismiss":
+		case "share":
+			return &f, need("conv", f.Conv)
 		default:
-			return &f, errorf(CodeBadRequest, `answer must be "confirm" or "decline" (payments), "grant" or "refuse" (consent), or "dismiss"`)
+			return &f, errorf(CodeBadRequest, `answer must be "confirm" or "decline" (payments), "grant" or "refuse" (consent), "share" with "conv" (share), or "dismiss"`)
 		}
 	case TypeHistory:
 		return &f, need("conv", f.Conv)

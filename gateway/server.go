@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -558,8 +559,23 @@ func encodePrompt(p promptRecord) []byte {
 	return b
 }
 
+// IsMember reports whether person takes part in conversation (host/chat
+// asks before chat.share posts into a named conversation).
+func (s *Server) IsMember(_ context.Context, conversation, person string) (bool, error) {
+	cs, err := s.state(conversation)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(cs.rec.Members, person), nil
+}
+
 // answer routes a person's answer to a prompt and closes it everywhere.
-func (s *Server) answer(ctx context.Context, c *conn, id, answer string) error {
+// A share prompt answered "share" posts its card, as from the app, into the
+// conversation the person picked.
+func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) error {
 	p, err := s.st.prompt(id)
 	if err != nil {
 		return err
@@ -599,8 +615,20 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer string) error {
 		default:
 			return errorf(CodeBadRequest, "a consent prompt takes grant or refuse, not %q", answer)
 		}
+	case p.Type == "share" && answer == "share":
+		if _, err := c.member(conv); err != nil {
+			return err
+		}
+		var sb struct {
+			Card *host.Card `json:"card"`
+		}
+		if json.Unmarshal(p.Body, &sb) != nil || sb.Card == nil {
+			return errorf(CodeBadRequest, "this share prompt has no card to share; dismiss it")
+		}
+		body, _ := json.Marshal(host.Message{Card: sb.Card})
+		err = s.Emit(ctx, host.Outgoing{Kind: "message", App: p.App, Conversation: conv, Body: body})
 	default:
-		return errorf(CodeBadRequest, "a %q prompt can only be dismissed", p.Type)
+		return errorf(CodeBadRequest, "a %q prompt cannot be answered %q", p.Type, answer)
 	}
 	if err != nil {
 		return err

@@ -545,3 +545,41 @@ func TestSilentPeerIsDropped(t *testing.T) {
 		}
 	}
 }
+
+func TestSharePrompt(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	alice, _ := e.connect("alice", "web", nil)
+	conv := alice.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "hi"})["conv"].(string)
+	body := `{"type":"share","id":"sh_1","app":"lunch","card":{"title":"Lunch","share":{"app":"lunch","payload":"menu"}}}`
+	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(body)}); err != nil {
+		t.Fatal(err)
+	}
+	alice.until("prompt")
+	carolConv := ""
+	carol, _ := e.connect("carol", "web", nil)
+	carolConv = carol.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "yo"})["conv"].(string)
+	if f := alice.request(map[string]any{"type": "answer", "id": "x", "prompt": "sh_1", "answer": "share", "conv": carolConv}); f["code"] != "forbidden" {
+		t.Fatalf("sharing into someone else's conversation: %v", f)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "a", "prompt": "sh_1", "answer": "share", "conv": conv}); f["type"] != "ack" {
+		t.Fatalf("share: %v", f)
+	}
+	h := alice.request(map[string]any{"type": "history", "id": "h", "conv": conv, "after": 1})
+	msgs := h["messages"].([]any)
+	if len(msgs) != 1 {
+		t.Fatalf("history after share: %v", h)
+	}
+	m := msgs[0].(map[string]any)
+	if m["conv"] != conv || m["from"].(map[string]any)["kind"] != "app" || m["message"].(map[string]any)["card"].(map[string]any)["share"] == nil {
+		t.Fatalf("shared card: %v", m)
+	}
+	for _, tt := range []struct {
+		conv, person string
+		want         bool
+	}{{conv, "alice", true}, {conv, "bob", true}, {conv, "carol", false}, {"d_nope", "alice", false}} {
+		if got, err := e.srv.IsMember(ctx, tt.conv, tt.person); err != nil || got != tt.want {
+			t.Errorf("IsMember(%s, %s) = %v, %v", tt.conv, tt.person, got, err)
+		}
+	}
+}

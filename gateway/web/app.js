@@ -328,6 +328,8 @@
     sheet.dataset.prompt = p.id;
     sheet.dataset.kind = p.type;
     $("prompt-amount").textContent = "";
+    const choice = $("prompt-choice");
+    choice.hidden = true;
     let ya = "dismiss", na = null;
     if (p.type === "payment") {
       sheet.setAttribute("data-testid", "payment-sheet");
@@ -344,6 +346,17 @@
       yes.textContent = "Allow"; no.textContent = "Refuse";
       yes.setAttribute("data-testid", "consent-grant"); no.setAttribute("data-testid", "consent-refuse");
       ya = "grant"; na = "refuse";
+    } else if (p.type === "share") {
+      sheet.setAttribute("data-testid", "share-sheet");
+      const card = b.card || {};
+      $("prompt-title").textContent = "Share " + (card.title || p.app);
+      $("prompt-text").textContent = card.text || "Pick the conversation to share it in.";
+      choice.replaceChildren();
+      for (const c of S.convs.values()) if (c.kind !== "app") choice.append(el("option", { value: c.id, text: c.title || c.id }));
+      choice.hidden = false;
+      yes.textContent = "Share"; no.textContent = "Cancel";
+      yes.setAttribute("data-testid", "share-confirm"); no.setAttribute("data-testid", "share-cancel");
+      ya = "share"; na = "dismiss";
     } else {
       sheet.setAttribute("data-testid", "prompt-sheet");
       $("prompt-title").textContent = p.app || "Message";
@@ -351,7 +364,7 @@
       yes.textContent = "OK"; yes.setAttribute("data-testid", "prompt-dismiss");
     }
     no.hidden = !na;
-    const answer = (a) => request({ type: "answer", prompt: p.id, answer: a }, (f) => {
+    const answer = (a) => request({ type: "answer", prompt: p.id, answer: a, conv: a === "share" ? choice.value : undefined }, (f) => {
       if (f.type === "error") toast(f.message);
       S.prompts = S.prompts.filter((q) => q.id !== p.id);
       showPrompt();
