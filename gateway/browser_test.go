@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"passerelle/gateway"
 	"passerelle/host"
 )
 
@@ -174,4 +175,23 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 	if calls != "[confirm alice ord_77]" {
 		t.Fatalf("payments saw %s", calls)
 	}
+
+	// Alice opens a mini-app from the catalog and presses a button of its card.
+	got := make(chan gateway.AppEvent, 10)
+	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+		if ev.Event.Type == host.EventOpen {
+			return &host.Message{Card: &host.Card{Title: "Menu", List: &host.List{Items: []host.ListItem{{ID: "soup", Title: "Soup"}}}}}
+		}
+		return nil
+	}, got)
+	run(alice, "open the lunch app", chromedp.Click("#show-apps"), chromedp.Click(`[data-testid="apps-item"][data-id="lunch"]`),
+		chromedp.WaitVisible(`.msg[data-render="card"] .list-items li`))
+	if ev := <-got; ev.Event.Type != "open" || ev.Person != "alice" {
+		t.Fatalf("open event %+v", ev)
+	}
+	run(alice, "pick soup", chromedp.Click(`.msg[data-render="card"] .list-items li`))
+	if ev := <-got; ev.Event.Type != "action" || ev.Event.Action.ID != "soup" || ev.Surface != "web" {
+		t.Fatalf("action event %+v", ev.Event)
+	}
+	screenshot(t, alice, dir, "alice-web-app.png")
 }

@@ -62,17 +62,25 @@ type fakeApps struct {
 	got    chan gateway.AppEvent
 }
 
+// set replaces how the app reacts and where it reports events.
+func (a *fakeApps) set(react func(gateway.AppEvent) *host.Message, got chan gateway.AppEvent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.react, a.got = react, got
+}
+
 func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
+	react, got := a.react, a.got
 	a.mu.Unlock()
-	if a.got != nil {
-		a.got <- ev
+	if got != nil {
+		got <- ev
 	}
-	if a.react == nil {
+	if react == nil {
 		return nil
 	}
-	if m := a.react(ev); m != nil {
+	if m := react(ev); m != nil {
 		b, _ := json.Marshal(m)
 		return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Body: b})
 	}

@@ -156,17 +156,17 @@ func TestMiniAppMenuReplyMapsToChoice(t *testing.T) {
 	e := newEnv(t, nil)
 	card := &host.Card{Title: "Today", Text: "Pick a dish", Buttons: []host.Button{
 		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad", Value: "v-salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}
-	e.apps.got = make(chan gateway.AppEvent, 10)
-	e.apps.react = func(ev gateway.AppEvent) *host.Message {
+	got := make(chan gateway.AppEvent, 10)
+	e.apps.set(func(ev gateway.AppEvent) *host.Message {
 		if ev.Event.Type == host.EventOpen {
 			return &host.Message{Card: card}
 		}
 		return nil
-	}
+	}, got)
 	bob, _ := e.connect("bob", "whatsapp", nil)
 	ack := bob.request(map[string]any{"type": "open", "id": "o", "app": "lunch"})
 	conv := ack["conv"].(string)
-	if ev := <-e.apps.got; ev.Event.Type != "open" || ev.Person != "bob" || ev.Surface != "whatsapp" || ev.Conversation != conv {
+	if ev := <-got; ev.Event.Type != "open" || ev.Person != "bob" || ev.Surface != "whatsapp" || ev.Conversation != conv {
 		t.Fatalf("open event %+v", ev)
 	}
 	m := bob.until("msg")
@@ -175,23 +175,23 @@ func TestMiniAppMenuReplyMapsToChoice(t *testing.T) {
 		t.Fatalf("4 buttons on whatsapp should be a numbered menu, got %v", r)
 	}
 	bob.request(map[string]any{"type": "send", "id": "r", "conv": conv, "text": "2"})
-	ev := <-e.apps.got
+	ev := <-got
 	if ev.Event.Type != "action" || ev.Event.Action == nil || ev.Event.Action.ID != "salad" || ev.Event.Action.Value != "v-salad" {
 		t.Fatalf("reply 2 gave %+v", ev.Event)
 	}
 	bob.request(map[string]any{"type": "send", "id": "r2", "conv": conv, "text": "hello"})
-	if ev := <-e.apps.got; ev.Event.Type != "message" || ev.Event.Text != "hello" {
+	if ev := <-got; ev.Event.Type != "message" || ev.Event.Text != "hello" {
 		t.Fatalf("text gave %+v", ev.Event)
 	}
 	// The same card renders natively for a web person.
 	alice, _ := e.connect("alice", "web", nil)
 	alice.request(map[string]any{"type": "open", "id": "o", "app": "lunch"})
-	<-e.apps.got
+	<-got
 	if r := alice.until("msg")["render"].(map[string]any); r["kind"] != "card" {
 		t.Fatalf("web render %v", r)
 	}
 	alice.request(map[string]any{"type": "send", "id": "r", "conv": alice.request(map[string]any{"type": "open", "id": "o2", "app": "lunch"})["conv"], "text": "2"})
-	for ev := range e.apps.got {
+	for ev := range got {
 		if ev.Event.Type == "message" {
 			if ev.Event.Text != "2" {
 				t.Fatalf("web text %+v", ev.Event)
