@@ -16,7 +16,14 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"passerelle/host"
+	"passerelle/host/chat"
+	"passerelle/host/identity"
+	"passerelle/host/kv"
+	"passerelle/host/pay"
+	"passerelle/host/timer"
 	"passerelle/runtime/sandbox"
 	"passerelle/runtime/wasmfile"
 )
@@ -24,10 +31,12 @@ import (
 var cmdDev = command{"dev", "run a mini-app in the terminal, rebuilding on change: DIR|FILE.wasm", runDev}
 
 const devHelp = `Type a line to send it as a message. Commands:
-  /N      press button N (or pick item N) of the last card
-  /open   open the app again
-  /help   show this help
-  /quit   exit`
+  /N            press button N (or pick item N) of the last card
+  /open         open the app again
+  /confirm ID   confirm the payment order ID the app requested (/decline ID refuses it)
+  /grant ID     grant the consent prompt ID (/refuse ID refuses it)
+  /help         show this help
+  /quit         exit`
 
 // devPoll is how often dev looks for changed sources.
 const devPoll = 500 * time.Millisecond
@@ -56,11 +65,18 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return usageError{"give one app directory or one .wasm file, e.g. passerelle dev miniapps/echo"}
 	}
 	d := &devTerm{out: stdout, trace: !*quiet}
+	hostLog := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h, err := openDevHost(ctx, d, hostLog)
+	if err != nil {
+		return fmt.Errorf("start the host services: %w", err)
+	}
+	defer h.close()
+	d.host = h
 	eng, err := sandbox.New(ctx, sandbox.Config{
 		CacheDir: compileCacheDir(),
-		Funcs:    d.funcs(),
+		Funcs:    h.funcs,
 		PoolSize: 1,
-		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:   hostLog,
 		AppLog:   d,
 	})
 	if err != nil {
@@ -88,7 +104,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 
 	d.printf("%s\n", devHelp)
-	d.event(ctx, host.EventOpen, "", nil)
+	d.event(ctx, host.EventOpen, "", nil, nil)
 	lines := bufio.NewScanner(stdin)
 	lines.Buffer(make([]byte, 64<<10), 1<<20)
 	for lines.Scan() {
@@ -103,7 +119,13 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		case line == "/help":
 			d.printf("%s\n", devHelp)
 		case line == "/open":
-			d.event(ctx, host.EventOpen, "", nil)
+			d.event(ctx, host.EventOpen, "", nil, nil)
+		case strings.HasPrefix(line, "/confirm "), strings.HasPrefix(line, "/decline "),
+			strings.HasPrefix(line, "/grant "), strings.HasPrefix(line, "/refuse "):
+			cmd, id, _ := strings.Cut(line, " ")
+			if err := h.answer(ctx, cmd, strings.TrimSpace(id)); err != nil {
+				d.printf("%s: %v\n", cmd, err)
+			}
 		case strings.HasPrefix(line, "/"):
 			n, err := strconv.Atoi(line[1:])
 			if err != nil {
@@ -115,9 +137,9 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 				d.printf("%v\n", err)
 				continue
 			}
-			d.event(ctx, host.EventAction, "", a)
+			d.event(ctx, host.EventAction, "", a, nil)
 		default:
-			d.event(ctx, host.EventMessage, line, nil)
+			d.event(ctx, host.EventMessage, line, nil, nil)
 		}
 	}
 	return lines.Err()
@@ -127,6 +149,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 // the output, which the input loop and the reloader share.
 type devTerm struct {
 	trace bool
+	host  *devHost
 
 	mu     sync.Mutex
 	out    io.Writer
@@ -143,34 +166,13 @@ func (d *devTerm) printf(format string, args ...any) {
 	fmt.Fprintf(d.out, format, args...)
 }
 
-// funcs are the host operations dev offers: chat.send printing to the
-// terminal. Other operations are not offered, so a module importing them is
-// reported by Load.
-func (d *devTerm) funcs() []host.Func {
-	return []host.Func{{Op: "chat.send", Permission: host.PermChat, Handle: d.chatSend}}
-}
-
-func (d *devTerm) chatSend(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
-	var m host.Message
-	if err := json.Unmarshal(req, &m); err != nil {
-		return nil, host.Errorf(host.StatusBadRequest, "the request is not a message: %v", err)
-	}
-	if m.Text == "" && m.Card == nil {
-		return nil, host.Errorf(host.StatusBadRequest, "the message is empty: set text or card")
-	}
-	if err := c.Out.Emit(ctx, host.Outgoing{Kind: "message", App: c.Caller.App, Conversation: c.Caller.Conversation, Body: req}); err != nil {
-		return nil, host.Errorf(host.StatusUnavailable, "deliver the message: %v", err)
-	}
-	d.mu.Lock()
-	d.sent++
-	id := "msg_" + strconv.Itoa(d.sent)
-	d.mu.Unlock()
-	return json.Marshal(map[string]string{"id": id})
-}
-
 // Emit implements host.Outbox: it prints the message as a surface without
 // cards would, with /N for each choice.
 func (d *devTerm) Emit(_ context.Context, o host.Outgoing) error {
+	if o.Kind == "prompt" {
+		d.prompt(o.Body)
+		return nil
+	}
 	var m host.Message
 	if err := json.Unmarshal(o.Body, &m); err != nil {
 		return err
@@ -220,6 +222,45 @@ func (d *devTerm) Emit(_ context.Context, o host.Outgoing) error {
 	return nil
 }
 
+// prompt prints a host-drawn prompt and how to answer it.
+func (d *devTerm) prompt(body json.RawMessage) {
+	var p struct {
+		Type        string   `json:"type"`
+		ID          string   `json:"id"`
+		Order       string   `json:"order"`
+		Amount      int64    `json:"amount"`
+		Currency    string   `json:"currency"`
+		Description string   `json:"description"`
+		Scopes      []string `json:"scopes"`
+	}
+	_ = json.Unmarshal(body, &p)
+	switch p.Type {
+	case "payment":
+		d.printf("host> pay %d %s (minor units) for %q? /confirm %s or /decline %s\n", p.Amount, p.Currency, p.Description, p.Order, p.Order)
+	case "consent":
+		d.printf("host> share %s with the app? /grant %s or /refuse %s\n", strings.Join(p.Scopes, ", "), p.ID, p.ID)
+	default:
+		d.printf("host> prompt %s\n", strings.TrimSpace(string(body)))
+	}
+}
+
+// answer performs /confirm, /decline, /grant or /refuse for the dev person.
+func (h *devHost) answer(ctx context.Context, cmd, id string) error {
+	if id == "" {
+		return errors.New("give the id the prompt showed")
+	}
+	switch cmd {
+	case "/confirm":
+		return h.pay.Confirm(ctx, h.person, id)
+	case "/decline":
+		return h.pay.Decline(ctx, h.person, id)
+	case "/grant":
+		return h.identity.Grant(ctx, h.person, id, "dev")
+	default:
+		return h.identity.Refuse(ctx, h.person, id)
+	}
+}
+
 // AppLog implements sandbox.AppLogger.
 func (d *devTerm) AppLog(_ host.AppRef, rec sandbox.LogRecord) {
 	d.printf("  %s %s: %s\n", rec.Source, strings.ToLower(rec.Level.String()), strings.TrimRight(rec.Message, "\n"))
@@ -242,23 +283,29 @@ func (d *devTerm) choice(n int) (*host.Action, error) {
 	return nil, fmt.Errorf("the last card has no choice %d", n)
 }
 
-// event sends one event to the app and prints its outcome.
-func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action) {
+// event sends one event to the app and prints its outcome; set, when not
+// nil, fills the event's payment or timer.
+func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action, set func(*host.Event)) {
 	d.mu.Lock()
 	d.events++
 	id := "ev_" + strconv.Itoa(d.events)
 	app := d.app
 	appID := d.id
 	d.mu.Unlock()
-	payload, err := json.Marshal(host.Event{V: 1, Type: typ, ID: id, App: appID, Conversation: "dev",
-		User: "dev-user", Surface: "dev", Text: text, Action: a})
+	person := d.host.person
+	e := host.Event{V: 1, Type: typ, ID: id, App: appID, Conversation: "dev",
+		User: d.host.identity.OpenID(app.Ref(), person), Surface: "dev", Text: text, Action: a}
+	if set != nil {
+		set(&e)
+	}
+	payload, err := json.Marshal(e)
 	if err != nil {
 		d.printf("encode event: %v\n", err)
 		return
 	}
 	ev := &sandbox.Event{
 		Payload: payload,
-		Caller:  host.Caller{Person: "dev-person", Conversation: "dev", Surface: "dev", EventID: id},
+		Caller:  host.Caller{Person: person, Conversation: "dev", Surface: "dev", EventID: id},
 		Out:     d,
 	}
 	if d.trace {
@@ -376,4 +423,119 @@ func sourceStamp(dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// devHost is the platform's own host services (chat, storage, identity,
+// payments, timers) on a throwaway store, with one person, "Dev", funded
+// with 1000.00 in EUR and USD. Payment and timer events it causes are
+// queued and delivered to the app by one goroutine.
+type devHost struct {
+	dir      string
+	db       *bbolt.DB
+	identity *identity.Service
+	pay      *pay.Service
+	timers   *timer.Service
+	funcs    []host.Func
+	person   string
+	queue    chan func(context.Context)
+	wg       sync.WaitGroup
+	cancel   context.CancelFunc
+}
+
+func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost, err error) {
+	h := &devHost{queue: make(chan func(context.Context), 64)}
+	if h.dir, err = os.MkdirTemp("", "passerelle-dev-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			h.close()
+		}
+	}()
+	if h.db, err = bbolt.Open(filepath.Join(h.dir, "dev.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true}); err != nil {
+		return nil, err
+	}
+	if h.identity, err = identity.Open(h.db, identity.Config{Logger: log}); err != nil {
+		return nil, err
+	}
+	p, err := h.identity.CreatePerson(ctx, "Dev", "+15550100")
+	if err != nil {
+		return nil, err
+	}
+	h.person = p.ID
+	if h.pay, err = pay.Open(h.db, pay.Config{Notifier: devPayments{h, d}, Logger: log}); err != nil {
+		return nil, err
+	}
+	for _, cur := range []string{"EUR", "USD"} {
+		if err = h.pay.Fund(ctx, pay.PersonAccount(h.person), cur, 100000); err != nil {
+			return nil, err
+		}
+	}
+	kvs, err := kv.Open(h.db, kv.Config{Pseudonyms: h.identity, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if h.timers, err = timer.Open(h.db, timer.Config{Logger: log, Fire: func(ctx context.Context, t timer.Timer) error {
+		ev := t.Event()
+		h.enqueue(func(ctx context.Context) {
+			d.event(ctx, host.EventTimer, "", nil, func(e *host.Event) { e.Timer = &ev })
+		})
+		return nil
+	}}); err != nil {
+		return nil, err
+	}
+	h.funcs = append(h.funcs, chat.New(chat.Config{Logger: log}).Funcs()...)
+	h.funcs = append(h.funcs, kvs.Funcs()...)
+	h.funcs = append(h.funcs, h.identity.Funcs()...)
+	h.funcs = append(h.funcs, h.pay.Funcs()...)
+	h.funcs = append(h.funcs, h.timers.Funcs()...)
+
+	rctx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	h.wg.Go(func() { h.timers.Run(rctx) })
+	h.wg.Go(func() { h.pay.Run(rctx) })
+	h.wg.Go(func() {
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case f := <-h.queue:
+				f(rctx)
+			}
+		}
+	})
+	return h, nil
+}
+
+// enqueue hands an event to the delivery goroutine; it never blocks a host
+// call (a full queue drops the event with a note).
+func (h *devHost) enqueue(f func(context.Context)) {
+	select {
+	case h.queue <- f:
+	default:
+	}
+}
+
+func (h *devHost) close() {
+	if h.cancel != nil {
+		h.cancel()
+		h.wg.Wait()
+	}
+	if h.db != nil {
+		h.db.Close()
+	}
+	os.RemoveAll(h.dir)
+}
+
+// devPayments turns settled orders into payment events for the app.
+type devPayments struct {
+	h *devHost
+	d *devTerm
+}
+
+func (p devPayments) PaymentOutcome(_ context.Context, o pay.Order) {
+	ev := o.Event()
+	p.h.enqueue(func(ctx context.Context) {
+		p.d.event(ctx, host.EventPayment, "", nil, func(e *host.Event) { e.Payment = &ev })
+	})
 }

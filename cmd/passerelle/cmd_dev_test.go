@@ -27,8 +27,8 @@ func TestDevSession(t *testing.T) {
 				"loaded echo 1.0.0 (Echo), permissions chat",
 				"echo> [Echo]", "/1 Say hello", "/2 Shout", "/3 Help",
 				`call chat.send {"card":{"title":"Echo"`, "-> ok",
-				"echo> echo: hello", `call chat.send {"text":"echo: hello"} -> ok {"id":"msg_2"}`,
-				"echo> Hello, dev-user!",
+				"echo> echo: hello", `call chat.send {"text":"echo: hello"} -> ok {"id":"msg_`,
+				"echo> Hello, o_",
 				"echo> HELLO THERE!",
 				"echo> [Echo]",
 				`echo> Type anything and I repeat it.`,
@@ -38,7 +38,7 @@ func TestDevSession(t *testing.T) {
 		{
 			name:  "bad choices",
 			input: "/7\n/x\n/open\n",
-			want:  []string{"the last card has no choice 7", "unknown command /x", "/N      press button N", "echo> [Echo]"},
+			want:  []string{"the last card has no choice 7", "unknown command /x", "/N            press button N", "echo> [Echo]"},
 		},
 		{
 			name:  "quiet",
@@ -74,6 +74,39 @@ func TestDevSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDevPayment runs a module that requests a payment, confirms it at the
+// host prompt and checks the app receives the payment event.
+func TestDevPayment(t *testing.T) {
+	useTestCompileCache(t)
+	dir := t.TempDir()
+	writeTestFile(t, filepath.Join(dir, "manifest.json"), `{"abi":"passerelle_v1","id":"till","name":"Till","version":"1","permissions":["pay"]}`)
+	wasm := filepath.Join(dir, "till.wasm")
+	if code, out, errOut := runCLI("app", "build", "-wasm", "../../sdk/conformance/testdata/pay.wasm", "-o", wasm, dir); code != 0 {
+		t.Fatalf("app build: %s%s", out, errOut)
+	}
+	in, inW := io.Pipe()
+	out := &devOutput{}
+	done := make(chan error, 1)
+	go func() { done <- devSession(context.Background(), []string{wasm}, in, out, io.Discard) }()
+	defer func() {
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("dev: %v", err)
+		}
+	}()
+	pos := waitForOutput(t, out, 0, "? /confirm ")
+	s := out.String()
+	order := strings.Fields(s[pos:])[0]
+	if !strings.Contains(s, `host> pay 1250 EUR (minor units) for "Soup"?`) {
+		t.Fatalf("no payment prompt:\n%s", s)
+	}
+	io.WriteString(inW, "/confirm nope\n")
+	pos = waitForOutput(t, out, pos, "/confirm: ")
+	io.WriteString(inW, "/confirm "+order+"\n")
+	pos = waitForOutput(t, out, pos, "event payment ok")
+	io.WriteString(inW, "/quit\n")
 }
 
 func TestDevRejectsBadModule(t *testing.T) {
