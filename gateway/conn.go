@@ -624,11 +624,13 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 	}
 	rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "person", ID: c.person, Name: c.name},
 		Msg: host.Message{Text: f.Text}, Client: f.ID, Surface: string(c.surface())}
-	res, err := s.post(conv, rec)
+	res, err := s.post(conv, rec, c, f.ID) // the ack comes with the message
 	if err != nil {
 		return err
 	}
-	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv, Seq: res.Seq, Dup: res.Dup})
+	if res.Dup {
+		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv, Seq: res.Seq, Dup: true})
+	}
 	if cs.rec.Kind != KindApp || res.Dup {
 		return nil
 	}

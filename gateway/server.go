@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,10 +61,18 @@ type convState struct {
 	mu       sync.Mutex
 	rec      convRecord
 	next     uint64 // next seq to fan out
-	pending  map[uint64]*msgRecord
+	pending  map[uint64]pendingMsg
 	recent   map[string]uint64 // person 0 client id -> seq, for the last dedupeWindow messages
 	order    []string          // keys of recent, oldest first
 	inflight map[string]bool   // keys being stored right now
+}
+
+// pendingMsg is a stored message waiting for its turn to be fanned out;
+// origin is the connection that sent it, acknowledged by ack id.
+type pendingMsg struct {
+	rec    *msgRecord
+	origin *conn
+	ack    string
 }
 
 // dedupeWindow is how many of a conversation's latest messages a resent
@@ -366,7 +375,7 @@ func (s *Server) state(conv string) (*convState, error) {
 	if cs := s.convs[conv]; cs != nil {
 		return cs, nil
 	}
-	cs = &convState{rec: rec, next: last + 1, pending: map[uint64]*msgRecord{},
+	cs = &convState{rec: rec, next: last + 1, pending: map[uint64]pendingMsg{},
 		recent: map[string]uint64{}, inflight: map[string]bool{}}
 	for _, m := range recent {
 		if m.From.Kind == "person" {
@@ -385,8 +394,10 @@ type appendResult struct {
 
 // post persists rec in conv and fans it out to the members' connections.
 // A person's message whose client id is among the conversation's latest
-// messages from that person is not stored again: its seq comes back with Dup.
-func (s *Server) post(conv string, rec *msgRecord) (appendResult, error) {
+// messages from that person is not stored again: its seq comes back with Dup
+// and nothing is sent. When origin is set, it gets, in the message's place
+// in the conversation's order, an ack carrying the message instead of a msg.
+func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (appendResult, error) {
 	cs, err := s.state(conv)
 	if err != nil {
 		return appendResult{}, err
@@ -421,10 +432,10 @@ func (s *Server) post(conv string, rec *msgRecord) (appendResult, error) {
 	s.met.persist.Observe(time.Since(start).Seconds())
 	s.met.msgsIn.Inc()
 	cs.remember(key, rec.Seq)
-	cs.pending[rec.Seq] = rec
+	cs.pending[rec.Seq] = pendingMsg{rec: rec, origin: origin, ack: ack}
 	for {
-		m := cs.pending[cs.next]
-		if m == nil {
+		m, ok := cs.pending[cs.next]
+		if !ok {
 			break
 		}
 		delete(cs.pending, cs.next)
@@ -436,19 +447,39 @@ func (s *Server) post(conv string, rec *msgRecord) (appendResult, error) {
 
 // fanout queues m to every connection of every member, rendered once per
 // surface. Called with the conversation's lock held, so in seq order.
-func (s *Server) fanout(rec convRecord, m *msgRecord) {
+func (s *Server) fanout(rec convRecord, m pendingMsg) {
 	var rendered [4][]byte
 	var buf [8]*conn
 	for _, p := range rec.Members {
 		for _, c := range s.connsOf(p, buf[:0]) {
 			i := surfaceIndex(c.surface())
 			if rendered[i] == nil {
-				rendered[i] = encodeMsg(rec.ID, m, surface.All()[i])
+				rendered[i] = encodeMsg(rec.ID, m.rec, surface.All()[i])
 			}
-			c.deliver(outFrame{conv: rec.ID, seq: m.Seq, data: rendered[i]})
+			data := rendered[i]
+			if c == m.origin {
+				data = encodeAckMsg(m.ack, rec.ID, m.rec.Seq, data)
+			}
+			c.deliver(outFrame{conv: rec.ID, seq: m.rec.Seq, data: data})
 			s.met.msgsOut.Inc()
 		}
 	}
+}
+
+// encodeAckMsg is the ack of a send carrying the message as stored.
+func encodeAckMsg(id, conv string, seq uint64, msg []byte) []byte {
+	idJSON, _ := json.Marshal(id)
+	convJSON, _ := json.Marshal(conv)
+	b := make([]byte, 0, len(msg)+len(id)+len(conv)+64)
+	b = append(b, `{"type":"ack","id":`...)
+	b = append(b, idJSON...)
+	b = append(b, `,"conv":`...)
+	b = append(b, convJSON...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"msg":`...)
+	b = append(b, msg...)
+	return append(b, '}')
 }
 
 func surfaceIndex(n surface.Name) int {
@@ -507,7 +538,7 @@ func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
 			return fmt.Errorf("%w: a message needs a conversation", ErrBadOutgoing)
 		}
 		rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: m}
-		_, err := s.post(out.Conversation, rec)
+		_, err := s.post(out.Conversation, rec, nil, "")
 		return err
 	case "prompt":
 		if out.Person == "" {

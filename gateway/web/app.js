@@ -115,6 +115,7 @@
         break;
       case "ack":
         if (S.pending.has(f.id)) S.pending.delete(f.id);
+        if (f.msg) onMsg(f.msg); // the acknowledged message, as stored
         break;
       case "prompt":
         if (!S.prompts.some((p) => p.id === f.prompt.id)) S.prompts.push(f.prompt);
