@@ -43,7 +43,10 @@
 //
 // Events of a type with no handler are acknowledged and ignored. A handler's
 // error ends the event: inside the sandbox it is written to the app log and
-// on_event returns its status code (see StatusOf).
+// on_event returns its status code (see StatusOf). A panic is not recovered:
+// the Go runtime prints it to stderr, which the platform puts in the app
+// log, and exits; the platform discards that instance and serves the next
+// event with a fresh one.
 //
 // # Errors
 //
