@@ -1,7 +1,6 @@
 package passerelle
 
 import (
-	"bytes"
 	"errors"
 	"sync"
 )
@@ -111,7 +110,7 @@ func (a *App) run(c *Context, h Host, event []byte) error {
 }
 
 func decodeEvent(b []byte, ev, prev *Event) error {
-	if len(bytes.TrimSpace(b)) == 0 {
+	if len(b) == 0 {
 		return &wrapError{"empty event", ErrBadEvent}
 	}
 	if err := decodeEventJSON(b, ev, prev); err != nil {

@@ -396,6 +396,10 @@ func (d *decoder) int(dst *int64) {
 	if d.err != nil {
 		return
 	}
+	if len(num) == 1 { // a single digit, like "v":1, without strconv
+		*dst = int64(num[0] - '0')
+		return
+	}
 	v, err := strconv.ParseInt(string(num), 10, 64)
 	if err != nil {
 		d.fail("expected an integer")
