@@ -51,6 +51,7 @@ func serve(ctx context.Context, args []string) error {
 	secret := fs.String("secret", "", "shared secret for HS256 person tokens (required)")
 	rate := fs.Float64("rate", 0, "frames per second per connection (0 = the gateway default)")
 	queue := fs.Int("queue", 0, "send queue per connection (0 = the gateway default)")
+	workers := fs.Int("app-workers", 0, "app deliveries in flight (0 = the gateway default, 64)")
 	batch := fs.Int("batch", 0, "bbolt MaxBatchSize (0 = bbolt's default, 1000)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +85,7 @@ func serve(ctx context.Context, args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	app := &echoApp{}
 	srv, err := gateway.New(gateway.Config{DB: db, Auth: hsAuth{[]byte(*secret)}, Directory: people{}, Apps: app,
-		Logger: log, RatePerSecond: *rate, SendQueue: *queue})
+		Logger: log, RatePerSecond: *rate, SendQueue: *queue, AppWorkers: *workers})
 	if err != nil {
 		return err
 	}
