@@ -3,9 +3,10 @@
 //
 // A Host delivers events to an *passerelle.App (Open, Message, Press, ...),
 // answers its host calls and records what it sent, logged and called.
-// chat.send is built in; other operations answer unknown_op until a test
-// serves them with Handle. Permissions, when set, are enforced like the
-// platform does.
+// chat.send and the storage operations (kv.get, kv.set, kv.delete,
+// kv.list, in memory) are built in; other operations answer unknown_op
+// until a test serves them with Handle. Permissions, when set, are enforced
+// like the platform does.
 package sdktest
 
 import (
@@ -52,6 +53,7 @@ type Host struct {
 
 	mu    sync.Mutex
 	ops   map[string]OpFunc
+	kv    map[string]kvEntry
 	sent  []passerelle.Message
 	logs  []LogLine
 	calls []Call
@@ -219,8 +221,19 @@ func (h *Host) serve(op string, req []byte) (passerelle.Status, []byte) {
 	h.mu.Lock()
 	fn := h.ops[op]
 	h.mu.Unlock()
-	if fn == nil && op == "chat.send" {
-		fn = h.chatSend
+	if fn == nil {
+		switch op {
+		case "chat.send":
+			fn = h.chatSend
+		case "kv.get":
+			fn = h.kvGet
+		case "kv.set":
+			fn = h.kvSet
+		case "kv.delete":
+			fn = h.kvDelete
+		case "kv.list":
+			fn = h.kvList
+		}
 	}
 	if fn == nil {
 		return fail(passerelle.StatusUnknownOp, fmt.Sprintf("sdktest has no %s: serve it in the test with Host.Handle", op))
