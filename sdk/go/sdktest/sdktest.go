@@ -3,9 +3,10 @@
 //
 // A Host delivers events to an *passerelle.App (Open, Message, Press, ...),
 // answers its host calls and records what it sent, logged and called.
-// chat.send and the storage operations (kv.get, kv.set, kv.delete,
-// kv.list, in memory) are built in; other operations answer unknown_op
-// until a test serves them with Handle. Permissions, when set, are enforced
+// chat.send, storage (kv.*, in memory), payments (pay.*: the test confirms
+// or declines orders) and timers (timer.*: the test fires them) are built
+// in; other operations answer unknown_op until a test serves them with
+// Handle, which also replaces a built-in. Permissions, when set, are enforced
 // like the platform does.
 package sdktest
 
@@ -51,13 +52,15 @@ type Host struct {
 
 	app *passerelle.App
 
-	mu    sync.Mutex
-	ops   map[string]OpFunc
-	kv    map[string]kvEntry
-	sent  []passerelle.Message
-	logs  []LogLine
-	calls []Call
-	seq   int
+	mu     sync.Mutex
+	ops    map[string]OpFunc
+	kv     map[string]kvEntry
+	timers []Timer
+	orders []*passerelle.Order
+	sent   []passerelle.Message
+	logs   []LogLine
+	calls  []Call
+	seq    int
 }
 
 // New returns a Host running app.
@@ -233,6 +236,16 @@ func (h *Host) serve(op string, req []byte) (passerelle.Status, []byte) {
 			fn = h.kvDelete
 		case "kv.list":
 			fn = h.kvList
+		case "timer.after":
+			fn = h.timerAfter
+		case "timer.cancel":
+			fn = h.timerCancel
+		case "pay.request":
+			fn = h.payRequest
+		case "pay.status":
+			fn = h.payStatus
+		case "pay.refund":
+			fn = h.payRefund
 		}
 	}
 	if fn == nil {
