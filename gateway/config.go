@@ -101,6 +101,10 @@ type Config struct {
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
 	AppWorkers    int           // app deliveries in flight at once (default 64)
+	// MaxConversations bounds the conversations whose delivery state (order,
+	// latest client ids) is kept in memory; idle ones beyond it are dropped
+	// and rebuilt from the store when next used (default 100,000).
+	MaxConversations int
 }
 
 func (c *Config) defaults() {
@@ -136,5 +140,8 @@ func (c *Config) defaults() {
 	}
 	if c.AppWorkers <= 0 {
 		c.AppWorkers = 64
+	}
+	if c.MaxConversations <= 0 {
+		c.MaxConversations = 100_000
 	}
 }

@@ -395,17 +395,16 @@ type ackFrame struct {
 	Dup  bool   `json:"dup,omitempty"`
 }
 
-// member returns the delivery state of conv after checking that c's person
-// is a member.
-func (c *conn) member(conv string) (*convState, error) {
-	cs, err := c.s.state(conv)
+// member returns conv's record after checking that c's person is a member.
+func (c *conn) member(conv string) (convRecord, error) {
+	rec, err := c.s.conversation(conv)
 	if err != nil {
-		return nil, err
+		return convRecord{}, err
 	}
-	if !slices.Contains(cs.rec.Members, c.person) {
-		return nil, ErrNotMember
+	if !slices.Contains(rec.Members, c.person) {
+		return convRecord{}, ErrNotMember
 	}
-	return cs, nil
+	return rec, nil
 }
 
 // announce tells every member's connections about a new conversation.
@@ -452,16 +451,16 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
 		return nil
 	case TypeAction:
-		cs, err := c.member(f.Conv)
+		rec, err := c.member(f.Conv)
 		if err != nil {
 			return err
 		}
-		if cs.rec.Kind != KindApp {
-			return errorf(CodeBadRequest, "actions go to mini-app conversations; %s is a %s conversation", f.Conv, cs.rec.Kind)
+		if rec.Kind != KindApp {
+			return errorf(CodeBadRequest, "actions go to mini-app conversations; %s is a %s conversation", f.Conv, rec.Kind)
 		}
-		ev := c.event(host.EventAction, cs.rec.App, f.Conv)
+		ev := c.event(host.EventAction, rec.App, f.Conv)
 		ev.Action = f.Action
-		if err := s.dispatch(cs.rec.App, c.appEvent(ev)); err != nil {
+		if err := s.dispatch(rec.App, c.appEvent(ev)); err != nil {
 			return err
 		}
 		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
@@ -610,12 +609,12 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 		}
 		conv = rec.ID
 	}
-	cs, err := c.member(conv)
+	cv, err := c.member(conv)
 	if err != nil {
 		return err
 	}
 	var pick *surface.Choice
-	if cs.rec.Kind == KindApp {
+	if cv.Kind == KindApp {
 		if last, err := s.st.lastCard(conv); err == nil && last != nil {
 			if ch, ok := surface.Render(c.surface(), last.Msg).Pick(f.Text); ok {
 				pick = &ch
@@ -631,11 +630,11 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 	if res.Dup {
 		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv, Seq: res.Seq, Dup: true})
 	}
-	if cs.rec.Kind != KindApp || res.Dup {
+	if cv.Kind != KindApp || res.Dup {
 		return nil
 	}
-	ev := c.event(host.EventMessage, cs.rec.App, conv)
-	app := cs.rec.App
+	ev := c.event(host.EventMessage, cv.App, conv)
+	app := cv.App
 	switch {
 	case pick == nil:
 		ev.Text = f.Text

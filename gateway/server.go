@@ -58,6 +58,7 @@ var _ host.Outbox = (*Server)(nil)
 // also remembers the (person, client id) of the conversation's latest
 // messages, so that a resent message is recognised without a store lookup.
 type convState struct {
+	users    int // posts and lookups using the state; under Server.convMu
 	mu       sync.Mutex
 	rec      convRecord
 	next     uint64 // next seq to fan out
@@ -354,10 +355,14 @@ func (s *Server) name(ctx context.Context, person string) string {
 	return n
 }
 
-// state returns the in-memory delivery state of conv, loading it.
-func (s *Server) state(conv string) (*convState, error) {
+// acquire returns the in-memory delivery state of conv, loading it, and
+// holds it in memory until release.
+func (s *Server) acquire(conv string) (*convState, error) {
 	s.convMu.Lock()
 	cs := s.convs[conv]
+	if cs != nil {
+		cs.users++
+	}
 	s.convMu.Unlock()
 	if cs != nil {
 		return cs, nil
@@ -373,9 +378,10 @@ func (s *Server) state(conv string) (*convState, error) {
 	s.convMu.Lock()
 	defer s.convMu.Unlock()
 	if cs := s.convs[conv]; cs != nil {
+		cs.users++
 		return cs, nil
 	}
-	cs = &convState{rec: rec, next: last + 1, pending: map[uint64]pendingMsg{},
+	cs = &convState{users: 1, rec: rec, next: last + 1, pending: map[uint64]pendingMsg{},
 		recent: map[string]uint64{}, inflight: map[string]bool{}}
 	for _, m := range recent {
 		if m.From.Kind == "person" {
@@ -384,6 +390,37 @@ func (s *Server) state(conv string) (*convState, error) {
 	}
 	s.convs[conv] = cs
 	return cs, nil
+}
+
+// release lets go of a state from acquire. Past Config.MaxConversations
+// states, idle ones are dropped: a state nobody uses has no message in
+// flight, so the next acquire rebuilds it exactly from the store.
+func (s *Server) release(cs *convState) {
+	s.convMu.Lock()
+	defer s.convMu.Unlock()
+	cs.users--
+	if len(s.convs) <= s.cfg.MaxConversations {
+		return
+	}
+	keep := s.cfg.MaxConversations * 9 / 10
+	for id, st := range s.convs {
+		if len(s.convs) <= keep {
+			break
+		}
+		if st.users == 0 {
+			delete(s.convs, id)
+		}
+	}
+}
+
+// conversation returns the record of conv.
+func (s *Server) conversation(conv string) (convRecord, error) {
+	cs, err := s.acquire(conv)
+	if err != nil {
+		return convRecord{}, err
+	}
+	defer s.release(cs)
+	return cs.rec, nil // never changes once loaded
 }
 
 // appendResult is what post stored.
@@ -398,10 +435,11 @@ type appendResult struct {
 // and nothing is sent. When origin is set, it gets, in the message's place
 // in the conversation's order, an ack carrying the message instead of a msg.
 func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (appendResult, error) {
-	cs, err := s.state(conv)
+	cs, err := s.acquire(conv)
 	if err != nil {
 		return appendResult{}, err
 	}
+	defer s.release(cs)
 	key := ""
 	if rec.From.Kind == "person" {
 		key = dedupeKey(rec.From.ID, rec.Client)
@@ -593,14 +631,14 @@ func encodePrompt(p promptRecord) []byte {
 // IsMember reports whether person takes part in conversation (host/chat
 // asks before chat.share posts into a named conversation).
 func (s *Server) IsMember(_ context.Context, conversation, person string) (bool, error) {
-	cs, err := s.state(conversation)
+	rec, err := s.conversation(conversation)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return slices.Contains(cs.rec.Members, person), nil
+	return slices.Contains(rec.Members, person), nil
 }
 
 // answer routes a person's answer to a prompt and closes it everywhere.

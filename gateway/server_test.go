@@ -583,3 +583,32 @@ func TestSharePrompt(t *testing.T) {
 		}
 	}
 }
+
+func TestEvictedConversationStateIsRebuilt(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.MaxConversations = 1 })
+	alice, _ := e.connect("alice", "web", nil)
+	convs := map[string]string{}
+	for round := 1; round <= 3; round++ {
+		for _, to := range []string{"bob", "carol"} {
+			ack := alice.request(map[string]any{"type": "send", "id": fmt.Sprint(to, round), "to": to, "text": "x"})
+			if ack["seq"] != float64(round) {
+				t.Fatalf("round %d to %s: %v", round, to, ack)
+			}
+			convs[to] = ack["conv"].(string)
+		}
+	}
+	// The dedupe window comes back from the store too.
+	if ack := alice.request(map[string]any{"type": "send", "id": "bob2", "conv": convs["bob"], "text": "x"}); ack["seq"] != 2.0 || ack["dup"] != true {
+		t.Fatalf("resend after eviction: %v", ack)
+	}
+	_, frames := e.connect("bob", "web", map[string]uint64{convs["bob"]: 0})
+	var seqs []float64
+	for _, f := range frames {
+		if f["type"] == "msg" {
+			seqs = append(seqs, f["seq"].(float64))
+		}
+	}
+	if fmt.Sprint(seqs) != "[1 2 3]" {
+		t.Fatalf("bob's replay %v", seqs)
+	}
+}
