@@ -436,7 +436,7 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		if s.cfg.Apps == nil {
 			return ErrUnavailable
 		}
-		rec, created, err := s.st.ensureConv(convRecord{ID: appConvID(f.App, c.person), Kind: KindApp, App: f.App, Title: f.App, Members: []string{c.person}})
+		rec, created, err := s.st.ensureConv(convRecord{ID: appConvID(f.App, c.person), Kind: KindApp, App: f.App, Title: s.appName(ctx, f.App), Members: []string{c.person}})
 		if err != nil {
 			return err
 		}
@@ -574,6 +574,20 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		return nil
 	}
 	return errorf(CodeUnknownType, "unknown frame type %q", f.Type)
+}
+
+// appName is the catalog's display name of app, or its id.
+func (s *Server) appName(ctx context.Context, app string) string {
+	list, err := s.cfg.Apps.Catalog(ctx)
+	if err != nil {
+		return app
+	}
+	for _, a := range list {
+		if a.ID == app && a.Name != "" {
+			return a.Name
+		}
+	}
+	return app
 }
 
 func (c *conn) checkPerson(ctx context.Context, id string) error {
