@@ -11,7 +11,10 @@
 // time, and reports throughput, p50/p99 latency and the server's resident
 // memory per connection (from /proc/PID/status). Tokens are minted with the
 // shared secret, or read from -tokens FILE ("person token" per line) to run
-// against a server whose tokens come from the identity service.
+// against a server whose tokens come from the identity service; there,
+// -mode app -app NAME needs an installed mini-app that answers every message
+// (the latency is measured from a timestamp at the start of the text, which
+// the app must echo at the start of its reply).
 package main
 
 import (

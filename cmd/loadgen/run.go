@@ -32,6 +32,7 @@ type runOpts struct {
 	duration time.Duration
 	pid      int
 	mode     string
+	app      string
 	prefix   string
 	text     int
 }
@@ -61,6 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 5m)")
 	fs.IntVar(&o.pid, "pid", 0, "server PID, to read its resident memory from /proc")
 	fs.StringVar(&o.mode, "mode", "p2p", "p2p (person to person) or app (person to the echo mini-app and back)")
+	fs.StringVar(&o.app, "app", "echo", "mini-app to open in app mode (it must answer each message)")
 	fs.StringVar(&o.prefix, "prefix", "lg", "person id prefix")
 	fs.IntVar(&o.text, "text", 32, "message text bytes")
 	if err := fs.Parse(args); err != nil {
@@ -129,7 +131,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for i := 0; i < o.senders; i++ {
 		c := clients[i]
 		if o.mode == "app" {
-			c.send(map[string]any{"type": "open", "id": "open", "app": "echo"})
+			c.send(map[string]any{"type": "open", "id": "open", "app": o.app})
 		} else {
 			c.send(map[string]any{"type": "send", "id": "hello-" + c.person, "to": clients[i^1].person, "text": "hi"})
 		}
