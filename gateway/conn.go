@@ -433,22 +433,11 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 	case TypeSend:
 		return c.sendText(ctx, f)
 	case TypeOpen:
-		if s.cfg.Apps == nil {
-			return ErrUnavailable
-		}
-		rec, created, err := s.st.ensureConv(convRecord{ID: appConvID(f.App, c.person), Kind: KindApp, App: f.App, Title: s.appName(ctx, f.App), Members: []string{c.person}})
+		conv, err := c.openApp(ctx, f.App, f.Payload)
 		if err != nil {
 			return err
 		}
-		if created {
-			s.announce(ctx, rec)
-		}
-		ev := c.event(host.EventOpen, f.App, rec.ID)
-		ev.Text = f.Payload
-		if err := s.dispatch(f.App, c.appEvent(ev)); err != nil {
-			return err
-		}
-		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
+		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv})
 		return nil
 	case TypeAction:
 		rec, err := c.member(f.Conv)
@@ -576,18 +565,47 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 	return errorf(CodeUnknownType, "unknown frame type %q", f.Type)
 }
 
-// appName is the catalog's display name of app, or its id.
-func (s *Server) appName(ctx context.Context, app string) string {
+// openApp makes sure the person's conversation with app exists and sends
+// the app an open event carrying payload; it returns the conversation.
+func (c *conn) openApp(ctx context.Context, app, payload string) (string, error) {
+	s := c.s
+	if s.cfg.Apps == nil {
+		return "", ErrUnavailable
+	}
+	name, ok := s.appName(ctx, app)
+	if !ok {
+		return "", errorf(CodeNotFound, "no mini-app %q is installed; the apps frame lists them", app)
+	}
+	rec, created, err := s.st.ensureConv(convRecord{ID: appConvID(app, c.person), Kind: KindApp, App: app, Title: name, Members: []string{c.person}})
+	if err != nil {
+		return "", err
+	}
+	if created {
+		s.announce(ctx, rec)
+	}
+	ev := c.event(host.EventOpen, app, rec.ID)
+	ev.Text = payload
+	return rec.ID, s.dispatch(app, c.appEvent(ev))
+}
+
+// appName returns the catalog's display name of app and whether the
+// catalog lists it. When the catalog cannot be read, every app is assumed
+// to exist (the router then answers for it).
+func (s *Server) appName(ctx context.Context, app string) (string, bool) {
 	list, err := s.cfg.Apps.Catalog(ctx)
 	if err != nil {
-		return app
+		s.log.Warn("gateway: app catalog", "err", err)
+		return app, true
 	}
 	for _, a := range list {
-		if a.ID == app && a.Name != "" {
-			return a.Name
+		if a.ID == app {
+			if a.Name == "" {
+				return app, true
+			}
+			return a.Name, true
 		}
 	}
-	return app
+	return app, false
 }
 
 func (c *conn) checkPerson(ctx context.Context, id string) error {
@@ -647,18 +665,17 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 	if cv.Kind != KindApp || res.Dup {
 		return nil
 	}
-	ev := c.event(host.EventMessage, cv.App, conv)
-	app := cv.App
 	switch {
 	case pick == nil:
+		ev := c.event(host.EventMessage, cv.App, conv)
 		ev.Text = f.Text
+		return s.dispatch(cv.App, c.appEvent(ev))
 	case pick.Kind == "share":
-		app = pick.App
-		ev = c.event(host.EventOpen, pick.App, appConvID(pick.App, c.person))
-		ev.Text = pick.Payload
+		_, err := c.openApp(ctx, pick.App, pick.Payload)
+		return err
 	default:
-		ev.Type = host.EventAction
+		ev := c.event(host.EventAction, cv.App, conv)
 		ev.Action = &host.Action{ID: pick.ID, Value: pick.Value}
+		return s.dispatch(cv.App, c.appEvent(ev))
 	}
-	return s.dispatch(app, c.appEvent(ev))
 }

@@ -278,6 +278,7 @@ func TestMalformedFramesKeepConnection(t *testing.T) {
 		{"second hello", `{"type":"hello","v":1,"id":"x"}`, "bad_request"},
 		{"long text", `{"type":"send","id":"x","to":"bob","text":"` + strings.Repeat("a", 4097) + `"}`, "bad_request"},
 		{"bad answer", `{"type":"answer","id":"x","prompt":"p","answer":"maybe"}`, "bad_request"},
+		{"unknown app", `{"type":"open","id":"x","app":"casino"}`, "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
