@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -438,12 +439,14 @@ type devHost struct {
 	funcs    []host.Func
 	person   string
 	queue    chan func(context.Context)
+	dropped  atomic.Int64 // events dropped because the queue was full
+	term     *devTerm
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
 }
 
 func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost, err error) {
-	h := &devHost{queue: make(chan func(context.Context), 64)}
+	h := &devHost{queue: make(chan func(context.Context), 64), term: d}
 	if h.dir, err = os.MkdirTemp("", "passerelle-dev-"); err != nil {
 		return nil, err
 	}
@@ -508,15 +511,19 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 }
 
 // enqueue hands an event to the delivery goroutine; it never blocks a host
-// call (a full queue drops the event with a note).
+// call: with 64 events already waiting, the event is dropped and noted.
 func (h *devHost) enqueue(f func(context.Context)) {
 	select {
 	case h.queue <- f:
 	default:
+		h.dropped.Add(1)
 	}
 }
 
 func (h *devHost) close() {
+	if n := h.dropped.Load(); n > 0 && h.term != nil {
+		h.term.printf("%d payment or timer events were dropped: too many were waiting\n", n)
+	}
 	if h.cancel != nil {
 		h.cancel()
 		h.wg.Wait()
