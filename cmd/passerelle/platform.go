@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +55,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + time.Duration(d).String() + `"`), nil }
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
 
 // platform is one running Passerelle server: the store, the host services,
 // the sandbox, the app router and the gateway, wired together.
@@ -163,8 +164,8 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Auth:           p.identity,
 		Directory:      directory{p.identity},
 		Apps:           appsAdapter{p.router},
-		Payments:       payments{p.pay},
-		Consent:        consent{p.identity},
+		Payments:       p.pay,
+		Consent:        p.identity,
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
@@ -320,20 +321,13 @@ func (d directory) Person(ctx context.Context, id string) (string, error) {
 }
 
 func (d directory) Find(ctx context.Context, query string, limit int) ([]gateway.Person, error) {
-	people, err := d.id.People(ctx)
+	people, err := d.id.FindPeople(ctx, query, limit)
 	if err != nil {
 		return nil, err
 	}
-	q := strings.ToLower(query)
-	var out []gateway.Person
+	out := make([]gateway.Person, 0, len(people))
 	for _, p := range people {
-		if q != "" && !strings.Contains(strings.ToLower(p.Name), q) {
-			continue
-		}
 		out = append(out, gateway.Person{ID: p.ID, Name: p.Name})
-		if limit > 0 && len(out) == limit {
-			break
-		}
 	}
 	return out, nil
 }
@@ -355,39 +349,4 @@ func (a appsAdapter) Catalog(ctx context.Context) ([]gateway.AppInfo, error) {
 		out = append(out, gateway.AppInfo{ID: e.ID, Name: e.Name, Description: e.Description})
 	}
 	return out, nil
-}
-
-// payments adapts the pay service to gateway.Payments.
-type payments struct{ s *pay.Service }
-
-func (p payments) Confirm(ctx context.Context, person, order string) error {
-	return p.s.Confirm(ctx, person, order)
-}
-
-func (p payments) Decline(ctx context.Context, person, order string) error {
-	return p.s.Decline(ctx, person, order)
-}
-
-func (p payments) Balances(ctx context.Context, person string) ([]gateway.Balance, error) {
-	m, err := p.s.Balances(ctx, person)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.Balance, 0, len(m))
-	for cur, amount := range m {
-		out = append(out, gateway.Balance{Currency: cur, Amount: amount})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Currency < out[j].Currency })
-	return out, nil
-}
-
-// consent adapts the identity service to gateway.Consent.
-type consent struct{ id *identity.Service }
-
-func (c consent) Grant(ctx context.Context, person string, req gateway.ConsentRequest) error {
-	return c.id.Grant(ctx, person, req.Prompt, req.Surface)
-}
-
-func (c consent) Refuse(ctx context.Context, person string, req gateway.ConsentRequest) error {
-	return c.id.Refuse(ctx, person, req.Prompt)
 }
