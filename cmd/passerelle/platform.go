@@ -111,7 +111,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.kv, err = kv.Open(p.db, kv.Config{Pseudonyms: p.identity, Logger: log.With("component", "kv")}); err != nil {
 		return nil, err
 	}
-	p.chat = chat.New(chat.Config{Logger: log.With("component", "chat")})
+	p.chat = chat.New(chat.Config{Members: members{p}, Logger: log.With("component", "chat")})
 	if p.timers, err = timer.Open(p.db, timer.Config{
 		Fire: func(ctx context.Context, t timer.Timer) error {
 			return p.router.DeliverTimer(ctx, t.Ref, t.Person, t.Conversation, t.Event())
@@ -307,6 +307,17 @@ func (r *relay) Emit(ctx context.Context, out host.Outgoing) error {
 		return host.Errorf(host.StatusUnavailable, "the gateway is not running yet; retry")
 	}
 	return gw.Emit(ctx, out)
+}
+
+// members answers chat.Members from the gateway, which is built after the
+// chat service but before anything is served.
+type members struct{ p *platform }
+
+func (m members) IsMember(ctx context.Context, conversation, person string) (bool, error) {
+	if m.p.gateway == nil {
+		return false, host.Errorf(host.StatusUnavailable, "the gateway is not running yet; retry")
+	}
+	return m.p.gateway.IsMember(ctx, conversation, person)
 }
 
 // directory adapts the identity service to gateway.Directory.
