@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.app, "app", "echo", "mini-app to open in app mode (it must answer each message)")
 	fs.StringVar(&o.prefix, "prefix", "lg", "person id prefix")
 	fs.IntVar(&o.text, "text", 32, "message text bytes")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +84,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := loopback(o.addr); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	toks, err := tokens(o)
 	if err != nil {

@@ -53,6 +53,7 @@ func serve(ctx context.Context, args []string) error {
 	queue := fs.Int("queue", 0, "send queue per connection (0 = the gateway default)")
 	workers := fs.Int("app-workers", 0, "app deliveries in flight (0 = the gateway default, 64)")
 	batch := fs.Int("batch", 0, "bbolt MaxBatchSize (0 = bbolt's default, 1000)")
+	batchDelay := fs.Duration("batch-delay", 0, "bbolt MaxBatchDelay (0 = bbolt's default, 10ms)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,6 +82,9 @@ func serve(ctx context.Context, args []string) error {
 	defer db.Close()
 	if *batch > 0 {
 		db.MaxBatchSize = *batch
+	}
+	if *batchDelay > 0 {
+		db.MaxBatchDelay = *batchDelay
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	app := &echoApp{}
