@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"passerelle/host"
+	"passerelle/host/internal/groupcommit"
 )
 
 // Default limits.
@@ -63,7 +64,7 @@ type Config struct {
 // Store is the key-value service. It is safe for concurrent use.
 type Store struct {
 	db     *bbolt.DB
-	commit committer
+	commit *groupcommit.Committer
 	ids    Pseudonyms
 	lim    Limits
 	log    *slog.Logger
@@ -71,7 +72,7 @@ type Store struct {
 
 // Open prepares the store on db, creating its buckets.
 func Open(db *bbolt.DB, cfg Config) (*Store, error) {
-	s := &Store{db: db, commit: committer{db: db}, ids: cfg.Pseudonyms, lim: cfg.Limits, log: cfg.Logger}
+	s := &Store{db: db, commit: groupcommit.New(db, ErrQuota, ErrInvalid, ErrNotFound), ids: cfg.Pseudonyms, lim: cfg.Limits, log: cfg.Logger}
 	if s.lim.KeyBytes <= 0 {
 		s.lim.KeyBytes = MaxKeyBytes
 	}
@@ -215,7 +216,7 @@ func (s *Store) Set(ctx context.Context, ns Namespace, key string, v Value) erro
 	if len(v.Data) > s.lim.ValueBytes {
 		return fmt.Errorf("%w: value of %d bytes is above the limit of %d bytes per value", ErrQuota, len(v.Data), s.lim.ValueBytes)
 	}
-	return s.commit.do(func(tx *bbolt.Tx) error {
+	return s.commit.Do(func(tx *bbolt.Tx) error {
 		// Every check comes before the first write: a refused write leaves
 		// the shared transaction untouched.
 		k := append(ns.prefix(), key...)
@@ -264,7 +265,7 @@ func (s *Store) Delete(ctx context.Context, ns Namespace, key string) (bool, err
 		return false, err
 	}
 	var found bool
-	err := s.commit.do(func(tx *bbolt.Tx) error {
+	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		found = false
 		b := tx.Bucket(bucketData).Bucket(ns.appKey())
 		if b == nil {

@@ -107,7 +107,7 @@ func (s *Service) NewOrder(ctx context.Context, ref host.AppRef, person, convers
 	if person == "" {
 		return Order{}, false, fmt.Errorf("%w: no person to pay; request payments while handling an event a person caused", ErrInvalid)
 	}
-	err = s.commit.do(func(tx *bbolt.Tx) error {
+	err = s.commit.Do(func(tx *bbolt.Tx) error {
 		fresh, o = false, Order{}
 		idem, orders := tx.Bucket(bucketIdem), tx.Bucket(bucketOrders)
 		ik := requestKey(ref.Merchant, ref.App, r.IdempotencyKey)
@@ -160,7 +160,7 @@ func (s *Service) Order(ctx context.Context, id string) (Order, error) {
 func (s *Service) Confirm(ctx context.Context, person, orderID string) error {
 	var o Order
 	var changed bool
-	err := s.commit.do(func(tx *bbolt.Tx) error {
+	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		changed, o = false, Order{}
 		orders := tx.Bucket(bucketOrders)
 		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Person != person {
@@ -211,7 +211,7 @@ func (s *Service) Confirm(ctx context.Context, person, orderID string) error {
 func (s *Service) Decline(ctx context.Context, person, orderID string) error {
 	var o Order
 	var changed bool
-	err := s.commit.do(func(tx *bbolt.Tx) error {
+	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		changed, o = false, Order{}
 		if err := getJSON(tx.Bucket(bucketOrders), []byte(orderID), &o); err != nil || o.Person != person {
 			return fmt.Errorf("%w: no order %q for this person", ErrNotFound, orderID)
@@ -269,7 +269,7 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 	}
 	var o Order
 	var changed bool
-	err := s.commit.do(func(tx *bbolt.Tx) error {
+	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		changed, o = false, Order{}
 		orders, idem := tx.Bucket(bucketOrders), tx.Bucket(bucketIdem)
 		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Ref.Merchant != ref.Merchant || o.Ref.App != ref.App {
@@ -340,7 +340,7 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 	s.delivered = nil
 	s.mu.Unlock()
 	var expired []Order
-	err := s.commit.do(func(tx *bbolt.Tx) error {
+	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		expired = expired[:0]
 		for _, k := range done {
 			if err := tx.Bucket(bucketOutbox).Delete(k); err != nil {

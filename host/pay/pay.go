@@ -19,6 +19,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"passerelle/host"
+	"passerelle/host/internal/groupcommit"
 )
 
 // Errors returned by the service, wrapped with details; test with errors.Is.
@@ -83,7 +84,7 @@ type Config struct {
 // It is safe for concurrent use.
 type Service struct {
 	db     *bbolt.DB
-	commit committer
+	commit *groupcommit.Committer
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
@@ -101,7 +102,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = DefaultSweepInterval
 	}
-	s := &Service{db: db, commit: committer{db: db}, cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	s := &Service{db: db, commit: groupcommit.New(db, ErrNotFound, ErrInvalid, ErrInsufficientFunds, ErrState, ErrExpired, ErrConflict), cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -221,7 +222,7 @@ func (s *Service) Fund(ctx context.Context, account, currency string, amount int
 	if !strings.HasPrefix(account, "person:") && !strings.HasPrefix(account, "merchant:") {
 		return fmt.Errorf("%w: account %q; fund a PersonAccount or a MerchantAccount", ErrInvalid, account)
 	}
-	return s.commit.do(func(tx *bbolt.Tx) error {
+	return s.commit.Do(func(tx *bbolt.Tx) error {
 		return s.move(tx, Issuance, account, currency, amount, "fund", "")
 	})
 }

@@ -1,0 +1,213 @@
+package groupcommit
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+var (
+	errRefused = errors.New("refused")
+	errBroken  = errors.New("broken")
+	bucket     = []byte("test.data")
+)
+
+func openDB(t *testing.T) *bbolt.DB {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "test.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func get(t *testing.T, db *bbolt.DB, key string) (string, bool) {
+	t.Helper()
+	var v []byte
+	if err := db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucket).Get([]byte(key)); b != nil {
+			v = append([]byte{}, b...)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return string(v), v != nil
+}
+
+// put writes key and records the transaction it ran in.
+func put(key string, txs *[]int) func(tx *bbolt.Tx) error {
+	return func(tx *bbolt.Tx) error {
+		*txs = append(*txs, tx.ID())
+		return tx.Bucket(bucket).Put([]byte(key), []byte("v"))
+	}
+}
+
+// waitPending waits until n jobs are queued behind the running leader.
+func waitPending(c *Committer, n int) {
+	for {
+		c.mu.Lock()
+		got := len(c.pending)
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func TestAlone(t *testing.T) {
+	tests := []struct {
+		name    string
+		fn      func(tx *bbolt.Tx) error
+		wantErr error
+		stored  bool
+	}{
+		{"write", func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Put([]byte("k"), []byte("v")) }, nil, true},
+		{"refusal", func(tx *bbolt.Tx) error { return fmt.Errorf("no: %w", errRefused) }, errRefused, false},
+		{"failure after a write rolls it back", func(tx *bbolt.Tx) error {
+			if err := tx.Bucket(bucket).Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+			return errBroken
+		}, errBroken, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openDB(t)
+			c := New(db, errRefused)
+			if err := c.Do(tc.fn); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("Do = %v, want %v", err, tc.wantErr)
+			}
+			if _, ok := get(t, db, "k"); ok != tc.stored {
+				t.Fatalf("stored = %v, want %v", ok, tc.stored)
+			}
+		})
+	}
+}
+
+// group makes a leader job wait until the jobs in fns are queued behind it,
+// so that they commit as one group, and returns their errors.
+func group(t *testing.T, c *Committer, fns ...func(tx *bbolt.Tx) error) []error {
+	t.Helper()
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := c.Do(func(tx *bbolt.Tx) error { close(started); <-release; return nil }); err != nil {
+			t.Errorf("leader: %v", err)
+		}
+	})
+	<-started
+	errs := make([]error, len(fns))
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = c.Do(fn) })
+		waitPending(c, i+1) // queued in this order
+	}
+	close(release)
+	wg.Wait()
+	return errs
+}
+
+func TestRefusalKeepsTheGroup(t *testing.T) {
+	db := openDB(t)
+	c := New(db, errRefused)
+	var a, b, refused []int
+	errs := group(t, c, put("a", &a), func(tx *bbolt.Tx) error {
+		refused = append(refused, tx.ID())
+		return fmt.Errorf("job 2: %w", errRefused)
+	}, put("b", &b))
+	if errs[0] != nil || !errors.Is(errs[1], errRefused) || errs[2] != nil {
+		t.Fatalf("errors %v, want nil, refused, nil", errs)
+	}
+	for _, k := range []string{"a", "b"} {
+		if _, ok := get(t, db, k); !ok {
+			t.Errorf("%s was not committed", k)
+		}
+	}
+	// One shared transaction, each job run once: the refusal rolled nothing back.
+	if len(a) != 1 || len(b) != 1 || len(refused) != 1 || a[0] != b[0] || a[0] != refused[0] {
+		t.Fatalf("transactions a=%v b=%v refused=%v, want one shared run each", a, b, refused)
+	}
+}
+
+func TestFailureRetriesAlone(t *testing.T) {
+	db := openDB(t)
+	c := New(db, errRefused)
+	var a, b []int
+	errs := group(t, c, put("a", &a), func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucket).Put([]byte("bad"), []byte("v")); err != nil {
+			return err
+		}
+		return errBroken
+	}, put("b", &b))
+	if errs[0] != nil || !errors.Is(errs[1], errBroken) || errs[2] != nil {
+		t.Fatalf("errors %v, want nil, broken, nil", errs)
+	}
+	if _, ok := get(t, db, "bad"); ok {
+		t.Error("the failed job's write was committed")
+	}
+	for _, k := range []string{"a", "b"} {
+		if _, ok := get(t, db, k); !ok {
+			t.Errorf("%s was not committed", k)
+		}
+	}
+	// The group rolled back after a and the failure; every job then ran
+	// again in a transaction of its own.
+	if len(a) != 2 || len(b) != 1 || a[1] == b[0] {
+		t.Fatalf("transactions a=%v b=%v, want a's rolled-back run, then one run each alone", a, b)
+	}
+}
+
+// TestHammer increments one counter from many goroutines, refusing odd
+// values: every accepted increment is counted exactly once.
+func TestHammer(t *testing.T) {
+	db := openDB(t)
+	c := New(db, errRefused)
+	const workers, steps = 8, 100
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		accepted int
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range steps {
+				err := c.Do(func(tx *bbolt.Tx) error {
+					if (w+i)%2 == 1 {
+						return errRefused
+					}
+					b := tx.Bucket(bucket)
+					var n uint64
+					if v := b.Get([]byte("n")); v != nil {
+						n = binary.BigEndian.Uint64(v)
+					}
+					return b.Put([]byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
+				})
+				switch {
+				case err == nil:
+					mu.Lock()
+					accepted++
+					mu.Unlock()
+				case !errors.Is(err, errRefused):
+					t.Errorf("Do: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	v, _ := get(t, db, "n")
+	if got := binary.BigEndian.Uint64([]byte(v)); got != uint64(accepted) || accepted != workers*steps/2 {
+		t.Fatalf("counter %d, accepted %d, want %d", got, accepted, workers*steps/2)
+	}
+}
