@@ -9,14 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"passerelle/host"
+	"passerelle/runtime/appbuild"
 	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
 )
 
 // The merchant's local app tools: build a module from a Go app directory and
@@ -95,55 +94,15 @@ type built struct {
 	wasm     []byte
 }
 
-// buildApp reads DIR/manifest.json, builds DIR with the Go toolchain (or
-// reads module when set) and embeds the manifest. go build's diagnostics go
-// to stderr.
+// buildApp builds the app in dir with appbuild.Build (module, when set, is
+// an already-built module to embed the manifest into). go build's
+// diagnostics go to stderr.
 func buildApp(ctx context.Context, dir, module string, stderr io.Writer) (*built, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		return nil, fmt.Errorf("read the app's manifest: %w; every app directory needs a manifest.json (see sdk/ABI.md#manifest)", err)
-	}
-	m, err := host.ParseManifest(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
-	}
-	var wasm []byte
-	if module != "" {
-		if wasm, err = os.ReadFile(module); err != nil {
-			return nil, err
-		}
-	} else if wasm, err = goBuild(ctx, dir, stderr); err != nil {
-		return nil, err
-	}
-	wasm, err = wasmfile.EmbedManifest(wasm, m)
-	if err != nil {
-		return nil, fmt.Errorf("embed the manifest: %w", err)
-	}
-	return &built{manifest: m, wasm: wasm}, nil
-}
-
-// goBuild compiles the Go package in dir as a wasip1 reactor and returns the
-// module.
-func goBuild(ctx context.Context, dir string, stderr io.Writer) ([]byte, error) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return nil, errors.New("the go command is not on PATH: install Go 1.24 or later to build Go mini-apps")
-	}
-	tmp, err := os.MkdirTemp("", "passerelle-build-")
+	b, err := appbuild.Build(ctx, dir, module, stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, "app.wasm")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	cmd.Stdout = stderr
-	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go build in %s failed (%v): fix the errors above", dir, err)
-	}
-	return os.ReadFile(out)
+	return &built{manifest: b.Manifest, wasm: b.Wasm}, nil
 }
 
 func writeFileAtomic(dst string, data []byte) error {
@@ -215,7 +174,7 @@ func runAppCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // checkModule runs the sandbox's conformance check offering every platform
 // operation.
 func checkModule(ctx context.Context, wasm []byte) (*sandbox.Report, error) {
-	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: compileCacheDir(), Funcs: platformOps(), Logger: slog.New(slog.DiscardHandler)})
+	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: platformOps(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
@@ -247,24 +206,6 @@ func groupImports(imports []string) []string {
 		lines[i] = mod + ": " + strings.Join(ns, ", ")
 	}
 	return lines
-}
-
-// compileCacheDir is where the local tools keep compiled modules so that
-// checking or running the same build again does not recompile it:
-// $PASSERELLE_COMPILE_CACHE, or passerelle/compile in the user's cache
-// directory. "off" keeps compiled code in memory only.
-func compileCacheDir() string {
-	if v := os.Getenv("PASSERELLE_COMPILE_CACHE"); v != "" {
-		if v == "off" {
-			return ""
-		}
-		return v
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(d, "passerelle", "compile")
 }
 
 func printViolations(w io.Writer, file string, vs []sandbox.Violation) {

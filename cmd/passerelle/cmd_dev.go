@@ -25,6 +25,7 @@ import (
 	"passerelle/host/kv"
 	"passerelle/host/pay"
 	"passerelle/host/timer"
+	"passerelle/runtime/appbuild"
 	"passerelle/runtime/sandbox"
 	"passerelle/runtime/wasmfile"
 )
@@ -74,7 +75,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer h.close()
 	d.host = h
 	eng, err := sandbox.New(ctx, sandbox.Config{
-		CacheDir: compileCacheDir(),
+		CacheDir: appbuild.CompileCacheDir(),
 		Funcs:    h.funcs,
 		PoolSize: 1,
 		Logger:   hostLog,

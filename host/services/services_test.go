@@ -1,0 +1,152 @@
+package services_test
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/host"
+	"passerelle/host/pay"
+	"passerelle/host/services"
+	"passerelle/host/timer"
+)
+
+var shop = host.AppRef{Merchant: "acme", App: "shop", Version: "1.0.0"}
+
+func openDB(t *testing.T) *bbolt.DB {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "passerelle.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+type outcomes struct {
+	mu     sync.Mutex
+	orders []pay.Order
+}
+
+func (o *outcomes) PaymentOutcome(_ context.Context, ord pay.Order) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.orders = append(o.orders, ord)
+}
+
+func TestFuncs(t *testing.T) {
+	s, err := services.Open(openDB(t), services.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]host.Permission{
+		"chat.send": host.PermChat, "chat.share": host.PermChat,
+		"identity.profile": host.PermIdentityProfile,
+		"kv.delete":        host.PermStorage, "kv.get": host.PermStorage, "kv.list": host.PermStorage, "kv.set": host.PermStorage,
+		"pay.refund": host.PermPay, "pay.request": host.PermPay, "pay.status": host.PermPay,
+		"timer.after": host.PermTimer, "timer.cancel": host.PermTimer,
+	}
+	got := map[string]host.Permission{}
+	for _, f := range s.Funcs() {
+		if _, dup := got[f.Op]; dup {
+			t.Errorf("operation %s offered twice", f.Op)
+		}
+		if f.Handle == nil {
+			t.Errorf("operation %s has no handler", f.Op)
+		}
+		got[f.Op] = f.Permission
+	}
+	for op, perm := range want {
+		if got[op] != perm {
+			t.Errorf("%s: permission %q, want %q", op, got[op], perm)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("operations %v, want %d", slices.Sorted(maps.Keys(got)), len(want))
+	}
+}
+
+// TestWiring checks the hooks: payment outcomes reach Payments, due timers
+// reach FireTimer from Run, and storage knows people through identity.
+func TestWiring(t *testing.T) {
+	ctx := context.Background()
+	paid := &outcomes{}
+	fired := make(chan timer.Timer, 1)
+	s, err := services.Open(openDB(t), services.Config{
+		Payments:  paid,
+		FireTimer: func(_ context.Context, tm timer.Timer) error { fired <- tm; return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := s.Identity.CreatePerson(ctx, "Alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pay.Fund(ctx, pay.PersonAccount(alice.ID), "EUR", 1000); err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := s.Pay.NewOrder(ctx, shop, alice.ID, "cv_1", "web", pay.Request{Amount: 400, Currency: "EUR", Description: "tee", IdempotencyKey: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pay.Confirm(ctx, alice.ID, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	paid.mu.Lock()
+	if len(paid.orders) != 1 || paid.orders[0].ID != o.ID || paid.orders[0].State != pay.StatePaid {
+		t.Errorf("outcomes %+v, want order %s paid", paid.orders, o.ID)
+	}
+	paid.mu.Unlock()
+
+	if _, err := s.KV.PersonNamespace(shop, alice.ID); err != nil {
+		t.Errorf("person storage: %v", err)
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.Run(runCtx); close(done) }()
+	tm, err := s.Timers.After(ctx, host.Caller{App: shop, Person: alice.ID, Conversation: "cv_1"}, time.Millisecond, []byte(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-fired; got.ID != tm.ID || string(got.Payload) != `{"n":1}` {
+		t.Errorf("fired %+v, want timer %s", got, tm.ID)
+	}
+	cancel()
+	<-done // Run returns once its loops have stopped
+}
+
+// TestReopen opens the services twice on the same database: the data of
+// the first opening is there.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	s, err := services.Open(db, services.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Identity.CreatePerson(ctx, "Bob", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pay.Fund(ctx, pay.PersonAccount(p.ID), "EUR", 700); err != nil {
+		t.Fatal(err)
+	}
+	again, err := services.Open(db, services.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := again.Pay.Balance(ctx, pay.PersonAccount(p.ID), "EUR"); err != nil || b != 700 {
+		t.Fatalf("balance after reopening %d, %v; want 700", b, err)
+	}
+	if again.Identity.OpenID(shop, p.ID) != s.Identity.OpenID(shop, p.ID) {
+		t.Fatal("the pseudonym secret changed on reopening")
+	}
+}
