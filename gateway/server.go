@@ -157,7 +157,8 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Registerer() prometheus.Registerer { return s.met.reg }
 
 // Close closes every connection with "shutting_down" and waits, until ctx
-// ends, for connection goroutines and app deliveries to stop.
+// ends, for connection goroutines and app deliveries to stop, then stops
+// the commit loop (a message still being committed is committed).
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -178,12 +179,14 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { s.conns.Wait(); s.work.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("gateway: close: %w", ctx.Err())
+		err = fmt.Errorf("gateway: close: %w", ctx.Err())
 	}
+	s.st.stop() // after the connections: what they posted is committed
+	return err
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {

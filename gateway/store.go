@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,11 +19,17 @@ import (
 
 // Buckets owned by the gateway.
 var (
-	bucketConvs   = []byte("gateway.convs")    // conv id -> convRecord
-	bucketMsgs    = []byte("gateway.messages") // conv id 0 seq (8 bytes BE) -> msgRecord (without seq)
-	bucketInbox   = []byte("gateway.inbox")    // person 0 conv -> ""
-	bucketPrompts = []byte("gateway.prompts")  // prompt id -> promptRecord
-	bucketPending = []byte("gateway.pending")  // person 0 prompt id -> ""
+	bucketConvs   = []byte("gateway.convs")   // conv id -> convRecord
+	bucketLog     = []byte("gateway.log")     // global seq (8 bytes BE) -> logEntry
+	bucketHeads   = []byte("gateway.heads")   // conv id -> last seq, global seq of that message (8+8 bytes BE)
+	bucketMarks   = []byte("gateway.marks")   // conv id 0 seq (8 bytes BE) -> global seq, for every markEvery-th seq
+	bucketInbox   = []byte("gateway.inbox")   // person 0 conv -> ""
+	bucketPrompts = []byte("gateway.prompts") // prompt id -> promptRecord
+	bucketPending = []byte("gateway.pending") // person 0 prompt id -> ""
+
+	// bucketLegacy is where messages were kept before gateway.log
+	// (conv id 0 seq -> msgRecord); newStore moves them into the log.
+	bucketLegacy = []byte("gateway.messages")
 )
 
 // Conversation kinds.
@@ -70,21 +75,28 @@ type promptRecord struct {
 	Answer  string          `json:"answer,omitempty"`
 }
 
-type store struct{ db *bbolt.DB }
+// store keeps conversations, messages and prompts. Messages are written by
+// its commit loop (see commit.go); everything else by DB.Batch.
+type store struct {
+	db *bbolt.DB
+	commits
+}
 
 func newStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketConvs, bucketMsgs, bucketInbox, bucketPrompts, bucketPending} {
+		for _, b := range [][]byte{bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketPrompts, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return migrateLegacy(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: create buckets: %w", err)
 	}
-	return &store{db: db}, nil
+	s := &store{db: db}
+	s.commits.start(db)
+	return s, nil
 }
 
 func pkey(a, b string) []byte {
@@ -92,30 +104,6 @@ func pkey(a, b string) []byte {
 	k = append(k, a...)
 	k = append(k, 0)
 	return append(k, b...)
-}
-
-// msgKey is the key of message seq of conv: one bucket for every
-// conversation keeps a group commit to few pages.
-func msgKey(conv string, seq uint64) []byte {
-	k := make([]byte, 0, len(conv)+9)
-	k = append(k, conv...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, seq)
-}
-
-// lastSeq returns the highest seq stored in conv, 0 when it has none.
-func lastSeq(tx *bbolt.Tx, conv string) uint64 {
-	c := tx.Bucket(bucketMsgs).Cursor()
-	k, _ := c.Seek(msgKey(conv, ^uint64(0)))
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	if len(k) == len(conv)+9 && string(k[:len(conv)]) == conv && k[len(conv)] == 0 {
-		return binary.BigEndian.Uint64(k[len(conv)+1:])
-	}
-	return 0
 }
 
 var idEnc = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -224,21 +212,14 @@ func (s *store) convsOf(person string) ([]convSummary, error) {
 	return out, err
 }
 
-// append persists rec as the next message of conv through a batched
-// (group-committed) transaction and sets rec.Seq.
+// append persists rec as the next message of conv through the commit loop
+// and sets rec.Seq once it is committed.
 func (s *store) append(conv string, rec *msgRecord) error {
 	v, err := json.Marshal(rec) // outside the transaction: it holds the one writer lock
 	if err != nil {
 		return err
 	}
-	var seq uint64
-	err = s.db.Batch(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketConvs).Get([]byte(conv)) == nil {
-			return fmt.Errorf("conversation %q: %w", conv, ErrNotFound)
-		}
-		seq = lastSeq(tx, conv) + 1
-		return tx.Bucket(bucketMsgs).Put(msgKey(conv, seq), v)
-	})
+	seq, err := s.commits.append(conv, v)
 	if err == nil {
 		rec.Seq = seq
 	}
@@ -249,17 +230,12 @@ func (s *store) append(conv string, rec *msgRecord) error {
 func (s *store) recent(conv string, n int) ([]msgRecord, error) {
 	var out []msgRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketMsgs).Cursor()
-		prefix := msgKey(conv, 0)[:len(conv)+1]
-		for k, v := c.Seek(msgKey(conv, lastSeq(tx, conv))); k != nil && bytes.HasPrefix(k, prefix) && len(out) < n; k, v = c.Prev() {
-			var m msgRecord
-			if err := json.Unmarshal(v, &m); err != nil {
-				return err
-			}
-			m.Seq = binary.BigEndian.Uint64(k[len(prefix):])
+		last := lastSeq(tx, conv)
+		return walk(tx, conv, last-min(last, uint64(n)), last, func(seq uint64, v []byte) (bool, error) {
+			m := msgRecord{Seq: seq}
 			out = append(out, m)
-		}
-		return nil
+			return true, json.Unmarshal(v, &out[len(out)-1])
+		})
 	})
 	slices.Reverse(out)
 	return out, err
@@ -267,20 +243,17 @@ func (s *store) recent(conv string, n int) ([]msgRecord, error) {
 
 // messages returns up to limit messages of conv with seq > after, in order.
 func (s *store) messages(conv string, after uint64, limit int) ([]msgRecord, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	var out []msgRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketMsgs).Cursor()
-		prefix := msgKey(conv, 0)[:len(conv)+1]
-		for k, v := c.Seek(msgKey(conv, after+1)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-			var m msgRecord
-			if err := json.Unmarshal(v, &m); err != nil {
-				return err
-			}
-			m.Seq = binary.BigEndian.Uint64(k[len(prefix):])
-			out = append(out, m)
-		}
-		return nil
+		return walk(tx, conv, after, after+uint64(limit), func(seq uint64, v []byte) (bool, error) {
+			out = append(out, msgRecord{Seq: seq})
+			return true, json.Unmarshal(v, &out[len(out)-1])
+		})
 	})
+	slices.Reverse(out)
 	return out, err
 }
 
@@ -289,23 +262,18 @@ func (s *store) messages(conv string, after uint64, limit int) ([]msgRecord, err
 func (s *store) lastCard(conv string) (*msgRecord, error) {
 	var out *msgRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketMsgs).Cursor()
-		prefix := msgKey(conv, 0)[:len(conv)+1]
 		last := lastSeq(tx, conv)
-		n := 0
-		for k, v := c.Seek(msgKey(conv, last)); k != nil && bytes.HasPrefix(k, prefix) && n < 50; k, v = c.Prev() {
-			n++
-			var m msgRecord
+		return walk(tx, conv, last-min(last, 50), last, func(seq uint64, v []byte) (bool, error) {
+			m := msgRecord{Seq: seq}
 			if err := json.Unmarshal(v, &m); err != nil {
-				return err
+				return false, err
 			}
 			if m.From.Kind == "app" && m.Msg.Card != nil {
-				m.Seq = binary.BigEndian.Uint64(k[len(prefix):])
 				out = &m
-				return nil
+				return false, nil
 			}
-		}
-		return nil
+			return true, nil
+		})
 	})
 	return out, err
 }

@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"fmt"
+	"sync"
+
+	"go.etcd.io/bbolt"
+)
+
+// maxCommit bounds the messages written by one transaction.
+const maxCommit = 8192
+
+// commits is the group commit of messages: one goroutine takes every
+// append waiting when the previous commit returned and writes them in one
+// transaction. There is no timer: a lone message is committed at once, and
+// under load a batch is whatever arrived during the previous fsync. An
+// append returns only after its transaction is committed (and, unless the
+// DB was opened with NoSync, on disk).
+type commits struct {
+	db      *bbolt.DB
+	reqs    chan *appendReq // unbuffered: a request is either taken by the loop or not sent
+	quit    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+	pool    sync.Pool // *appendReq
+}
+
+type appendReq struct {
+	conv string
+	rec  []byte // msgRecord as JSON
+	seq  uint64
+	err  error
+	done chan struct{}
+}
+
+func (c *commits) start(db *bbolt.DB) {
+	c.db = db
+	c.reqs = make(chan *appendReq)
+	c.quit = make(chan struct{})
+	c.stopped = make(chan struct{})
+	c.pool.New = func() any { return &appendReq{done: make(chan struct{}, 1)} }
+	go c.loop()
+}
+
+// stop ends the loop once the batch it is writing is committed; appends
+// after that fail with ErrClosed.
+func (c *commits) stop() {
+	c.once.Do(func() { close(c.quit) })
+	<-c.stopped
+}
+
+// append stores rec as the next message of conv and returns its seq.
+func (c *commits) append(conv string, rec []byte) (uint64, error) {
+	r := c.pool.Get().(*appendReq)
+	r.conv, r.rec = conv, rec
+	select {
+	case c.reqs <- r:
+	case <-c.quit:
+		c.pool.Put(r)
+		return 0, ErrClosed
+	}
+	<-r.done // the loop answers every request it took
+	seq, err := r.seq, r.err
+	*r = appendReq{done: r.done}
+	c.pool.Put(r)
+	return seq, err
+}
+
+func (c *commits) loop() {
+	defer close(c.stopped)
+	batch := make([]*appendReq, 0, 256)
+	for {
+		select {
+		case r := <-c.reqs:
+			batch = append(batch, r)
+		case <-c.quit:
+			return
+		}
+	more:
+		for len(batch) < maxCommit {
+			select {
+			case r := <-c.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		c.commit(batch)
+		for _, r := range batch {
+			r.done <- struct{}{}
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// commit writes batch in one transaction. A message for a conversation that
+// does not exist fails alone; any other error fails the whole batch.
+func (c *commits) commit(batch []*appendReq) {
+	err := c.db.Update(func(tx *bbolt.Tx) error {
+		convs := tx.Bucket(bucketConvs)
+		for _, r := range batch {
+			r.seq, r.err = 0, nil
+			if convs.Get([]byte(r.conv)) == nil {
+				r.err = fmt.Errorf("conversation %q: %w", r.conv, ErrNotFound)
+				continue
+			}
+			seq := lastSeq(tx, r.conv) + 1
+			if _, err := putMessage(tx, r.conv, seq, r.rec); err != nil {
+				return err
+			}
+			r.seq = seq
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("gateway: store messages: %w", err)
+		for _, r := range batch {
+			r.seq, r.err = 0, err
+		}
+	}
+}
