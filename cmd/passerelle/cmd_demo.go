@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,9 +70,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
 	data := fs.String("data", "", "data directory (default: a fresh temporary one, removed on exit)")
 	appsDir := fs.String("apps", "miniapps", "directory holding the example mini-apps to build and install")
+	only := fs.String("only", "", "comma-separated app directories under --apps to build and install (default: all)")
 	level := fs.String("log-level", "warn", "debug, info, warn or error")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: passerelle demo [--addr HOST:PORT] [--data DIR] [--apps DIR]")
+		fmt.Fprintln(stderr, "usage: passerelle demo [--addr HOST:PORT] [--data DIR] [--apps DIR] [--only lunch,echo]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -81,10 +84,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{err.Error()}
 	}
 	fmt.Fprintf(stdout, "Building the example mini-apps in %s ...\n", *appsDir)
-	d, err := startDemo(ctx, *addr, *data, *appsDir, log, stderr)
+	opts := demoOptions{Addr: *addr, Data: *data, AppsDir: *appsDir}
+	if *only != "" {
+		opts.Only = strings.Split(*only, ",")
+	}
+	d, err := startDemo(ctx, opts, log, stderr)
 	if err != nil && isAddrInUse(err) && *addr == "127.0.0.1:8080" {
 		fmt.Fprintln(stdout, "Port 8080 is busy; using a free port instead.")
-		d, err = startDemo(ctx, "127.0.0.1:0", *data, *appsDir, log, stderr)
+		opts.Addr = "127.0.0.1:0"
+		d, err = startDemo(ctx, opts, log, stderr)
 	}
 	if err != nil {
 		return err
@@ -104,10 +112,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
+// demoOptions says where a demo serves and which apps it installs.
+type demoOptions struct {
+	Addr    string                // listen address; port 0 picks a free one
+	Data    string                // data directory; "" = a fresh temporary one, removed on close
+	AppsDir string                // directory of the example apps
+	Only    []string              // app directory names under AppsDir to build; nil = all
+	Config  func(*platformConfig) // adjusts the platform's configuration; may be nil
+}
+
 // startDemo starts a platform on a fresh (or given) data directory, builds
 // and installs the example apps, and creates the demo people.
-func startDemo(ctx context.Context, addr, data, appsDir string, log *slog.Logger, buildOut io.Writer) (_ *demo, err error) {
+func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io.Writer) (_ *demo, err error) {
 	d := &demo{}
+	data := o.Data
 	if data == "" {
 		if d.tmp, err = os.MkdirTemp("", "passerelle-demo-"); err != nil {
 			return nil, err
@@ -119,29 +137,20 @@ func startDemo(ctx context.Context, addr, data, appsDir string, log *slog.Logger
 			d.close(context.WithoutCancel(ctx))
 		}
 	}()
-	built, err := buildDemoApps(ctx, appsDir, buildOut)
+	built, err := buildDemoApps(ctx, o.AppsDir, o.Only, buildOut)
 	if err != nil {
 		return nil, err
 	}
 	cfg := defaultConfig()
-	cfg.Addr, cfg.Data = addr, data
+	cfg.Addr, cfg.Data = o.Addr, data
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
 	if d.p, err = startPlatform(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	for _, b := range built {
-		m, ok := demoMerchants[b.manifest.ID]
-		if !ok {
-			m.ID, m.Name = b.manifest.ID+"-merchant", b.manifest.Name
-		}
-		if _, _, err := d.p.identity.EnsureMerchant(ctx, m.ID, m.Name); err != nil {
-			return nil, err
-		}
-		if existing, err := d.p.registry.App(b.manifest.ID); err == nil && existing.Live == b.manifest.Version {
-			continue // kept data directory: already installed
-		}
-		if _, _, err := d.p.router.Upload(ctx, m.ID, "demo", b.manifest.ID, b.wasm); err != nil {
-			return nil, fmt.Errorf("install %s: %w", b.manifest.ID, err)
-		}
+	if err := installDemoApps(ctx, d.p, built); err != nil {
+		return nil, err
 	}
 	for _, dp := range demoPeople {
 		person, created, err := d.p.identity.EnsurePerson(ctx, identity.Account{Surface: dp.Surface, External: dp.Name}, dp.Name)
@@ -163,6 +172,27 @@ func startDemo(ctx context.Context, addr, data, appsDir string, log *slog.Logger
 	return d, nil
 }
 
+// installDemoApps makes each app's merchant and uploads the app as its live
+// version, unless that version is live already (a kept data directory).
+func installDemoApps(ctx context.Context, p *platform, built []*built) error {
+	for _, b := range built {
+		m, ok := demoMerchants[b.manifest.ID]
+		if !ok {
+			m.ID, m.Name = b.manifest.ID+"-merchant", b.manifest.Name
+		}
+		if _, _, err := p.identity.EnsureMerchant(ctx, m.ID, m.Name); err != nil {
+			return err
+		}
+		if existing, err := p.registry.App(b.manifest.ID); err == nil && existing.Live == b.manifest.Version {
+			continue // kept data directory: already installed
+		}
+		if _, _, err := p.router.Upload(ctx, m.ID, "demo", b.manifest.ID, b.wasm); err != nil {
+			return fmt.Errorf("install %s: %w", b.manifest.ID, err)
+		}
+	}
+	return nil
+}
+
 func (d *demo) close(ctx context.Context) {
 	if d.p != nil {
 		d.p.close(ctx)
@@ -173,16 +203,25 @@ func (d *demo) close(ctx context.Context) {
 }
 
 // buildDemoApps builds every app directory (one holding manifest.json) under
-// dir, two at a time, and returns them sorted by id.
-func buildDemoApps(ctx context.Context, dir string, stderr io.Writer) ([]*built, error) {
+// dir, or only those named in only, two at a time, and returns them sorted
+// by id.
+func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Writer) ([]*built, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read the example apps: %w (run the demo from the repository root, or pass --apps DIR)", err)
 	}
-	var dirs []string
+	var dirs, names []string
 	for _, e := range entries {
 		if _, err := os.Stat(filepath.Join(dir, e.Name(), "manifest.json")); e.IsDir() && err == nil {
-			dirs = append(dirs, filepath.Join(dir, e.Name()))
+			names = append(names, e.Name())
+			if only == nil || slices.Contains(only, e.Name()) {
+				dirs = append(dirs, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	for _, name := range only {
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("no app directory %q (with a manifest.json) in %s; there are: %s", name, dir, strings.Join(names, ", "))
 		}
 	}
 	if len(dirs) == 0 {

@@ -222,7 +222,7 @@
         break;
       case "list": {
         const items = el("ul", { class: "list-items", hidden: "" });
-        for (const ch of r.choices || []) items.append(el("li", { onclick: () => pick(m.conv, ch), text: ch.title }, ch.description ? el("small", { text: ch.description }) : null));
+        for (const ch of r.choices || []) items.append(el("li", { "data-choice": ch.id || "", onclick: () => pick(m.conv, ch), text: ch.title }, ch.description ? el("small", { text: ch.description }) : null));
         li.append(el("div", { class: "text", text: r.text || "" }),
           el("div", { class: "choices" }, el("button", { onclick: () => (items.hidden = !items.hidden), text: r.button || "Choose" })), items);
         break;
@@ -256,7 +256,7 @@
     if (c.buttons) d.append(choices(conv, c.buttons.map((b) => ({ kind: "button", id: b.id, title: b.title, value: b.value }))));
     if (c.list) {
       const ul = el("ul", { class: "list-items" });
-      for (const it of c.list.items || []) ul.append(el("li", { onclick: () => pick(conv, { kind: "item", id: it.id }), text: it.title }, it.description ? el("small", { text: it.description }) : null));
+      for (const it of c.list.items || []) ul.append(el("li", { "data-choice": it.id, onclick: () => pick(conv, { kind: "item", id: it.id }), text: it.title }, it.description ? el("small", { text: it.description }) : null));
       d.append(ul);
     }
     if (c.form) {

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"passerelle/host/pay"
+)
+
+// e2eChromium returns the browser to drive, skipping the test when there is
+// none outside CI. On CI (CI set) a missing browser fails the test.
+func e2eChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium binary found on PATH and CI is set: install Debian's chromium package")
+	}
+	t.Skip("no chromium binary found on PATH (install Debian's chromium package to run the browser tests)")
+	return ""
+}
+
+// e2eArtifacts is where screenshots go: $ARTIFACTS_DIR/<test> or a
+// temporary directory.
+func e2eArtifacts(t *testing.T) string {
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		return t.TempDir()
+	}
+	dir = filepath.Join(dir, t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// e2eBrowser starts a headless Chromium that stops with the test.
+func e2eBrowser(t *testing.T, exe string) context.Context {
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 760),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelB := chromedp.NewContext(alloc)
+	t.Cleanup(cancelB)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return bctx
+}
+
+// e2ePage is one browser tab signed in as one demo person.
+type e2ePage struct {
+	t    *testing.T
+	ctx  context.Context
+	name string
+	dir  string
+}
+
+func (p *e2ePage) screenshot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(p.dir, p.name+"-"+name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot: %s", path)
+}
+
+// do runs the actions, with a screenshot and the page's state on failure.
+func (p *e2ePage) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.fail(what, err)
+	}
+}
+
+func (p *e2ePage) fail(what string, err error) {
+	p.t.Helper()
+	p.screenshot("failure.png")
+	status, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+	msgs, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("#messages .msg")].map(m => m.dataset.seq + ": " + m.innerText.replace(/\n/g, " | ")).join("\n")`))
+	p.t.Fatalf("%s: %s: %v\nstatus: %s\nmessages:\n%s", p.name, what, err, status, msgs)
+}
+
+// waitMsg waits until a message of the open conversation contains text and
+// returns that message's text.
+func (p *e2ePage) waitMsg(what, text string) string {
+	p.t.Helper()
+	js := fmt.Sprintf(`(() => { const m = [...document.querySelectorAll("#messages .msg")].find(m => m.innerText.includes(%q)); return m ? m.innerText : ""; })()`, text)
+	got, err := chromedp.Run(p.ctx, chromedp.Poll[string](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		p.fail(what, err)
+	}
+	return got
+}
+
+func (p *e2ePage) text(sel string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Text(sel))
+	if err != nil {
+		p.fail("text of "+sel, err)
+	}
+	return s
+}
+
+// TestEndToEndInABrowser drives the real demo platform (store, host
+// services, wasm runtime running the lunch app built with the Go toolchain,
+// gateway and web client) from a headless Chromium: two people on different
+// surfaces chat, then Alice orders and pays for lunch.
+func TestEndToEndInABrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the lunch app and drives a browser; skipped with -short")
+	}
+	exe := e2eChromium(t)
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx := context.Background()
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), AppsDir: "../../miniapps", Only: []string{"lunch"}}, log, t.Output())
+	if err != nil {
+		t.Fatalf("start the demo: %v", err)
+	}
+	t.Cleanup(func() { d.close(context.Background()) })
+	login := map[string]demoLogin{}
+	for _, l := range d.people {
+		login[l.Name] = l
+	}
+	alice, bruno := login["Alice"], login["Bruno"]
+	if alice.Surface != "web" || bruno.Surface != "whatsapp" {
+		t.Fatalf("demo people: %+v", d.people)
+	}
+
+	b := e2eBrowser(t, exe)
+	dir := e2eArtifacts(t)
+	page := func(name string) *e2ePage {
+		ctx, cancel := chromedp.NewContext(b)
+		t.Cleanup(cancel)
+		return &e2ePage{t: t, ctx: ctx, name: name, dir: dir}
+	}
+	a, br := page("alice"), page("bruno")
+	online := `#status[data-state="online"]`
+	a.do("open the client", chromedp.Navigate(alice.URL), chromedp.WaitVisible(online))
+	br.do("open the client", chromedp.Navigate(bruno.URL), chromedp.WaitVisible(online))
+
+	t.Run("people on different surfaces chat", func(t *testing.T) {
+		a.do("write to Bruno",
+			chromedp.Click("#new-chat"),
+			chromedp.Click(fmt.Sprintf(`[data-testid="people-item"][data-id=%q]`, bruno.ID)),
+			chromedp.SendKeys("#composer-input", "Bruno, lunch at noon?"),
+			chromedp.Click("#composer-send"),
+			chromedp.WaitVisible(`.msg.mine[data-seq="1"]`),
+		)
+		br.do("open the conversation",
+			chromedp.Click(`#conversations li[data-testid="conv"]`),
+			chromedp.WaitVisible(`.msg[data-seq="1"]`),
+		)
+		if got := br.text(`.msg[data-seq="1"] .text`); got != "Bruno, lunch at noon?" {
+			t.Fatalf("Bruno sees %q", got)
+		}
+		br.do("answer",
+			chromedp.SendKeys("#composer-input", "Yes! Writing from WhatsApp."),
+			chromedp.Click("#composer-send"),
+			chromedp.WaitVisible(`.msg.mine[data-seq="2"]`),
+		)
+		a.do("read the answer", chromedp.WaitVisible(`.msg[data-seq="2"]`))
+		if got := a.text(`.msg[data-seq="2"] .text`); got != "Yes! Writing from WhatsApp." {
+			t.Fatalf("Alice sees %q", got)
+		}
+		if from := a.text(`.msg[data-seq="2"] .from`); from != "Bruno" {
+			t.Fatalf("Alice sees the answer from %q", from)
+		}
+		a.screenshot("chat.png")
+		br.screenshot("chat.png")
+	})
+
+	t.Run("Alice orders and pays for lunch", func(t *testing.T) {
+		const price = 890 + 250 + 300 // Caesar salad, large, fries
+		aliceAcct, bistroAcct := pay.PersonAccount(alice.ID), pay.MerchantAccount(demoMerchants["lunch"].ID)
+		aliceBefore, err := d.p.pay.Balance(ctx, aliceAcct, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bistroBefore, err := d.p.pay.Balance(ctx, bistroAcct, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aliceBefore != demoFunds {
+			t.Fatalf("Alice starts with %d, want %d", aliceBefore, demoFunds)
+		}
+
+		a.do("open Lunch from the catalog",
+			chromedp.Click("#show-apps"),
+			chromedp.Click(`[data-testid="apps-item"][data-id="lunch"]`),
+			chromedp.WaitVisible(`.msg[data-render="card"] .list-items li[data-choice="dish:salad"]`),
+		)
+		if title := a.text("#chat-title"); title != "Lunch" {
+			t.Fatalf("the app's conversation is titled %q", title)
+		}
+		a.do("pick the salad",
+			chromedp.Click(`li[data-choice="dish:salad"]`),
+			chromedp.WaitVisible(`button[data-choice="size:large"]`),
+		)
+		a.do("pick large", chromedp.Click(`button[data-choice="size:large"]`), chromedp.WaitVisible(`button[data-choice="side:fries"]`))
+		a.do("pick fries", chromedp.Click(`button[data-choice="side:fries"]`), chromedp.WaitVisible(`[data-testid="consent-sheet"]`))
+		a.waitMsg("the app asks for the name", "May I have your name?")
+		if scopes := a.text("#prompt-text"); !strings.Contains(scopes, "identity.profile") {
+			t.Fatalf("the consent sheet asks for %q", scopes)
+		}
+		a.screenshot("consent.png")
+		a.do("grant the name", chromedp.Click(`[data-testid="consent-grant"]`), chromedp.WaitNotVisible(`#prompt-sheet`))
+		a.do("continue", chromedp.Click(`button[data-choice="continue"]`), chromedp.WaitVisible(`[data-testid="payment-sheet"]`))
+		if amount := a.text(`[data-testid="payment-amount"]`); !strings.Contains(amount, "14.40") {
+			t.Fatalf("the payment sheet shows %q, want 14.40", amount)
+		}
+		// The sheet names the merchant by id: the pay service's prompt
+		// carries no display name.
+		if title := a.text("#prompt-title"); !strings.Contains(strings.ToLower(title), "bistro") {
+			t.Fatalf("the payment sheet is titled %q, want the merchant", title)
+		}
+		a.waitMsg("the app thanks Alice by name", "Thanks, Alice!")
+		a.screenshot("payment.png")
+		a.do("confirm the payment", chromedp.Click(`[data-testid="payment-confirm"]`), chromedp.WaitNotVisible(`#prompt-sheet`))
+		receipt := a.waitMsg("the receipt", "Receipt")
+		for _, want := range []string{"Caesar salad", "Total paid: 14.40 €"} {
+			if !strings.Contains(receipt, want) {
+				t.Errorf("the receipt lacks %q:\n%s", want, receipt)
+			}
+		}
+		a.screenshot("receipt.png")
+
+		aliceAfter, err := d.p.pay.Balance(ctx, aliceAcct, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bistroAfter, err := d.p.pay.Balance(ctx, bistroAcct, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aliceBefore-aliceAfter != price || bistroAfter-bistroBefore != price {
+			t.Fatalf("Alice %d -> %d, bistro %d -> %d: each should move by exactly %d", aliceBefore, aliceAfter, bistroBefore, bistroAfter, price)
+		}
+		if err := d.p.pay.Audit(ctx); err != nil {
+			t.Fatalf("the ledger audit fails: %v", err)
+		}
+		a.do("the wallet shows the new balance",
+			chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="wallet"]').textContent.includes("85.60")`,
+				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+
+		// The kitchen's timer (5 s in the demo's lunch) says it is ready.
+		ready := a.waitMsg("ready", "is ready")
+		if !strings.Contains(ready, "Alice, your order") {
+			t.Errorf("the ready message does not call Alice by name: %q", ready)
+		}
+		a.screenshot("ready.png")
+	})
+}
