@@ -1,0 +1,505 @@
+// Package apptest runs a mini-app in tests the way the platform runs it,
+// like net/http/httptest does for HTTP handlers.
+//
+// New builds the app's directory to wasm with the real Go toolchain (once
+// per directory per test binary, through runtime/appbuild), loads it into a
+// real sandbox.Engine and serves it the real host services
+// (host/services) on a bbolt file in t.TempDir(). People then use the app:
+//
+//	p := apptest.New(t, ".", apptest.Options{})
+//	alice := p.NewPerson("Alice")
+//	alice.Fund("EUR", 5000)
+//	msgs, _ := alice.Open()
+//	card := apptest.OnlyCard(t, msgs)
+//	_, prompts := alice.Press(card, "buy")
+//	var prompt pay.PromptBody
+//	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
+//	alice.Confirm(prompt.Order)
+//	msgs = p.DeliverPayments()
+//
+// Every event is dispatched synchronously; the messages the app sends and
+// the prompts the platform draws (payment, consent, share) come back from
+// the call that caused them. Payment outcomes and due timers are queued, as
+// the platform queues them, and reach the app when the test calls
+// DeliverPayments or FireTimers: no background loop runs.
+//
+// Compiled modules are cached where the local tools keep them
+// (appbuild.CompileCacheDir; PASSERELLE_COMPILE_CACHE=off keeps them in
+// memory), so a module is compiled once, not once per test.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/host"
+	"passerelle/host/pay"
+	"passerelle/host/services"
+	"passerelle/host/timer"
+	"passerelle/runtime/appbuild"
+	"passerelle/runtime/sandbox"
+)
+
+// builds caches one build per absolute directory for the test binary.
+var builds sync.Map // string → *build
+
+type build struct {
+	once sync.Once
+	wasm []byte
+	err  error
+}
+
+// Build builds the app in dir (its Go package and manifest.json) once per
+// test binary and returns the module with its manifest embedded. A failed
+// build fails t with go build's output.
+func Build(t testing.TB, dir string) []byte {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := builds.LoadOrStore(abs, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		var out bytes.Buffer
+		built, err := appbuild.Build(context.Background(), abs, "", &out)
+		if err != nil {
+			b.err = fmt.Errorf("build %s: %w\n%s", dir, err, out.String())
+			return
+		}
+		b.wasm = built.Wasm
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.wasm
+}
+
+// Options configures New. Every field is optional.
+type Options struct {
+	// Ref is the app version's identity; empty fields take merchant
+	// "m_test" and the manifest's id and version.
+	Ref host.AppRef
+	// Conversation and Surface are where events happen ("cv_1" and "web" by
+	// default).
+	Conversation string
+	Surface      string
+	// Funcs replace the platform's operations with the same Op, e.g. a
+	// chat.send that fails, to test the app's error paths.
+	Funcs []host.Func
+}
+
+// Platform is one app loaded in a real sandbox with the real host
+// services. Its fields are there for assertions beyond what its methods
+// offer; tests should not close them.
+type Platform struct {
+	Ref      host.AppRef
+	Wasm     []byte
+	Services *services.Services
+	Engine   *sandbox.Engine
+	App      *sandbox.App
+
+	t            testing.TB
+	conversation string
+	surface      string
+	out          outbox
+	log          appLog
+
+	mu     sync.Mutex
+	seq    int
+	orders []pay.Order   // payment outcomes not yet delivered
+	fired  []timer.Timer // timers fired by FireTimers
+}
+
+// New builds the app in dir, opens the host services on a fresh store and
+// loads the app. Everything is closed when the test ends.
+func New(t testing.TB, dir string, opts Options) *Platform {
+	t.Helper()
+	ctx := context.Background()
+	p := &Platform{t: t, Wasm: Build(t, dir), conversation: opts.Conversation, surface: opts.Surface}
+	if p.conversation == "" {
+		p.conversation = "cv_1"
+	}
+	if p.surface == "" {
+		p.surface = "web"
+	}
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "passerelle.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p.Services, err = services.Open(db, services.Config{
+		Payments: notifier{p},
+		FireTimer: func(_ context.Context, tm timer.Timer) error {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.fired = append(p.fired, tm)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	funcs := p.Services.Funcs()
+	for _, f := range opts.Funcs {
+		replaced := false
+		for i := range funcs {
+			if funcs[i].Op == f.Op {
+				funcs[i], replaced = f, true
+			}
+		}
+		if !replaced {
+			funcs = append(funcs, f)
+		}
+	}
+	p.Engine, err = sandbox.New(ctx, sandbox.Config{
+		CacheDir: appbuild.CompileCacheDir(),
+		Funcs:    funcs,
+		PoolSize: 1,
+		Logger:   slog.New(slog.DiscardHandler),
+		AppLog:   &p.log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Engine.Close(ctx) })
+	p.Ref = opts.Ref
+	if p.Ref.Merchant == "" {
+		p.Ref.Merchant = "m_test"
+	}
+	if p.Ref.App == "" || p.Ref.Version == "" {
+		rep, err := p.Engine.Check(ctx, p.Wasm)
+		if err != nil || rep.Manifest == nil {
+			t.Fatalf("read the manifest of %s: %v", dir, err)
+		}
+		if p.Ref.App == "" {
+			p.Ref.App = rep.Manifest.ID
+		}
+		if p.Ref.Version == "" {
+			p.Ref.Version = rep.Manifest.Version
+		}
+	}
+	if p.App, err = p.Engine.Load(ctx, p.Ref, p.Wasm); err != nil {
+		t.Fatalf("load %s: %v", dir, err)
+	}
+	return p
+}
+
+// NewPerson creates a person on the platform, with an empty wallet.
+func (p *Platform) NewPerson(name string) *Person {
+	p.t.Helper()
+	pp, err := p.Services.Identity.CreatePerson(context.Background(), name, "")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return &Person{ID: pp.ID, Name: name, p: p}
+}
+
+// Log returns the app's log so far, one "source LEVEL message" line per
+// record, e.g. `log WARN unknown button "x"` or "stderr INFO panic: ...".
+func (p *Platform) Log() []string { return p.log.lines() }
+
+// PendingPayments returns the payment outcomes not yet delivered to the app.
+func (p *Platform) PendingPayments() []pay.Order {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]pay.Order(nil), p.orders...)
+}
+
+// DeliverPayments delivers the queued payment outcomes to the app as
+// payment events of the order's person, the way the platform does, and
+// returns the messages the app sent in answer.
+func (p *Platform) DeliverPayments() []host.Message {
+	p.t.Helper()
+	p.mu.Lock()
+	orders := p.orders
+	p.orders = nil
+	p.mu.Unlock()
+	var msgs []host.Message
+	for _, o := range orders {
+		if o.Ref != p.Ref {
+			p.t.Fatalf("payment of order %s for %v reached %v", o.ID, o.Ref, p.Ref)
+		}
+		ev := o.Event()
+		m, _ := p.person(o.Person).Send(host.Event{Type: host.EventPayment, Payment: &ev, Conversation: o.Conversation, Surface: o.Surface})
+		msgs = append(msgs, m...)
+	}
+	return msgs
+}
+
+// FireTimers fires every timer due within d from now and delivers the timer
+// events to the app, returning the messages it sent in answer.
+func (p *Platform) FireTimers(d time.Duration) []host.Message {
+	p.t.Helper()
+	if _, err := p.Services.Timers.FireDue(context.Background(), time.Now().Add(d)); err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	fired := p.fired
+	p.fired = nil
+	p.mu.Unlock()
+	var msgs []host.Message
+	for _, tm := range fired {
+		ev := tm.Event()
+		m, _ := p.person(tm.Person).Send(host.Event{Type: host.EventTimer, Timer: &ev, Conversation: tm.Conversation, Surface: tm.Surface})
+		msgs = append(msgs, m...)
+	}
+	return msgs
+}
+
+// MerchantBalance returns the app's merchant's balance in currency.
+func (p *Platform) MerchantBalance(currency string) int64 {
+	p.t.Helper()
+	b, err := p.Services.Pay.Balance(context.Background(), pay.MerchantAccount(p.Ref.Merchant), currency)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return b
+}
+
+func (p *Platform) person(id string) *Person { return &Person{ID: id, p: p} }
+
+// dispatch hands the app one event of person, filling in what the router
+// fills in, and returns what the app emitted.
+func (p *Platform) dispatch(person string, ev host.Event) ([]host.Message, []host.Outgoing, error) {
+	p.mu.Lock()
+	p.seq++
+	id := fmt.Sprintf("ev%d", p.seq)
+	p.mu.Unlock()
+	ev.V, ev.ID, ev.App = 1, id, p.Ref.App
+	if ev.Conversation == "" {
+		ev.Conversation = p.conversation
+	}
+	if ev.Surface == "" {
+		ev.Surface = p.surface
+	}
+	ev.User = p.Services.Identity.OpenID(p.Ref, person)
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.out.take() // nothing from an earlier event leaks into this one
+	_, err = p.App.Dispatch(context.Background(), &sandbox.Event{
+		Payload: payload,
+		Caller:  host.Caller{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: id},
+		Out:     &p.out,
+	})
+	msgs, prompts := p.out.take()
+	return msgs, prompts, err
+}
+
+// Person is someone using the app.
+type Person struct {
+	ID   string // platform person id
+	Name string
+	p    *Platform
+}
+
+// OpenID is the person's id as the app sees it (the events' User).
+func (a *Person) OpenID() string { return a.p.Services.Identity.OpenID(a.p.Ref, a.ID) }
+
+// Fund adds amount (minor units) of currency to the person's wallet.
+func (a *Person) Fund(currency string, amount int64) {
+	a.p.t.Helper()
+	if err := a.p.Services.Pay.Fund(context.Background(), pay.PersonAccount(a.ID), currency, amount); err != nil {
+		a.p.t.Fatal(err)
+	}
+}
+
+// Balance returns the person's wallet balance in currency.
+func (a *Person) Balance(currency string) int64 {
+	a.p.t.Helper()
+	b, err := a.p.Services.Pay.Balance(context.Background(), pay.PersonAccount(a.ID), currency)
+	if err != nil {
+		a.p.t.Fatal(err)
+	}
+	return b
+}
+
+// Send delivers ev from the person (V, ID, App and User are filled in; so
+// are Conversation and Surface when empty) and returns the messages the app
+// sent and the prompts the platform drew. The test fails, with the app's
+// log, if the event fails.
+func (a *Person) Send(ev host.Event) ([]host.Message, []host.Outgoing) {
+	a.p.t.Helper()
+	msgs, prompts, err := a.p.dispatch(a.ID, ev)
+	if err != nil {
+		a.p.t.Fatalf("%s event: %v\napp log:\n%s", ev.Type, err, strings.Join(a.p.Log(), "\n"))
+	}
+	return msgs, prompts
+}
+
+// TrySend is Send returning the event's error (a *sandbox.GuestError, a
+// *sandbox.LimitError...) instead of failing the test.
+func (a *Person) TrySend(ev host.Event) ([]host.Message, []host.Outgoing, error) {
+	return a.p.dispatch(a.ID, ev)
+}
+
+// Open opens the app.
+func (a *Person) Open() ([]host.Message, []host.Outgoing) {
+	a.p.t.Helper()
+	return a.Send(host.Event{Type: host.EventOpen})
+}
+
+// Message sends text to the app.
+func (a *Person) Message(text string) ([]host.Message, []host.Outgoing) {
+	a.p.t.Helper()
+	return a.Send(host.Event{Type: host.EventMessage, Text: text})
+}
+
+// Action sends an action event, e.g. a submitted form or an id the app
+// knows without a card.
+func (a *Person) Action(act host.Action) ([]host.Message, []host.Outgoing) {
+	a.p.t.Helper()
+	return a.Send(host.Event{Type: host.EventAction, Action: &act})
+}
+
+// Press presses the button (with its value) or picks the list item of card
+// with this id, the way the person's client does. The test fails if the
+// card has no such choice.
+func (a *Person) Press(card *host.Card, id string) ([]host.Message, []host.Outgoing) {
+	a.p.t.Helper()
+	if card == nil {
+		a.p.t.Fatalf("no card to press %q on", id)
+	}
+	for _, b := range card.Buttons {
+		if b.ID == id {
+			return a.Action(host.Action{ID: b.ID, Value: b.Value})
+		}
+	}
+	if card.List != nil {
+		for _, it := range card.List.Items {
+			if it.ID == id {
+				return a.Action(host.Action{ID: it.ID})
+			}
+		}
+	}
+	a.p.t.Fatalf("card %q has no button or item %q: %s", card.Title, id, JSON(card))
+	return nil, nil
+}
+
+// Confirm confirms a payment order in the platform's own prompt; its error
+// is the platform's answer (e.g. insufficient funds: the order is declined).
+func (a *Person) Confirm(order string) error {
+	return a.p.Services.Pay.Confirm(context.Background(), a.ID, order)
+}
+
+// Decline declines a payment order.
+func (a *Person) Decline(order string) error {
+	return a.p.Services.Pay.Decline(context.Background(), a.ID, order)
+}
+
+// Grant grants a consent prompt.
+func (a *Person) Grant(prompt string) error {
+	return a.p.Services.Identity.Grant(context.Background(), a.ID, prompt, a.p.surface)
+}
+
+// Refuse refuses a consent prompt.
+func (a *Person) Refuse(prompt string) error {
+	return a.p.Services.Identity.Refuse(context.Background(), a.ID, prompt)
+}
+
+// OnlyCard returns the card of msgs, failing t unless msgs is one message
+// with a card.
+func OnlyCard(t testing.TB, msgs []host.Message) *host.Card {
+	t.Helper()
+	if len(msgs) != 1 || msgs[0].Card == nil {
+		t.Fatalf("want one card, got %s", JSON(msgs))
+	}
+	return msgs[0].Card
+}
+
+// OnlyPrompt decodes the body of the one prompt in prompts into into,
+// failing t unless there is exactly one and its type is typ ("payment",
+// "consent", "share").
+func OnlyPrompt(t testing.TB, prompts []host.Outgoing, typ string, into any) {
+	t.Helper()
+	if len(prompts) != 1 {
+		t.Fatalf("want one %s prompt, got %d", typ, len(prompts))
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(prompts[0].Body, &head); err != nil || head.Type != typ {
+		t.Fatalf("prompt %s, want type %q", prompts[0].Body, typ)
+	}
+	if err := json.Unmarshal(prompts[0].Body, into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// JSON returns v as JSON, for failure messages.
+func JSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// notifier queues payment outcomes, as the platform does: the outcome of a
+// refund arrives inside the app's own host call.
+type notifier struct{ p *Platform }
+
+func (n notifier) PaymentOutcome(_ context.Context, o pay.Order) {
+	n.p.mu.Lock()
+	defer n.p.mu.Unlock()
+	n.p.orders = append(n.p.orders, o)
+}
+
+// outbox records what the host APIs emitted: messages into conversations
+// and prompts to people.
+type outbox struct {
+	mu      sync.Mutex
+	msgs    []host.Message
+	prompts []host.Outgoing
+}
+
+func (o *outbox) Emit(_ context.Context, out host.Outgoing) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch out.Kind {
+	case "message":
+		var m host.Message
+		if err := json.Unmarshal(out.Body, &m); err != nil {
+			return err
+		}
+		o.msgs = append(o.msgs, m)
+	case "prompt":
+		o.prompts = append(o.prompts, out)
+	}
+	return nil
+}
+
+func (o *outbox) take() ([]host.Message, []host.Outgoing) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m, p := o.msgs, o.prompts
+	o.msgs, o.prompts = nil, nil
+	return m, p
+}
+
+// appLog keeps the app's log.
+type appLog struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (l *appLog) AppLog(_ host.AppRef, rec sandbox.LogRecord) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, rec.Source+" "+rec.Level.String()+" "+rec.Message)
+}
+
+func (l *appLog) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.recs...)
+}
