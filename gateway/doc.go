@@ -54,8 +54,21 @@
 //
 // # Storage
 //
-// The gateway owns the buckets gateway.convs, gateway.messages (key:
-// conversation id, 0, big-endian seq), gateway.inbox (person, 0,
-// conversation), gateway.prompts and gateway.pending (unanswered prompts per
-// person).
+// The gateway owns the buckets gateway.convs, gateway.log, gateway.heads,
+// gateway.marks, gateway.inbox (person, 0, conversation), gateway.prompts
+// and gateway.pending (unanswered prompts per person).
+//
+// Messages of every conversation go to one append-only log (gateway.log,
+// keyed by a global big-endian sequence), so that a commit of messages in
+// many conversations writes a few pages at the log's end rather than one
+// page per conversation. Each entry names its conversation and seq and
+// points to the conversation's previous entry; gateway.heads holds each
+// conversation's newest seq and entry, and gateway.marks (conversation id,
+// 0, big-endian seq) the entry of every 64th seq, so a conversation is read
+// from any seq without scanning it. Messages are written by one commit
+// loop: it takes every message waiting when the previous commit returned
+// and writes them in one transaction (group commit, no timer); a message is
+// acknowledged only once that transaction is committed. Messages kept by
+// earlier versions in gateway.messages (conversation id, 0, big-endian seq)
+// are moved into the log, with their seqs, when the server starts.
 package gateway
