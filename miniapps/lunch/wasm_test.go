@@ -23,17 +23,6 @@ func newPlatform(t *testing.T) (*apptest.Platform, *apptest.Person) {
 	return p, p.NewPerson("Alice")
 }
 
-// balances returns Alice's and the merchant's balances in EUR.
-func balances(p *apptest.Platform, a *apptest.Person) (person, merchant int64) {
-	return a.Balance("EUR"), p.MerchantBalance("EUR")
-}
-
-var (
-	onlyCard   = apptest.OnlyCard
-	onlyPrompt = apptest.OnlyPrompt
-	jsonOf     = apptest.JSON
-)
-
 // TestWasmOrderFlow drives the whole order in the real sandbox with the
 // real host services: open → dish → size → side → consent → payment →
 // receipt → timer → ready, and checks the money moved exactly once.
@@ -43,21 +32,21 @@ func TestWasmOrderFlow(t *testing.T) {
 	alice.Fund("EUR", 5000)
 
 	msgs, _ := alice.Open()
-	menu := onlyCard(t, msgs)
+	menu := apptest.OnlyCard(t, msgs)
 	if menu.List == nil || len(menu.List.Items) != 4 || menu.List.Items[0].ID != "dish:soup" {
-		t.Fatalf("menu %s", jsonOf(menu))
+		t.Fatalf("menu %s", apptest.JSON(menu))
 	}
 	msgs, _ = alice.Action(host.Action{ID: menu.List.Items[0].ID})
-	size := onlyCard(t, msgs)
+	size := apptest.OnlyCard(t, msgs)
 	msgs, _ = alice.Press(size, "size:large")
-	side := onlyCard(t, msgs)
+	side := apptest.OnlyCard(t, msgs)
 
 	// The name needs the person's consent: the platform prompts them and
 	// the app waits.
 	msgs, prompts := alice.Press(side, "side:fries")
-	ask := onlyCard(t, msgs)
+	ask := apptest.OnlyCard(t, msgs)
 	var consent identity.ConsentPromptBody
-	onlyPrompt(t, prompts, "consent", &consent)
+	apptest.OnlyPrompt(t, prompts, "consent", &consent)
 	if !slices.Contains(consent.Scopes, identity.ScopeProfile) || consent.App != "lunch" {
 		t.Fatalf("consent prompt %+v", consent)
 	}
@@ -67,14 +56,14 @@ func TestWasmOrderFlow(t *testing.T) {
 
 	msgs, prompts = alice.Press(ask, "continue")
 	var prompt pay.PromptBody
-	onlyPrompt(t, prompts, "payment", &prompt)
+	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
 	if prompt.Amount != 1200 || prompt.Currency != "EUR" || prompt.Merchant != p.Ref.Merchant {
 		t.Fatalf("payment prompt %+v, want 1200 EUR to %s", prompt, p.Ref.Merchant)
 	}
 	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Thanks, Alice! Order ") || !strings.Contains(msgs[0].Text, "Tomato soup (large, fries), 12.00 €") {
-		t.Fatalf("after the name: %s", jsonOf(msgs))
+		t.Fatalf("after the name: %s", apptest.JSON(msgs))
 	}
-	if person, merchant := balances(p, alice); person != 5000 || merchant != 0 {
+	if person, merchant := p.Balances(alice, "EUR"); person != 5000 || merchant != 0 {
 		t.Fatalf("money moved before confirmation: person %d, merchant %d", person, merchant)
 	}
 
@@ -87,7 +76,7 @@ func TestWasmOrderFlow(t *testing.T) {
 	}
 	msgs = p.DeliverPayments()
 	if len(msgs) != 2 || msgs[0].Card == nil || msgs[0].Card.Title != "Receipt" {
-		t.Fatalf("after payment: %s", jsonOf(msgs))
+		t.Fatalf("after payment: %s", apptest.JSON(msgs))
 	}
 	receipt := msgs[0].Card.Text
 	for _, want := range []string{"Tomato soup: 6.50 €", "Large: +2.50 €", "Fries: +3.00 €", "Total paid: 12.00 €", "payment " + prompt.Order} {
@@ -95,29 +84,29 @@ func TestWasmOrderFlow(t *testing.T) {
 			t.Errorf("receipt %q lacks %q", receipt, want)
 		}
 	}
-	if person, merchant := balances(p, alice); person != 5000-1200 || merchant != 1200 {
+	if person, merchant := p.Balances(alice, "EUR"); person != 5000-1200 || merchant != 1200 {
 		t.Fatalf("balances after payment: person %d, merchant %d; want 3800 and 1200", person, merchant)
 	}
 
 	// Not yet due: nothing fires. Then the kitchen's timer fires.
 	if msgs := p.FireTimers(0); len(msgs) != 0 {
-		t.Fatalf("timer fired early: %s", jsonOf(msgs))
+		t.Fatalf("timer fired early: %s", apptest.JSON(msgs))
 	}
 	msgs = p.FireTimers(time.Minute)
 	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Alice, your order ") || !strings.Contains(msgs[0].Text, "is ready: Tomato soup (large, fries)") {
-		t.Fatalf("ready message: %s", jsonOf(msgs))
+		t.Fatalf("ready message: %s", apptest.JSON(msgs))
 	}
 
 	// Next time: the usual is remembered in the person's storage.
 	msgs, _ = alice.Open()
-	menu = onlyCard(t, msgs)
+	menu = apptest.OnlyCard(t, msgs)
 	if it := menu.List.Items[0]; it.ID != "usual" || it.Description != "Tomato soup (large, fries) · 12.00 €" {
 		t.Fatalf("usual item %+v", it)
 	}
 	// The usual goes straight to payment: the name is already allowed.
 	_, prompts = alice.Action(host.Action{ID: "usual"})
 	var usual pay.PromptBody
-	onlyPrompt(t, prompts, "payment", &usual)
+	apptest.OnlyPrompt(t, prompts, "payment", &usual)
 	if usual.Amount != 1200 || usual.Order == prompt.Order {
 		t.Fatalf("usual: prompt %+v, want a new order of 1200", usual)
 	}
@@ -125,9 +114,9 @@ func TestWasmOrderFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if msgs := p.DeliverPayments(); len(msgs) != 2 || msgs[0].Card == nil || msgs[0].Card.Title != "Receipt" {
-		t.Fatalf("usual paid: %s", jsonOf(msgs))
+		t.Fatalf("usual paid: %s", apptest.JSON(msgs))
 	}
-	if person, merchant := balances(p, alice); person != 5000-2*1200 || merchant != 2*1200 {
+	if person, merchant := p.Balances(alice, "EUR"); person != 5000-2*1200 || merchant != 2*1200 {
 		t.Fatalf("balances after two lunches: person %d, merchant %d", person, merchant)
 	}
 	if err := p.Services.Pay.Audit(ctx); err != nil {
@@ -145,10 +134,10 @@ func TestWasmDeclined(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs, _ := alice.Action(host.Action{ID: "dish:soup"})
-	msgs, _ = alice.Press(onlyCard(t, msgs), "size:regular")
-	_, prompts := alice.Press(onlyCard(t, msgs), "side:none")
+	msgs, _ = alice.Press(apptest.OnlyCard(t, msgs), "size:regular")
+	_, prompts := alice.Press(apptest.OnlyCard(t, msgs), "side:none")
 	var prompt pay.PromptBody
-	onlyPrompt(t, prompts, "payment", &prompt)
+	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
 	if prompt.Amount != 650 {
 		t.Fatalf("prompt %+v, want 650", prompt)
 	}
@@ -156,11 +145,11 @@ func TestWasmDeclined(t *testing.T) {
 		t.Fatal("confirm with 5.00 € for a 6.50 € order succeeded")
 	}
 	msgs = p.DeliverPayments()
-	card := onlyCard(t, msgs)
+	card := apptest.OnlyCard(t, msgs)
 	if card.Title != "Not paid" || !strings.Contains(card.Text, "does not hold enough money") {
-		t.Fatalf("declined: %s", jsonOf(card))
+		t.Fatalf("declined: %s", apptest.JSON(card))
 	}
-	if person, merchant := balances(p, alice); person != 500 || merchant != 0 {
+	if person, merchant := p.Balances(alice, "EUR"); person != 500 || merchant != 0 {
 		t.Fatalf("a declined order moved money: person %d, merchant %d", person, merchant)
 	}
 	if len(p.FireTimers(time.Hour)) != 0 {
@@ -170,7 +159,7 @@ func TestWasmDeclined(t *testing.T) {
 	alice.Fund("EUR", 1000)
 	_, prompts = alice.Press(card, "retry")
 	var again pay.PromptBody
-	onlyPrompt(t, prompts, "payment", &again)
+	apptest.OnlyPrompt(t, prompts, "payment", &again)
 	if again.Order == prompt.Order || again.Amount != 650 {
 		t.Fatalf("retry prompt %+v: want a new order of 650", again)
 	}
@@ -179,9 +168,9 @@ func TestWasmDeclined(t *testing.T) {
 	}
 	msgs = p.DeliverPayments()
 	if len(msgs) == 0 || msgs[0].Card == nil || msgs[0].Card.Title != "Receipt" {
-		t.Fatalf("after the retry: %s", jsonOf(msgs))
+		t.Fatalf("after the retry: %s", apptest.JSON(msgs))
 	}
-	if person, merchant := balances(p, alice); person != 1500-650 || merchant != 650 {
+	if person, merchant := p.Balances(alice, "EUR"); person != 1500-650 || merchant != 650 {
 		t.Fatalf("balances: person %d, merchant %d; want 850 and 650", person, merchant)
 	}
 }
@@ -226,22 +215,22 @@ func TestWasmConsent(t *testing.T) {
 	choose := func() (*host.Card, []host.Outgoing) {
 		t.Helper()
 		msgs, _ := alice.Action(host.Action{ID: "dish:salad"})
-		msgs, _ = alice.Press(onlyCard(t, msgs), "size:regular")
-		msgs, prompts := alice.Press(onlyCard(t, msgs), "side:none")
-		return onlyCard(t, msgs), prompts
+		msgs, _ = alice.Press(apptest.OnlyCard(t, msgs), "size:regular")
+		msgs, prompts := alice.Press(apptest.OnlyCard(t, msgs), "side:none")
+		return apptest.OnlyCard(t, msgs), prompts
 	}
 
 	ask, prompts := choose()
 	var consent identity.ConsentPromptBody
-	onlyPrompt(t, prompts, "consent", &consent)
+	apptest.OnlyPrompt(t, prompts, "consent", &consent)
 	if err := alice.Refuse(consent.ID); err != nil {
 		t.Fatal(err)
 	}
 	msgs, prompts := alice.Press(ask, "anon")
 	var prompt pay.PromptBody
-	onlyPrompt(t, prompts, "payment", &prompt)
+	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
 	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Thanks! Order ") || prompt.Amount != 890 {
-		t.Fatalf("without a name: %s, prompt %+v", jsonOf(msgs), prompt)
+		t.Fatalf("without a name: %s, prompt %+v", apptest.JSON(msgs), prompt)
 	}
 
 	if err := p.Services.Identity.GrantScopes(ctx, alice.ID, p.Ref, []identity.Scope{identity.ScopeProfile}, "web"); err != nil {
@@ -251,8 +240,8 @@ func TestWasmConsent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ask, prompts = choose()
-	onlyPrompt(t, prompts, "consent", &consent)
+	apptest.OnlyPrompt(t, prompts, "consent", &consent)
 	if ask.Title != "May I have your name?" {
-		t.Fatalf("after a revoke: %s", jsonOf(ask))
+		t.Fatalf("after a revoke: %s", apptest.JSON(ask))
 	}
 }

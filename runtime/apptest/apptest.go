@@ -267,6 +267,12 @@ func (p *Platform) MerchantBalance(currency string) int64 {
 	return b
 }
 
+// Balances returns a's and the app's merchant's balances in currency.
+func (p *Platform) Balances(a *Person, currency string) (person, merchant int64) {
+	p.t.Helper()
+	return a.Balance(currency), p.MerchantBalance(currency)
+}
+
 func (p *Platform) person(id string) *Person { return &Person{ID: id, p: p} }
 
 // dispatch hands the app one event of person, filling in what the router
