@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"passerelle/host"
+	"passerelle/runtime/apptest"
 	"passerelle/runtime/sandbox"
 )
 
@@ -47,9 +48,9 @@ func event(b *testing.B, typ, text string) *sandbox.Event {
 // and reads its result.
 func BenchmarkDispatchEchoGo(b *testing.B) {
 	ctx := context.Background()
-	eng := benchEngine(b, cacheDir)
+	eng := benchEngine(b, "")
 	defer eng.Close(ctx)
-	app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm)
+	app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, apptest.Build(b, "."))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,18 +76,16 @@ func BenchmarkDispatchEchoGo(b *testing.B) {
 func BenchmarkColdStartGo(b *testing.B) {
 	ctx := context.Background()
 	eng, err := sandbox.New(ctx, sandbox.Config{
-		CacheDir: cacheDir,
 		Funcs:    []host.Func{{Op: "chat.send", Permission: host.PermChat, Handle: func(context.Context, *host.Call, []byte) ([]byte, error) { return []byte(`{"id":"m1"}`), nil }}},
 		Defaults: host.Limits{CallBytes: 64},
 		PoolSize: 1,
 		Logger:   slog.New(slog.DiscardHandler),
-		AppLog:   &appLog{},
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer eng.Close(ctx)
-	app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm)
+	app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, apptest.Build(b, "."))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -118,7 +117,7 @@ func BenchmarkLoadEcho(b *testing.B) {
 	ctx := context.Background()
 	eng := benchEngine(b, "")
 	defer eng.Close(ctx)
-	warm, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm) // fills the cache
+	warm, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, apptest.Build(b, ".")) // fills the cache
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +125,7 @@ func BenchmarkLoadEcho(b *testing.B) {
 	ev := event(b, host.EventOpen, "")
 	b.ReportAllocs()
 	for b.Loop() {
-		app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm)
+		app, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, apptest.Build(b, "."))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -145,7 +144,7 @@ func BenchmarkCompileEcho(b *testing.B) {
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {
 			eng := benchEngine(b, "")
-			if _, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm); err != nil {
+			if _, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, apptest.Build(b, ".")); err != nil {
 				b.Fatal(err)
 			}
 			eng.Close(ctx)
@@ -154,14 +153,14 @@ func BenchmarkCompileEcho(b *testing.B) {
 	b.Run("disk-cache", func(b *testing.B) {
 		dir := filepath.Join(b.TempDir(), "cache")
 		eng := benchEngine(b, dir)
-		if _, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm); err != nil {
+		if _, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, apptest.Build(b, ".")); err != nil {
 			b.Fatal(err)
 		}
 		eng.Close(ctx)
 		b.ResetTimer()
 		for b.Loop() {
 			eng := benchEngine(b, dir)
-			if _, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, echoWasm); err != nil {
+			if _, err := eng.Load(ctx, host.AppRef{Merchant: "m1"}, apptest.Build(b, ".")); err != nil {
 				b.Fatal(err)
 			}
 			eng.Close(ctx)
