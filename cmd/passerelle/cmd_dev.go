@@ -20,10 +20,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"passerelle/host"
-	"passerelle/host/chat"
-	"passerelle/host/identity"
-	"passerelle/host/kv"
 	"passerelle/host/pay"
+	"passerelle/host/services"
 	"passerelle/host/timer"
 	"passerelle/runtime/appbuild"
 	"passerelle/runtime/sandbox"
@@ -76,7 +74,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	d.host = h
 	eng, err := sandbox.New(ctx, sandbox.Config{
 		CacheDir: appbuild.CompileCacheDir(),
-		Funcs:    h.funcs,
+		Funcs:    h.svc.Funcs(),
 		PoolSize: 1,
 		Logger:   hostLog,
 		AppLog:   d,
@@ -253,13 +251,13 @@ func (h *devHost) answer(ctx context.Context, cmd, id string) error {
 	}
 	switch cmd {
 	case "/confirm":
-		return h.pay.Confirm(ctx, h.person, id)
+		return h.svc.Pay.Confirm(ctx, h.person, id)
 	case "/decline":
-		return h.pay.Decline(ctx, h.person, id)
+		return h.svc.Pay.Decline(ctx, h.person, id)
 	case "/grant":
-		return h.identity.Grant(ctx, h.person, id, "dev")
+		return h.svc.Identity.Grant(ctx, h.person, id, "dev")
 	default:
-		return h.identity.Refuse(ctx, h.person, id)
+		return h.svc.Identity.Refuse(ctx, h.person, id)
 	}
 }
 
@@ -296,7 +294,7 @@ func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action, s
 	d.mu.Unlock()
 	person := d.host.person
 	e := host.Event{V: 1, Type: typ, ID: id, App: appID, Conversation: "dev",
-		User: d.host.identity.OpenID(app.Ref(), person), Surface: "dev", Text: text, Action: a}
+		User: d.host.svc.Identity.OpenID(app.Ref(), person), Surface: "dev", Text: text, Action: a}
 	if set != nil {
 		set(&e)
 	}
@@ -331,11 +329,11 @@ func (d *devTerm) load(ctx context.Context, eng *sandbox.Engine, src string, isD
 	var wasm []byte
 	var err error
 	if isDir {
-		b, err := buildApp(ctx, src, "", stderr)
+		b, err := appbuild.Build(ctx, src, "", stderr)
 		if err != nil {
 			return err
 		}
-		wasm = b.wasm
+		wasm = b.Wasm
 	} else if wasm, err = os.ReadFile(src); err != nil {
 		return err
 	}
@@ -427,23 +425,20 @@ func sourceStamp(dir string) string {
 	return b.String()
 }
 
-// devHost is the platform's own host services (chat, storage, identity,
-// payments, timers) on a throwaway store, with one person, "Dev", funded
-// with 1000.00 in EUR and USD. Payment and timer events it causes are
-// queued and delivered to the app by one goroutine.
+// devHost is the platform's own host services (host/services) on a
+// throwaway store, with one person, "Dev", funded with 1000.00 in EUR and
+// USD. Payment and timer events they cause are queued and delivered to the
+// app by one goroutine.
 type devHost struct {
-	dir      string
-	db       *bbolt.DB
-	identity *identity.Service
-	pay      *pay.Service
-	timers   *timer.Service
-	funcs    []host.Func
-	person   string
-	queue    chan func(context.Context)
-	dropped  atomic.Int64 // events dropped because the queue was full
-	term     *devTerm
-	wg       sync.WaitGroup
-	cancel   context.CancelFunc
+	dir     string
+	db      *bbolt.DB
+	svc     *services.Services
+	person  string
+	queue   chan func(context.Context)
+	dropped atomic.Int64 // events dropped because the queue was full
+	term    *devTerm
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
 }
 
 func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost, err error) {
@@ -459,45 +454,33 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 	if h.db, err = bbolt.Open(filepath.Join(h.dir, "dev.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true}); err != nil {
 		return nil, err
 	}
-	if h.identity, err = identity.Open(h.db, identity.Config{Logger: log}); err != nil {
+	if h.svc, err = services.Open(h.db, services.Config{
+		Logger:   log,
+		Payments: devPayments{h, d},
+		FireTimer: func(ctx context.Context, t timer.Timer) error {
+			ev := t.Event()
+			h.enqueue(func(ctx context.Context) {
+				d.event(ctx, host.EventTimer, "", nil, func(e *host.Event) { e.Timer = &ev })
+			})
+			return nil
+		},
+	}); err != nil {
 		return nil, err
 	}
-	p, err := h.identity.CreatePerson(ctx, "Dev", "+15550100")
+	p, err := h.svc.Identity.CreatePerson(ctx, "Dev", "+15550100")
 	if err != nil {
 		return nil, err
 	}
 	h.person = p.ID
-	if h.pay, err = pay.Open(h.db, pay.Config{Notifier: devPayments{h, d}, Logger: log}); err != nil {
-		return nil, err
-	}
 	for _, cur := range []string{"EUR", "USD"} {
-		if err = h.pay.Fund(ctx, pay.PersonAccount(h.person), cur, 100000); err != nil {
+		if err = h.svc.Pay.Fund(ctx, pay.PersonAccount(h.person), cur, 100000); err != nil {
 			return nil, err
 		}
 	}
-	kvs, err := kv.Open(h.db, kv.Config{Pseudonyms: h.identity, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if h.timers, err = timer.Open(h.db, timer.Config{Logger: log, Fire: func(ctx context.Context, t timer.Timer) error {
-		ev := t.Event()
-		h.enqueue(func(ctx context.Context) {
-			d.event(ctx, host.EventTimer, "", nil, func(e *host.Event) { e.Timer = &ev })
-		})
-		return nil
-	}}); err != nil {
-		return nil, err
-	}
-	h.funcs = append(h.funcs, chat.New(chat.Config{Logger: log}).Funcs()...)
-	h.funcs = append(h.funcs, kvs.Funcs()...)
-	h.funcs = append(h.funcs, h.identity.Funcs()...)
-	h.funcs = append(h.funcs, h.pay.Funcs()...)
-	h.funcs = append(h.funcs, h.timers.Funcs()...)
 
 	rctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
-	h.wg.Go(func() { h.timers.Run(rctx) })
-	h.wg.Go(func() { h.pay.Run(rctx) })
+	h.wg.Go(func() { h.svc.Run(rctx) })
 	h.wg.Go(func() {
 		for {
 			select {
