@@ -140,6 +140,7 @@ func (c *conn) writeLoop() {
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()
 	last := map[string]uint64{}
+	var deadline time.Time
 	write := func(f outFrame) error {
 		if f.seq > 0 {
 			if f.seq <= last[f.conv] {
@@ -147,7 +148,7 @@ func (c *conn) writeLoop() {
 			}
 			last[f.conv] = f.seq
 		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		deadline = extend(c.ws.SetWriteDeadline, deadline, c.s.cfg.WriteTimeout)
 		return c.ws.WriteMessage(websocket.TextMessage, f.data)
 	}
 	for {
@@ -198,7 +199,8 @@ func (c *conn) readLoop() {
 	defer c.fail(nil) // the writer then closes the socket
 	s.met.connsTotal.Inc()
 	c.ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	alive := func() { _ = c.ws.SetReadDeadline(time.Now().Add(2 * s.cfg.PingInterval)) }
+	var deadline time.Time
+	alive := func() { deadline = extend(c.ws.SetReadDeadline, deadline, 2*s.cfg.PingInterval) }
 	c.ws.SetPongHandler(func(string) error { alive(); return nil })
 	_ = c.ws.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 
@@ -253,6 +255,19 @@ func (c *conn) readLoop() {
 			c.replyErr(f.ID, err)
 		}
 	}
+}
+
+// extend moves a deadline set to d from now, with set, unless less than
+// d/8 has passed since it was last set (setting one costs a timer update):
+// an operation always has at least 7/8 of d. It returns the deadline.
+func extend(set func(time.Time) error, deadline time.Time, d time.Duration) time.Time {
+	now := time.Now()
+	if deadline.Sub(now) > d-d/8 {
+		return deadline
+	}
+	deadline = now.Add(d)
+	_ = set(deadline)
+	return deadline
 }
 
 func idOf(f *Frame) string {
@@ -411,7 +426,7 @@ func (c *conn) member(conv string) (convRecord, error) {
 func (s *Server) announce(ctx context.Context, rec convRecord) {
 	for _, m := range rec.Members {
 		b, _ := json.Marshal(map[string]any{"type": "conv", "conv": s.view(ctx, rec, 0, m)})
-		for _, c := range s.connsOf(m, nil) {
+		for _, c := range s.connsOf(m) {
 			c.deliver(outFrame{data: b})
 		}
 	}

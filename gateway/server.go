@@ -43,7 +43,7 @@ type Server struct {
 
 	mu     sync.RWMutex
 	closed bool
-	people map[string]map[*conn]struct{} // person -> connections
+	people map[string][]*conn // person -> connections; a slice is never changed, only replaced
 
 	convMu sync.Mutex
 	convs  map[string]*convState
@@ -64,8 +64,9 @@ type convState struct {
 	next     uint64 // next seq to fan out
 	pending  map[uint64]pendingMsg
 	recent   map[string]uint64 // person 0 client id -> seq, for the last dedupeWindow messages
-	order    []string          // keys of recent, oldest first
-	inflight map[string]bool   // keys being stored right now
+	order    []string          // keys of recent; a ring once full, oldest at pos
+	pos      int
+	inflight map[string]bool // keys being stored right now
 }
 
 // pendingMsg is a stored message waiting for its turn to be fanned out;
@@ -84,12 +85,14 @@ func (cs *convState) remember(key string, seq uint64) {
 	if key == "" {
 		return
 	}
-	if len(cs.order) >= dedupeWindow {
-		delete(cs.recent, cs.order[0])
-		cs.order = cs.order[1:]
+	if len(cs.order) < dedupeWindow {
+		cs.order = append(cs.order, key)
+	} else {
+		delete(cs.recent, cs.order[cs.pos])
+		cs.order[cs.pos] = key
+		cs.pos = (cs.pos + 1) % dedupeWindow
 	}
 	cs.recent[key] = seq
-	cs.order = append(cs.order, key)
 }
 
 func dedupeKey(person, cid string) string {
@@ -120,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, st: st, met: newMetrics(), ctx: ctx, stop: stop,
 		sem:    make(chan struct{}, cfg.AppWorkers),
-		people: map[string]map[*conn]struct{}{},
+		people: map[string][]*conn{},
 		convs:  map[string]*convState{},
 		web:    http.FileServerFS(static),
 	}
@@ -168,7 +171,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closed = true
 	var all []*conn
 	for _, cs := range s.people {
-		for c := range cs {
+		for _, c := range cs {
 			all = append(all, c)
 		}
 	}
@@ -310,11 +313,7 @@ func (s *Server) register(c *conn) bool {
 		return false
 	}
 	cs := s.people[c.person]
-	if cs == nil {
-		cs = map[*conn]struct{}{}
-		s.people[c.person] = cs
-	}
-	cs[c] = struct{}{}
+	s.people[c.person] = append(cs[:len(cs):len(cs)], c) // a new array: connsOf's callers keep the old one
 	s.met.conns.Inc()
 	return true
 }
@@ -322,25 +321,24 @@ func (s *Server) register(c *conn) bool {
 func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cs := s.people[c.person]; cs != nil {
-		if _, ok := cs[c]; ok {
-			delete(cs, c)
-			s.met.conns.Dec()
-		}
-		if len(cs) == 0 {
-			delete(s.people, c.person)
-		}
+	cs := s.people[c.person]
+	i := slices.Index(cs, c)
+	if i < 0 {
+		return
 	}
+	s.met.conns.Dec()
+	if len(cs) == 1 {
+		delete(s.people, c.person)
+		return
+	}
+	s.people[c.person] = slices.Delete(slices.Clone(cs), i, i+1)
 }
 
-// connsOf returns person's connections.
-func (s *Server) connsOf(person string, buf []*conn) []*conn {
+// connsOf returns person's connections, a slice the caller must not modify.
+func (s *Server) connsOf(person string) []*conn {
 	s.mu.RLock()
-	for c := range s.people[person] {
-		buf = append(buf, c)
-	}
-	s.mu.RUnlock()
-	return buf
+	defer s.mu.RUnlock()
+	return s.people[person]
 }
 
 // name returns person's display name, from the directory when there is one.
@@ -490,9 +488,8 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 // surface. Called with the conversation's lock held, so in seq order.
 func (s *Server) fanout(rec convRecord, m pendingMsg) {
 	var rendered [4][]byte
-	var buf [8]*conn
 	for _, p := range rec.Members {
-		for _, c := range s.connsOf(p, buf[:0]) {
+		for _, c := range s.connsOf(p) {
 			i := surfaceIndex(c.surface())
 			if rendered[i] == nil {
 				rendered[i] = encodeMsg(rec.ID, m.rec, surface.All()[i])
@@ -509,18 +506,31 @@ func (s *Server) fanout(rec convRecord, m pendingMsg) {
 
 // encodeAckMsg is the ack of a send carrying the message as stored.
 func encodeAckMsg(id, conv string, seq uint64, msg []byte) []byte {
-	idJSON, _ := json.Marshal(id)
-	convJSON, _ := json.Marshal(conv)
 	b := make([]byte, 0, len(msg)+len(id)+len(conv)+64)
 	b = append(b, `{"type":"ack","id":`...)
-	b = append(b, idJSON...)
+	b = appendJSONString(b, id)
 	b = append(b, `,"conv":`...)
-	b = append(b, convJSON...)
+	b = appendJSONString(b, conv)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"msg":`...)
 	b = append(b, msg...)
 	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it:
+// printable ASCII without quotes, backslashes or HTML characters is copied
+// as is; anything else goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x7f {
+			v, _ := json.Marshal(s)
+			return append(b, v...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func surfaceIndex(n surface.Name) int {
@@ -549,9 +559,77 @@ type msgFrame struct {
 }
 
 func encodeMsg(conv string, m *msgRecord, sf surface.Name) []byte {
+	if m.Msg.Card == nil { // a text message: most of them, encoded without reflection
+		b := make([]byte, 0, 160+len(conv)+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client))
+		b = append(b, `{"type":"msg","conv":`...)
+		b = appendJSONString(b, conv)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, m.Seq, 10)
+		b = append(b, `,"time":`...)
+		b = strconv.AppendInt(b, m.Time, 10)
+		b = append(b, `,"from":`...)
+		b = appendSender(b, m.From)
+		b = append(b, `,"message":{`...)
+		if m.Msg.Text != "" {
+			b = append(b, `"text":`...)
+			b = appendJSONString(b, m.Msg.Text)
+		}
+		b = append(b, `},"render":{"surface":`...)
+		b = appendJSONString(b, string(sf))
+		b = append(b, `,"kind":"`+surface.KindText+`"`...)
+		if m.Msg.Text != "" {
+			b = append(b, `,"text":`...)
+			b = appendJSONString(b, m.Msg.Text)
+		}
+		b = append(b, '}')
+		if m.Client != "" {
+			b = append(b, `,"cid":`...)
+			b = appendJSONString(b, m.Client)
+		}
+		return append(b, '}')
+	}
 	b, _ := json.Marshal(msgFrame{Type: "msg", Conv: conv, Seq: m.Seq, Time: m.Time, From: m.From,
 		Msg: m.Msg, Render: surface.Render(sf, m.Msg), CID: m.Client})
 	return b
+}
+
+func appendSender(b []byte, s sender) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendJSONString(b, s.Kind)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, s.ID)
+	if s.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, s.Name)
+	}
+	return append(b, '}')
+}
+
+// encodeRecord is the stored form of m: JSON, as encoding/json writes it.
+func encodeRecord(m *msgRecord) ([]byte, error) {
+	if m.Msg.Card != nil {
+		return json.Marshal(m)
+	}
+	b := make([]byte, 0, 96+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client)+len(m.Surface))
+	b = append(b, `{"time":`...)
+	b = strconv.AppendInt(b, m.Time, 10)
+	b = append(b, `,"from":`...)
+	b = appendSender(b, m.From)
+	b = append(b, `,"msg":{`...)
+	if m.Msg.Text != "" {
+		b = append(b, `"text":`...)
+		b = appendJSONString(b, m.Msg.Text)
+	}
+	b = append(b, '}')
+	if m.Client != "" {
+		b = append(b, `,"cid":`...)
+		b = appendJSONString(b, m.Client)
+	}
+	if m.Surface != "" {
+		b = append(b, `,"surface":`...)
+		b = appendJSONString(b, m.Surface)
+	}
+	return append(b, '}'), nil
 }
 
 // Emit delivers what a host API sends: Kind "message" is persisted in
@@ -619,7 +697,7 @@ func (s *Server) prompt(_ context.Context, out host.Outgoing) error {
 		return err
 	}
 	f := encodePrompt(p)
-	for _, c := range s.connsOf(out.Person, nil) {
+	for _, c := range s.connsOf(out.Person) {
 		c.deliver(outFrame{data: f})
 	}
 	return nil
@@ -711,7 +789,7 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 		return err
 	}
 	f, _ := json.Marshal(map[string]any{"type": "prompt_closed", "prompt": p.ID, "answer": answer})
-	for _, c := range s.connsOf(c.person, nil) {
+	for _, c := range s.connsOf(c.person) {
 		c.deliver(outFrame{data: f})
 	}
 	return nil

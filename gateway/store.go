@@ -215,7 +215,7 @@ func (s *store) convsOf(person string) ([]convSummary, error) {
 // append persists rec as the next message of conv through the commit loop
 // and sets rec.Seq once it is committed.
 func (s *store) append(conv string, rec *msgRecord) error {
-	v, err := json.Marshal(rec) // outside the transaction: it holds the one writer lock
+	v, err := encodeRecord(rec) // outside the transaction: it holds the one writer lock
 	if err != nil {
 		return err
 	}
