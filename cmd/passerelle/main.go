@@ -41,6 +41,7 @@ func commands() []command {
 		cmdAppVersions,
 		cmdDemo,
 		cmdDev,
+		cmdLoadgen,
 		cmdServe,
 		cmdToken,
 	}

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"errors"
@@ -10,8 +10,10 @@ import (
 
 const audience = "passerelle-loadgen"
 
-// mint returns an HS256 person token for the bench server.
-func mint(secret []byte, person string) (string, error) {
+// Mint returns an HS256 person token that the gateway-only server started
+// with the same secret accepts. The real platform's tokens come from its
+// identity service instead (see Options.Tokens).
+func Mint(secret []byte, person string) (string, error) {
 	now := time.Now()
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"sub": person, "role": "person", "aud": audience,
@@ -19,8 +21,7 @@ func mint(secret []byte, person string) (string, error) {
 	}).SignedString(secret)
 }
 
-// hsAuth verifies mint's tokens (the bench server only; the real server
-// verifies Ed25519 tokens from the identity service).
+// hsAuth verifies Mint's tokens (the gateway-only server only).
 type hsAuth struct{ secret []byte }
 
 func (a hsAuth) Verify(tok string) (string, string, error) {
