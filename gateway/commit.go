@@ -10,19 +10,23 @@ import (
 // maxCommit bounds the messages written by one transaction.
 const maxCommit = 8192
 
-// commits is the group commit of messages: one goroutine takes every
-// append waiting when the previous commit returned and writes them in one
-// transaction. There is no timer: a lone message is committed at once, and
-// under load a batch is whatever arrived during the previous fsync. An
-// append returns only after its transaction is committed (and, unless the
-// DB was opened with NoSync, on disk).
+// commits is the group commit of messages: appends wait in a queue; one
+// goroutine takes the whole queue when the previous commit returned and
+// writes it in one transaction. There is no timer: a lone message is
+// committed at once, and under load a batch is whatever arrived during the
+// previous commit. An append returns only after its transaction is
+// committed (and, unless the DB was opened with NoSync, on disk).
 type commits struct {
 	db      *bbolt.DB
-	reqs    chan *appendReq // unbuffered: a request is either taken by the loop or not sent
+	wake    chan struct{} // one token: the queue has requests
 	quit    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
 	pool    sync.Pool // *appendReq
+
+	mu     sync.Mutex
+	queue  []*appendReq
+	closed bool
 }
 
 type appendReq struct {
@@ -35,15 +39,15 @@ type appendReq struct {
 
 func (c *commits) start(db *bbolt.DB) {
 	c.db = db
-	c.reqs = make(chan *appendReq)
+	c.wake = make(chan struct{}, 1)
 	c.quit = make(chan struct{})
 	c.stopped = make(chan struct{})
 	c.pool.New = func() any { return &appendReq{done: make(chan struct{}, 1)} }
 	go c.loop()
 }
 
-// stop ends the loop once the batch it is writing is committed; appends
-// after that fail with ErrClosed.
+// stop ends the loop once the requests it has are committed; appends after
+// that fail with ErrClosed.
 func (c *commits) stop() {
 	c.once.Do(func() { close(c.quit) })
 	<-c.stopped
@@ -53,13 +57,19 @@ func (c *commits) stop() {
 func (c *commits) append(conv string, rec []byte) (uint64, error) {
 	r := c.pool.Get().(*appendReq)
 	r.conv, r.rec = conv, rec
-	select {
-	case c.reqs <- r:
-	case <-c.quit:
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
 		c.pool.Put(r)
 		return 0, ErrClosed
 	}
-	<-r.done // the loop answers every request it took
+	c.queue = append(c.queue, r)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the loop is already woken
+	}
+	<-r.done // the loop answers every queued request
 	seq, err := r.seq, r.err
 	*r = appendReq{done: r.done}
 	c.pool.Put(r)
@@ -68,29 +78,30 @@ func (c *commits) append(conv string, rec []byte) (uint64, error) {
 
 func (c *commits) loop() {
 	defer close(c.stopped)
-	batch := make([]*appendReq, 0, 256)
+	var batch, spare []*appendReq // the queue and the slice it is swapped with
 	for {
+		stopping := false
 		select {
-		case r := <-c.reqs:
-			batch = append(batch, r)
+		case <-c.wake:
 		case <-c.quit:
-			return
+			stopping = true
 		}
-	more:
-		for len(batch) < maxCommit {
-			select {
-			case r := <-c.reqs:
-				batch = append(batch, r)
-			default:
-				break more
+		c.mu.Lock()
+		batch, c.queue = c.queue, spare
+		c.closed = stopping
+		c.mu.Unlock()
+		for i := 0; i < len(batch); i += maxCommit {
+			part := batch[i:min(i+maxCommit, len(batch))]
+			c.commit(part)
+			for _, r := range part {
+				r.done <- struct{}{}
 			}
 		}
-		c.commit(batch)
-		for _, r := range batch {
-			r.done <- struct{}{}
-		}
 		clear(batch)
-		batch = batch[:0]
+		spare = batch[:0]
+		if stopping {
+			return
+		}
 	}
 }
 
