@@ -17,10 +17,9 @@ import (
 	"passerelle/gateway"
 	"passerelle/gateway/api"
 	"passerelle/host"
-	"passerelle/host/chat"
 	"passerelle/host/identity"
-	"passerelle/host/kv"
 	"passerelle/host/pay"
+	"passerelle/host/services"
 	"passerelle/host/timer"
 	"passerelle/runtime/apps"
 	"passerelle/runtime/registry"
@@ -64,11 +63,9 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 type platform struct {
 	log      *slog.Logger
 	db       *bbolt.DB
-	identity *identity.Service
-	pay      *pay.Service
-	kv       *kv.Store
-	chat     *chat.Service
-	timers   *timer.Service
+	svc      *services.Services
+	identity *identity.Service // svc.Identity
+	pay      *pay.Service      // svc.Pay
 	engine   *sandbox.Engine
 	registry *registry.Registry
 	router   *apps.Router
@@ -98,40 +95,24 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.db, err = openStore(cfg.Data, time.Second); err != nil {
 		return nil, err
 	}
-	if p.identity, err = identity.Open(p.db, identity.Config{Logger: log.With("component", "identity")}); err != nil {
-		return nil, err
-	}
-	if p.pay, err = pay.Open(p.db, pay.Config{
-		TTL:      time.Duration(cfg.PaymentTTL),
-		Notifier: paymentQueue(p.payments),
-		Logger:   log.With("component", "pay"),
-	}); err != nil {
-		return nil, err
-	}
-	if p.kv, err = kv.Open(p.db, kv.Config{Pseudonyms: p.identity, Logger: log.With("component", "kv")}); err != nil {
-		return nil, err
-	}
-	p.chat = chat.New(chat.Config{Members: members{p}, Logger: log.With("component", "chat")})
-	if p.timers, err = timer.Open(p.db, timer.Config{
-		Fire: func(ctx context.Context, t timer.Timer) error {
+	if p.svc, err = services.Open(p.db, services.Config{
+		Logger:     log,
+		PaymentTTL: time.Duration(cfg.PaymentTTL),
+		Payments:   paymentQueue(p.payments),
+		FireTimer: func(ctx context.Context, t timer.Timer) error {
 			return p.router.DeliverTimer(ctx, t.Ref, t.Person, t.Conversation, t.Event())
 		},
-		Logger: log.With("component", "timer"),
+		Members: members{p},
 	}); err != nil {
 		return nil, err
 	}
+	p.identity, p.pay = p.svc.Identity, p.svc.Pay
 	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry")}); err != nil {
 		return nil, err
 	}
-	var funcs []host.Func
-	funcs = append(funcs, p.chat.Funcs()...)
-	funcs = append(funcs, p.kv.Funcs()...)
-	funcs = append(funcs, p.identity.Funcs()...)
-	funcs = append(funcs, p.pay.Funcs()...)
-	funcs = append(funcs, p.timers.Funcs()...)
 	if p.engine, err = sandbox.New(ctx, sandbox.Config{
 		CacheDir: filepath.Join(cfg.Data, "cache"),
-		Funcs:    funcs,
+		Funcs:    p.svc.Funcs(),
 		Defaults: cfg.Limits,
 		Max:      cfg.MaxLimits,
 		PoolSize: cfg.PoolSize,
@@ -177,8 +158,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	p.goRun("payments", func() { p.deliverPayments(runCtx) })
-	p.goRun("pay", func() { _ = p.pay.Run(runCtx) })
-	p.goRun("timers", func() { _ = p.timers.Run(runCtx) })
+	p.goRun("services", func() { p.svc.Run(runCtx) })
 	p.goRun("registry", func() { p.registry.Run(runCtx, 5*time.Second) })
 
 	if p.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
