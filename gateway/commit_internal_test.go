@@ -98,3 +98,24 @@ func TestCommitsStopKeepsExactlyTheAcknowledged(t *testing.T) {
 		t.Fatalf("%d stored, %d acknowledged, %d refused, %d sent", stored, len(acked), closed, writers*per)
 	}
 }
+
+// The dedupe memory of a conversation keeps the last dedupeWindow keys and
+// those being stored, and stays bounded.
+func TestRememberKeepsTheWindow(t *testing.T) {
+	cs := &convState{recent: map[string]uint64{"storing": 0}}
+	const n = 10 * dedupeWindow
+	for i := 1; i <= n; i++ {
+		cs.remember(fmt.Sprint("k", i), uint64(i))
+		if len(cs.recent) > 4*dedupeWindow {
+			t.Fatalf("after %d keys, %d remembered", i, len(cs.recent))
+		}
+	}
+	for i := n - dedupeWindow + 1; i <= n; i++ {
+		if seq := cs.recent[fmt.Sprint("k", i)]; seq != uint64(i) {
+			t.Fatalf("k%d: seq %d", i, seq)
+		}
+	}
+	if seq, ok := cs.recent["storing"]; !ok || seq != 0 {
+		t.Fatalf("the key being stored was dropped (%d, %v)", seq, ok)
+	}
+}

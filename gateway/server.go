@@ -58,15 +58,14 @@ var _ host.Outbox = (*Server)(nil)
 // also remembers the (person, client id) of the conversation's latest
 // messages, so that a resent message is recognised without a store lookup.
 type convState struct {
-	users    int // posts and lookups using the state; under Server.convMu
-	mu       sync.Mutex
-	rec      convRecord
-	next     uint64 // next seq to fan out
-	pending  map[uint64]pendingMsg
-	recent   map[string]uint64 // person 0 client id -> seq, for the last dedupeWindow messages
-	order    []string          // keys of recent; a ring once full, oldest at pos
-	pos      int
-	inflight map[string]bool // keys being stored right now
+	users   int // posts and lookups using the state; under Server.convMu
+	mu      sync.Mutex
+	rec     convRecord
+	next    uint64 // next seq to fan out
+	pending map[uint64]pendingMsg
+	recent  map[string]uint64 // person 0 client id -> seq (0 while being stored); see remember
+	order   []string          // keys of the last dedupeWindow messages; a ring once full, oldest at pos
+	pos     int
 }
 
 // pendingMsg is a stored message waiting for its turn to be fanned out;
@@ -81,6 +80,10 @@ type pendingMsg struct {
 // client id is checked against.
 const dedupeWindow = 128
 
+// remember records that key was stored as seq. recent holds at least the
+// keys of the last dedupeWindow messages and those being stored; older keys
+// stay until it has 4 times that many, when it is rebuilt from the ring (a
+// map with an insert and a delete per message costs more than the rebuild).
 func (cs *convState) remember(key string, seq uint64) {
 	if key == "" {
 		return
@@ -88,11 +91,23 @@ func (cs *convState) remember(key string, seq uint64) {
 	if len(cs.order) < dedupeWindow {
 		cs.order = append(cs.order, key)
 	} else {
-		delete(cs.recent, cs.order[cs.pos])
 		cs.order[cs.pos] = key
 		cs.pos = (cs.pos + 1) % dedupeWindow
 	}
 	cs.recent[key] = seq
+	if len(cs.recent) < 4*dedupeWindow {
+		return
+	}
+	keep := make(map[string]uint64, 2*dedupeWindow)
+	for k, v := range cs.recent {
+		if v == 0 {
+			keep[k] = 0
+		}
+	}
+	for _, k := range cs.order {
+		keep[k] = cs.recent[k]
+	}
+	cs.recent = keep
 }
 
 func dedupeKey(person, cid string) string {
@@ -383,7 +398,7 @@ func (s *Server) acquire(conv string) (*convState, error) {
 		return cs, nil
 	}
 	cs = &convState{users: 1, rec: rec, next: last + 1, pending: map[uint64]pendingMsg{},
-		recent: map[string]uint64{}, inflight: map[string]bool{}}
+		recent: map[string]uint64{}}
 	for _, m := range recent {
 		if m.From.Kind == "person" {
 			cs.remember(dedupeKey(m.From.ID, m.Client), m.Seq)
@@ -446,17 +461,16 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 		key = dedupeKey(rec.From.ID, rec.Client)
 	}
 	cs.mu.Lock()
-	if seq, ok := cs.recent[key]; ok && key != "" {
-		cs.mu.Unlock()
-		s.met.dups.Inc()
-		return appendResult{Seq: seq, Dup: true}, nil
-	}
-	if cs.inflight[key] {
-		cs.mu.Unlock()
-		return appendResult{}, errorf(CodeUnavailable, "a message with this id is being stored; resend it in a moment")
-	}
 	if key != "" {
-		cs.inflight[key] = true
+		if seq, ok := cs.recent[key]; ok && seq != 0 {
+			cs.mu.Unlock()
+			s.met.dups.Inc()
+			return appendResult{Seq: seq, Dup: true}, nil
+		} else if ok {
+			cs.mu.Unlock()
+			return appendResult{}, errorf(CodeUnavailable, "a message with this id is being stored; resend it in a moment")
+		}
+		cs.recent[key] = 0 // being stored
 	}
 	cs.mu.Unlock()
 
@@ -464,8 +478,10 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 	err = s.st.append(conv, rec)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	delete(cs.inflight, key)
 	if err != nil {
+		if key != "" {
+			delete(cs.recent, key)
+		}
 		return appendResult{}, err
 	}
 	s.met.persist.Observe(time.Since(start).Seconds())
