@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"passerelle/host"
+	"passerelle/host/internal/groupcommit"
 )
 
 // Defaults for Config.
@@ -71,11 +72,12 @@ type Config struct {
 
 // Service stores timers and fires them. It is safe for concurrent use.
 type Service struct {
-	db   *bbolt.DB
-	cfg  Config
-	log  *slog.Logger
-	now  func() time.Time
-	wake chan struct{}
+	db     *bbolt.DB
+	commit *groupcommit.Committer // After and Cancel, which refuse before writing
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	wake   chan struct{}
 }
 
 // Open prepares the service on db, creating its buckets.
@@ -98,7 +100,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
 	}
-	s := &Service{db: db, cfg: cfg, log: cfg.Logger, now: cfg.Now, wake: make(chan struct{}, 1)}
+	s := &Service{db: db, commit: groupcommit.New(db, ErrQuota, ErrNotFound), cfg: cfg, log: cfg.Logger, now: cfg.Now, wake: make(chan struct{}, 1)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -135,13 +137,17 @@ func dueKey(t time.Time, id string) []byte {
 
 func countKey(ref host.AppRef) []byte { return []byte(ref.Merchant + "\x00" + ref.App) }
 
+// pendingCount returns how many timers the app of ref has pending.
+func pendingCount(tx *bbolt.Tx, ref host.AppRef) int64 {
+	if v := tx.Bucket(bucketCount).Get(countKey(ref)); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
 func addCount(tx *bbolt.Tx, ref host.AppRef, delta int64) (int64, error) {
 	b := tx.Bucket(bucketCount)
-	var n int64
-	if v := b.Get(countKey(ref)); len(v) == 8 {
-		n = int64(binary.BigEndian.Uint64(v))
-	}
-	n += delta
+	n := pendingCount(tx, ref) + delta
 	if n <= 0 {
 		return 0, b.Delete(countKey(ref))
 	}
@@ -166,13 +172,12 @@ func (s *Service) After(ctx context.Context, caller host.Caller, d time.Duration
 	now := s.now().UTC()
 	t := Timer{ID: newID(), Ref: caller.App, Person: caller.Person, Conversation: caller.Conversation, Surface: caller.Surface,
 		Payload: payload, Due: now.Add(d), Created: now}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		n, err := addCount(tx, t.Ref, 1)
-		if err != nil {
-			return err
+	err := s.commit.Do(func(tx *bbolt.Tx) error {
+		if n := pendingCount(tx, t.Ref); n >= int64(s.cfg.MaxPending) {
+			return fmt.Errorf("%w: the app has %d timers pending, the limit is %d; cancel some first", ErrQuota, n, s.cfg.MaxPending)
 		}
-		if n > int64(s.cfg.MaxPending) {
-			return fmt.Errorf("%w: the app has %d timers pending, the limit is %d; cancel some first", ErrQuota, n-1, s.cfg.MaxPending)
+		if _, err := addCount(tx, t.Ref, 1); err != nil {
+			return err
 		}
 		return s.put(tx, t)
 	})
@@ -226,7 +231,7 @@ func remove(tx *bbolt.Tx, ref host.AppRef, id string) (bool, error) {
 // Cancel removes a pending timer of the app of ref. A timer that is not
 // pending (fired, cancelled, another app's) returns ErrNotFound.
 func (s *Service) Cancel(ctx context.Context, ref host.AppRef, id string) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	return s.commit.Do(func(tx *bbolt.Tx) error {
 		ok, err := remove(tx, ref, id)
 		if err == nil && !ok {
 			err = fmt.Errorf("%w: no pending timer %q of this app", ErrNotFound, id)

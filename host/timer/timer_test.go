@@ -250,3 +250,50 @@ func FuzzOps(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentQuota sets timers from many goroutines (their writes share
+// commits): exactly MaxPending succeed, the others are refused, and the
+// pending count matches the timers stored.
+func TestConcurrentQuota(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "t.db"))
+	t.Cleanup(func() { db.Close() })
+	s, err := timer.Open(db, timer.Config{MaxPending: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok []string
+	)
+	for range 8 {
+		wg.Go(func() {
+			for range 10 {
+				tm, err := s.After(ctx, caller, time.Hour, nil)
+				switch {
+				case err == nil:
+					mu.Lock()
+					ok = append(ok, tm.ID)
+					mu.Unlock()
+				case !errors.Is(err, timer.ErrQuota):
+					t.Errorf("After: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p, _ := s.Pending(ctx, shop); len(ok) != 20 || len(p) != 20 {
+		t.Fatalf("%d accepted, %d pending; want 20 and 20", len(ok), len(p))
+	}
+	// Cancelling frees a place; a second cancel of the same timer is refused.
+	if err := s.Cancel(ctx, shop, ok[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Cancel(ctx, shop, ok[0]); !errors.Is(err, timer.ErrNotFound) {
+		t.Fatalf("second cancel: %v, want ErrNotFound", err)
+	}
+	if _, err := s.After(ctx, caller, time.Hour, nil); err != nil {
+		t.Fatalf("after a cancel: %v", err)
+	}
+}
