@@ -143,9 +143,6 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 	}
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = o.Addr, data
-	if o.Config != nil {
-		o.Config(&cfg)
-	}
 	if d.p, err = startPlatform(ctx, cfg, log); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ var cmdLoadgen = command{"loadgen", "measure a server on this machine: 'loadgen 
 
 const loadgenUsage = `usage:
   passerelle loadgen serve [-addr 127.0.0.1:8087] [-people 2000] [-tokens FILE] [-apps DIR]
-  passerelle loadgen run   -tokens FILE [-addr 127.0.0.1:8087] [-conns 2000] [-senders 1000] [-duration 10s] [-mode p2p|app] [-pid PID]
+  passerelle loadgen run   -tokens FILE [-addr 127.0.0.1:8087] [-conns 1000] [-senders N] [-duration 10s] [-mode p2p|app] [-pid PID]
   passerelle loadgen serve -gateway-only -secret S -db FILE   (the gateway alone, for 'run -secret S')
 
 serve starts the real platform (store, host services, wasm runtime, gateway)
@@ -30,7 +31,7 @@ toolchain, creates N people and writes their tokens to a file. run opens
 connections as those people over loopback only, pairs them, sends person to
 person (-mode p2p) or person to echo and back (-mode app) for a bounded
 time, and prints throughput, p50/p99 latency and the server's memory.
-Run 'passerelle loadgen serve -h' or 'passerelle loadgen run -h' for flags.`
+Run 'passerelle loadgen serve -h' or 'passerelle loadgen run -h' for the flags.`
 
 func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -65,7 +66,15 @@ func loadgenRun(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&o.ReplyPrefix, "reply-prefix", loadgen.EchoPrefix, "app mode: what the app puts before the text it repeats")
 	fs.IntVar(&o.Text, "text", 32, "message text bytes after the timestamp")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, loadgenUsage)
+		fmt.Fprintf(stderr, "\nflags of %s:\n", fs.Name())
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
@@ -99,7 +108,7 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	data := fs.String("data", "", "data directory; must not exist yet (default: a fresh temporary one, removed on exit)")
 	people := fs.Int("people", 2000, fmt.Sprintf("people to create (at most %d)", loadgen.MaxConns))
 	tokens := fs.String("tokens", "", "file to write the people's tokens to (default: tokens.txt in the data directory)")
-	appsDir := fs.String("apps", "miniapps", "directory holding miniapps/echo")
+	appsDir := fs.String("apps", "miniapps", "directory of the example apps, holding echo/")
 	pool := fs.Int("pool", 64, "warm instances of echo (the sandbox runs at most this many events at once)")
 	level := fs.String("log-level", "warn", "debug, info, warn or error")
 	gatewayOnly := fs.Bool("gateway-only", false, "serve the gateway alone with an in-process echo and HS256 tokens (isolates the gateway from the wasm runtime and host services)")
@@ -111,7 +120,15 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	batch := fs.Int("batch", 0, "-gateway-only: bbolt MaxBatchSize (0 = bbolt's default, 1000)")
 	batchDelay := fs.Duration("batch-delay", 0, "-gateway-only: bbolt MaxBatchDelay (0 = bbolt's default, 10ms)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, loadgenUsage)
+		fmt.Fprintf(stderr, "\nflags of %s:\n", fs.Name())
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
