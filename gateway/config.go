@@ -96,7 +96,7 @@ type Config struct {
 	MaxTextRunes  int           // longest message text (default 4096)
 	RatePerSecond float64       // client frames per second per connection (default 50)
 	RateBurst     int           // token bucket size (default 100)
-	WriteTimeout  time.Duration // per frame write deadline (default 10s)
+	WriteTimeout  time.Duration // per frame write deadline (default 10s; renewed at most every 1/8 of it, so a write has at least 7/8)
 	PingInterval  time.Duration // WebSocket ping period; a peer silent for 2x is dropped (default 30s)
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
