@@ -236,10 +236,9 @@ func TestEndToEndInABrowser(t *testing.T) {
 		if amount := a.text(`[data-testid="payment-amount"]`); !strings.Contains(amount, "14.40") {
 			t.Fatalf("the payment sheet shows %q, want 14.40", amount)
 		}
-		// The sheet names the merchant by id: the pay service's prompt
-		// carries no display name.
-		if title := a.text("#prompt-title"); !strings.Contains(strings.ToLower(title), "bistro") {
-			t.Fatalf("the payment sheet is titled %q, want the merchant", title)
+		// The host draws the sheet with the merchant's display name.
+		if title, want := a.text("#prompt-title"), demoMerchants["lunch"].Name; !strings.Contains(title, want) {
+			t.Fatalf("the payment sheet is titled %q, want the merchant %q", title, want)
 		}
 		a.waitMsg("the app thanks Alice by name", "Thanks, Alice!")
 		a.screenshot("payment.png")

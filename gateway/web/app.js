@@ -334,7 +334,7 @@
     let ya = "dismiss", na = null;
     if (p.type === "payment") {
       sheet.setAttribute("data-testid", "payment-sheet");
-      $("prompt-title").textContent = "Pay " + (b.merchant || p.app || "");
+      $("prompt-title").textContent = "Pay " + (b.merchant_name || b.merchant || p.app || "");
       $("prompt-text").textContent = b.description || "";
       $("prompt-amount").textContent = money(b.amount, b.currency);
       yes.textContent = "Confirm"; no.textContent = "Decline";

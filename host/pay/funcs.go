@@ -32,15 +32,16 @@ func viewOf(o Order) OrderView {
 // (host.Outgoing Kind "prompt", Person = payer). The person answers with
 // Confirm or Decline.
 type PromptBody struct {
-	Type        string    `json:"type"` // "payment"
-	Order       string    `json:"order"`
-	Amount      int64     `json:"amount"`
-	Currency    string    `json:"currency"`
-	Exponent    int       `json:"exponent"` // decimal places of the currency's minor unit
-	Description string    `json:"description"`
-	Merchant    string    `json:"merchant"`
-	App         string    `json:"app"`
-	Expires     time.Time `json:"expires"`
+	Type         string    `json:"type"` // "payment"
+	Order        string    `json:"order"`
+	Amount       int64     `json:"amount"`
+	Currency     string    `json:"currency"`
+	Exponent     int       `json:"exponent"` // decimal places of the currency's minor unit
+	Description  string    `json:"description"`
+	Merchant     string    `json:"merchant"`                // merchant id
+	MerchantName string    `json:"merchant_name,omitempty"` // display name, when Config.MerchantName knows it
+	App          string    `json:"app"`
+	Expires      time.Time `json:"expires"`
 }
 
 // RefundRequest is the request of pay.refund.
@@ -100,7 +101,8 @@ func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]by
 		// Sent again on an idempotent retry: the first prompt may have been lost.
 		exp, _ := MinorUnits(o.Currency)
 		body, _ := json.Marshal(PromptBody{Type: "payment", Order: o.ID, Amount: o.Amount, Currency: o.Currency, Exponent: exp,
-			Description: o.Description, Merchant: o.Ref.Merchant, App: o.Ref.App, Expires: o.Expires})
+			Description: o.Description, Merchant: o.Ref.Merchant, MerchantName: s.merchantName(ctx, o.Ref.Merchant),
+			App: o.Ref.App, Expires: o.Expires})
 		err := c.Out.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: o.Conversation, Person: o.Person, Body: body})
 		if err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "pay.request: order %s was created but its prompt could not be sent; retry with the same idempotency_key", o.ID)
@@ -131,4 +133,12 @@ func (s *Service) opStatus(ctx context.Context, c *host.Call, req []byte) ([]byt
 		return nil, host.Errorf(host.StatusNotFound, "pay.status: no order %q of this app", r.Order)
 	}
 	return json.Marshal(viewOf(o))
+}
+
+// merchantName returns the merchant's display name for prompts, or "".
+func (s *Service) merchantName(ctx context.Context, merchant string) string {
+	if s.cfg.MerchantName == nil {
+		return ""
+	}
+	return s.cfg.MerchantName(ctx, merchant)
 }

@@ -73,11 +73,14 @@ type Notifier interface {
 
 // Config configures a Service.
 type Config struct {
-	TTL           time.Duration    // DefaultTTL if zero
-	SweepInterval time.Duration    // DefaultSweepInterval if zero
-	Notifier      Notifier         // may be nil
-	Logger        *slog.Logger     // nil discards
-	Now           func() time.Time // time.Now if nil
+	TTL           time.Duration // DefaultTTL if zero
+	SweepInterval time.Duration // DefaultSweepInterval if zero
+	Notifier      Notifier      // may be nil
+	// MerchantName, if set, gives a merchant's display name for the
+	// payment prompt; "" or nil shows the merchant id.
+	MerchantName func(ctx context.Context, merchant string) string
+	Logger       *slog.Logger     // nil discards
+	Now          func() time.Time // time.Now if nil
 }
 
 // Service is the payment service: wallets, a double-entry ledger and orders.

@@ -72,7 +72,14 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	if s.Pay, err = pay.Open(db, pay.Config{
 		TTL:      cfg.PaymentTTL,
 		Notifier: cfg.Payments,
-		Logger:   log.With("component", "pay"),
+		MerchantName: func(ctx context.Context, id string) string {
+			m, err := s.Identity.Merchant(ctx, id)
+			if err != nil {
+				return ""
+			}
+			return m.Name
+		},
+		Logger: log.With("component", "pay"),
 	}); err != nil {
 		return nil, err
 	}

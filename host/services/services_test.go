@@ -2,6 +2,7 @@ package services_test
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -148,5 +149,50 @@ func TestReopen(t *testing.T) {
 	}
 	if again.Identity.OpenID(shop, p.ID) != s.Identity.OpenID(shop, p.ID) {
 		t.Fatal("the pseudonym secret changed on reopening")
+	}
+}
+
+// prompts collects what the services emit.
+type prompts struct {
+	mu  sync.Mutex
+	out []host.Outgoing
+}
+
+func (p *prompts) Emit(_ context.Context, o host.Outgoing) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out = append(p.out, o)
+	return nil
+}
+
+func TestPaymentPromptNamesTheMerchant(t *testing.T) {
+	ctx := context.Background()
+	s, err := services.Open(openDB(t), services.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Identity.CreateMerchant(ctx, "acme", "Acme Outfitters"); err != nil {
+		t.Fatal(err)
+	}
+	var request host.Func
+	for _, f := range s.Funcs() {
+		if f.Op == "pay.request" {
+			request = f
+		}
+	}
+	out := &prompts{}
+	call := &host.Call{Caller: host.Caller{App: shop, Permissions: []host.Permission{host.PermPay}, Person: "p_1", Conversation: "c_1"}, Out: out}
+	if _, err := request.Handle(ctx, call, []byte(`{"amount":1250,"currency":"EUR","description":"Blue shirt","idempotency_key":"k1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.out) != 1 || out.out[0].Kind != "prompt" || out.out[0].Person != "p_1" {
+		t.Fatalf("emitted %+v, want one prompt to p_1", out.out)
+	}
+	var body pay.PromptBody
+	if err := json.Unmarshal(out.out[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Merchant != "acme" || body.MerchantName != "Acme Outfitters" {
+		t.Fatalf("prompt names merchant %q (%q), want acme (Acme Outfitters)", body.Merchant, body.MerchantName)
 	}
 }
