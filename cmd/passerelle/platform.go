@@ -34,9 +34,10 @@ type platformConfig struct {
 	Data           string      `json:"data"`            // data directory: the bbolt file and the compilation cache
 	AllowedOrigins []string    `json:"allowed_origins"` // browser origins allowed besides the server's own host
 	MaxUploadBytes int64       `json:"max_upload_bytes"`
-	PoolSize       int         `json:"pool_size"`  // warm instances per app version
-	Limits         host.Limits `json:"limits"`     // defaults for apps whose manifest says nothing
-	MaxLimits      host.Limits `json:"max_limits"` // operator caps
+	PoolSize       int         `json:"pool_size"`   // warm instances per app version
+	AppWorkers     int         `json:"app_workers"` // app events the gateway runs at once
+	Limits         host.Limits `json:"limits"`      // defaults for apps whose manifest says nothing
+	MaxLimits      host.Limits `json:"max_limits"`  // operator caps
 	PaymentTTL     Duration    `json:"payment_ttl"`
 	LogLevel       string      `json:"log_level"` // debug, info, warn, error
 }
@@ -150,6 +151,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
+		AppWorkers:     cfg.AppWorkers,
 	}); err != nil {
 		return nil, err
 	}
