@@ -12,8 +12,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
 
 	"passerelle/host"
+	"passerelle/host/services"
 	"passerelle/runtime/appbuild"
 	"passerelle/runtime/sandbox"
 )
@@ -171,10 +175,25 @@ func runAppCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// checkModule runs the sandbox's conformance check offering every platform
-// operation.
+// checkModule runs the sandbox's conformance check against the operations
+// the platform serves: the real host services, opened on a throwaway store
+// (Check never runs the module, so they serve nothing).
 func checkModule(ctx context.Context, wasm []byte) (*sandbox.Report, error) {
-	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: platformOps(), Logger: slog.New(slog.DiscardHandler)})
+	dir, err := os.MkdirTemp("", "passerelle-check-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	db, err := bbolt.Open(filepath.Join(dir, "check.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	svc, err := services.Open(db, services.Config{})
+	if err != nil {
+		return nil, err
+	}
+	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: svc.Funcs(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
@@ -224,35 +243,4 @@ func permList(ps []host.Permission) string {
 		s[i] = string(p)
 	}
 	return strings.Join(s, ", ")
-}
-
-// platformOps lists every operation of ABI passerelle_v1 with its permission,
-// for checks that do not run the module. Their handlers answer unavailable.
-func platformOps() []host.Func {
-	ops := []struct {
-		op   string
-		perm host.Permission
-	}{
-		{"chat.send", host.PermChat},
-		{"chat.share", host.PermChat},
-		{"identity.profile", host.PermIdentityProfile},
-		{"kv.delete", host.PermStorage},
-		{"kv.get", host.PermStorage},
-		{"kv.list", host.PermStorage},
-		{"kv.set", host.PermStorage},
-		{"pay.refund", host.PermPay},
-		{"pay.request", host.PermPay},
-		{"pay.status", host.PermPay},
-		{"timer.after", host.PermTimer},
-		{"timer.cancel", host.PermTimer},
-	}
-	fns := make([]host.Func, len(ops))
-	for i, o := range ops {
-		fns[i] = host.Func{Op: o.op, Permission: o.perm, Handle: unavailable}
-	}
-	return fns
-}
-
-func unavailable(context.Context, *host.Call, []byte) ([]byte, error) {
-	return nil, host.Errorf(host.StatusUnavailable, "this tool does not serve this operation; run the app on a platform server")
 }

@@ -9,8 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
 
 	"passerelle/host"
+	"passerelle/host/services"
 	"passerelle/runtime/sandbox"
 	"passerelle/runtime/wasmfile"
 )
@@ -23,29 +27,19 @@ type vector struct {
 	Sends       string            `json:"sends"`
 }
 
-// platformOps offers every operation of ABI v1 the way the platform does,
-// with chat.send recording the message into the event's outbox.
-func platformOps() []host.Func {
-	ops := map[string]host.Permission{
-		"chat.send": host.PermChat, "chat.share": host.PermChat,
-		"kv.get": host.PermStorage, "kv.set": host.PermStorage, "kv.delete": host.PermStorage, "kv.list": host.PermStorage,
-		"identity.profile": host.PermIdentityProfile,
-		"pay.request":      host.PermPay, "pay.refund": host.PermPay, "pay.status": host.PermPay,
-		"timer.after": host.PermTimer, "timer.cancel": host.PermTimer,
+// platformOps returns the operations the platform serves: the real host
+// services, on a store in a temporary directory.
+func platformOps(t *testing.T) []host.Func {
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "passerelle.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
-	var fns []host.Func
-	for op, perm := range ops {
-		fns = append(fns, host.Func{Op: op, Permission: perm, Handle: func(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
-			if op != "chat.send" {
-				return nil, host.Errorf(host.StatusUnavailable, "not served in this test")
-			}
-			if err := c.Out.Emit(ctx, host.Outgoing{Kind: "message", Body: req}); err != nil {
-				return nil, err
-			}
-			return []byte(`{"id":"m1"}`), nil
-		}})
+	t.Cleanup(func() { db.Close() })
+	svc, err := services.Open(db, services.Config{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return fns
+	return svc.Funcs()
 }
 
 type outbox struct{ msgs []host.Message }
@@ -69,7 +63,7 @@ func TestVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	eng, err := sandbox.New(ctx, sandbox.Config{Funcs: platformOps(), Logger: slog.New(slog.DiscardHandler)})
+	eng, err := sandbox.New(ctx, sandbox.Config{Funcs: platformOps(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +109,7 @@ func TestVectors(t *testing.T) {
 			defer app.Close(ctx)
 			out := &outbox{}
 			ev := []byte(`{"v":1,"type":"message","id":"e1","app":"vector","text":"hi"}`)
-			if _, err := app.Dispatch(ctx, &sandbox.Event{Payload: ev, Out: out}); err != nil {
+			if _, err := app.Dispatch(ctx, &sandbox.Event{Payload: ev, Caller: host.Caller{Conversation: "c1"}, Out: out}); err != nil {
 				t.Fatal(err)
 			}
 			if len(out.msgs) != 1 || out.msgs[0].Text != v.Sends {
