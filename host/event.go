@@ -9,6 +9,7 @@ const (
 	EventAction  = "action"  // the person pressed a button or picked a list item or submitted a form
 	EventPayment = "payment" // an order the app requested reached a final state
 	EventTimer   = "timer"   // a timer the app set fired
+	EventConsent = "consent" // the person answered a consent prompt the app caused
 )
 
 // Event is the JSON document a guest reads with event_read. User is the
@@ -25,6 +26,7 @@ type Event struct {
 	Action       *Action       `json:"action,omitempty"`  // action
 	Payment      *PaymentEvent `json:"payment,omitempty"` // payment
 	Timer        *TimerEvent   `json:"timer,omitempty"`   // timer
+	Consent      *ConsentEvent `json:"consent,omitempty"` // consent
 }
 
 // Action is a button press, a list choice or a form submission.
@@ -49,4 +51,14 @@ type PaymentEvent struct {
 type TimerEvent struct {
 	ID      string          `json:"id"`
 	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// ConsentEvent tells the app how the person answered the consent prompt
+// that one of its calls (identity.profile) caused. Scopes are the
+// permission names the prompt asked for ("identity.profile",
+// "identity.phone"); Granted is false when the person refused.
+type ConsentEvent struct {
+	Prompt  string   `json:"prompt"`
+	Scopes  []string `json:"scopes"`
+	Granted bool     `json:"granted"`
 }

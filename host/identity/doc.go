@@ -46,6 +46,14 @@
 //   - Grant(ctx, person, promptID, surface) and Refuse(ctx, person, promptID)
 //     answer a consent prompt; the gateway calls them (through a two-line
 //     adapter from its ConsentRequest) when the person answers.
+//   - Config.Answered(ctx, prompt, granted) is called after an answer is
+//     committed, in the goroutine of Grant or Refuse. The Prompt names the
+//     app (Prompt.Ref), the person and the conversation where the app asked
+//     (the latest call, when it asked more than once before the answer);
+//     Prompt.Event gives the host.ConsentEvent the app receives as a
+//     "consent" event. The platform queues it for the app router
+//     (runtime/apps Router.DeliverConsent), so that the app continues by
+//     itself once the person answered.
 //   - Person, FindPeople and PersonByAccount back the gateway's people
 //     directory; EnsurePerson signs in a surface account.
 //   - OpenID is what the app router uses to fill host.Event.User; kv uses it for

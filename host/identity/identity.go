@@ -57,6 +57,13 @@ type Config struct {
 	Audience string           // "aud" of issued tokens and the only one accepted; DefaultAudience
 	Logger   *slog.Logger     // refusals and failures; nil discards
 	Now      func() time.Time // clock; time.Now
+	// Answered, if set, is called after a person's answer to a consent
+	// prompt (Grant or Refuse) is committed, with the prompt as it was
+	// answered (it names the app, the person and the conversation where the
+	// app asked) and whether the scopes were granted. It runs in the
+	// caller of Grant or Refuse, outside any transaction; it should hand
+	// the answer over (queue it) rather than run the app itself.
+	Answered func(ctx context.Context, p Prompt, granted bool)
 }
 
 // Service is the identity service. It is safe for concurrent use.
@@ -64,6 +71,7 @@ type Service struct {
 	db       *bbolt.DB
 	log      *slog.Logger
 	now      func() time.Time
+	answered func(ctx context.Context, p Prompt, granted bool)
 	issuer   string
 	audience string
 	priv     ed25519.PrivateKey
@@ -74,7 +82,7 @@ type Service struct {
 // Open prepares the service on db: it creates its buckets and, on first
 // start, its signing key and pseudonym secret.
 func Open(db *bbolt.DB, cfg Config) (*Service, error) {
-	s := &Service{db: db, log: cfg.Logger, now: cfg.Now, issuer: cfg.Issuer, audience: cfg.Audience}
+	s := &Service{db: db, log: cfg.Logger, now: cfg.Now, answered: cfg.Answered, issuer: cfg.Issuer, audience: cfg.Audience}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -38,15 +38,32 @@ type Grant struct {
 // Active reports whether the grant is in force.
 func (g Grant) Active() bool { return g.Revoked == nil }
 
-// Prompt is a consent question waiting for a person's answer.
+// Prompt is a consent question waiting for a person's answer. A person has
+// at most one pending prompt per app; when the app asks again before they
+// answer, the prompt gains the new scopes and moves to the conversation and
+// surface of the latest call.
 type Prompt struct {
-	ID       string    `json:"id"`
-	Person   string    `json:"person"`
-	Merchant string    `json:"merchant"`
-	App      string    `json:"app"`
-	Scopes   []Scope   `json:"scopes"`
-	Surface  string    `json:"surface,omitempty"`
-	Created  time.Time `json:"created"`
+	ID           string    `json:"id"`
+	Person       string    `json:"person"`
+	Merchant     string    `json:"merchant"`
+	App          string    `json:"app"`
+	Scopes       []Scope   `json:"scopes"`
+	Surface      string    `json:"surface,omitempty"`
+	Conversation string    `json:"conversation,omitempty"` // where the app asked; "" for prompts stored before it was kept
+	Created      time.Time `json:"created"`
+}
+
+// Ref names the app that asked (merchant and app id; the version is left
+// empty: grants cover every version).
+func (p Prompt) Ref() host.AppRef { return host.AppRef{Merchant: p.Merchant, App: p.App} }
+
+// Event is the consent event that tells the app the person's answer.
+func (p Prompt) Event(granted bool) host.ConsentEvent {
+	scopes := make([]string, len(p.Scopes))
+	for i, sc := range p.Scopes {
+		scopes[i] = string(sc)
+	}
+	return host.ConsentEvent{Prompt: p.ID, Scopes: scopes, Granted: granted}
 }
 
 func grantKey(person, merchant, app string, sc Scope) []byte {
@@ -165,21 +182,22 @@ func (s *Service) PendingPrompts(ctx context.Context, person string) ([]Prompt, 
 // its app. surface is where the person answered, kept in the grant ("" for
 // the surface where the app asked). Only the person the prompt was sent to
 // may answer it; anyone else gets ErrNotFound, as does a prompt already
-// answered.
+// answered. Once the grant is committed, Config.Answered learns it.
 func (s *Service) Grant(ctx context.Context, person, promptID, surface string) error {
-	return s.answer(person, promptID, surface, true)
+	return s.answer(ctx, person, promptID, surface, true)
 }
 
 // Refuse answers no to consent prompt promptID; nothing is granted and the
-// prompt is gone.
+// prompt is gone. Once that is committed, Config.Answered learns it.
 func (s *Service) Refuse(ctx context.Context, person, promptID string) error {
-	return s.answer(person, promptID, "", false)
+	return s.answer(ctx, person, promptID, "", false)
 }
 
-func (s *Service) answer(person, promptID, surface string, yes bool) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+func (s *Service) answer(ctx context.Context, person, promptID, surface string, yes bool) error {
+	var p Prompt
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPrompts)
-		var p Prompt
+		p = Prompt{}
 		if err := getJSON(b, promptKey(promptID), &p); err != nil || p.Person != person {
 			return fmt.Errorf("%w: no pending consent prompt %q for this person", ErrNotFound, promptID)
 		}
@@ -198,6 +216,13 @@ func (s *Service) answer(person, promptID, surface string, yes bool) error {
 		}
 		return s.putGrants(tx, p.Person, p.Merchant, p.App, p.Scopes, surface)
 	})
+	if err != nil {
+		return err
+	}
+	if s.answered != nil {
+		s.answered(ctx, p, yes)
+	}
+	return nil
 }
 
 // ensurePrompt returns the pending prompt of person for the app, creating
@@ -215,7 +240,7 @@ func (s *Service) ensurePrompt(c *host.Caller, missing []Scope) (Prompt, error) 
 		} else {
 			p = Prompt{ID: newID("cp_"), Person: c.Person, Merchant: c.App.Merchant, App: c.App.App, Created: s.now().UTC()}
 		}
-		p.Surface = c.Surface
+		p.Surface, p.Conversation = c.Surface, c.Conversation
 		for _, sc := range missing {
 			found := false
 			for _, have := range p.Scopes {

@@ -8,7 +8,7 @@
 // optional hooks in Config, so this package depends on neither the sandbox
 // nor the gateway.
 //
-//	s, err := services.Open(db, services.Config{Payments: q, FireTimer: fire})
+//	s, err := services.Open(db, services.Config{Payments: q, FireTimer: fire, Consent: answered})
 //	eng, err := sandbox.New(ctx, sandbox.Config{Funcs: s.Funcs(), ...})
 //	go s.Run(ctx) // payment expiry and timers, until ctx ends
 package services
@@ -46,6 +46,12 @@ type Config struct {
 	// Members answers chat.share's membership checks (chat.Members). Nil
 	// lets chat.share post only into the event's own conversation.
 	Members chat.Members
+	// Consent learns every committed answer to a consent prompt
+	// (identity.Config.Answered): the app that asked (merchant and app id),
+	// the person, the conversation where it asked and the consent event
+	// for the app. It runs in the caller of Identity.Grant or Refuse: queue,
+	// do not dispatch. Nil drops the answers.
+	Consent func(ctx context.Context, ref host.AppRef, person, conversation string, ev host.ConsentEvent)
 }
 
 // Services is the platform's host services on one database.
@@ -66,7 +72,13 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	}
 	s := &Services{}
 	var err error
-	if s.Identity, err = identity.Open(db, identity.Config{Logger: log.With("component", "identity")}); err != nil {
+	idCfg := identity.Config{Logger: log.With("component", "identity")}
+	if cfg.Consent != nil {
+		idCfg.Answered = func(ctx context.Context, p identity.Prompt, granted bool) {
+			cfg.Consent(ctx, p.Ref(), p.Person, p.Conversation, p.Event(granted))
+		}
+	}
+	if s.Identity, err = identity.Open(db, idCfg); err != nil {
 		return nil, err
 	}
 	if s.Pay, err = pay.Open(db, pay.Config{

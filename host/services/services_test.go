@@ -196,3 +196,64 @@ func TestPaymentPromptNamesTheMerchant(t *testing.T) {
 		t.Fatalf("prompt names merchant %q (%q), want acme (Acme Outfitters)", body.Merchant, body.MerchantName)
 	}
 }
+
+// TestConsentHook: an answer to a consent prompt reaches Consent with the
+// app, the person, the conversation where the app asked and the event.
+func TestConsentHook(t *testing.T) {
+	ctx := context.Background()
+	type answered struct {
+		ref          host.AppRef
+		person, conv string
+		ev           host.ConsentEvent
+	}
+	var got []answered
+	s, err := services.Open(openDB(t), services.Config{
+		Consent: func(_ context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
+			got = append(got, answered{ref, person, conv, ev})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := s.Identity.CreatePerson(ctx, "Alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var profile host.Func
+	for _, f := range s.Funcs() {
+		if f.Op == "identity.profile" {
+			profile = f
+		}
+	}
+	for _, grant := range []bool{true, false} {
+		out := &prompts{}
+		app := host.AppRef{Merchant: "acme", App: "shop", Version: "1.0.0"}
+		if !grant {
+			app.App = "ride" // no grant yet for this one
+		}
+		call := &host.Call{Caller: host.Caller{App: app, Permissions: []host.Permission{host.PermIdentityProfile},
+			Person: alice.ID, Conversation: "cv_7", Surface: "web"}, Out: out}
+		if _, err := profile.Handle(ctx, call, []byte(`{}`)); host.StatusOf(err) != host.StatusConsentRequired {
+			t.Fatalf("profile without a grant: %v", err)
+		}
+		var body struct{ ID string }
+		if len(out.out) != 1 || json.Unmarshal(out.out[0].Body, &body) != nil {
+			t.Fatalf("emitted %+v, want one consent prompt", out.out)
+		}
+		got = nil
+		if grant {
+			err = s.Identity.Grant(ctx, alice.ID, body.ID, "web")
+		} else {
+			err = s.Identity.Refuse(ctx, alice.ID, body.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := answered{host.AppRef{Merchant: "acme", App: app.App}, alice.ID, "cv_7",
+			host.ConsentEvent{Prompt: body.ID, Scopes: []string{"identity.profile"}, Granted: grant}}
+		if len(got) != 1 || got[0].ref != want.ref || got[0].person != want.person || got[0].conv != want.conv ||
+			got[0].ev.Prompt != want.ev.Prompt || !slices.Equal(got[0].ev.Scopes, want.ev.Scopes) || got[0].ev.Granted != grant {
+			t.Fatalf("Consent got %+v, want %+v", got, want)
+		}
+	}
+}

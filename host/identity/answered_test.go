@@ -1,0 +1,149 @@
+package identity_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"passerelle/host"
+	"passerelle/host/identity"
+)
+
+// answer is one call of Config.Answered, with whether the answer was
+// already committed when the hook ran.
+type answer struct {
+	prompt    identity.Prompt
+	granted   bool
+	committed bool
+}
+
+// TestAnswered: the hook learns every committed answer to a consent prompt,
+// with the app, the person and the conversation where the app asked, and
+// nothing else (a wrong person, a second answer).
+func TestAnswered(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	var (
+		mu      sync.Mutex
+		answers []answer
+		s       *identity.Service
+	)
+	s, err := identity.Open(db, identity.Config{Answered: func(ctx context.Context, p identity.Prompt, granted bool) {
+		// The answer is visible to others when the hook runs.
+		pending, _ := s.PendingPrompts(ctx, p.Person)
+		has, _ := s.HasGrant(ctx, p.Person, p.Ref(), p.Scopes[0])
+		mu.Lock()
+		defer mu.Unlock()
+		answers = append(answers, answer{p, granted, len(pending) == 0 && has == granted})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := s.CreatePerson(ctx, "Alice", "+33600000001")
+	bob, _ := s.CreatePerson(ctx, "Bob", "")
+	ref := host.AppRef{Merchant: "acme", App: "lunch", Version: "1.2.0"}
+	ask := func(t *testing.T, conv, fields string) identity.ConsentPromptBody {
+		t.Helper()
+		out := &outbox{}
+		c := &host.Call{Out: out, Caller: host.Caller{App: ref, Person: alice.ID, Conversation: conv, Surface: "whatsapp",
+			Permissions: []host.Permission{host.PermIdentityProfile, host.PermIdentityPhone}}}
+		if _, err := call(s, c, fields); host.StatusOf(err) != host.StatusConsentRequired {
+			t.Fatalf("profile without a grant: %v", err)
+		}
+		var body identity.ConsentPromptBody
+		if err := json.Unmarshal(out.last().Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	take := func() []answer {
+		mu.Lock()
+		defer mu.Unlock()
+		a := answers
+		answers = nil
+		return a
+	}
+
+	tests := []struct {
+		name    string
+		fields  string
+		answer  func(prompt string) error
+		granted bool
+		scopes  []string
+	}{
+		{"grant", `{"fields":["name"]}`, func(id string) error { return s.Grant(ctx, alice.ID, id, "web") }, true, []string{"identity.profile"}},
+		{"refuse", `{"fields":["name","phone"]}`, func(id string) error { return s.Refuse(ctx, alice.ID, id) }, false, []string{"identity.phone"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Asked first in cv_1, then again in cv_2 before answering: the
+			// answer goes to where the app asked last.
+			ask(t, "cv_1", tt.fields)
+			body := ask(t, "cv_2", tt.fields)
+			if err := s.Grant(ctx, bob.ID, body.ID, "web"); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("Bob answering Alice's prompt: %v", err)
+			}
+			if got := take(); len(got) != 0 {
+				t.Fatalf("a refused answer reached the hook: %+v", got)
+			}
+			if err := tt.answer(body.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.answer(body.ID); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("second answer: %v", err)
+			}
+			got := take()
+			if len(got) != 1 {
+				t.Fatalf("hook called %d times, want once", len(got))
+			}
+			a := got[0]
+			if a.granted != tt.granted || !a.committed {
+				t.Fatalf("granted %v committed %v, want %v true", a.granted, a.committed, tt.granted)
+			}
+			p := a.prompt
+			if p.ID != body.ID || p.Person != alice.ID || p.Conversation != "cv_2" || p.Surface != "whatsapp" ||
+				p.Ref() != (host.AppRef{Merchant: "acme", App: "lunch"}) {
+				t.Fatalf("prompt = %+v", p)
+			}
+			want := host.ConsentEvent{Prompt: body.ID, Scopes: tt.scopes, Granted: tt.granted}
+			if ev := p.Event(a.granted); !reflect.DeepEqual(ev, want) {
+				t.Fatalf("event = %+v, want %+v", ev, want)
+			}
+		})
+	}
+}
+
+// TestPromptWithoutConversation: a prompt stored before prompts kept their
+// conversation is answered as before, with an empty conversation.
+func TestPromptWithoutConversation(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	var got []identity.Prompt
+	s, err := identity.Open(db, identity.Config{Answered: func(_ context.Context, p identity.Prompt, _ bool) { got = append(got, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := s.CreatePerson(ctx, "Alice", "")
+	old := `{"id":"cp_old","person":"` + alice.ID + `","merchant":"acme","app":"lunch","scopes":["identity.profile"],"created":"2026-01-01T00:00:00Z"}`
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("identity.prompts"))
+		if err := b.Put([]byte("id\x00cp_old"), []byte(old)); err != nil {
+			return err
+		}
+		return b.Put([]byte("pending\x00"+alice.ID+"\x00acme\x00lunch"), []byte("cp_old"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Grant(ctx, alice.ID, "cp_old", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "cp_old" || got[0].Conversation != "" {
+		t.Fatalf("answered = %+v", got)
+	}
+}
