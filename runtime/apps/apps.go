@@ -416,6 +416,15 @@ func (r *Router) DeliverTimer(ctx context.Context, ref host.AppRef, person, conv
 		Event: host.Event{Type: host.EventTimer, Timer: &t}})
 }
 
+// DeliverConsent tells the app how person answered the consent prompt one
+// of its calls caused, in the conversation where it asked. ref names the
+// app (and the merchant, checked); the version follows the conversation
+// rule like any event.
+func (r *Router) DeliverConsent(ctx context.Context, ref host.AppRef, person, conversation string, c host.ConsentEvent) error {
+	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
+		Event: host.Event{Type: host.EventConsent, Consent: &c}})
+}
+
 func (r *Router) hook(ctx context.Context, ref host.AppRef, ev AppEvent) error {
 	a, err := r.reg.App(ref.App)
 	if err != nil {

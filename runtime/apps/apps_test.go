@@ -396,6 +396,13 @@ func TestHooksAndCatalog(t *testing.T) {
 			return e.router.DeliverTimer(ctx, host.AppRef{Merchant: "m1", App: "shop", Version: "1"}, "p", "c",
 				host.TimerEvent{ID: "t1", Payload: json.RawMessage(`{"n":1}`)})
 		}, nil, host.EventTimer},
+		{"consent", func() error {
+			return e.router.DeliverConsent(ctx, host.AppRef{Merchant: "m1", App: "shop"}, "p", "c",
+				host.ConsentEvent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true})
+		}, nil, host.EventConsent},
+		{"consent for another merchant's app", func() error {
+			return e.router.DeliverConsent(ctx, host.AppRef{Merchant: "m2", App: "shop"}, "p", "c", host.ConsentEvent{Prompt: "cp_1"})
+		}, apps.ErrWrongOwner, ""},
 		{"payment for another merchant's app", func() error {
 			return e.router.DeliverPayment(ctx, host.AppRef{Merchant: "m2", App: "shop"}, "p", "c", host.PaymentEvent{Order: "o1"})
 		}, apps.ErrWrongOwner, ""},
@@ -418,8 +425,12 @@ func TestHooksAndCatalog(t *testing.T) {
 			}
 			var s sent
 			json.Unmarshal(outs[0].Body, &s)
-			if s.Event.Type != tt.typ || s.Event.User != "openid-m1-shop-p" {
+			if s.Event.Type != tt.typ || s.Event.User != "openid-m1-shop-p" || s.Event.Conversation != "c" {
 				t.Fatalf("guest saw %+v", s.Event)
+			}
+			if c := s.Event.Consent; tt.typ == host.EventConsent &&
+				(c == nil || c.Prompt != "cp_1" || len(c.Scopes) != 1 || c.Scopes[0] != "identity.profile" || !c.Granted) {
+				t.Fatalf("guest saw consent %+v", c)
 			}
 		})
 	}

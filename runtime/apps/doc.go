@@ -16,7 +16,8 @@
 // registry's conversation-consistency rule), builds the guest event (the
 // person appears only as the app's pseudonymous OpenID), dispatches it with
 // the configured host.Outbox, and records the figures. DeliverPayment and
-// DeliverTimer are the entry points of the payment and timer hooks.
+// DeliverTimer and DeliverConsent are the entry points of the payment, timer
+// and consent hooks.
 //
 // # Failures
 //
