@@ -25,6 +25,10 @@
 // log. A module's start function and _initialize run once, when the
 // instance is made; a module exporting _start is rejected.
 //
+// App.Prewarm makes instances ahead of traffic (after an upload, or before
+// an expected burst), so that those events do not pay for instantiation;
+// App.Trim closes idle instances of an app version that has gone quiet.
+//
 // An instance that traps, breaks the ABI or exceeds a limit is closed and
 // replaced by a fresh one at the next event; so is one whose memory grew
 // past three quarters of its cap. A guest that returns a non-zero status
