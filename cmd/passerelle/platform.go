@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
 	"passerelle/gateway"
@@ -75,7 +76,9 @@ type platform struct {
 
 	httpSrv  *http.Server
 	listener net.Listener
-	payments chan pay.Order // outcomes waiting to become payment events
+	payments chan pay.Order     // outcomes waiting to become payment events
+	consents chan consentAnswer // answers to consent prompts waiting to become consent events
+	payStats *paymentMetrics
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -84,7 +87,7 @@ type platform struct {
 // startPlatform opens the store, starts every service and begins serving
 // HTTP on cfg.Addr. Stop it with close.
 func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_ *platform, err error) {
-	p := &platform{log: log, payments: make(chan pay.Order, 1024)}
+	p := &platform{log: log, payments: make(chan pay.Order, 1024), payStats: newPaymentMetrics()}
 	defer func() {
 		if err != nil {
 			p.close(context.WithoutCancel(ctx))
@@ -104,6 +107,12 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 			return p.router.DeliverTimer(ctx, t.Ref, t.Person, t.Conversation, t.Event())
 		},
 		Members: members{p},
+		Consent: func(ctx context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
+			select {
+			case p.consents <- consentAnswer{ref, person, conv, ev}:
+			case <-ctx.Done():
+			}
+		},
 	}); err != nil {
 		return nil, err
 	}
@@ -156,10 +165,16 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		return nil, err
 	}
 	out.set(p.gateway)
+	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes} {
+		if err := p.gateway.Registerer().Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	p.goRun("payments", func() { p.deliverPayments(runCtx) })
+	p.goRun("consents", func() { p.deliverConsents(runCtx) })
 	p.goRun("services", func() { p.svc.Run(runCtx) })
 	p.goRun("registry", func() { p.registry.Run(runCtx, 5*time.Second) })
 
@@ -254,8 +269,33 @@ func (p *platform) deliverPayments(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case o := <-p.payments:
+			p.payStats.observe(o)
 			if err := p.router.DeliverPayment(ctx, o.Ref, o.Person, o.Conversation, o.Event()); err != nil {
 				p.log.Warn("payment event not delivered", "order", o.ID, "app", o.Ref.String(), "err", err)
+			}
+		}
+	}
+}
+
+// consentAnswer is a person's answer to a consent prompt, for the app that
+// asked.
+type consentAnswer struct {
+	ref          host.AppRef
+	person, conv string
+	ev           host.ConsentEvent
+}
+
+// deliverConsents turns queued answers to consent prompts into consent
+// events. Answers are queued (the gateway's Grant must not wait for the
+// app) and, unlike payment outcomes, not kept across a restart.
+func (p *platform) deliverConsents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-p.consents:
+			if err := p.router.DeliverConsent(ctx, a.ref, a.person, a.conv, a.ev); err != nil {
+				p.log.Warn("consent event not delivered", "prompt", a.ev.Prompt, "app", a.ref.String(), "err", err)
 			}
 		}
 	}
