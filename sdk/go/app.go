@@ -24,8 +24,8 @@ type Host interface {
 // App routes events to handlers by type. Register handlers before the first
 // event; an App is then safe for concurrent Dispatch.
 type App struct {
-	open, message, action, payment, timer, other Handler
-	contexts                                     sync.Pool
+	open, message, action, payment, timer, consent, other Handler
+	contexts                                              sync.Pool
 }
 
 // NewApp returns an App with no handlers.
@@ -50,6 +50,10 @@ func (a *App) OnPayment(h Handler) *App { a.payment = h; return a }
 // OnTimer sets the handler for "timer" events and returns a.
 func (a *App) OnTimer(h Handler) *App { a.timer = h; return a }
 
+// OnConsent sets the handler for "consent" events and returns a: the person
+// answered the consent prompt a call of the app caused.
+func (a *App) OnConsent(h Handler) *App { a.consent = h; return a }
+
 // OnOther sets the handler for event types without a handler of their own
 // (including types added to the ABI later) and returns a.
 func (a *App) OnOther(h Handler) *App { a.other = h; return a }
@@ -67,6 +71,8 @@ func (a *App) handler(typ string) Handler {
 		h = a.payment
 	case EventTimer:
 		h = a.timer
+	case EventConsent:
+		h = a.consent
 	}
 	if h == nil {
 		h = a.other

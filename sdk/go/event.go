@@ -9,6 +9,7 @@ const (
 	EventAction  = "action"  // the person pressed a button, picked a list item or submitted a form
 	EventPayment = "payment" // an order the app requested reached a final state
 	EventTimer   = "timer"   // a timer the app set fired
+	EventConsent = "consent" // the person answered a consent prompt one of the app's calls caused
 )
 
 // Event is one event the host delivers. User is the person's pseudonymous id
@@ -25,6 +26,7 @@ type Event struct {
 	Action       *Action  `json:"action,omitempty"`  // action
 	Payment      *Payment `json:"payment,omitempty"` // payment
 	Timer        *Timer   `json:"timer,omitempty"`   // timer
+	Consent      *Consent `json:"consent,omitempty"` // consent
 }
 
 // Action is a button press, a list choice or a form submission.
@@ -49,4 +51,25 @@ type Payment struct {
 type Timer struct {
 	ID      string          `json:"id"`
 	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// Consent tells the app how the person answered the consent prompt the
+// platform showed them after a call of the app (Profile) returned an error
+// matching ErrConsentRequired. The event comes in the conversation where
+// the app asked. After a grant, asking again succeeds.
+type Consent struct {
+	Prompt  string   `json:"prompt"`  // the prompt's id
+	Scopes  []string `json:"scopes"`  // what it asked for: "identity.profile", "identity.phone"
+	Granted bool     `json:"granted"` // false when the person refused
+}
+
+// Has reports whether the prompt asked for scope (a permission name such
+// as "identity.profile").
+func (c *Consent) Has(scope string) bool {
+	for _, s := range c.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
 }

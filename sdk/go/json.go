@@ -550,6 +550,15 @@ func (d *decoder) event(ev, prev *Event) {
 				ev.Timer = &Timer{}
 			}
 			d.timer(ev.Timer)
+		case "consent":
+			if d.null() {
+				ev.Consent = nil
+				continue
+			}
+			if ev.Consent == nil {
+				ev.Consent = &Consent{}
+			}
+			d.consent(ev.Consent)
 		default:
 			d.skip()
 		}
@@ -633,6 +642,96 @@ func (d *decoder) timer(t *Timer) {
 			d.skip()
 		}
 	}
+}
+
+func (d *decoder) consent(c *Consent) {
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "prompt":
+			d.str(&c.Prompt)
+		case "scopes":
+			d.strs(&c.Scopes)
+		case "granted":
+			d.bool(&c.Granted)
+		default:
+			d.skip()
+		}
+	}
+}
+
+// bool reads true or false into dst; null leaves it unchanged.
+func (d *decoder) bool(dst *bool) {
+	if d.null() || d.err != nil {
+		return
+	}
+	switch d.peek() {
+	case 't':
+		d.literal("true")
+		*dst = true
+	case 'f':
+		d.literal("false")
+		*dst = false
+	default:
+		d.fail("expected true or false")
+	}
+}
+
+// strs reads an array of strings into dst the way encoding/json does: null
+// leaves dst unchanged (as do null elements), elements are decoded into the
+// slice's existing storage, and an empty array gives an empty, non-nil
+// slice.
+func (d *decoder) strs(dst *[]string) {
+	if d.null() || d.err != nil {
+		return
+	}
+	if d.peek() != '[' {
+		d.fail("expected an array of strings")
+		return
+	}
+	d.i++
+	d.depth++
+	if d.depth > maxDepth {
+		d.fail("nested too deeply")
+		return
+	}
+	s := *dst
+	n := 0
+	if d.peek() == ']' {
+		d.i++
+		d.depth--
+	} else {
+		for d.err == nil {
+			if n < cap(s) {
+				s = s[:n+1]
+			} else {
+				s = append(s, "")
+			}
+			d.str(&s[n])
+			n++
+			switch d.peek() {
+			case ',':
+				d.i++
+				continue
+			case ']':
+				d.i++
+				d.depth--
+			default:
+				d.fail("expected , or ] in array")
+			}
+			break
+		}
+	}
+	if d.err != nil {
+		return
+	}
+	if n == 0 && s == nil {
+		s = []string{}
+	}
+	*dst = s[:n]
 }
 
 // decodeEventJSON decodes one event document.

@@ -104,6 +104,12 @@ func TestDecodeEventMatchesEncodingJSON(t *testing.T) {
 		`{"type":"x","text":"\ud83d\ude00 \ud800 \u00e9\n\t\"\\\/ \ud800\u0041","extra":{"deep":[[[{}]]]},"n":-0.5e-3}`,
 		` { "type" : "open" , "text" : null , "action" : null } `,
 		"{\"type\":\"x\",\"text\":\"a\xffb\"}",
+		`{"type":"consent","consent":{"prompt":"cp_1","scopes":["identity.profile","identity.phone"],"granted":true}}`,
+		`{"type":"consent","consent":{"prompt":"cp_2","scopes":[],"granted":false,"later":[1]}}`,
+		`{"type":"consent","consent":{"scopes":null,"granted":null}}`,
+		`{"type":"consent","consent":{"scopes":["a","b"],"granted":true},"consent":{"scopes":[null],"granted":null}}`,
+		`{"type":"consent","consent":{"scopes":["a","b"]},"consent":{"scopes":["c"]},"consent":{"scopes":["x",null]}}`,
+		`{"type":"consent","consent":{"scopes":[ "a" , "b" ]},"consent":null}`,
 	}
 	for _, in := range tests {
 		t.Run(in, func(t *testing.T) {
@@ -121,7 +127,9 @@ func TestDecodeEventMatchesEncodingJSON(t *testing.T) {
 	}
 	bad := []string{``, `{`, `{"type":}`, `{"type":"x",}`, `{"type":"x"} x`, `{"v":1.5}`, `{"v":01}`, `{"text":5}`,
 		`{"action":"x"}`, `{"a":tru}`, `{"a":"\x"}`, `{"a":"\u12"}`, "{\"a\":\"\x01\"}", `{"a":[1,]}`, `[1]`, `{"payment":{"amount":1e2}}`,
-		`{"payment":{"amount":99999999999999999999}}`}
+		`{"payment":{"amount":99999999999999999999}}`,
+		`{"consent":{"granted":"yes"}}`, `{"consent":{"granted":tru}}`, `{"consent":{"scopes":"a"}}`, `{"consent":{"scopes":[1]}}`,
+		`{"consent":{"scopes":["a",]}}`, `{"consent":{"scopes":["a" "b"]}}`, `{"consent":{"scopes":[`, `{"consent":[]}`}
 	for _, in := range bad {
 		t.Run("bad "+in, func(t *testing.T) {
 			var ev Event
@@ -141,6 +149,8 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"action","action":{"id":"b","fields":{"a":"b"}}}`))
 	f.Add([]byte(`{"type":"timer","timer":{"id":"t","payload":[1,{"x":null}]}}`))
 	f.Add([]byte(`{"type":"payment","payment":{"amount":12,"currency":"EUR"}}`))
+	f.Add([]byte(`{"type":"consent","consent":{"prompt":"cp","scopes":["identity.profile"],"granted":true}}`))
+	f.Add([]byte(`{"consent":{"scopes":["a","b"]},"consent":{"scopes":["c",null],"granted":false}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var want, got Event
 		stdErr := json.Unmarshal(in, &want)

@@ -185,6 +185,45 @@ func TestDispatch(t *testing.T) {
 	})
 }
 
+// TestConsentEvent: OnConsent receives the decoded answer; an app without
+// OnConsent (built before the event existed) acknowledges and ignores it,
+// or hands it to OnOther.
+func TestConsentEvent(t *testing.T) {
+	const ev = `{"v":1,"type":"consent","id":"e1","app":"lunch","conversation":"cv_1","user":"o_1",` +
+		`"consent":{"prompt":"cp_1","scopes":["identity.profile"],"granted":true}}`
+	var got []string
+	record := func(c *passerelle.Context, ev *passerelle.Event) error {
+		s := ev.Type
+		if k := ev.Consent; k != nil {
+			s += fmt.Sprintf(":%s:%v:%v:%v", k.Prompt, k.Scopes, k.Granted, k.Has("identity.profile"))
+		}
+		got = append(got, s)
+		return nil
+	}
+	tests := []struct {
+		name string
+		app  *passerelle.App
+		want string
+	}{
+		{"OnConsent", passerelle.NewApp().OnConsent(record).OnOther(func(*passerelle.Context, *passerelle.Event) error {
+			return errors.New("consent reached OnOther")
+		}), "consent:cp_1:[identity.profile]:true:true"},
+		{"no handler", passerelle.NewApp().OnOpen(record), ""},
+		{"OnOther", passerelle.NewApp().OnOther(record), "consent:cp_1:[identity.profile]:true:true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got = nil
+			if err := tt.app.Dispatch(sdktest.New(tt.app), []byte(ev)); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != tt.want {
+				t.Fatalf("handled %v, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestEventIsReset(t *testing.T) {
 	var texts []string
 	app := passerelle.NewApp().OnOther(func(c *passerelle.Context, ev *passerelle.Event) error {

@@ -93,3 +93,45 @@ func ExampleHost_Handle() {
 	// cannot chat: chat.send: permission_denied: add "chat" to the manifest
 	// chat.send {"text":"hi"} permission_denied
 }
+
+// ExampleHost_Consent plays a person who is asked for their name, grants
+// it, and the app carrying on by itself on the consent event.
+func ExampleHost_Consent() {
+	greet := func(c *passerelle.Context, ev *passerelle.Event) error {
+		p, err := c.Profile(passerelle.FieldName)
+		if errors.Is(err, passerelle.ErrConsentRequired) {
+			_, err = c.SendText("May I know your name? Please answer the prompt.")
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		_, err = c.SendText("Hello " + p.Name)
+		return err
+	}
+	app := passerelle.NewApp().OnOpen(greet)
+	app.OnConsent(func(c *passerelle.Context, ev *passerelle.Event) error {
+		if !ev.Consent.Granted {
+			_, err := c.SendText("Hello, whoever you are")
+			return err
+		}
+		return greet(c, ev)
+	})
+	h := sdktest.New(app)
+	granted := false
+	h.Handle("identity.profile", func(req []byte) (any, error) {
+		if !granted {
+			return nil, &passerelle.Error{Status: passerelle.StatusConsentRequired, Message: "a consent prompt was sent"}
+		}
+		return passerelle.Profile{User: "u1", Name: "Alice"}, nil
+	})
+	_ = h.Open()
+	granted = true // the person grants in the platform's prompt
+	_ = h.Consent(passerelle.Consent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true})
+	for _, m := range h.Sent() {
+		fmt.Println(m.Text)
+	}
+	// Output:
+	// May I know your name? Please answer the prompt.
+	// Hello Alice
+}

@@ -1,7 +1,8 @@
 // Package sdktest runs a Passerelle Go mini-app natively, without wasm,
 // against an in-memory host, so app logic is unit-tested with plain `go test`.
 //
-// A Host delivers events to an *passerelle.App (Open, Message, Press, ...),
+// A Host delivers events to an *passerelle.App (Open, Message, Press,
+// Consent, ...),
 // answers its host calls and records what it sent, logged and called.
 // chat.send, storage (kv.*, in memory), payments (pay.*: the test confirms
 // or declines orders) and timers (timer.*: the test fires them) are built
@@ -155,6 +156,13 @@ func (h *Host) Payment(p passerelle.Payment) error {
 // Timer delivers a timer event.
 func (h *Host) Timer(t passerelle.Timer) error {
 	return h.Event(passerelle.Event{Type: passerelle.EventTimer, Timer: &t})
+}
+
+// Consent delivers a consent event: the person answered the consent prompt
+// that a call of the app caused (in tests, an identity.profile served with
+// Handle that failed with passerelle.StatusConsentRequired).
+func (h *Host) Consent(c passerelle.Consent) error {
+	return h.Event(passerelle.Event{Type: passerelle.EventConsent, Consent: &c})
 }
 
 // Sent returns the messages the app sent so far.
