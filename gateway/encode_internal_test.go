@@ -3,7 +3,9 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"passerelle/gateway/surface"
 	"passerelle/host"
@@ -54,4 +56,33 @@ func viaJSON(s string) string {
 	b, _ := json.Marshal(s)
 	_ = json.Unmarshal(b, &s)
 	return s
+}
+
+// Where decodeFlat accepts a frame, encoding/json decodes the same Frame.
+func FuzzDecodeFlat(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"send","id":"1","conv":"d_x","text":"hi"}`,
+		`{"type":"send","id":"1","to":"bob","text":"Zoë <3 & co"}`,
+		`{"text":"a","type":"send","text":"b"}`,
+		`{"Type":"send"}`, `{"type":"send" }`, `{"type":"a\\"b"}`, `{"type":"hello","v":1}`,
+		`{}`, `{"type":"send",}`, `{"type":"x"}x}`, `{"id":"\u00e9"}`, `{"type":"x"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return // ParseFrame refuses it before decoding
+		}
+		var got Frame
+		if !decodeFlat(data, &got) {
+			return
+		}
+		var want Frame
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("decodeFlat accepted %q, encoding/json refuses it: %v", data, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", data, got, want)
+		}
+	})
 }

@@ -66,8 +66,11 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		return nil, errorf(CodeBadFrame, "the frame is not valid UTF-8; send JSON text frames")
 	}
 	var f Frame
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, errorf(CodeBadFrame, "the frame is not a valid JSON object: %v", err)
+	if !decodeFlat(data, &f) {
+		f = Frame{}
+		if err := json.Unmarshal(data, &f); err != nil {
+			return nil, errorf(CodeBadFrame, "the frame is not a valid JSON object: %v", err)
+		}
 	}
 	if len(f.ID) > maxIDBytes {
 		id := f.ID
@@ -138,4 +141,88 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		return &f, errorf(CodeUnknownType, "unknown frame type %.32q; see PROTOCOL.md", f.Type)
 	}
 	return &f, nil
+}
+
+// decodeFlat decodes the common shape of a frame without reflection: an
+// object, without whitespace, of distinct string fields of Frame named
+// exactly as in their tags, whose values have no escapes or control
+// characters (data is valid UTF-8). It reports false for anything else,
+// which encoding/json then decodes; where it reports true, the result is
+// what encoding/json gives (FuzzDecodeFlat checks this).
+func decodeFlat(data []byte, f *Frame) bool {
+	if len(data) < 2 || data[0] != '{' || data[len(data)-1] != '}' {
+		return false
+	}
+	var seen uint16
+	i := 1
+	for {
+		key, next, ok := flatString(data, i)
+		if !ok || next >= len(data) || data[next] != ':' {
+			return false
+		}
+		val, next, ok := flatString(data, next+1)
+		if !ok || next >= len(data) {
+			return false
+		}
+		var dst *string
+		var bit uint16
+		switch key {
+		case "type":
+			dst, bit = &f.Type, 1<<0
+		case "id":
+			dst, bit = &f.ID, 1<<1
+		case "conv":
+			dst, bit = &f.Conv, 1<<2
+		case "to":
+			dst, bit = &f.To, 1<<3
+		case "text":
+			dst, bit = &f.Text, 1<<4
+		case "surface":
+			dst, bit = &f.Surface, 1<<5
+		case "app":
+			dst, bit = &f.App, 1<<6
+		case "payload":
+			dst, bit = &f.Payload, 1<<7
+		case "prompt":
+			dst, bit = &f.Prompt, 1<<8
+		case "answer":
+			dst, bit = &f.Answer, 1<<9
+		case "title":
+			dst, bit = &f.Title, 1<<10
+		case "query":
+			dst, bit = &f.Query, 1<<11
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		*dst = val
+		switch data[next] {
+		case ',':
+			i = next + 1
+		case '}':
+			return next == len(data)-1
+		default:
+			return false
+		}
+	}
+}
+
+// flatString reads a JSON string without escapes or control characters at
+// data[i:], returning it and the index after its closing quote.
+func flatString(data []byte, i int) (string, int, bool) {
+	if i >= len(data) || data[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch c := data[j]; {
+		case c == '"':
+			return string(data[i+1 : j]), j + 1, true
+		case c == '\\' || c < 0x20:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
 }
