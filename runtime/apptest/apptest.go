@@ -19,9 +19,10 @@
 //
 // Every event is dispatched synchronously; the messages the app sends and
 // the prompts the platform draws (payment, consent, share) come back from
-// the call that caused them. Payment outcomes and due timers are queued, as
-// the platform queues them, and reach the app when the test calls
-// DeliverPayments or FireTimers: no background loop runs.
+// the call that caused them. Payment outcomes, answers to consent prompts
+// and due timers are queued, as the platform queues them, and reach the app
+// when the test calls DeliverPayments, DeliverConsents or FireTimers: no
+// background loop runs.
 //
 // Compiled modules are cached where the local tools keep them
 // (appbuild.CompileCacheDir; PASSERELLE_COMPILE_CACHE=off keeps them in
@@ -115,10 +116,18 @@ type Platform struct {
 	out          outbox
 	log          appLog
 
-	mu     sync.Mutex
-	seq    int
-	orders []pay.Order   // payment outcomes not yet delivered
-	fired  []timer.Timer // timers fired by FireTimers
+	mu       sync.Mutex
+	seq      int
+	orders   []pay.Order     // payment outcomes not yet delivered
+	consents []consentAnswer // answers to consent prompts not yet delivered
+	fired    []timer.Timer   // timers fired by FireTimers
+}
+
+// consentAnswer is a person's answer to a consent prompt, for the app.
+type consentAnswer struct {
+	ref          host.AppRef
+	person, conv string
+	ev           host.ConsentEvent
 }
 
 // New builds the app in dir, opens the host services on a fresh store and
@@ -140,6 +149,11 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 	t.Cleanup(func() { db.Close() })
 	p.Services, err = services.Open(db, services.Config{
 		Payments: notifier{p},
+		Consent: func(_ context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.consents = append(p.consents, consentAnswer{ref, person, conv, ev})
+		},
 		FireTimer: func(_ context.Context, tm timer.Timer) error {
 			p.mu.Lock()
 			defer p.mu.Unlock()
@@ -235,6 +249,33 @@ func (p *Platform) DeliverPayments() []host.Message {
 		msgs = append(msgs, m...)
 	}
 	return msgs
+}
+
+// DeliverConsents delivers the queued answers to consent prompts (see
+// Person.Grant and Person.Refuse) to the app as consent events of the
+// person, in the conversation where the app asked, the way the platform
+// does, and returns the messages the app sent and the prompts the platform
+// drew in answer.
+func (p *Platform) DeliverConsents() ([]host.Message, []host.Outgoing) {
+	p.t.Helper()
+	p.mu.Lock()
+	answers := p.consents
+	p.consents = nil
+	p.mu.Unlock()
+	var (
+		msgs    []host.Message
+		prompts []host.Outgoing
+	)
+	for _, a := range answers {
+		if a.ref.Merchant != p.Ref.Merchant || a.ref.App != p.Ref.App {
+			p.t.Fatalf("answer to consent prompt %s for %v reached %v", a.ev.Prompt, a.ref, p.Ref)
+		}
+		ev := a.ev
+		m, pr := p.person(a.person).Send(host.Event{Type: host.EventConsent, Consent: &ev, Conversation: a.conv})
+		msgs = append(msgs, m...)
+		prompts = append(prompts, pr...)
+	}
+	return msgs, prompts
 }
 
 // FireTimers fires every timer due within d from now and delivers the timer
@@ -405,12 +446,14 @@ func (a *Person) Decline(order string) error {
 	return a.p.Services.Pay.Decline(context.Background(), a.ID, order)
 }
 
-// Grant grants a consent prompt.
+// Grant grants a consent prompt. The app learns it from a consent event at
+// the next Platform.DeliverConsents.
 func (a *Person) Grant(prompt string) error {
 	return a.p.Services.Identity.Grant(context.Background(), a.ID, prompt, a.p.surface)
 }
 
-// Refuse refuses a consent prompt.
+// Refuse refuses a consent prompt. The app learns it from a consent event
+// at the next Platform.DeliverConsents.
 func (a *Person) Refuse(prompt string) error {
 	return a.p.Services.Identity.Refuse(context.Background(), a.ID, prompt)
 }

@@ -86,10 +86,21 @@ func TestTip(t *testing.T) {
 	if err := alice.Refuse(consent.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, prompts = alice.Press(more, "name")
+	if msgs, _ := p.DeliverConsents(); len(msgs) != 1 || msgs[0].Text != "no name then ("+consent.ID+")" {
+		t.Fatalf("refused: %s", apptest.JSON(msgs))
+	}
+	// Asked again in another conversation: the answer comes there, and the
+	// app carries on by itself.
+	_, prompts = alice.Send(host.Event{Type: host.EventAction, Action: &host.Action{ID: "name"}, Conversation: "cv_2"})
 	apptest.OnlyPrompt(t, prompts, "consent", &consent)
 	if err := alice.Grant(consent.ID); err != nil {
 		t.Fatal(err)
+	}
+	if msgs, prompts := p.DeliverConsents(); len(msgs) != 1 || msgs[0].Text != "hello Alice in cv_2" || len(prompts) != 0 {
+		t.Fatalf("granted: %s %s", apptest.JSON(msgs), apptest.JSON(prompts))
+	}
+	if msgs, _ := p.DeliverConsents(); len(msgs) != 0 {
+		t.Fatalf("an answer was delivered twice: %s", apptest.JSON(msgs))
 	}
 	if msgs, _ := alice.Press(more, "name"); len(msgs) != 1 || msgs[0].Text != "hello Alice" {
 		t.Fatalf("name after the grant: %s", apptest.JSON(msgs))

@@ -64,6 +64,18 @@ func init() {
 		_, err := c.SendText("tip " + ev.Payment.Status)
 		return err
 	})
+	app.OnConsent(func(c *passerelle.Context, ev *passerelle.Event) error {
+		if !ev.Consent.Granted {
+			_, err := c.SendText("no name then (" + ev.Consent.Prompt + ")")
+			return err
+		}
+		p, err := c.Profile(passerelle.FieldName)
+		if err != nil {
+			return err
+		}
+		_, err = c.SendText("hello " + p.Name + " in " + ev.Conversation)
+		return err
+	})
 	app.OnTimer(func(c *passerelle.Context, ev *passerelle.Event) error {
 		_, err := c.SendText("timer " + string(ev.Timer.Payload))
 		return err
