@@ -37,8 +37,9 @@ func DefaultConfig() Config {
 
 // Storage keys, all in the person's private scope.
 const (
-	keyUsual       = "usual"  // the Choice of the person's last paid order
-	keyOrderPrefix = "order:" // + ref: the record of an order being paid or prepared
+	keyUsual       = "usual"   // the Choice of the person's last paid order
+	keyOrderPrefix = "order:"  // + ref: the record of an order being paid or prepared
+	keyWaiting     = "waiting" // the Draft (encoded) of the checkout waiting for the person's consent
 )
 
 // record is what the app keeps about an order from the payment request
@@ -75,6 +76,7 @@ func newApp(cfg Config) *passerelle.App {
 	app.OnAction(l.onAction)
 	app.OnPayment(l.onPayment)
 	app.OnTimer(l.onTimer)
+	app.OnConsent(l.onConsent)
 	return app
 }
 
@@ -202,6 +204,10 @@ func (l *lunch) onAction(c *passerelle.Context, ev *passerelle.Event) error {
 		if a.ID == "anon" {
 			d.Anon = true
 		}
+		if a.ID != "retry" {
+			// Continued by hand: the consent event must not continue it again.
+			l.forgetWaiting(c)
+		}
 		return l.checkout(c, d)
 	}
 	c.Logf(passerelle.LevelWarn, "unknown action %q", a.ID)
@@ -255,9 +261,15 @@ func (l *lunch) checkout(c *passerelle.Context, d Draft) error {
 		name, err = profileName(c)
 		switch {
 		case errors.Is(err, passerelle.ErrConsentRequired):
+			// The platform asked the person; their answer comes back as a
+			// consent event, which continues this checkout (onConsent). The
+			// buttons stay for people who answered elsewhere or earlier.
+			if err := setKey(c, keyWaiting, d.Encode()); err != nil {
+				c.Logf(passerelle.LevelWarn, "order %s: remember it until the consent: %v", d.Ref(), err)
+			}
 			_, err := c.SendCard(passerelle.Card{
 				Title: "May I have your name?",
-				Text:  "The kitchen calls orders by name. I asked for your permission to see it; I will continue as soon as you allow it and press Continue.",
+				Text:  "The kitchen calls orders by name. I asked for your permission to see it; I will continue as soon as you allow it (or press Continue).",
 				Buttons: []passerelle.Button{
 					{ID: "continue", Title: "Continue", Value: d.Encode()},
 					{ID: "anon", Title: "Order without name", Value: d.Encode()},
@@ -303,6 +315,40 @@ func (l *lunch) checkout(c *passerelle.Context, d Draft) error {
 	_, err = c.SendText(fmt.Sprintf("%s! Order %s: %s, %s. Please confirm the payment in the prompt.",
 		greeting, d.Ref(), m.Describe(d.Choice), l.money(total)))
 	return err
+}
+
+// onConsent continues the checkout that waited for the person's answer to
+// the name prompt: with their name if they allowed it, without it if they
+// refused.
+func (l *lunch) onConsent(c *passerelle.Context, ev *passerelle.Event) error {
+	k := ev.Consent
+	if k == nil || !k.Has(scopeName) {
+		return nil
+	}
+	raw, ok, err := getKey(c, keyWaiting)
+	if err != nil {
+		return l.sorry(c, "find your order", err)
+	}
+	if !ok {
+		return nil // nothing waits: the person went on with the buttons
+	}
+	l.forgetWaiting(c)
+	d, err := DecodeDraft(raw)
+	if err != nil || d.Size == "" || d.Side == "" || d.Try == 0 {
+		c.Logf(passerelle.LevelWarn, "waiting order %q cannot continue: %v", raw, err)
+		return l.showMenu(c, "Sorry, I lost track of that order. Please pick again.")
+	}
+	if !k.Granted {
+		d.Anon = true
+	}
+	return l.checkout(c, d)
+}
+
+// forgetWaiting deletes the checkout waiting for consent, if any.
+func (l *lunch) forgetWaiting(c *passerelle.Context) {
+	if err := deleteKey(c, keyWaiting); err != nil {
+		c.Logf(passerelle.LevelWarn, "forget the order waiting for consent: %v", err)
+	}
 }
 
 func (l *lunch) onPayment(c *passerelle.Context, ev *passerelle.Event) error {

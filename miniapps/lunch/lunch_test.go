@@ -219,8 +219,13 @@ func TestOrderFlow(t *testing.T) {
 		t.Fatalf("payment requested before the name step: %+v", f.pays)
 	}
 
+	if f.kv[keyWaiting] == "" {
+		t.Fatal("the order waiting for consent is not kept")
+	}
+
+	// The person allows it: the consent event continues the order by itself.
 	f.granted = true
-	must(t, press(h, ask, "continue"))
+	must(t, h.Consent(passerelle.Consent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true}))
 	thanks := one(t, h).Text
 	if len(f.pays) != 1 {
 		t.Fatalf("want one payment request, got %+v", f.pays)
@@ -234,8 +239,18 @@ func TestOrderFlow(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", thanks, want)
 	}
 
-	// Pressing Continue again asks with the same key: the platform returns
-	// the same order.
+	if _, ok := f.kv[keyWaiting]; ok {
+		t.Fatal("the order still waits for consent after it continued")
+	}
+	// The same answer delivered again finds nothing waiting.
+	must(t, h.Consent(passerelle.Consent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true}))
+	if sent := h.TakeSent(); len(sent) != 0 || len(f.pays) != 1 {
+		t.Fatalf("a repeated consent event sent %+v, pays %+v", sent, f.pays)
+	}
+
+	// Pressing Continue (still on the card, for people whose surface
+	// answered earlier) asks with the same key: the platform returns the
+	// same order.
 	must(t, press(h, ask, "continue"))
 	h.TakeSent()
 	if len(f.pays) != 2 || f.pays[1] != p {
@@ -319,6 +334,56 @@ func TestDeclinedAndRetry(t *testing.T) {
 			r2, _ := refOfKey(f.pays[1].IdempotencyKey)
 			if r1 != r2 {
 				t.Fatalf("retry changed the order number: %s → %s", r1, r2)
+			}
+		})
+	}
+}
+
+// TestConsentEvent covers the answers to the name prompt arriving as
+// consent events.
+func TestConsentEvent(t *testing.T) {
+	profile := []string{"identity.profile"}
+	tests := []struct {
+		name    string
+		before  func(t *testing.T, h *sdktest.Host, f *fakeHost, ask *passerelle.Card)
+		consent passerelle.Consent
+		granted bool // what identity.profile answers afterwards
+		want    string
+		pays    int
+	}{
+		{"granted", nil, passerelle.Consent{Prompt: "cp_1", Scopes: profile, Granted: true}, true, "Thanks, Alice! Order ", 1},
+		{"refused: continue without a name", nil, passerelle.Consent{Prompt: "cp_1", Scopes: profile}, false, "Thanks! Order ", 1},
+		{"another scope", nil, passerelle.Consent{Prompt: "cp_1", Scopes: []string{"identity.phone"}, Granted: true}, true, "", 0},
+		{"continued by hand before the answer", func(t *testing.T, h *sdktest.Host, f *fakeHost, ask *passerelle.Card) {
+			must(t, press(h, ask, "anon"))
+			h.TakeSent()
+		}, passerelle.Consent{Prompt: "cp_1", Scopes: profile, Granted: true}, true, "", 1},
+		{"damaged waiting order", func(t *testing.T, h *sdktest.Host, f *fakeHost, ask *passerelle.Card) {
+			f.kv[keyWaiting] = "n=X;d=nope"
+		}, passerelle.Consent{Prompt: "cp_1", Scopes: profile, Granted: true}, true, "[Lunch menu]\nSorry, I lost track of that order.", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, f := newFake(t)
+			ask := order(t, h, "soup", "large", "fries")
+			if tt.before != nil {
+				tt.before(t, h, f, ask.Card)
+			}
+			f.granted = tt.granted
+			must(t, h.Consent(tt.consent))
+			sent := h.TakeSent()
+			got := ""
+			if len(sent) > 0 {
+				got = sdktest.Render(sent[0])
+			}
+			if len(sent) > 1 || !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
+				t.Fatalf("sent %q, want one message starting with %q", got, tt.want)
+			}
+			if len(f.pays) != tt.pays {
+				t.Fatalf("%d payment requests, want %d", len(f.pays), tt.pays)
+			}
+			if tt.pays == 1 && f.pays[0].Amount != 1200 {
+				t.Fatalf("payment %+v, want 12.00 €", f.pays[0])
 			}
 		})
 	}

@@ -33,6 +33,10 @@ func deleteKey(c *passerelle.Context, key string) error {
 	return err
 }
 
+// scopeName is the scope a consent event names when the person answered
+// the prompt for their name.
+const scopeName = "identity.profile"
+
 // profileName returns the person's display name; an error matching
 // passerelle.ErrConsentRequired until they allow it (the platform has then
 // asked them).

@@ -24,8 +24,9 @@ func newPlatform(t *testing.T) (*apptest.Platform, *apptest.Person) {
 }
 
 // TestWasmOrderFlow drives the whole order in the real sandbox with the
-// real host services: open → dish → size → side → consent → payment →
-// receipt → timer → ready, and checks the money moved exactly once.
+// real host services: open → dish → size → side → consent (granted; the
+// consent event continues the order) → payment → receipt → timer → ready,
+// and checks the money moved exactly once.
 func TestWasmOrderFlow(t *testing.T) {
 	ctx := context.Background()
 	p, alice := newPlatform(t)
@@ -50,11 +51,15 @@ func TestWasmOrderFlow(t *testing.T) {
 	if !slices.Contains(consent.Scopes, identity.ScopeProfile) || consent.App != "lunch" {
 		t.Fatalf("consent prompt %+v", consent)
 	}
+	if ask.Title != "May I have your name?" {
+		t.Fatalf("consent card %s", apptest.JSON(ask))
+	}
 	if err := alice.Grant(consent.ID); err != nil {
 		t.Fatal(err)
 	}
 
-	msgs, prompts = alice.Press(ask, "continue")
+	// The consent event continues the order: no button to press.
+	msgs, prompts = p.DeliverConsents()
 	var prompt pay.PromptBody
 	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
 	if prompt.Amount != 1200 || prompt.Currency != "EUR" || prompt.Merchant != p.Ref.Merchant {
@@ -207,7 +212,8 @@ func TestWasmModule(t *testing.T) {
 }
 
 // TestWasmConsent covers the person's say over their name: a refused
-// prompt lets them order without it, and a revoked grant is asked for again.
+// prompt lets them order without it, a revoked grant is asked for again,
+// and the consent card's buttons keep working beside the consent event.
 func TestWasmConsent(t *testing.T) {
 	ctx := context.Background()
 	p, alice := newPlatform(t)
@@ -226,11 +232,19 @@ func TestWasmConsent(t *testing.T) {
 	if err := alice.Refuse(consent.ID); err != nil {
 		t.Fatal(err)
 	}
-	msgs, prompts := alice.Press(ask, "anon")
+	// Refused: the consent event continues the order without the name.
+	msgs, prompts := p.DeliverConsents()
 	var prompt pay.PromptBody
 	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
 	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Thanks! Order ") || prompt.Amount != 890 {
 		t.Fatalf("without a name: %s, prompt %+v", apptest.JSON(msgs), prompt)
+	}
+	// The buttons of the consent card still work: the same order.
+	msgs, prompts = alice.Press(ask, "anon")
+	var again pay.PromptBody
+	apptest.OnlyPrompt(t, prompts, "payment", &again)
+	if again.Order != prompt.Order || len(msgs) != 1 {
+		t.Fatalf("anon after the consent event: %s, prompt %+v; want order %s again", apptest.JSON(msgs), again, prompt.Order)
 	}
 
 	if err := p.Services.Identity.GrantScopes(ctx, alice.ID, p.Ref, []identity.Scope{identity.ScopeProfile}, "web"); err != nil {
@@ -243,5 +257,18 @@ func TestWasmConsent(t *testing.T) {
 	apptest.OnlyPrompt(t, prompts, "consent", &consent)
 	if ask.Title != "May I have your name?" {
 		t.Fatalf("after a revoke: %s", apptest.JSON(ask))
+	}
+	// Granted, and Continue pressed before the consent event arrives: the
+	// order goes on from the button, and the event then finds nothing to do.
+	if err := alice.Grant(consent.ID); err != nil {
+		t.Fatal(err)
+	}
+	msgs, prompts = alice.Press(ask, "continue")
+	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Thanks, Alice! Order ") {
+		t.Fatalf("continue after the grant: %s", apptest.JSON(msgs))
+	}
+	if msgs, prompts := p.DeliverConsents(); len(msgs) != 0 || len(prompts) != 0 {
+		t.Fatalf("the consent event continued an order already continued: %s %s", apptest.JSON(msgs), apptest.JSON(prompts))
 	}
 }
