@@ -576,7 +576,7 @@ type msgFrame struct {
 
 func encodeMsg(conv string, m *msgRecord, sf surface.Name) []byte {
 	if m.Msg.Card == nil { // a text message: most of them, encoded without reflection
-		b := make([]byte, 0, 160+len(conv)+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client))
+		b := make([]byte, 0, 256+len(conv)+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client))
 		b = append(b, `{"type":"msg","conv":`...)
 		b = appendJSONString(b, conv)
 		b = append(b, `,"seq":`...)
@@ -626,7 +626,7 @@ func encodeRecord(m *msgRecord) ([]byte, error) {
 	if m.Msg.Card != nil {
 		return json.Marshal(m)
 	}
-	b := make([]byte, 0, 96+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client)+len(m.Surface))
+	b := make([]byte, 0, 128+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client)+len(m.Surface))
 	b = append(b, `{"time":`...)
 	b = strconv.AppendInt(b, m.Time, 10)
 	b = append(b, `,"from":`...)
