@@ -87,7 +87,7 @@ type platform struct {
 // startPlatform opens the store, starts every service and begins serving
 // HTTP on cfg.Addr. Stop it with close.
 func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_ *platform, err error) {
-	p := &platform{log: log, payments: make(chan pay.Order, 1024), payStats: newPaymentMetrics()}
+	p := &platform{log: log, payments: make(chan pay.Order, 1024), consents: make(chan consentAnswer, 1024), payStats: newPaymentMetrics()}
 	defer func() {
 		if err != nil {
 			p.close(context.WithoutCancel(ctx))
