@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"passerelle/host"
+)
+
+// lockedBuffer is a log destination safe for the platform's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// nopOutbox drops what the identity service emits.
+type nopOutbox struct{}
+
+func (nopOutbox) Emit(context.Context, host.Outgoing) error { return nil }
+
+// TestConsentAnswerReachesTheRouter: an answer to a consent prompt returns
+// at once to the caller (the gateway) and is handed to the app router as a
+// consent event for the app that asked. The app here is not published, so
+// the router refuses it and says so in the log.
+func TestConsentAnswerReachesTheRouter(t *testing.T) {
+	ctx := context.Background()
+	cfg := defaultConfig()
+	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	logs := &lockedBuffer{}
+	p, err := startPlatform(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close(ctx)
+
+	for _, grant := range []bool{true, false} {
+		person, err := p.identity.CreatePerson(ctx, "Ana", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var profile host.Func
+		for _, f := range p.identity.Funcs() {
+			if f.Op == "identity.profile" {
+				profile = f
+			}
+		}
+		call := &host.Call{Out: nopOutbox{}, Caller: host.Caller{App: host.AppRef{Merchant: "labs", App: "unpublished", Version: "1"},
+			Permissions: []host.Permission{host.PermIdentityProfile}, Person: person.ID, Conversation: "cv_1"}}
+		if _, err := profile.Handle(ctx, call, []byte(`{}`)); host.StatusOf(err) != host.StatusConsentRequired {
+			t.Fatalf("profile without a grant: %v", err)
+		}
+		prompts, err := p.identity.PendingPrompts(ctx, person.ID)
+		if err != nil || len(prompts) != 1 {
+			t.Fatalf("pending prompts %+v, %v", prompts, err)
+		}
+		id := prompts[0].ID
+		answerCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if grant {
+			err = p.identity.Grant(answerCtx, person.ID, id, "web")
+		} else {
+			err = p.identity.Refuse(answerCtx, person.ID, id)
+		}
+		if err != nil || answerCtx.Err() != nil {
+			t.Fatalf("answer: %v (context: %v)", err, answerCtx.Err())
+		}
+		cancel()
+		want := `msg="consent event not delivered" prompt=` + id + ` app=labs/unpublished@`
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the answer (granted %v) never reached the router; log:\n%s", grant, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
