@@ -97,7 +97,7 @@ type Config struct {
 	RatePerSecond float64       // client frames per second per connection (default 50)
 	RateBurst     int           // token bucket size (default 100)
 	WriteTimeout  time.Duration // per frame write deadline (default 10s; renewed at most every 1/8 of it, so a write has at least 7/8)
-	PingInterval  time.Duration // WebSocket ping period; a peer silent for 2x is dropped (default 30s)
+	PingInterval  time.Duration // WebSocket ping period; a peer silent for 2x (at least 1.75x) is dropped (default 30s)
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
 	AppWorkers    int           // app deliveries in flight at once (default 64)
