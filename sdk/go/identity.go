@@ -17,7 +17,9 @@ type Profile struct {
 // Profile asks for fields of the person's profile (FieldName when none is
 // given), operation identity.profile. Until the person grants the scope it
 // fails with an error matching ErrConsentRequired; the platform has then
-// asked them, and the app can try again on a later event.
+// asked them, and the app can try again on a later event. Their answer
+// arrives as a "consent" event (OnConsent) in the conversation of the call,
+// so the app can carry on from there.
 func (c *Context) Profile(fields ...string) (Profile, error) {
 	if len(fields) == 0 {
 		fields = []string{FieldName}
