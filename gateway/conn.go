@@ -661,7 +661,9 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 		return err
 	}
 	var pick *surface.Choice
-	if cv.Kind == KindApp {
+	// Only a numbered reply on a surface that shows menus needs the app's
+	// last card: finding it reads the conversation's recent messages.
+	if cv.Kind == KindApp && surface.MayPick(c.surface(), f.Text) {
 		if last, err := s.st.lastCard(conv); err == nil && last != nil {
 			if ch, ok := surface.Render(c.surface(), last.Msg).Pick(f.Text); ok {
 				pick = &ch

@@ -122,15 +122,31 @@ func (r Rendered) Pick(reply string) (Choice, bool) {
 	if r.Kind != KindMenu {
 		return Choice{}, false
 	}
+	n, ok := menuNumber(reply)
+	if !ok || n > len(r.Choices) {
+		return Choice{}, false
+	}
+	return r.Choices[n-1], true
+}
+
+// MayPick reports whether reply could pick a choice of a numbered menu on
+// surface s: whether it is worth finding the menu it would answer.
+func MayPick(s Name, reply string) bool {
+	if s != WhatsApp && s != Messenger && s != Instagram {
+		return false
+	}
+	_, ok := menuNumber(reply)
+	return ok
+}
+
+// menuNumber reads a menu reply: "2", "#2", "2." or "2)".
+func menuNumber(reply string) (int, bool) {
 	s := strings.TrimSpace(reply)
 	s = strings.TrimPrefix(s, "#")
 	s = strings.TrimSuffix(s, ".")
 	s = strings.TrimSuffix(s, ")")
 	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || n < 1 || n > len(r.Choices) {
-		return Choice{}, false
-	}
-	return r.Choices[n-1], true
+	return n, err == nil && n >= 1
 }
 
 // Render renders m for surface s. An unknown surface renders as web.

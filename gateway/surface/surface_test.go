@@ -118,6 +118,30 @@ func TestPick(t *testing.T) {
 	}
 }
 
+func TestMayPick(t *testing.T) {
+	tests := []struct {
+		s     surface.Name
+		reply string
+		want  bool
+	}{
+		{surface.WhatsApp, "2", true}, {surface.Messenger, " #3 ", true}, {surface.Instagram, "1)", true},
+		{surface.WhatsApp, "hello", false}, {surface.WhatsApp, "0", false}, {surface.WhatsApp, "", false},
+		{surface.Web, "2", false}, // the web renders every card natively: no menus
+	}
+	for _, tt := range tests {
+		if got := surface.MayPick(tt.s, tt.reply); got != tt.want {
+			t.Errorf("MayPick(%s, %q) = %v, want %v", tt.s, tt.reply, got, tt.want)
+		}
+	}
+	// Every reply that picks from a menu is one MayPick lets through.
+	r := surface.Render(surface.WhatsApp, host.Message{Card: &host.Card{Text: "Pick", Buttons: buttons(5, 6)}})
+	for _, reply := range []string{"1", "2.", "#3", "4)", " 5 "} {
+		if _, ok := r.Pick(reply); !ok || !surface.MayPick(surface.WhatsApp, reply) {
+			t.Errorf("reply %q: Pick ok %v, MayPick %v", reply, ok, surface.MayPick(surface.WhatsApp, reply))
+		}
+	}
+}
+
 func TestParse(t *testing.T) {
 	for _, s := range []string{"", "web", "WhatsApp", "messenger", "instagram"} {
 		if _, err := surface.Parse(s); err != nil {
