@@ -68,7 +68,5 @@
 // from any seq without scanning it. Messages are written by one commit
 // loop: it takes every message waiting when the previous commit returned
 // and writes them in one transaction (group commit, no timer); a message is
-// acknowledged only once that transaction is committed. Messages kept by
-// earlier versions in gateway.messages (conversation id, 0, big-endian seq)
-// are moved into the log, with their seqs, when the server starts.
+// acknowledged only once that transaction is committed.
 package gateway

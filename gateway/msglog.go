@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,8 +42,7 @@ func lastSeq(tx *bbolt.Tx, conv string) uint64 { return getHead(tx, conv).seq }
 
 func u64key(n uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), n) }
 
-// markKey is the key in gateway.marks (and, before the log, in
-// gateway.messages) of message seq of conv.
+// markKey is the key in gateway.marks of message seq of conv.
 func markKey(conv string, seq uint64) []byte {
 	k := make([]byte, 0, len(conv)+9)
 	k = append(k, conv...)
@@ -143,24 +141,4 @@ func walk(tx *bbolt.Tx, conv string, after, upTo uint64, fn func(seq uint64, rec
 		seq, g = seq-1, e.prev
 	}
 	return nil
-}
-
-// migrateLegacy moves the messages of gateway.messages, if that bucket
-// exists, into the log, keeping their seqs, and deletes it.
-func migrateLegacy(tx *bbolt.Tx) error {
-	old := tx.Bucket(bucketLegacy)
-	if old == nil {
-		return nil
-	}
-	c := old.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		i := bytes.IndexByte(k, 0)
-		if i < 0 || len(k) != i+9 {
-			return fmt.Errorf("gateway: migrate %s: unexpected key %q", bucketLegacy, k)
-		}
-		if _, err := putMessage(tx, string(k[:i]), binary.BigEndian.Uint64(k[i+1:]), bytes.Clone(v)); err != nil {
-			return fmt.Errorf("gateway: migrate %s: %w", bucketLegacy, err)
-		}
-	}
-	return tx.DeleteBucket(bucketLegacy)
 }

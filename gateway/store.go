@@ -26,10 +26,6 @@ var (
 	bucketInbox   = []byte("gateway.inbox")   // person 0 conv -> ""
 	bucketPrompts = []byte("gateway.prompts") // prompt id -> promptRecord
 	bucketPending = []byte("gateway.pending") // person 0 prompt id -> ""
-
-	// bucketLegacy is where messages were kept before gateway.log
-	// (conv id 0 seq -> msgRecord); newStore moves them into the log.
-	bucketLegacy = []byte("gateway.messages")
 )
 
 // Conversation kinds.
@@ -89,7 +85,7 @@ func newStore(db *bbolt.DB) (*store, error) {
 				return err
 			}
 		}
-		return migrateLegacy(tx)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: create buckets: %w", err)

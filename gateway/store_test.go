@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"sync"
 	"testing"
@@ -164,63 +163,4 @@ func TestHistoryWindows(t *testing.T) {
 			}
 		})
 	}
-}
-
-// Messages kept in gateway.messages by earlier versions are moved into the
-// log, with their seqs, when the server starts.
-func TestLegacyMessagesAreMigrated(t *testing.T) {
-	db := openDB(t, t.TempDir())
-	const conv, n = "d_legacy", 70
-	err := db.Update(func(tx *bbolt.Tx) error {
-		for name, kv := range map[string]map[string]string{
-			"gateway.convs": {conv: `{"id":"d_legacy","kind":"direct","members":["alice","bob"],"created":1}`},
-			"gateway.inbox": {"alice\x00" + conv: "", "bob\x00" + conv: ""},
-		} {
-			b, err := tx.CreateBucketIfNotExists([]byte(name))
-			if err != nil {
-				return err
-			}
-			for k, v := range kv {
-				if err := b.Put([]byte(k), []byte(v)); err != nil {
-					return err
-				}
-			}
-		}
-		b, err := tx.CreateBucket([]byte("gateway.messages"))
-		if err != nil {
-			return err
-		}
-		for seq := uint64(1); seq <= n; seq++ {
-			k := binary.BigEndian.AppendUint64([]byte(conv+"\x00"), seq)
-			v := fmt.Sprintf(`{"time":%d,"from":{"kind":"person","id":"alice","name":"Alice"},"msg":{"text":"old %d"},"cid":"c%d"}`, seq, seq, seq)
-			if err := b.Put(k, []byte(v)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, db: db, apps: &fakeApps{}, pay: &payments{}, cons: &consent{}}
-	e.start(nil)
-	t.Cleanup(func() { e.stop(); e.db.Close() })
-
-	alice, _ := e.connect("alice", "web", nil)
-	if ack := alice.request(map[string]any{"type": "send", "id": "c70", "conv": conv, "text": "old 70"}); ack["seq"] != 70.0 || ack["dup"] != true {
-		t.Fatalf("resend of a migrated message: %v", ack)
-	}
-	if ack := alice.request(map[string]any{"type": "send", "id": "new", "conv": conv, "text": "new"}); ack["seq"] != 71.0 {
-		t.Fatalf("first new message: %v", ack)
-	}
-	got := history(t, alice, conv)
-	if len(got) != n+1 || got[1] != "old 1" || got[64] != "old 64" || got[70] != "old 70" || got[71] != "new" {
-		t.Fatalf("history after migration: %d messages: %v", len(got), got)
-	}
-	_ = db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket([]byte("gateway.messages")) != nil {
-			t.Error("gateway.messages is still there")
-		}
-		return nil
-	})
 }
