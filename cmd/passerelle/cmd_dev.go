@@ -464,6 +464,11 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 			})
 			return nil
 		},
+		Consent: func(ctx context.Context, _ host.AppRef, _, _ string, ev host.ConsentEvent) {
+			h.enqueue(func(ctx context.Context) {
+				d.event(ctx, host.EventConsent, "", nil, func(e *host.Event) { e.Consent = &ev })
+			})
+		},
 	}); err != nil {
 		return nil, err
 	}

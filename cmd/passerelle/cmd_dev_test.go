@@ -214,3 +214,32 @@ func main() {}
 	waitForOutput(t, out, pos, "parrot> second: again")
 	io.WriteString(inW, "/quit\n")
 }
+
+// TestDevConsentContinuesTheOrder runs the lunch app in dev: granting the
+// name prompt delivers a consent event, and lunch asks for the payment by
+// itself.
+func TestDevConsentContinuesTheOrder(t *testing.T) {
+	useTestCompileCache(t)
+	in, inW := io.Pipe()
+	out := &devOutput{}
+	done := make(chan error, 1)
+	go func() { done <- devSession(context.Background(), []string{"../../miniapps/lunch"}, in, out, io.Discard) }()
+	defer func() {
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("dev: %v", err)
+		}
+	}()
+	pos := waitForOutput(t, out, 0, "Lunch menu")
+	for range 2 { // the first dish, its first size
+		io.WriteString(inW, "/1\n")
+		pos = waitForOutput(t, out, pos, "event action ok")
+	}
+	io.WriteString(inW, "/1\n") // no side: lunch asks for the name
+	pos = waitForOutput(t, out, pos, "? /grant ")
+	prompt := strings.Fields(out.String()[pos:])[0]
+	io.WriteString(inW, "/grant "+prompt+"\n")
+	pos = waitForOutput(t, out, pos, "? /confirm ") // asked while handling the consent event
+	waitForOutput(t, out, pos, "event consent ok")
+	io.WriteString(inW, "/quit\n")
+}
