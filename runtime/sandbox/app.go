@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,7 +31,6 @@ type App struct {
 	log      *slog.Logger
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
-	driver   wazero.CompiledModule // driver.wat, linked to each instance
 	timeout  time.Duration
 	softMem  uint32 // bytes; an instance above it is recycled after its event
 
@@ -170,9 +168,6 @@ func (a *App) prepare(ctx context.Context, wasm []byte) error {
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("sandbox: instantiate %s: %w", HostModule, err)
 	}
-	if err := a.prepareDriver(ctx); err != nil {
-		return err
-	}
 	cm, err := a.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return fmt.Errorf("sandbox: compile %s: %w", a.ref, err)
@@ -228,7 +223,6 @@ drain:
 			break drain
 		}
 	}
-	a.closeIdle()
 	e := a.engine
 	e.mu.Lock()
 	delete(e.apps, a)
@@ -245,8 +239,8 @@ func (a *App) Dispatch(ctx context.Context, ev *Event) (Result, error) {
 	if ev == nil {
 		return Result{}, errors.New("sandbox: Dispatch needs an event")
 	}
-	if n := uint64(len(ev.Payload)); n > uint64(min(a.limits.EventBytes, math.MaxInt32)) {
-		return Result{}, &LimitError{Limit: LimitEventBytes, Max: uint64(min(a.limits.EventBytes, math.MaxInt32)), Got: n, Unit: "bytes"}
+	if n := uint64(len(ev.Payload)); n > uint64(a.limits.EventBytes) {
+		return Result{}, &LimitError{Limit: LimitEventBytes, Max: uint64(a.limits.EventBytes), Got: n, Unit: "bytes"}
 	}
 	inst, err := a.acquire(ctx)
 	if err != nil {
@@ -263,35 +257,12 @@ func (a *App) Dispatch(ctx context.Context, ev *Event) (Result, error) {
 	res, keep, err := inst.run(ctx, ev)
 	a.stats.busy.Add(-1)
 	if keep && !a.closed.Load() {
-		a.pool(inst)
+		a.idle <- inst
 	} else {
 		a.closeInstance(inst)
 		a.free <- struct{}{}
 	}
 	return res, err
-}
-
-// pool puts a warm instance back in the idle pool. An App closed meanwhile
-// might not see it (its Close may have emptied the pool already), so pool
-// then closes whatever is idle itself, which stops their drivers.
-func (a *App) pool(inst *instance) {
-	a.idle <- inst
-	if a.closed.Load() {
-		a.closeIdle()
-	}
-}
-
-// closeIdle closes the idle instances without waiting for busy ones.
-func (a *App) closeIdle() {
-	for {
-		select {
-		case inst := <-a.idle:
-			a.closeInstance(inst)
-			a.free <- struct{}{}
-		default:
-			return
-		}
-	}
 }
 
 // acquire returns an idle instance, or nil when the caller may make one.
@@ -327,7 +298,6 @@ func (a *App) acquire(ctx context.Context) (*instance, error) {
 type instance struct {
 	app     *App
 	mod     api.Module
-	drv     api.Module // the event driver linked to mod
 	mem     api.Memory
 	onEvent api.Function
 	ctx     context.Context // carries the instance; reused for every event
@@ -351,14 +321,6 @@ type instance struct {
 	logBytes uint64
 
 	stdout, stderr stream
-
-	// The driver's goroutine: req carries an event's length (or stopLen)
-	// to it, resp on_event's status back, or driverStopped when its call
-	// ended, with drvErr the error it ended with; stopped is closed then.
-	req     chan uint32
-	resp    chan uint64
-	stopped chan struct{}
-	drvErr  error
 }
 
 const killed = -1
@@ -394,14 +356,6 @@ func (a *App) newInstance() (*instance, error) {
 			_, err = init.Call(ctx)
 		}
 	}
-	if err == nil && !a.engine.directCalls {
-		if derr := inst.startDriver(); derr != nil {
-			_ = mod.Close(e.baseCtx)
-			a.stats.traps.Add(1)
-			a.emitLog(slog.LevelError, "failure", derr.Error(), "")
-			return nil, derr
-		}
-	}
 	inst.stdout.flush("")
 	inst.stderr.flush("")
 	if err != nil {
@@ -432,7 +386,6 @@ func (a *App) newInstance() (*instance, error) {
 
 func (a *App) closeInstance(inst *instance) {
 	a.engine.untrack(inst)
-	inst.stopDriver()
 	_ = inst.mod.Close(a.engine.baseCtx)
 	a.stats.live.Add(-1)
 	a.stats.discarded.Add(1)
@@ -468,11 +421,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	} else {
 		deadline := max(e.now()+int64(allowed), 1)
 		inst.deadline.Store(deadline)
-		if inst.drv != nil {
-			callErr = inst.callDriver()
-		} else {
-			callErr = inst.onEvent.CallWithStack(inst.ctx, inst.stack)
-		}
+		callErr = inst.onEvent.CallWithStack(inst.ctx, inst.stack)
 		// The watchdog marks the instance killed before closing it.
 		timedOut = !inst.deadline.CompareAndSwap(deadline, 0)
 	}

@@ -12,16 +12,9 @@ import (
 )
 
 func benchApp(b *testing.B, contextDeadlines bool) *sandbox.App {
-	return benchAppWith(b, contextDeadlines, false)
-}
-
-func benchAppWith(b *testing.B, contextDeadlines, direct bool) *sandbox.App {
 	e, _ := newEngine(b, func(c *sandbox.Config) { c.PoolSize = 4 })
 	if contextDeadlines {
 		sandbox.UseContextDeadlines(e)
-	}
-	if direct {
-		sandbox.UseDirectCalls(e)
 	}
 	// A generous deadline: on a loaded machine a stall of the process must
 	// not turn into a failed benchmark.
@@ -51,14 +44,8 @@ func BenchmarkDispatchNoopContextDeadline(b *testing.B) { benchNoop(b, true) }
 // BenchmarkDispatchParallel dispatches from many goroutines (8 per CPU) to
 // one app with a pool of 4 and reports the latency percentiles of one
 // Dispatch, waiting for an instance included.
-func BenchmarkDispatchParallel(b *testing.B) { benchParallel(b, false) }
-
-// BenchmarkDispatchParallelDirect is BenchmarkDispatchParallel with
-// on_event called from Go for every event (no event driver).
-func BenchmarkDispatchParallelDirect(b *testing.B) { benchParallel(b, true) }
-
-func benchParallel(b *testing.B, direct bool) {
-	a := benchAppWith(b, false, direct)
+func BenchmarkDispatchParallel(b *testing.B) {
+	a := benchApp(b, false)
 	ev := &sandbox.Event{Payload: []byte(`{"v":1,"type":"open","id":"e1","app":"fx-noop"}`)}
 	var mu sync.Mutex
 	var all []time.Duration
@@ -110,18 +97,3 @@ func BenchmarkDispatchEcho(b *testing.B) {
 type discardOutbox struct{}
 
 func (discardOutbox) Emit(context.Context, host.Outgoing) error { return nil }
-
-// BenchmarkDispatchNoopDirect is BenchmarkDispatchNoop with on_event called
-// from Go for every event instead of through the event driver: wazero then
-// starts its watcher goroutine on every event.
-func BenchmarkDispatchNoopDirect(b *testing.B) {
-	a := benchAppWith(b, false, true)
-	ctx := context.Background()
-	ev := &sandbox.Event{Payload: []byte(`{"v":1,"type":"open","id":"e1","app":"fx-noop"}`)}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := a.Dispatch(ctx, ev); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

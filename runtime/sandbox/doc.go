@@ -81,4 +81,3 @@
 package sandbox
 
 //go:generate sh -c "cd testdata && for f in *.wat; do wat2wasm $DOLLAR{f} -o $DOLLAR{f%.wat}.wasm; done"
-//go:generate wat2wasm driver.wat -o driver.wasm

@@ -56,9 +56,6 @@ type Engine struct {
 	// ctxDeadlines selects the per-event context.WithTimeout approach
 	// instead of the watchdog (kept for the benchmark comparison).
 	ctxDeadlines bool
-	// directCalls calls on_event from Go for every event instead of
-	// through the event driver (kept for the benchmark comparison).
-	directCalls bool
 
 	mu     sync.Mutex
 	apps   map[*App]struct{}
@@ -214,11 +211,6 @@ func (e *Engine) watchdog() {
 		}
 		e.wmu.Unlock()
 		for _, inst := range victims {
-			// The termination checks look at the module Go called into:
-			// the driver, or the guest itself for direct calls.
-			if inst.drv != nil {
-				_ = inst.drv.CloseWithExitCode(e.baseCtx, exitDeadline)
-			}
 			_ = inst.mod.CloseWithExitCode(e.baseCtx, exitDeadline)
 		}
 	}

@@ -4,7 +4,3 @@ package sandbox
 // (wazero's own context watcher) instead of the watchdog. Benchmarks use it
 // to compare the two.
 func UseContextDeadlines(e *Engine) { e.ctxDeadlines = true }
-
-// UseDirectCalls makes e call on_event from Go for every event instead of
-// through the event driver. Benchmarks use it to compare the two.
-func UseDirectCalls(e *Engine) { e.directCalls = true }

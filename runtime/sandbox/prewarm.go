@@ -54,7 +54,7 @@ func (a *App) Prewarm(ctx context.Context, n int) (int, error) {
 			a.free <- struct{}{}
 			return a.liveCount(), ErrClosed
 		}
-		a.pool(inst)
+		a.idle <- inst
 	}
 }
 
