@@ -223,7 +223,9 @@ func TestDevConsentContinuesTheOrder(t *testing.T) {
 	in, inW := io.Pipe()
 	out := &devOutput{}
 	done := make(chan error, 1)
-	go func() { done <- devSession(context.Background(), []string{"../../miniapps/lunch"}, in, out, io.Discard) }()
+	go func() {
+		done <- devSession(context.Background(), []string{"../../miniapps/lunch"}, in, out, io.Discard)
+	}()
 	defer func() {
 		inW.Close()
 		if err := <-done; err != nil {
