@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,88 +11,20 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"passerelle/gateway"
+	"passerelle/gateway/browsertest"
 	"passerelle/host"
 )
 
-// chromium returns the browser to drive, skipping the test when there is
-// none outside CI. On CI (CI set) a missing browser fails the test.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no chromium binary found on PATH and CI is set: install Debian's chromium package")
-	}
-	t.Skip("no chromium binary found on PATH (install Debian's chromium package to run the browser tests)")
-	return ""
-}
-
-func artifacts(t *testing.T) string {
-	dir := os.Getenv("ARTIFACTS_DIR")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir = filepath.Join(dir, t.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func browser(t *testing.T) context.Context {
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 760),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelB := chromedp.NewContext(alloc)
-	t.Cleanup(cancelB)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return bctx
-}
-
-func tab(t *testing.T, b context.Context) context.Context {
-	ctx, cancel := chromedp.NewContext(b)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func screenshot(t *testing.T, ctx context.Context, dir, name string) {
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", p)
-}
-
 func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 	e := newEnv(t, nil)
-	b := browser(t)
-	dir := artifacts(t)
-	alice, bob := tab(t, b), tab(t, b)
+	b := browsertest.Start(t, 90*time.Second)
+	dir := browsertest.Artifacts(t)
+	alice, bob := browsertest.Tab(t, b), browsertest.Tab(t, b)
 	online := `#status[data-state="online"]`
 	run := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
-			screenshot(t, ctx, dir, "failure.png")
+			browsertest.Screenshot(t, ctx, dir, "failure.png")
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
@@ -166,8 +95,8 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 	if amount := text(alice, `[data-testid="payment-amount"]`); !strings.Contains(amount, "12.50") {
 		t.Fatalf("amount shown %q", amount)
 	}
-	screenshot(t, alice, dir, "alice-web-payment.png")
-	screenshot(t, bob, dir, "bob-whatsapp.png")
+	browsertest.Screenshot(t, alice, dir, "alice-web-payment.png")
+	browsertest.Screenshot(t, bob, dir, "bob-whatsapp.png")
 	run(alice, "confirm", chromedp.Click(`[data-testid="payment-confirm"]`), chromedp.WaitNotVisible(`#prompt-sheet`))
 	e.pay.mu.Lock()
 	calls := fmt.Sprint(e.pay.calls)
@@ -193,5 +122,5 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 	if ev := <-got; ev.Event.Type != "action" || ev.Event.Action.ID != "soup" || ev.Surface != "web" {
 		t.Fatalf("action event %+v", ev.Event)
 	}
-	screenshot(t, alice, dir, "alice-web-app.png")
+	browsertest.Screenshot(t, alice, dir, "alice-web-app.png")
 }

@@ -4,71 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"passerelle/gateway/browsertest"
 	"passerelle/host/pay"
 )
-
-// e2eChromium returns the browser to drive, skipping the test when there is
-// none outside CI. On CI (CI set) a missing browser fails the test.
-func e2eChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no chromium binary found on PATH and CI is set: install Debian's chromium package")
-	}
-	t.Skip("no chromium binary found on PATH (install Debian's chromium package to run the browser tests)")
-	return ""
-}
-
-// e2eArtifacts is where screenshots go: $ARTIFACTS_DIR/<test> or a
-// temporary directory.
-func e2eArtifacts(t *testing.T) string {
-	dir := os.Getenv("ARTIFACTS_DIR")
-	if dir == "" {
-		return t.TempDir()
-	}
-	dir = filepath.Join(dir, t.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// e2eBrowser starts a headless Chromium that stops with the test.
-func e2eBrowser(t *testing.T, exe string) context.Context {
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 760),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelB := chromedp.NewContext(alloc)
-	t.Cleanup(cancelB)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return bctx
-}
 
 // e2ePage is one browser tab signed in as one demo person.
 type e2ePage struct {
@@ -80,16 +24,7 @@ type e2ePage struct {
 
 func (p *e2ePage) screenshot(name string) {
 	p.t.Helper()
-	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		p.t.Errorf("screenshot %s: %v", name, err)
-		return
-	}
-	path := filepath.Join(p.dir, p.name+"-"+name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		p.t.Fatal(err)
-	}
-	p.t.Logf("screenshot: %s", path)
+	browsertest.Screenshot(p.t, p.ctx, p.dir, p.name+"-"+name)
 }
 
 // do runs the actions, with a screenshot and the page's state on failure.
@@ -138,7 +73,7 @@ func TestEndToEndInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the lunch app and drives a browser; skipped with -short")
 	}
-	exe := e2eChromium(t)
+	b := browsertest.Start(t, 120*time.Second) // skips without a browser, outside CI
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), AppsDir: "../../miniapps", Only: []string{"lunch"}}, log, t.Output())
@@ -155,12 +90,9 @@ func TestEndToEndInABrowser(t *testing.T) {
 		t.Fatalf("demo people: %+v", d.people)
 	}
 
-	b := e2eBrowser(t, exe)
-	dir := e2eArtifacts(t)
+	dir := browsertest.Artifacts(t)
 	page := func(name string) *e2ePage {
-		ctx, cancel := chromedp.NewContext(b)
-		t.Cleanup(cancel)
-		return &e2ePage{t: t, ctx: ctx, name: name, dir: dir}
+		return &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: name, dir: dir}
 	}
 	a, br := page("alice"), page("bruno")
 	online := `#status[data-state="online"]`
