@@ -150,16 +150,16 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 		return nil, err
 	}
 	for _, dp := range demoPeople {
-		person, created, err := d.p.identity.EnsurePerson(ctx, identity.Account{Surface: dp.Surface, External: dp.Name}, dp.Name)
+		person, created, err := d.p.svc.Identity.EnsurePerson(ctx, identity.Account{Surface: dp.Surface, External: dp.Name}, dp.Name)
 		if err != nil {
 			return nil, err
 		}
 		if created {
-			if err := d.p.pay.Fund(ctx, pay.PersonAccount(person.ID), demoCurrency, demoFunds); err != nil {
+			if err := d.p.svc.Pay.Fund(ctx, pay.PersonAccount(person.ID), demoCurrency, demoFunds); err != nil {
 				return nil, err
 			}
 		}
-		tok, err := d.p.identity.Issue(person.ID, "person", 7*24*time.Hour)
+		tok, err := d.p.svc.Identity.Issue(person.ID, "person", 7*24*time.Hour)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func installDemoApps(ctx context.Context, p *platform, built []*built) error {
 		if !ok {
 			m.ID, m.Name = b.manifest.ID+"-merchant", b.manifest.Name
 		}
-		if _, _, err := p.identity.EnsureMerchant(ctx, m.ID, m.Name); err != nil {
+		if _, _, err := p.svc.Identity.EnsureMerchant(ctx, m.ID, m.Name); err != nil {
 			return err
 		}
 		if existing, err := p.registry.App(b.manifest.ID); err == nil && existing.Live == b.manifest.Version {

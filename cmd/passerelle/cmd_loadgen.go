@@ -241,11 +241,11 @@ func startLoadgenServer(ctx context.Context, o loadgenServer, log *slog.Logger, 
 	logins := make([]loadgen.Login, o.People)
 	for i := range logins {
 		name := fmt.Sprintf("lg-%d", i)
-		person, _, err := s.p.identity.EnsurePerson(ctx, identity.Account{Surface: "web", External: name}, name)
+		person, _, err := s.p.svc.Identity.EnsurePerson(ctx, identity.Account{Surface: "web", External: name}, name)
 		if err != nil {
 			return nil, fmt.Errorf("create person %s: %w", name, err)
 		}
-		tok, err := s.p.identity.Issue(person.ID, "person", 24*time.Hour)
+		tok, err := s.p.svc.Identity.Issue(person.ID, "person", 24*time.Hour)
 		if err != nil {
 			return nil, err
 		}

@@ -51,12 +51,12 @@ func TestConsentAnswerReachesTheRouter(t *testing.T) {
 	defer p.close(ctx)
 
 	for _, grant := range []bool{true, false} {
-		person, err := p.identity.CreatePerson(ctx, "Ana", "")
+		person, err := p.svc.Identity.CreatePerson(ctx, "Ana", "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		var profile host.Func
-		for _, f := range p.identity.Funcs() {
+		for _, f := range p.svc.Identity.Funcs() {
 			if f.Op == "identity.profile" {
 				profile = f
 			}
@@ -66,16 +66,16 @@ func TestConsentAnswerReachesTheRouter(t *testing.T) {
 		if _, err := profile.Handle(ctx, call, []byte(`{}`)); host.StatusOf(err) != host.StatusConsentRequired {
 			t.Fatalf("profile without a grant: %v", err)
 		}
-		prompts, err := p.identity.PendingPrompts(ctx, person.ID)
+		prompts, err := p.svc.Identity.PendingPrompts(ctx, person.ID)
 		if err != nil || len(prompts) != 1 {
 			t.Fatalf("pending prompts %+v, %v", prompts, err)
 		}
 		id := prompts[0].ID
 		answerCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if grant {
-			err = p.identity.Grant(answerCtx, person.ID, id, "web")
+			err = p.svc.Identity.Grant(answerCtx, person.ID, id, "web")
 		} else {
-			err = p.identity.Refuse(answerCtx, person.ID, id)
+			err = p.svc.Identity.Refuse(answerCtx, person.ID, id)
 		}
 		if err != nil || answerCtx.Err() != nil {
 			t.Fatalf("answer: %v (context: %v)", err, answerCtx.Err())

@@ -133,11 +133,11 @@ func TestEndToEndInABrowser(t *testing.T) {
 	t.Run("Alice orders and pays for lunch", func(t *testing.T) {
 		const price = 890 + 250 + 300 // Caesar salad, large, fries
 		aliceAcct, bistroAcct := pay.PersonAccount(alice.ID), pay.MerchantAccount(demoMerchants["lunch"].ID)
-		aliceBefore, err := d.p.pay.Balance(ctx, aliceAcct, "EUR")
+		aliceBefore, err := d.p.svc.Pay.Balance(ctx, aliceAcct, "EUR")
 		if err != nil {
 			t.Fatal(err)
 		}
-		bistroBefore, err := d.p.pay.Balance(ctx, bistroAcct, "EUR")
+		bistroBefore, err := d.p.svc.Pay.Balance(ctx, bistroAcct, "EUR")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,18 +185,18 @@ func TestEndToEndInABrowser(t *testing.T) {
 		}
 		a.screenshot("receipt.png")
 
-		aliceAfter, err := d.p.pay.Balance(ctx, aliceAcct, "EUR")
+		aliceAfter, err := d.p.svc.Pay.Balance(ctx, aliceAcct, "EUR")
 		if err != nil {
 			t.Fatal(err)
 		}
-		bistroAfter, err := d.p.pay.Balance(ctx, bistroAcct, "EUR")
+		bistroAfter, err := d.p.svc.Pay.Balance(ctx, bistroAcct, "EUR")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if aliceBefore-aliceAfter != price || bistroAfter-bistroBefore != price {
 			t.Fatalf("Alice %d -> %d, bistro %d -> %d: each should move by exactly %d", aliceBefore, aliceAfter, bistroBefore, bistroAfter, price)
 		}
-		if err := d.p.pay.Audit(ctx); err != nil {
+		if err := d.p.svc.Pay.Audit(ctx); err != nil {
 			t.Fatalf("the ledger audit fails: %v", err)
 		}
 		a.do("the wallet shows the new balance",

@@ -30,14 +30,14 @@ func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 	defer p.close(ctx)
 
 	wasm := apptest.Build(t, "../../miniapps/echo")
-	if _, _, err := p.identity.EnsureMerchant(ctx, "labs", "Labs"); err != nil {
+	if _, _, err := p.svc.Identity.EnsureMerchant(ctx, "labs", "Labs"); err != nil {
 		t.Fatal(err)
 	}
 	ver, _, err := p.router.Upload(ctx, "labs", "test", "echo", wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	person, _, err := p.identity.EnsurePerson(ctx, identity.Account{Surface: "web", External: "ana"}, "Ana")
+	person, _, err := p.svc.Identity.EnsurePerson(ctx, identity.Account{Surface: "web", External: "ana"}, "Ana")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,15 +48,15 @@ func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 		t.Fatal("echo's reply into an unknown conversation was accepted")
 	}
 	// A paid order: its outcome goes through the platform's payment queue.
-	if err := p.pay.Fund(ctx, pay.PersonAccount(person.ID), "EUR", 5000); err != nil {
+	if err := p.svc.Pay.Fund(ctx, pay.PersonAccount(person.ID), "EUR", 5000); err != nil {
 		t.Fatal(err)
 	}
 	ref := host.AppRef{Merchant: "labs", App: "echo", Version: ver.Version}
-	o, _, err := p.pay.NewOrder(ctx, ref, person.ID, "c_metrics", "web", pay.Request{Amount: 1200, Currency: "EUR", Description: "Tea", IdempotencyKey: "k1"})
+	o, _, err := p.svc.Pay.NewOrder(ctx, ref, person.ID, "c_metrics", "web", pay.Request{Amount: 1200, Currency: "EUR", Description: "Tea", IdempotencyKey: "k1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.pay.Confirm(ctx, person.ID, o.ID); err != nil {
+	if err := p.svc.Pay.Confirm(ctx, person.ID, o.ID); err != nil {
 		t.Fatal(err)
 	}
 

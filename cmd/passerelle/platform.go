@@ -66,8 +66,6 @@ type platform struct {
 	log      *slog.Logger
 	db       *bbolt.DB
 	svc      *services.Services
-	identity *identity.Service // svc.Identity
-	pay      *pay.Service      // svc.Pay
 	engine   *sandbox.Engine
 	registry *registry.Registry
 	router   *apps.Router
@@ -76,8 +74,7 @@ type platform struct {
 
 	httpSrv  *http.Server
 	listener net.Listener
-	payments chan pay.Order     // outcomes waiting to become payment events
-	consents chan consentAnswer // answers to consent prompts waiting to become consent events
+	hooked   chan func(context.Context) // payment and consent events waiting for delivery to apps
 	payStats *paymentMetrics
 
 	cancel context.CancelFunc
@@ -87,7 +84,7 @@ type platform struct {
 // startPlatform opens the store, starts every service and begins serving
 // HTTP on cfg.Addr. Stop it with close.
 func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_ *platform, err error) {
-	p := &platform{log: log, payments: make(chan pay.Order, 1024), consents: make(chan consentAnswer, 1024), payStats: newPaymentMetrics()}
+	p := &platform{log: log, hooked: make(chan func(context.Context), 1024), payStats: newPaymentMetrics()}
 	defer func() {
 		if err != nil {
 			p.close(context.WithoutCancel(ctx))
@@ -102,21 +99,21 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.svc, err = services.Open(p.db, services.Config{
 		Logger:     log,
 		PaymentTTL: time.Duration(cfg.PaymentTTL),
-		Payments:   paymentQueue(p.payments),
+		Payments:   paymentHook{p},
 		FireTimer: func(ctx context.Context, t timer.Timer) error {
 			return p.router.DeliverTimer(ctx, t.Ref, t.Person, t.Conversation, t.Event())
 		},
-		Members: members{p},
+		Members: lateGateway{p},
 		Consent: func(ctx context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
-			select {
-			case p.consents <- consentAnswer{ref, person, conv, ev}:
-			case <-ctx.Done():
-			}
+			p.enqueue(ctx, func(ctx context.Context) {
+				if err := p.router.DeliverConsent(ctx, ref, person, conv, ev); err != nil {
+					p.log.Warn("consent event not delivered", "prompt", ev.Prompt, "app", ref.String(), "err", err)
+				}
+			})
 		},
 	}); err != nil {
 		return nil, err
 	}
-	p.identity, p.pay = p.svc.Identity, p.svc.Pay
 	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry")}); err != nil {
 		return nil, err
 	}
@@ -131,18 +128,17 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}); err != nil {
 		return nil, err
 	}
-	out := &relay{}
 	if p.router, err = apps.New(ctx, apps.Config{
 		Registry: p.registry,
 		Engine:   p.engine,
-		Identity: p.identity,
-		Outbox:   out,
+		Identity: p.svc.Identity,
+		Outbox:   lateGateway{p},
 		Logger:   log.With("component", "apps"),
 	}); err != nil {
 		return nil, err
 	}
 	if p.api, err = api.New(api.Config{
-		Auth:      p.identity,
+		Auth:      p.svc.Identity,
 		Apps:      p.router,
 		MaxUpload: cfg.MaxUploadBytes,
 		TempDir:   cfg.Data,
@@ -152,11 +148,11 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}
 	if p.gateway, err = gateway.New(gateway.Config{
 		DB:             p.db,
-		Auth:           p.identity,
-		Directory:      directory{p.identity},
+		Auth:           p.svc.Identity,
+		Directory:      directory{p.svc.Identity},
 		Apps:           appsAdapter{p.router},
-		Payments:       p.pay,
-		Consent:        p.identity,
+		Payments:       p.svc.Pay,
+		Consent:        p.svc.Identity,
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
@@ -164,7 +160,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}); err != nil {
 		return nil, err
 	}
-	out.set(p.gateway)
 	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes} {
 		if err := p.gateway.Registerer().Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
@@ -173,8 +168,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
-	p.goRun("payments", func() { p.deliverPayments(runCtx) })
-	p.goRun("consents", func() { p.deliverConsents(runCtx) })
+	p.goRun("hooks", func() { p.deliverHooked(runCtx) })
 	p.goRun("services", func() { p.svc.Run(runCtx) })
 	p.goRun("registry", func() { p.registry.Run(runCtx, 5*time.Second) })
 
@@ -261,85 +255,55 @@ func (p *platform) close(ctx context.Context) {
 	}
 }
 
-// deliverPayments turns queued payment outcomes into payment events. The pay
-// service hands outcomes over at least once, also after a restart.
-func (p *platform) deliverPayments(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case o := <-p.payments:
-			p.payStats.observe(o)
-			if err := p.router.DeliverPayment(ctx, o.Ref, o.Person, o.Conversation, o.Event()); err != nil {
-				p.log.Warn("payment event not delivered", "order", o.ID, "app", o.Ref.String(), "err", err)
-			}
-		}
-	}
-}
-
-// consentAnswer is a person's answer to a consent prompt, for the app that
-// asked.
-type consentAnswer struct {
-	ref          host.AppRef
-	person, conv string
-	ev           host.ConsentEvent
-}
-
-// deliverConsents turns queued answers to consent prompts into consent
-// events. Answers are queued (the gateway's Grant must not wait for the
-// app) and, unlike payment outcomes, not kept across a restart.
-func (p *platform) deliverConsents(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case a := <-p.consents:
-			if err := p.router.DeliverConsent(ctx, a.ref, a.person, a.conv, a.ev); err != nil {
-				p.log.Warn("consent event not delivered", "prompt", a.ev.Prompt, "app", a.ref.String(), "err", err)
-			}
-		}
-	}
-}
-
-// paymentQueue is the pay.Notifier: it queues outcomes for deliverPayments,
-// since the notifier may run inside a guest's host call.
-type paymentQueue chan pay.Order
-
-func (q paymentQueue) PaymentOutcome(ctx context.Context, o pay.Order) {
+// enqueue queues job for deliverHooked. Host services call their hooks on
+// the goroutine that made the change, sometimes inside a guest's host call
+// or a person's request, so delivering an event to an app must not happen
+// there.
+func (p *platform) enqueue(ctx context.Context, job func(context.Context)) {
 	select {
-	case q <- o:
+	case p.hooked <- job:
 	case <-ctx.Done():
 	}
 }
 
-// relay is the Outbox the router emits into; it forwards to the gateway,
-// which is built after the router.
-type relay struct {
-	mu sync.RWMutex
-	gw *gateway.Server
+// deliverHooked runs the queued deliveries, in order. Payment outcomes are
+// handed over at least once by the pay service, also after a restart;
+// consent answers are not kept across a restart.
+func (p *platform) deliverHooked(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case job := <-p.hooked:
+			job(ctx)
+		}
+	}
 }
 
-func (r *relay) set(gw *gateway.Server) { r.mu.Lock(); r.gw = gw; r.mu.Unlock() }
+// paymentHook is the pay.Notifier: each outcome becomes a payment event for
+// the app that requested the order.
+type paymentHook struct{ p *platform }
 
-func (r *relay) Emit(ctx context.Context, out host.Outgoing) error {
-	r.mu.RLock()
-	gw := r.gw
-	r.mu.RUnlock()
-	if gw == nil {
-		return host.Errorf(host.StatusUnavailable, "the gateway is not running yet; retry")
-	}
-	return gw.Emit(ctx, out)
+func (h paymentHook) PaymentOutcome(ctx context.Context, o pay.Order) {
+	h.p.enqueue(ctx, func(ctx context.Context) {
+		h.p.payStats.observe(o)
+		if err := h.p.router.DeliverPayment(ctx, o.Ref, o.Person, o.Conversation, o.Event()); err != nil {
+			h.p.log.Warn("payment event not delivered", "order", o.ID, "app", o.Ref.String(), "err", err)
+		}
+	})
 }
 
-// members answers chat.Members from the gateway, which is built after the
-// chat service but before anything is served.
-type members struct{ p *platform }
+// lateGateway gives the services and the router, built before the gateway,
+// the gateway's Outbox and chat.Members. startPlatform sets p.gateway before
+// it serves anything or starts a background loop.
+type lateGateway struct{ p *platform }
 
-func (m members) IsMember(ctx context.Context, conversation, person string) (bool, error) {
-	if m.p.gateway == nil {
-		return false, host.Errorf(host.StatusUnavailable, "the gateway is not running yet; retry")
-	}
-	return m.p.gateway.IsMember(ctx, conversation, person)
+func (g lateGateway) Emit(ctx context.Context, out host.Outgoing) error {
+	return g.p.gateway.Emit(ctx, out)
+}
+
+func (g lateGateway) IsMember(ctx context.Context, conversation, person string) (bool, error) {
+	return g.p.gateway.IsMember(ctx, conversation, person)
 }
 
 // directory adapts the identity service to gateway.Directory.
