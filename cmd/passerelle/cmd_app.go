@@ -68,15 +68,15 @@ func runAppBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usageError{"give exactly one app directory, e.g. passerelle app build miniapps/echo"}
 	}
 	dir := pos[0]
-	b, err := buildApp(ctx, dir, *module, stderr)
+	b, err := appbuild.Build(ctx, dir, *module, stderr)
 	if err != nil {
 		return err
 	}
 	dst := *out
 	if dst == "" {
-		dst = filepath.Join(filepath.Dir(filepath.Clean(dir)), b.manifest.ID+".wasm")
+		dst = filepath.Join(filepath.Dir(filepath.Clean(dir)), b.Manifest.ID+".wasm")
 	}
-	report, err := checkModule(ctx, b.wasm)
+	report, err := checkModule(ctx, b.Wasm)
 	if err != nil {
 		return err
 	}
@@ -84,29 +84,12 @@ func runAppBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		printViolations(stdout, dst, report.Violations)
 		return fmt.Errorf("%s breaks %d ABI rule(s); nothing was written", dir, len(report.Violations))
 	}
-	if err := writeFileAtomic(dst, b.wasm); err != nil {
+	if err := writeFileAtomic(dst, b.Wasm); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "built %s: %s %s, %.1f MiB, permissions %s\n", dst, b.manifest.ID, b.manifest.Version,
-		float64(len(b.wasm))/(1<<20), permList(b.manifest.Permissions))
+	fmt.Fprintf(stdout, "built %s: %s %s, %.1f MiB, permissions %s\n", dst, b.Manifest.ID, b.Manifest.Version,
+		float64(len(b.Wasm))/(1<<20), permList(b.Manifest.Permissions))
 	return nil
-}
-
-// built is a module with its manifest embedded.
-type built struct {
-	manifest *host.Manifest
-	wasm     []byte
-}
-
-// buildApp builds the app in dir with appbuild.Build (module, when set, is
-// an already-built module to embed the manifest into). go build's
-// diagnostics go to stderr.
-func buildApp(ctx context.Context, dir, module string, stderr io.Writer) (*built, error) {
-	b, err := appbuild.Build(ctx, dir, module, stderr)
-	if err != nil {
-		return nil, err
-	}
-	return &built{manifest: b.Manifest, wasm: b.Wasm}, nil
 }
 
 func writeFileAtomic(dst string, data []byte) error {

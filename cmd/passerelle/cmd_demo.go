@@ -18,6 +18,7 @@ import (
 
 	"passerelle/host/identity"
 	"passerelle/host/pay"
+	"passerelle/runtime/appbuild"
 )
 
 var cmdDemo = command{"demo", "start a server with demo people, funded wallets and the example mini-apps; prints a URL per person", runDemo}
@@ -171,20 +172,20 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 
 // installDemoApps makes each app's merchant and uploads the app as its live
 // version, unless that version is live already (a kept data directory).
-func installDemoApps(ctx context.Context, p *platform, built []*built) error {
+func installDemoApps(ctx context.Context, p *platform, built []*appbuild.Built) error {
 	for _, b := range built {
-		m, ok := demoMerchants[b.manifest.ID]
+		m, ok := demoMerchants[b.Manifest.ID]
 		if !ok {
-			m.ID, m.Name = b.manifest.ID+"-merchant", b.manifest.Name
+			m.ID, m.Name = b.Manifest.ID+"-merchant", b.Manifest.Name
 		}
 		if _, _, err := p.svc.Identity.EnsureMerchant(ctx, m.ID, m.Name); err != nil {
 			return err
 		}
-		if existing, err := p.registry.App(b.manifest.ID); err == nil && existing.Live == b.manifest.Version {
+		if existing, err := p.registry.App(b.Manifest.ID); err == nil && existing.Live == b.Manifest.Version {
 			continue // kept data directory: already installed
 		}
-		if _, _, err := p.router.Upload(ctx, m.ID, "demo", b.manifest.ID, b.wasm); err != nil {
-			return fmt.Errorf("install %s: %w", b.manifest.ID, err)
+		if _, _, err := p.router.Upload(ctx, m.ID, "demo", b.Manifest.ID, b.Wasm); err != nil {
+			return fmt.Errorf("install %s: %w", b.Manifest.ID, err)
 		}
 	}
 	return nil
@@ -202,7 +203,7 @@ func (d *demo) close(ctx context.Context) {
 // buildDemoApps builds every app directory (one holding manifest.json) under
 // dir, or only those named in only, two at a time, and returns them sorted
 // by id.
-func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Writer) ([]*built, error) {
+func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Writer) ([]*appbuild.Built, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read the example apps: %w (run the demo from the repository root, or pass --apps DIR)", err)
@@ -226,7 +227,7 @@ func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Wri
 	}
 	var (
 		mu   sync.Mutex
-		out  []*built
+		out  []*appbuild.Built
 		errs []error
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, 2)
@@ -237,7 +238,7 @@ func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Wri
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			b, err := buildApp(ctx, d, "", stderr)
+			b, err := appbuild.Build(ctx, d, "", stderr)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -251,7 +252,7 @@ func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Wri
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].manifest.ID < out[j].manifest.ID })
+	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.ID < out[j].Manifest.ID })
 	return out, nil
 }
 
