@@ -889,42 +889,26 @@ func (c *Card) appendJSON(b []byte) []byte {
 	f.optStr("image", c.Image)
 	if len(c.Buttons) > 0 {
 		f.key("buttons")
-		f.b = append(f.b, '[')
-		for i := range c.Buttons {
-			if i > 0 {
-				f.b = append(f.b, ',')
-			}
-			bt := &c.Buttons[i]
-			g := fields{b: append(f.b, '{')}
+		f.b = appendArray(f.b, c.Buttons, func(b []byte, bt *Button) []byte {
+			g := fields{b: append(b, '{')}
 			g.str("id", bt.ID)
 			g.str("title", bt.Title)
 			g.optStr("value", bt.Value)
-			f.b = append(g.b, '}')
-		}
-		f.b = append(f.b, ']')
+			return append(g.b, '}')
+		})
 	}
 	if l := c.List; l != nil {
 		f.key("list")
 		g := fields{b: append(f.b, '{')}
 		g.optStr("button", l.Button)
 		g.key("items")
-		if l.Items == nil {
-			g.b = append(g.b, "null"...)
-		} else {
-			g.b = append(g.b, '[')
-			for i := range l.Items {
-				if i > 0 {
-					g.b = append(g.b, ',')
-				}
-				it := &l.Items[i]
-				h := fields{b: append(g.b, '{')}
-				h.str("id", it.ID)
-				h.str("title", it.Title)
-				h.optStr("description", it.Description)
-				g.b = append(h.b, '}')
-			}
-			g.b = append(g.b, ']')
-		}
+		g.b = appendArray(g.b, l.Items, func(b []byte, it *ListItem) []byte {
+			h := fields{b: append(b, '{')}
+			h.str("id", it.ID)
+			h.str("title", it.Title)
+			h.optStr("description", it.Description)
+			return append(h.b, '}')
+		})
 		f.b = append(g.b, '}')
 	}
 	if fm := c.Form; fm != nil {
@@ -932,27 +916,17 @@ func (c *Card) appendJSON(b []byte) []byte {
 		g := fields{b: append(f.b, '{')}
 		g.str("id", fm.ID)
 		g.key("fields")
-		if fm.Fields == nil {
-			g.b = append(g.b, "null"...)
-		} else {
-			g.b = append(g.b, '[')
-			for i := range fm.Fields {
-				if i > 0 {
-					g.b = append(g.b, ',')
-				}
-				ff := &fm.Fields[i]
-				h := fields{b: append(g.b, '{')}
-				h.str("name", ff.Name)
-				h.str("label", ff.Label)
-				h.optStr("type", ff.Type)
-				if ff.Required {
-					h.key("required")
-					h.b = append(h.b, "true"...)
-				}
-				g.b = append(h.b, '}')
+		g.b = appendArray(g.b, fm.Fields, func(b []byte, ff *FormField) []byte {
+			h := fields{b: append(b, '{')}
+			h.str("name", ff.Name)
+			h.str("label", ff.Label)
+			h.optStr("type", ff.Type)
+			if ff.Required {
+				h.key("required")
+				h.b = append(h.b, "true"...)
 			}
-			g.b = append(g.b, ']')
-		}
+			return append(h.b, '}')
+		})
 		g.optStr("submit", fm.Submit)
 		f.b = append(g.b, '}')
 	}
@@ -964,4 +938,20 @@ func (c *Card) appendJSON(b []byte) []byte {
 		f.b = append(g.b, '}')
 	}
 	return append(f.b, '}')
+}
+
+// appendArray writes items as a JSON array, each with elem; a nil slice is
+// null, as encoding/json writes it.
+func appendArray[T any](b []byte, items []T, elem func(b []byte, item *T) []byte) []byte {
+	if items == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = elem(b, &items[i])
+	}
+	return append(b, ']')
 }
