@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"passerelle/miniapps/internal/money"
 	passerelle "passerelle/sdk/go"
 )
 
@@ -80,7 +81,7 @@ func newApp(cfg Config) *passerelle.App {
 	return app
 }
 
-func (l *lunch) money(amount int64) string { return Money(amount, l.cfg.Menu.Currency) }
+func (l *lunch) money(amount int64) string { return money.Format(amount, l.cfg.Menu.Currency) }
 
 func (l *lunch) onOpen(c *passerelle.Context, ev *passerelle.Event) error {
 	return l.showMenu(c, "What would you like today?")
@@ -378,7 +379,7 @@ func (l *lunch) onPayment(c *passerelle.Context, ev *passerelle.Event) error {
 	case "declined", "expired":
 		return l.notPaid(c, &rec, p, found)
 	case "refunded", "partially_refunded":
-		_, err := c.SendText(fmt.Sprintf("Refund for order %s: %s returned to your wallet.", ref, Money(p.Refunded, p.Currency)))
+		_, err := c.SendText(fmt.Sprintf("Refund for order %s: %s returned to your wallet.", ref, money.Format(p.Refunded, p.Currency)))
 		return err
 	}
 	c.Logf(passerelle.LevelWarn, "payment %s has unknown status %q", p.Order, p.Status)
@@ -389,15 +390,15 @@ func (l *lunch) paid(c *passerelle.Context, rec *record, p *passerelle.Payment) 
 	m := &l.cfg.Menu
 	var lines []string
 	if d, ok := m.dish(rec.Choice.Dish); ok {
-		lines = append(lines, d.Name+": "+Money(d.Price, p.Currency))
+		lines = append(lines, d.Name+": "+money.Format(d.Price, p.Currency))
 		if s, ok := findOption(m.Sizes, rec.Choice.Size); ok && s.Extra != 0 {
-			lines = append(lines, s.Name+": +"+Money(s.Extra, p.Currency))
+			lines = append(lines, s.Name+": +"+money.Format(s.Extra, p.Currency))
 		}
 		if s, ok := findOption(m.Sides, rec.Choice.Side); ok && s.Extra != 0 {
-			lines = append(lines, s.Name+": +"+Money(s.Extra, p.Currency))
+			lines = append(lines, s.Name+": +"+money.Format(s.Extra, p.Currency))
 		}
 	}
-	lines = append(lines, "Total paid: "+Money(p.Amount, p.Currency), "Order "+rec.Ref+" · payment "+p.Order)
+	lines = append(lines, "Total paid: "+money.Format(p.Amount, p.Currency), "Order "+rec.Ref+" · payment "+p.Order)
 	if _, err := c.SendCard(passerelle.Card{Title: "Receipt", Text: strings.Join(lines, "\n")}); err != nil {
 		return err
 	}
@@ -417,7 +418,7 @@ func (l *lunch) paid(c *passerelle.Context, rec *record, p *passerelle.Payment) 
 }
 
 func (l *lunch) notPaid(c *passerelle.Context, rec *record, p *passerelle.Payment, found bool) error {
-	amount := Money(p.Amount, p.Currency)
+	amount := money.Format(p.Amount, p.Currency)
 	var text string
 	switch {
 	case p.Status == "expired":

@@ -224,16 +224,3 @@ func token(v string) bool {
 	}
 	return true
 }
-
-// Money formats minor units of a two-decimal currency: 1250 EUR → "12.50 €".
-func Money(amount int64, currency string) string {
-	sign := ""
-	if amount < 0 {
-		sign, amount = "-", -amount
-	}
-	s := fmt.Sprintf("%s%d.%02d", sign, amount/100, amount%100)
-	if currency == "EUR" {
-		return s + " €"
-	}
-	return s + " " + currency
-}

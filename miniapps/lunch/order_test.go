@@ -54,25 +54,6 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-func TestMoney(t *testing.T) {
-	tests := []struct {
-		amount   int64
-		currency string
-		want     string
-	}{
-		{1250, "EUR", "12.50 €"},
-		{5, "EUR", "0.05 €"},
-		{0, "EUR", "0.00 €"},
-		{-300, "EUR", "-3.00 €"},
-		{100000, "USD", "1000.00 USD"},
-	}
-	for _, tt := range tests {
-		if got := Money(tt.amount, tt.currency); got != tt.want {
-			t.Errorf("Money(%d, %s) = %q, want %q", tt.amount, tt.currency, got, tt.want)
-		}
-	}
-}
-
 func TestDraftRoundTrip(t *testing.T) {
 	tests := []Draft{
 		{Nonce: "K3F9QA", Choice: Choice{Dish: "soup"}},

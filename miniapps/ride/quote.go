@@ -89,16 +89,3 @@ func (f *Fares) Price(r Request) Quote {
 	}
 	return q
 }
-
-// Money formats minor units of a two-decimal currency: 1670 EUR → "16.70 €".
-func Money(amount int64, currency string) string {
-	sign := ""
-	if amount < 0 {
-		sign, amount = "-", -amount
-	}
-	s := fmt.Sprintf("%s%d.%02d", sign, amount/100, amount%100)
-	if currency == "EUR" {
-		return s + " €"
-	}
-	return s + " " + currency
-}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"passerelle/miniapps/internal/money"
 	passerelle "passerelle/sdk/go"
 )
 
@@ -95,7 +96,7 @@ func newApp(cfg Config) *passerelle.App {
 	return app
 }
 
-func (s *service) money(n int64) string { return Money(n, s.cfg.Fares.Currency) }
+func (s *service) money(n int64) string { return money.Format(n, s.cfg.Fares.Currency) }
 
 func (s *service) onOpen(c *passerelle.Context, ev *passerelle.Event) error {
 	return s.form(c, "Where are you going? Fill in the form for a price.")
@@ -247,14 +248,14 @@ func (s *service) onPayment(c *passerelle.Context, ev *passerelle.Event) error {
 			buttons = append([]passerelle.Button{{ID: "retry", Title: "Try again", Value: r.ID}}, buttons...)
 		}
 		_, err := c.SendCard(passerelle.Card{Title: "Not booked",
-			Text:    fmt.Sprintf("The payment of %s for ride %s %s. Nothing was charged and no driver was sent.", Money(p.Amount, p.Currency), r.ID, why),
+			Text:    fmt.Sprintf("The payment of %s for ride %s %s. Nothing was charged and no driver was sent.", money.Format(p.Amount, p.Currency), r.ID, why),
 			Buttons: buttons})
 		return err
 	case "refunded", "partially_refunded":
 		if r.State == stateCancelled {
 			return nil // the person cancelled and was told then
 		}
-		_, err := c.SendText(fmt.Sprintf("Refund for ride %s: %s is back in your wallet.", r.ID, Money(p.Refunded, p.Currency)))
+		_, err := c.SendText(fmt.Sprintf("Refund for ride %s: %s is back in your wallet.", r.ID, money.Format(p.Refunded, p.Currency)))
 		return err
 	}
 	return nil
@@ -277,7 +278,7 @@ func (s *service) dispatchDriver(c *passerelle.Context, r *ride, p *passerelle.P
 	_, err = c.SendCard(passerelle.Card{
 		Title: "Booked · ride " + r.ID,
 		Text: fmt.Sprintf("Paid %s. %s is on the way in a %s (%s), arriving at %s in about %s.",
-			Money(p.Amount, p.Currency), d.Name, d.Car, d.Plate, r.Request.Pickup, roundDuration(s.cfg.ArriveAfter)),
+			money.Format(p.Amount, p.Currency), d.Name, d.Car, d.Plate, r.Request.Pickup, roundDuration(s.cfg.ArriveAfter)),
 		Buttons: []passerelle.Button{{ID: "cancel", Title: "Cancel ride", Value: r.ID}},
 	})
 	return err
@@ -351,7 +352,7 @@ func (s *service) cancel(c *passerelle.Context, id string) error {
 		}
 		return s.sorry(c, "cancel your ride", err)
 	}
-	_, err = c.SendText(fmt.Sprintf("Ride %s is cancelled. %s goes back to your wallet.", r.ID, Money(o.Refunded, o.Currency)))
+	_, err = c.SendText(fmt.Sprintf("Ride %s is cancelled. %s goes back to your wallet.", r.ID, money.Format(o.Refunded, o.Currency)))
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"passerelle/host"
 	"passerelle/host/pay"
+	"passerelle/miniapps/internal/money"
 	"passerelle/runtime/apptest"
 )
 
@@ -39,7 +40,7 @@ func quoteAndBook(t *testing.T, a *apptest.Person) (*host.Card, pay.PromptBody) 
 	msgs, prompts := a.Press(quote, "book")
 	var prompt pay.PromptBody
 	apptest.OnlyPrompt(t, prompts, "payment", &prompt)
-	if !strings.HasSuffix(quote.Title, Money(prompt.Amount, "EUR")) || prompt.Amount < 350+2*110 {
+	if !strings.HasSuffix(quote.Title, money.Format(prompt.Amount, "EUR")) || prompt.Amount < 350+2*110 {
 		t.Fatalf("prompt of %d for quote %q", prompt.Amount, quote.Title)
 	}
 	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "Please confirm the payment") {
@@ -94,7 +95,7 @@ func TestWasmCancel(t *testing.T) {
 	}
 	booked := apptest.OnlyCard(t, p.DeliverPayments())
 	msgs, _ := alice.Press(booked, "cancel")
-	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "is cancelled. "+Money(prompt.Amount, "EUR")+" goes back to your wallet") {
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "is cancelled. "+money.Format(prompt.Amount, "EUR")+" goes back to your wallet") {
 		t.Fatalf("cancel: %s", apptest.JSON(msgs))
 	}
 	// The refund's payment event reaches the app, which already told the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"passerelle/miniapps/internal/money"
 )
 
 // Product is one item of the catalogue. Prices are integer minor units of
@@ -124,7 +126,7 @@ func (c *Catalogue) Describe(cart *Cart) string {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "%d × %s (%s): %s", l.Qty, p.Name, l.Size, Money(p.Price*int64(l.Qty), c.Currency))
+		fmt.Fprintf(&b, "%d × %s (%s): %s", l.Qty, p.Name, l.Size, money.Format(p.Price*int64(l.Qty), c.Currency))
 	}
 	return b.String()
 }
@@ -141,17 +143,4 @@ func Remove(cart *Cart, paid []Line) {
 	}
 	cart.Lines = slices.DeleteFunc(cart.Lines, func(l Line) bool { return l.Qty <= 0 })
 	cart.Version++
-}
-
-// Money formats minor units of a two-decimal currency: 2900 EUR → "29.00 €".
-func Money(amount int64, currency string) string {
-	sign := ""
-	if amount < 0 {
-		sign, amount = "-", -amount
-	}
-	s := fmt.Sprintf("%s%d.%02d", sign, amount/100, amount%100)
-	if currency == "EUR" {
-		return s + " €"
-	}
-	return s + " " + currency
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"passerelle/miniapps/internal/money"
 	passerelle "passerelle/sdk/go"
 )
 
@@ -56,7 +57,7 @@ func newApp(cat Catalogue) *passerelle.App {
 	return app
 }
 
-func (s *shop) money(n int64) string { return Money(n, s.cat.Currency) }
+func (s *shop) money(n int64) string { return money.Format(n, s.cat.Currency) }
 
 func (s *shop) onOpen(c *passerelle.Context, ev *passerelle.Event) error {
 	return s.catalogue(c, "Welcome to Atelier Nord. What are you looking for?")
@@ -315,7 +316,7 @@ func (s *shop) onPayment(c *passerelle.Context, ev *passerelle.Event) error {
 	}
 	switch p.Status {
 	case "paid":
-		text := "Total paid: " + Money(p.Amount, p.Currency) + "\nOrder " + ref + " · payment " + p.Order
+		text := "Total paid: " + money.Format(p.Amount, p.Currency) + "\nOrder " + ref + " · payment " + p.Order
 		if found {
 			text = s.cat.Describe(&co.Cart) + "\n" + text
 		}
@@ -343,11 +344,11 @@ func (s *shop) onPayment(c *passerelle.Context, ev *passerelle.Event) error {
 			buttons = append([]passerelle.Button{{ID: "retry", Title: "Try again", Value: ref}}, buttons...)
 		}
 		_, err := c.SendCard(passerelle.Card{Title: "Not paid",
-			Text:    fmt.Sprintf("The payment of %s for order %s %s. Nothing was charged and your cart is kept.", Money(p.Amount, p.Currency), ref, why),
+			Text:    fmt.Sprintf("The payment of %s for order %s %s. Nothing was charged and your cart is kept.", money.Format(p.Amount, p.Currency), ref, why),
 			Buttons: buttons})
 		return err
 	case "refunded", "partially_refunded":
-		_, err := c.SendText(fmt.Sprintf("Refund for order %s: %s returned to your wallet.", ref, Money(p.Refunded, p.Currency)))
+		_, err := c.SendText(fmt.Sprintf("Refund for order %s: %s returned to your wallet.", ref, money.Format(p.Refunded, p.Currency)))
 		return err
 	}
 	return nil
