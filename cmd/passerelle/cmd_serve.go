@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -81,7 +82,7 @@ func loadConfig(path string) (platformConfig, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("read the config file: %w", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("config file %s: %w (see the README's Configuration section for the fields)", path, err)
