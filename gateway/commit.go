@@ -35,6 +35,7 @@ type appendReq struct {
 	seq  uint64
 	err  error
 	done chan struct{}
+	then func(seq uint64, err error) // appendThen: called instead of done
 }
 
 func (c *commits) start(db *bbolt.DB) {
@@ -57,11 +58,30 @@ func (c *commits) stop() {
 func (c *commits) append(conv string, rec []byte) (uint64, error) {
 	r := c.pool.Get().(*appendReq)
 	r.conv, r.rec = conv, rec
+	if err := c.enqueue(r); err != nil {
+		return 0, err
+	}
+	<-r.done // the loop answers every queued request
+	seq, err := r.seq, r.err
+	c.recycle(r)
+	return seq, err
+}
+
+// appendThen queues rec as the next message of conv and returns at once;
+// then gets its seq or error after the commit, on a goroutine of its own
+// per batch, in queue order. then is not called when appendThen fails.
+func (c *commits) appendThen(conv string, rec []byte, then func(seq uint64, err error)) error {
+	r := c.pool.Get().(*appendReq)
+	r.conv, r.rec, r.then = conv, rec, then
+	return c.enqueue(r)
+}
+
+func (c *commits) enqueue(r *appendReq) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		c.pool.Put(r)
-		return 0, ErrClosed
+		c.recycle(r)
+		return ErrClosed
 	}
 	c.queue = append(c.queue, r)
 	c.mu.Unlock()
@@ -69,11 +89,12 @@ func (c *commits) append(conv string, rec []byte) (uint64, error) {
 	case c.wake <- struct{}{}:
 	default: // the loop is already woken
 	}
-	<-r.done // the loop answers every queued request
-	seq, err := r.seq, r.err
+	return nil
+}
+
+func (c *commits) recycle(r *appendReq) {
 	*r = appendReq{done: r.done}
 	c.pool.Put(r)
-	return seq, err
 }
 
 func (c *commits) loop() {
@@ -93,8 +114,16 @@ func (c *commits) loop() {
 		for i := 0; i < len(batch); i += maxCommit {
 			part := batch[i:min(i+maxCommit, len(batch))]
 			c.commit(part)
+			var later []*appendReq
 			for _, r := range part {
+				if r.then != nil {
+					later = append(later, r)
+					continue
+				}
 				r.done <- struct{}{}
+			}
+			if len(later) > 0 {
+				go c.finish(later)
 			}
 		}
 		clear(batch)
@@ -129,5 +158,14 @@ func (c *commits) commit(batch []*appendReq) {
 		for _, r := range batch {
 			r.seq, r.err = 0, err
 		}
+	}
+}
+
+// finish calls the thens of committed appendThen requests, in order, away
+// from the loop so that the next commit does not wait for them.
+func (c *commits) finish(rs []*appendReq) {
+	for _, r := range rs {
+		r.then(r.seq, r.err)
+		c.recycle(r)
 	}
 }

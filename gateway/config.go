@@ -100,7 +100,7 @@ type Config struct {
 	PingInterval  time.Duration // WebSocket ping period; a peer silent for 2x (at least 1.75x) is dropped (default 30s)
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
-	AppWorkers    int           // app deliveries in flight at once (default 64)
+	AppWorkers    int           // app events delivered at once (default 256); an event holds its worker until what it sent is stored
 	// MaxConversations bounds the conversations whose delivery state (order,
 	// latest client ids) is kept in memory; idle ones beyond it are dropped
 	// and rebuilt from the store when next used (default 100,000).
@@ -139,7 +139,7 @@ func (c *Config) defaults() {
 		c.MaxReplay = 1000
 	}
 	if c.AppWorkers <= 0 {
-		c.AppWorkers = 64
+		c.AppWorkers = 256
 	}
 	if c.MaxConversations <= 0 {
 		c.MaxConversations = 100_000

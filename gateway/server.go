@@ -38,8 +38,8 @@ type Server struct {
 	ctx   context.Context // cancelled by Close
 	stop  context.CancelFunc
 	conns sync.WaitGroup // connection goroutines
-	work  sync.WaitGroup // app deliveries
-	sem   chan struct{}  // bounds app deliveries in flight
+	work  sync.WaitGroup // app workers
+	jobs  chan appJob    // app events, taken by Config.AppWorkers workers
 
 	mu     sync.RWMutex
 	closed bool
@@ -137,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, st: st, met: newMetrics(), ctx: ctx, stop: stop,
-		sem:    make(chan struct{}, cfg.AppWorkers),
+		jobs:   make(chan appJob),
 		people: map[string][]*conn{},
 		convs:  map[string]*convState{},
 		web:    http.FileServerFS(static),
@@ -163,6 +163,12 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.mux.Handle("GET /", s.web)
+	if cfg.Apps != nil {
+		s.work.Add(cfg.AppWorkers)
+		for range cfg.AppWorkers {
+			go s.appWorker()
+		}
+	}
 	return s, nil
 }
 
@@ -455,7 +461,6 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 	if err != nil {
 		return appendResult{}, err
 	}
-	defer s.release(cs)
 	key := ""
 	if rec.From.Kind == "person" {
 		key = dedupeKey(rec.From.ID, rec.Client)
@@ -464,10 +469,12 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 	if key != "" {
 		if seq, ok := cs.recent[key]; ok && seq != 0 {
 			cs.mu.Unlock()
+			s.release(cs)
 			s.met.dups.Inc()
 			return appendResult{Seq: seq, Dup: true}, nil
 		} else if ok {
 			cs.mu.Unlock()
+			s.release(cs)
 			return appendResult{}, errorf(CodeUnavailable, "a message with this id is being stored; resend it in a moment")
 		}
 		cs.recent[key] = 0 // being stored
@@ -476,6 +483,36 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 
 	start := time.Now()
 	err = s.st.append(conv, rec)
+	return s.stored(cs, key, pendingMsg{rec: rec, origin: origin, ack: ack}, start, err)
+}
+
+// queue is post for a message from an app: it returns once the message is
+// queued for the commit loop, and wait returns once it is stored and fanned
+// out (or could not be stored).
+func (s *Server) queue(conv string, rec *msgRecord) (wait func() error, err error) {
+	cs, err := s.acquire(conv)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	var res error
+	start := time.Now()
+	err = s.st.appendThen(conv, rec, func(err error) {
+		_, res = s.stored(cs, "", pendingMsg{rec: rec}, start, err)
+		close(done)
+	})
+	if err != nil {
+		s.release(cs)
+		return nil, err
+	}
+	return func() error { <-done; return res }, nil
+}
+
+// stored takes the outcome of storing m.rec (started at start) in the
+// conversation of cs under dedupe key key, fans out every message now in
+// seq order, and releases cs.
+func (s *Server) stored(cs *convState, key string, m pendingMsg, start time.Time, err error) (appendResult, error) {
+	defer s.release(cs)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if err != nil {
@@ -486,8 +523,8 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 	}
 	s.met.persist.Observe(time.Since(start).Seconds())
 	s.met.msgsIn.Inc()
-	cs.remember(key, rec.Seq)
-	cs.pending[rec.Seq] = pendingMsg{rec: rec, origin: origin, ack: ack}
+	cs.remember(key, m.rec.Seq)
+	cs.pending[m.rec.Seq] = m
 	for {
 		m, ok := cs.pending[cs.next]
 		if !ok {
@@ -497,7 +534,7 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 		cs.next++
 		s.fanout(cs.rec, m)
 	}
-	return appendResult{Seq: rec.Seq}, nil
+	return appendResult{Seq: m.rec.Seq}, nil
 }
 
 // fanout queues m to every connection of every member, rendered once per
@@ -653,27 +690,16 @@ func encodeRecord(m *msgRecord) ([]byte, error) {
 // "prompt" is persisted and shown to out.Person only, until answered. Emit
 // may be called during Apps.Deliver or at any later time.
 func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
-		return ErrClosed
+	if err := s.emitting(out); err != nil {
+		return err
 	}
-	s.met.emitted.WithLabelValues(out.Kind).Inc()
 	switch out.Kind {
 	case "message":
-		var m host.Message
-		if err := json.Unmarshal(out.Body, &m); err != nil {
-			return fmt.Errorf("%w: message body is not a chat message: %v", ErrBadOutgoing, err)
+		rec, err := appMessage(out)
+		if err != nil {
+			return err
 		}
-		if m.Text == "" && m.Card == nil {
-			return fmt.Errorf("%w: the message has neither text nor card", ErrBadOutgoing)
-		}
-		if out.Conversation == "" {
-			return fmt.Errorf("%w: a message needs a conversation", ErrBadOutgoing)
-		}
-		rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: m}
-		_, err := s.post(out.Conversation, rec, nil, "")
+		_, err = s.post(out.Conversation, rec, nil, "")
 		return err
 	case "prompt":
 		if out.Person == "" {
@@ -682,6 +708,54 @@ func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
 		return s.prompt(ctx, out)
 	}
 	return fmt.Errorf("%w: unknown kind %q (want message or prompt)", ErrBadOutgoing, out.Kind)
+}
+
+// Queue implements host.Queuer: a message is queued for the commit loop
+// and wait returns once it is stored and on its way to the members;
+// anything else is emitted at once, as by Emit.
+func (s *Server) Queue(ctx context.Context, out host.Outgoing) (wait func() error, err error) {
+	if out.Kind != "message" {
+		if err := s.Emit(ctx, out); err != nil {
+			return nil, err
+		}
+		return func() error { return nil }, nil
+	}
+	if err := s.emitting(out); err != nil {
+		return nil, err
+	}
+	rec, err := appMessage(out)
+	if err != nil {
+		return nil, err
+	}
+	return s.queue(out.Conversation, rec)
+}
+
+// emitting refuses outgoing messages once the server is closed and counts
+// the others.
+func (s *Server) emitting(out host.Outgoing) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	s.met.emitted.WithLabelValues(out.Kind).Inc()
+	return nil
+}
+
+// appMessage is the record of an app's outgoing message.
+func appMessage(out host.Outgoing) (*msgRecord, error) {
+	var m host.Message
+	if err := json.Unmarshal(out.Body, &m); err != nil {
+		return nil, fmt.Errorf("%w: message body is not a chat message: %v", ErrBadOutgoing, err)
+	}
+	if m.Text == "" && m.Card == nil {
+		return nil, fmt.Errorf("%w: the message has neither text nor card", ErrBadOutgoing)
+	}
+	if out.Conversation == "" {
+		return nil, fmt.Errorf("%w: a message needs a conversation", ErrBadOutgoing)
+	}
+	return &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: m}, nil
 }
 
 // promptBody is the part of a prompt body the gateway reads.
@@ -811,32 +885,48 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	return nil
 }
 
-// dispatch hands ev to the app router on a bounded worker. The app's
-// replies come back through Emit.
+// appJob is an event for an app.
+type appJob struct {
+	app string
+	ev  AppEvent
+}
+
+// dispatch hands ev to an app worker, waiting while all are busy. The
+// app's replies come back through Emit and Queue.
 func (s *Server) dispatch(app string, ev AppEvent) error {
 	if s.cfg.Apps == nil {
 		return ErrUnavailable
 	}
 	select {
-	case s.sem <- struct{}{}:
+	case s.jobs <- appJob{app: app, ev: ev}:
+		return nil
 	case <-s.ctx.Done():
 		return ErrClosed
 	}
-	if !s.track(&s.work, 1) {
-		<-s.sem
-		return ErrClosed
-	}
-	go func() {
-		defer s.work.Done()
-		defer func() { <-s.sem }()
-		start := time.Now()
-		err := s.cfg.Apps.Deliver(s.ctx, app, ev)
-		s.met.appEvents.WithLabelValues(app, ev.Event.Type).Inc()
-		s.met.appLatency.WithLabelValues(app).Observe(time.Since(start).Seconds())
-		if err != nil {
-			s.met.appFailures.WithLabelValues(app).Inc()
-			s.log.Warn("gateway: app delivery failed", "app", app, "event", ev.Event.ID, "err", err)
+}
+
+// appWorker delivers app events until Close. The workers live as long as
+// the server, so the deep stacks of a wasm call are grown once, not per
+// event.
+func (s *Server) appWorker() {
+	defer s.work.Done()
+	for {
+		select {
+		case j := <-s.jobs:
+			s.deliver(j)
+		case <-s.ctx.Done():
+			return
 		}
-	}()
-	return nil
+	}
+}
+
+func (s *Server) deliver(j appJob) {
+	start := time.Now()
+	err := s.cfg.Apps.Deliver(s.ctx, j.app, j.ev)
+	s.met.appEvents.WithLabelValues(j.app, j.ev.Event.Type).Inc()
+	s.met.appLatency.WithLabelValues(j.app).Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.met.appFailures.WithLabelValues(j.app).Inc()
+		s.log.Warn("gateway: app delivery failed", "app", j.app, "event", j.ev.Event.ID, "err", err)
+	}
 }

@@ -222,6 +222,22 @@ func (s *store) append(conv string, rec *msgRecord) error {
 	return err
 }
 
+// appendThen queues rec as the next message of conv and returns; once it
+// is committed, rec.Seq is set and then is called with the outcome. then is
+// not called when appendThen returns an error.
+func (s *store) appendThen(conv string, rec *msgRecord, then func(error)) error {
+	v, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	return s.commits.appendThen(conv, v, func(seq uint64, err error) {
+		if err == nil {
+			rec.Seq = seq
+		}
+		then(err)
+	})
+}
+
 // recent returns the newest n messages of conv, oldest first.
 func (s *store) recent(conv string, n int) ([]msgRecord, error) {
 	var out []msgRecord

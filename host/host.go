@@ -154,12 +154,67 @@ type Outbox interface {
 	Emit(ctx context.Context, out Outgoing) error
 }
 
+// Queuer is an Outbox that can take a message before it is durable. Queue
+// fixes out's place among its conversation's messages and returns without
+// waiting for the store; wait returns once out is durable and on its way to
+// the members, or with the error that stopped it. Nobody sees out before it
+// is durable. Every wait must be called, once: the messages after out in its
+// conversation are delivered only after it.
+type Queuer interface {
+	Queue(ctx context.Context, out Outgoing) (wait func() error, err error)
+}
+
 // Call is what a host function receives besides its request bytes.
 type Call struct {
 	Caller Caller
 	Out    Outbox       // where messages and prompts go; never nil
 	Log    *slog.Logger // the app's log
 	Now    time.Time    // when the event started
+
+	queued Pending
+}
+
+// Emit sends out through c.Out. A message, when c.Out is a Queuer, is only
+// queued: the guest goes on (and its instance serves the next event) while
+// the message is stored, and whoever made the Call waits for it with
+// TakePending. Anything else (a prompt, shown at once) first waits for the
+// messages queued before it, so that people see them in the order the app
+// sent them.
+func (c *Call) Emit(ctx context.Context, out Outgoing) error {
+	if q, ok := c.Out.(Queuer); ok && out.Kind == "message" {
+		wait, err := q.Queue(ctx, out)
+		if err != nil {
+			return err
+		}
+		c.queued = append(c.queued, wait)
+		return nil
+	}
+	if err := c.TakePending().Wait(); err != nil {
+		return err
+	}
+	return c.Out.Emit(ctx, out)
+}
+
+// TakePending returns the waits of the messages Emit queued and forgets
+// them. The maker of the Call must wait for them once the guest returned.
+func (c *Call) TakePending() Pending {
+	p := c.queued
+	c.queued = nil
+	return p
+}
+
+// Pending is the waits of queued messages (see Call.Emit).
+type Pending []func() error
+
+// Wait calls every wait, in order, and returns the first error.
+func (p Pending) Wait() error {
+	var first error
+	for _, w := range p {
+		if err := w(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Func is one host operation offered to guests.

@@ -302,6 +302,10 @@ func (g lateGateway) Emit(ctx context.Context, out host.Outgoing) error {
 	return g.p.gateway.Emit(ctx, out)
 }
 
+func (g lateGateway) Queue(ctx context.Context, out host.Outgoing) (func() error, error) {
+	return g.p.gateway.Queue(ctx, out)
+}
+
 func (g lateGateway) IsMember(ctx context.Context, conversation, person string) (bool, error) {
 	return g.p.gateway.IsMember(ctx, conversation, person)
 }

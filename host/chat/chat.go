@@ -282,7 +282,7 @@ func (s *Service) emit(ctx context.Context, c *host.Call, kind, conv, person str
 		return nil, err
 	}
 	out := host.Outgoing{Kind: kind, App: c.Caller.App, Conversation: conv, Person: person, Body: data}
-	if err := c.Out.Emit(ctx, out); err != nil {
+	if err := c.Emit(ctx, out); err != nil {
 		s.log.Warn("emit failed", "app", c.Caller.App.String(), "err", err)
 		return nil, host.Errorf(host.StatusUnavailable, "the message could not be delivered right now; try again later")
 	}

@@ -329,7 +329,7 @@ func (s *Service) profile(ctx context.Context, c *host.Call, req []byte) ([]byte
 			return nil, fmt.Errorf("identity.profile: store consent prompt: %w", err)
 		}
 		body, _ := json.Marshal(ConsentPromptBody{Type: "consent", ID: prompt.ID, Merchant: prompt.Merchant, App: prompt.App, Scopes: prompt.Scopes})
-		if err := c.Out.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: c.Caller.Conversation, Person: c.Caller.Person, Body: body}); err != nil {
+		if err := c.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: c.Caller.Conversation, Person: c.Caller.Person, Body: body}); err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "identity.profile: the consent prompt could not be sent; try again later")
 		}
 		return nil, host.Errorf(host.StatusConsentRequired, "identity.profile: the person has not granted %v; a consent prompt was sent to them; ask again after they answer", missing)

@@ -103,7 +103,7 @@ func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]by
 		body, _ := json.Marshal(PromptBody{Type: "payment", Order: o.ID, Amount: o.Amount, Currency: o.Currency, Exponent: exp,
 			Description: o.Description, Merchant: o.Ref.Merchant, MerchantName: s.merchantName(ctx, o.Ref.Merchant),
 			App: o.Ref.App, Expires: o.Expires})
-		err := c.Out.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: o.Conversation, Person: o.Person, Body: body})
+		err := c.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: o.Conversation, Person: o.Person, Body: body})
 		if err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "pay.request: order %s was created but its prompt could not be sent; retry with the same idempotency_key", o.ID)
 		}

@@ -255,12 +255,19 @@ func (a *App) Dispatch(ctx context.Context, ev *Event) (Result, error) {
 	}
 	a.stats.busy.Add(1)
 	res, keep, err := inst.run(ctx, ev)
+	pending := inst.call.TakePending()
+	inst.call = host.Call{}
 	a.stats.busy.Add(-1)
 	if keep && !a.closed.Load() {
 		a.idle <- inst
 	} else {
 		a.closeInstance(inst)
 		a.free <- struct{}{}
+	}
+	// The messages the event queued are stored while the instance serves
+	// the next event; the event is done once they are.
+	if werr := pending.Wait(); werr != nil && err == nil {
+		err = fmt.Errorf("sandbox: storing what the event sent: %w", werr)
 	}
 	return res, err
 }
@@ -437,7 +444,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 		inst.stderr.flush(eventID)
 	}
 	inst.ev, inst.evCtx, inst.result = nil, nil, nil
-	inst.call = host.Call{}
+	// inst.call keeps the queued messages for Dispatch, which clears it.
 
 	if callErr == nil && !timedOut {
 		res.Status = uint32(inst.stack[0])

@@ -57,7 +57,7 @@ func chatSend() host.Func {
 			if len(req) > 0 && req[0] == '"' {
 				return nil, host.Errorf(host.StatusQuota, "too many messages; wait a minute")
 			}
-			err := c.Out.Emit(ctx, host.Outgoing{Kind: "message", App: c.Caller.App,
+			err := c.Emit(ctx, host.Outgoing{Kind: "message", App: c.Caller.App,
 				Conversation: c.Caller.Conversation, Body: json.RawMessage(req)})
 			if err != nil {
 				return nil, err
