@@ -273,10 +273,12 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	if c.Caller.Conversation == "" {
 		return nil, host.Errorf(host.StatusNotFound, "chat.send: this event has no conversation to send into")
 	}
-	return s.emit(ctx, c, "message", c.Caller.Conversation, "", Sent{ID: NewID(), Message: m})
+	id := NewID()
+	return s.emit(ctx, c, "message", c.Caller.Conversation, "", id, Sent{ID: id, Message: m})
 }
 
-func (s *Service) emit(ctx context.Context, c *host.Call, kind, conv, person string, body any) ([]byte, error) {
+// emit sends body, whose id is id, and answers with the id.
+func (s *Service) emit(ctx context.Context, c *host.Call, kind, conv, person, id string, body any) ([]byte, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
@@ -286,11 +288,7 @@ func (s *Service) emit(ctx context.Context, c *host.Call, kind, conv, person str
 		s.log.Warn("emit failed", "app", c.Caller.App.String(), "err", err)
 		return nil, host.Errorf(host.StatusUnavailable, "the message could not be delivered right now; try again later")
 	}
-	var id struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(data, &id)
-	return json.Marshal(SendResponse{ID: id.ID, Prompted: kind == "prompt"})
+	return json.Marshal(SendResponse{ID: id, Prompted: kind == "prompt"})
 }
 
 func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
@@ -315,9 +313,10 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 	}
 	card := *r.Card
 	card.Share = &host.Share{App: c.Caller.App.App, Payload: r.Payload}
+	id := NewID()
 	if r.Conversation == "" {
-		return s.emit(ctx, c, "prompt", c.Caller.Conversation, c.Caller.Person,
-			SharePrompt{Type: "share", ID: NewID(), App: c.Caller.App.App, Card: &card})
+		return s.emit(ctx, c, "prompt", c.Caller.Conversation, c.Caller.Person, id,
+			SharePrompt{Type: "share", ID: id, App: c.Caller.App.App, Card: &card})
 	}
 	if r.Conversation != c.Caller.Conversation {
 		ok := false
@@ -332,5 +331,5 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 			return nil, host.Errorf(host.StatusNotFound, "chat.share: the person is not in conversation %q; omit \"conversation\" to let them choose", r.Conversation)
 		}
 	}
-	return s.emit(ctx, c, "message", r.Conversation, "", Sent{ID: NewID(), Message: host.Message{Card: &card}})
+	return s.emit(ctx, c, "message", r.Conversation, "", id, Sent{ID: id, Message: host.Message{Card: &card}})
 }

@@ -10,9 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +80,7 @@ type Service struct {
 	priv     ed25519.PrivateKey
 	pub      ed25519.PublicKey
 	secret   []byte
+	macs     sync.Pool // *pseudonymMAC
 }
 
 // Open prepares the service on db: it creates its buckets and, on first
@@ -433,12 +437,33 @@ func (s *Service) UnionID(merchant, person string) string {
 }
 
 func (s *Service) mac(parts ...string) string {
-	h := hmac.New(sha256.New, s.secret)
-	for _, p := range parts {
-		// Length-prefix each part so that no two part lists collide.
-		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	m, _ := s.macs.Get().(*pseudonymMAC)
+	if m == nil {
+		m = &pseudonymMAC{h: hmac.New(sha256.New, s.secret)}
 	}
-	return idEncoding.EncodeToString(h.Sum(nil)[:20])
+	defer s.macs.Put(m)
+	m.h.Reset()
+	b := m.buf[:0]
+	for _, p := range parts {
+		// Length-prefix each part so that no two part lists collide:
+		// "<len>:<part>;".
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, ':')
+		b = append(b, p...)
+		b = append(b, ';')
+	}
+	m.h.Write(b)
+	m.buf = b
+	sum := m.h.Sum(m.sum[:0])
+	return idEncoding.EncodeToString(sum[:20])
+}
+
+// pseudonymMAC is a keyed HMAC with its buffers, reused through
+// Service.macs: pseudonyms are computed for every app event.
+type pseudonymMAC struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
 }
 
 func putJSON(b *bbolt.Bucket, key []byte, v any) error {

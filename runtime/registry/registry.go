@@ -54,6 +54,9 @@ type Registry struct {
 	cache    map[string]*App // app id -> rollout state as last committed; never mutated
 	cacheGen uint64          // bumped by every committed change, so a slow read cannot cache a stale App
 
+	pinMu sync.RWMutex
+	pins  map[string]string // versionKey(app, conversation) -> pinned version, as stored; see Pick
+
 	mu    sync.Mutex
 	logs  map[string]*ring          // app id -> log ring
 	stats map[string]*versionCounts // app\x00version -> figures

@@ -143,12 +143,16 @@ func (r *Registry) Pick(appID, person, conversation string) (*App, string, error
 	if conversation == "" {
 		return a, a.Choose(key), nil
 	}
+	k := versionKey(appID, conversation)
+	if v := r.pinned(k); a.serves(v) {
+		return a, v, nil
+	}
 	var (
 		version string
 		repin   bool
 	)
 	err = r.db.View(func(tx *bbolt.Tx) error {
-		if pin := tx.Bucket(bucketPins).Get(versionKey(appID, conversation)); a.serves(string(pin)) {
+		if pin := tx.Bucket(bucketPins).Get(k); a.serves(string(pin)) {
 			version = string(pin)
 			return nil
 		}
@@ -156,6 +160,9 @@ func (r *Registry) Pick(appID, person, conversation string) (*App, string, error
 		return nil
 	})
 	if err != nil || !repin {
+		if err == nil {
+			r.pin(k, version)
+		}
 		return a, version, err
 	}
 	err = r.db.Update(func(tx *bbolt.Tx) error {
@@ -164,7 +171,6 @@ func (r *Registry) Pick(appID, person, conversation string) (*App, string, error
 			return err
 		}
 		pins := tx.Bucket(bucketPins)
-		k := versionKey(appID, conversation)
 		if pin := pins.Get(k); a2.serves(string(pin)) {
 			a, version = a2, string(pin) // pinned meanwhile by a concurrent event
 			return nil
@@ -178,5 +184,29 @@ func (r *Registry) Pick(appID, person, conversation string) (*App, string, error
 	if err != nil && !errors.Is(err, ErrNoLive) {
 		return nil, "", fmt.Errorf("registry: pin conversation: %w", err)
 	}
+	if err == nil {
+		r.pin(k, version)
+	}
 	return a, version, err
+}
+
+// maxPinCache bounds the pins Pick keeps in memory; past it the cache starts
+// over (the store has them all).
+const maxPinCache = 100_000
+
+// pinned returns the cached pin of key, or "". Pins are written only by
+// Pick, which caches what it stores, so a cached pin is the stored one.
+func (r *Registry) pinned(key []byte) string {
+	r.pinMu.RLock()
+	defer r.pinMu.RUnlock()
+	return r.pins[string(key)]
+}
+
+func (r *Registry) pin(key []byte, version string) {
+	r.pinMu.Lock()
+	defer r.pinMu.Unlock()
+	if r.pins == nil || len(r.pins) >= maxPinCache {
+		r.pins = make(map[string]string)
+	}
+	r.pins[string(key)] = version
 }
