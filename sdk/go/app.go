@@ -98,14 +98,15 @@ func (a *App) dispatch(h Host, event []byte) error {
 	return a.run(c, h, event)
 }
 
-// run runs one event on c; h is nil inside the sandbox. Strings that repeat
-// from the previous event on c (type, app, conversation, user, surface) are
+// run runs one event on c; h is nil inside the sandbox, where event is
+// arena memory the event's strings share. Outside, strings that repeat from
+// the previous event on c (type, app, conversation, user, surface) are
 // reused rather than allocated again.
 func (a *App) run(c *Context, h Host, event []byte) error {
 	c.host = h
 	prev := c.ev
 	c.ev = Event{}
-	if err := decodeEvent(event, &c.ev, &prev); err != nil {
+	if err := decodeEvent(event, &c.ev, &prev, h == nil); err != nil {
 		return err
 	}
 	handler := a.handler(c.ev.Type)
@@ -115,11 +116,11 @@ func (a *App) run(c *Context, h Host, event []byte) error {
 	return handler(c, &c.ev)
 }
 
-func decodeEvent(b []byte, ev, prev *Event) error {
+func decodeEvent(b []byte, ev, prev *Event, shared bool) error {
 	if len(b) == 0 {
 		return &wrapError{"empty event", ErrBadEvent}
 	}
-	if err := decodeEventJSON(b, ev, prev); err != nil {
+	if err := decodeEventJSON(b, ev, prev, shared); err != nil {
 		return &wrapError{err.Error(), ErrBadEvent}
 	}
 	if ev.Type == "" {

@@ -26,7 +26,6 @@ type Context struct {
 	req  []byte        // reused request encoding
 	buf  bytes.Buffer  // request encoding through encoding/json
 	enc  *json.Encoder // writes into buf; made on first use
-	res  []byte        // reused response buffer (sandbox only)
 }
 
 func newContext() *Context {
@@ -62,7 +61,7 @@ func (c *Context) call(op string, imp importFunc, req, resp any) error {
 		return err
 	}
 	if r, ok := resp.(jsonDecodable); ok {
-		return decodeResponse(op, out, r)
+		return decodeResponse(op, out, c.host == nil, r)
 	}
 	if err := json.Unmarshal(out, resp); err != nil {
 		return fmt.Errorf("%s: decode response: %w", op, err)
@@ -72,7 +71,7 @@ func (c *Context) call(op string, imp importFunc, req, resp any) error {
 
 // roundTrip sends the encoded request body to op and returns the response
 // JSON, or an *Error for a non-zero status. Inside the sandbox the response
-// lives in a buffer reused by the next call.
+// is arena memory that decoded strings may share.
 func (c *Context) roundTrip(op string, imp importFunc, body []byte) ([]byte, error) {
 	var (
 		st  Status
@@ -81,16 +80,16 @@ func (c *Context) roundTrip(op string, imp importFunc, body []byte) ([]byte, err
 	if c.host != nil {
 		st, out = c.host.Call(op, body)
 	} else {
-		st, out = guestCall(imp, body, &c.res)
+		st, out = guestCall(imp, body)
 	}
 	if st != StatusOK {
-		return nil, decodeError(op, st, out)
+		return nil, decodeError(op, st, out, c.host == nil)
 	}
 	return out, nil
 }
 
-func decodeResponse(op string, out []byte, r jsonDecodable) error {
-	d := decoder{b: out}
+func decodeResponse(op string, out []byte, shared bool, r jsonDecodable) error {
+	d := decoder{b: out, shared: shared}
 	r.decodeJSON(&d)
 	d.end()
 	if d.err != nil {
@@ -101,10 +100,10 @@ func decodeResponse(op string, out []byte, r jsonDecodable) error {
 
 // decodeError turns a status and the error JSON into an *Error. The status
 // returned by the call wins over the one in the JSON.
-func decodeError(op string, st Status, body []byte) error {
+func decodeError(op string, st Status, body []byte, shared bool) error {
 	e := &Error{Op: op, Status: st, Code: st.String()}
 	var doc errorDoc
-	d := decoder{b: body}
+	d := decoder{b: body, shared: shared}
 	doc.decodeJSON(&d)
 	d.end()
 	if d.err == nil {

@@ -5,7 +5,7 @@ package passerelle
 // Outside the sandbox a Context always has a Host (App.Dispatch insists), so
 // these are never reached.
 
-func guestCall(importFunc, []byte, *[]byte) (Status, []byte) {
+func guestCall(importFunc, []byte) (Status, []byte) {
 	panic("passerelle: host call without a Host outside the sandbox")
 }
 

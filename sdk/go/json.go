@@ -73,6 +73,19 @@ type decoder struct {
 	err   error
 	depth int
 	buf   []byte // scratch for unescaping
+	// shared means b is never written again, so decoded strings may share
+	// its memory (the guest's arena); otherwise they are copies.
+	shared  bool
+	escaped bool // the last strBytes result is in buf, not in b
+}
+
+// string returns the token strBytes just returned as a string: b's own
+// memory when the input is shared, a copy otherwise.
+func (d *decoder) string(s []byte) string {
+	if d.shared && !d.escaped {
+		return unsafe.String(unsafe.SliceData(s), len(s))
+	}
+	return string(s)
 }
 
 func (d *decoder) fail(msg string) {
@@ -195,7 +208,7 @@ func (d *decoder) object(first *bool) (key []byte, ok bool) {
 // str reads a string value; null leaves it unchanged as encoding/json does.
 func (d *decoder) str(dst *string) {
 	if d.i < len(d.b) && d.b[d.i] == '"' { // compact JSON: skip the checks below
-		*dst = string(d.strBytes())
+		*dst = d.string(d.strBytes())
 		return
 	}
 	if d.null() || d.err != nil {
@@ -205,13 +218,14 @@ func (d *decoder) str(dst *string) {
 		d.fail("expected a string")
 		return
 	}
-	*dst = string(d.strBytes())
+	*dst = d.string(d.strBytes())
 }
 
 // strBytes reads a string token starting at '"' and returns its unescaped
 // content, with invalid UTF-8 replaced by U+FFFD. The result aliases the
 // input or d.buf.
 func (d *decoder) strBytes() []byte {
+	d.escaped = false
 	d.i++ // opening quote
 	start := d.i
 	if len(d.b)-d.i >= 8 { // the first word inline: most strings end in it
@@ -238,6 +252,7 @@ func (d *decoder) strBytes() []byte {
 		d.i++
 	}
 	// Slow path: escapes, control characters or non-ASCII.
+	d.escaped = true
 	d.buf = append(d.buf[:0], d.b[start:d.i]...)
 	for d.i < len(d.b) {
 		c := d.b[d.i]
@@ -472,8 +487,13 @@ func (d *decoder) raw() []byte {
 	return append([]byte(nil), d.b[start:d.i]...)
 }
 
-// strReuse is str returning prev, not a new string, when the value equals it.
+// strReuse is str returning prev, not a new string, when the value equals
+// it. A shared input needs no new string: the value is used as it is.
 func (d *decoder) strReuse(dst *string, prev string) {
+	if d.shared {
+		d.str(dst)
+		return
+	}
 	if d.i >= len(d.b) || d.b[d.i] != '"' {
 		if d.null() || d.err != nil {
 			return
@@ -493,10 +513,11 @@ func (d *decoder) strReuse(dst *string, prev string) {
 // event decodes an event document into ev, which the caller zeroed, reusing
 // the strings of prev where they repeat.
 func (d *decoder) event(ev, prev *Event) {
-	if d.null() {
+	first := !(d.shared && d.eventHead(ev))
+	if first && d.null() {
 		return
 	}
-	for first := true; ; {
+	for {
 		key, ok := d.object(&first)
 		if !ok {
 			return
@@ -565,6 +586,96 @@ func (d *decoder) event(ev, prev *Event) {
 	}
 }
 
+// eventHead decodes the first members of an event written the way the
+// platform writes it: compact, starting {"v":1,"type":", then id, app,
+// conversation, user, surface and text in host.Event's order, strings
+// without escapes, control characters or non-ASCII. In the sandbox every
+// taken branch and loop step costs a check, so this path compares words,
+// not bytes. It stops before the first member it does not expect (at its
+// ',' or at the closing '}'), having decoded what the general loop would
+// have, and reports whether it consumed the opening brace; the general loop
+// does the rest. Its strings share d.b, so it runs on shared input only.
+func (d *decoder) eventHead(ev *Event) bool {
+	b := d.b
+	// `{"v":1,"type":"`: a word, then a word masked to 7 bytes.
+	if len(b) < 16 || load64(b, 0) != 0x222c313a2276227b || load64(b, 8)&(1<<56-1) != 0x223a2265707974 {
+		return false
+	}
+	j := plainEnd(b, 15)
+	if j < 0 {
+		return false
+	}
+	d.depth++
+	ev.V = 1
+	ev.Type = unsafe.String(&b[15], j-15)
+	d.i = j + 1
+	// Each member is tried once, in order; a missing optional one is
+	// skipped, anything else ends this path.
+	_ = d.member(`","id":"`, &ev.ID) &&
+		d.member(`","app":"`, &ev.App)
+	_ = d.member(`","conversation":"`, &ev.Conversation)
+	_ = d.member(`","user":"`, &ev.User)
+	_ = d.member(`","surface":"`, &ev.Surface)
+	_ = d.member(`","text":"`, &ev.Text)
+	return true
+}
+
+// member decodes the member that open (the quote closing the previous
+// string, then `,"key":"`, 8 to 18 bytes) starts, if b continues with it
+// at d.i-1 and its value is a plain string, and reports whether it did.
+func (d *decoder) member(open string, dst *string) bool {
+	b, i, n := d.b, d.i-1, len(open)
+	if len(b)-i < n {
+		return false
+	}
+	s := unsafe.Pointer(unsafe.StringData(open))
+	// Two overlapping words cover 8 to 16 bytes; a third the rest.
+	diff := (load64(b, i) ^ *(*uint64)(s)) | (load64(b, i+n-8) ^ *(*uint64)(unsafe.Add(s, n-8)))
+	if n > 16 {
+		diff |= load64(b, i+8) ^ *(*uint64)(unsafe.Add(s, 8))
+	}
+	if diff != 0 {
+		return false
+	}
+	i += n
+	// Most values end within their first word.
+	j := -1
+	if len(b)-i >= 8 {
+		if m := specialMask(load64(b, i)); m != 0 {
+			if k := i + bits.TrailingZeros64(m)>>3; b[k] == '"' {
+				j = k
+			}
+		}
+	}
+	if j < 0 {
+		if j = plainEnd(b, i); j < 0 {
+			return false
+		}
+	}
+	*dst = unsafe.String(unsafe.SliceData(b[i:]), j-i)
+	d.i = j + 1
+	return true
+}
+
+// load64 reads the little-endian word at b[i:i+8], which must be in b.
+func load64(b []byte, i int) uint64 {
+	return *(*uint64)(unsafe.Pointer(unsafe.SliceData(b[i : i+8])))
+}
+
+// plainEnd returns the index of the quote closing the string whose content
+// starts at b[i], if that content is plain (no escapes, control characters
+// or non-ASCII), or -1.
+func plainEnd(b []byte, i int) int {
+	j := plainPrefix(b, i)
+	for j < len(b) && b[j] >= 0x20 && b[j] < utf8.RuneSelf && b[j] != '"' && b[j] != '\\' {
+		j++
+	}
+	if j < len(b) && b[j] == '"' {
+		return j
+	}
+	return -1
+}
+
 func (d *decoder) action(a *Action) {
 	for first := true; ; {
 		key, ok := d.object(&first)
@@ -589,7 +700,7 @@ func (d *decoder) action(a *Action) {
 				if !ok {
 					break
 				}
-				name := string(k)
+				name := d.string(k)
 				var v string // encoding/json zeroes a map element before decoding into it
 				d.str(&v)
 				a.Fields[name] = v
@@ -734,9 +845,10 @@ func (d *decoder) strs(dst *[]string) {
 	*dst = s[:n]
 }
 
-// decodeEventJSON decodes one event document.
-func decodeEventJSON(b []byte, ev, prev *Event) error {
-	d := decoder{b: b}
+// decodeEventJSON decodes one event document. With shared, b is never
+// written again and the event's strings share its memory.
+func decodeEventJSON(b []byte, ev, prev *Event, shared bool) error {
+	d := decoder{b: b, shared: shared}
 	d.event(ev, prev)
 	d.end()
 	return d.err

@@ -61,7 +61,7 @@ func TestLongStrings(t *testing.T) {
 			}
 			in := []byte(`{"type":"message","text":` + string(appendString(nil, text)) + `}`)
 			var got, want Event
-			if err := decodeEventJSON(in, &got, &Event{}); err != nil {
+			if err := decodeEventJSON(in, &got, &Event{}, false); err != nil {
 				t.Fatal(err)
 			}
 			if err := json.Unmarshal(in, &want); err != nil {
@@ -110,33 +110,58 @@ func TestDecodeEventMatchesEncodingJSON(t *testing.T) {
 		`{"type":"consent","consent":{"scopes":["a","b"],"granted":true},"consent":{"scopes":[null],"granted":null}}`,
 		`{"type":"consent","consent":{"scopes":["a","b"]},"consent":{"scopes":["c"]},"consent":{"scopes":["x",null]}}`,
 		`{"type":"consent","consent":{"scopes":[ "a" , "b" ]},"consent":null}`,
+		// The platform's own form, which eventHead decodes, and near misses.
+		`{"v":1,"type":"message","id":"ev1","app":"echo","conversation":"c1","user":"u_42","surface":"web","text":"hello"}`,
+		`{"v":1,"type":"message","id":"ev1","app":"echo","conversation":"c1","user":"u_42","surface":"web","text":"hello there, a longer text"}`,
+		`{"v":1,"type":"message","id":"","app":"","conversation":"","user":"","surface":"","text":""}`,
+		`{"v":1,"type":"open","id":"e","app":"a"}`,
+		`{"v":1,"type":"open","id":"e","app":"a","surface":"web"}`,
+		`{"v":1,"type":"open","id":"e","app":"a","user":"u","text":"payload"}`,
+		`{"v":1,"type":"message","id":"e","app":"a","text":"caf\u00e9 \"q\""}`,
+		`{"v":1,"type":"message","id":"e","app":"a","text":"café"}`,
+		`{"v":1,"type":"message","id":"e","app":"a","user":"u","user":"w","text":"a","text":"b"}`,
+		`{"v":1,"type":"action","id":"e","app":"a","conversation":"c","action":{"id":"b","value":"v"}}`,
+		`{"v":1,"type":"message","id":"e","conversation":"c","app":"a"}`,
+		`{"v":1,"type":"message","id":"e","app":"a","conversationX":"c"}`,
+		`{"v":1,"type":"message","id":"e","app":"a","conversation":"c" }`,
+		`{"v":1,"type":"message","ids":"e","app":"a"}`,
+		`{"v":1,"type":"message"}`,
+		`{"v":1,"type":"x\"y","id":"e"}`,
+		`{"v":1,"type":""}`,
+		`{"v":12,"type":"message"}`,
 	}
 	for _, in := range tests {
-		t.Run(in, func(t *testing.T) {
-			var want, got Event
-			if err := json.Unmarshal([]byte(in), &want); err != nil {
-				t.Fatal(err)
-			}
-			if err := decodeEventJSON([]byte(in), &got, &Event{Type: "x", App: "a"}); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("got  %+v\nwant %+v", got, want)
-			}
-		})
+		for _, shared := range []bool{false, true} {
+			t.Run(in, func(t *testing.T) {
+				var want, got Event
+				if err := json.Unmarshal([]byte(in), &want); err != nil {
+					t.Fatal(err)
+				}
+				if err := decodeEventJSON([]byte(in), &got, &Event{Type: "x", App: "a"}, shared); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("shared=%v\ngot  %+v\nwant %+v", shared, got, want)
+				}
+			})
+		}
 	}
 	bad := []string{``, `{`, `{"type":}`, `{"type":"x",}`, `{"type":"x"} x`, `{"v":1.5}`, `{"v":01}`, `{"text":5}`,
 		`{"action":"x"}`, `{"a":tru}`, `{"a":"\x"}`, `{"a":"\u12"}`, "{\"a\":\"\x01\"}", `{"a":[1,]}`, `[1]`, `{"payment":{"amount":1e2}}`,
 		`{"payment":{"amount":99999999999999999999}}`,
 		`{"consent":{"granted":"yes"}}`, `{"consent":{"granted":tru}}`, `{"consent":{"scopes":"a"}}`, `{"consent":{"scopes":[1]}}`,
-		`{"consent":{"scopes":["a",]}}`, `{"consent":{"scopes":["a" "b"]}}`, `{"consent":{"scopes":[`, `{"consent":[]}`}
+		`{"consent":{"scopes":["a",]}}`, `{"consent":{"scopes":["a" "b"]}}`, `{"consent":{"scopes":[`, `{"consent":[]}`,
+		`{"v":1,"type":"message","id":"e","app":"a"`, `{"v":1,"type":"message","id":"e","app":"a",}`, `{"v":1,"type":"message","id":"e","app":"a`,
+		`{"v":1,"type":"message","id":"e","app":"a","text":"x}`, `{"v":1,"type":"message","id":"e","app":"a"}}`, `{"v":1,"type":"`}
 	for _, in := range bad {
-		t.Run("bad "+in, func(t *testing.T) {
-			var ev Event
-			if err := decodeEventJSON([]byte(in), &ev, &Event{}); err == nil {
-				t.Fatalf("accepted %q", in)
-			}
-		})
+		for _, shared := range []bool{false, true} {
+			t.Run("bad "+in, func(t *testing.T) {
+				var ev Event
+				if err := decodeEventJSON([]byte(in), &ev, &Event{}, shared); err == nil {
+					t.Fatalf("shared=%v: accepted %q", shared, in)
+				}
+			})
+		}
 	}
 }
 
@@ -151,10 +176,16 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"payment","payment":{"amount":12,"currency":"EUR"}}`))
 	f.Add([]byte(`{"type":"consent","consent":{"prompt":"cp","scopes":["identity.profile"],"granted":true}}`))
 	f.Add([]byte(`{"consent":{"scopes":["a","b"]},"consent":{"scopes":["c",null],"granted":false}}`))
+	f.Add([]byte(`{"v":1,"type":"message","id":"ev1","app":"echo","conversation":"c1","user":"u_42","surface":"web","text":"hello"}`))
+	f.Add([]byte(`{"v":1,"type":"action","id":"e","app":"a","user":"u","action":{"id":"b"}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		var want, got Event
+		var want, got, shared Event
 		stdErr := json.Unmarshal(in, &want)
-		err := decodeEventJSON(in, &got, &Event{Type: "message", User: "u"})
+		err := decodeEventJSON(in, &got, &Event{Type: "message", User: "u"}, false)
+		sharedErr := decodeEventJSON(bytes.Clone(in), &shared, &Event{Type: "message", User: "u"}, true)
+		if (err == nil) != (sharedErr == nil) || !reflect.DeepEqual(got, shared) {
+			t.Fatalf("input %s\ncopied %+v (%v)\nshared %+v (%v)", in, got, err, shared, sharedErr)
+		}
 		if (stdErr == nil) != (err == nil) {
 			var typeErr *json.UnmarshalTypeError
 			if err != nil || !asTypeErr(stdErr, &typeErr) {
@@ -177,4 +208,29 @@ func asTypeErr(err error, target **json.UnmarshalTypeError) bool {
 		*target = e
 	}
 	return ok
+}
+
+// TestDecodeEventCopies checks that decoded strings are copies unless the
+// input is shared: a caller of App.Dispatch may reuse its buffer.
+func TestDecodeEventCopies(t *testing.T) {
+	const doc = `{"v":1,"type":"message","id":"e1","app":"echo","conversation":"c1","user":"u1","surface":"web","text":"hello","action":{"id":"b","value":"v","fields":{"k":"x"}}}`
+	for _, shared := range []bool{false, true} {
+		in := []byte(doc)
+		var ev Event
+		if err := decodeEventJSON(in, &ev, &Event{}, shared); err != nil {
+			t.Fatal(err)
+		}
+		want := Event{V: 1, Type: "message", ID: "e1", App: "echo", Conversation: "c1", User: "u1", Surface: "web", Text: "hello",
+			Action: &Action{ID: "b", Value: "v", Fields: map[string]string{"k": "x"}}}
+		if !reflect.DeepEqual(ev, want) {
+			t.Fatalf("shared=%v: got %+v, want %+v", shared, ev, want)
+		}
+		for i := range in {
+			in[i] = 'z'
+		}
+		changed := !reflect.DeepEqual(ev, want)
+		if changed != shared {
+			t.Fatalf("shared=%v: strings changed with the input: %v", shared, changed)
+		}
+	}
 }
