@@ -15,6 +15,9 @@ func (c *Context) Send(m Message) (id string, err error) {
 	var r sendResponse
 	if len(out) > 0 {
 		d := decoder{b: out, shared: c.host == nil}
+		if d.idOnly(&r.ID) {
+			return r.ID, nil
+		}
 		r.decodeJSON(&d)
 		if d.end(); d.err != nil {
 			return "", &wrapError{"chat.send: decode response", d.err}

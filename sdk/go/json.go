@@ -513,7 +513,14 @@ func (d *decoder) strReuse(dst *string, prev string) {
 // event decodes an event document into ev, which the caller zeroed, reusing
 // the strings of prev where they repeat.
 func (d *decoder) event(ev, prev *Event) {
-	first := !(d.shared && d.eventHead(ev))
+	first := true
+	if d.shared {
+		started, done := d.eventHead(ev)
+		if done {
+			return
+		}
+		first = !started
+	}
 	if first && d.null() {
 		return
 	}
@@ -593,17 +600,18 @@ func (d *decoder) event(ev, prev *Event) {
 // taken branch and loop step costs a check, so this path compares words,
 // not bytes. It stops before the first member it does not expect (at its
 // ',' or at the closing '}'), having decoded what the general loop would
-// have, and reports whether it consumed the opening brace; the general loop
-// does the rest. Its strings share d.b, so it runs on shared input only.
-func (d *decoder) eventHead(ev *Event) bool {
+// have, and reports whether it consumed the opening brace (started) and
+// the whole object (done); the general loop does the rest. Its strings
+// share d.b, so it runs on shared input only.
+func (d *decoder) eventHead(ev *Event) (started, done bool) {
 	b := d.b
 	// `{"v":1,"type":"`: a word, then a word masked to 7 bytes.
 	if len(b) < 16 || load64(b, 0) != 0x222c313a2276227b || load64(b, 8)&(1<<56-1) != 0x223a2265707974 {
-		return false
+		return false, false
 	}
 	j := plainEnd(b, 15)
 	if j < 0 {
-		return false
+		return false, false
 	}
 	d.depth++
 	ev.V = 1
@@ -617,7 +625,12 @@ func (d *decoder) eventHead(ev *Event) bool {
 	_ = d.member(`","user":"`, &ev.User)
 	_ = d.member(`","surface":"`, &ev.Surface)
 	_ = d.member(`","text":"`, &ev.Text)
-	return true
+	if d.i == len(b)-1 && b[d.i] == '}' {
+		d.i++
+		d.depth--
+		return true, true
+	}
+	return true, false
 }
 
 // member decodes the member that open (the quote closing the previous
@@ -666,14 +679,47 @@ func load64(b []byte, i int) uint64 {
 // starts at b[i], if that content is plain (no escapes, control characters
 // or non-ASCII), or -1.
 func plainEnd(b []byte, i int) int {
-	j := plainPrefix(b, i)
-	for j < len(b) && b[j] >= 0x20 && b[j] < utf8.RuneSelf && b[j] != '"' && b[j] != '\\' {
-		j++
-	}
-	if j < len(b) && b[j] == '"' {
+	if j := specialFrom(b, i); j < len(b) && b[j] == '"' {
 		return j
 	}
 	return -1
+}
+
+// specialFrom returns the index of the first special byte (see
+// specialMask) of b at or after i, or len(b). It reads words, the last one
+// included, wherever b has 8 bytes.
+func specialFrom(b []byte, i int) int {
+	j := plainPrefix(b, i)
+	if len(b)-j < 8 && len(b) >= 8 {
+		return tailSpecial(b, j)
+	}
+	for j < len(b) && b[j] >= 0x20 && b[j] < utf8.RuneSelf && b[j] != '"' && b[j] != '\\' {
+		j++
+	}
+	return j
+}
+
+// tailSpecial returns the index of the first special byte (see specialMask)
+// of b at or after i, or len(b), for an i in the last word of b, which is
+// at least 8 bytes long: it reads that word and ignores the bytes before i.
+func tailSpecial(b []byte, i int) int {
+	base := len(b) - 8
+	before := uint64(1)<<(uint(i-base)*8) - 1 // the bytes before i (all of them when i == len(b))
+	w := load64(b, base)&^before | lows*'a'&before
+	return base + bits.TrailingZeros64(specialMask(w))>>3
+}
+
+// idOnly decodes a shared document that is exactly {"id":"…"} with a plain
+// string, as the platform answers chat.send, and reports whether it was.
+func (d *decoder) idOnly(dst *string) bool {
+	b, n := d.b, len(d.b)
+	// `{"id":"` is 7 bytes: the first word, masked.
+	if !d.shared || n < 9 || load64(b, 0)&(1<<56-1) != 0x223a226469227b || b[n-1] != '}' || plainEnd(b, 7) != n-2 {
+		return false
+	}
+	*dst = unsafe.String(&b[7], n-9)
+	d.i = n
+	return true
 }
 
 func (d *decoder) action(a *Action) {
@@ -907,7 +953,7 @@ const hexDigits = "0123456789abcdef"
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	i := plainPrefix(unsafe.Slice(unsafe.StringData(s), len(s)), 0)
+	i := specialFrom(unsafe.Slice(unsafe.StringData(s), len(s)), 0)
 	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -985,6 +1031,10 @@ func (f *fields) optStr(k, v string) {
 }
 
 func (m *Message) appendJSON(b []byte) []byte {
+	if m.Card == nil && m.Text != "" { // a text message, the usual reply
+		b = appendString(append(b, `{"text":`...), m.Text)
+		return append(b, '}')
+	}
 	f := fields{b: append(b, '{')}
 	f.optStr("text", m.Text)
 	if m.Card != nil {

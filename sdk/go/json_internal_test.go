@@ -234,3 +234,53 @@ func TestDecodeEventCopies(t *testing.T) {
 		}
 	}
 }
+
+// plainEndRef is plainEnd one byte at a time.
+func plainEndRef(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			return -1
+		}
+	}
+	return -1
+}
+
+// FuzzPlainEnd checks the word-wise scan, including the last word of the
+// input, against plainEndRef from every start offset.
+func FuzzPlainEnd(f *testing.F) {
+	f.Add([]byte(`{"id":"m1"}`))
+	f.Add([]byte(`"text":"hello"}`))
+	f.Add([]byte("abcdefgh\"ijklmnop\\qrst\x01uv\xffw\"xyz"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for i := 0; i <= len(b); i++ {
+			if got, want := plainEnd(b, i), plainEndRef(b, i); got != want {
+				t.Fatalf("plainEnd(%q, %d) = %d, want %d", b, i, got, want)
+			}
+		}
+	})
+}
+
+// FuzzDecodeSendResponse checks the chat.send fast path against the
+// general decoder: when it accepts a document, the general decoder accepts
+// it too and decodes the same id.
+func FuzzDecodeSendResponse(f *testing.F) {
+	for _, s := range []string{`{"id":"m1"}`, `{"id":""}`, `{"id":"a longer message id"}`, `{"id":"m1","x":1}`,
+		`{"id":"m\"1"}`, `{"id":"m1"} `, `{"id":"m1"}}`, `{"id":"é"}`, `{"id":"m1"`, `{"id":"}`, `{"id":"m1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var fast, general sendResponse
+		fd := decoder{b: in, shared: true}
+		if !fd.idOnly(&fast.ID) {
+			return
+		}
+		gd := decoder{b: in}
+		general.decodeJSON(&gd)
+		if gd.end(); gd.err != nil || general != fast {
+			t.Fatalf("%q: fast path %q, general %q (%v)", in, fast.ID, general.ID, gd.err)
+		}
+	})
+}
