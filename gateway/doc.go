@@ -11,14 +11,17 @@
 // the gateway needs from identity, the mini-app router and payments, and
 // may be nil (their features then answer "unavailable"). The Server
 // implements host.Outbox: host APIs emit app messages and prompts through
-// Emit, during an app's event or later. Handler serves /ws, /healthz,
+// Emit, during an app's event or later; and host.Queuer, so that during an
+// event an app's message is queued for the commit loop while the app's
+// instance serves the next event. App events run on Config.AppWorkers
+// long-lived workers. Handler serves /ws, /healthz,
 // /metrics, /v1/ (Config.API) and the web client at /. Registerer exposes
 // the server's own Prometheus registry to other packages.
 //
 // # Delivery
 //
-// A message is persisted (bbolt, group-committed with DB.Batch) before it is
-// acknowledged. Each conversation has a gap-free sequence; live deliveries
+// A message is persisted (bbolt, group-committed by the server's commit
+// loop) before it is acknowledged or delivered. Each conversation has a gap-free sequence; live deliveries
 // of a conversation are fanned out in seq order. A reconnecting client names
 // its last seq per conversation and receives what it missed, then live
 // traffic, each seq at most once per connection. A resent message with the

@@ -29,6 +29,12 @@
 // an expected burst), so that those events do not pay for instantiation;
 // App.Trim closes idle instances of an app version that has gone quiet.
 //
+// A host API that sends a message calls host.Call.Emit; when the event's
+// Outbox is a host.Queuer the message is only queued. Dispatch gives the
+// instance back as soon as the guest returns and then waits for what the
+// event queued to be stored, so an instance is never held while the store
+// syncs; Dispatch fails if the store does.
+//
 // An instance that traps, breaks the ABI or exceeds a limit is closed and
 // replaced by a fresh one at the next event; so is one whose memory grew
 // past three quarters of its cap. A guest that returns a non-zero status
