@@ -642,31 +642,30 @@ func (d *decoder) member(open string, dst *string) bool {
 		return false
 	}
 	s := unsafe.Pointer(unsafe.StringData(open))
-	// Two overlapping words cover 8 to 16 bytes; a third the rest.
-	diff := (load64(b, i) ^ *(*uint64)(s)) | (load64(b, i+n-8) ^ *(*uint64)(unsafe.Add(s, n-8)))
-	if n > 16 {
-		diff |= load64(b, i+8) ^ *(*uint64)(unsafe.Add(s, 8))
+	// Three words at 0, mid and n-8 cover 8 to 18 bytes, without a branch.
+	mid := (n - 8) >> 1
+	diff := (load64(b, i) ^ *(*uint64)(s)) |
+		(load64(b, i+mid) ^ *(*uint64)(unsafe.Add(s, mid))) |
+		(load64(b, i+n-8) ^ *(*uint64)(unsafe.Add(s, n-8)))
+	v := i + n
+	if diff == 0 && len(b)-v > 8 {
+		// The value's first special byte, or the byte after its first
+		// word: a quote there ends a plain value.
+		if k := v + bits.TrailingZeros64(specialMask(load64(b, v)))>>3; b[k] == '"' {
+			*dst = unsafe.String(unsafe.SliceData(b[v:]), k-v)
+			d.i = k + 1
+			return true
+		}
 	}
 	if diff != 0 {
 		return false
 	}
-	i += n
-	// Most values end within their first word.
-	j := -1
-	if len(b)-i >= 8 {
-		if m := specialMask(load64(b, i)); m != 0 {
-			if k := i + bits.TrailingZeros64(m)>>3; b[k] == '"' {
-				j = k
-			}
-		}
+	k := plainEnd(b, v)
+	if k < 0 {
+		return false
 	}
-	if j < 0 {
-		if j = plainEnd(b, i); j < 0 {
-			return false
-		}
-	}
-	*dst = unsafe.String(unsafe.SliceData(b[i:]), j-i)
-	d.i = j + 1
+	*dst = unsafe.String(unsafe.SliceData(b[v:]), k-v)
+	d.i = k + 1
 	return true
 }
 
