@@ -669,9 +669,11 @@ func (d *decoder) member(open string, dst *string) bool {
 	return true
 }
 
-// load64 reads the little-endian word at b[i:i+8], which must be in b.
+// load64 reads the little-endian word at b[i:i+8]. The caller must have
+// checked that it is in b: a bounds check here would be a branch, and a
+// check, in the sandbox.
 func load64(b []byte, i int) uint64 {
-	return *(*uint64)(unsafe.Pointer(unsafe.SliceData(b[i : i+8])))
+	return *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
 }
 
 // plainEnd returns the index of the quote closing the string whose content
@@ -688,14 +690,19 @@ func plainEnd(b []byte, i int) int {
 // specialMask) of b at or after i, or len(b). It reads words, the last one
 // included, wherever b has 8 bytes.
 func specialFrom(b []byte, i int) int {
-	j := plainPrefix(b, i)
-	if len(b)-j < 8 && len(b) >= 8 {
-		return tailSpecial(b, j)
+	for len(b)-i >= 8 {
+		if m := specialMask(load64(b, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
 	}
-	for j < len(b) && b[j] >= 0x20 && b[j] < utf8.RuneSelf && b[j] != '"' && b[j] != '\\' {
-		j++
+	if len(b) >= 8 {
+		return tailSpecial(b, i)
 	}
-	return j
+	for i < len(b) && b[i] >= 0x20 && b[i] < utf8.RuneSelf && b[i] != '"' && b[i] != '\\' {
+		i++
+	}
+	return i
 }
 
 // tailSpecial returns the index of the first special byte (see specialMask)
