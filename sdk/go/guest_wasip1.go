@@ -55,11 +55,11 @@ func onEvent(n uint32) uint32 {
 	if guestCtx == nil {
 		guestCtx = newContext()
 	}
-	err := served.run(guestCtx, nil, buf)
-	if err != nil {
+	if err := served.run(guestCtx, nil, buf); err != nil {
 		guestLog(LevelError, err.Error())
+		return uint32(StatusOf(err))
 	}
-	return uint32(StatusOf(err))
+	return uint32(StatusOK)
 }
 
 // guestCall calls one operation import and fetches its pending result into

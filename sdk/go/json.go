@@ -119,6 +119,9 @@ func (d *decoder) peek() byte {
 
 // end checks that only spaces remain.
 func (d *decoder) end() {
+	if d.i == len(d.b) {
+		return
+	}
 	if d.ws(); d.err == nil && d.i < len(d.b) {
 		d.fail("invalid character after the JSON value")
 	}
