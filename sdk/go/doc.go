@@ -39,7 +39,8 @@
 // calls (Send, SendText, SendCard, Log and the helpers for storage, identity,
 // payments and timers) for that one event. Neither may be kept after the
 // handler returns: the SDK reuses them for the next event to keep the guest
-// allocation-light.
+// allocation-light. The strings they hold (the event's fields, the results
+// of host calls) are never overwritten and may be kept.
 //
 // Events of a type with no handler are acknowledged and ignored. A handler's
 // error ends the event: inside the sandbox it is written to the app log and
