@@ -693,7 +693,18 @@ func plainEnd(b []byte, i int) int {
 // specialMask) of b at or after i, or len(b). It reads words, the last one
 // included, wherever b has 8 bytes.
 func specialFrom(b []byte, i int) int {
-	for len(b)-i >= 8 {
+	for len(b)-i >= 16 { // two words per step: ids are often 16 to 24 bytes
+		lo, hi := specialMask(load64(b, i)), specialMask(load64(b, i+8))
+		if lo|hi != 0 {
+			k := 8 + bits.TrailingZeros64(hi)>>3
+			if lo != 0 {
+				k = bits.TrailingZeros64(lo) >> 3
+			}
+			return i + k
+		}
+		i += 16
+	}
+	if len(b)-i >= 8 {
 		if m := specialMask(load64(b, i)); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
