@@ -116,7 +116,7 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dbPath := fs.String("db", "", "-gateway-only: bbolt file (created if absent)")
 	rate := fs.Float64("rate", 0, "-gateway-only: frames per second per connection (0 = the gateway default)")
 	queue := fs.Int("queue", 0, "-gateway-only: send queue per connection (0 = the gateway default)")
-	workers := fs.Int("app-workers", 0, "-gateway-only: app events delivered at once (0 = the gateway default, 256)")
+	workers := fs.Int("app-workers", 0, "app events delivered at once (0 = the default: the gateway's, or the platform's app_workers)")
 	batch := fs.Int("batch", 0, "-gateway-only: bbolt MaxBatchSize (0 = bbolt's default, 1000)")
 	batchDelay := fs.Duration("batch-delay", 0, "-gateway-only: bbolt MaxBatchDelay (0 = bbolt's default, 10ms)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -170,7 +170,7 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *people < 2 || *people > loadgen.MaxConns {
 		return usageError{fmt.Sprintf("-people must be from 2 to %d", loadgen.MaxConns)}
 	}
-	lg, err := startLoadgenServer(ctx, loadgenServer{Addr: *addr, Data: *data, Apps: *appsDir, People: *people, Tokens: *tokens, Pool: *pool}, log, stderr)
+	lg, err := startLoadgenServer(ctx, loadgenServer{Addr: *addr, Data: *data, Apps: *appsDir, People: *people, Tokens: *tokens, Pool: *pool, AppWorkers: *workers}, log, stderr)
 	if err != nil {
 		return err
 	}
@@ -191,6 +191,8 @@ type loadgenServer struct {
 	People int
 	Tokens string // where to write the tokens; "" = tokens.txt in the data directory
 	Pool   int    // warm instances per app version
+	// AppWorkers is the platform's app_workers; 0 keeps its default.
+	AppWorkers int
 }
 
 type lgServer struct {
@@ -232,6 +234,9 @@ func startLoadgenServer(ctx context.Context, o loadgenServer, log *slog.Logger, 
 	}
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data, cfg.PoolSize = o.Addr, data, o.Pool
+	if o.AppWorkers > 0 {
+		cfg.AppWorkers = o.AppWorkers
+	}
 	if s.p, err = startPlatform(ctx, cfg, log); err != nil {
 		return nil, err
 	}

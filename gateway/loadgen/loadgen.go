@@ -263,6 +263,10 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	defer cancel()
 	var sent atomic.Int64
 	begin := time.Now()
+	// Client ids are unique per run: the gateway recognises a resent id
+	// among a conversation's latest messages and would not store it again,
+	// so a second run against the same server must not reuse the first's.
+	run := strconv.FormatInt(begin.UnixNano(), 36)
 	for i := 0; i < o.Senders; i++ {
 		c := clients[i]
 		if c.conv == "" {
@@ -299,6 +303,8 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 				}
 				n++
 				buf = append(buf[:0], `{"type":"send","id":"`...)
+				buf = append(buf, run...)
+				buf = append(buf, '-')
 				buf = strconv.AppendInt(buf, int64(n), 10)
 				buf = append(buf, `","conv":"`...)
 				buf = append(buf, c.conv...)
