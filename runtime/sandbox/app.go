@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -227,7 +228,17 @@ drain:
 	e.mu.Lock()
 	delete(e.apps, a)
 	e.mu.Unlock()
-	return a.rt.Close(e.baseCtx)
+	err := a.rt.Close(e.baseCtx)
+	// Instances left idle when ctx ended are not running: release them.
+	// Those still running are released when their Dispatch returns.
+	for {
+		select {
+		case inst := <-a.idle:
+			a.closeInstance(inst)
+		default:
+			return err
+		}
+	}
 }
 
 // Dispatch runs one event on a warm instance. It waits for a free instance
@@ -306,6 +317,7 @@ type instance struct {
 	app     *App
 	mod     api.Module
 	mem     api.Memory
+	memory  *guestMemory // what mem lives in; released by closeInstance
 	onEvent api.Function
 	ctx     context.Context // carries the instance; reused for every event
 	stack   []uint64
@@ -340,7 +352,7 @@ func (discardOutbox) Emit(context.Context, host.Outgoing) error { return nil }
 // the app's deadline.
 func (a *App) newInstance() (*instance, error) {
 	e := a.engine
-	inst := &instance{app: a, stack: make([]uint64, 1)}
+	inst := &instance{app: a, stack: make([]uint64, 1), memory: &guestMemory{}}
 	inst.stdout = stream{inst: inst, source: "stdout", level: slog.LevelInfo}
 	inst.stderr = stream{inst: inst, source: "stderr", level: slog.LevelWarn}
 	inst.ctx = context.WithValue(e.baseCtx, instanceKey{}, inst)
@@ -356,7 +368,7 @@ func (a *App) newInstance() (*instance, error) {
 	ctx, cancel := context.WithTimeout(inst.ctx, a.timeout)
 	defer cancel()
 	start := time.Now()
-	mod, err := a.rt.InstantiateModule(ctx, a.compiled, cfg)
+	mod, err := a.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, inst.memory.allocator()), a.compiled, cfg)
 	if err == nil {
 		inst.mod = mod
 		if init := mod.ExportedFunction(ExportInitialize); init != nil {
@@ -369,6 +381,7 @@ func (a *App) newInstance() (*instance, error) {
 		if mod != nil {
 			_ = mod.Close(e.baseCtx)
 		}
+		inst.memory.release()
 		a.stats.traps.Add(1)
 		var ferr error
 		if ctx.Err() != nil {
@@ -394,6 +407,7 @@ func (a *App) newInstance() (*instance, error) {
 func (a *App) closeInstance(inst *instance) {
 	a.engine.untrack(inst)
 	_ = inst.mod.Close(a.engine.baseCtx)
+	inst.memory.release() // no call runs on inst any more
 	a.stats.live.Add(-1)
 	a.stats.discarded.Add(1)
 }
