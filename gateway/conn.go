@@ -29,6 +29,7 @@ type outFrame struct {
 type conn struct {
 	s      *Server
 	ws     *websocket.Conn
+	out    *batchConn // ws's socket; the writer batches frames queued together
 	person string
 	name   string
 	surf   atomic.Int32 // index into surface.All()
@@ -46,8 +47,8 @@ type conn struct {
 	refill time.Time
 }
 
-func newConn(s *Server, ws *websocket.Conn, person string) *conn {
-	return &conn{s: s, ws: ws, person: person, send: make(chan outFrame, s.cfg.SendQueue),
+func newConn(s *Server, ws *websocket.Conn, out *batchConn, person string) *conn {
+	return &conn{s: s, ws: ws, out: out, person: person, send: make(chan outFrame, s.cfg.SendQueue),
 		done: make(chan struct{}), replaying: true, tokens: float64(s.cfg.RateBurst), refill: time.Now()}
 }
 
@@ -154,7 +155,22 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case f := <-c.send:
-			if err := write(f); err != nil {
+			// Frames already queued behind f go out in the same write.
+			c.out.hold()
+			err := write(f)
+		batch:
+			for n := 1; err == nil && n < maxBatchFrames; n++ {
+				select {
+				case f = <-c.send:
+					err = write(f)
+				default:
+					break batch
+				}
+			}
+			if rerr := c.out.release(); err == nil {
+				err = rerr
+			}
+			if err != nil {
 				c.fail(nil)
 				return
 			}

@@ -301,7 +301,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, errorf(CodeForbidden, "a %q token cannot chat; use a person's token", role))
 		return
 	}
-	ws, err := s.up.Upgrade(w, r, nil)
+	bw := &batchWriter{ResponseWriter: w}
+	ws, err := s.up.Upgrade(bw, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
@@ -309,7 +310,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	c := newConn(s, ws, person)
+	c := newConn(s, ws, bw.conn, person)
 	go c.writeLoop()
 	go c.readLoop()
 }
