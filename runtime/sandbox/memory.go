@@ -54,6 +54,9 @@ func (m *guestMemory) Reallocate(size uint64) []byte {
 		if size > uint64(len(m.buf)) {
 			return nil
 		}
+		if size > m.size {
+			commit(m.buf[m.size:size]) // a guest grows its memory to use it
+		}
 		m.size = size
 		return m.buf[:size:size]
 	}

@@ -18,6 +18,20 @@ func reserve(n uint64) ([]byte, bool) {
 	return b, true
 }
 
+// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14): fault a range in,
+// writable, in one call.
+const madvPopulateWrite = 23
+
+// commit makes the pages of b present before the guest touches them: one
+// call instead of a page fault per page, which on some virtual machines
+// costs several microseconds each. A kernel without MADV_POPULATE_WRITE
+// refuses it, and the pages then fault in as they are touched.
+func commit(b []byte) {
+	if len(b) > 0 {
+		_ = syscall.Madvise(b, madvPopulateWrite)
+	}
+}
+
 // unreserve returns a reservation to the system.
 func unreserve(b []byte) {
 	_ = syscall.Munmap(b)
