@@ -32,7 +32,11 @@
 //
 // Each connection has one reader goroutine (which also serves requests) and
 // one writer goroutine that owns every write: a bounded send queue, write
-// deadlines, pings, a read size limit and a token-bucket rate limit. A
+// deadlines, pings, a read size limit and a token-bucket rate limit. The
+// writer takes every frame already queued (up to 64 frames or 64 KiB) and
+// hands them to the socket in one write (batch.go: the upgraded socket is
+// wrapped so that gorilla/websocket's frames are gathered while the writer
+// holds it). A
 // connection whose queue is full is closed as a slow consumer instead of
 // growing memory. Error codes map to close codes and HTTP statuses in one
 // table (errors.go).

@@ -35,6 +35,14 @@
 // event queued to be stored, so an instance is never held while the store
 // syncs; Dispatch fails if the store does.
 //
+// On Linux an instance's linear memory is one anonymous mapping the size of
+// its memory cap, reserved but not committed (memory*.go): memory.grow
+// lengthens it in place instead of copying, the pages of a growth are
+// committed in one call, and closing the instance returns them to the
+// system. wazero frees a module's memory when the module closes, which the
+// watchdog may do while the guest runs; the sandbox unmaps only once no call
+// can be running on the instance. Elsewhere guest memory is on the Go heap.
+//
 // An instance that traps, breaks the ABI or exceeds a limit is closed and
 // replaced by a fresh one at the next event; so is one whose memory grew
 // past three quarters of its cap. A guest that returns a non-zero status
