@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"passerelle/host"
+	"passerelle/host/identity"
 )
 
 // lockedBuffer is a log destination safe for the platform's goroutines.
@@ -89,5 +90,85 @@ func TestConsentAnswerReachesTheRouter(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		waitForgotten(t, p)
 	}
+}
+
+// waitForgotten waits until the identity service keeps no answer for
+// delivery: the platform forgets one once the router had it.
+func waitForgotten(t *testing.T, p *platform) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := p.svc.Identity.UndeliveredAnswers(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d consent answers still kept after their delivery", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestConsentAnswerHandedOverAfterRestart: an answer committed by a process
+// that stopped before its app had it reaches the router when the server
+// starts again on the same data.
+func TestConsentAnswerHandedOverAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := defaultConfig()
+	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+
+	// The first run: the answer is committed, the process stops before
+	// handing it over (its hook does nothing).
+	db, err := openStore(cfg.Data, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := identity.Open(db, identity.Config{Answered: func(context.Context, identity.Prompt, bool) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	person, err := id.CreatePerson(ctx, "Ana", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := &host.Call{Out: nopOutbox{}, Caller: host.Caller{App: host.AppRef{Merchant: "labs", App: "unpublished", Version: "1"},
+		Permissions: []host.Permission{host.PermIdentityProfile}, Person: person.ID, Conversation: "cv_1"}}
+	for _, f := range id.Funcs() {
+		if f.Op == "identity.profile" {
+			if _, err := f.Handle(ctx, call, []byte(`{}`)); host.StatusOf(err) != host.StatusConsentRequired {
+				t.Fatalf("profile without a grant: %v", err)
+			}
+		}
+	}
+	prompts, err := id.PendingPrompts(ctx, person.ID)
+	if err != nil || len(prompts) != 1 {
+		t.Fatalf("pending prompts %+v, %v", prompts, err)
+	}
+	if err := id.Grant(ctx, person.ID, prompts[0].ID, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &lockedBuffer{}
+	p, err := startPlatform(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close(ctx)
+	want := `msg="consent event not delivered" prompt=` + prompts[0].ID + ` app=labs/unpublished@`
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kept answer never reached the router after the restart; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitForgotten(t, p)
 }

@@ -106,8 +106,16 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Members: lateGateway{p},
 		Consent: func(ctx context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
 			p.enqueue(ctx, func(ctx context.Context) {
-				if err := p.router.DeliverConsent(ctx, ref, person, conv, ev); err != nil {
+				err := p.router.DeliverConsent(ctx, ref, person, conv, ev)
+				if err != nil {
 					p.log.Warn("consent event not delivered", "prompt", ev.Prompt, "app", ref.String(), "err", err)
+				}
+				if ctx.Err() != nil {
+					return // stopping: the answer is handed over again at the next start
+				}
+				// Delivered, or refused by the app for good: forget it.
+				if err := p.svc.Identity.AnswerDelivered(ctx, ev.Prompt); err != nil {
+					p.log.Warn("consent answer not forgotten", "prompt", ev.Prompt, "err", err)
 				}
 			})
 		},
@@ -267,8 +275,9 @@ func (p *platform) enqueue(ctx context.Context, job func(context.Context)) {
 }
 
 // deliverHooked runs the queued deliveries, in order. Payment outcomes are
-// handed over at least once by the pay service, also after a restart;
-// consent answers are not kept across a restart.
+// handed over at least once by the pay service, also after a restart; a
+// consent answer is kept by the identity service until its delivery here
+// is done, and handed over again after a restart.
 func (p *platform) deliverHooked(ctx context.Context) {
 	for {
 		select {

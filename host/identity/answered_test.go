@@ -147,3 +147,102 @@ func TestPromptWithoutConversation(t *testing.T) {
 		t.Fatalf("answered = %+v", got)
 	}
 }
+
+// TestAnswersKeptUntilDelivered: an answer stays in the service's outbox
+// until AnswerDelivered; a restarted service (Open on the same store)
+// hands the answers still kept to the hook again, once.
+func TestAnswersKeptUntilDelivered(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	type got struct {
+		id      string
+		granted bool
+	}
+	var calls []got
+	hook := identity.Config{Answered: func(_ context.Context, p identity.Prompt, granted bool) {
+		calls = append(calls, got{p.ID, granted})
+	}}
+	s, err := identity.Open(db, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := s.CreatePerson(ctx, "Alice", "+33600000001")
+	ref := host.AppRef{Merchant: "acme", App: "lunch", Version: "1.0.0"}
+	ask := func(s *identity.Service, fields string) string {
+		t.Helper()
+		out := &outbox{}
+		c := &host.Call{Out: out, Caller: host.Caller{App: ref, Person: alice.ID, Conversation: "cv_1", Surface: "web",
+			Permissions: []host.Permission{host.PermIdentityProfile, host.PermIdentityPhone}}}
+		if _, err := call(s, c, fields); host.StatusOf(err) != host.StatusConsentRequired {
+			t.Fatalf("profile without a grant: %v", err)
+		}
+		var body identity.ConsentPromptBody
+		if err := json.Unmarshal(out.last().Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		return body.ID
+	}
+	undelivered := func(s *identity.Service) int {
+		t.Helper()
+		n, err := s.UndeliveredAnswers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	granted := ask(s, `{"fields":["name"]}`)
+	if err := s.Grant(ctx, alice.ID, granted, "web"); err != nil {
+		t.Fatal(err)
+	}
+	refused := ask(s, `{"fields":["phone"]}`)
+	if err := s.Refuse(ctx, alice.ID, refused); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || undelivered(s) != 2 {
+		t.Fatalf("after two answers: hook %+v, %d kept; want 2 calls and 2 kept", calls, undelivered(s))
+	}
+	if n := s.Redeliver(ctx); n != 0 {
+		t.Fatalf("Redeliver in the run that took the answers handed over %d", n)
+	}
+	if err := s.AnswerDelivered(ctx, granted); err != nil {
+		t.Fatal(err)
+	}
+
+	// The process stops before the refusal reached the app.
+	calls = nil
+	s2, err := identity.Open(db, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 0 {
+		t.Fatalf("Open called the hook: %+v", calls)
+	}
+	if n := s2.Redeliver(ctx); n != 1 || len(calls) != 1 || calls[0] != (got{refused, false}) {
+		t.Fatalf("Redeliver after the restart: %d, hook %+v; want the refusal of %s once", n, calls, refused)
+	}
+	if n := s2.Redeliver(ctx); n != 0 {
+		t.Fatalf("a second Redeliver handed over %d again", n)
+	}
+	if err := s2.AnswerDelivered(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.AnswerDelivered(ctx, "cp_unknown"); err != nil {
+		t.Fatalf("forgetting an unknown prompt: %v", err)
+	}
+	if n := undelivered(s2); n != 0 {
+		t.Fatalf("%d answers kept after both were delivered", n)
+	}
+
+	// Without a hook nothing is kept.
+	s3, err := identity.Open(db, identity.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.Grant(ctx, alice.ID, ask(s3, `{"fields":["phone"]}`), "web"); err != nil {
+		t.Fatal(err)
+	}
+	if n := undelivered(s3); n != 0 {
+		t.Fatalf("a service without Answered kept %d answers", n)
+	}
+}

@@ -6,7 +6,8 @@
 //
 // The service owns these top-level buckets of the shared bbolt database:
 // identity.people, identity.accounts, identity.merchants, identity.keys,
-// identity.grants and identity.prompts. The Ed25519 signing key and the
+// identity.grants, identity.prompts and identity.answers (answers to consent
+// prompts kept until their app has them). The Ed25519 signing key and the
 // pseudonym secret are generated on first start and kept in identity.keys.
 //
 // # Tokens
@@ -53,7 +54,10 @@
 //     Prompt.Event gives the host.ConsentEvent the app receives as a
 //     "consent" event. The platform queues it for the app router
 //     (runtime/apps Router.DeliverConsent), so that the app continues by
-//     itself once the person answered.
+//     itself once the person answered, and then calls AnswerDelivered. An
+//     answer is kept (in the transaction that commits it) until then;
+//     Redeliver, called at start, hands the answers a stopped process kept
+//     to Config.Answered again.
 //   - Person, FindPeople and PersonByAccount back the gateway's people
 //     directory; EnsurePerson signs in a surface account.
 //   - OpenID is what the app router uses to fill host.Event.User; kv uses it for

@@ -41,6 +41,7 @@ var (
 	bucketKeys      = []byte("identity.keys")
 	bucketGrants    = []byte("identity.grants")
 	bucketPrompts   = []byte("identity.prompts")
+	bucketAnswers   = []byte("identity.answers") // answers not yet known to have reached the app
 )
 
 var (
@@ -66,6 +67,11 @@ type Config struct {
 	// app asked) and whether the scopes were granted. It runs in the
 	// caller of Grant or Refuse, outside any transaction; it should hand
 	// the answer over (queue it) rather than run the app itself.
+	//
+	// The answer is kept, in the same transaction, until AnswerDelivered
+	// is called with the prompt's id; Redeliver hands the answers a
+	// previous run of the process kept to Answered again. So the app
+	// learns each answer at least once, also across a restart.
 	Answered func(ctx context.Context, p Prompt, granted bool)
 }
 
@@ -81,6 +87,9 @@ type Service struct {
 	pub      ed25519.PublicKey
 	secret   []byte
 	macs     sync.Pool // *pseudonymMAC
+
+	mu      sync.Mutex
+	backlog []keptAnswer // answers kept by a previous run, for Redeliver
 }
 
 // Open prepares the service on db: it creates its buckets and, on first
@@ -100,10 +109,20 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 		s.audience = DefaultAudience
 	}
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketPeople, bucketAccounts, bucketMerchants, bucketKeys, bucketGrants, bucketPrompts} {
+		for _, b := range [][]byte{bucketPeople, bucketAccounts, bucketMerchants, bucketKeys, bucketGrants, bucketPrompts, bucketAnswers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(bucketAnswers).ForEach(func(k, v []byte) error {
+			var a keptAnswer
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("answer %q: %w", k, err)
+			}
+			s.backlog = append(s.backlog, a)
+			return nil
+		}); err != nil {
+			return err
 		}
 		keys := tx.Bucket(bucketKeys)
 		seed, err := ensureSecret(keys, keySigning, ed25519.SeedSize)

@@ -207,6 +207,11 @@ func (s *Service) answer(ctx context.Context, person, promptID, surface string, 
 		if err := b.Delete(pendingKey(p.Person, p.Merchant, p.App)); err != nil {
 			return err
 		}
+		if s.answered != nil {
+			if err := putJSON(tx.Bucket(bucketAnswers), []byte(p.ID), keptAnswer{Prompt: p, Granted: yes}); err != nil {
+				return err
+			}
+		}
 		if !yes {
 			s.log.Info("consent refused", "person", person, "merchant", p.Merchant, "app", p.App, "scopes", p.Scopes)
 			return nil
@@ -223,6 +228,51 @@ func (s *Service) answer(ctx context.Context, person, promptID, surface string, 
 		s.answered(ctx, p, yes)
 	}
 	return nil
+}
+
+// keptAnswer is an answer in the outbox (bucketAnswers, keyed by prompt id).
+type keptAnswer struct {
+	Prompt  Prompt `json:"prompt"`
+	Granted bool   `json:"granted"`
+}
+
+// AnswerDelivered forgets the answer to prompt promptID once the app it
+// belongs to has been given it (or cannot be, for good): Redeliver will
+// not hand it over again. Forgetting an unknown prompt is not an error.
+func (s *Service) AnswerDelivered(ctx context.Context, promptID string) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketAnswers).Delete([]byte(promptID)) })
+	if err != nil {
+		return fmt.Errorf("identity: forget answer %s: %w", promptID, err)
+	}
+	return nil
+}
+
+// Redeliver hands Config.Answered, once, the answers a previous run of the
+// process committed but never marked delivered (AnswerDelivered), in the
+// order of their prompt ids, and returns how many. Answers given since Open
+// are handed over by Grant and Refuse themselves. Without Config.Answered
+// it does nothing.
+func (s *Service) Redeliver(ctx context.Context) int {
+	s.mu.Lock()
+	backlog := s.backlog
+	s.backlog = nil
+	s.mu.Unlock()
+	if s.answered == nil {
+		return 0
+	}
+	for _, a := range backlog {
+		s.log.Info("consent answer handed over again", "prompt", a.Prompt.ID, "merchant", a.Prompt.Merchant, "app", a.Prompt.App)
+		s.answered(ctx, a.Prompt, a.Granted)
+	}
+	return len(backlog)
+}
+
+// UndeliveredAnswers returns how many answers are kept until their app has
+// them (AnswerDelivered).
+func (s *Service) UndeliveredAnswers(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.View(func(tx *bbolt.Tx) error { n = tx.Bucket(bucketAnswers).Stats().KeyN; return nil })
+	return n, err
 }
 
 // ensurePrompt returns the pending prompt of person for the app, creating

@@ -50,7 +50,9 @@ type Config struct {
 	// (identity.Config.Answered): the app that asked (merchant and app id),
 	// the person, the conversation where it asked and the consent event
 	// for the app. It runs in the caller of Identity.Grant or Refuse: queue,
-	// do not dispatch. Nil drops the answers.
+	// do not dispatch. Nil drops the answers. Each answer is kept until the
+	// consumer calls Identity.AnswerDelivered with ev.Prompt; Run hands the
+	// answers a previous run kept to Consent again.
 	Consent func(ctx context.Context, ref host.AppRef, person, conversation string, ev host.ConsentEvent)
 }
 
@@ -117,10 +119,12 @@ func (s *Services) Funcs() []host.Func {
 	return funcs
 }
 
-// Run runs the services' background loops (expiring unconfirmed payment
-// orders and handing over their outcomes, firing due timers) until ctx
-// ends, and returns once they have all stopped.
+// Run hands over the consent answers a previous run kept
+// (Identity.Redeliver), then runs the services' background loops (expiring
+// unconfirmed payment orders and handing over their outcomes, firing due
+// timers) until ctx ends, and returns once they have all stopped.
 func (s *Services) Run(ctx context.Context) {
+	s.Identity.Redeliver(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.Pay.Run(ctx) })
 	wg.Go(func() { _ = s.Timers.Run(ctx) })
