@@ -533,5 +533,6 @@ func (p devPayments) PaymentOutcome(_ context.Context, o pay.Order) {
 	ev := o.Event()
 	p.h.enqueue(func(ctx context.Context) {
 		p.d.event(ctx, host.EventPayment, "", nil, func(e *host.Event) { e.Payment = &ev })
+		p.h.svc.Pay.OutcomeDelivered(o)
 	})
 }

@@ -274,10 +274,10 @@ func (p *platform) enqueue(ctx context.Context, job func(context.Context)) {
 	}
 }
 
-// deliverHooked runs the queued deliveries, in order. Payment outcomes are
-// handed over at least once by the pay service, also after a restart; a
-// consent answer is kept by the identity service until its delivery here
-// is done, and handed over again after a restart.
+// deliverHooked runs the queued deliveries, in order. The pay and identity
+// services keep each payment outcome and consent answer until its delivery
+// here is done (OutcomeDelivered, AnswerDelivered), and hand over again
+// after a restart what a stopped server had not delivered.
 func (p *platform) deliverHooked(ctx context.Context) {
 	for {
 		select {
@@ -298,6 +298,9 @@ func (h paymentHook) PaymentOutcome(ctx context.Context, o pay.Order) {
 		h.p.payStats.observe(o)
 		if err := h.p.router.DeliverPayment(ctx, o.Ref, o.Person, o.Conversation, o.Event()); err != nil {
 			h.p.log.Warn("payment event not delivered", "order", o.ID, "app", o.Ref.String(), "err", err)
+		}
+		if ctx.Err() == nil { // when stopping, the outcome is handed over again at the next start
+			h.p.svc.Pay.OutcomeDelivered(o)
 		}
 	})
 }

@@ -36,10 +36,11 @@
 // # Outcomes are not lost
 //
 // Every final state is written to pay.outcomes in the same transaction as
-// the state change, and handed to the Notifier after commit. Sweep forgets
-// the outcomes handed over since the previous Sweep; after a crash, the next
-// process hands over again whatever was not yet forgotten. Delivery is at
-// least once: an app may see the same (order, status, refunded) twice and
+// the state change, and handed to the Notifier after commit. The integrator
+// calls OutcomeDelivered once the app has the event; Sweep forgets the
+// outcomes delivered since the previous Sweep. After a stop or a crash, the
+// next process hands over again whatever was not yet forgotten. Delivery is
+// at least once: an app may see the same (order, status, refunded) twice and
 // should treat the payment event idempotently.
 //
 // # Hooks the integrator wires

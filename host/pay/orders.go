@@ -324,9 +324,9 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 
 // Sweep expires every order still awaiting confirmation whose TTL ended
 // before now and returns how many it expired. It also hands the Notifier
-// the outcomes a previous run of the process committed but may not have
-// handed over (once, on the first Sweep), and forgets the outcomes already
-// handed over.
+// the outcomes a previous run of the process committed but did not see
+// delivered (once, on the first Sweep), and forgets the outcomes marked
+// delivered (OutcomeDelivered).
 func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 	s.mu.Lock()
 	backlog := s.backlog
@@ -405,17 +405,25 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) notify(ctx context.Context, o Order) {
 	s.log.Info("order", "order", o.ID, "state", o.State, "app", o.Ref.String(), "amount", o.Amount, "currency", o.Currency)
-	if s.cfg.Notifier != nil {
-		s.cfg.Notifier.PaymentOutcome(ctx, o)
+	if s.cfg.Notifier == nil {
+		s.OutcomeDelivered(o) // nobody to tell
+		return
 	}
+	s.cfg.Notifier.PaymentOutcome(ctx, o)
+}
+
+// OutcomeDelivered tells the service that o's outcome (its current state)
+// reached the app, or cannot for good: the next Sweep forgets it, and a
+// restarted service will not hand it to the Notifier again.
+func (s *Service) OutcomeDelivered(o Order) {
 	s.mu.Lock()
 	s.delivered = append(s.delivered, outcomeKey(o))
 	s.mu.Unlock()
 }
 
-// Undelivered returns how many outcomes are stored but not yet known to be
-// handed to the Notifier: after a crash, those are handed over again by the
-// next Sweep.
+// Undelivered returns how many outcomes are stored but not yet known to
+// have reached their app (OutcomeDelivered and a Sweep since): after a
+// restart, those are handed to the Notifier again by the first Sweep.
 func (s *Service) Undelivered(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.View(func(tx *bbolt.Tx) error { n = tx.Bucket(bucketOutbox).Stats().KeyN; return nil })

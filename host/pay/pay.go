@@ -38,7 +38,7 @@ var (
 	bucketBalances = []byte("pay.balances")
 	bucketPostings = []byte("pay.postings")
 	bucketExpiry   = []byte("pay.expiry")
-	bucketOutbox   = []byte("pay.outcomes") // outcomes not yet known to be handed to the Notifier
+	bucketOutbox   = []byte("pay.outcomes") // outcomes not yet known to have reached their app
 )
 
 // Limits and defaults.
@@ -66,7 +66,10 @@ func MerchantAccount(merchant string) string { return "merchant:" + merchant }
 //
 // PaymentOutcome is called after the change is committed, on the goroutine
 // that made it; for pay.refund that is inside a guest's host call, so it
-// must not dispatch into the runtime synchronously: queue the event.
+// must not dispatch into the runtime synchronously: queue the event. Once
+// the event reached the app (or cannot, for good), call
+// Service.OutcomeDelivered: until then the outcome is kept, and a restarted
+// service hands it over again.
 type Notifier interface {
 	PaymentOutcome(ctx context.Context, o Order)
 }
@@ -93,8 +96,8 @@ type Service struct {
 	now    func() time.Time
 
 	mu        sync.Mutex
-	backlog   []Order  // outcomes a previous process committed but may not have handed over
-	delivered [][]byte // outbox keys handed to the Notifier, deleted by the next Sweep
+	backlog   []Order  // outcomes a previous process committed but did not see delivered
+	delivered [][]byte // outbox keys of outcomes delivered (OutcomeDelivered), deleted by the next Sweep
 }
 
 // Open prepares the service on db, creating its buckets.

@@ -246,6 +246,7 @@ func (p *Platform) DeliverPayments() []host.Message {
 		}
 		ev := o.Event()
 		m, _ := p.person(o.Person).Send(host.Event{Type: host.EventPayment, Payment: &ev, Conversation: o.Conversation, Surface: o.Surface})
+		p.Services.Pay.OutcomeDelivered(o)
 		msgs = append(msgs, m...)
 	}
 	return msgs
