@@ -49,17 +49,7 @@ func TestAnswered(t *testing.T) {
 	ref := host.AppRef{Merchant: "acme", App: "lunch", Version: "1.2.0"}
 	ask := func(t *testing.T, conv, fields string) identity.ConsentPromptBody {
 		t.Helper()
-		out := &outbox{}
-		c := &host.Call{Out: out, Caller: host.Caller{App: ref, Person: alice.ID, Conversation: conv, Surface: "whatsapp",
-			Permissions: []host.Permission{host.PermIdentityProfile, host.PermIdentityPhone}}}
-		if _, err := call(s, c, fields); host.StatusOf(err) != host.StatusConsentRequired {
-			t.Fatalf("profile without a grant: %v", err)
-		}
-		var body identity.ConsentPromptBody
-		if err := json.Unmarshal(out.last().Body, &body); err != nil {
-			t.Fatal(err)
-		}
-		return body
+		return askConsent(t, s, host.Caller{App: ref, Person: alice.ID, Conversation: conv, Surface: "whatsapp"}, fields)
 	}
 	take := func() []answer {
 		mu.Lock()
@@ -118,6 +108,22 @@ func TestAnswered(t *testing.T) {
 	}
 }
 
+// askConsent makes the caller's app ask for its person's profile fields,
+// which the person has not granted, and returns the prompt the service drew.
+func askConsent(t *testing.T, s *identity.Service, caller host.Caller, fields string) identity.ConsentPromptBody {
+	t.Helper()
+	out := &outbox{}
+	caller.Permissions = []host.Permission{host.PermIdentityProfile, host.PermIdentityPhone}
+	if _, err := call(s, &host.Call{Out: out, Caller: caller}, fields); host.StatusOf(err) != host.StatusConsentRequired {
+		t.Fatalf("profile without a grant: %v", err)
+	}
+	var body identity.ConsentPromptBody
+	if err := json.Unmarshal(out.last().Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
 // TestPromptWithoutConversation: a prompt stored before prompts kept their
 // conversation is answered as before, with an empty conversation.
 func TestPromptWithoutConversation(t *testing.T) {
@@ -170,17 +176,7 @@ func TestAnswersKeptUntilDelivered(t *testing.T) {
 	ref := host.AppRef{Merchant: "acme", App: "lunch", Version: "1.0.0"}
 	ask := func(s *identity.Service, fields string) string {
 		t.Helper()
-		out := &outbox{}
-		c := &host.Call{Out: out, Caller: host.Caller{App: ref, Person: alice.ID, Conversation: "cv_1", Surface: "web",
-			Permissions: []host.Permission{host.PermIdentityProfile, host.PermIdentityPhone}}}
-		if _, err := call(s, c, fields); host.StatusOf(err) != host.StatusConsentRequired {
-			t.Fatalf("profile without a grant: %v", err)
-		}
-		var body identity.ConsentPromptBody
-		if err := json.Unmarshal(out.last().Body, &body); err != nil {
-			t.Fatal(err)
-		}
-		return body.ID
+		return askConsent(t, s, host.Caller{App: ref, Person: alice.ID, Conversation: "cv_1", Surface: "web"}, fields).ID
 	}
 	undelivered := func(s *identity.Service) int {
 		t.Helper()
