@@ -79,6 +79,24 @@ func TestRunAgainstTheGatewayOnly(t *testing.T) {
 	}
 }
 
+// TestRunTwiceOnOneServer: a second run as the same people is measured like
+// the first; its sends are not taken for resends of the first run's (the
+// gateway does not store a client id it has seen again, nor deliver it).
+func TestRunTwiceOnOneServer(t *testing.T) {
+	addr := bare(t, "k2")
+	for run := range 2 {
+		var out bytes.Buffer
+		res, err := loadgen.Run(context.Background(), loadgen.Options{Addr: addr, Secret: "k2", Prefix: "again",
+			Conns: 4, Duration: 200 * time.Millisecond, Mode: loadgen.ModeP2P}, &out)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, out.String())
+		}
+		if res.Sent == 0 || res.Delivered != res.Sent {
+			t.Fatalf("run %d: sent %d, delivered %d:\n%s", run, res.Sent, res.Delivered, out.String())
+		}
+	}
+}
+
 func TestRunCountsRefusedFrames(t *testing.T) {
 	addr := bareRate(t, "r", 1, 10) // one frame per second after a burst of 10
 	var out bytes.Buffer
