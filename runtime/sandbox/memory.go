@@ -10,15 +10,20 @@ import (
 // (reserve, memory_linux.go), it is one anonymous mapping the size of the
 // memory's maximum, reserved but not committed: memory.grow lengthens the
 // view in place, without the copy wazero's own buffer makes each time it
-// outgrows its capacity, and pages are committed only as the guest touches
-// them. Elsewhere, or if the reservation fails, it is a Go slice grown like
-// wazero's own.
+// outgrows its capacity, and the first commitMax bytes of each growth are
+// committed in one call rather than faulted in page by page (the rest, as
+// the guest touches them). Elsewhere, or if the reservation fails, it is a
+// Go slice grown like wazero's own.
 //
 // wazero calls Free when the module closes, which the watchdog may do while
 // the guest still runs on another goroutine; unmapping then would fault the
-// running guest. Free therefore only marks the memory; the sandbox calls
-// release once no call can be running on the instance (closeInstance, or a
-// failed instantiation), and only then is the mapping returned.
+// running guest. Free therefore releases nothing; the sandbox calls release
+// once no call can be running on the instance (closeInstance, or a failed
+// instantiation), and only then is the mapping returned.
+// commitMax bounds what one growth commits at once: a Go guest grows its
+// heap by a few hundred KiB at a time and starts with about 3 MiB.
+const commitMax = 8 << 20
+
 type guestMemory struct {
 	mu       sync.Mutex
 	buf      []byte // the mapping (its length is the reservation) or the heap slice
@@ -55,7 +60,9 @@ func (m *guestMemory) Reallocate(size uint64) []byte {
 			return nil
 		}
 		if size > m.size {
-			commit(m.buf[m.size:size]) // a guest grows its memory to use it
+			// A guest grows its memory to use it; a large declared
+			// minimum or growth is left to fault in as it is used.
+			commit(m.buf[m.size:min(size, m.size+commitMax)])
 		}
 		m.size = size
 		return m.buf[:size:size]
