@@ -98,9 +98,16 @@ func TestConsentAnswerReachesTheRouter(t *testing.T) {
 // delivery: the platform forgets one once the router had it.
 func waitForgotten(t *testing.T, p *platform) {
 	t.Helper()
+	waitNone(t, "consent answers", func() (int, error) { return p.svc.Identity.UndeliveredAnswers(context.Background()) })
+}
+
+// waitNone waits up to 10 s until count reports none of what is counted:
+// things kept until their delivery is done.
+func waitNone(t *testing.T, what string, count func() (int, error)) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n, err := p.svc.Identity.UndeliveredAnswers(context.Background())
+		n, err := count()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +115,7 @@ func waitForgotten(t *testing.T, p *platform) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d consent answers still kept after their delivery", n)
+			t.Fatalf("%d %s still kept after their delivery", n, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

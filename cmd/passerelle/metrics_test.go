@@ -90,22 +90,12 @@ func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 	}
 	// Once delivered, the outcome is forgotten at the next sweep: a restart
 	// would not hand it to the app again.
-	for {
+	waitNone(t, "payment outcomes", func() (int, error) {
 		if _, err := p.svc.Pay.Sweep(ctx, time.Now()); err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
-		n, err := p.svc.Pay.Undelivered(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d payment outcomes still kept after their delivery", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return p.svc.Pay.Undelivered(ctx)
+	})
 }
 
 func scrape(t *testing.T, url string) string {
