@@ -1,4 +1,4 @@
-module passerelle
+module github.com/passerelle/passerelle
 
 go 1.26.0
 

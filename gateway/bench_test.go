@@ -13,7 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway"
 )
 
 // BenchmarkPersonToPerson measures durable person-to-person delivery

@@ -10,9 +10,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"passerelle/gateway"
-	"passerelle/gateway/browsertest"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/browsertest"
+	"github.com/passerelle/passerelle/host"
 )
 
 func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {

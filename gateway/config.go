@@ -8,7 +8,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Authenticator verifies a person's session token (a JWT issued by the

@@ -12,8 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"passerelle/gateway/surface"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway/surface"
+	"github.com/passerelle/passerelle/host"
 )
 
 // outFrame is one encoded server frame. Deliveries carry their conversation

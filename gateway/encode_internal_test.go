@@ -7,8 +7,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"passerelle/gateway/surface"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway/surface"
+	"github.com/passerelle/passerelle/host"
 )
 
 // The hand-written encodings of text messages are byte for byte what

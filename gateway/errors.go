@@ -7,7 +7,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Sentinel errors of the package.

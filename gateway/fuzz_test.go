@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway"
 )
 
 func FuzzParseFrame(f *testing.F) {

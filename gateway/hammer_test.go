@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway"
 )
 
 // TestReconnectingReaderSeesEverySeqOnceInOrder: two people write into a

@@ -16,8 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/host"
 )
 
 // tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.

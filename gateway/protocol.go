@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"unicode/utf8"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // ProtocolVersion is the version a client names in hello ("v":1).

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"testing"
 
-	"passerelle/gateway"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/host"
 )
 
 func TestQueueStoresInOrderBeforeDelivery(t *testing.T) {

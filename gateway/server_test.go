@@ -12,8 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"passerelle/gateway"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/host"
 )
 
 func TestPersonToPersonAcrossSurfaces(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Buckets owned by the gateway.

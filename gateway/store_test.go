@@ -8,7 +8,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway"
 )
 
 // history returns the texts of conv by seq, read with history frames.

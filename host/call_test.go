@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // queuer records what is emitted and queued, in order, and lets the test

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 func goodManifest() host.Manifest {

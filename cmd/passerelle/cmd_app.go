@@ -16,10 +16,10 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/services"
-	"passerelle/runtime/appbuild"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // The merchant's local app tools: build a module from a Go app directory and

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // echoModule builds miniapps/echo with `app build` into a temporary directory.

@@ -16,9 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"passerelle/host/identity"
-	"passerelle/host/pay"
-	"passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/runtime/appbuild"
 )
 
 var cmdDemo = command{"demo", "start a server with demo people, funded wallets and the example mini-apps; prints a URL per person", runDemo}

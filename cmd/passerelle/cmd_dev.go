@@ -19,13 +19,13 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/pay"
-	"passerelle/host/services"
-	"passerelle/host/timer"
-	"passerelle/runtime/appbuild"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/host/timer"
+	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 var cmdDev = command{"dev", "run a mini-app in the terminal, rebuilding on change: DIR|FILE.wasm", runDev}

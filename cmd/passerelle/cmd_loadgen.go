@@ -14,8 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway/loadgen"
-	"passerelle/host/identity"
+	"github.com/passerelle/passerelle/gateway/loadgen"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 var cmdLoadgen = command{"loadgen", "measure a server on this machine: 'loadgen serve' starts one with N people, 'loadgen run' loads it", runLoadgen}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/gateway/loadgen"
+	"github.com/passerelle/passerelle/gateway/loadgen"
 )
 
 // TestLoadgenThroughTheRealPlatform starts what 'loadgen serve' starts (the

@@ -14,12 +14,12 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway/api"
-	"passerelle/host"
-	"passerelle/runtime/apps"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 type publishTokens struct{}

@@ -14,7 +14,7 @@ import (
 	"go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
 
-	"passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 var cmdToken = command{"token", "issue a sign-in token: person NAME [--surface web] | merchant ID | operator NAME", runToken}

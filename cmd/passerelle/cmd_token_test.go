@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 func TestTokenCommand(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/host/identity"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // lockedBuffer is a log destination safe for the platform's goroutines.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"passerelle/gateway/browsertest"
-	"passerelle/host/pay"
+	"github.com/passerelle/passerelle/gateway/browsertest"
+	"github.com/passerelle/passerelle/host/pay"
 )
 
 // e2ePage is one browser tab signed in as one demo person.

@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"passerelle/host/pay"
-	"passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/runtime/apps"
 )
 
 // runtimeCollector exports the sandbox's instance pools and failures per app

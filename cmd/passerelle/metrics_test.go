@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/host/identity"
-	"passerelle/host/pay"
-	"passerelle/runtime/apps"
-	"passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/apptest"
 )
 
 // TestMetricsCoverRuntimeAndPayments checks that /metrics reports the

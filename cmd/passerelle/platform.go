@@ -15,16 +15,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway"
-	"passerelle/gateway/api"
-	"passerelle/host"
-	"passerelle/host/identity"
-	"passerelle/host/pay"
-	"passerelle/host/services"
-	"passerelle/host/timer"
-	"passerelle/runtime/apps"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/host/timer"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // platformConfig is what a server needs to start. serve fills it from flags,

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"passerelle/runtime/apps"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // Authenticator verifies a bearer token (host/identity).

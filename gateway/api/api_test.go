@@ -18,13 +18,13 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway/api"
-	"passerelle/host"
-	"passerelle/host/identity"
-	"passerelle/runtime/apps"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // tokens is a stand-in Authenticator: fixed tokens for two merchants and a person.

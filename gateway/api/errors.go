@@ -5,10 +5,10 @@ import (
 	"errors"
 	"net/http"
 
-	"passerelle/host"
-	"passerelle/runtime/apps"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // Error codes of the API. They never change meaning.

@@ -14,8 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/host"
 )
 
 // BareConfig configures a gateway-only server: the gateway with a

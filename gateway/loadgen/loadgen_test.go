@@ -12,7 +12,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/gateway/loadgen"
+	"github.com/passerelle/passerelle/gateway/loadgen"
 )
 
 // bare starts the gateway-only server on a free loopback port and returns

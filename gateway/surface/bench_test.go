@@ -3,8 +3,8 @@ package surface_test
 import (
 	"testing"
 
-	"passerelle/gateway/surface"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway/surface"
+	"github.com/passerelle/passerelle/host"
 )
 
 func BenchmarkRender(b *testing.B) {

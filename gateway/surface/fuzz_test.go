@@ -5,8 +5,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"passerelle/gateway/surface"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway/surface"
+	"github.com/passerelle/passerelle/host"
 )
 
 // FuzzRender renders app-made messages for every surface and checks that

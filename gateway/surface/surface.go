@@ -23,7 +23,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Name is a messaging surface.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/gateway/surface"
-	"passerelle/host"
+	"github.com/passerelle/passerelle/gateway/surface"
+	"github.com/passerelle/passerelle/host"
 )
 
 func buttons(n, titleLen int) []host.Button {

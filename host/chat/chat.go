@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"unicode/utf8"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Limits of the message model.

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/host/chat"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/chat"
 )
 
 type outbox struct {

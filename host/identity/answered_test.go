@@ -10,8 +10,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/identity"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // answer is one call of Config.Answered, with whether the answer was

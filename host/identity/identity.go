@@ -21,7 +21,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Errors returned by the service. They are wrapped with details; test them

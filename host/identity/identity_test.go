@@ -17,8 +17,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/identity"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 func openDB(t testing.TB) *bbolt.DB {

@@ -9,7 +9,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Scope is something a person grants an app. Its values are the manifest

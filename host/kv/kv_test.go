@@ -13,8 +13,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/kv"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/kv"
 )
 
 func openDB(t testing.TB) *bbolt.DB {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // OrderView is what an app sees of an order: never the payer's platform id.

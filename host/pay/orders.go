@@ -11,7 +11,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // State is where an order is in its life.

@@ -18,8 +18,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/internal/groupcommit"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/internal/groupcommit"
 )
 
 // Errors returned by the service, wrapped with details; test with errors.Is.

@@ -15,8 +15,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/pay"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/pay"
 )
 
 func openDB(t testing.TB) *bbolt.DB {

@@ -21,12 +21,12 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/chat"
-	"passerelle/host/identity"
-	"passerelle/host/kv"
-	"passerelle/host/pay"
-	"passerelle/host/timer"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/chat"
+	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/kv"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/host/timer"
 )
 
 // Config configures Open. Every field is optional.

@@ -12,10 +12,10 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/pay"
-	"passerelle/host/services"
-	"passerelle/host/timer"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/host/timer"
 )
 
 var shop = host.AppRef{Merchant: "acme", App: "shop", Version: "1.0.0"}

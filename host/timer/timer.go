@@ -14,8 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/internal/groupcommit"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/internal/groupcommit"
 )
 
 // Defaults for Config.

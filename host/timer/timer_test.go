@@ -11,8 +11,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/timer"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/timer"
 )
 
 type clock struct {

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/apptest"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 type discard struct{}

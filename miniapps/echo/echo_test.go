@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/apptest"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // load runs echo, built with the real Go toolchain, in the real sandbox

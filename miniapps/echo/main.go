@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	passerelle "passerelle/sdk/go"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 func init() {

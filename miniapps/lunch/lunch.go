@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/miniapps/internal/money"
-	passerelle "passerelle/sdk/go"
+	"github.com/passerelle/passerelle/miniapps/internal/money"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // Config is what a kitchen sets when it builds the app.

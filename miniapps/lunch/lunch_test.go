@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/gateway/surface"
-	"passerelle/host"
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	"github.com/passerelle/passerelle/gateway/surface"
+	"github.com/passerelle/passerelle/host"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // fakeHost serves the operations lunch uses from memory, with the request

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	passerelle "passerelle/sdk/go"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // The host operations lunch uses, in one place. Storage is always the

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/host/identity"
-	"passerelle/host/pay"
-	"passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/runtime/apptest"
 )
 
 // newPlatform loads this app, built with the real Go toolchain, into the

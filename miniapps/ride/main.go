@@ -14,7 +14,7 @@
 //	passerelle demo
 package main
 
-import passerelle "passerelle/sdk/go"
+import passerelle "github.com/passerelle/passerelle/sdk/go"
 
 func init() {
 	passerelle.Serve(newApp(DefaultConfig()))

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/miniapps/internal/money"
-	passerelle "passerelle/sdk/go"
+	"github.com/passerelle/passerelle/miniapps/internal/money"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // Driver is who comes to pick people up.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // TestFormErrors submits bad forms: the app draws the form again saying

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/host/pay"
-	"passerelle/miniapps/internal/money"
-	"passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/miniapps/internal/money"
+	"github.com/passerelle/passerelle/runtime/apptest"
 )
 
 // newPlatform loads this app, built with the real Go toolchain, into the

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"passerelle/miniapps/internal/money"
+	"github.com/passerelle/passerelle/miniapps/internal/money"
 )
 
 // Product is one item of the catalogue. Prices are integer minor units of

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"passerelle/miniapps/internal/money"
-	passerelle "passerelle/sdk/go"
+	"github.com/passerelle/passerelle/miniapps/internal/money"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // Storage keys, in the person's private scope.

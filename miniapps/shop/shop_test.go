@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/gateway/surface"
-	"passerelle/host"
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	"github.com/passerelle/passerelle/gateway/surface"
+	"github.com/passerelle/passerelle/host"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // newHost runs the shop on sdktest with an in-memory person storage.

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/host/pay"
-	"passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/runtime/apptest"
 )
 
 // newPlatform loads this app, built with the real Go toolchain, into the

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	passerelle "passerelle/sdk/go"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // keyTicket is the person's open handoff, in their private storage.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // newHost runs the bot on sdktest with an in-memory person storage.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apptest"
 )
 
 // TestWasmSupport runs the bot in the real sandbox with the real chat,

@@ -17,8 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"passerelle/host"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // ErrNoGo is returned when the go command is not on PATH.

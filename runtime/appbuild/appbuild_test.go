@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/runtime/appbuild"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 const manifest = `{"abi":"passerelle_v1","id":"hello","name":"Hello","version":"1.0.0","permissions":["chat"]}`

@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"passerelle/host"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // Errors of the router, wrapped with details.

@@ -13,11 +13,11 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/runtime/apps"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // outbox records what apps emit.

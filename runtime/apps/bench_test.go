@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apps"
 )
 
 // BenchmarkDeliver measures one message event end to end through the

@@ -1,9 +1,9 @@
 package apps
 
 import (
-	"passerelle/host"
-	"passerelle/runtime/registry"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // LogSink forwards the engine's app log lines to the registry's per-app

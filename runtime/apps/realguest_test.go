@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/apps"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // goGuest is a mini-app written with the Go SDK; it answers every message.
@@ -20,7 +20,7 @@ const goGuest = `//go:build wasip1
 
 package main
 
-import passerelle "passerelle/sdk/go"
+import passerelle "github.com/passerelle/passerelle/sdk/go"
 
 func init() {
 	app := passerelle.NewApp()
@@ -46,7 +46,7 @@ func buildGoGuest(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	gomod := "module guest\n\ngo 1.26\n\nrequire passerelle v0.0.0\n\nreplace passerelle => " + repo + "\n"
+	gomod := "module guest\n\ngo 1.26\n\nrequire github.com/passerelle/passerelle v0.0.0\n\nreplace github.com/passerelle/passerelle => " + repo + "\n"
 	sum, _ := os.ReadFile(filepath.Join(repo, "go.sum"))
 	for name, data := range map[string][]byte{"go.mod": []byte(gomod), "go.sum": sum, "main.go": []byte(goGuest)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {

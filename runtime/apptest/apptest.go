@@ -43,12 +43,12 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/pay"
-	"passerelle/host/services"
-	"passerelle/host/timer"
-	"passerelle/runtime/appbuild"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/host/timer"
+	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // builds caches one build per absolute directory for the test binary.

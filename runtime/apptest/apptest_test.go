@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/host/identity"
-	"passerelle/host/pay"
-	"passerelle/runtime/apptest"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 const tip = "testdata/tip"

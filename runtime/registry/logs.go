@@ -9,7 +9,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // maxMessage bounds one log record's message; longer ones are cut.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/registry"
 )
 
 func TestLogRing(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/registry"
 )
 
 func openDB(t testing.TB) *bbolt.DB {

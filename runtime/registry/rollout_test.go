@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/registry"
 )
 
 func TestBucketStable(t *testing.T) {

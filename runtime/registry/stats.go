@@ -11,7 +11,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Latency histogram: bucket i counts durations <= bounds[i]; the last

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // HostModule is the module name of the host imports.

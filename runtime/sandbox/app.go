@@ -16,7 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // App is one loaded version of a mini-app: its own wazero Runtime (with the

@@ -11,8 +11,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"passerelle/host"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // Report is what Check found in a module.

@@ -13,7 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // Config configures an Engine. It is copied by New; changing it afterwards

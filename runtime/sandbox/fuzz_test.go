@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // FuzzCheck feeds arbitrary bytes to Check, as an upload would: it must

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // TestGoGuest builds testdata/goguest with the Go toolchain

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // fixture returns testdata/<name>.wasm with a manifest embedded.

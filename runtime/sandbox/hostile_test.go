@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // TestHostileEvents runs each hostile guest twice, checks the typed error

@@ -3,7 +3,7 @@ package sandbox
 import (
 	"fmt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // builtinDefaults are the limits used where neither Config.Defaults nor a

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // AppLogger receives what an app writes and how its events fail. The

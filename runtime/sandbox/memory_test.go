@@ -9,8 +9,8 @@ import (
 	"testing"
 	"unsafe"
 
-	"passerelle/host"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 func TestGuestMemoryGrowsInPlace(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // blockingOutbox holds every Emit until release is closed.

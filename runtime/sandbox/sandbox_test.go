@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"passerelle/host"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 func TestDispatchEcho(t *testing.T) {

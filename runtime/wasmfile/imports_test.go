@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 func TestImports(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"passerelle/host"
+	"github.com/passerelle/passerelle/host"
 )
 
 // SectionName is the name of the custom section holding the manifest.

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"passerelle/host"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 var empty = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}

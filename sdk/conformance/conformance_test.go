@@ -15,10 +15,10 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"passerelle/host"
-	"passerelle/host/services"
-	"passerelle/runtime/sandbox"
-	"passerelle/runtime/wasmfile"
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 type vector struct {

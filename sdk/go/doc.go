@@ -5,7 +5,7 @@
 //
 // Import it as
 //
-//	import passerelle "passerelle/sdk/go"
+//	import passerelle "github.com/passerelle/passerelle/sdk/go"
 //
 // # Writing an app
 //
@@ -17,7 +17,7 @@
 //
 //	package main
 //
-//	import passerelle "passerelle/sdk/go"
+//	import passerelle "github.com/passerelle/passerelle/sdk/go"
 //
 //	func init() {
 //		app := passerelle.NewApp()

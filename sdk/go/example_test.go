@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // A shop greets people with a card, answers the buttons and repeats

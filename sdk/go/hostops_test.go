@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // run delivers one message event to a handler and returns the host, so

@@ -9,9 +9,9 @@ import (
 	"sync"
 	"testing"
 
-	"passerelle/host"
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	"github.com/passerelle/passerelle/host"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // roundTrip encodes from with JSON, decodes into to, and checks that encoding

@@ -3,7 +3,7 @@ package money_test
 import (
 	"testing"
 
-	"passerelle/miniapps/internal/money"
+	"github.com/passerelle/passerelle/miniapps/internal/money"
 )
 
 func TestFormat(t *testing.T) {

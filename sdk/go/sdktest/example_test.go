@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // menu is a small app: a card with two buttons on open, an answer per button.

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	passerelle "passerelle/sdk/go"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // The built-in storage: kv.get, kv.set, kv.delete and kv.list over an

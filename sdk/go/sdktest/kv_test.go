@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // A visit counter kept in the person's storage.

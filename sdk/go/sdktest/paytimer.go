@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	passerelle "passerelle/sdk/go"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // The built-in payments and timers. pay.request records an order awaiting

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	passerelle "passerelle/sdk/go"
-	"passerelle/sdk/go/sdktest"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
+	"github.com/passerelle/passerelle/sdk/go/sdktest"
 )
 
 // A lunch app asks for a payment and thanks the person once it is paid.

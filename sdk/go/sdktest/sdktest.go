@@ -19,7 +19,7 @@ import (
 	"strings"
 	"sync"
 
-	passerelle "passerelle/sdk/go"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 // OpFunc serves one operation in tests. It returns the response (encoded as

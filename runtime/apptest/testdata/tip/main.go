@@ -8,7 +8,7 @@ import (
 	"errors"
 	"time"
 
-	passerelle "passerelle/sdk/go"
+	passerelle "github.com/passerelle/passerelle/sdk/go"
 )
 
 func init() {
