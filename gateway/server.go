@@ -871,7 +871,7 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	default:
 		return errorf(CodeBadRequest, "a %q prompt cannot be answered %q", p.Type, answer)
 	}
-	if err != nil {
+	if err != nil && !settled(err) {
 		return err
 	}
 	s.met.promptAnswer.WithLabelValues(p.Type, answer).Inc()
@@ -883,7 +883,15 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	for _, c := range s.connsOf(c.person) {
 		c.deliver(outFrame{data: f})
 	}
-	return nil
+	return err
+}
+
+// settled reports whether an answer that failed with err still settled its
+// prompt: the thing it asked about reached a final state (an order declined
+// for want of money, already paid or expired), so asking again is useless.
+func settled(err error) bool {
+	st := host.StatusOf(err)
+	return st == host.StatusInsufficientFunds || st == host.StatusConflict
 }
 
 // appJob is an event for an app.

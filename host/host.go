@@ -36,19 +36,23 @@ const (
 	StatusUnavailable      Status = 7 // the host could not serve the call right now; retry later
 	StatusInternal         Status = 8 // a host bug; the message says what failed
 	StatusUnknownOp        Status = 9 // the operation is not offered by this host
+	// StatusInsufficientFunds: the paying wallet holds less than the amount;
+	// no money moved.
+	StatusInsufficientFunds Status = 10
 )
 
 var statusNames = map[Status]string{
-	StatusOK:               "ok",
-	StatusBadRequest:       "bad_request",
-	StatusPermissionDenied: "permission_denied",
-	StatusNotFound:         "not_found",
-	StatusQuota:            "quota_exceeded",
-	StatusConsentRequired:  "consent_required",
-	StatusConflict:         "conflict",
-	StatusUnavailable:      "unavailable",
-	StatusInternal:         "internal",
-	StatusUnknownOp:        "unknown_op",
+	StatusOK:                "ok",
+	StatusBadRequest:        "bad_request",
+	StatusPermissionDenied:  "permission_denied",
+	StatusNotFound:          "not_found",
+	StatusQuota:             "quota_exceeded",
+	StatusConsentRequired:   "consent_required",
+	StatusConflict:          "conflict",
+	StatusUnavailable:       "unavailable",
+	StatusInternal:          "internal",
+	StatusUnknownOp:         "unknown_op",
+	StatusInsufficientFunds: "insufficient_funds",
 }
 
 // String returns the stable name of s, such as "quota_exceeded".
@@ -59,18 +63,39 @@ func (s Status) String() string {
 	return fmt.Sprintf("status_%d", uint32(s))
 }
 
-// Error is the one coded error a host function returns. The runtime encodes it
-// for the guest as {"status":4,"code":"quota_exceeded","message":"..."}.
+// Error is the one coded error of the host layer: every service returns it
+// (or an error wrapping it) for what a caller did wrong or must wait for,
+// and every edge maps its Status in one table of its own: the ABI
+// (runtime/sandbox), the WebSocket protocol (gateway) and the HTTP API
+// (gateway/api). The runtime encodes it for the guest as
+// {"status":4,"code":"quota_exceeded","message":"..."}. An error that is no
+// *Error is a host failure (StatusInternal): its text goes to the log, not
+// to the caller.
+//
+// A package declares its kinds of failure as *Error sentinels with a
+// status (kv.ErrQuota) and returns Wrapf(kind, ...) with the details;
+// errors.Is(err, kind) holds for those.
 type Error struct {
 	Status  Status
 	Message string // says what was wrong and what to do
+	Kind    error  // the sentinel this error is an instance of, if any (Wrapf)
 }
 
-func (e *Error) Error() string { return e.Status.String() + ": " + e.Message }
+// Error returns the message; the status travels beside it at every edge.
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the sentinel e is an instance of.
+func (e *Error) Unwrap() error { return e.Kind }
 
 // Errorf returns an *Error with the given status.
 func Errorf(s Status, format string, args ...any) *Error {
 	return &Error{Status: s, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrapf returns an instance of the sentinel kind: its status, the message
+// kind's message followed by ": " and the details.
+func Wrapf(kind *Error, format string, args ...any) *Error {
+	return &Error{Status: kind.Status, Message: kind.Message + ": " + fmt.Sprintf(format, args...), Kind: kind}
 }
 
 // StatusOf returns the status carried by err: StatusOK for nil, the status of
@@ -84,6 +109,18 @@ func StatusOf(err error) Status {
 		return he.Status
 	}
 	return StatusInternal
+}
+
+// MessageOf returns what a caller is told about err: its text when an
+// *Error is in its chain (an *Error's message, or the sentinel's message
+// with the details wrapped around it), "" otherwise: the text of a host
+// failure is for the log.
+func MessageOf(err error) string {
+	var he *Error
+	if !errors.As(err, &he) {
+		return ""
+	}
+	return err.Error()
 }
 
 // Permission names what a manifest may grant.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -32,10 +31,10 @@ const (
 )
 
 // ErrInvalid is wrapped by every validation error.
-var ErrInvalid = errors.New("chat: invalid message")
+var ErrInvalid = &host.Error{Status: host.StatusBadRequest, Message: "chat: invalid message"}
 
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	return host.Wrapf(ErrInvalid, "%s: %s", field, fmt.Sprintf(format, args...))
 }
 
 func checkText(field, s string, max int, required bool) error {

@@ -81,7 +81,7 @@ func pendingKey(person, merchant, app string) []byte {
 func (s *Service) GrantScopes(ctx context.Context, person string, ref host.AppRef, scopes []Scope, surface string) error {
 	for _, sc := range scopes {
 		if !validScope(sc) {
-			return fmt.Errorf("%w: scope %q; use identity.profile or identity.phone", ErrInvalid, sc)
+			return host.Wrapf(ErrInvalid, "scope %q; use identity.profile or identity.phone", sc)
 		}
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
@@ -91,7 +91,7 @@ func (s *Service) GrantScopes(ctx context.Context, person string, ref host.AppRe
 
 func (s *Service) putGrants(tx *bbolt.Tx, person, merchant, app string, scopes []Scope, surface string) error {
 	if tx.Bucket(bucketPeople).Get([]byte(person)) == nil {
-		return fmt.Errorf("%w: no person %q", ErrNotFound, person)
+		return host.Wrapf(ErrNotFound, "no person %q", person)
 	}
 	b := tx.Bucket(bucketGrants)
 	for _, sc := range scopes {
@@ -112,7 +112,7 @@ func (s *Service) Revoke(ctx context.Context, person string, ref host.AppRef, sc
 		key := grantKey(person, ref.Merchant, ref.App, sc)
 		var g Grant
 		if err := getJSON(b, key, &g); err != nil {
-			return fmt.Errorf("%w: %s never granted %s to %s/%s", ErrNotFound, person, sc, ref.Merchant, ref.App)
+			return host.Wrapf(ErrNotFound, "%s never granted %s to %s/%s", person, sc, ref.Merchant, ref.App)
 		}
 		if g.Revoked != nil {
 			return nil
@@ -199,7 +199,7 @@ func (s *Service) answer(ctx context.Context, person, promptID, surface string, 
 		b := tx.Bucket(bucketPrompts)
 		p = Prompt{}
 		if err := getJSON(b, promptKey(promptID), &p); err != nil || p.Person != person {
-			return fmt.Errorf("%w: no pending consent prompt %q for this person", ErrNotFound, promptID)
+			return host.Wrapf(ErrNotFound, "no pending consent prompt %q for this person", promptID)
 		}
 		if err := b.Delete(promptKey(promptID)); err != nil {
 			return err

@@ -3,8 +3,6 @@ package pay
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/passerelle/passerelle/host"
@@ -73,18 +71,6 @@ func decode(op string, req []byte, v any, shape string) error {
 	return nil
 }
 
-func abiError(op string, err error) error {
-	var he *host.Error
-	if errors.As(err, &he) {
-		return err
-	}
-	st := statusOf(err)
-	if st == host.StatusInternal {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return host.Errorf(st, "%s: %v", op, err)
-}
-
 func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
 	var r Request
 	if err := decode("pay.request", req, &r, `{"amount":1250,"currency":"EUR","description":"...","idempotency_key":"..."}`); err != nil {
@@ -95,7 +81,7 @@ func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]by
 	}
 	o, _, err := s.NewOrder(ctx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
 	if err != nil {
-		return nil, abiError("pay.request", err)
+		return nil, err
 	}
 	if o.State == StateAwaiting {
 		// Sent again on an idempotent retry: the first prompt may have been lost.
@@ -118,7 +104,7 @@ func (s *Service) opRefund(ctx context.Context, c *host.Call, req []byte) ([]byt
 	}
 	o, err := s.Refund(ctx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
 	if err != nil {
-		return nil, abiError("pay.refund", err)
+		return nil, err
 	}
 	return json.Marshal(viewOf(o))
 }
