@@ -402,30 +402,11 @@ func FailureKind(err error) string {
 	}
 }
 
-// DeliverPayment tells the app how an order it requested ended. ref names
-// the app (and the merchant, checked); the version follows the
-// conversation rule like any event.
-func (r *Router) DeliverPayment(ctx context.Context, ref host.AppRef, person, conversation string, p host.PaymentEvent) error {
-	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
-		Event: host.Event{Type: host.EventPayment, Payment: &p}})
-}
-
-// DeliverTimer delivers a timer the app set.
-func (r *Router) DeliverTimer(ctx context.Context, ref host.AppRef, person, conversation string, t host.TimerEvent) error {
-	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
-		Event: host.Event{Type: host.EventTimer, Timer: &t}})
-}
-
-// DeliverConsent tells the app how person answered the consent prompt one
-// of its calls caused, in the conversation where it asked. ref names the
-// app (and the merchant, checked); the version follows the conversation
-// rule like any event.
-func (r *Router) DeliverConsent(ctx context.Context, ref host.AppRef, person, conversation string, c host.ConsentEvent) error {
-	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
-		Event: host.Event{Type: host.EventConsent, Consent: &c}})
-}
-
-func (r *Router) hook(ctx context.Context, ref host.AppRef, ev AppEvent) error {
+// DeliverFor delivers an event the host services caused (a payment
+// outcome, a consent answer, a due timer: host/services.Event) to the app
+// ref names, checking that ref.Merchant owns it; the version follows the
+// conversation rule like any event, whatever ref.Version says.
+func (r *Router) DeliverFor(ctx context.Context, ref host.AppRef, ev AppEvent) error {
 	a, err := r.reg.App(ref.App)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotAvailable, err)

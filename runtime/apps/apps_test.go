@@ -377,6 +377,12 @@ func TestRestartLoadsServingVersions(t *testing.T) {
 	}
 }
 
+// hookEvent is an event the host services caused for person "p" in
+// conversation "c".
+func hookEvent(ev host.Event) apps.AppEvent {
+	return apps.AppEvent{Person: "p", Conversation: "c", Event: ev}
+}
+
 func TestHooksAndCatalog(t *testing.T) {
 	e := newEnv(t)
 	e.upload(t, "m1", "shop", "1")
@@ -389,25 +395,25 @@ func TestHooksAndCatalog(t *testing.T) {
 		typ     string
 	}{
 		{"payment", func() error {
-			return e.router.DeliverPayment(ctx, host.AppRef{Merchant: "m1", App: "shop"}, "p", "c",
-				host.PaymentEvent{Order: "o1", Status: "paid", Amount: 1200, Currency: "EUR"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "shop"}, hookEvent(host.Event{Type: host.EventPayment,
+				Payment: &host.PaymentEvent{Order: "o1", Status: "paid", Amount: 1200, Currency: "EUR"}}))
 		}, nil, host.EventPayment},
 		{"timer", func() error {
-			return e.router.DeliverTimer(ctx, host.AppRef{Merchant: "m1", App: "shop", Version: "1"}, "p", "c",
-				host.TimerEvent{ID: "t1", Payload: json.RawMessage(`{"n":1}`)})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "shop", Version: "1"}, hookEvent(host.Event{Type: host.EventTimer,
+				Timer: &host.TimerEvent{ID: "t1", Payload: json.RawMessage(`{"n":1}`)}}))
 		}, nil, host.EventTimer},
 		{"consent", func() error {
-			return e.router.DeliverConsent(ctx, host.AppRef{Merchant: "m1", App: "shop"}, "p", "c",
-				host.ConsentEvent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "shop"}, hookEvent(host.Event{Type: host.EventConsent,
+				Consent: &host.ConsentEvent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true}}))
 		}, nil, host.EventConsent},
 		{"consent for another merchant's app", func() error {
-			return e.router.DeliverConsent(ctx, host.AppRef{Merchant: "m2", App: "shop"}, "p", "c", host.ConsentEvent{Prompt: "cp_1"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m2", App: "shop"}, hookEvent(host.Event{Type: host.EventConsent, Consent: &host.ConsentEvent{Prompt: "cp_1"}}))
 		}, apps.ErrWrongOwner, ""},
 		{"payment for another merchant's app", func() error {
-			return e.router.DeliverPayment(ctx, host.AppRef{Merchant: "m2", App: "shop"}, "p", "c", host.PaymentEvent{Order: "o1"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m2", App: "shop"}, hookEvent(host.Event{Type: host.EventPayment, Payment: &host.PaymentEvent{Order: "o1"}}))
 		}, apps.ErrWrongOwner, ""},
 		{"unknown app", func() error {
-			return e.router.DeliverTimer(ctx, host.AppRef{Merchant: "m1", App: "nope"}, "p", "c", host.TimerEvent{ID: "t"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "nope"}, hookEvent(host.Event{Type: host.EventTimer, Timer: &host.TimerEvent{ID: "t"}}))
 		}, apps.ErrNotAvailable, ""},
 	}
 	for _, tt := range tests {
