@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -73,9 +72,9 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 
 	// A card with four buttons: native on web, a numbered menu on WhatsApp.
 	conv := attr(alice, `.msg[data-seq="2"]`, "data-conv")
-	card, _ := json.Marshal(host.Message{Card: &host.Card{Title: "Today's lunch", Buttons: []host.Button{
-		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}})
-	if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "message", App: host.AppRef{App: "lunch"}, Conversation: conv, Body: card}); err != nil {
+	card := &host.Message{Card: &host.Card{Title: "Today's lunch", Buttons: []host.Button{
+		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}}
+	if err := e.srv.Emit(context.Background(), host.Outgoing{App: host.AppRef{App: "lunch"}, Conversation: conv, Message: card}); err != nil {
 		t.Fatal(err)
 	}
 	run(alice, "alice sees a native card", chromedp.WaitVisible(`.msg[data-seq="3"] .choices button`))
@@ -88,7 +87,7 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 
 	// A host-drawn payment sheet, confirmed by alice.
 	pay := `{"type":"payment","order":"ord_77","amount":1250,"currency":"EUR","description":"Salad","merchant":"Green Bowl","app":"lunch"}`
-	if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(pay)}); err != nil {
+	if err := e.srv.Emit(context.Background(), e.prompt("payment", "pay_ord_77", "alice", pay)); err != nil {
 		t.Fatal(err)
 	}
 	run(alice, "payment sheet", chromedp.WaitVisible(`[data-testid="payment-sheet"]`))

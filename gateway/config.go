@@ -56,21 +56,10 @@ type Apps interface {
 	Catalog(ctx context.Context) ([]AppInfo, error)
 }
 
-// Payments settles payment prompts: only the person the order is for may
-// confirm or decline it. Balances are integer minor units per ISO 4217
+// Payments shows a person's wallet: integer minor units per ISO 4217
 // currency code. host/pay's Service satisfies it.
 type Payments interface {
-	Confirm(ctx context.Context, person, order string) error
-	Decline(ctx context.Context, person, order string) error
 	Balances(ctx context.Context, person string) (map[string]int64, error)
-}
-
-// Consent records a person's answer to a scope consent prompt, named by the
-// prompt id the identity service gave it; surface is where the person
-// answered, for the consent ledger. host/identity's Service satisfies it.
-type Consent interface {
-	Grant(ctx context.Context, person, prompt, surface string) error
-	Refuse(ctx context.Context, person, prompt string) error
 }
 
 // Config configures a Server. DB and Auth are required; every other
@@ -82,8 +71,12 @@ type Config struct {
 	Directory Directory
 	Apps      Apps
 	Payments  Payments
-	Consent   Consent
-	Logger    *slog.Logger
+	// Prompts are the kinds of prompt the host services draw (payment,
+	// consent, share, ...): the gateway stores and shows prompts of any
+	// kind and hands each answer to its kind. A prompt of a kind not
+	// listed can only be dismissed.
+	Prompts []*host.PromptKind
+	Logger  *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/chat"
 )
 
 // tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.
@@ -81,8 +82,7 @@ func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent)
 		return nil
 	}
 	if m := react(ev); m != nil {
-		b, _ := json.Marshal(m)
-		return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Body: b})
+		return a.out.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Message: m})
 	}
 	return nil
 }
@@ -96,18 +96,17 @@ type payments struct {
 	calls []string
 }
 
-func (p *payments) Confirm(_ context.Context, person, order string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls = append(p.calls, "confirm "+person+" "+order)
-	return nil
-}
-
-func (p *payments) Decline(_ context.Context, person, order string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls = append(p.calls, "decline "+person+" "+order)
-	return nil
+// kind is a payment prompt kind that records its answers.
+func (p *payments) kind() *host.PromptKind {
+	return &host.PromptKind{Name: "payment", Answers: []string{"confirm", "decline"},
+		Apply: func(_ context.Context, a host.Answer) (bool, error) {
+			var b struct{ Order string }
+			_ = json.Unmarshal(a.Body, &b)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.calls = append(p.calls, a.Choice+" "+a.Person+" "+b.Order)
+			return true, nil
+		}}
 }
 
 func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
@@ -119,28 +118,33 @@ type consent struct {
 	calls []string
 }
 
-func (c *consent) Grant(_ context.Context, person, prompt, surface string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("grant %s %s %s", person, prompt, surface))
-	return nil
+// kind is a consent prompt kind that records its answers.
+func (c *consent) kind() *host.PromptKind {
+	return &host.PromptKind{Name: "consent", Answers: []string{"grant", "refuse"},
+		Apply: func(_ context.Context, a host.Answer) (bool, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.calls = append(c.calls, fmt.Sprintf("%s %s %s %s", a.Choice, a.Person, a.Prompt, a.Surface))
+			return true, nil
+		}}
 }
 
-func (c *consent) Refuse(_ context.Context, person, prompt string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("refuse %s %s", person, prompt))
-	return nil
+// prompt is what a host service emits to show person a prompt of e's kind
+// name (payment, consent, share).
+func (e *env) prompt(name, id, person, body string) host.Outgoing {
+	kinds := map[string]*host.PromptKind{"payment": e.pay.kind(), "consent": e.cons.kind(), "share": e.share.PromptKind()}
+	return host.Outgoing{App: host.AppRef{App: "lunch"}, Prompt: &host.Prompt{ID: id, Kind: kinds[name], Person: person, Body: json.RawMessage(body)}}
 }
 
 type env struct {
-	t    *testing.T
-	srv  *gateway.Server
-	http *httptest.Server
-	db   *bbolt.DB
-	apps *fakeApps
-	pay  *payments
-	cons *consent
+	t     *testing.T
+	srv   *gateway.Server
+	http  *httptest.Server
+	db    *bbolt.DB
+	apps  *fakeApps
+	pay   *payments
+	cons  *consent
+	share *chat.Service // the real share prompt
 }
 
 func openDB(t testing.TB, dir string) *bbolt.DB {
@@ -154,7 +158,7 @@ func openDB(t testing.TB, dir string) *bbolt.DB {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}}
+	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}, share: chat.New(chat.Config{})}
 	e.start(mod)
 	t.Cleanup(func() { e.stop(); e.db.Close() })
 	return e
@@ -162,7 +166,7 @@ func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 
 func (e *env) start(mod func(*gateway.Config)) {
 	cfg := gateway.Config{DB: e.db, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
-		Apps: e.apps, Payments: e.pay, Consent: e.cons}
+		Apps: e.apps, Payments: e.pay, Prompts: []*host.PromptKind{e.pay.kind(), e.cons.kind(), e.share.PromptKind()}}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -205,7 +205,7 @@ func TestPromptPersistedUntilAnswered(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	body := `{"type":"payment","order":"ord_1","amount":1250,"currency":"EUR","description":"Lunch","merchant":"m","app":"lunch"}`
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(body)}); err != nil {
+	if err := e.srv.Emit(ctx, e.prompt("payment", "pay_ord_1", "alice", body)); err != nil {
 		t.Fatal(err)
 	}
 	// Bob never sees alice's prompt.
@@ -249,7 +249,7 @@ func TestPromptPersistedUntilAnswered(t *testing.T) {
 	}
 	// Consent prompts go to Consent with the surface.
 	cb := `{"type":"consent","app":"lunch","scopes":["identity.profile"],"id":"cp_9"}`
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(cb)}); err != nil {
+	if err := e.srv.Emit(ctx, e.prompt("consent", "cp_9", "alice", cb)); err != nil {
 		t.Fatal(err)
 	}
 	if p := alice.until("prompt")["prompt"].(map[string]any); p["id"] != "cp_9" {
@@ -277,7 +277,8 @@ func TestMalformedFramesKeepConnection(t *testing.T) {
 		{"unknown conv", `{"type":"send","id":"x","conv":"d_nope","text":"hi"}`, "not_found"},
 		{"second hello", `{"type":"hello","v":1,"id":"x"}`, "bad_request"},
 		{"long text", `{"type":"send","id":"x","to":"bob","text":"` + strings.Repeat("a", 4097) + `"}`, "bad_request"},
-		{"bad answer", `{"type":"answer","id":"x","prompt":"p","answer":"maybe"}`, "bad_request"},
+		{"no answer", `{"type":"answer","id":"x","prompt":"p","answer":""}`, "bad_request"},
+		{"answer to no prompt", `{"type":"answer","id":"x","prompt":"p","answer":"maybe"}`, "not_found"},
 		{"unknown app", `{"type":"open","id":"x","app":"casino"}`, "not_found"},
 	}
 	for _, tt := range tests {
@@ -389,9 +390,8 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	bob, _ := e.connect("bob", "web", nil) // never reads from here on
 	big := strings.Repeat("z", 64<<10)
 	ctx := context.Background()
-	body, _ := json.Marshal(host.Message{Text: big})
 	for i := 0; i < 200; i++ {
-		if err := e.srv.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{App: "bot"}, Conversation: conv, Body: body}); err != nil {
+		if err := e.srv.Emit(ctx, host.Outgoing{App: host.AppRef{App: "bot"}, Conversation: conv, Message: &host.Message{Text: big}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -516,18 +516,19 @@ func TestEmitRejectsBadOutgoing(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	tests := []host.Outgoing{
-		{Kind: "message", Conversation: "x", Body: json.RawMessage(`{}`)},
-		{Kind: "message", Body: json.RawMessage(`{"text":"hi"}`)},
-		{Kind: "message", Conversation: "x", Body: json.RawMessage(`[`)},
-		{Kind: "prompt", Body: json.RawMessage(`{"type":"payment"}`)},
-		{Kind: "shout", Body: json.RawMessage(`{}`)},
+		{Conversation: "x", Message: &host.Message{}},
+		{Message: &host.Message{Text: "hi"}},
+		{Conversation: "x"},
+		{Prompt: &host.Prompt{Kind: e.pay.kind(), Body: json.RawMessage(`{"type":"payment"}`)}},
+		{Prompt: &host.Prompt{Person: "alice", Body: json.RawMessage(`{}`)}},
+		{Prompt: &host.Prompt{Kind: e.pay.kind(), Person: "alice", Body: json.RawMessage(`[`)}},
 	}
 	for i, out := range tests {
 		if err := e.srv.Emit(ctx, out); err == nil {
 			t.Errorf("%d: Emit(%+v) succeeded", i, out)
 		}
 	}
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "message", Conversation: "d_missing", Body: json.RawMessage(`{"text":"hi"}`)}); err == nil {
+	if err := e.srv.Emit(ctx, host.Outgoing{Conversation: "d_missing", Message: &host.Message{Text: "hi"}}); err == nil {
 		t.Error("Emit into a missing conversation succeeded")
 	}
 }
@@ -553,7 +554,7 @@ func TestSharePrompt(t *testing.T) {
 	alice, _ := e.connect("alice", "web", nil)
 	conv := alice.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "hi"})["conv"].(string)
 	body := `{"type":"share","id":"sh_1","app":"lunch","card":{"title":"Lunch","share":{"app":"lunch","payload":"menu"}}}`
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(body)}); err != nil {
+	if err := e.srv.Emit(ctx, e.prompt("share", "sh_1", "alice", body)); err != nil {
 		t.Fatal(err)
 	}
 	alice.until("prompt")

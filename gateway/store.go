@@ -52,8 +52,9 @@ type sender struct {
 }
 
 type msgRecord struct {
-	Seq     uint64       `json:"-"`    // the key
-	Time    int64        `json:"time"` // unix milliseconds
+	Seq     uint64       `json:"-"`            // the key
+	ID      string       `json:"id,omitempty"` // an app's message: the id chat.send answered
+	Time    int64        `json:"time"`         // unix milliseconds
 	From    sender       `json:"from"`
 	Msg     host.Message `json:"msg"`
 	Client  string       `json:"cid,omitempty"` // the sender's client id (dedupe)
@@ -62,7 +63,7 @@ type msgRecord struct {
 
 type promptRecord struct {
 	ID      string          `json:"id"`
-	Type    string          `json:"type"` // payment, consent, or what the body says
+	Type    string          `json:"type"` // its kind's name (host.PromptKind)
 	Person  string          `json:"person"`
 	App     host.AppRef     `json:"app"`
 	Conv    string          `json:"conv,omitempty"`

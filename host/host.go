@@ -12,7 +12,6 @@ package host
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -173,15 +172,16 @@ func (c *Caller) Has(p Permission) bool {
 	return false
 }
 
-// Outgoing is something a host API emits for delivery: a chat message from the
-// app into a conversation, or a host-drawn prompt (payment confirmation,
-// scope consent) to one person.
+// Outgoing is what a host API emits for delivery, as typed values: a chat
+// message from the app into a conversation (Message, with its ID), or a
+// host-drawn prompt to one person (Prompt). Exactly one of Message and
+// Prompt is set. JSON is for the guest ABI, the socket and the disk only.
 type Outgoing struct {
-	Kind         string          `json:"kind"` // "message" or "prompt"
-	App          AppRef          `json:"app"`
-	Conversation string          `json:"conversation,omitempty"`
-	Person       string          `json:"person,omitempty"` // for prompts: the only person who may see and answer it
-	Body         json.RawMessage `json:"body"`             // a chat.Message for "message"; a prompt for "prompt"
+	App          AppRef
+	Conversation string   // the message's conversation; for a prompt, the one where it was caused
+	Message      *Message // a message from the app
+	ID           string   // the message's id, the one chat.send answered; the stored message keeps it
+	Prompt       *Prompt  // a prompt to Prompt.Person
 }
 
 // Outbox is the one interface through which host APIs emit outgoing messages.
@@ -218,7 +218,7 @@ type Call struct {
 // messages queued before it, so that people see them in the order the app
 // sent them.
 func (c *Call) Emit(ctx context.Context, out Outgoing) error {
-	if q, ok := c.Out.(Queuer); ok && out.Kind == "message" {
+	if q, ok := c.Out.(Queuer); ok && out.Message != nil {
 		wait, err := q.Queue(ctx, out)
 		if err != nil {
 			return err

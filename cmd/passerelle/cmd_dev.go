@@ -168,14 +168,14 @@ func (d *devTerm) printf(format string, args ...any) {
 // Emit implements host.Outbox: it prints the message as a surface without
 // cards would, with /N for each choice.
 func (d *devTerm) Emit(_ context.Context, o host.Outgoing) error {
-	if o.Kind == "prompt" {
-		d.prompt(o.Body)
+	if o.Prompt != nil {
+		d.prompt(o.Prompt)
 		return nil
 	}
-	var m host.Message
-	if err := json.Unmarshal(o.Body, &m); err != nil {
-		return err
+	if o.Message == nil {
+		return errors.New("dev: neither a message nor a prompt")
 	}
+	m := *o.Message
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	prefix := d.id + "> "
@@ -222,7 +222,7 @@ func (d *devTerm) Emit(_ context.Context, o host.Outgoing) error {
 }
 
 // prompt prints a host-drawn prompt and how to answer it.
-func (d *devTerm) prompt(body json.RawMessage) {
+func (d *devTerm) prompt(pr *host.Prompt) {
 	var p struct {
 		Type        string   `json:"type"`
 		ID          string   `json:"id"`
@@ -232,14 +232,14 @@ func (d *devTerm) prompt(body json.RawMessage) {
 		Description string   `json:"description"`
 		Scopes      []string `json:"scopes"`
 	}
-	_ = json.Unmarshal(body, &p)
-	switch p.Type {
-	case "payment":
+	_ = json.Unmarshal(pr.Body, &p)
+	switch pr.Kind {
+	case d.host.svc.Pay.PromptKind():
 		d.printf("host> pay %d %s (minor units) for %q? /confirm %s or /decline %s\n", p.Amount, p.Currency, p.Description, p.Order, p.Order)
-	case "consent":
+	case d.host.svc.Identity.PromptKind():
 		d.printf("host> share %s with the app? /grant %s or /refuse %s\n", strings.Join(p.Scopes, ", "), p.ID, p.ID)
 	default:
-		d.printf("host> prompt %s\n", strings.TrimSpace(string(body)))
+		d.printf("host> prompt %s\n", strings.TrimSpace(string(pr.Body)))
 	}
 }
 

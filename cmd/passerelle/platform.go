@@ -141,7 +141,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Directory:      directory{p.svc.Identity},
 		Apps:           appsAdapter{p.router},
 		Payments:       p.svc.Pay,
-		Consent:        p.svc.Identity,
+		Prompts:        p.svc.PromptKinds(),
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,

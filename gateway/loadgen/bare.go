@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,9 +98,8 @@ func (a *echoApp) Deliver(ctx context.Context, app string, ev gateway.AppEvent) 
 	if ev.Event.Type != host.EventMessage {
 		return nil
 	}
-	b, _ := json.Marshal(host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)})
-	return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
-		Conversation: ev.Conversation, Body: b})
+	return a.out.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
+		Conversation: ev.Conversation, Message: &host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)}})
 }
 
 func (a *echoApp) Catalog(context.Context) ([]gateway.AppInfo, error) {

@@ -81,6 +81,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	answered func(ctx context.Context, p Prompt, granted bool)
+	prompt   *host.PromptKind
 	issuer   string
 	audience string
 	priv     ed25519.PrivateKey
@@ -96,6 +97,7 @@ type Service struct {
 // start, its signing key and pseudonym secret.
 func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	s := &Service{db: db, log: cfg.Logger, now: cfg.Now, answered: cfg.Answered, issuer: cfg.Issuer, audience: cfg.Audience}
+	s.prompt = s.newPromptKind()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -378,8 +378,9 @@ func (s *Service) profile(ctx context.Context, c *host.Call, req []byte) ([]byte
 		if err != nil {
 			return nil, fmt.Errorf("identity.profile: store consent prompt: %w", err)
 		}
-		body, _ := json.Marshal(ConsentPromptBody{Type: "consent", ID: prompt.ID, Merchant: prompt.Merchant, App: prompt.App, Scopes: prompt.Scopes})
-		if err := c.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: c.Caller.Conversation, Person: c.Caller.Person, Body: body}); err != nil {
+		body, _ := json.Marshal(ConsentPromptBody{Type: s.prompt.Name, ID: prompt.ID, Merchant: prompt.Merchant, App: prompt.App, Scopes: prompt.Scopes})
+		if err := c.Emit(ctx, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation,
+			Prompt: &host.Prompt{ID: prompt.ID, Kind: s.prompt, Person: c.Caller.Person, Body: body}}); err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "identity.profile: the consent prompt could not be sent; try again later")
 		}
 		return nil, host.Errorf(host.StatusConsentRequired, "identity.profile: the person has not granted %v; a consent prompt was sent to them; ask again after they answer", missing)
@@ -394,4 +395,35 @@ func (s *Service) profile(ctx context.Context, c *host.Call, req []byte) ([]byte
 		}
 	}
 	return json.Marshal(resp)
+}
+
+// Answers to a consent prompt.
+const (
+	AnswerGrant  = "grant"
+	AnswerRefuse = "refuse"
+)
+
+// PromptKind returns the consent prompt: grant (Grant) or refuse (Refuse)
+// the scopes an app asked for. An answer that finds the prompt gone (it was
+// answered elsewhere) settles it too.
+func (s *Service) PromptKind() *host.PromptKind { return s.prompt }
+
+func (s *Service) newPromptKind() *host.PromptKind {
+	return &host.PromptKind{
+		Name:    "consent",
+		Answers: []string{AnswerGrant, AnswerRefuse},
+		Apply: func(ctx context.Context, a host.Answer) (bool, error) {
+			var err error
+			if a.Choice == AnswerGrant {
+				err = s.Grant(ctx, a.Person, a.Prompt, a.Surface)
+			} else {
+				err = s.Refuse(ctx, a.Person, a.Prompt)
+			}
+			switch host.StatusOf(err) {
+			case host.StatusOK, host.StatusNotFound:
+				return true, err
+			}
+			return false, err
+		},
+	}
 }

@@ -27,8 +27,8 @@ func viewOf(o Order) OrderView {
 }
 
 // PromptBody is the Body of the host-drawn payment prompt sent to the payer
-// (host.Outgoing Kind "prompt", Person = payer). The person answers with
-// Confirm or Decline.
+// (a host.Prompt of the service's PromptKind). The person answers confirm
+// (Confirm) or decline (Decline).
 type PromptBody struct {
 	Type         string    `json:"type"` // "payment"
 	Order        string    `json:"order"`
@@ -86,10 +86,11 @@ func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]by
 	if o.State == StateAwaiting {
 		// Sent again on an idempotent retry: the first prompt may have been lost.
 		exp, _ := MinorUnits(o.Currency)
-		body, _ := json.Marshal(PromptBody{Type: "payment", Order: o.ID, Amount: o.Amount, Currency: o.Currency, Exponent: exp,
+		body, _ := json.Marshal(PromptBody{Type: s.prompt.Name, Order: o.ID, Amount: o.Amount, Currency: o.Currency, Exponent: exp,
 			Description: o.Description, Merchant: o.Ref.Merchant, MerchantName: s.merchantName(ctx, o.Ref.Merchant),
 			App: o.Ref.App, Expires: o.Expires})
-		err := c.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: o.Conversation, Person: o.Person, Body: body})
+		err := c.Emit(ctx, host.Outgoing{App: c.Caller.App, Conversation: o.Conversation,
+			Prompt: &host.Prompt{ID: PromptID(o.ID), Kind: s.prompt, Person: o.Person, Body: body}})
 		if err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "pay.request: order %s was created but its prompt could not be sent; retry with the same idempotency_key", o.ID)
 		}
@@ -127,4 +128,44 @@ func (s *Service) merchantName(ctx context.Context, merchant string) string {
 		return ""
 	}
 	return s.cfg.MerchantName(ctx, merchant)
+}
+
+// Answers to a payment prompt.
+const (
+	AnswerConfirm = "confirm"
+	AnswerDecline = "decline"
+)
+
+// PromptID returns the id of the payment prompt of an order: one prompt
+// per order, however often the app asks.
+func PromptID(order string) string { return "pay_" + order }
+
+// PromptKind returns the payment prompt: confirm or decline an order. An
+// answer that finds the order final already (paid, declined, expired) or
+// declines it for want of money settles the prompt, with the error that
+// says so.
+func (s *Service) PromptKind() *host.PromptKind { return s.prompt }
+
+func (s *Service) newPromptKind() *host.PromptKind {
+	return &host.PromptKind{
+		Name:    "payment",
+		Answers: []string{AnswerConfirm, AnswerDecline},
+		Apply: func(ctx context.Context, a host.Answer) (bool, error) {
+			var b PromptBody
+			if err := json.Unmarshal(a.Body, &b); err != nil || b.Order == "" {
+				return false, host.Errorf(host.StatusBadRequest, "this payment prompt names no order; dismiss it")
+			}
+			var err error
+			if a.Choice == AnswerConfirm {
+				err = s.Confirm(ctx, a.Person, b.Order)
+			} else {
+				err = s.Decline(ctx, a.Person, b.Order)
+			}
+			switch host.StatusOf(err) {
+			case host.StatusOK, host.StatusConflict, host.StatusInsufficientFunds:
+				return true, err
+			}
+			return false, err
+		},
+	}
 }

@@ -91,6 +91,7 @@ type Service struct {
 	db     *bbolt.DB
 	commit *groupcommit.Committer
 	cfg    Config
+	prompt *host.PromptKind
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -108,6 +109,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 		cfg.SweepInterval = DefaultSweepInterval
 	}
 	s := &Service{db: db, commit: groupcommit.New(db, ErrNotFound, ErrInvalid, ErrInsufficientFunds, ErrState, ErrExpired, ErrConflict), cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	s.prompt = s.newPromptKind()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

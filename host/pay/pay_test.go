@@ -190,8 +190,10 @@ func TestOrderLifecycle(t *testing.T) {
 	}
 	p := f.out.out[0]
 	var body pay.PromptBody
-	_ = json.Unmarshal(p.Body, &body)
-	if p.Kind != "prompt" || p.Person != "alice" || body.Type != "payment" || body.Order != v.Order || body.Amount != 1250 ||
+	if p.Prompt == nil || json.Unmarshal(p.Prompt.Body, &body) != nil {
+		t.Fatalf("emitted %+v, want a prompt", p)
+	}
+	if p.Prompt.Kind != f.s.PromptKind() || p.Prompt.ID != pay.PromptID(v.Order) || p.Prompt.Person != "alice" || body.Type != "payment" || body.Order != v.Order || body.Amount != 1250 ||
 		body.Currency != "EUR" || body.Exponent != 2 || body.Merchant != "acme" || body.App != "shop" || body.Description != "Blue shirt" {
 		t.Fatalf("prompt = %+v %+v", p, body)
 	}

@@ -115,6 +115,12 @@ func (s *Services) Funcs() []host.Func {
 	return funcs
 }
 
+// PromptKinds returns the kinds of prompt the services draw (payment,
+// consent, share), for whoever shows prompts and takes the answers.
+func (s *Services) PromptKinds() []*host.PromptKind {
+	return []*host.PromptKind{s.Pay.PromptKind(), s.Identity.PromptKind(), s.Chat.PromptKind()}
+}
+
 // Run hands over the consent answers a previous run kept
 // (Identity.Redeliver), then runs the services' background loops (expiring
 // unconfirmed payment orders and handing over their outcomes, firing due

@@ -208,11 +208,11 @@ func TestPaymentPromptNamesTheMerchant(t *testing.T) {
 	if _, err := request.Handle(ctx, call, []byte(`{"amount":1250,"currency":"EUR","description":"Blue shirt","idempotency_key":"k1"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if len(out.out) != 1 || out.out[0].Kind != "prompt" || out.out[0].Person != "p_1" {
+	if len(out.out) != 1 || out.out[0].Prompt == nil || out.out[0].Prompt.Person != "p_1" {
 		t.Fatalf("emitted %+v, want one prompt to p_1", out.out)
 	}
 	var body pay.PromptBody
-	if err := json.Unmarshal(out.out[0].Body, &body); err != nil {
+	if err := json.Unmarshal(out.out[0].Prompt.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	if body.Merchant != "acme" || body.MerchantName != "Acme Outfitters" {
@@ -260,7 +260,7 @@ func TestConsentHook(t *testing.T) {
 			t.Fatalf("profile without a grant: %v", err)
 		}
 		var body struct{ ID string }
-		if len(out.out) != 1 || json.Unmarshal(out.out[0].Body, &body) != nil {
+		if len(out.out) != 1 || out.out[0].Prompt == nil || json.Unmarshal(out.out[0].Prompt.Body, &body) != nil {
 			t.Fatalf("emitted %+v, want one consent prompt", out.out)
 		}
 		got = nil

@@ -367,8 +367,8 @@ func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppR
 	if name == "" {
 		name = a.ID
 	}
-	body, _ := json.Marshal(host.Message{Text: name + " had a problem and could not answer. Please try again in a moment."})
-	out := host.Outgoing{Kind: "message", App: ref, Conversation: ev.Conversation, Body: body}
+	out := host.Outgoing{App: ref, Conversation: ev.Conversation,
+		Message: &host.Message{Text: name + " had a problem and could not answer. Please try again in a moment."}}
 	if err := r.cfg.Outbox.Emit(ctx, out); err != nil {
 		r.log.Warn("tell person about app failure", "app", ref.String(), "err", err)
 	}

@@ -59,7 +59,7 @@ func chatSend() host.Func {
 	return host.Func{Op: "chat.send", Permission: host.PermChat,
 		Handle: func(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
 			body, _ := json.Marshal(sent{Version: c.Caller.App.Version, Event: mustEvent(req)})
-			err := c.Out.Emit(ctx, host.Outgoing{Kind: "message", App: c.Caller.App, Conversation: c.Caller.Conversation, Body: body})
+			err := c.Out.Emit(ctx, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &host.Message{Text: string(body)}})
 			return []byte(`{"id":"m1"}`), err
 		}}
 }
@@ -164,7 +164,7 @@ func (e *env) deliver(t *testing.T, app, person, conv, text string) (string, err
 		t.Fatalf("app sent %d messages, want 1", len(outs))
 	}
 	var s sent
-	if err := json.Unmarshal(outs[0].Body, &s); err != nil {
+	if err := json.Unmarshal([]byte(outs[0].Message.Text), &s); err != nil {
 		t.Fatal(err)
 	}
 	if s.Version != outs[0].App.Version {
@@ -186,7 +186,7 @@ func TestDeliverBuildsTheGuestEvent(t *testing.T) {
 		t.Fatalf("got %d outgoing", len(outs))
 	}
 	var s sent
-	json.Unmarshal(outs[0].Body, &s)
+	json.Unmarshal([]byte(outs[0].Message.Text), &s)
 	want := host.Event{V: 1, Type: "message", ID: s.Event.ID, App: "shop", Conversation: "c1",
 		User: "openid-m1-shop-p-alice", Surface: "whatsapp", Text: "hi"}
 	if s.Event.ID == "" || fmt.Sprint(s.Event) != fmt.Sprint(want) {
@@ -322,7 +322,7 @@ func TestFailures(t *testing.T) {
 			if tt.toldHim != (len(outs) == 1) {
 				t.Fatalf("outgoing %+v, want a problem message: %v", outs, tt.toldHim)
 			}
-			if tt.toldHim && (outs[0].Conversation != "c" || outs[0].Kind != "message") {
+			if tt.toldHim && (outs[0].Conversation != "c" || outs[0].Message == nil) {
 				t.Fatalf("problem message %+v", outs[0])
 			}
 			recs, _ := e.reg.Logs("shop", 0, 0)
@@ -430,7 +430,7 @@ func TestHooksAndCatalog(t *testing.T) {
 				return
 			}
 			var s sent
-			json.Unmarshal(outs[0].Body, &s)
+			json.Unmarshal([]byte(outs[0].Message.Text), &s)
 			if s.Event.Type != tt.typ || s.Event.User != "openid-m1-shop-p" || s.Event.Conversation != "c" {
 				t.Fatalf("guest saw %+v", s.Event)
 			}

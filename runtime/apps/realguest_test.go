@@ -98,9 +98,9 @@ func TestRealGoGuest(t *testing.T) {
 		// The test's chat.send decodes the request as an event; the SDK's
 		// request is a host.Message, whose "text" lands in Event.Text.
 		var m sent
-		json.Unmarshal(outs[0].Body, &m)
+		json.Unmarshal([]byte(outs[0].Message.Text), &m)
 		if !strings.Contains(m.Event.Text, "echo ping to openid-m1-echo-p-bob") {
-			t.Fatalf("round %d: app said %s", round, outs[0].Body)
+			t.Fatalf("round %d: app said %s", round, outs[0].Message.Text)
 		}
 	}
 }

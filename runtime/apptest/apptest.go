@@ -457,13 +457,11 @@ func OnlyPrompt(t testing.TB, prompts []host.Outgoing, typ string, into any) {
 	if len(prompts) != 1 {
 		t.Fatalf("want one %s prompt, got %d", typ, len(prompts))
 	}
-	var head struct {
-		Type string `json:"type"`
+	pr := prompts[0].Prompt
+	if pr == nil || pr.Kind == nil || pr.Kind.Name != typ {
+		t.Fatalf("prompt %+v, want a %q prompt", prompts[0], typ)
 	}
-	if err := json.Unmarshal(prompts[0].Body, &head); err != nil || head.Type != typ {
-		t.Fatalf("prompt %s, want type %q", prompts[0].Body, typ)
-	}
-	if err := json.Unmarshal(prompts[0].Body, into); err != nil {
+	if err := json.Unmarshal(pr.Body, into); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -485,14 +483,10 @@ type outbox struct {
 func (o *outbox) Emit(_ context.Context, out host.Outgoing) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	switch out.Kind {
-	case "message":
-		var m host.Message
-		if err := json.Unmarshal(out.Body, &m); err != nil {
-			return err
-		}
-		o.msgs = append(o.msgs, m)
-	case "prompt":
+	switch {
+	case out.Message != nil:
+		o.msgs = append(o.msgs, *out.Message)
+	case out.Prompt != nil:
 		o.prompts = append(o.prompts, out)
 	}
 	return nil
