@@ -32,7 +32,7 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 //	module.invalid     not a WebAssembly module, or one wazero rejects
 //	manifest.missing   no passerelle.manifest custom section
 //	manifest.invalid   the manifest is not valid JSON or breaks a rule
-//	limits.max         the manifest asks for more than the operator allows
+//	limits.max         the manifest asks for more than a limit's ceiling (Config.Max or BuiltinMax)
 //	memory.limit       the module declares more memory than its limit
 //	export.memory      no exported memory named "memory"
 //	export.on_event    no passerelle_v1_on_event export
@@ -87,7 +87,7 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 	case err == nil:
 		rep.Manifest = m
 		var vs []Violation
-		limits, vs = appLimits(m.Limits, e.base, e.cfg.Max)
+		limits, vs = appLimits(m.Limits, e.base, ceilings(e.cfg.Defaults, e.cfg.Max), e.cfg.Max)
 		rep.Violations = append(rep.Violations, vs...)
 	case errors.Is(err, wasmfile.ErrNoManifest):
 		add("manifest.missing", `custom section "passerelle.manifest"`, "the module carries no manifest",
