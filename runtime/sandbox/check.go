@@ -39,6 +39,7 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 //	export.signature   an ABI export has the wrong signature
 //	export.start       the module exports _start (a command, not a reactor)
 //	import.unknown     an import the host does not offer
+//	import.wasi        a WASI preview 1 function the host does not offer (files, sockets)
 //	import.signature   an offered import imported with the wrong signature
 //	import.permission  a host operation the manifest does not grant
 type Violation struct {
@@ -155,6 +156,12 @@ func (e *Engine) checkImports(rep *Report, cm wazero.CompiledModule, add func(ru
 				add("import.unknown", where, "not a WASI preview 1 function", "remove the import; only wasi_snapshot_preview1 functions are offered")
 				continue
 			}
+			if _, ok := wasiAllowed[name]; !ok {
+				add("import.wasi", where, name+" is a WASI preview 1 function this host does not offer: "+wasiRefusal(name),
+					"remove what calls it (a library reaching for files or sockets, e.g. os.Open, time.LoadLocation, net); "+
+						"sdk/ABI.md (WASI) lists the functions offered; keep data with the storage operations")
+				continue
+			}
 			if !sig.equal(params, results) {
 				add("import.signature", where, "imported as "+sigString(params, results)+", WASI defines "+sig.String(),
 					"use a WASI preview 1 toolchain (GOOS=wasip1)")
@@ -164,6 +171,56 @@ func (e *Engine) checkImports(rep *Report, cm wazero.CompiledModule, add func(ru
 				"remove the import (e.g. a //go:wasmimport or extern declaration); call host operations through "+HostModule)
 		}
 	}
+}
+
+// wasiAllowed are the wasi_snapshot_preview1 functions a module may import,
+// with what each does here (sdk/ABI.md, WASI, lists the same). They let
+// language runtimes start and print; none reaches a file, a socket or the
+// host's environment.
+var wasiAllowed = map[string]string{
+	"args_get":            "no arguments",
+	"args_sizes_get":      "no arguments",
+	"environ_get":         "no environment variables",
+	"environ_sizes_get":   "no environment variables",
+	"clock_res_get":       "the host's clocks",
+	"clock_time_get":      "the host's clocks",
+	"random_get":          "the host's random source",
+	"fd_write":            "stdout (1) and stderr (2) go to the app log; other descriptors fail",
+	"fd_read":             "stdin (0) is empty; other descriptors fail",
+	"fd_seek":             "fails on stdin, stdout and stderr",
+	"fd_close":            "stdin, stdout and stderr",
+	"fd_fdstat_get":       "stdin, stdout and stderr",
+	"fd_fdstat_set_flags": "stdin, stdout and stderr",
+	"fd_filestat_get":     "stdin, stdout and stderr",
+	"fd_prestat_get":      "no preopened directories (fails with EBADF)",
+	"fd_prestat_dir_name": "no preopened directories (fails with EBADF)",
+	"proc_exit":           "ends the event as a trap and discards the instance",
+	"sched_yield":         "returns at once",
+	"poll_oneoff":         "waits on clocks, never past the event's deadline",
+}
+
+// WASIFunctions returns the wasi_snapshot_preview1 functions a module may
+// import, sorted.
+func WASIFunctions() []string {
+	names := make([]string, 0, len(wasiAllowed))
+	for name := range wasiAllowed {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// wasiRefusal says why a WASI function is not offered.
+func wasiRefusal(name string) string {
+	switch {
+	case strings.HasPrefix(name, "path_"):
+		return "modules have no filesystem"
+	case strings.HasPrefix(name, "sock_"):
+		return "modules have no network"
+	case strings.HasPrefix(name, "fd_"):
+		return "modules have no files, only stdin, stdout and stderr"
+	}
+	return "it gives a module nothing it may use"
 }
 
 // checkOtherImports reports imports of memories, tables, globals and tags:
