@@ -30,6 +30,8 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 //
 //	module.empty       the file has 0 bytes
 //	module.invalid     not a WebAssembly module, or one wazero rejects
+//	module.limit       the module declares more than a module limit allows
+//	                   (ModuleLimits); it is not compiled
 //	manifest.missing   no passerelle.manifest custom section
 //	manifest.invalid   the manifest is not valid JSON or breaks a rule
 //	limits.max         the manifest asks for more than a limit's ceiling (Config.Max or BuiltinMax)
@@ -103,6 +105,17 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 		}
 	}
 
+	// Bound the cost of compiling before compiling: a module over a limit
+	// is refused on its section headers.
+	shape, err := wasmfile.ReadShape(wasm)
+	if err != nil {
+		add("module.invalid", "file", err.Error(), "the file is damaged; rebuild it and upload it again")
+		return rep, nil, limits
+	}
+	if !checkShape(shape, limits, add) {
+		return rep, nil, limits
+	}
+
 	cm, err := e.checkRT.CompileModule(ctx, wasm)
 	if err != nil {
 		add("module.invalid", "module", "the module does not compile: "+err.Error(),
@@ -113,6 +126,80 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 	checkOtherImports(wasm, add)
 	checkExports(rep, cm, limits, add)
 	return rep, cm, limits
+}
+
+// ModuleLimit is one bound on what a module may declare, checked on its
+// section headers before it is compiled (sdk/ABI.md, Module limits), so
+// that checking or uploading a module costs bounded CPU and memory.
+type ModuleLimit struct {
+	Name string // as in ABI.md, e.g. "exports"
+	Max  uint64
+}
+
+type moduleLimit struct {
+	ModuleLimit
+	where string // the section
+	unit  string
+	got   func(*wasmfile.Shape) uint64
+	fix   string
+}
+
+const (
+	fixSmaller = "make the module smaller: drop unused code (-ldflags=-s -w, -Wl,--gc-sections, wasm-opt), or split the app in two"
+	fixStrip   = "strip custom sections (debug information) with wasm-strip or your linker's --strip-debug"
+)
+
+// moduleLimits are about 20 times what the example Go apps declare
+// (about 2,300 functions, 40,000 data segments, 2.3 MB of code), and far
+// below what wazero accepts.
+var moduleLimits = []moduleLimit{
+	{ModuleLimit{"types", 10_000}, "type section", "function types", func(s *wasmfile.Shape) uint64 { return uint64(s.Types) }, fixSmaller},
+	{ModuleLimit{"imports", 1_000}, "import section", "imports", func(s *wasmfile.Shape) uint64 { return uint64(s.Imports) },
+		"import each host function once; only " + HostModule + " and the WASI functions of sdk/ABI.md are offered"},
+	{ModuleLimit{"functions", 50_000}, "function section", "functions", func(s *wasmfile.Shape) uint64 { return uint64(s.Functions) }, fixSmaller},
+	{ModuleLimit{"tables", 16}, "table section", "tables", func(s *wasmfile.Shape) uint64 { return uint64(s.Tables) }, fixSmaller},
+	{ModuleLimit{"table_size", 200_000}, "table section", "elements in one table", func(s *wasmfile.Shape) uint64 { return uint64(s.TableSize) },
+		"declare a smaller table (initial size and maximum); " + fixSmaller},
+	{ModuleLimit{"memories", 1}, "memory section", "memories", func(s *wasmfile.Shape) uint64 { return uint64(s.Memories) },
+		"define one memory and export it as \"memory\""},
+	{ModuleLimit{"globals", 10_000}, "global section", "globals", func(s *wasmfile.Shape) uint64 { return uint64(s.Globals) }, fixSmaller},
+	{ModuleLimit{"exports", 1_000}, "export section", "exports", func(s *wasmfile.Shape) uint64 { return uint64(s.Exports) },
+		"export only what sdk/ABI.md names (memory, " + ExportOnEvent + ", _initialize); drop --export-all and //export of other functions"},
+	{ModuleLimit{"element_segments", 10_000}, "element section", "element segments", func(s *wasmfile.Shape) uint64 { return uint64(s.Elements) }, fixSmaller},
+	{ModuleLimit{"data_segments", 200_000}, "data section", "data segments", func(s *wasmfile.Shape) uint64 { return uint64(s.DataSegments) }, fixSmaller},
+	{ModuleLimit{"code_bytes", 16 << 20}, "code section", "bytes of code", func(s *wasmfile.Shape) uint64 { return uint64(s.CodeBytes) }, fixSmaller},
+	{ModuleLimit{"function_bytes", 1 << 20}, "code section", "bytes in one function body", func(s *wasmfile.Shape) uint64 { return uint64(s.LargestBody) },
+		"split the largest function (generated tables or switches are the usual cause)"},
+	{ModuleLimit{"function_locals", 50_000}, "code section", "locals in one function", func(s *wasmfile.Shape) uint64 { return s.MostLocals },
+		"declare fewer locals in that function, or split it"},
+	{ModuleLimit{"custom_sections", 100}, "custom sections", "custom sections", func(s *wasmfile.Shape) uint64 { return uint64(s.Customs) }, fixStrip},
+}
+
+// ModuleLimits returns the limits on what a module may declare.
+func ModuleLimits() []ModuleLimit {
+	out := make([]ModuleLimit, len(moduleLimits))
+	for i, l := range moduleLimits {
+		out[i] = l.ModuleLimit
+	}
+	return out
+}
+
+// checkShape reports every module limit sh exceeds, and data that cannot
+// fit the app's memory. It returns whether the module may be compiled.
+func checkShape(sh wasmfile.Shape, limits host.Limits, add func(rule, where, problem, fix string)) bool {
+	ok := true
+	for _, l := range moduleLimits {
+		if got := l.got(&sh); got > l.Max {
+			ok = false
+			add("module.limit", l.where, fmt.Sprintf("declares %d %s; a module may declare at most %d (limit %s)", got, l.unit, l.Max, l.Name), l.fix)
+		}
+	}
+	if mem := uint64(limits.MemoryPages) * 65536; uint64(sh.DataBytes) > mem {
+		ok = false
+		add("module.limit", "data section", fmt.Sprintf("holds %d bytes of data, more than the app's memory limit of %d bytes (%d pages)", sh.DataBytes, mem, limits.MemoryPages),
+			"keep less data in the module (load it through the storage operations), or raise limits.memory_pages in manifest.json")
+	}
+	return ok
 }
 
 func splitJoined(err error) []error {
