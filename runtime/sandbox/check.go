@@ -158,8 +158,8 @@ var moduleLimits = []moduleLimit{
 		"import each host function once; only " + HostModule + " and the WASI functions of sdk/ABI.md are offered"},
 	{ModuleLimit{"functions", 50_000}, "function section", "functions", func(s *wasmfile.Shape) uint64 { return uint64(s.Functions) }, fixSmaller},
 	{ModuleLimit{"tables", 16}, "table section", "tables", func(s *wasmfile.Shape) uint64 { return uint64(s.Tables) }, fixSmaller},
-	{ModuleLimit{"table_size", 200_000}, "table section", "elements in one table", func(s *wasmfile.Shape) uint64 { return uint64(s.TableSize) },
-		"declare a smaller table (initial size and maximum); " + fixSmaller},
+	{ModuleLimit{"table_elements", 200_000}, "table section", "table elements", func(s *wasmfile.Shape) uint64 { return s.TableElements },
+		"declare smaller tables (initial size and maximum); " + fixSmaller},
 	{ModuleLimit{"memories", 1}, "memory section", "memories", func(s *wasmfile.Shape) uint64 { return uint64(s.Memories) },
 		"define one memory and export it as \"memory\""},
 	{ModuleLimit{"globals", 10_000}, "global section", "globals", func(s *wasmfile.Shape) uint64 { return uint64(s.Globals) }, fixSmaller},
@@ -172,6 +172,8 @@ var moduleLimits = []moduleLimit{
 		"split the largest function (generated tables or switches are the usual cause)"},
 	{ModuleLimit{"function_locals", 50_000}, "code section", "locals in one function", func(s *wasmfile.Shape) uint64 { return s.MostLocals },
 		"declare fewer locals in that function, or split it"},
+	{ModuleLimit{"locals", 1_000_000}, "code section", "locals in all functions together", func(s *wasmfile.Shape) uint64 { return s.Locals },
+		"declare fewer locals; " + fixSmaller},
 	{ModuleLimit{"custom_sections", 100}, "custom sections", "custom sections", func(s *wasmfile.Shape) uint64 { return uint64(s.Customs) }, fixStrip},
 }
 

@@ -117,7 +117,10 @@ func TestModuleLimitsBeforeCompile(t *testing.T) {
 		{"60,000 functions", func(t *testing.T) []byte { return gen{funcs: 60_000}.wasm(t, host.Limits{}) },
 			[]string{"declares 60000 functions; a module may declare at most 50000 (limit functions)"}},
 		{"4 billion locals", func(t *testing.T) []byte { return gen{funcs: 1, locals: 1<<32 - 1}.wasm(t, host.Limits{}) },
-			[]string{"declares 4294967295 locals in one function; a module may declare at most 50000 (limit function_locals)"}},
+			[]string{"declares 4294967295 locals in one function; a module may declare at most 50000 (limit function_locals)",
+				"declares 4294967295 locals in all functions together; a module may declare at most 1000000 (limit locals)"}},
+		{"40,000 functions of 50,000 locals", func(t *testing.T) []byte { return gen{funcs: 40_000, locals: 50_000}.wasm(t, host.Limits{}) },
+			[]string{"declares 2000000000 locals in all functions together; a module may declare at most 1000000 (limit locals)"}},
 		{"data larger than the memory limit", func(t *testing.T) []byte { return gen{funcs: 1, data: 70_000}.wasm(t, host.Limits{MemoryPages: 1}) },
 			[]string{"holds 70008 bytes of data, more than the app's memory limit of 65536 bytes (1 pages)"}},
 	}

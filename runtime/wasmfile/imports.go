@@ -156,9 +156,9 @@ func (r *reader) name() string {
 
 func (r *reader) limits() { r.limitValues() }
 
-// limitValues reads a limits descriptor: its minimum and, when declared,
-// its maximum (hasMax). 64-bit values are read but reported as 0.
-func (r *reader) limitValues() (min, max uint32, hasMax bool) {
+// limitValues reads a limits descriptor: its initial value and, when
+// declared (hasMax), its maximum. 64-bit values are read but reported as 0.
+func (r *reader) limitValues() (initial, most uint32, hasMax bool) {
 	flags := r.byte()
 	if flags > 0x07 {
 		r.fail("unknown limits flags %#x", flags)

@@ -19,13 +19,14 @@ type Shape struct {
 	Elements     uint32 // element segments
 	DataSegments uint32
 
-	// TableSize is the largest table the module defines: its declared
-	// maximum, else its initial size (64-bit tables count as 0).
-	TableSize uint32
+	// TableElements adds up the tables the module defines, each counted at
+	// its declared maximum, else its initial size (64-bit tables count 0).
+	TableElements uint64
 
 	CodeBytes    int    // size of the code section
 	LargestBody  int    // size of the largest function body
-	MostLocals   uint64 // most locals one function declares (parameters excluded)
+	Locals       uint64 // locals all functions declare together (parameters excluded)
+	MostLocals   uint64 // most locals one function declares
 	DataBytes    int    // size of the data section
 	Customs      int    // custom sections
 	CustomBytes  int    // their sizes together
@@ -74,11 +75,11 @@ func ReadShape(wasm []byte) (Shape, error) {
 			sh.Tables += n
 			for i := uint32(0); i < n && r.err == nil; i++ {
 				r.refType()
-				min, max, hasMax := r.limitValues()
+				initial, most, hasMax := r.limitValues()
 				if !hasMax {
-					max = min
+					most = initial
 				}
-				sh.TableSize = maxOf(sh.TableSize, max, min)
+				sh.TableElements += uint64(max(initial, most))
 			}
 		case secMemory:
 			sh.Memories += r.u32()
@@ -128,18 +129,12 @@ func (r *reader) bodies(sh *Shape) {
 			r.err = body.err
 			return
 		}
+		sh.Locals += locals
 		if locals > sh.MostLocals {
 			sh.MostLocals, sh.MostLocalsAt = locals, i
 		}
 		r.off = end
 	}
-}
-
-func maxOf(a uint32, bs ...uint32) uint32 {
-	for _, b := range bs {
-		a = max(a, b)
-	}
-	return a
 }
 
 func sectionName(id byte) string {

@@ -28,10 +28,10 @@ func TestReadShape(t *testing.T) {
 	}{
 		{"empty module", empty, wasmfile.Shape{}, nil},
 		{"a little of everything", fixture, wasmfile.Shape{Types: 2, Imports: 2, Functions: 3, Tables: 2, Globals: 1,
-			Exports: 3, Elements: 1, DataSegments: 2, TableSize: 10, CodeBytes: 18, LargestBody: 8, MostLocals: 3,
+			Exports: 3, Elements: 1, DataSegments: 2, TableElements: 15, CodeBytes: 18, LargestBody: 8, Locals: 4, MostLocals: 3,
 			DataBytes: 22}, nil},
 		{"custom sections", withManifest, wasmfile.Shape{Types: 2, Imports: 2, Functions: 3, Tables: 2, Globals: 1,
-			Exports: 3, Elements: 1, DataSegments: 2, TableSize: 10, CodeBytes: 18, LargestBody: 8, MostLocals: 3,
+			Exports: 3, Elements: 1, DataSegments: 2, TableElements: 15, CodeBytes: 18, LargestBody: 8, Locals: 4, MostLocals: 3,
 			DataBytes: 22, Customs: 1, CustomBytes: 2 + 20 + 2}, nil},
 		{"not wasm", []byte("(module)"), wasmfile.Shape{}, wasmfile.ErrNotWasm},
 		{"body past its section", longBody, wasmfile.Shape{}, wasmfile.ErrMalformed},
