@@ -149,9 +149,9 @@ const (
 	fixStrip   = "strip custom sections (debug information) with wasm-strip or your linker's --strip-debug"
 )
 
-// moduleLimits are about 20 times what the example Go apps declare
-// (about 2,300 functions, 40,000 data segments, 2.3 MB of code), and far
-// below what wazero accepts.
+// moduleLimits are far above what the example Go apps declare (about 2,300
+// functions, 40,000 data segments, 2.3 MB of code, 20 locals in their
+// largest function) and far below what wazero accepts.
 var moduleLimits = []moduleLimit{
 	{ModuleLimit{"types", 10_000}, "type section", "function types", func(s *wasmfile.Shape) uint64 { return uint64(s.Types) }, fixSmaller},
 	{ModuleLimit{"imports", 1_000}, "import section", "imports", func(s *wasmfile.Shape) uint64 { return uint64(s.Imports) },
