@@ -3,7 +3,10 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,7 +89,7 @@ func TestEveryLimitHasCeiling(t *testing.T) {
 	ceil, def := reflect.ValueOf(sandbox.BuiltinMax()), reflect.ValueOf(sandbox.BuiltinDefaults())
 	for i := range ceil.NumField() {
 		name := ceil.Type().Field(i).Name
-		if ceil.Field(i).Kind() != reflect.Uint32 {
+		if !isUint(ceil.Field(i)) {
 			continue
 		}
 		if c, d := ceil.Field(i).Uint(), def.Field(i).Uint(); c == 0 || c < d {
@@ -94,3 +97,31 @@ func TestEveryLimitHasCeiling(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsMatchABI checks that sdk/ABI.md's Limits table gives every
+// limit its built-in default and ceiling.
+func TestLimitsMatchABI(t *testing.T) {
+	doc, err := os.ReadFile("../../sdk/ABI.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][2]uint64{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([0-9]+)[^|]*\\| ([0-9]+)[^|]*\\|").FindAllStringSubmatch(string(doc), -1) {
+		d, _ := strconv.ParseUint(m[2], 10, 64)
+		c, _ := strconv.ParseUint(m[3], 10, 64)
+		rows[m[1]] = [2]uint64{d, c}
+	}
+	def, ceil := reflect.ValueOf(sandbox.BuiltinDefaults()), reflect.ValueOf(sandbox.BuiltinMax())
+	for i := range def.NumField() {
+		if !isUint(def.Field(i)) {
+			continue
+		}
+		name, _, _ := strings.Cut(def.Type().Field(i).Tag.Get("json"), ",")
+		want := [2]uint64{def.Field(i).Uint(), ceil.Field(i).Uint()}
+		if got, ok := rows[name]; !ok || got != want {
+			t.Errorf("sdk/ABI.md: %s has default and ceiling %v in the code, documented as %v (found: %v)", name, want, got, ok)
+		}
+	}
+}
+
+func isUint(v reflect.Value) bool { return v.Kind() >= reflect.Uint && v.Kind() <= reflect.Uint64 }
