@@ -74,6 +74,9 @@ func TestCeilings(t *testing.T) {
 			defer a.Close(context.Background())
 			got, want := reflect.ValueOf(a.Limits()), reflect.ValueOf(tt.want)
 			for i := range want.NumField() {
+				if !isUint(want.Field(i)) {
+					continue
+				}
 				if w := want.Field(i).Uint(); w != 0 && got.Field(i).Uint() != w {
 					t.Errorf("Limits().%s = %d, want %d", want.Type().Field(i).Name, got.Field(i).Uint(), w)
 				}
