@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -154,12 +153,9 @@ func TestModuleLimitsBeforeCompile(t *testing.T) {
 // TestModuleLimitsMatchABI checks that sdk/ABI.md names every module limit
 // with its value.
 func TestModuleLimitsMatchABI(t *testing.T) {
-	doc, err := os.ReadFile("../../sdk/ABI.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := abiDoc(t)
 	rows := map[string]uint64{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([0-9,]+) \\|").FindAllStringSubmatch(string(doc), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([0-9,]+) \\|").FindAllStringSubmatch(doc, -1) {
 		v, _ := strconv.ParseUint(strings.ReplaceAll(m[2], ",", ""), 10, 64)
 		rows[m[1]] = v
 	}

@@ -2,7 +2,6 @@ package sandbox_test
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -40,11 +39,7 @@ func TestWASIRefused(t *testing.T) {
 // TestWASIListMatchesABI checks that sdk/ABI.md lists exactly the WASI
 // functions the checker accepts.
 func TestWASIListMatchesABI(t *testing.T) {
-	doc, err := os.ReadFile("../../sdk/ABI.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec := string(doc)
+	sec := abiDoc(t)
 	sec = sec[strings.Index(sec, "\n## WASI\n"):]
 	sec = sec[:strings.Index(sec, "\nEvery other")]
 	var listed []string
