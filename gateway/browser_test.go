@@ -9,7 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/browsertest"
 	"github.com/passerelle/passerelle/host"
 )
@@ -105,8 +104,8 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 	}
 
 	// Alice opens a mini-app from the catalog and presses a button of its card.
-	got := make(chan gateway.AppEvent, 10)
-	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+	got := make(chan host.AppEvent, 10)
+	e.apps.set(func(ev host.AppEvent) *host.Message {
 		if ev.Event.Type == host.EventOpen {
 			return &host.Message{Card: &host.Card{Title: "Menu", List: &host.List{Items: []host.ListItem{{ID: "soup", Title: "Soup"}}}}}
 		}

@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // Authenticator verifies a person's session token (a JWT issued by the
@@ -17,43 +18,28 @@ type Authenticator interface {
 	Verify(token string) (subject, role string, err error)
 }
 
-// Person is one entry of the people directory.
-type Person struct {
+// Directory looks people up: display names for messages and the list a
+// person picks from to start a conversation. host/identity's Service
+// satisfies it; only the id and name of a person reach clients.
+type Directory interface {
+	// Person returns the person with the given id.
+	Person(ctx context.Context, id string) (identity.Person, error)
+	// FindPeople returns at most limit people whose name matches query ("" = anyone).
+	FindPeople(ctx context.Context, query string, limit int) ([]identity.Person, error)
+}
+
+// person is a person as clients see them: in the people directory and as
+// a message's sender.
+type person struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-}
-
-// Directory looks people up: display names for messages and the list a
-// person picks from to start a conversation.
-type Directory interface {
-	// Person returns the display name of the person with the given id.
-	Person(ctx context.Context, id string) (name string, err error)
-	// Find returns at most limit people whose name matches query ("" = anyone).
-	Find(ctx context.Context, query string, limit int) ([]Person, error)
-}
-
-// AppEvent is what the gateway hands to the mini-app router: the person, the
-// conversation, the person's surface and the guest-visible event. Its fields
-// match runtime/apps.AppEvent, so one converts to the other.
-type AppEvent struct {
-	Person       string
-	Conversation string
-	Surface      string
-	Event        host.Event
-}
-
-// AppInfo is one installed mini-app, as the client's catalog shows it.
-type AppInfo struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
 }
 
 // Apps routes events to mini-apps. What an app sends back reaches the
 // gateway through Server.Emit, during Deliver or later.
 type Apps interface {
-	Deliver(ctx context.Context, app string, ev AppEvent) error
-	Catalog(ctx context.Context) ([]AppInfo, error)
+	Deliver(ctx context.Context, app string, ev host.AppEvent) error
+	Catalog(ctx context.Context) ([]host.AppInfo, error)
 }
 
 // Payments shows a person's wallet: integer minor units per ISO 4217

@@ -19,6 +19,7 @@ import (
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.
@@ -36,18 +37,18 @@ func (auth) Verify(t string) (string, string, error) {
 
 type directory map[string]string
 
-func (d directory) Person(_ context.Context, id string) (string, error) {
+func (d directory) Person(_ context.Context, id string) (identity.Person, error) {
 	if n, ok := d[id]; ok {
-		return n, nil
+		return identity.Person{ID: id, Name: n, Phone: "+1555"}, nil
 	}
-	return "", gateway.ErrNotFound
+	return identity.Person{}, gateway.ErrNotFound
 }
 
-func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Person, error) {
-	var out []gateway.Person
+func (d directory) FindPeople(_ context.Context, q string, limit int) ([]identity.Person, error) {
+	var out []identity.Person
 	for id, n := range d {
 		if strings.Contains(strings.ToLower(n), strings.ToLower(q)) && len(out) < limit {
-			out = append(out, gateway.Person{ID: id, Name: n})
+			out = append(out, identity.Person{ID: id, Name: n, Phone: "+1555"})
 		}
 	}
 	return out, nil
@@ -57,20 +58,20 @@ func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Perso
 // into the event's conversation. Events are recorded.
 type fakeApps struct {
 	out    host.Outbox
-	react  func(ev gateway.AppEvent) *host.Message
+	react  func(ev host.AppEvent) *host.Message
 	mu     sync.Mutex
-	events []gateway.AppEvent
-	got    chan gateway.AppEvent
+	events []host.AppEvent
+	got    chan host.AppEvent
 }
 
 // set replaces how the app reacts and where it reports events.
-func (a *fakeApps) set(react func(gateway.AppEvent) *host.Message, got chan gateway.AppEvent) {
+func (a *fakeApps) set(react func(host.AppEvent) *host.Message, got chan host.AppEvent) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.react, a.got = react, got
 }
 
-func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *fakeApps) Deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	react, got := a.react, a.got
@@ -87,8 +88,8 @@ func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent)
 	return nil
 }
 
-func (a *fakeApps) Catalog(context.Context) ([]gateway.AppInfo, error) {
-	return []gateway.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
+func (a *fakeApps) Catalog(context.Context) ([]host.AppInfo, error) {
+	return []host.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
 }
 
 type payments struct {

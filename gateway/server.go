@@ -379,8 +379,8 @@ func (s *Server) name(ctx context.Context, person string) string {
 	}
 	n := person
 	if s.cfg.Directory != nil {
-		if dn, err := s.cfg.Directory.Person(ctx, person); err == nil && dn != "" {
-			n = dn
+		if p, err := s.cfg.Directory.Person(ctx, person); err == nil && p.Name != "" {
+			n = p.Name
 		}
 	}
 	s.names.Store(person, n)
@@ -872,12 +872,12 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 // appJob is an event for an app.
 type appJob struct {
 	app string
-	ev  AppEvent
+	ev  host.AppEvent
 }
 
 // dispatch hands ev to an app worker, waiting while all are busy. The
 // app's replies come back through Emit and Queue.
-func (s *Server) dispatch(app string, ev AppEvent) error {
+func (s *Server) dispatch(app string, ev host.AppEvent) error {
 	if s.cfg.Apps == nil {
 		return ErrUnavailable
 	}

@@ -156,8 +156,8 @@ func TestMiniAppMenuReplyMapsToChoice(t *testing.T) {
 	e := newEnv(t, nil)
 	card := &host.Card{Title: "Today", Text: "Pick a dish", Buttons: []host.Button{
 		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad", Value: "v-salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}
-	got := make(chan gateway.AppEvent, 10)
-	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+	got := make(chan host.AppEvent, 10)
+	e.apps.set(func(ev host.AppEvent) *host.Message {
 		if ev.Event.Type == host.EventOpen {
 			return &host.Message{Card: card}
 		}
@@ -471,6 +471,9 @@ func TestRequests(t *testing.T) {
 			b, _ := json.Marshal(f)
 			if f["type"] != tt.typ || !strings.Contains(string(b), tt.want) {
 				t.Fatalf("got %s", b)
+			}
+			if strings.Contains(string(b), "+1555") {
+				t.Fatalf("a phone number reached the client: %s", b)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -135,8 +136,12 @@ const (
 	PermNone            Permission = ""                 // always allowed (log)
 )
 
-// KnownPermissions lists every permission a manifest may name.
-var KnownPermissions = []Permission{PermChat, PermStorage, PermIdentityProfile, PermIdentityPhone, PermPay, PermTimer}
+// knownPermissions is every permission a manifest may name.
+var knownPermissions = [...]Permission{PermChat, PermStorage, PermIdentityProfile, PermIdentityPhone, PermPay, PermTimer}
+
+// KnownPermissions returns every permission a manifest may name, in a new
+// slice the caller may keep.
+func KnownPermissions() []Permission { return slices.Clone(knownPermissions[:]) }
 
 // AppRef names one version of one app of one merchant.
 type AppRef struct {

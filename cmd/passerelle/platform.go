@@ -18,7 +18,6 @@ import (
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/api"
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/services"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
@@ -99,7 +98,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Logger:     log,
 		PaymentTTL: time.Duration(cfg.PaymentTTL),
 		Events:     p.events.Push,
-		Members:    lateGateway{p},
 	}); err != nil {
 		return nil, err
 	}
@@ -121,7 +119,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Registry: p.registry,
 		Engine:   p.engine,
 		Identity: p.svc.Identity,
-		Outbox:   lateGateway{p},
 		Logger:   log.With("component", "apps"),
 	}); err != nil {
 		return nil, err
@@ -138,8 +135,8 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.gateway, err = gateway.New(gateway.Config{
 		DB:             p.db,
 		Auth:           p.svc.Identity,
-		Directory:      directory{p.svc.Identity},
-		Apps:           appsAdapter{p.router},
+		Directory:      p.svc.Identity,
+		Apps:           p.router,
 		Payments:       p.svc.Pay,
 		Prompts:        p.svc.PromptKinds(),
 		Logger:         log.With("component", "gateway"),
@@ -249,7 +246,8 @@ func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) erro
 	if pe := ev.Event.Payment; pe != nil {
 		p.payStats.observe(*pe)
 	}
-	err := p.router.DeliverFor(ctx, ev.App, apps.AppEvent{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev.Event})
+	err := p.router.DeliverFor(ctx, ev.App, host.AppEvent{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface,
+		Event: ev.Event, Out: p.gateway})
 	if err != nil {
 		what, id := "timer", ""
 		switch {
@@ -263,63 +261,4 @@ func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) erro
 		p.log.Warn(ev.Event.Type+" event not delivered", what, id, "app", ev.App.String(), "err", err)
 	}
 	return err
-}
-
-// lateGateway gives the services and the router, built before the gateway,
-// the gateway's Outbox and chat.Members. startPlatform sets p.gateway before
-// it serves anything or starts a background loop.
-type lateGateway struct{ p *platform }
-
-func (g lateGateway) Emit(ctx context.Context, out host.Outgoing) error {
-	return g.p.gateway.Emit(ctx, out)
-}
-
-func (g lateGateway) Queue(ctx context.Context, out host.Outgoing) (func() error, error) {
-	return g.p.gateway.Queue(ctx, out)
-}
-
-func (g lateGateway) IsMember(ctx context.Context, conversation, person string) (bool, error) {
-	return g.p.gateway.IsMember(ctx, conversation, person)
-}
-
-// directory adapts the identity service to gateway.Directory.
-type directory struct{ id *identity.Service }
-
-func (d directory) Person(ctx context.Context, id string) (string, error) {
-	p, err := d.id.Person(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	return p.Name, nil
-}
-
-func (d directory) Find(ctx context.Context, query string, limit int) ([]gateway.Person, error) {
-	people, err := d.id.FindPeople(ctx, query, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.Person, 0, len(people))
-	for _, p := range people {
-		out = append(out, gateway.Person{ID: p.ID, Name: p.Name})
-	}
-	return out, nil
-}
-
-// appsAdapter adapts the app router to gateway.Apps.
-type appsAdapter struct{ r *apps.Router }
-
-func (a appsAdapter) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
-	return a.r.Deliver(ctx, app, apps.AppEvent(ev))
-}
-
-func (a appsAdapter) Catalog(ctx context.Context) ([]gateway.AppInfo, error) {
-	entries, err := a.r.Catalog(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.AppInfo, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, gateway.AppInfo{ID: e.ID, Name: e.Name, Description: e.Description})
-	}
-	return out, nil
 }

@@ -190,7 +190,8 @@ func validateCard(c *host.Card) error {
 }
 
 // Members tells whether a person takes part in a conversation; the gateway
-// implements it.
+// implements it. Without Config.Members, an outbox (host.Call.Out,
+// host.Answer.Out) that implements it answers.
 type Members interface {
 	IsMember(ctx context.Context, conversation, person string) (bool, error)
 }
@@ -348,9 +349,13 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 	}
 	if r.Conversation != c.Caller.Conversation {
 		ok := false
-		if s.members != nil {
+		members := s.members
+		if m, isMembers := c.Out.(Members); isMembers && members == nil {
+			members = m
+		}
+		if members != nil {
 			var err error
-			ok, err = s.members.IsMember(ctx, r.Conversation, c.Caller.Person)
+			ok, err = members.IsMember(ctx, r.Conversation, c.Caller.Person)
 			if err != nil {
 				return nil, host.Errorf(host.StatusUnavailable, "chat.share: could not check the conversation; try again later")
 			}

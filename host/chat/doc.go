@@ -25,8 +25,8 @@
 //
 // # Hooks the integrator wires
 //
-//   - Config.Members answers whether a person is in a conversation; the
-//     gateway implements it.
+//   - Config.Members answers whether a person is in a conversation; without
+//     it, the call's outbox does when it can (the gateway's does).
 //   - Funcs() goes to the runtime's sandbox.Config.Funcs; messages and prompts
 //     leave through host.Call.Out.
 //   - PromptKind() goes to whoever shows prompts (gateway.Config.Prompts).

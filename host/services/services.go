@@ -47,7 +47,9 @@ type Config struct {
 	// consent answers and drops due timers, with a log line.
 	Events func(ctx context.Context, ev Event)
 	// Members answers chat.share's membership checks (chat.Members). Nil
-	// lets chat.share post only into the event's own conversation.
+	// asks the call's outbox when it can answer (the gateway's does);
+	// without either, chat.share posts only into the event's own
+	// conversation.
 	Members chat.Members
 }
 

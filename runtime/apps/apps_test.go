@@ -154,7 +154,7 @@ func (e *env) upload(t *testing.T, merchant, id, version string) {
 // deliver sends a message event and returns the version that answered.
 func (e *env) deliver(t *testing.T, app, person, conv, text string) (string, error) {
 	t.Helper()
-	err := e.router.Deliver(context.Background(), app, apps.AppEvent{Person: person, Conversation: conv, Surface: "web",
+	err := e.router.Deliver(context.Background(), app, host.AppEvent{Person: person, Conversation: conv, Surface: "web",
 		Event: host.Event{Type: host.EventMessage, Text: text}})
 	outs := e.out.take()
 	if err != nil {
@@ -176,7 +176,7 @@ func (e *env) deliver(t *testing.T, app, person, conv, text string) (string, err
 func TestDeliverBuildsTheGuestEvent(t *testing.T) {
 	e := newEnv(t)
 	e.upload(t, "m1", "shop", "1.0.0")
-	err := e.router.Deliver(context.Background(), "shop", apps.AppEvent{Person: "p-alice", Conversation: "c1", Surface: "whatsapp",
+	err := e.router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p-alice", Conversation: "c1", Surface: "whatsapp",
 		Event: host.Event{Type: host.EventMessage, Text: "hi", User: "spoofed", App: "spoofed"}})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestFailures(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
-			err := e.router.Deliver(context.Background(), "shop", apps.AppEvent{Person: "p", Conversation: "c",
+			err := e.router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p", Conversation: "c",
 				Event: host.Event{Type: host.EventMessage, Text: tt.text, ID: "ev-" + tt.kind}})
 			if !tt.as(err) || apps.FailureKind(err) != tt.kind {
 				t.Fatalf("Deliver = %v (kind %q)", err, apps.FailureKind(err))
@@ -379,8 +379,8 @@ func TestRestartLoadsServingVersions(t *testing.T) {
 
 // hookEvent is an event the host services caused for person "p" in
 // conversation "c".
-func hookEvent(ev host.Event) apps.AppEvent {
-	return apps.AppEvent{Person: "p", Conversation: "c", Event: ev}
+func hookEvent(ev host.Event) host.AppEvent {
+	return host.AppEvent{Person: "p", Conversation: "c", Event: ev}
 }
 
 func TestHooksAndCatalog(t *testing.T) {
@@ -444,7 +444,7 @@ func TestHooksAndCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cat) != 2 || cat[0].ID != "ride" || cat[1].ID != "shop" || cat[1].Name != "App shop" || cat[1].Version != "1" {
+	if len(cat) != 2 || cat[0].ID != "ride" || cat[1].ID != "shop" || cat[1].Name != "App shop" {
 		t.Fatalf("catalog %+v", cat)
 	}
 }
@@ -465,7 +465,7 @@ func TestHammerRollouts(t *testing.T) {
 			defer wg.Done()
 			for i := range 40 {
 				app := []string{"shop", "ride"}[i%2]
-				err := e.router.Deliver(ctx, app, apps.AppEvent{Person: fmt.Sprint("p", g, i), Conversation: fmt.Sprint("c", g, i%5),
+				err := e.router.Deliver(ctx, app, host.AppEvent{Person: fmt.Sprint("p", g, i), Conversation: fmt.Sprint("c", g, i%5),
 					Event: host.Event{Type: host.EventMessage, Text: "hi"}})
 				if err != nil {
 					errs <- err

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
@@ -86,7 +85,7 @@ func TestRealGoGuest(t *testing.T) {
 			e.stop(t)
 			e.start(t)
 		}
-		err := e.router.Deliver(ctx, "echo", apps.AppEvent{Person: "p-bob", Conversation: "c1", Surface: "web",
+		err := e.router.Deliver(ctx, "echo", host.AppEvent{Person: "p-bob", Conversation: "c1", Surface: "web",
 			Event: host.Event{Type: host.EventMessage, Text: "ping"}})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)

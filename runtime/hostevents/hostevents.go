@@ -8,7 +8,7 @@
 //	q := hostevents.New()
 //	svc, err := services.Open(db, services.Config{Events: q.Push})
 //	go q.Run(ctx, func(ctx context.Context, ev services.Event) error {
-//		return router.DeliverFor(ctx, ev.App, apps.AppEvent{...})
+//		return router.DeliverFor(ctx, ev.App, host.AppEvent{...})
 //	})
 //
 // # Bounds
