@@ -48,6 +48,22 @@ func (k *PromptKind) Takes(answer string) bool {
 	return false
 }
 
+// Settles reports whether an answer that ended with err settled its
+// prompt: when err is nil, or when its status is one of final (the
+// question has no other answer any more, such as an order already paid).
+func Settles(err error, final ...Status) bool {
+	st := StatusOf(err)
+	if st == StatusOK {
+		return true
+	}
+	for _, f := range final {
+		if st == f {
+			return true
+		}
+	}
+	return false
+}
+
 // Answer is a person's answer to a prompt, as its kind's Apply gets it.
 type Answer struct {
 	Prompt       string          // the prompt's ID

@@ -17,6 +17,20 @@ import (
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
+// testPlatform starts a server on a free port and a fresh data directory,
+// closed when the test ends.
+func testPlatform(t *testing.T) *platform {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	p, err := startPlatform(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.close(context.Background()) })
+	return p
+}
+
 // wsClient is a person's WebSocket connection to a running platform.
 type wsClient struct {
 	t  *testing.T
@@ -85,13 +99,7 @@ func (c *wsClient) until(typ string) map[string]any {
 // insufficient_funds, and the prompt closes: it is not shown again.
 func TestConfirmWithoutEnoughMoney(t *testing.T) {
 	ctx := context.Background()
-	cfg := defaultConfig()
-	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
-	p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close(ctx)
+	p := testPlatform(t)
 
 	// pay.wasm requests 12.50 EUR for "Soup" on every event.
 	code, err := os.ReadFile("../../sdk/conformance/testdata/pay.wasm")

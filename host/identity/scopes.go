@@ -419,11 +419,7 @@ func (s *Service) newPromptKind() *host.PromptKind {
 			} else {
 				err = s.Refuse(ctx, a.Person, a.Prompt)
 			}
-			switch host.StatusOf(err) {
-			case host.StatusOK, host.StatusNotFound:
-				return true, err
-			}
-			return false, err
+			return host.Settles(err, host.StatusNotFound), err
 		},
 	}
 }

@@ -161,11 +161,7 @@ func (s *Service) newPromptKind() *host.PromptKind {
 			} else {
 				err = s.Decline(ctx, a.Person, b.Order)
 			}
-			switch host.StatusOf(err) {
-			case host.StatusOK, host.StatusConflict, host.StatusInsufficientFunds:
-				return true, err
-			}
-			return false, err
+			return host.Settles(err, host.StatusConflict, host.StatusInsufficientFunds), err
 		},
 	}
 }
