@@ -360,7 +360,7 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	if d == 0 {
 		d = time.Since(start)
 	}
-	kind := FailureKind(err)
+	kind := sandbox.FailureKind(err)
 	r.reg.Record(ref, d, kind)
 	if err == nil {
 		return nil
@@ -383,34 +383,6 @@ func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppR
 		Message: &host.Message{Text: name + " had a problem and could not answer. Please try again in a moment."}}
 	if err := ev.Out.Emit(ctx, sorry); err != nil {
 		r.log.Warn("tell person about app failure", "app", ref.String(), "err", err)
-	}
-}
-
-// FailureKind names the failure err stands for: "" for nil, the limit
-// name for a *sandbox.LimitError (deadline, memory, host_calls, ...),
-// "trap", "abi", "guest", "canceled" or "internal".
-func FailureKind(err error) string {
-	var (
-		le *sandbox.LimitError
-		te *sandbox.TrapError
-		ae *sandbox.ABIError
-		ge *sandbox.GuestError
-	)
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &le):
-		return le.Limit
-	case errors.As(err, &te):
-		return "trap"
-	case errors.As(err, &ae):
-		return "abi"
-	case errors.As(err, &ge):
-		return "guest"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	default:
-		return "internal"
 	}
 }
 

@@ -315,8 +315,8 @@ func TestFailures(t *testing.T) {
 		t.Run(tt.kind, func(t *testing.T) {
 			err := e.router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p", Conversation: "c",
 				Event: host.Event{Type: host.EventMessage, Text: tt.text, ID: "ev-" + tt.kind}})
-			if !tt.as(err) || apps.FailureKind(err) != tt.kind {
-				t.Fatalf("Deliver = %v (kind %q)", err, apps.FailureKind(err))
+			if !tt.as(err) || sandbox.FailureKind(err) != tt.kind {
+				t.Fatalf("Deliver = %v (kind %q)", err, sandbox.FailureKind(err))
 			}
 			outs := e.out.take()
 			if tt.toldHim != (len(outs) == 1) {
