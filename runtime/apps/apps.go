@@ -17,11 +17,11 @@ import (
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
-// Errors of the router, wrapped with details.
+// Errors of the router, wrapped with details: host.Error kinds.
 var (
-	ErrAppMismatch  = errors.New("module's app id differs from the app named in the request")
-	ErrNotAvailable = errors.New("app is not available")     // no live version, or it cannot be loaded
-	ErrWrongOwner   = errors.New("app has another merchant") // a hook named the wrong merchant
+	ErrAppMismatch  = &host.Error{Status: host.StatusBadRequest, Message: "module's app id differs from the app named in the request"}
+	ErrNotAvailable = &host.Error{Status: host.StatusUnavailable, Message: "app is not available"}          // no live version, or it cannot be loaded
+	ErrWrongOwner   = &host.Error{Status: host.StatusPermissionDenied, Message: "app has another merchant"} // a hook named the wrong merchant
 )
 
 // Identity gives the per-app pseudonymous id of a person (host/identity).
