@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -73,11 +74,37 @@ type Consent interface {
 	Refuse(ctx context.Context, person, prompt string) error
 }
 
-// Config configures a Server. DB and Auth are required; every other
+// Log is where conversations and their messages are kept: the seam
+// between the WebSocket server and its store. convlog.Log implements it on
+// bbolt; a replicated log (NATS JetStream) would implement it for a
+// cluster. RATIONALE.md says why it has these methods and no others.
+type Log interface {
+	// Append stores m as the next message of conv and returns once it is
+	// durable, with m.Seq set. A person's message whose client id that
+	// person already used in conv within the log's dedupe window is not
+	// stored again: the result says Dup, with the earlier seq.
+	Append(ctx context.Context, conv string, m *convlog.Message) (convlog.Appended, error)
+	// AppendAsync queues m (a message without a client id) and returns;
+	// then gets the outcome once m is durable, with m.Seq set. then is
+	// called in queue order and must be quick.
+	AppendAsync(conv string, m *convlog.Message, then func(error)) error
+	// Range returns up to limit messages of conv with seq > after, in order.
+	Range(ctx context.Context, conv string, after uint64, limit int) ([]convlog.Message, error)
+	// Ensure returns conversation c.ID, creating it as c if absent.
+	Ensure(ctx context.Context, c convlog.Conv) (out convlog.Conv, created bool, err error)
+	// Conv returns a conversation and its newest seq; convlog.ErrNotFound
+	// when there is none.
+	Conv(ctx context.Context, id string) (convlog.Conv, uint64, error)
+	// ConvsOf lists the conversations person is in, with their newest seq.
+	ConvsOf(ctx context.Context, person string) ([]convlog.Summary, error)
+}
+
+// Config configures a Server. DB, Log and Auth are required; every other
 // dependency may be nil, in which case the feature it serves answers
 // "unavailable".
 type Config struct {
-	DB        *bbolt.DB // shared store; the gateway owns the buckets named "gateway.*"
+	DB        *bbolt.DB // shared store; the gateway owns the buckets gateway.prompts and gateway.pending
+	Log       Log       // conversations and messages; the caller closes it after Close
 	Auth      Authenticator
 	Directory Directory
 	Apps      Apps
@@ -101,9 +128,9 @@ type Config struct {
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
 	AppWorkers    int           // app events delivered at once (default 256); an event holds its worker until what it sent is stored
-	// MaxConversations bounds the conversations whose delivery state (order,
-	// latest client ids) is kept in memory; idle ones beyond it are dropped
-	// and rebuilt from the store when next used (default 100,000).
+	// MaxConversations bounds the conversations whose delivery state (the
+	// order of their fan-out) is kept in memory; idle ones beyond it are
+	// dropped and rebuilt from the log when next used (default 100,000).
 	MaxConversations int
 }
 

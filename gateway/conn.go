@@ -358,14 +358,14 @@ func (c *conn) hello(f *Frame) bool {
 		c.fail(errorf(CodeShuttingDown, "the server is shutting down; reconnect shortly"))
 		return false
 	}
-	convs, err := s.st.convsOf(c.person)
+	convs, err := s.msgs.ConvsOf(ctx, c.person)
 	if err != nil {
 		c.replyErr(f.ID, err)
 		return false
 	}
 	views := make([]convView, len(convs))
 	for i, cv := range convs {
-		views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
+		views[i] = s.view(ctx, cv.Conv, cv.Last, c.person)
 	}
 	if !c.reply(map[string]any{"type": "welcome", "v": ProtocolVersion, "id": f.ID, "person": c.person,
 		"name": c.name, "surface": c.surface(), "conversations": views}) {
@@ -377,7 +377,7 @@ func (c *conn) hello(f *Frame) bool {
 		if !named && f.Resume == nil && cv.Last > 50 {
 			from = cv.Last - 50
 		}
-		msgs, err := s.st.messages(cv.ID, from, s.cfg.MaxReplay)
+		msgs, err := s.msgs.Range(ctx, cv.ID, from, s.cfg.MaxReplay)
 		if err != nil {
 			c.replyErr(f.ID, err)
 			return false
@@ -499,7 +499,7 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		if limit <= 0 || limit > 200 {
 			limit = 200
 		}
-		msgs, err := s.st.messages(f.Conv, f.After, limit)
+		msgs, err := s.msgs.Range(ctx, f.Conv, f.After, limit)
 		if err != nil {
 			return err
 		}
@@ -523,7 +523,7 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		if title == "" {
 			title = "Group"
 		}
-		rec, _, err := s.st.ensureConv(convRecord{ID: randomID("g_"), Kind: KindGroup, Title: title, Members: members})
+		rec, _, err := s.msgs.Ensure(ctx, convRecord{ID: randomID("g_"), Kind: KindGroup, Title: title, Members: members})
 		if err != nil {
 			return err
 		}
@@ -531,13 +531,13 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
 		return nil
 	case TypeConversations:
-		convs, err := s.st.convsOf(c.person)
+		convs, err := s.msgs.ConvsOf(ctx, c.person)
 		if err != nil {
 			return err
 		}
 		views := make([]convView, len(convs))
 		for i, cv := range convs {
-			views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
+			views[i] = s.view(ctx, cv.Conv, cv.Last, c.person)
 		}
 		c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
 		return nil
@@ -607,7 +607,7 @@ func (c *conn) openApp(ctx context.Context, app, payload string) (string, error)
 	if !ok {
 		return "", errorf(CodeNotFound, "no mini-app %q is installed; the apps frame lists them", app)
 	}
-	rec, created, err := s.st.ensureConv(convRecord{ID: appConvID(app, c.person), Kind: KindApp, App: app, Title: name, Members: []string{c.person}})
+	rec, created, err := s.msgs.Ensure(ctx, convRecord{ID: appConvID(app, c.person), Kind: KindApp, App: app, Title: name, Members: []string{c.person}})
 	if err != nil {
 		return "", err
 	}
@@ -663,7 +663,7 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 		if err := c.checkPerson(ctx, f.To); err != nil {
 			return err
 		}
-		rec, created, err := s.st.ensureConv(convRecord{ID: directID(c.person, f.To), Kind: KindDirect, Members: []string{c.person, f.To}})
+		rec, created, err := s.msgs.Ensure(ctx, convRecord{ID: directID(c.person, f.To), Kind: KindDirect, Members: []string{c.person, f.To}})
 		if err != nil {
 			return err
 		}
@@ -680,7 +680,7 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 	// Only a numbered reply on a surface that shows menus needs the app's
 	// last card: finding it reads the conversation's recent messages.
 	if cv.Kind == KindApp && surface.MayPick(c.surface(), f.Text) {
-		if last, err := s.st.lastCard(conv); err == nil && last != nil {
+		if last, err := s.lastCard(ctx, conv); err == nil && last != nil {
 			if ch, ok := surface.Render(c.surface(), last.Msg).Pick(f.Text); ok {
 				pick = &ch
 			}
@@ -711,4 +711,23 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 		ev.Action = &host.Action{ID: pick.ID, Value: pick.Value}
 		return s.dispatch(cv.App, c.appEvent(ev))
 	}
+}
+
+// lastCard returns the newest message of conv sent by an app with a card,
+// looking back at most 50 messages.
+func (s *Server) lastCard(ctx context.Context, conv string) (*msgRecord, error) {
+	_, last, err := s.msgs.Conv(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.msgs.Range(ctx, conv, last-min(last, 50), 50)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].From.Kind == "app" && msgs[i].Msg.Card != nil {
+			return &msgs[i], nil
+		}
+	}
+	return nil, nil
 }

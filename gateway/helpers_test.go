@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -138,6 +139,7 @@ type env struct {
 	srv  *gateway.Server
 	http *httptest.Server
 	db   *bbolt.DB
+	log  *convlog.Log // opened by start, closed by stop
 	apps *fakeApps
 	pay  *payments
 	cons *consent
@@ -161,7 +163,12 @@ func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 }
 
 func (e *env) start(mod func(*gateway.Config)) {
-	cfg := gateway.Config{DB: e.db, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	log, err := convlog.Open(e.db, convlog.Config{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.log = log
+	cfg := gateway.Config{DB: e.db, Log: log, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Consent: e.cons}
 	if mod != nil {
 		mod(&cfg)
@@ -184,6 +191,7 @@ func (e *env) stop() {
 	if err := e.srv.Close(ctx); err != nil {
 		e.t.Error(err)
 	}
+	e.log.Close()
 	e.http.Close()
 	e.http = nil
 }

@@ -10,20 +10,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/host"
 )
 
-// Buckets owned by the gateway.
+// Buckets owned by the gateway (the conversation log owns the others
+// named "gateway.*", see convlog).
 var (
-	bucketConvs   = []byte("gateway.convs")   // conv id -> convRecord
-	bucketLog     = []byte("gateway.log")     // global seq (8 bytes BE) -> logEntry
-	bucketHeads   = []byte("gateway.heads")   // conv id -> last seq, global seq of that message (8+8 bytes BE)
-	bucketMarks   = []byte("gateway.marks")   // conv id 0 seq (8 bytes BE) -> global seq, for every markEvery-th seq
-	bucketInbox   = []byte("gateway.inbox")   // person 0 conv -> ""
 	bucketPrompts = []byte("gateway.prompts") // prompt id -> promptRecord
 	bucketPending = []byte("gateway.pending") // person 0 prompt id -> ""
 )
@@ -35,30 +31,13 @@ const (
 	KindApp    = "app"    // one person and one mini-app
 )
 
-type convRecord struct {
-	ID      string   `json:"id"`
-	Kind    string   `json:"kind"`
-	Title   string   `json:"title,omitempty"`
-	App     string   `json:"app,omitempty"`
-	Members []string `json:"members"` // people
-	Created int64    `json:"created"`
-}
-
-// sender says who wrote a message.
-type sender struct {
-	Kind string `json:"kind"` // person or app
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-}
-
-type msgRecord struct {
-	Seq     uint64       `json:"-"`    // the key
-	Time    int64        `json:"time"` // unix milliseconds
-	From    sender       `json:"from"`
-	Msg     host.Message `json:"msg"`
-	Client  string       `json:"cid,omitempty"` // the sender's client id (dedupe)
-	Surface string       `json:"surface,omitempty"`
-}
+// The conversation log's types, under the names the gateway's code uses.
+type (
+	convRecord  = convlog.Conv
+	convSummary = convlog.Summary
+	sender      = convlog.Sender
+	msgRecord   = convlog.Message
+)
 
 type promptRecord struct {
 	ID      string          `json:"id"`
@@ -71,16 +50,14 @@ type promptRecord struct {
 	Answer  string          `json:"answer,omitempty"`
 }
 
-// store keeps conversations, messages and prompts. Messages are written by
-// its commit loop (see commit.go); everything else by DB.Batch.
+// store keeps prompts, written by DB.Batch.
 type store struct {
 	db *bbolt.DB
-	commits
 }
 
 func newStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketPrompts, bucketPending} {
+		for _, b := range [][]byte{bucketPrompts, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -90,9 +67,7 @@ func newStore(db *bbolt.DB) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: create buckets: %w", err)
 	}
-	s := &store{db: db}
-	s.commits.start(db)
-	return s, nil
+	return &store{db: db}, nil
 }
 
 func pkey(a, b string) []byte {
@@ -125,170 +100,6 @@ func directID(a, b string) string {
 
 // appConvID is the id of the conversation between person and app.
 func appConvID(app, person string) string { return hashID("a_", app, person) }
-
-// ensureConv returns the conversation rec.ID, creating it as rec if absent;
-// created says whether it did.
-func (s *store) ensureConv(rec convRecord) (out convRecord, created bool, err error) {
-	get := func(tx *bbolt.Tx) (bool, error) {
-		v := tx.Bucket(bucketConvs).Get([]byte(rec.ID))
-		if v == nil {
-			return false, nil
-		}
-		return true, json.Unmarshal(v, &out)
-	}
-	var found bool
-	if err := s.db.View(func(tx *bbolt.Tx) (err error) { found, err = get(tx); return err }); err != nil || found {
-		return out, false, err
-	}
-	err = s.db.Batch(func(tx *bbolt.Tx) error {
-		created = false
-		if ok, err := get(tx); err != nil || ok {
-			return err
-		}
-		rec.Created = time.Now().UnixMilli()
-		v, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketConvs).Put([]byte(rec.ID), v); err != nil {
-			return err
-		}
-		for _, m := range rec.Members {
-			if err := tx.Bucket(bucketInbox).Put(pkey(m, rec.ID), nil); err != nil {
-				return err
-			}
-		}
-		out, created = rec, true
-		return nil
-	})
-	return out, created, err
-}
-
-func (s *store) conv(id string) (convRecord, uint64, error) {
-	var rec convRecord
-	var last uint64
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketConvs).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("conversation %q: %w", id, ErrNotFound)
-		}
-		last = lastSeq(tx, id)
-		return json.Unmarshal(v, &rec)
-	})
-	return rec, last, err
-}
-
-type convSummary struct {
-	convRecord
-	Last uint64 `json:"last"`
-}
-
-// convsOf lists the conversations person is a member of, with their last seq.
-func (s *store) convsOf(person string) ([]convSummary, error) {
-	var out []convSummary
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketInbox).Cursor()
-		prefix := pkey(person, "")
-		convs := tx.Bucket(bucketConvs)
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			id := k[len(prefix):]
-			v := convs.Get(id)
-			if v == nil {
-				continue
-			}
-			var cs convSummary
-			if err := json.Unmarshal(v, &cs.convRecord); err != nil {
-				return err
-			}
-			cs.Last = lastSeq(tx, string(id))
-			out = append(out, cs)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// append persists rec as the next message of conv through the commit loop
-// and sets rec.Seq once it is committed.
-func (s *store) append(conv string, rec *msgRecord) error {
-	v, err := encodeRecord(rec) // outside the transaction: it holds the one writer lock
-	if err != nil {
-		return err
-	}
-	seq, err := s.commits.append(conv, v)
-	if err == nil {
-		rec.Seq = seq
-	}
-	return err
-}
-
-// appendThen queues rec as the next message of conv and returns; once it
-// is committed, rec.Seq is set and then is called with the outcome. then is
-// not called when appendThen returns an error.
-func (s *store) appendThen(conv string, rec *msgRecord, then func(error)) error {
-	v, err := encodeRecord(rec)
-	if err != nil {
-		return err
-	}
-	return s.commits.appendThen(conv, v, func(seq uint64, err error) {
-		if err == nil {
-			rec.Seq = seq
-		}
-		then(err)
-	})
-}
-
-// recent returns the newest n messages of conv, oldest first.
-func (s *store) recent(conv string, n int) ([]msgRecord, error) {
-	var out []msgRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		last := lastSeq(tx, conv)
-		return walk(tx, conv, last-min(last, uint64(n)), last, func(seq uint64, v []byte) (bool, error) {
-			m := msgRecord{Seq: seq}
-			out = append(out, m)
-			return true, json.Unmarshal(v, &out[len(out)-1])
-		})
-	})
-	slices.Reverse(out)
-	return out, err
-}
-
-// messages returns up to limit messages of conv with seq > after, in order.
-func (s *store) messages(conv string, after uint64, limit int) ([]msgRecord, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	var out []msgRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		return walk(tx, conv, after, after+uint64(limit), func(seq uint64, v []byte) (bool, error) {
-			out = append(out, msgRecord{Seq: seq})
-			return true, json.Unmarshal(v, &out[len(out)-1])
-		})
-	})
-	slices.Reverse(out)
-	return out, err
-}
-
-// lastCard returns the newest message of conv sent by an app with a card,
-// looking back at most 50 messages.
-func (s *store) lastCard(conv string) (*msgRecord, error) {
-	var out *msgRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		last := lastSeq(tx, conv)
-		return walk(tx, conv, last-min(last, 50), last, func(seq uint64, v []byte) (bool, error) {
-			m := msgRecord{Seq: seq}
-			if err := json.Unmarshal(v, &m); err != nil {
-				return false, err
-			}
-			if m.From.Kind == "app" && m.Msg.Card != nil {
-				out = &m
-				return false, nil
-			}
-			return true, nil
-		})
-	})
-	return out, err
-}
 
 func (s *store) putPrompt(p promptRecord) error {
 	v, err := json.Marshal(p)
