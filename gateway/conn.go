@@ -3,7 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -214,7 +214,6 @@ func (c *conn) readLoop() {
 	defer s.unregister(c)
 	defer c.fail(nil) // the writer then closes the socket
 	s.met.connsTotal.Inc()
-	c.ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	var deadline time.Time
 	alive := func() { deadline = extend(c.ws.SetReadDeadline, deadline, 2*s.cfg.PingInterval) }
 	c.ws.SetPongHandler(func(string) error { alive(); return nil })
@@ -257,11 +256,11 @@ func (c *conn) readLoop() {
 			return
 		}
 		alive()
+		f, err := ParseFrame(data, s.cfg.MaxTextRunes) // first, so that a dropped frame is named by its id
 		if !c.allow() {
-			c.replyErr("", errorf(CodeRateLimited, "more than %.0f frames per second; the frame was dropped, slow down", s.cfg.RatePerSecond))
+			c.replyErr(idOf(f), errorf(CodeRateLimited, "more than %.0f frames per second; the frame was dropped, slow down and resend it", s.cfg.RatePerSecond))
 			continue
 		}
-		f, err := ParseFrame(data, s.cfg.MaxTextRunes)
 		if err != nil {
 			c.replyErr(idOf(f), err)
 			continue
@@ -294,19 +293,29 @@ func idOf(f *Frame) string {
 }
 
 // read returns the next text frame; false when the connection is over.
+// The size limit is enforced here rather than by gorilla's SetReadLimit,
+// which closes the connection itself with 1009 and no reason: a client
+// must get the too_large error and close reason PROTOCOL.md promises.
 func (c *conn) read() ([]byte, bool) {
+	max := c.s.cfg.MaxFrameBytes
 	for {
-		mt, data, err := c.ws.ReadMessage()
+		mt, r, err := c.ws.NextReader()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				c.replyErr("", errorf(CodeTooLarge, "a frame is larger than %d bytes", c.s.cfg.MaxFrameBytes))
-			}
 			return nil, false
 		}
-		if mt == websocket.TextMessage {
-			return data, true
+		if mt != websocket.TextMessage {
+			c.replyErr("", errorf(CodeBadFrame, "binary frames are not accepted; send JSON text frames"))
+			continue // the next NextReader skips the rest of this one
 		}
-		c.replyErr("", errorf(CodeBadFrame, "binary frames are not accepted; send JSON text frames"))
+		data, err := io.ReadAll(io.LimitReader(r, max+1))
+		if err != nil {
+			return nil, false
+		}
+		if int64(len(data)) > max {
+			c.replyErr("", errorf(CodeTooLarge, "a frame is larger than %d bytes; split the text or send less at once", max))
+			return nil, false
+		}
+		return data, true
 	}
 }
 
