@@ -465,144 +465,192 @@ func (c *conn) appEvent(ev host.Event) AppEvent {
 	return AppEvent{Person: c.person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev}
 }
 
+// handlers serves each frame type after hello, one method per type.
+var handlers = map[string]func(c *conn, ctx context.Context, f *Frame) error{
+	TypeHello:         (*conn).helloAgain,
+	TypeSend:          (*conn).sendText,
+	TypeOpen:          (*conn).open,
+	TypeAction:        (*conn).action,
+	TypeAnswer:        (*conn).answerPrompt,
+	TypeHistory:       (*conn).history,
+	TypeGroup:         (*conn).group,
+	TypeConversations: (*conn).conversations,
+	TypePeople:        (*conn).people,
+	TypeApps:          (*conn).apps,
+	TypeWallet:        (*conn).wallet,
+	TypeSurface:       (*conn).changeSurface,
+}
+
 func (c *conn) handle(ctx context.Context, f *Frame) error {
-	s := c.s
-	switch f.Type {
-	case TypeHello:
-		return errorf(CodeBadRequest, "hello was already received")
-	case TypeSend:
-		return c.sendText(ctx, f)
-	case TypeOpen:
-		conv, err := c.openApp(ctx, f.App, f.Payload)
-		if err != nil {
-			return err
-		}
-		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv})
-		return nil
-	case TypeAction:
-		rec, err := c.member(f.Conv)
-		if err != nil {
-			return err
-		}
-		if rec.Kind != KindApp {
-			return errorf(CodeBadRequest, "actions go to mini-app conversations; %s is a %s conversation", f.Conv, rec.Kind)
-		}
-		ev := c.event(host.EventAction, rec.App, f.Conv)
-		ev.Action = f.Action
-		if err := s.dispatch(rec.App, c.appEvent(ev)); err != nil {
-			return err
-		}
-		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
-		return nil
-	case TypeAnswer:
-		if err := s.answer(ctx, c, f.Prompt, f.Answer, f.Conv); err != nil {
-			return err
-		}
-		c.reply(ackFrame{Type: "ack", ID: f.ID})
-		return nil
-	case TypeHistory:
-		if _, err := c.member(f.Conv); err != nil {
-			return err
-		}
-		limit := f.Limit
-		if limit <= 0 || limit > 200 {
-			limit = 200
-		}
-		msgs, err := s.msgs.Range(ctx, f.Conv, f.After, limit)
-		if err != nil {
-			return err
-		}
-		out := make([]json.RawMessage, len(msgs))
-		for i := range msgs {
-			out[i] = encodeMsg(f.Conv, &msgs[i], c.surface())
-		}
-		c.reply(map[string]any{"type": "history", "id": f.ID, "conv": f.Conv, "messages": out})
-		return nil
-	case TypeGroup:
-		members := []string{c.person}
-		for _, m := range f.Members {
-			if !slices.Contains(members, m) {
-				if err := c.checkPerson(ctx, m); err != nil {
-					return err
-				}
-				members = append(members, m)
-			}
-		}
-		title := f.Title
-		if title == "" {
-			title = "Group"
-		}
-		rec, _, err := s.msgs.Ensure(ctx, convRecord{ID: randomID("g_"), Kind: KindGroup, Title: title, Members: members})
-		if err != nil {
-			return err
-		}
-		s.announce(ctx, rec)
-		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
-		return nil
-	case TypeConversations:
-		convs, err := s.msgs.ConvsOf(ctx, c.person)
-		if err != nil {
-			return err
-		}
-		views := make([]convView, len(convs))
-		for i, cv := range convs {
-			views[i] = s.view(ctx, cv.Conv, cv.Last, c.person)
-		}
-		c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
-		return nil
-	case TypePeople:
-		if s.cfg.Directory == nil {
-			return ErrUnavailable
-		}
-		limit := f.Limit
-		if limit <= 0 || limit > 100 {
-			limit = 100
-		}
-		people, err := s.cfg.Directory.Find(ctx, f.Query, limit)
-		if err != nil {
-			return err
-		}
-		c.reply(map[string]any{"type": "people", "id": f.ID, "people": people})
-		return nil
-	case TypeApps:
-		if s.cfg.Apps == nil {
-			return ErrUnavailable
-		}
-		apps, err := s.cfg.Apps.Catalog(ctx)
-		if err != nil {
-			return err
-		}
-		c.reply(map[string]any{"type": "apps", "id": f.ID, "apps": apps})
-		return nil
-	case TypeWallet:
-		if s.cfg.Payments == nil {
-			return ErrUnavailable
-		}
-		bal, err := s.cfg.Payments.Balances(ctx, c.person)
-		if err != nil {
-			return err
-		}
-		type balance struct {
-			Currency string `json:"currency"`
-			Amount   int64  `json:"amount"`
-		}
-		list := make([]balance, 0, len(bal))
-		for cur, amt := range bal {
-			list = append(list, balance{cur, amt})
-		}
-		slices.SortFunc(list, func(a, b balance) int { return strings.Compare(a.Currency, b.Currency) })
-		c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": list})
-		return nil
-	case TypeSurface:
-		sf, err := surface.Parse(f.Surface)
-		if err != nil {
-			return errorf(CodeBadRequest, "%v", err)
-		}
-		c.setSurface(sf)
-		c.reply(ackFrame{Type: "ack", ID: f.ID})
-		return nil
+	h, ok := handlers[f.Type]
+	if !ok {
+		return errorf(CodeUnknownType, "unknown frame type %q", f.Type)
 	}
-	return errorf(CodeUnknownType, "unknown frame type %q", f.Type)
+	return h(c, ctx, f)
+}
+
+func (c *conn) helloAgain(context.Context, *Frame) error {
+	return errorf(CodeBadRequest, "hello was already received")
+}
+
+// open opens the person's conversation with a mini-app.
+func (c *conn) open(ctx context.Context, f *Frame) error {
+	conv, err := c.openApp(ctx, f.App, f.Payload)
+	if err != nil {
+		return err
+	}
+	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv})
+	return nil
+}
+
+// action sends a card's choice to the app of a mini-app conversation.
+func (c *conn) action(_ context.Context, f *Frame) error {
+	rec, err := c.member(f.Conv)
+	if err != nil {
+		return err
+	}
+	if rec.Kind != KindApp {
+		return errorf(CodeBadRequest, "actions go to mini-app conversations; %s is a %s conversation", f.Conv, rec.Kind)
+	}
+	ev := c.event(host.EventAction, rec.App, f.Conv)
+	ev.Action = f.Action
+	if err := c.s.dispatch(rec.App, c.appEvent(ev)); err != nil {
+		return err
+	}
+	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
+	return nil
+}
+
+// answerPrompt answers one of the person's prompts.
+func (c *conn) answerPrompt(ctx context.Context, f *Frame) error {
+	if err := c.s.answer(ctx, c, f.Prompt, f.Answer, f.Conv); err != nil {
+		return err
+	}
+	c.reply(ackFrame{Type: "ack", ID: f.ID})
+	return nil
+}
+
+// history returns up to 200 messages of a conversation after a seq.
+func (c *conn) history(ctx context.Context, f *Frame) error {
+	if _, err := c.member(f.Conv); err != nil {
+		return err
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 200 {
+		limit = 200
+	}
+	msgs, err := c.s.msgs.Range(ctx, f.Conv, f.After, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]json.RawMessage, len(msgs))
+	for i := range msgs {
+		out[i] = encodeMsg(f.Conv, &msgs[i], c.surface())
+	}
+	c.reply(map[string]any{"type": "history", "id": f.ID, "conv": f.Conv, "messages": out})
+	return nil
+}
+
+// group creates a group conversation with the person and the members named.
+func (c *conn) group(ctx context.Context, f *Frame) error {
+	members := []string{c.person}
+	for _, m := range f.Members {
+		if !slices.Contains(members, m) {
+			if err := c.checkPerson(ctx, m); err != nil {
+				return err
+			}
+			members = append(members, m)
+		}
+	}
+	title := f.Title
+	if title == "" {
+		title = "Group"
+	}
+	rec, _, err := c.s.msgs.Ensure(ctx, convRecord{ID: randomID("g_"), Kind: KindGroup, Title: title, Members: members})
+	if err != nil {
+		return err
+	}
+	c.s.announce(ctx, rec)
+	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
+	return nil
+}
+
+// conversations lists the person's conversations.
+func (c *conn) conversations(ctx context.Context, f *Frame) error {
+	convs, err := c.s.msgs.ConvsOf(ctx, c.person)
+	if err != nil {
+		return err
+	}
+	views := make([]convView, len(convs))
+	for i, cv := range convs {
+		views[i] = c.s.view(ctx, cv.Conv, cv.Last, c.person)
+	}
+	c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
+	return nil
+}
+
+// people searches the directory.
+func (c *conn) people(ctx context.Context, f *Frame) error {
+	dir := c.s.cfg.Directory
+	if dir == nil {
+		return ErrUnavailable
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	people, err := dir.Find(ctx, f.Query, limit)
+	if err != nil {
+		return err
+	}
+	c.reply(map[string]any{"type": "people", "id": f.ID, "people": people})
+	return nil
+}
+
+// apps lists the installed mini-apps.
+func (c *conn) apps(ctx context.Context, f *Frame) error {
+	if c.s.cfg.Apps == nil {
+		return ErrUnavailable
+	}
+	apps, err := c.s.cfg.Apps.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	c.reply(map[string]any{"type": "apps", "id": f.ID, "apps": apps})
+	return nil
+}
+
+// wallet returns the person's balances, by currency.
+func (c *conn) wallet(ctx context.Context, f *Frame) error {
+	if c.s.cfg.Payments == nil {
+		return ErrUnavailable
+	}
+	bal, err := c.s.cfg.Payments.Balances(ctx, c.person)
+	if err != nil {
+		return err
+	}
+	type balance struct {
+		Currency string `json:"currency"`
+		Amount   int64  `json:"amount"`
+	}
+	list := make([]balance, 0, len(bal))
+	for cur, amt := range bal {
+		list = append(list, balance{cur, amt})
+	}
+	slices.SortFunc(list, func(a, b balance) int { return strings.Compare(a.Currency, b.Currency) })
+	c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": list})
+	return nil
+}
+
+// changeSurface renders later deliveries for another surface.
+func (c *conn) changeSurface(_ context.Context, f *Frame) error {
+	sf, err := surface.Parse(f.Surface)
+	if err != nil {
+		return errorf(CodeBadRequest, "%v", err)
+	}
+	c.setSurface(sf)
+	c.reply(ackFrame{Type: "ack", ID: f.ID})
+	return nil
 }
 
 // openApp makes sure the person's conversation with app exists and sends

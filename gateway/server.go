@@ -713,14 +713,15 @@ func (s *Server) appWorker() {
 	for {
 		select {
 		case j := <-s.jobs:
-			s.deliver(j)
+			s.runApp(j)
 		case <-s.ctx.Done():
 			return
 		}
 	}
 }
 
-func (s *Server) deliver(j appJob) {
+// runApp delivers one event to its app and records how it went.
+func (s *Server) runApp(j appJob) {
 	start := time.Now()
 	err := s.cfg.Apps.Deliver(s.ctx, j.app, j.ev)
 	s.met.appEvents.WithLabelValues(j.app, j.ev.Event.Type).Inc()
