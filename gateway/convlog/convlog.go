@@ -31,7 +31,6 @@ var (
 	bucketMarks  = []byte("gateway.marks")  // conv id 0 seq (8 bytes BE) -> global seq, for every markEvery-th seq
 	bucketInbox  = []byte("gateway.inbox")  // person 0 conv id -> ""
 	bucketDedupe = []byte("gateway.dedupe") // conv id 0 person 0 client id -> seq, unix ms (8+8 bytes BE)
-	bucketExpiry = []byte("gateway.expiry") // unix ms (8 bytes BE) dedupe key -> "": dedupe keys by age
 )
 
 // Conv is a conversation's metadata.
@@ -98,6 +97,8 @@ type Log struct {
 	db     *bbolt.DB
 	cfg    Config
 	commit *bolt.Committer
+
+	sweepAt []byte // the dedupe id the expiry sweep stopped at (dedupe.go)
 }
 
 // Open returns the log kept in db, creating its buckets. Close it before
@@ -113,7 +114,7 @@ func Open(db *bbolt.DB, cfg Config) (*Log, error) {
 		cfg.Now = time.Now
 	}
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketDedupe, bucketExpiry} {
+		for _, b := range [][]byte{bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketDedupe} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -10,8 +10,8 @@
 // # Storage
 //
 // The log owns the buckets gateway.convs, gateway.log, gateway.heads,
-// gateway.marks, gateway.inbox (person, 0, conversation), gateway.dedupe
-// and gateway.expiry.
+// gateway.marks, gateway.inbox (person, 0, conversation) and
+// gateway.dedupe.
 //
 // Messages of every conversation go to one append-only log (gateway.log,
 // keyed by a global big-endian sequence), so that a commit of messages in
@@ -37,7 +37,8 @@
 // A message with a client id is checked, in the transaction that would
 // store it, against the ids its sender used in that conversation within
 // Config.DedupeWindow (24 hours by default): a resend gets the earlier
-// message's seq and nothing is stored. The ids are kept in gateway.dedupe,
-// and in gateway.expiry by age; every append that remembers an id forgets
-// a few expired ones, so the buckets do not grow beyond a window's worth.
+// message's seq and nothing is stored. The ids are kept in gateway.dedupe;
+// every append that remembers an id looks at a few more, in turn, and
+// forgets the expired ones, so the bucket does not grow beyond about a
+// window's worth.
 package convlog
