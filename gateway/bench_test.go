@@ -15,6 +15,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 )
 
 // BenchmarkPersonToPerson measures durable person-to-person delivery
@@ -30,7 +31,12 @@ func BenchmarkPersonToPerson(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer log.Close()
-			srv, err := gateway.New(gateway.Config{DB: db, Log: log, Auth: auth{}, RatePerSecond: 1e6, RateBurst: 1e6})
+			prompts, err := promptstore.Open(db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer prompts.Close()
+			srv, err := gateway.New(gateway.Config{Log: log, Prompts: prompts, Auth: auth{}, RatePerSecond: 1e6, RateBurst: 1e6})
 			if err != nil {
 				b.Fatal(err)
 			}

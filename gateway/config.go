@@ -6,9 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -99,12 +98,23 @@ type Log interface {
 	ConvsOf(ctx context.Context, person string) ([]convlog.Summary, error)
 }
 
-// Config configures a Server. DB, Log and Auth are required; every other
+// Prompts is where the prompts shown to people and their answers are kept
+// (promptstore.Store on bbolt).
+type Prompts interface {
+	// Put stores p, replacing the prompt with its id.
+	Put(ctx context.Context, p promptstore.Prompt) error
+	// Get returns a prompt; promptstore.ErrNotFound when there is none.
+	Get(ctx context.Context, id string) (promptstore.Prompt, error)
+	// Pending lists person's unanswered prompts, oldest first.
+	Pending(ctx context.Context, person string) ([]promptstore.Prompt, error)
+}
+
+// Config configures a Server. Log, Prompts and Auth are required; every other
 // dependency may be nil, in which case the feature it serves answers
 // "unavailable".
 type Config struct {
-	DB        *bbolt.DB // shared store; the gateway owns the buckets gateway.prompts and gateway.pending
-	Log       Log       // conversations and messages; the caller closes it after Close
+	Log       Log     // conversations and messages; the caller closes it after Close
+	Prompts   Prompts // prompts and their answers; the caller closes it after Close
 	Auth      Authenticator
 	Directory Directory
 	Apps      Apps

@@ -400,7 +400,7 @@ func (c *conn) hello(f *Frame) bool {
 			c.reply(map[string]any{"type": "gap", "conv": cv.ID, "after": msgs[len(msgs)-1].Seq, "last": cv.Last})
 		}
 	}
-	prompts, err := s.st.pendingPrompts(c.person)
+	prompts, err := s.st.Pending(ctx, c.person)
 	if err != nil {
 		c.replyErr(f.ID, err)
 		return false

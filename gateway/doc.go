@@ -7,8 +7,8 @@
 // # Wiring
 //
 // New takes a Config: the conversation log (Log, which convlog.Log
-// implements on bbolt), the shared *bbolt.DB for prompts and an
-// Authenticator are required; Directory, Apps, Payments and Consent are the small interfaces
+// implements on bbolt), the prompt store (Prompts, promptstore.Store) and
+// an Authenticator are required; Directory, Apps, Payments and Consent are the small interfaces
 // the gateway needs from identity, the mini-app router and payments, and
 // may be nil (their features then answer "unavailable"). The Server
 // implements host.Outbox: host APIs emit app messages and prompts through
@@ -63,7 +63,7 @@
 //
 // # Storage
 //
-// The gateway owns the buckets gateway.prompts and gateway.pending
-// (unanswered prompts per person). Conversations and messages are the
-// Log's: see package convlog for their layout and commits.
+// The gateway itself keeps nothing on disk and does not import bbolt:
+// conversations and messages are the Log's (see package convlog for their
+// layout and commits), prompts the Prompts' (package promptstore).
 package gateway

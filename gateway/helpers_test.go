@@ -18,6 +18,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -139,7 +140,8 @@ type env struct {
 	srv  *gateway.Server
 	http *httptest.Server
 	db   *bbolt.DB
-	log  *convlog.Log // opened by start, closed by stop
+	log  *convlog.Log       // opened by start, closed by stop
+	pr   *promptstore.Store // opened by start, closed by stop
 	apps *fakeApps
 	pay  *payments
 	cons *consent
@@ -168,7 +170,10 @@ func (e *env) start(mod func(*gateway.Config)) {
 		e.t.Fatal(err)
 	}
 	e.log = log
-	cfg := gateway.Config{DB: e.db, Log: log, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	if e.pr, err = promptstore.Open(e.db); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := gateway.Config{Log: log, Prompts: e.pr, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Consent: e.cons}
 	if mod != nil {
 		mod(&cfg)
@@ -192,6 +197,7 @@ func (e *env) stop() {
 		e.t.Error(err)
 	}
 	e.log.Close()
+	e.pr.Close()
 	e.http.Close()
 	e.http = nil
 }

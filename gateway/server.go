@@ -28,8 +28,8 @@ import (
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	msgs  Log // conversations and messages
-	st    *store
+	msgs  Log     // conversations and messages
+	st    Prompts // prompts and their answers
 	met   *metrics
 	up    websocket.Upgrader
 	web   http.Handler
@@ -70,29 +70,25 @@ type pendingMsg struct {
 	ack    string
 }
 
-// New returns a Server over cfg.DB and cfg.Log, creating its buckets.
+// New returns a Server over cfg.Log and cfg.Prompts.
 func New(cfg Config) (*Server, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("gateway: Config.DB is required")
-	}
 	if cfg.Log == nil {
 		return nil, errors.New("gateway: Config.Log is required (convlog.Open makes one)")
+	}
+	if cfg.Prompts == nil {
+		return nil, errors.New("gateway: Config.Prompts is required (promptstore.Open makes one)")
 	}
 	if cfg.Auth == nil {
 		return nil, errors.New("gateway: Config.Auth is required")
 	}
 	cfg.defaults()
-	st, err := newStore(cfg.DB)
-	if err != nil {
-		return nil, err
-	}
 	static, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, msgs: cfg.Log, st: st, met: newMetrics(), ctx: ctx, stop: stop,
+		cfg: cfg, log: cfg.Logger, msgs: cfg.Log, st: cfg.Prompts, met: newMetrics(), ctx: ctx, stop: stop,
 		jobs:   make(chan appJob),
 		people: map[string][]*conn{},
 		convs:  map[string]*convState{},
@@ -565,7 +561,7 @@ type promptBody struct {
 	Order string `json:"order"`
 }
 
-func (s *Server) prompt(_ context.Context, out host.Outgoing) error {
+func (s *Server) prompt(ctx context.Context, out host.Outgoing) error {
 	var b promptBody
 	if err := json.Unmarshal(out.Body, &b); err != nil {
 		return fmt.Errorf("%w: prompt body is not a JSON object: %v", ErrBadOutgoing, err)
@@ -580,10 +576,10 @@ func (s *Server) prompt(_ context.Context, out host.Outgoing) error {
 	}
 	p := promptRecord{ID: id, Type: b.Type, Person: out.Person, App: out.App, Conv: out.Conversation,
 		Body: out.Body, Created: time.Now().UnixNano()}
-	if old, err := s.st.prompt(id); err == nil && old.Answer != "" {
+	if old, err := s.st.Get(ctx, id); err == nil && old.Answer != "" {
 		return nil // already answered: a retried request does not ask again
 	}
-	if err := s.st.putPrompt(p); err != nil {
+	if err := s.st.Put(ctx, p); err != nil {
 		return err
 	}
 	f := encodePrompt(p)
@@ -616,7 +612,7 @@ func (s *Server) IsMember(_ context.Context, conversation, person string) (bool,
 // A share prompt answered "share" posts its card, as from the app, into the
 // conversation the person picked.
 func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) error {
-	p, err := s.st.prompt(id)
+	p, err := s.st.Get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -675,7 +671,7 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	}
 	s.met.promptAnswer.WithLabelValues(p.Type, answer).Inc()
 	p.Answer = answer
-	if err := s.st.putPrompt(p); err != nil {
+	if err := s.st.Put(ctx, p); err != nil {
 		return err
 	}
 	f, _ := json.Marshal(map[string]any{"type": "prompt_closed", "prompt": p.ID, "answer": answer})

@@ -18,6 +18,7 @@ import (
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/api"
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
@@ -74,6 +75,7 @@ type platform struct {
 	api      *api.Handler
 	gateway  *gateway.Server
 	msgs     *convlog.Log
+	prompts  *promptstore.Store
 
 	httpSrv  *http.Server
 	listener net.Listener
@@ -160,9 +162,12 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.msgs, err = convlog.Open(p.db, convlog.Config{DedupeWindow: time.Duration(cfg.DedupeWindow)}); err != nil {
 		return nil, err
 	}
+	if p.prompts, err = promptstore.Open(p.db); err != nil {
+		return nil, err
+	}
 	if p.gateway, err = gateway.New(gateway.Config{
-		DB:             p.db,
 		Log:            p.msgs,
+		Prompts:        p.prompts,
 		Auth:           p.svc.Identity,
 		Directory:      directory{p.svc.Identity},
 		Apps:           appsAdapter{p.router},
@@ -265,6 +270,9 @@ func (p *platform) close(ctx context.Context) {
 	}
 	if p.msgs != nil {
 		p.msgs.Close() // after everything that posts messages
+	}
+	if p.prompts != nil {
+		p.prompts.Close()
 	}
 	if p.db != nil {
 		if err := p.db.Close(); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -52,8 +53,13 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 		return err
 	}
 	defer log.Close() // after srv.Close: what the connections posted is committed
+	prompts, err := promptstore.Open(cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer prompts.Close()
 	app := &echoApp{}
-	srv, err := gateway.New(gateway.Config{DB: cfg.DB, Log: log, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
+	srv, err := gateway.New(gateway.Config{Log: log, Prompts: prompts, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
 		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue, AppWorkers: cfg.AppWorkers})
 	if err != nil {
 		return err
