@@ -13,7 +13,7 @@
 // may be nil (their features then answer "unavailable"). The Server
 // implements host.Outbox: host APIs emit app messages and prompts through
 // Emit, during an app's event or later; and host.Queuer, so that during an
-// event an app's message is queued for the commit loop while the app's
+// event an app's message is queued for the log's group commit while the app's
 // instance serves the next event. App events run on Config.AppWorkers
 // long-lived workers. Handler serves /ws, /healthz,
 // /metrics, /v1/ (Config.API) and the web client at /. Registerer exposes

@@ -415,7 +415,7 @@ func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (ap
 }
 
 // queue is post for a message from an app: it returns once the message is
-// queued for the commit loop, and wait returns once it is stored and fanned
+// queued for the log's group commit, and wait returns once it is stored and fanned
 // out (or could not be stored).
 func (s *Server) queue(conv string, rec *msgRecord) (wait func() error, err error) {
 	cs, err := s.acquire(conv)
