@@ -3,6 +3,7 @@ package convlog_test
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,8 +15,9 @@ import (
 
 // BenchmarkCommitManyConversations measures appending a message to each of
 // 1000 conversations that already have 100 messages, all queued at once:
-// the shape of a group commit under person-to-person load. It reports the
-// pages written per op (with fdatasync, as in production).
+// the shape of a group commit under person-to-person load, client ids (and
+// so the resend dedupe) included. It reports the pages written per op (with
+// fdatasync, as in production).
 func BenchmarkCommitManyConversations(b *testing.B) {
 	db, err := bbolt.Open(filepath.Join(b.TempDir(), "b.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -35,11 +37,14 @@ func BenchmarkCommitManyConversations(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	n := 0
 	round := func() {
 		var wg sync.WaitGroup
 		wg.Add(convs)
 		for _, id := range ids {
-			m := &convlog.Message{Time: time.Now().UnixMilli(), From: convlog.Sender{Kind: "person", ID: "lg-1234", Name: "lg-1234"}, Surface: "web"}
+			n++
+			m := &convlog.Message{Time: time.Now().UnixMilli(), From: convlog.Sender{Kind: "person", ID: "lg-1234", Name: "lg-1234"},
+				Client: strconv.Itoa(n), Surface: "web"}
 			m.Msg.Text = "1764070000000000000 0123456789012345678901234567890"
 			if err := l.AppendAsync(id, m, func(err error) {
 				if err != nil {
