@@ -77,6 +77,8 @@ type Consent interface {
 // between the WebSocket server and its store. convlog.Log implements it on
 // bbolt; a replicated log (NATS JetStream) would implement it for a
 // cluster. RATIONALE.md says why it has these methods and no others.
+// When a Log also has Check(ctx) error (convlog.Log does), /healthz
+// answers 503 while Check fails.
 type Log interface {
 	// Append stores m as the next message of conv and returns once it is
 	// durable, with m.Seq set. A person's message whose client id that
