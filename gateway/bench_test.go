@@ -36,7 +36,7 @@ func BenchmarkPersonToPerson(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer prompts.Close()
-			srv, err := gateway.New(gateway.Config{Log: log, Prompts: prompts, Auth: auth{}, RatePerSecond: 1e6, RateBurst: 1e6})
+			srv, err := gateway.New(gateway.Config{Log: log, PromptStore: prompts, Auth: auth{}, RatePerSecond: 1e6, RateBurst: 1e6})
 			if err != nil {
 				b.Fatal(err)
 			}

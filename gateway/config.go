@@ -100,9 +100,9 @@ type Log interface {
 	ConvsOf(ctx context.Context, person string) ([]convlog.Summary, error)
 }
 
-// Prompts is where the prompts shown to people and their answers are kept
-// (promptstore.Store on bbolt).
-type Prompts interface {
+// PromptStore is where the prompts shown to people and their answers are
+// kept (promptstore.Store on bbolt).
+type PromptStore interface {
 	// Put stores p, replacing the prompt with its id.
 	Put(ctx context.Context, p promptstore.Prompt) error
 	// Get returns a prompt; promptstore.ErrNotFound when there is none.
@@ -111,18 +111,18 @@ type Prompts interface {
 	Pending(ctx context.Context, person string) ([]promptstore.Prompt, error)
 }
 
-// Config configures a Server. Log, Prompts and Auth are required; every other
+// Config configures a Server. Log, PromptStore and Auth are required; every other
 // dependency may be nil, in which case the feature it serves answers
 // "unavailable".
 type Config struct {
-	Log       Log     // conversations and messages; the caller closes it after Close
-	Prompts   Prompts // prompts and their answers; the caller closes it after Close
-	Auth      Authenticator
-	Directory Directory
-	Apps      Apps
-	Payments  Payments
-	Consent   Consent
-	Logger    *slog.Logger
+	Log         Log         // conversations and messages; the caller closes it after Close
+	PromptStore PromptStore // prompts and their answers; the caller closes it after Close
+	Auth        Authenticator
+	Directory   Directory
+	Apps        Apps
+	Payments    Payments
+	Consent     Consent
+	Logger      *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
 

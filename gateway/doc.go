@@ -7,7 +7,7 @@
 // # Wiring
 //
 // New takes a Config: the conversation log (Log, which convlog.Log
-// implements on bbolt), the prompt store (Prompts, promptstore.Store) and
+// implements on bbolt), the prompt store (PromptStore, promptstore.Store) and
 // an Authenticator are required; Directory, Apps, Payments and Consent are the small interfaces
 // the gateway needs from identity, the mini-app router and payments, and
 // may be nil (their features then answer "unavailable"). The Server
@@ -65,5 +65,5 @@
 //
 // The gateway itself keeps nothing on disk and does not import bbolt:
 // conversations and messages are the Log's (see package convlog for their
-// layout and commits), prompts the Prompts' (package promptstore).
+// layout and commits), prompts the PromptStore's (package promptstore).
 package gateway

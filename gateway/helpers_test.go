@@ -173,7 +173,7 @@ func (e *env) start(mod func(*gateway.Config)) {
 	if e.pr, err = promptstore.Open(e.db); err != nil {
 		e.t.Fatal(err)
 	}
-	cfg := gateway.Config{Log: log, Prompts: e.pr, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	cfg := gateway.Config{Log: log, PromptStore: e.pr, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Consent: e.cons}
 	if mod != nil {
 		mod(&cfg)

@@ -28,8 +28,8 @@ import (
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	msgs  Log     // conversations and messages
-	st    Prompts // prompts and their answers
+	msgs  Log         // conversations and messages
+	st    PromptStore // prompts and their answers
 	met   *metrics
 	up    websocket.Upgrader
 	web   http.Handler
@@ -70,13 +70,13 @@ type pendingMsg struct {
 	ack    string
 }
 
-// New returns a Server over cfg.Log and cfg.Prompts.
+// New returns a Server over cfg.Log and cfg.PromptStore.
 func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		return nil, errors.New("gateway: Config.Log is required (convlog.Open makes one)")
 	}
-	if cfg.Prompts == nil {
-		return nil, errors.New("gateway: Config.Prompts is required (promptstore.Open makes one)")
+	if cfg.PromptStore == nil {
+		return nil, errors.New("gateway: Config.PromptStore is required (promptstore.Open makes one)")
 	}
 	if cfg.Auth == nil {
 		return nil, errors.New("gateway: Config.Auth is required")
@@ -88,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, msgs: cfg.Log, st: cfg.Prompts, met: newMetrics(), ctx: ctx, stop: stop,
+		cfg: cfg, log: cfg.Logger, msgs: cfg.Log, st: cfg.PromptStore, met: newMetrics(), ctx: ctx, stop: stop,
 		jobs:   make(chan appJob),
 		people: map[string][]*conn{},
 		convs:  map[string]*convState{},

@@ -167,7 +167,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}
 	if p.gateway, err = gateway.New(gateway.Config{
 		Log:            p.msgs,
-		Prompts:        p.prompts,
+		PromptStore:    p.prompts,
 		Auth:           p.svc.Identity,
 		Directory:      directory{p.svc.Identity},
 		Apps:           appsAdapter{p.router},

@@ -59,7 +59,7 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 	}
 	defer prompts.Close()
 	app := &echoApp{}
-	srv, err := gateway.New(gateway.Config{Log: log, Prompts: prompts, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
+	srv, err := gateway.New(gateway.Config{Log: log, PromptStore: prompts, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
 		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue, AppWorkers: cfg.AppWorkers})
 	if err != nil {
 		return err

@@ -1,7 +1,7 @@
 // Package promptstore keeps the host-drawn prompts the gateway shows people
 // (a payment to confirm, a scope to grant, a card to share) and their
 // answers, on bbolt. The gateway uses it through a small interface of its
-// own (gateway.Prompts); a replicated store would be a key-value bucket
+// own (gateway.PromptStore); a replicated store would be a key-value bucket
 // with the same three operations.
 //
 // # Storage
