@@ -45,6 +45,7 @@ type conn struct {
 
 	tokens float64 // rate limit bucket; reader goroutine only
 	refill time.Time
+	frame  io.LimitedReader // the frame being read; reader goroutine only
 }
 
 func newConn(s *Server, ws *websocket.Conn, out *batchConn, person string) *conn {
@@ -307,7 +308,9 @@ func (c *conn) read() ([]byte, bool) {
 			c.replyErr("", errorf(CodeBadFrame, "binary frames are not accepted; send JSON text frames"))
 			continue // the next NextReader skips the rest of this one
 		}
-		data, err := io.ReadAll(io.LimitReader(r, max+1))
+		c.frame = io.LimitedReader{R: r, N: max + 1}
+		data, err := io.ReadAll(&c.frame)
+		c.frame.R = nil
 		if err != nil {
 			return nil, false
 		}
