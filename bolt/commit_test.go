@@ -299,3 +299,47 @@ func TestMaxGroup(t *testing.T) {
 		t.Fatalf("7 jobs in %d transactions, want at least 3", len(per))
 	}
 }
+
+// A failing job queued with Go rolls back only itself: the group is retried
+// job by job, and each then gets its own job's outcome.
+func TestGoFailureRetriesAlone(t *testing.T) {
+	db := openDB(t)
+	c := NewCommitter(db, Config{})
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // holds the lead while the Go jobs queue up behind it
+		if err := c.Do(func(tx *bbolt.Tx) error { close(started); <-release; return nil }); err != nil {
+			t.Errorf("leader: %v", err)
+		}
+	})
+	<-started
+	errs := make([]error, 3)
+	var done sync.WaitGroup
+	done.Add(3)
+	for i, fn := range []func(tx *bbolt.Tx) error{
+		func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Put([]byte("a"), []byte("v")) },
+		func(tx *bbolt.Tx) error {
+			if err := tx.Bucket(bucket).Put([]byte("bad"), []byte("v")); err != nil {
+				return err
+			}
+			return errBroken
+		},
+		func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Put([]byte("b"), []byte("v")) },
+	} {
+		if err := c.Go(fn, func(err error) { errs[i] = err; done.Done() }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	done.Wait()
+	wg.Wait()
+	c.Close()
+	if errs[0] != nil || !errors.Is(errs[1], errBroken) || errs[2] != nil {
+		t.Fatalf("errors %v, want nil, broken, nil", errs)
+	}
+	for k, want := range map[string]bool{"a": true, "bad": false, "b": true} {
+		if _, ok := get(t, db, k); ok != want {
+			t.Errorf("%s stored = %v, want %v", k, ok, want)
+		}
+	}
+}
