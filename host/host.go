@@ -66,8 +66,8 @@ func (s Status) String() string {
 // Error is the one coded error of the host layer: every service returns it
 // (or an error wrapping it) for what a caller did wrong or must wait for,
 // and every edge maps its Status in one table of its own: the ABI
-// (runtime/sandbox), the WebSocket protocol (gateway) and the HTTP API
-// (gateway/api). The runtime encodes it for the guest as
+// (runtime/sandbox) and the WebSocket protocol (gateway). The runtime
+// encodes it for the guest as
 // {"status":4,"code":"quota_exceeded","message":"..."}. An error that is no
 // *Error is a host failure (StatusInternal): its text goes to the log, not
 // to the caller.
