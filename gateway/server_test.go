@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -627,5 +628,72 @@ func TestEvictedConversationStateIsRebuilt(t *testing.T) {
 	}
 	if fmt.Sprint(seqs) != "[1 2 3]" {
 		t.Fatalf("bob's replay %v", seqs)
+	}
+}
+
+// TestPromptKindSettles: the gateway closes a prompt when its kind says the
+// answer settled it, even with an error (told to the person with its code),
+// keeps it when not, and lets a prompt of a kind it does not know only be
+// dismissed.
+func TestPromptKindSettles(t *testing.T) {
+	var settle atomic.Bool
+	kind := &host.PromptKind{Name: "optin", Answers: []string{"yes"},
+		Apply: func(context.Context, host.Answer) (bool, error) {
+			return settle.Load(), host.Errorf(host.StatusInsufficientFunds, "your wallet holds 1.00 EUR")
+		}}
+	e := newEnv(t, func(c *gateway.Config) { c.Prompts = append(c.Prompts, kind) })
+	ctx := context.Background()
+	alice, _ := e.connect("alice", "web", nil)
+	show := func(id string, k *host.PromptKind) {
+		t.Helper()
+		out := host.Outgoing{App: host.AppRef{App: "lunch"}, Prompt: &host.Prompt{ID: id, Kind: k, Person: "alice", Body: json.RawMessage(`{}`)}}
+		if err := e.srv.Emit(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		if p := alice.until("prompt")["prompt"].(map[string]any); p["id"] != id || p["type"] != k.Name {
+			t.Fatalf("prompt %v", p)
+		}
+	}
+
+	show("o1", kind)
+	if f := alice.request(map[string]any{"type": "answer", "id": "a1", "prompt": "o1", "answer": "yes"}); f["code"] != "insufficient_funds" {
+		t.Fatalf("unsettled answer: %v", f)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "a2", "prompt": "o1", "answer": "no"}); f["code"] != "bad_request" {
+		t.Fatalf("an answer the kind does not take: %v", f)
+	}
+	settle.Store(true)
+	alice.send(map[string]any{"type": "answer", "id": "a3", "prompt": "o1", "answer": "yes"})
+	var gotErr, closed bool
+	for !gotErr || !closed {
+		switch f := alice.next(); f["type"] {
+		case "error":
+			if f["id"] != "a3" || f["code"] != "insufficient_funds" || f["message"] != "your wallet holds 1.00 EUR" {
+				t.Fatalf("settled answer's error %v", f)
+			}
+			gotErr = true
+		case "prompt_closed":
+			if f["prompt"] != "o1" || f["answer"] != "yes" {
+				t.Fatalf("closed %v", f)
+			}
+			closed = true
+		case "ack":
+			t.Fatalf("an answer that failed was acknowledged: %v", f)
+		}
+	}
+
+	unknown := &host.PromptKind{Name: "survey", Answers: []string{"yes"}}
+	show("s1", unknown)
+	if f := alice.request(map[string]any{"type": "answer", "id": "b1", "prompt": "s1", "answer": "yes"}); f["code"] != "unavailable" {
+		t.Fatalf("an answer to an unknown kind: %v", f)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "b2", "prompt": "s1", "answer": "dismiss"}); f["type"] != "ack" {
+		t.Fatalf("dismissing an unknown kind's prompt: %v", f)
+	}
+	_, frames := e.connect("alice", "web", nil)
+	for _, f := range frames {
+		if f["type"] == "prompt" {
+			t.Fatalf("a closed prompt came back: %v", f)
+		}
 	}
 }
