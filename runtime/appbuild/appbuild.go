@@ -1,8 +1,9 @@
 // Package appbuild turns a mini-app directory into a module the platform
 // accepts: it reads DIR/manifest.json, builds the Go package in DIR for
-// GOOS=wasip1 GOARCH=wasm as a reactor with the Go toolchain on PATH (or
-// takes a module built by another toolchain), and embeds the manifest in the
-// module's custom section (see sdk/ABI.md).
+// GOOS=wasip1 GOARCH=wasm as a reactor with the Go toolchain on PATH, or the
+// C sources in DIR with clang and the C SDK (sdk/c), or takes a module built
+// by another toolchain, and embeds the manifest in the module's custom
+// section (see sdk/ABI.md).
 //
 // `passerelle app build`, `passerelle dev` and runtime/apptest all build
 // through this package, so a test runs exactly what a merchant uploads.
@@ -30,9 +31,10 @@ type Built struct {
 	Wasm     []byte
 }
 
-// Build reads dir/manifest.json, builds dir with the Go toolchain (or, when
-// module is not "", reads that already-built module instead) and embeds the
-// manifest. go build's diagnostics go to stderr.
+// Build reads dir/manifest.json, builds dir (with clang when IsC(dir), with
+// the Go toolchain otherwise; when module is not "", it reads that
+// already-built module instead) and embeds the manifest. The compiler's
+// diagnostics go to stderr.
 func Build(ctx context.Context, dir, module string, stderr io.Writer) (*Built, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -45,6 +47,12 @@ func Build(ctx context.Context, dir, module string, stderr io.Writer) (*Built, e
 	var wasm []byte
 	if module != "" {
 		if wasm, err = os.ReadFile(module); err != nil {
+			return nil, err
+		}
+	} else if isC, err := IsC(dir); err != nil {
+		return nil, err
+	} else if isC {
+		if wasm, err = CBuild(ctx, dir, stderr); err != nil {
 			return nil, err
 		}
 	} else if wasm, err = GoBuild(ctx, dir, stderr); err != nil {
