@@ -246,7 +246,8 @@ static void buf_rune(buf *b, uint32_t r) {
 }
 
 /* buf_quote writes s double-quoted with Go's strconv.Quote escapes for
- * quotes, backslashes, control characters and invalid bytes. */
+ * quotes, backslashes, control characters, invalid bytes and the invisible
+ * runes of Latin-1 and General Punctuation; other runes are kept. */
 static void buf_quote(buf *b, const char *str, uint32_t n) {
 	const unsigned char *s = (const unsigned char *)str;
 	buf_byte(b, '"');
@@ -275,6 +276,12 @@ static void buf_quote(buf *b, const char *str, uint32_t n) {
 			buf_add(b, "\\x", 2);
 			buf_byte(b, "0123456789abcdef"[r >> 4]);
 			buf_byte(b, "0123456789abcdef"[r & 15]);
+			continue;
+		}
+		if ((r >= 0x80 && r <= 0xA0) || r == 0xAD || (r >= 0x200B && r <= 0x200F) || r == 0x2028 || r == 0x2029 ||
+		    (r >= 0x2060 && r <= 0x2064) || r == 0xFEFF) {
+			buf_add(b, "\\u", 2);
+			for (int k = 12; k >= 0; k -= 4) buf_byte(b, "0123456789abcdef"[r >> k & 15]);
 			continue;
 		}
 		buf_rune(b, r);
