@@ -313,6 +313,8 @@ struct pl_json {
 	uint32_t len;     /* STRING: bytes; ARRAY, OBJECT: number of children */
 	pl_json *child;   /* first element or member */
 	pl_json *next;    /* next sibling */
+	const char *raw;  /* the value's JSON text, inside the parsed input */
+	uint32_t raw_len;
 };
 
 /* pl_json_parse parses one document; NULL when it is not valid JSON. */

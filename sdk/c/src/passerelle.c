@@ -547,9 +547,20 @@ static bool literal(reader *r, const char *word) {
 	return true;
 }
 
+static pl_json *read_value_at(reader *r);
+
+/* read_value reads one value and records where its text lies. */
 static pl_json *read_value(reader *r) {
-	pl_json *v = pl_alloc(sizeof *v);
 	ws(r);
+	uint32_t start = r->i;
+	pl_json *v = read_value_at(r);
+	v->raw = (const char *)r->s + start;
+	v->raw_len = r->i - start;
+	return v;
+}
+
+static pl_json *read_value_at(reader *r) {
+	pl_json *v = pl_alloc(sizeof *v);
 	if (r->i >= r->n) {
 		r->bad = true;
 		return v;
@@ -655,9 +666,6 @@ static bool json_bool(const pl_json *v) { return v && v->kind == PL_JSON_TRUE; }
 
 /* str returns a member's string, "" when absent or not a string. */
 static const char *str(const pl_json *obj, const char *key) { return pl_json_str(pl_json_get(obj, key), ""); }
-
-/* jw_value encodes a parsed value back to JSON (for timer payloads). */
-static void jw_value(pl_jw *w, const pl_json *v);
 
 /* ---- JSON writer ---- */
 
@@ -793,29 +801,6 @@ const char *pl_jw_done(pl_jw *w, uint32_t *len) {
 	w->b[w->n] = 0;
 	if (len) *len = w->n;
 	return w->b;
-}
-
-static void jw_value(pl_jw *w, const pl_json *v) {
-	switch (v->kind) {
-	case PL_JSON_NULL: pl_jw_null(w); break;
-	case PL_JSON_FALSE: pl_jw_bool(w, false); break;
-	case PL_JSON_TRUE: pl_jw_bool(w, true); break;
-	case PL_JSON_NUMBER: pl_jw_raw(w, v->str, v->len); break;
-	case PL_JSON_STRING: pl_jw_stringn(w, v->str, v->len); break;
-	case PL_JSON_ARRAY:
-		pl_jw_array(w);
-		for (const pl_json *e = v->child; e; e = e->next) jw_value(w, e);
-		pl_jw_end_array(w);
-		break;
-	case PL_JSON_OBJECT:
-		pl_jw_object(w);
-		for (const pl_json *e = v->child; e; e = e->next) {
-			pl_jw_key(w, e->key);
-			jw_value(w, e);
-		}
-		pl_jw_end_object(w);
-		break;
-	}
 }
 
 /* Member helpers: a string member, left out when s is NULL or "". */
@@ -1233,7 +1218,7 @@ pl_status pl_timer_after(uint64_t after_ms, const char *payload_json, const char
 	pl_jw_int(&w, after_ms > INT64_MAX ? INT64_MAX : (int64_t)after_ms);
 	if (payload != NULL) {
 		pl_jw_key(&w, "payload");
-		jw_value(&w, payload);
+		pl_jw_raw(&w, payload->raw, payload->raw_len);
 	}
 	pl_jw_end_object(&w);
 	uint32_t n;
@@ -1331,12 +1316,7 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 		tm->id = str(t, "id");
 		tm->payload = "";
 		pl_json *pv = pl_json_get(t, "payload");
-		if (pv != NULL && pv->kind != PL_JSON_NULL) {
-			pl_jw w;
-			pl_jw_init(&w);
-			jw_value(&w, pv);
-			tm->payload = pl_jw_done(&w, NULL);
-		}
+		if (pv != NULL && pv->kind != PL_JSON_NULL) tm->payload = pl_strndup(pv->raw, pv->raw_len);
 		ev->timer = tm;
 	}
 	pl_json *c = pl_json_get(doc, "consent");
