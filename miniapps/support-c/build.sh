@@ -21,7 +21,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 cd "$here"
-clang --target=wasm32 -nostdlib -ffreestanding -std=c11 -O2 \
+clang --target=wasm32 -mbulk-memory -nostdlib -ffreestanding -std=c11 -O2 \
 	-Wall -Wextra -Werror=implicit-function-declaration \
 	-Wl,--no-entry -Wl,--gc-sections -Wl,--strip-all \
 	-Wl,--stack-first -Wl,-z,stack-size=65536 \

@@ -23,9 +23,9 @@
  * error first, as the Go SDK does.
  *
  * Build (see sdk/c/README.md): `passerelle app build DIR`, or
- *   clang --target=wasm32 -nostdlib -ffreestanding -O2 -I sdk/c \
+ *   clang --target=wasm32 -mbulk-memory -nostdlib -ffreestanding -O2 -I sdk/c/include \
  *     -Wl,--no-entry -Wl,--gc-sections -Wl,--strip-all -Wl,--stack-first \
- *     -Wl,-z,stack-size=65536 -o app.wasm app.c sdk/c/passerelle.c
+ *     -Wl,-z,stack-size=65536 -o app.wasm app.c sdk/c/src/passerelle.c
  */
 #ifndef PASSERELLE_H
 #define PASSERELLE_H

@@ -30,29 +30,21 @@ PL_IMPORT("timer_after") uint64_t pl__timer_after(const void *ptr, uint32_t len)
 PL_IMPORT("timer_cancel") uint64_t pl__timer_cancel(const void *ptr, uint32_t len);
 
 /* ---- The libc functions the compiler may emit calls to. Built with
- * -ffreestanding, these loops are not turned back into calls. ---- */
+ * -mbulk-memory (see README.md), the builtins below are single memory.copy
+ * and memory.fill instructions, not loops. ---- */
 
 void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	while (n--) *d++ = *s++;
+	__builtin_memcpy(dst, src, n);
 	return dst;
 }
 
 void *memmove(void *dst, const void *src, size_t n) {
-	unsigned char *d = dst;
-	const unsigned char *s = src;
-	if (d < s) {
-		while (n--) *d++ = *s++;
-	} else {
-		while (n--) d[n] = s[n];
-	}
+	__builtin_memmove(dst, src, n);
 	return dst;
 }
 
 void *memset(void *dst, int c, size_t n) {
-	unsigned char *d = dst;
-	while (n--) *d++ = (unsigned char)c;
+	__builtin_memset(dst, c, n);
 	return dst;
 }
 
@@ -62,6 +54,41 @@ int memcmp(const void *a, const void *b, size_t n) {
 		if (*x != *y) return *x - *y;
 	}
 	return 0;
+}
+
+/* ---- Word-at-a-time scanning. The sandbox makes guest code interruptible,
+ * so every loop iteration costs a check: scanners look at 8 bytes per
+ * iteration where strings can be long. ---- */
+
+#define LOWS 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t load64(const unsigned char *p) {
+	uint64_t v;
+	__builtin_memcpy(&v, p, 8);
+	return v;
+}
+
+/* special flags (with the high bit of the byte) the bytes of x that a JSON
+ * string cannot copy verbatim: '"', '\\', control characters and non-ASCII.
+ * The lowest flag is exact; flags above it may be spurious. */
+static inline uint64_t special(uint64_t x) {
+	uint64_t q = x ^ (LOWS * '"'), bs = x ^ (LOWS * '\\');
+	return (((q - LOWS) & ~q) | ((bs - LOWS) & ~bs) | ((x - LOWS * 0x20) & ~x) | x) & HIGHS;
+}
+
+static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+/* plain_run returns the index of the first byte of s at or after i (below
+ * n) that is not plain, or n. */
+static uint32_t plain_run(const unsigned char *s, uint32_t i, uint32_t n) {
+	while (n - i >= 8) {
+		uint64_t m = special(load64(s + i));
+		if (m) return i + (uint32_t)(__builtin_ctzll(m) >> 3);
+		i += 8;
+	}
+	while (i < n && plain(s[i])) i++;
+	return i;
 }
 
 /* ---- The arena: a bump allocator over the memory above the linker's
@@ -132,10 +159,19 @@ char *pl_strndup(const char *s, uint32_t n) {
 /* ---- Strings ---- */
 
 uint32_t pl_strlen(const char *s) {
-	uint32_t n = 0;
 	if (s == NULL) return 0;
-	while (s[n]) n++;
-	return n;
+	const char *p = s;
+	while (((uintptr_t)p & 7) != 0) {
+		if (*p == 0) return (uint32_t)(p - s);
+		p++;
+	}
+	/* Aligned words never cross the end of memory. */
+	for (;;) {
+		uint64_t x = load64((const unsigned char *)p);
+		uint64_t z = (x - LOWS) & ~x & HIGHS;
+		if (z) return (uint32_t)(p - s) + (uint32_t)(__builtin_ctzll(z) >> 3);
+		p += 8;
+	}
 }
 
 bool pl_streq(const char *a, const char *b) {
@@ -293,7 +329,10 @@ char *pl_vsprintf(const char *fmt, va_list ap) {
 	buf b = {0};
 	for (const char *p = fmt; *p; p++) {
 		if (*p != '%') {
-			buf_byte(&b, *p);
+			const char *q = p;
+			while (q[1] && q[1] != '%') q++;
+			buf_add(&b, p, (uint32_t)(q - p + 1));
+			p = q;
 			continue;
 		}
 		p++;
@@ -435,23 +474,20 @@ static int32_t hex4(reader *r) {
 static const char *read_string(reader *r, uint32_t *len) {
 	r->i++;
 	uint32_t start = r->i;
-	/* Fast path: no escapes and plain ASCII or valid UTF-8. */
-	while (r->i < r->n && r->s[r->i] != '"' && r->s[r->i] != '\\' && r->s[r->i] >= 0x20) r->i++;
-	if (r->i < r->n && r->s[r->i] == '"') {
-		bool valid = true;
-		for (uint32_t k = start; k < r->i;) {
-			uint32_t rune, l = utf8_next(r->s, k, r->i, &rune);
-			if (l == 0) {
-				valid = false;
-				break;
-			}
-			k += l;
-		}
-		if (valid) {
-			*len = r->i - start;
+	/* Fast path: no escapes, and valid UTF-8. */
+	for (;;) {
+		uint32_t i = plain_run(r->s, r->i, r->n);
+		r->i = i;
+		if (i >= r->n) break;
+		unsigned char c = r->s[i];
+		if (c == '"') {
+			*len = i - start;
 			r->i++;
 			return pl_strndup((const char *)r->s + start, *len);
 		}
+		uint32_t rune, l = c >= 0x80 ? utf8_next(r->s, i, r->n, &rune) : 0;
+		if (l == 0) break; /* an escape, a control character or invalid UTF-8 */
+		r->i += l;
 	}
 	r->i = start;
 	buf b = {0};
@@ -722,10 +758,16 @@ static void jw_quoted(pl_jw *w, const char *str, uint32_t n) {
 	w->b[w->n++] = '"';
 	uint32_t i = 0, plain = 0;
 	while (i < n) {
+		i = plain_run(s, i, n);
+		if (i >= n) break;
 		unsigned char c = s[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-			i++;
-			continue;
+		uint32_t r = 0, l = 1;
+		if (c >= 0x80) {
+			l = utf8_next(s, i, n, &r);
+			if (l != 0 && r != 0x2028 && r != 0x2029) { /* copied with the run */
+				i += l;
+				continue;
+			}
 		}
 		if (i > plain) jw_add(w, str + plain, i - plain);
 		if (c < 0x80) {
@@ -741,18 +783,12 @@ static void jw_quoted(pl_jw *w, const char *str, uint32_t n) {
 				jw_add(w, e, 6);
 			}
 			i++;
+		} else if (l == 0) {
+			jw_add(w, "\\ufffd", 6);
+			i++;
 		} else {
-			uint32_t r, l = utf8_next(s, i, n, &r);
-			if (l == 0) {
-				jw_add(w, "\\ufffd", 6);
-				i++;
-			} else if (r == 0x2028 || r == 0x2029) {
-				jw_add(w, r == 0x2028 ? "\\u2028" : "\\u2029", 6);
-				i += l;
-			} else {
-				jw_add(w, str + i, l);
-				i += l;
-			}
+			jw_add(w, r == 0x2028 ? "\\u2028" : "\\u2029", 6);
+			i += l;
 		}
 		plain = i;
 	}
@@ -1271,17 +1307,44 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 	pl_json *doc = pl_json_parse(raw, n);
 	if (doc == NULL) return "the event is not valid JSON";
 	if (!is_object(doc)) return "the event is not a JSON object";
-	ev->v = (int)pl_json_int(pl_json_get(doc, "v"), 0);
-	ev->type = str(doc, "type");
-	ev->id = str(doc, "id");
-	ev->app = str(doc, "app");
-	ev->conversation = str(doc, "conversation");
-	ev->user = str(doc, "user");
-	ev->surface = str(doc, "surface");
-	ev->text = str(doc, "text");
+	/* One pass over the members; a repeated key takes the last value, as
+	 * with pl_json_get. */
+	pl_json *a = NULL, *p = NULL, *t = NULL, *c = NULL;
+	for (pl_json *m = doc->child; m; m = m->next) {
+		const char *k = m->key, *sv = m->kind == PL_JSON_STRING ? m->str : "";
+		switch (k[0]) {
+		case 'v':
+			if (k[1] == 0) ev->v = (int)pl_json_int(m, 0);
+			break;
+		case 't':
+			if (pl_streq(k, "type")) ev->type = sv;
+			else if (pl_streq(k, "text")) ev->text = sv;
+			else if (pl_streq(k, "timer")) t = m;
+			break;
+		case 'i':
+			if (k[1] == 'd' && k[2] == 0) ev->id = sv;
+			break;
+		case 'a':
+			if (pl_streq(k, "app")) ev->app = sv;
+			else if (pl_streq(k, "action")) a = m;
+			break;
+		case 'c':
+			if (pl_streq(k, "conversation")) ev->conversation = sv;
+			else if (pl_streq(k, "consent")) c = m;
+			break;
+		case 'u':
+			if (pl_streq(k, "user")) ev->user = sv;
+			break;
+		case 's':
+			if (pl_streq(k, "surface")) ev->surface = sv;
+			break;
+		case 'p':
+			if (pl_streq(k, "payment")) p = m;
+			break;
+		}
+	}
 	if (*ev->type == 0) return "no \"type\"";
 
-	pl_json *a = pl_json_get(doc, "action");
 	if (is_object(a)) {
 		pl_action *act = pl_alloc(sizeof *act);
 		act->id = str(a, "id");
@@ -1298,7 +1361,6 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 		}
 		ev->action = act;
 	}
-	pl_json *p = pl_json_get(doc, "payment");
 	if (is_object(p)) {
 		pl_payment *pay = pl_alloc(sizeof *pay);
 		pay->order = str(p, "order");
@@ -1310,7 +1372,6 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 		pay->reason = str(p, "reason");
 		ev->payment = pay;
 	}
-	pl_json *t = pl_json_get(doc, "timer");
 	if (is_object(t)) {
 		pl_timer *tm = pl_alloc(sizeof *tm);
 		tm->id = str(t, "id");
@@ -1319,18 +1380,17 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 		if (pv != NULL && pv->kind != PL_JSON_NULL) tm->payload = pl_strndup(pv->raw, pv->raw_len);
 		ev->timer = tm;
 	}
-	pl_json *c = pl_json_get(doc, "consent");
 	if (is_object(c)) {
 		pl_consent *cs = pl_alloc(sizeof *cs);
 		cs->prompt = str(c, "prompt");
 		cs->granted = json_bool(pl_json_get(c, "granted"));
 		pl_json *sc = pl_json_get(c, "scopes");
 		if (sc != NULL && sc->kind == PL_JSON_ARRAY) {
-			const char **s = pl_alloc(sc->len * sizeof *s + 1);
+			const char **sl = pl_alloc(sc->len * sizeof *sl + 1);
 			for (pl_json *e = sc->child; e; e = e->next) {
-				if (e->kind == PL_JSON_STRING) s[cs->nscopes++] = e->str;
+				if (e->kind == PL_JSON_STRING) sl[cs->nscopes++] = e->str;
 			}
-			cs->scopes = s;
+			cs->scopes = sl;
 		}
 		ev->consent = cs;
 	}
