@@ -50,6 +50,13 @@ void *memset(void *dst, int c, size_t n) {
 
 int memcmp(const void *a, const void *b, size_t n) {
 	const unsigned char *x = a, *y = b;
+	while (n >= 8) {
+		uint64_t p, q;
+		__builtin_memcpy(&p, x, 8);
+		__builtin_memcpy(&q, y, 8);
+		if (p != q) break;
+		x += 8, y += 8, n -= 8;
+	}
 	for (; n; n--, x++, y++) {
 		if (*x != *y) return *x - *y;
 	}
@@ -79,16 +86,30 @@ static inline uint64_t special(uint64_t x) {
 
 static inline bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
+/* in_memory reports whether the 8 bytes at p lie inside the memory, so
+ * that a scanner may read past the end of a string into bytes it ignores. */
+static inline bool in_memory(const unsigned char *p) {
+	return (uintptr_t)p + 8 <= (uintptr_t)__builtin_wasm_memory_size(0) * 65536;
+}
+
 /* plain_run returns the index of the first byte of s at or after i (below
  * n) that is not plain, or n. */
 static uint32_t plain_run(const unsigned char *s, uint32_t i, uint32_t n) {
-	while (n - i >= 8) {
+	if (i >= n) return n;
+	if (n - i < 8) {
+		if (!in_memory(s + i)) {
+			while (i < n && plain(s[i])) i++;
+			return i;
+		}
+		uint64_t m = special(load64(s + i)) & (((uint64_t)1 << ((n - i) * 8)) - 1);
+		return m ? i + (uint32_t)(__builtin_ctzll(m) >> 3) : n;
+	}
+	do {
 		uint64_t m = special(load64(s + i));
 		if (m) return i + (uint32_t)(__builtin_ctzll(m) >> 3);
 		i += 8;
-	}
-	while (i < n && plain(s[i])) i++;
-	return i;
+	} while (n - i >= 8);
+	return plain_run(s, i, n);
 }
 
 /* ---- The arena: a bump allocator over the memory above the linker's
@@ -161,14 +182,19 @@ char *pl_strndup(const char *s, uint32_t n) {
 uint32_t pl_strlen(const char *s) {
 	if (s == NULL) return 0;
 	const char *p = s;
-	while (((uintptr_t)p & 7) != 0) {
-		if (*p == 0) return (uint32_t)(p - s);
-		p++;
+	if (!in_memory((const unsigned char *)p)) {
+		while (*p) p++;
+		return (uint32_t)(p - s);
 	}
-	/* Aligned words never cross the end of memory. */
+	/* The first word may be unaligned; the following ones are aligned, and
+	 * aligned words never cross the end of memory. */
+	uint64_t x = load64((const unsigned char *)p);
+	uint64_t z = (x - LOWS) & ~x & HIGHS;
+	if (z) return (uint32_t)(__builtin_ctzll(z) >> 3);
+	p = (const char *)(((uintptr_t)p + 8) & ~(uintptr_t)7);
 	for (;;) {
-		uint64_t x = load64((const unsigned char *)p);
-		uint64_t z = (x - LOWS) & ~x & HIGHS;
+		x = load64((const unsigned char *)p);
+		z = (x - LOWS) & ~x & HIGHS;
 		if (z) return (uint32_t)(p - s) + (uint32_t)(__builtin_ctzll(z) >> 3);
 		p += 8;
 	}
@@ -177,8 +203,9 @@ uint32_t pl_strlen(const char *s) {
 bool pl_streq(const char *a, const char *b) {
 	if (a == NULL) a = "";
 	if (b == NULL) b = "";
-	while (*a && *a == *b) a++, b++;
-	return *a == *b;
+	if (*a != *b) return false; /* most unequal strings differ at once */
+	uint32_t n = pl_strlen(a);
+	return pl_strlen(b) == n && memcmp(a, b, n) == 0;
 }
 
 const char *pl_has_prefix(const char *s, const char *prefix) {
@@ -443,6 +470,7 @@ typedef struct reader {
 } reader;
 
 static void ws(reader *r) {
+	if (r->i >= r->n || r->s[r->i] > ' ') return; /* compact JSON skips the loop */
 	while (r->i < r->n) {
 		unsigned char c = r->s[r->i];
 		if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return;
