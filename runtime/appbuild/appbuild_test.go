@@ -32,12 +32,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, body := range tc.files {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := writeFiles(t, tc.files)
 			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.24\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -76,12 +71,7 @@ func TestBuildC(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, body := range tc.files {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := writeFiles(t, tc.files)
 			if isC, err := appbuild.IsC(dir); err != nil || !isC {
 				t.Fatalf("IsC = %v, %v; want a C app", isC, err)
 			}
@@ -121,15 +111,26 @@ func TestIsC(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			files := map[string]string{}
 			for _, name := range tc.files {
-				if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
-					t.Fatal(err)
-				}
+				files[name] = ""
 			}
+			dir := writeFiles(t, files)
 			if got, err := appbuild.IsC(dir); err != nil || got != tc.want {
 				t.Fatalf("IsC = %v, %v; want %v", got, err, tc.want)
 			}
 		})
 	}
+}
+
+// writeFiles writes files (name → content) into a new temporary directory.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

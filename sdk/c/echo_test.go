@@ -15,121 +15,115 @@ import (
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
-// The C echo (examples/echo) is the twin of miniapps/echo: these are that
-// app's tests, run against the C module in the real sandbox with the
-// platform's host services.
+// The C echo (examples/echo) is the twin of miniapps/echo, whose tests are
+// its spec: these tests run both modules side by side, each in the real
+// sandbox with the platform's host services, and compare what they send
+// and log.
 
-const echoDir = "examples/echo"
+const (
+	echoDir   = "examples/echo"
+	goEchoDir = "../../miniapps/echo"
+)
 
-func load(t *testing.T, opts apptest.Options) (*apptest.Platform, *apptest.Person) {
+type twins struct {
+	goP, cP *apptest.Platform
+	goA, cA *apptest.Person
+}
+
+func loadTwins(t *testing.T, opts apptest.Options) *twins {
 	t.Helper()
-	p := apptest.New(t, echoDir, opts)
-	return p, p.NewPerson("Ada")
+	tw := &twins{goP: apptest.New(t, goEchoDir, opts), cP: apptest.New(t, echoDir, opts)}
+	tw.goA, tw.cA = tw.goP.NewPerson("Ada"), tw.cP.NewPerson("Ada")
+	return tw
 }
 
-func send(a *apptest.Person, ev host.Event) ([]host.Message, error) {
-	msgs, _, err := a.TrySend(ev)
-	return msgs, err
+// send gives both echoes ev and fails t unless they sent the same
+// messages (the person's id in each platform aside) and returned the same
+// status; it returns the C echo's messages and error.
+func (tw *twins) send(t *testing.T, ev host.Event) ([]host.Message, error) {
+	t.Helper()
+	goMsgs, _, goErr := tw.goA.TrySend(ev)
+	cMsgs, _, cErr := tw.cA.TrySend(ev)
+	if g, c := strings.ReplaceAll(js(goMsgs), tw.goA.OpenID(), "ID"), strings.ReplaceAll(js(cMsgs), tw.cA.OpenID(), "ID"); g != c {
+		t.Fatalf("%s:\nGo echo sent %s\nC echo sent  %s", apptest.JSON(ev), g, c)
+	}
+	if status(goErr) != status(cErr) {
+		t.Fatalf("%s: Go echo %v, C echo %v", apptest.JSON(ev), goErr, cErr)
+	}
+	return cMsgs, cErr
 }
 
-func TestEcho(t *testing.T) {
-	p, ada := load(t, apptest.Options{})
-	menu := &host.Card{
-		Title: "Echo",
-		Text:  "Send me anything and I will say it back.",
-		Buttons: []host.Button{
-			{ID: "hello", Title: "Say hello"},
-			{ID: "shout", Title: "Shout", Value: "hello there"},
-			{ID: "help", Title: "Help"},
-		},
+// logs fails t unless both echoes wrote the same log lines.
+func (tw *twins) logs(t *testing.T) {
+	t.Helper()
+	if g, c := tw.goP.Log(), tw.cP.Log(); !slices.Equal(g, c) {
+		t.Fatalf("Go echo logged %q\nC echo logged  %q", g, c)
 	}
-	tests := []struct {
-		name string
-		ev   host.Event
-		want []host.Message
-	}{
-		{"open shows the menu", host.Event{Type: host.EventOpen}, []host.Message{{Card: menu}}},
-		{"text is echoed", host.Event{Type: host.EventMessage, Text: "hello"}, []host.Message{{Text: "echo: hello"}}},
-		{"unicode survives", host.Event{Type: host.EventMessage, Text: "  café ☕ <b>&  "}, []host.Message{{Text: "echo: café ☕ <b>&"}}},
-		{"escapes survive", host.Event{Type: host.EventMessage, Text: "a\"b\\c\td\u2028e\U0001F600"}, []host.Message{{Text: "echo: a\"b\\c\td\u2028e\U0001F600"}}},
-		{"menu shows the card", host.Event{Type: host.EventMessage, Text: "Menu"}, []host.Message{{Card: menu}}},
-		{"blank text", host.Event{Type: host.EventMessage, Text: " "}, []host.Message{{Text: "echo: (nothing)"}}},
-		{"hello button", host.Event{Type: host.EventAction, Action: &host.Action{ID: "hello"}}, []host.Message{{Text: "Hello, " + ada.OpenID() + "!"}}},
-		{"help button", host.Event{Type: host.EventAction, Action: &host.Action{ID: "help"}}, []host.Message{{Text: `Type anything and I repeat it. Type "menu" to see the buttons again.`}}},
-		{"unknown button", host.Event{Type: host.EventAction, Action: &host.Action{ID: "nope"}}, []host.Message{{Text: `I do not know that button. Type "menu" to see the buttons again.`}}},
-		{"payment is ignored", host.Event{Type: host.EventPayment, Payment: &host.PaymentEvent{Order: "o", Status: "paid", Amount: 1, Currency: "EUR"}}, nil},
-		{"unknown event type is ignored", host.Event{Type: "future"}, nil},
+}
+
+func status(err error) uint32 {
+	var ge *sandbox.GuestError
+	if errors.As(err, &ge) {
+		return ge.Status
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := send(ada, tt.ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !equalJSON(got, tt.want) {
-				t.Fatalf("sent %s, want %s", js(got), js(tt.want))
-			}
-		})
+	if err != nil {
+		return 1 << 31
 	}
-	if logs := p.Log(); !slices.Contains(logs, `log WARN unknown button "nope"`) {
-		t.Errorf("app log %q lacks the warning about the unknown button", logs)
+	return 0
+}
+
+func TestEchoSameAsGo(t *testing.T) {
+	tw := loadTwins(t, apptest.Options{})
+	for _, ev := range []host.Event{
+		{Type: host.EventOpen},
+		{Type: host.EventMessage, Text: "hello"},
+		{Type: host.EventMessage, Text: "  café ☕ <b>&  "},
+		{Type: host.EventMessage, Text: "a\"b\\c\td\u2028e\U0001F600\x7f"},
+		{Type: host.EventMessage, Text: "Menu"},
+		{Type: host.EventMessage, Text: " "},
+		{Type: host.EventMessage, Text: strings.Repeat("long ", 800)},
+		{Type: host.EventAction, Action: &host.Action{ID: "hello"}},
+		{Type: host.EventAction, Action: &host.Action{ID: "shout", Value: "hello there"}},
+		{Type: host.EventAction, Action: &host.Action{ID: "help"}},
+		{Type: host.EventAction, Action: &host.Action{ID: "nope\n\"x\""}},
+		{Type: host.EventPayment, Payment: &host.PaymentEvent{Order: "o", Status: "paid", Amount: 1, Currency: "EUR"}},
+		{Type: "future"},
+	} {
+		if _, err := tw.send(t, ev); err != nil {
+			t.Fatalf("%s: %v", apptest.JSON(ev), err)
+		}
 	}
-	if st := p.App.Stats(); st.Created != 1 || st.Discarded != 0 {
+	tw.logs(t)
+	if !slices.Contains(tw.cP.Log(), `log WARN unknown button "nope\n\"x\""`) {
+		t.Errorf("app log %q lacks the warning about the unknown button", tw.cP.Log())
+	}
+	if st := tw.cP.App.Stats(); st.Created != 1 || st.Discarded != 0 {
 		t.Errorf("pool %+v: every event should reuse the one warm instance", st)
 	}
 }
 
-// TestPressButtonFromCard opens the app, takes the card it drew and presses
-// its second button with the id and value the card carries.
-func TestPressButtonFromCard(t *testing.T) {
-	_, ada := load(t, apptest.Options{})
-	got, err := send(ada, host.Event{Type: host.EventOpen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got[0].Card == nil || len(got[0].Card.Buttons) < 2 {
-		t.Fatalf("open sent %s, want one card with buttons", js(got))
-	}
-	b := got[0].Card.Buttons[1]
-	got, err = send(ada, host.Event{Type: host.EventAction, Action: &host.Action{ID: b.ID, Value: b.Value}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []host.Message{{Text: "HELLO THERE!"}}; !equalJSON(got, want) {
-		t.Fatalf("pressing %q sent %s, want %s", b.Title, js(got), js(want))
-	}
-}
-
-// TestHostErrorReachesHost checks the SDK's error path: a failed chat.send
-// makes on_event return the call's status and write the error to the log.
+// TestHostErrorReachesHost checks the SDK's error path against the Go
+// SDK's: a failed chat.send makes on_event return the call's status and
+// write the error to the log, and the instance lives on.
 func TestHostErrorReachesHost(t *testing.T) {
-	tests := []struct {
-		status host.Status
-		code   string
-	}{
-		{host.StatusQuota, "quota_exceeded"},
-		{host.StatusUnavailable, "unavailable"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
-			p, ada := load(t, apptest.Options{Funcs: []host.Func{{Op: "chat.send", Permission: host.PermChat,
+	for _, st := range []host.Status{host.StatusQuota, host.StatusUnavailable} {
+		t.Run(st.String(), func(t *testing.T) {
+			tw := loadTwins(t, apptest.Options{Funcs: []host.Func{{Op: "chat.send", Permission: host.PermChat,
 				Handle: func(context.Context, *host.Call, []byte) ([]byte, error) {
-					return nil, host.Errorf(tt.status, "try again later")
+					return nil, host.Errorf(st, "try again later")
 				}}}})
-			_, err := send(ada, host.Event{Type: host.EventMessage, Text: "hi"})
-			var ge *sandbox.GuestError
-			if !errors.As(err, &ge) || ge.Status != uint32(tt.status) {
-				t.Fatalf("err = %v, want GuestError with status %d", err, tt.status)
+			if _, err := tw.send(t, host.Event{Type: host.EventMessage, Text: "hi"}); status(err) != uint32(st) {
+				t.Fatalf("err = %v, want GuestError with status %d", err, st)
 			}
-			want := "log ERROR chat.send: " + tt.code + ": try again later"
-			if logs := p.Log(); !slices.Contains(logs, want) {
-				t.Fatalf("app log %q lacks %q", logs, want)
-			}
-			if _, err := send(ada, host.Event{Type: host.EventOpen}); !errors.As(err, &ge) {
+			if _, err := tw.send(t, host.Event{Type: host.EventOpen}); status(err) != uint32(st) {
 				t.Fatalf("instance did not live on after a failed call: %v", err)
 			}
-			if st := p.App.Stats(); st.Discarded != 0 {
-				t.Fatalf("pool %+v: a failed call must not discard the instance", st)
+			tw.logs(t)
+			if want := "log ERROR chat.send: " + st.String() + ": try again later"; !slices.Contains(tw.cP.Log(), want) {
+				t.Fatalf("app log %q lacks %q", tw.cP.Log(), want)
+			}
+			if s := tw.cP.App.Stats(); s.Discarded != 0 {
+				t.Fatalf("pool %+v: a failed call must not discard the instance", s)
 			}
 		})
 	}
@@ -137,9 +131,9 @@ func TestHostErrorReachesHost(t *testing.T) {
 
 // TestImports checks the linker kept only the operations echo uses, so the
 // platform accepts it with the "chat" permission alone, and that the module
-// is a small reactor.
+// is a small reactor with no WASI.
 func TestImports(t *testing.T) {
-	p, _ := load(t, apptest.Options{})
+	p := apptest.New(t, echoDir, apptest.Options{})
 	rep, err := p.Engine.Check(context.Background(), p.Wasm)
 	if err != nil {
 		t.Fatal(err)
@@ -147,29 +141,18 @@ func TestImports(t *testing.T) {
 	if len(rep.Violations) > 0 {
 		t.Fatalf("violations: %+v", rep.Violations)
 	}
-	var ours []string
-	for _, imp := range rep.Imports {
-		if !strings.HasPrefix(imp, "passerelle_v1.") {
-			t.Errorf("import %s: the C SDK imports nothing but passerelle_v1", imp)
-		}
-		ours = append(ours, imp)
-	}
-	slices.Sort(ours)
+	imports := slices.Sorted(slices.Values(rep.Imports))
 	want := []string{"passerelle_v1.chat_send", "passerelle_v1.event_read", "passerelle_v1.log", "passerelle_v1.result_read"}
-	if !slices.Equal(ours, want) {
-		t.Fatalf("imports %v, want %v", ours, want)
+	if !slices.Equal(imports, want) {
+		t.Fatalf("imports %v, want %v", imports, want)
 	}
-	exports := slices.Clone(rep.Exports)
-	slices.Sort(exports)
-	if want := []string{"memory", "passerelle_v1_on_event"}; !slices.Equal(exports, want) {
-		t.Fatalf("exports %v, want %v", exports, want)
+	if exports := slices.Sorted(slices.Values(rep.Exports)); !slices.Equal(exports, []string{"memory", "passerelle_v1_on_event"}) {
+		t.Fatalf("exports %v, want memory and passerelle_v1_on_event", exports)
 	}
 	if len(p.Wasm) > 64<<10 {
 		t.Errorf("echo is %d bytes: the C SDK's modules should stay in tens of KB", len(p.Wasm))
 	}
 }
-
-func equalJSON(a, b []host.Message) bool { return js(a) == js(b) }
 
 func js(v []host.Message) string {
 	if len(v) == 0 {

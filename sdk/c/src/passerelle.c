@@ -914,6 +914,16 @@ static pl_status finish(const char *op, uint64_t r, pl_json **resp) {
 
 /* ---- Chat ---- */
 
+/* jw_choice writes a button or a list item: {"id", "title", and an
+ * optional third member}. */
+static void jw_choice(pl_jw *w, const char *id, const char *title, const char *key, const char *opt) {
+	pl_jw_object(w);
+	jw_str(w, "id", id);
+	jw_str(w, "title", title);
+	jw_opt(w, key, opt);
+	pl_jw_end_object(w);
+}
+
 static void jw_card(pl_jw *w, const pl_card *c) {
 	pl_jw_object(w);
 	jw_opt(w, "title", c->title);
@@ -923,12 +933,7 @@ static void jw_card(pl_jw *w, const pl_card *c) {
 		pl_jw_key(w, "buttons");
 		pl_jw_array(w);
 		for (uint32_t i = 0; i < c->nbuttons; i++) {
-			const pl_button *b = &c->buttons[i];
-			pl_jw_object(w);
-			jw_str(w, "id", b->id);
-			jw_str(w, "title", b->title);
-			jw_opt(w, "value", b->value);
-			pl_jw_end_object(w);
+			jw_choice(w, c->buttons[i].id, c->buttons[i].title, "value", c->buttons[i].value);
 		}
 		pl_jw_end_array(w);
 	}
@@ -939,12 +944,7 @@ static void jw_card(pl_jw *w, const pl_card *c) {
 		pl_jw_key(w, "items");
 		pl_jw_array(w);
 		for (uint32_t i = 0; i < c->list->nitems; i++) {
-			const pl_list_item *it = &c->list->items[i];
-			pl_jw_object(w);
-			jw_str(w, "id", it->id);
-			jw_str(w, "title", it->title);
-			jw_opt(w, "description", it->description);
-			pl_jw_end_object(w);
+			jw_choice(w, c->list->items[i].id, c->list->items[i].title, "description", c->list->items[i].description);
 		}
 		pl_jw_end_array(w);
 		pl_jw_end_object(w);
