@@ -7,19 +7,36 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/apptest"
 	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // The echo app built with each guest SDK, measured side by side in one run
-// (BENCHMARKS.md, "Guest SDKs side by side"). Every sub-benchmark reports
-// the module's size as bytes/module.
+// (BENCHMARKS.md, "Guest SDKs side by side"), with the conformance
+// vectors' hello.wat (no SDK: it sends a fixed text) as the floor. Every
+// sub-benchmark reports the module's size as bytes/module.
 var echoes = []struct{ sdk, dir string }{
-	{"go", "../../miniapps/echo"},
+	{"none", ""},
+	{"go", goEchoDir},
 	{"c", echoDir},
+}
+
+// floorModule is ../conformance/testdata/hello.wasm with a manifest.
+func floorModule(b *testing.B) []byte {
+	raw, err := os.ReadFile("../conformance/testdata/hello.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	wasm, err := wasmfile.EmbedManifest(raw, &host.Manifest{ABI: host.ABIVersion, ID: "hello", Name: "Hello", Version: "1", Permissions: []host.Permission{host.PermChat}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return wasm
 }
 
 type noOutbox struct{}
@@ -54,7 +71,12 @@ func echoEvent(b *testing.B) *sandbox.Event {
 // eachEcho runs bench once per SDK with that SDK's echo module.
 func eachEcho(b *testing.B, bench func(b *testing.B, wasm []byte)) {
 	for _, e := range echoes {
-		wasm := apptest.Build(b, e.dir)
+		var wasm []byte
+		if e.dir == "" {
+			wasm = floorModule(b)
+		} else {
+			wasm = apptest.Build(b, e.dir)
+		}
 		b.Run("sdk="+e.sdk, func(b *testing.B) {
 			bench(b, wasm)
 			b.ReportMetric(float64(len(wasm)), "bytes/module")
