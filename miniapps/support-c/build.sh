@@ -5,14 +5,21 @@
 # `passerelle app build miniapps/support-c` writes (the flags are
 # runtime/appbuild.CFlags; test/build_test.go checks they agree).
 #
-#   sh miniapps/support-c/build.sh [OUT]
+#   sh miniapps/support-c/build.sh [--no-manifest] [OUT]
 #
-# Needs clang and lld 14 or later (Debian: apt-get install clang lld), and
-# the passerelle command on PATH or the Go toolchain (then it runs the one
-# of this repository). PASSERELLE names another passerelle binary.
+# Needs clang and lld 14 or later (Debian: apt-get install clang lld), and,
+# to embed the manifest, the passerelle command on PATH or the Go toolchain
+# (then it runs the one of this repository); PASSERELLE names another
+# passerelle binary. --no-manifest writes the module without the manifest,
+# for a caller that embeds it (miniapps/dist/gen).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+embed=yes
+if [ "${1:-}" = --no-manifest ]; then
+	embed=no
+	shift
+fi
 out=${1:-$here/../support-c.wasm}
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
 
@@ -28,7 +35,9 @@ clang --target=wasm32 -mbulk-memory -nostdlib -ffreestanding -std=c11 -O2 \
 	-I . -I "$root/sdk/c/include" -o "$tmp/app.wasm" \
 	*.c "$root/sdk/c/src/passerelle.c"
 
-if [ -n "${PASSERELLE:-}" ]; then
+if [ $embed = no ]; then
+	cp "$tmp/app.wasm" "$out"
+elif [ -n "${PASSERELLE:-}" ]; then
 	"$PASSERELLE" app build -wasm "$tmp/app.wasm" -o "$out" "$here"
 elif command -v passerelle >/dev/null 2>&1; then
 	passerelle app build -wasm "$tmp/app.wasm" -o "$out" "$here"
