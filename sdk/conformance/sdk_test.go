@@ -186,8 +186,10 @@ func TestSDKProbes(t *testing.T) {
 }
 
 // TestSDKVerdicts checks that `passerelle app check` judges the probes of
-// every SDK alike under manifests granting fewer permissions than they
-// use, or none at all: the same rules at the same imports.
+// every SDK alike under a manifest granting fewer permissions than they use,
+// or none at all: the same rules at the same imports. (With their own
+// manifest both pass: TestSDKProbes loads them.) Each check compiles the
+// module, so the manifests are few.
 func TestSDKVerdicts(t *testing.T) {
 	ctx := context.Background()
 	eng, err := sandbox.New(ctx, sandbox.Config{Funcs: platformOps(t), Logger: slog.New(slog.DiscardHandler)})
@@ -199,7 +201,6 @@ func TestSDKVerdicts(t *testing.T) {
 		name  string
 		perms []host.Permission // nil: no manifest
 	}{
-		{"all", []host.Permission{host.PermChat, host.PermStorage, host.PermIdentityProfile, host.PermPay, host.PermTimer}},
 		{"chat only", []host.Permission{host.PermChat}},
 		{"no manifest", nil},
 	}
@@ -226,9 +227,6 @@ func TestSDKVerdicts(t *testing.T) {
 				t.Errorf("manifest %q: the %s probe breaks %q, the %s probe %q", m.name, sdk, got, sdks[0], prev)
 			}
 			verdicts[m.name] = got
-			if m.name == "all" && len(got) > 0 {
-				t.Errorf("%s probe with every permission it uses: %q", sdk, got)
-			}
 		}
 	}
 	if n := len(verdicts["chat only"]); n != 10 {
