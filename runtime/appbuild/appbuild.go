@@ -80,12 +80,19 @@ func GoBuild(ctx context.Context, dir string, stderr io.Writer) ([]byte, error) 
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "app.wasm")
 	cmd := exec.CommandContext(ctx, goBin, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	return compile(cmd, dir, out, stderr, "go build", "")
+}
+
+// compile runs a compiler's cmd in dir, its output going to stderr, and
+// returns the module it wrote to out. A failure says to fix the errors
+// shown, then hint.
+func compile(cmd *exec.Cmd, dir, out string, stderr io.Writer, name, hint string) ([]byte, error) {
+	cmd.Dir = dir
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go build in %s failed (%v): fix the errors above", dir, err)
+		return nil, fmt.Errorf("%s in %s failed (%v): fix the errors above%s", name, dir, err, hint)
 	}
 	return os.ReadFile(out)
 }

@@ -86,11 +86,5 @@ func CBuild(ctx context.Context, dir string, stderr io.Writer) ([]byte, error) {
 	out := filepath.Join(tmp, "app.wasm")
 	args := append(CFlags(), "-I", ".", "-I", filepath.Join(tmp, "sdk", "include"), "-o", out)
 	cmd := exec.CommandContext(ctx, clang, append(args, srcs...)...)
-	cmd.Dir = dir
-	cmd.Stdout = stderr
-	cmd.Stderr = stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("clang in %s failed (%v): fix the errors above (\"wasm-ld\" not found means lld is not installed: apt-get install lld)", dir, err)
-	}
-	return os.ReadFile(out)
+	return compile(cmd, dir, out, stderr, "clang", ` ("wasm-ld" not found means lld is not installed: apt-get install lld)`)
 }
