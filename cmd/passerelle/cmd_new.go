@@ -233,7 +233,7 @@ func prepareGoApp(d *newApp) error {
 	if d.Proxy, err = filepath.Abs(d.Proxy); err != nil {
 		return err
 	}
-	if err := m.WriteProxy(d.Proxy); err != nil {
+	if err := m.WriteProxy(d.Proxy, writeFileAtomic); err != nil {
 		return fmt.Errorf("write the SDK's module proxy in %s: %w", d.Proxy, err)
 	}
 	d.sdk, d.SDKVersion, d.GoVersion = m, m.Version, goLine(m.GoMod)

@@ -26,7 +26,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -190,9 +189,11 @@ func hash1(names []string, contents map[string][]byte) string {
 }
 
 // WriteProxy lays m out in dir as a module proxy (GOPROXY=file://dir): the
-// version list, its .info, .mod and .zip. Versions already there stay
-// listed, so that apps made by an older binary still build.
-func (m *Module) WriteProxy(dir string) error {
+// version list, its .info, .mod and .zip, each written whole by write
+// (atomically, so that a go command reading the proxy never sees half a
+// file). Versions already there stay listed, so that apps made by an older
+// binary still build.
+func (m *Module) WriteProxy(dir string, write func(file string, data []byte) error) error {
 	vdir := filepath.Join(dir, filepath.FromSlash(Path), "@v")
 	if err := os.MkdirAll(vdir, 0o755); err != nil {
 		return err
@@ -203,7 +204,7 @@ func (m *Module) WriteProxy(dir string) error {
 		m.Version + ".mod":  m.GoMod,
 		m.Version + ".zip":  m.Zip,
 	} {
-		if err := writeAtomic(filepath.Join(vdir, name), data); err != nil {
+		if err := write(filepath.Join(vdir, name), data); err != nil {
 			return err
 		}
 	}
@@ -218,26 +219,5 @@ func (m *Module) WriteProxy(dir string) error {
 		}
 	}
 	slices.Sort(versions)
-	return writeAtomic(filepath.Join(vdir, "list"), []byte(strings.Join(versions, "\n")+"\n"))
-}
-
-func writeAtomic(dst string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), "."+path.Base(dst)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return write(filepath.Join(vdir, "list"), []byte(strings.Join(versions, "\n")+"\n"))
 }
