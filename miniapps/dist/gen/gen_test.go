@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,8 +66,10 @@ func TestCarriedModulesMatchSources(t *testing.T) {
 				t.Fatalf("%s carries manifest %+v (%v), dist.json says %s", e.File, m, err, e.App)
 			}
 			if r.Build != nil {
-				if _, err := exec.LookPath(r.Build[0]); err != nil {
-					t.Skipf("%s is built with %s, which is not installed", r.Name, r.Build[0])
+				for _, tool := range []string{r.Build[0], r.Version[0]} {
+					if _, err := exec.LookPath(tool); err != nil {
+						t.Skipf("%s is built with %s, which is not installed", r.Name, tool)
+					}
 				}
 			}
 			t.Logf("rebuilding %s", r.Dir)
@@ -88,6 +91,62 @@ func TestCarriedModulesMatchSources(t *testing.T) {
 					r.Dir, e.Toolchain, b.entry.Size, b.entry.SHA256, e.Size, e.SHA256, regenerate)
 			}
 		})
+	}
+}
+
+// TestExternalRecipe builds a module the way a recipe for another toolchain
+// does: its command writes the module, gen embeds the app's manifest and
+// hashes the app's directory and the sources it names.
+func TestExternalRecipe(t *testing.T) {
+	root := t.TempDir()
+	hello, err := os.ReadFile(filepath.Join("..", "..", "..", "sdk", "conformance", "testdata", "hello.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"apps/hello-c/manifest.json": `{"abi":"passerelle_v1","id":"hello-c","name":"Hello C","version":"1.0.0","permissions":["chat"]}`,
+		"apps/hello-c/build.sh":      "cp ../../sdk/c/hello.wasm \"$1\"\n",
+		"sdk/c/hello.wasm":           string(hello),
+	}
+	for name, body := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := external("hello-c", "apps/hello-c", []string{"sdk/c"}, []string{"sh", "-c", "echo toolchain 1.0; echo more"}, "sh", "build.sh", "{out}")
+	build := func() *built {
+		t.Helper()
+		var out bytes.Buffer
+		b, err := r.build(context.Background(), root, &out)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		return b
+	}
+	b := build()
+	m, err := wasmfile.ReadManifest(b.wasm)
+	if err != nil || m.ID != "hello-c" {
+		t.Fatalf("manifest %+v, %v", m, err)
+	}
+	if e := b.entry; e.File != "hello-c.wasm.gz" || e.App != "hello-c 1.0.0" || e.Toolchain != "toolchain 1.0" || e.SHA256 != sha(b.wasm) {
+		t.Fatalf("entry %+v", e)
+	}
+	if again := build(); again.entry != b.entry {
+		t.Fatalf("two builds: %+v and %+v", b.entry, again.entry)
+	}
+	if err := os.WriteFile(filepath.Join(root, "sdk", "c", "hello.h"), []byte("/* new */"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if again := build(); again.entry.Sources == b.entry.Sources {
+		t.Fatal("a new file among the named sources kept the sources hash")
+	}
+	r.Build = []string{"sh", "-c", "exit 3"}
+	if _, err := r.build(context.Background(), root, io.Discard); err == nil || !strings.Contains(err.Error(), "build apps/hello-c") {
+		t.Fatalf("a failing build: err = %v", err)
 	}
 }
 
