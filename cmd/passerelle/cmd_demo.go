@@ -89,6 +89,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *appsDir != "" {
 		fmt.Fprintf(stdout, "Building the example mini-apps in %s ...\n", *appsDir)
+	} else {
+		fmt.Fprintln(stdout, "Installing the example mini-apps (the first demo on this machine compiles them: a few seconds) ...")
 	}
 	opts := demoOptions{Addr: *addr, Data: *data, AppsDir: *appsDir}
 	if *only != "" {
