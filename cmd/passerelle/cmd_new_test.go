@@ -75,7 +75,9 @@ func TestAppNewOutsideTheRepository(t *testing.T) {
 		}
 		goCmd(nil, "mod", "verify")
 	})
-	t.Run("go test", func(t *testing.T) {
+	t.Run("go vet and go test", func(t *testing.T) {
+		goCmd(nil, "vet", "./...")
+		goCmd([]string{"GOOS=wasip1", "GOARCH=wasm"}, "vet", "./...")
 		out := goCmd(nil, "test", "-count=1", "-v", "./...")
 		for _, name := range []string{"TestOpenShowsTheCard", "TestMessagesAreCounted/count_button", "TestStorageRefused"} {
 			if !strings.Contains(out, "--- PASS: "+name) {
