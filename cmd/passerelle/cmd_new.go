@@ -36,12 +36,17 @@ var newAppTemplates embed.FS
 // newapp/ and prepares the template data and, once the files are written,
 // what its toolchain needs.
 var appLangs = map[string]appLang{
-	"go": {prepare: prepareGoApp, finish: finishGoApp},
+	"go": {prepare: prepareGoApp, finish: finishGoApp, next: []string{
+		"go test ./...                   # the tests, on the in-memory host",
+		"passerelle dev .                # talk to it in the terminal",
+		"passerelle app build . -o {id}.wasm",
+	}},
 }
 
 type appLang struct {
 	prepare func(d *newApp) error
 	finish  func(ctx context.Context, d *newApp, stdout, stderr io.Writer) error
+	next    []string // what to run in the new directory; {id} is the app's id
 }
 
 // newApp is what the templates are filled with.
@@ -116,9 +121,10 @@ func runAppNew(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := l.finish(ctx, d, stdout, stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nNext:\n  cd %s\n  go test ./...                 # the tests, on the in-memory host\n"+
-		"  passerelle dev .              # talk to it in the terminal\n"+
-		"  passerelle app build . -o %s.wasm\n", pos[0], d.ID)
+	fmt.Fprintf(stdout, "\nNext:\n  cd %s\n", pos[0])
+	for _, step := range l.next {
+		fmt.Fprintln(stdout, "  "+strings.ReplaceAll(step, "{id}", d.ID))
+	}
 	return nil
 }
 

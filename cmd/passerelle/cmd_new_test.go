@@ -39,6 +39,9 @@ func TestAppNewOutsideTheRepository(t *testing.T) {
 	if err := runAppNew(ctx, []string{"lunch-box", "--proxy", filepath.Join(tmp, "proxy")}, &stdout, &stderr); err != nil {
 		t.Fatalf("app new: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
+	if !strings.Contains(stdout.String(), "passerelle app build . -o lunch-box.wasm") {
+		t.Errorf("app new did not say what to do next:\n%s", stdout.String())
+	}
 	dir := filepath.Join(tmp, "lunch-box")
 	for _, f := range []string{"go.mod", "go.sum", "manifest.json", "main.go", "app.go", "app_test.go", "README.md"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
