@@ -150,6 +150,34 @@ func TestAppNewRefuses(t *testing.T) {
 	}
 }
 
+// TestAppNewWithoutGo: without the go command, app new still writes the app
+// and the proxy, and says what to run once Go is installed.
+func TestAppNewWithoutGo(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("PATH", t.TempDir())
+	var out, errOut bytes.Buffer
+	proxy := filepath.Join(tmp, "proxy")
+	if err := runAppNew(context.Background(), []string{filepath.Join(tmp, "hello"), "--proxy", proxy}, &out, &errOut); err != nil {
+		t.Fatalf("app new: %v\n%s", err, errOut.String())
+	}
+	if want := "GOPROXY=file://" + proxy + " go mod download"; !strings.Contains(out.String(), want) {
+		t.Fatalf("app new did not say %q:\n%s", want, out.String())
+	}
+	m, err := goproxy.Carried()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"list", m.Version + ".info", m.Version + ".mod", m.Version + ".zip"} {
+		if _, err := os.Stat(filepath.Join(proxy, filepath.FromSlash(goproxy.Path), "@v", f)); err != nil {
+			t.Errorf("the proxy has no %s: %v", f, err)
+		}
+	}
+	sum, err := os.ReadFile(filepath.Join(tmp, "hello", "go.sum"))
+	if want, _ := m.GoSum(); err != nil || string(sum) != want {
+		t.Fatalf("go.sum %q (%v), want %q", sum, err, want)
+	}
+}
+
 // TestAppNewLocalSDK: --sdk points the app at an SDK checkout through a
 // replace, as an SDK developer wants.
 func TestAppNewLocalSDK(t *testing.T) {
