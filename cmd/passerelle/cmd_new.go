@@ -210,6 +210,9 @@ func prepareGoApp(d *newApp) error {
 	if d.Module == "" {
 		d.Module = d.ID
 	}
+	if strings.ContainsFunc(d.Module, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune("\"'`\\", r) }) {
+		return usageError{fmt.Sprintf("--module %q is not a module path; use one like example.com/%s", d.Module, d.ID)}
+	}
 	if d.SDKDir != "" {
 		abs, err := filepath.Abs(d.SDKDir)
 		if err != nil {

@@ -134,6 +134,7 @@ func TestAppNewRefuses(t *testing.T) {
 		{"unknown language", []string{filepath.Join(tmp, "a"), "--lang", "cobol"}, `no language "cobol"; app new writes: go`},
 		{"bad id", []string{filepath.Join(tmp, "b"), "--id", "X"}, "is not an app id"},
 		{"no id from the name", []string{filepath.Join(tmp, "__")}, "choose them with --id"},
+		{"bad module path", []string{filepath.Join(tmp, "dd"), "--module", "my app"}, `--module "my app" is not a module path`},
 		{"--sdk without an SDK", []string{filepath.Join(tmp, "cc"), "--sdk", tmp}, "give the SDK's directory"},
 	}
 	for _, tt := range tests {
