@@ -266,11 +266,7 @@ func finishGoApp(ctx context.Context, d *newApp, stdout, stderr io.Writer) error
 	if d.sdk == nil {
 		return nil // --sdk: the replace needs neither go.sum lines nor a download
 	}
-	sum, err := d.sdk.GoSum()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(d.Dir, "go.sum"), []byte(sum), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(d.Dir, "go.sum"), []byte(d.sdk.GoSum()), 0o644); err != nil {
 		return err
 	}
 	fetch := "GOPROXY=file://" + d.Proxy + " go mod download"

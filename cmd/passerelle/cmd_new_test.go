@@ -174,7 +174,7 @@ func TestAppNewWithoutGo(t *testing.T) {
 		}
 	}
 	sum, err := os.ReadFile(filepath.Join(tmp, "hello", "go.sum"))
-	if want, _ := m.GoSum(); err != nil || string(sum) != want {
+	if want := m.GoSum(); err != nil || string(sum) != want {
 		t.Fatalf("go.sum %q (%v), want %q", sum, err, want)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,6 +50,8 @@ type Module struct {
 	Version string
 	Zip     []byte // files named Path@Version/...
 	GoMod   []byte
+
+	files map[string][]byte // the zip's files by name
 }
 
 // Carried returns the SDK module the binary carries.
@@ -69,20 +72,20 @@ func Read(z []byte) (*Module, error) {
 		return nil, fmt.Errorf("goproxy: the SDK module zip holds %q, not a file of %s", name, Path)
 	}
 	version, _, _ := strings.Cut(strings.TrimPrefix(name, Path+"@"), "/")
-	m := &Module{Version: version, Zip: z}
+	m := &Module{Version: version, Zip: z, files: map[string][]byte{}}
 	for _, f := range r.File {
-		if f.Name == Path+"@"+version+"/go.mod" {
-			rc, err := f.Open()
-			if err != nil {
-				return nil, err
-			}
-			m.GoMod, err = io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				return nil, err
-			}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, err
 		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("goproxy: the SDK module zip: %s: %w", f.Name, err)
+		}
+		m.files[f.Name] = b
 	}
+	m.GoMod = m.files[Path+"@"+version+"/go.mod"]
 	if m.GoMod == nil {
 		return nil, errors.New("goproxy: the SDK module zip has no go.mod")
 	}
@@ -95,7 +98,6 @@ func Read(z []byte) (*Module, error) {
 // hash of the files.
 func Zip(dir string) ([]byte, error) {
 	files := map[string][]byte{}
-	var names []string
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
@@ -108,13 +110,8 @@ func Zip(dir string) ([]byte, error) {
 			return err
 		}
 		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		files[rel] = b
-		names = append(names, rel)
-		return nil
+		files[filepath.ToSlash(rel)] = b
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -122,16 +119,11 @@ func Zip(dir string) ([]byte, error) {
 	if files["go.mod"] == nil {
 		return nil, fmt.Errorf("%s has no go.mod", dir)
 	}
-	slices.Sort(names)
-	content := sha256.New()
-	for _, n := range names {
-		fmt.Fprintf(content, "%x  %s\n", sha256.Sum256(files[n]), n)
-	}
-	version := base + "-h" + hex.EncodeToString(content.Sum(nil))[:12]
+	version := base + "-h" + hex.EncodeToString(dirHash(files))[:12]
 
 	var buf bytes.Buffer
 	w := zip.NewWriter(&buf)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(files)) {
 		f, err := w.CreateHeader(&zip.FileHeader{
 			Name:     Path + "@" + version + "/" + n,
 			Method:   zip.Store,
@@ -152,40 +144,26 @@ func Zip(dir string) ([]byte, error) {
 
 // GoSum returns the go.sum lines for m: the hash of its zip's files and of
 // its go.mod, as the go command computes them (h1, golang.org/x/mod/sumdb/dirhash).
-func (m *Module) GoSum() (string, error) {
-	r, err := zip.NewReader(bytes.NewReader(m.Zip), int64(len(m.Zip)))
-	if err != nil {
-		return "", err
-	}
-	var names []string
-	contents := map[string][]byte{}
-	for _, f := range r.File {
-		rc, err := f.Open()
-		if err != nil {
-			return "", err
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return "", err
-		}
-		names = append(names, f.Name)
-		contents[f.Name] = b
-	}
-	zipHash := hash1(names, contents)
-	modHash := hash1([]string{"go.mod"}, map[string][]byte{"go.mod": m.GoMod})
-	return fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", Path, m.Version, zipHash, Path, m.Version, modHash), nil
+func (m *Module) GoSum() string {
+	zipHash := hash1(m.files)
+	modHash := hash1(map[string][]byte{"go.mod": m.GoMod})
+	return fmt.Sprintf("%s %s %s\n%s %s/go.mod %s\n", Path, m.Version, zipHash, Path, m.Version, modHash)
 }
 
 // hash1 is go.sum's "h1:" hash: base64 of the SHA-256 of the sorted lines
 // "SHA-256(file)  name\n".
-func hash1(names []string, contents map[string][]byte) string {
-	names = slices.Sorted(slices.Values(names))
+func hash1(files map[string][]byte) string {
+	return "h1:" + base64.StdEncoding.EncodeToString(dirHash(files))
+}
+
+// dirHash is the SHA-256 of the lines "SHA-256(file)  name\n" of files,
+// sorted by name.
+func dirHash(files map[string][]byte) []byte {
 	h := sha256.New()
-	for _, n := range names {
-		fmt.Fprintf(h, "%x  %s\n", sha256.Sum256(contents[n]), n)
+	for _, n := range slices.Sorted(maps.Keys(files)) {
+		fmt.Fprintf(h, "%x  %s\n", sha256.Sum256(files[n]), n)
 	}
-	return "h1:" + base64.StdEncoding.EncodeToString(h.Sum(nil))
+	return h.Sum(nil)
 }
 
 // WriteProxy lays m out in dir as a module proxy (GOPROXY=file://dir): the
