@@ -92,15 +92,24 @@ func Read(z []byte) (*Module, error) {
 	return m, nil
 }
 
-// Zip makes the module zip of the SDK sources in dir: every file under it,
-// stored uncompressed with a fixed time, so that the same sources always
+// Zip makes the module zip of the SDK sources in dir: every file under it
+// but hidden ones (an editor's, a system's), stored uncompressed with a fixed time, so that the same sources always
 // give the same bytes, named Path@Version/... where Version is base and a
 // hash of the files.
 func Zip(dir string) ([]byte, error) {
 	files := map[string][]byte{}
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
+		if err != nil {
 			return err
+		}
+		if strings.HasPrefix(e.Name(), ".") && p != dir {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.IsDir() {
+			return nil
 		}
 		if !e.Type().IsRegular() {
 			return fmt.Errorf("%s is not a regular file", p)

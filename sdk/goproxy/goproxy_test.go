@@ -57,6 +57,10 @@ func TestVersionFollowsContent(t *testing.T) {
 	if !strings.HasPrefix(a.Version, "v0.1.0-h") || string(a.GoMod) != "module "+goproxy.Path+"\n\ngo 1.24\n" {
 		t.Fatalf("version %q, go.mod %q", a.Version, a.GoMod)
 	}
+	write(".a.go.swp", "an editor's")
+	if b := version(); b.Version != a.Version {
+		t.Fatal("a hidden file changed the version")
+	}
 	write("a.go", "package passerelle // changed\n")
 	if b := version(); b.Version == a.Version {
 		t.Fatal("a changed file kept the version")
