@@ -136,48 +136,13 @@ func run(ctx context.Context, stderr io.Writer) error {
 // build builds r's module with its manifest embedded and describes it.
 func (r recipe) build(ctx context.Context, root string, stderr io.Writer) (*built, error) {
 	dir := filepath.Join(root, filepath.FromSlash(r.Dir))
-	var (
-		b                  *appbuild.Built
-		files              []string
-		toolchain, modPath string
-		err                error
-	)
-	if r.Build == nil {
-		if files, err = goSources(ctx, root, dir); err != nil {
-			return nil, err
-		}
-		if toolchain, err = output(ctx, root, "go", "env", "GOVERSION"); err != nil {
-			return nil, err
-		}
-		if b, err = appbuild.Build(ctx, dir, "", stderr); err != nil {
-			return nil, err
-		}
-	} else {
-		if files, err = treeSources(root, append([]string{r.Dir}, r.Sources...)); err != nil {
-			return nil, err
-		}
-		if toolchain, err = output(ctx, dir, r.Version[0], r.Version[1:]...); err != nil {
-			return nil, err
-		}
-		toolchain, _, _ = strings.Cut(toolchain, "\n")
-		tmp, err := os.MkdirTemp("", "passerelle-gen-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(tmp)
-		modPath = filepath.Join(tmp, r.Name+".wasm")
-		argv := make([]string, len(r.Build))
-		for i, a := range r.Build {
-			argv[i] = strings.ReplaceAll(a, "{out}", modPath)
-		}
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("build %s with %q: %w", r.Dir, strings.Join(r.Build, " "), err)
-		}
-		if b, err = appbuild.Build(ctx, dir, modPath, stderr); err != nil {
-			return nil, err
-		}
+	build := r.goBuild
+	if r.Build != nil {
+		build = r.externalBuild
+	}
+	b, files, toolchain, err := build(ctx, root, dir, stderr)
+	if err != nil {
+		return nil, err
 	}
 	files = append(files, filepath.Join(r.Dir, "manifest.json"))
 	sources, err := sourcesHash(root, files)
@@ -193,6 +158,49 @@ func (r recipe) build(ctx context.Context, root string, stderr io.Writer) (*buil
 		Sources:   sources,
 		Toolchain: toolchain,
 	}}, nil
+}
+
+// goBuild builds a Go app as `passerelle app build` does, and lists the
+// files it was built from.
+func (r recipe) goBuild(ctx context.Context, root, dir string, stderr io.Writer) (_ *appbuild.Built, files []string, toolchain string, err error) {
+	if files, err = goSources(ctx, root, dir); err != nil {
+		return nil, nil, "", err
+	}
+	if toolchain, err = output(ctx, root, "go", "env", "GOVERSION"); err != nil {
+		return nil, nil, "", err
+	}
+	b, err := appbuild.Build(ctx, dir, "", stderr)
+	return b, files, toolchain, err
+}
+
+// externalBuild runs r's build command, embeds the app's manifest in the
+// module it wrote, and lists the files under the app's directory and r's
+// sources.
+func (r recipe) externalBuild(ctx context.Context, root, dir string, stderr io.Writer) (_ *appbuild.Built, files []string, toolchain string, err error) {
+	if files, err = treeSources(root, append([]string{r.Dir}, r.Sources...)); err != nil {
+		return nil, nil, "", err
+	}
+	if toolchain, err = output(ctx, dir, r.Version[0], r.Version[1:]...); err != nil {
+		return nil, nil, "", err
+	}
+	toolchain, _, _ = strings.Cut(toolchain, "\n")
+	tmp, err := os.MkdirTemp("", "passerelle-gen-")
+	if err != nil {
+		return nil, nil, "", err
+	}
+	defer os.RemoveAll(tmp)
+	module := filepath.Join(tmp, r.Name+".wasm")
+	argv := make([]string, len(r.Build))
+	for i, a := range r.Build {
+		argv[i] = strings.ReplaceAll(a, "{out}", module)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return nil, nil, "", fmt.Errorf("build %s with %q: %w", r.Dir, strings.Join(r.Build, " "), err)
+	}
+	b, err := appbuild.Build(ctx, dir, module, stderr)
+	return b, files, toolchain, err
 }
 
 // goSources lists, relative to root, the Go files (and embedded files) of
