@@ -30,7 +30,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 type pseudonyms struct{}
 
 func (pseudonyms) UnionID(merchant, person string) string {
-	return "u_" + merchant + "_" + person[len("p_"):]
+	return "u-" + merchant + "-" + person[len("p_"):]
 }
 
 // env is a service on a bbolt file that a test may close and open again.
