@@ -39,6 +39,7 @@ func commands() []command {
 		cmdAppStats,
 		cmdAppUpload,
 		cmdAppVersions,
+		cmdConsentVerify,
 		cmdDemo,
 		cmdDev,
 		cmdLoadgen,
