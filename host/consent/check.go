@@ -137,7 +137,8 @@ func (s *Service) Check(ctx context.Context, m Message) (Decision, error) {
 	var g gate
 	var all uint64
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		g, all = getGate(tx, key), stopAll(tx, m.Person)
+		b := tx.Bucket(bucketGates)
+		g, all = gateOf(b.Get(key)), stopAllOf(b.Get(stopAllKey(m.Person)))
 		return nil
 	})
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 var (
 	bucketLedger  = []byte("consent.ledger")  // seq → hash (32 bytes) ‖ record JSON
 	bucketMeta    = []byte("consent.meta")    // "head" → seq (8) ‖ hash (32)
-	bucketGates   = []byte("consent.gates")   // business NUL person → gate (fixed 24 bytes)
+	bucketGates   = []byte("consent.gates")   // business NUL person → gate (24 bytes); NUL person → STOPALL seq (8)
 	bucketPairs   = []byte("consent.pairs")   // business NUL person → pair JSON (grants, subscriptions, daily count)
-	bucketPeople  = []byte("consent.people")  // person → STOPALL seq (8); person NUL business → "" (index)
+	bucketPeople  = []byte("consent.people")  // person NUL business → "" (the businesses a person dealt with)
 	bucketRates   = []byte("consent.rates")   // business → second (8) ‖ count (4)
 	bucketInbound = []byte("consent.inbound") // person NUL message id → seq of the keyword's record (8)
 
@@ -216,8 +216,9 @@ type gate struct {
 
 const gateSize = 24
 
-func getGate(tx *bbolt.Tx, key []byte) gate {
-	v := tx.Bucket(bucketGates).Get(key)
+func getGate(tx *bbolt.Tx, key []byte) gate { return gateOf(tx.Bucket(bucketGates).Get(key)) }
+
+func gateOf(v []byte) gate {
 	if len(v) != gateSize {
 		return gate{}
 	}
@@ -236,9 +237,20 @@ func putGate(tx *bbolt.Tx, key []byte, g gate) error {
 	return tx.Bucket(bucketGates).Put(key, v[:])
 }
 
+// stopAllKey is the key of a person's last STOPALL in consent.gates: it
+// sorts before every pair (a business id is never empty), so the check
+// reads both from one bucket.
+func stopAllKey(person string) []byte {
+	k := make([]byte, 0, 1+len(person))
+	return append(append(k, 0), person...)
+}
+
 // stopAll returns the seq of the person's last STOPALL, 0 if none.
 func stopAll(tx *bbolt.Tx, person string) uint64 {
-	v := tx.Bucket(bucketPeople).Get([]byte(person))
+	return stopAllOf(tx.Bucket(bucketGates).Get(stopAllKey(person)))
+}
+
+func stopAllOf(v []byte) uint64 {
 	if len(v) != 8 {
 		return 0
 	}

@@ -77,9 +77,9 @@
 //
 // What Check reads is kept apart, so that the common case decodes nothing:
 // consent.gates holds, per business and person, 24 bytes (when the person
-// last wrote, the last STOP's and the last START's record numbers);
-// consent.people the person's last STOPALL and an index of the businesses
-// they dealt with; consent.pairs the opt-ins and unused subscriptions in
+// last wrote, the last STOP's and the last START's record numbers), and
+// per person the last STOPALL's record number; consent.people an index of
+// the businesses each person dealt with; consent.pairs the opt-ins and unused subscriptions in
 // force (record numbers) and the day's count; consent.rates the
 // business's count for the current second; consent.inbound the keyword
 // messages already handled. Writes are grouped (host/internal/groupcommit):

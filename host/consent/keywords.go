@@ -235,7 +235,7 @@ func (s *Service) keyword(tx *bbolt.Tx, in Inbound, kw Keyword, name string) (Re
 				r.Businesses = append(r.Businesses, b)
 			}
 		}
-		if err := tx.Bucket(bucketPeople).Put([]byte(in.Person), u64(stored.Seq)); err != nil {
+		if err := tx.Bucket(bucketGates).Put(stopAllKey(in.Person), u64(stored.Seq)); err != nil {
 			return r, err
 		}
 		r.Record, r.Text = stored.Seq, StopAllText
