@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/consent"
 )
 
@@ -167,5 +168,45 @@ func TestMetrics(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("counters\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestGrantRefusals(t *testing.T) {
+	e := newEnv(t, consent.Config{})
+	ok := consent.Grant{Person: "p_ann", Business: "shop", Purpose: "updates", Prompt: "Allow Shop to send you updates messages?"}
+	cases := []struct {
+		name string
+		edit func(g *consent.Grant)
+		sub  bool
+		says string
+	}{
+		{"no prompt", func(g *consent.Grant) { g.Prompt = "" }, false, "no prompt text"},
+		{"a prompt hash that is not one", func(g *consent.Grant) { g.Prompt, g.PromptHash = "", "abc" }, false, "not a lower-case hex SHA-256"},
+		{"an opt-in naming a template", func(g *consent.Grant) { g.Template = "ready" }, false, "belongs to a one-time subscription"},
+		{"a subscription naming a purpose", func(g *consent.Grant) { g.Template = "ready" }, true, "belongs to an opt-in"},
+		{"a subscription without a template", func(g *consent.Grant) { g.Purpose = "" }, true, "template \"\""},
+		{"no business", func(g *consent.Grant) { g.Business = "" }, false, "business is empty"},
+		{"a purpose in capitals", func(g *consent.Grant) { g.Purpose = "Updates" }, false, "a-z"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ok
+			tc.edit(&g)
+			var err error
+			if tc.sub {
+				_, err = e.svc.Subscribe(ctx, g)
+			} else {
+				_, err = e.svc.OptIn(ctx, g)
+			}
+			if status(err) != host.StatusBadRequest || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("%v; want bad_request saying %q", err, tc.says)
+			}
+		})
+	}
+	if recs, _ := e.svc.Records(ctx, 1, 0); len(recs) != 0 {
+		t.Errorf("refused grants wrote %d records", len(recs))
+	}
+	if err := e.svc.Touch(ctx, "", "shop", e.clk.Now()); status(err) != host.StatusBadRequest {
+		t.Errorf("Touch without a person: %v", err)
 	}
 }
