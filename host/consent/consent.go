@@ -8,8 +8,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/host/internal/groupcommit"
 )
 
 // Bucket names owned by this package.
@@ -83,7 +83,7 @@ type Config struct {
 // one stopped.
 type Service struct {
 	db       *bbolt.DB
-	commit   *groupcommit.Committer
+	commit   *bolt.Committer
 	window   time.Duration
 	limits   Limits
 	business map[string]Limits
@@ -97,7 +97,7 @@ type Service struct {
 func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	s := &Service{
 		db:       db,
-		commit:   groupcommit.New(db),
+		commit:   bolt.NewCommitter(db, bolt.Config{}),
 		window:   cfg.Window,
 		limits:   cfg.Limits.withDefaults(Limits{PerPersonDay: DefaultPerPersonDay, PerBusinessSecond: DefaultPerBusinessSecond}),
 		business: map[string]Limits{},

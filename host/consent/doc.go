@@ -82,7 +82,7 @@
 // the businesses each person dealt with; consent.pairs the opt-ins and unused subscriptions in
 // force (record numbers) and the day's count; consent.rates the
 // business's count for the current second; consent.inbound the keyword
-// messages already handled. Writes are grouped (host/internal/groupcommit):
+// messages already handled. Writes are grouped (bolt.Committer):
 // concurrent sends share one transaction and one fsync.
 //
 // # Views
