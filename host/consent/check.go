@@ -39,16 +39,8 @@ type Message struct {
 }
 
 func (m Message) check() error {
-	if err := checkID("person", m.Person, true); err != nil {
+	if err := checkParties(m.Person, m.Business, "app", m.App, "surface", m.Surface, "conversation", m.Conversation, "message id", m.ID); err != nil {
 		return err
-	}
-	if err := checkID("business", m.Business, true); err != nil {
-		return err
-	}
-	for _, f := range [][2]string{{"app", m.App}, {"surface", m.Surface}, {"conversation", m.Conversation}, {"message id", m.ID}} {
-		if err := checkID(f[0], f[1], false); err != nil {
-			return err
-		}
 	}
 	switch {
 	case m.Purpose != "" && m.Template != "":
@@ -303,10 +295,7 @@ func (s *Service) notOptedIn(m Message) *host.Error {
 // a busy conversation costs one write a minute; the window may then close
 // up to TouchResolution early, never late.
 func (s *Service) Touch(ctx context.Context, person, business string, at time.Time) error {
-	if err := checkID("person", person, true); err != nil {
-		return err
-	}
-	if err := checkID("business", business, true); err != nil {
+	if err := checkParties(person, business); err != nil {
 		return err
 	}
 	key := pairKey(business, person)

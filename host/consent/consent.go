@@ -150,6 +150,23 @@ func invalid(format string, args ...any) error {
 	return host.Errorf(host.StatusBadRequest, format, args...)
 }
 
+// checkParties checks the person and the business, both required, and the
+// optional ids beside them, given as name, value, name, value...
+func checkParties(person, business string, optional ...string) error {
+	if err := checkID("person", person, true); err != nil {
+		return err
+	}
+	if err := checkID("business", business, true); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(optional); i += 2 {
+		if err := checkID(optional[i], optional[i+1], false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkID checks a person, business, app, surface or conversation id.
 func checkID(what, v string, required bool) error {
 	if v == "" {

@@ -29,19 +29,11 @@ type Grant struct {
 
 var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-func (g Grant) check(what string) error {
-	if err := checkID("person", g.Person, true); err != nil {
+func (g Grant) check(kind Kind) error {
+	if err := checkParties(g.Person, g.Business, "app", g.App, "surface", g.Surface, "conversation", g.Conversation, "answer id", g.Answer); err != nil {
 		return err
 	}
-	if err := checkID("business", g.Business, true); err != nil {
-		return err
-	}
-	for _, f := range [][2]string{{"app", g.App}, {"surface", g.Surface}, {"conversation", g.Conversation}, {"answer id", g.Answer}} {
-		if err := checkID(f[0], f[1], false); err != nil {
-			return err
-		}
-	}
-	if what == "purpose" {
+	if kind == KindGrant {
 		if g.Template != "" {
 			return invalid("consent: an opt-in is to a purpose; template %q belongs to a one-time subscription (Subscribe)", g.Template)
 		}
@@ -83,31 +75,21 @@ func SubscriptionPrompt(businessName, what string) string {
 // person messages of g.Purpose outside the service window, until the
 // person withdraws it or sends STOP.
 func (s *Service) OptIn(ctx context.Context, g Grant) (Record, error) {
-	if err := g.check("purpose"); err != nil {
-		return Record{}, err
-	}
-	r, err := s.grant(g, KindGrant)
-	if err == nil {
-		s.metrics.optIn("purpose")
-	}
-	return r, err
+	return s.grant(g, KindGrant)
 }
 
 // Subscribe records a one-time subscription: the business may send the
 // person one message of g.Template, once, whenever. Each grant allows one
 // more message.
 func (s *Service) Subscribe(ctx context.Context, g Grant) (Record, error) {
-	if err := g.check("template"); err != nil {
-		return Record{}, err
-	}
-	r, err := s.grant(g, KindSubscription)
-	if err == nil {
-		s.metrics.optIn("subscription")
-	}
-	return r, err
+	return s.grant(g, KindSubscription)
 }
 
+// grant checks and records g as a grant (KindGrant) or a subscription.
 func (s *Service) grant(g Grant, kind Kind) (Record, error) {
+	if err := g.check(kind); err != nil {
+		return Record{}, err
+	}
 	var stored Record
 	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		key := pairKey(g.Business, g.Person)
@@ -140,6 +122,11 @@ func (s *Service) grant(g Grant, kind Kind) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("consent: record %s: %w", kind, err)
 	}
+	if kind == KindGrant {
+		s.metrics.optIn("purpose")
+	} else {
+		s.metrics.optIn("subscription")
+	}
 	return stored, nil
 }
 
@@ -149,13 +136,7 @@ func (s *Service) grant(g Grant, kind Kind) (Record, error) {
 // whole business, like STOP. Revoking what is not in force writes nothing
 // and returns a zero Record.
 func (s *Service) Revoke(ctx context.Context, person, business, purpose, via string) (Record, error) {
-	if err := checkID("person", person, true); err != nil {
-		return Record{}, err
-	}
-	if err := checkID("business", business, true); err != nil {
-		return Record{}, err
-	}
-	if err := checkID("surface", via, false); err != nil {
+	if err := checkParties(person, business, "surface", via); err != nil {
 		return Record{}, err
 	}
 	if purpose != "" {

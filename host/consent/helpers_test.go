@@ -92,18 +92,19 @@ func (e *env) touch(person, business string) {
 
 func (e *env) optIn(person, business, purpose string) consent.Record {
 	e.t.Helper()
-	r, err := e.svc.OptIn(ctx, consent.Grant{Person: person, Business: business, App: "app", Purpose: purpose, Surface: "web",
-		Conversation: "cv_1", Prompt: consent.OptInPrompt(business, purpose), Answer: "ans_" + purpose})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return r
+	return e.grant(e.svc.OptIn, consent.Grant{Person: person, Business: business, Purpose: purpose, Prompt: consent.OptInPrompt(business, purpose), Answer: "ans_" + purpose})
 }
 
 func (e *env) subscribe(person, business, template string) consent.Record {
 	e.t.Helper()
-	r, err := e.svc.Subscribe(ctx, consent.Grant{Person: person, Business: business, App: "app", Template: template, Surface: "web",
-		Conversation: "cv_1", Prompt: consent.SubscriptionPrompt(business, template), Answer: "ans_" + template})
+	return e.grant(e.svc.Subscribe, consent.Grant{Person: person, Business: business, Template: template, Prompt: consent.SubscriptionPrompt(business, template), Answer: "ans_" + template})
+}
+
+// grant records g, asked by app "app" in conversation cv_1 on the web.
+func (e *env) grant(record func(context.Context, consent.Grant) (consent.Record, error), g consent.Grant) consent.Record {
+	e.t.Helper()
+	g.App, g.Surface, g.Conversation = "app", "web", "cv_1"
+	r, err := record(ctx, g)
 	if err != nil {
 		e.t.Fatal(err)
 	}

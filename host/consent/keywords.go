@@ -144,15 +144,8 @@ func spell(d time.Duration) string {
 // must ask again. The caller sends Reply.Text to the person and, for
 // KeywordNone only, hands the message to the app.
 func (s *Service) Inbound(ctx context.Context, in Inbound) (Reply, error) {
-	for _, f := range [][2]string{{"person", in.Person}, {"business", in.Business}} {
-		if err := checkID(f[0], f[1], true); err != nil {
-			return Reply{}, err
-		}
-	}
-	for _, f := range [][2]string{{"app", in.App}, {"surface", in.Surface}, {"conversation", in.Conversation}, {"message id", in.Message}} {
-		if err := checkID(f[0], f[1], false); err != nil {
-			return Reply{}, err
-		}
+	if err := checkParties(in.Person, in.Business, "app", in.App, "surface", in.Surface, "conversation", in.Conversation, "message id", in.Message); err != nil {
+		return Reply{}, err
 	}
 	kw := ParseKeyword(in.Text)
 	if kw == KeywordNone {
