@@ -257,7 +257,9 @@ func remove(seqs []uint64, seq uint64) []uint64 {
 }
 
 func (s *Service) refused(err error) (Decision, error) {
-	s.metrics.refuse(host.StatusOf(err).String())
+	code := host.StatusOf(err).String()
+	s.metrics.refuse(code)
+	s.log.Debug("consent: send refused", "code", code, "err", err)
 	return Decision{}, err
 }
 

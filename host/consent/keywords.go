@@ -165,6 +165,7 @@ func (s *Service) Inbound(ctx context.Context, in Inbound) (Reply, error) {
 		return Reply{}, fmt.Errorf("consent: %s: %w", kw, err)
 	}
 	if !r.Duplicate && len(r.Businesses) > 0 {
+		s.log.Info("consent: keyword applied", "keyword", kw.String(), "record", r.Record, "businesses", r.Businesses, "surface", in.Surface)
 		switch kw {
 		case KeywordStop:
 			s.metrics.optOut("stop")

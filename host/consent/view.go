@@ -158,13 +158,18 @@ func (s *Service) Audience(ctx context.Context, business, purpose string) ([]Mem
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			s.collect(tx, business, string(k[len(prefix):]), purpose, now, &out)
+			if err := s.collect(tx, business, string(k[len(prefix):]), purpose, now, &out); err != nil {
+				return err
+			}
 		}
 		// Pairs with grants but no gate yet (granted, never wrote, never stopped).
 		c = tx.Bucket(bucketPairs).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
-			if tx.Bucket(bucketGates).Get(k) == nil {
-				s.collect(tx, business, string(k[len(prefix):]), purpose, now, &out)
+			if tx.Bucket(bucketGates).Get(k) != nil {
+				continue
+			}
+			if err := s.collect(tx, business, string(k[len(prefix):]), purpose, now, &out); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -176,13 +181,10 @@ func (s *Service) Audience(ctx context.Context, business, purpose string) ([]Mem
 	return out, nil
 }
 
-func (s *Service) collect(tx *bbolt.Tx, business, person, purpose string, now time.Time, out *[]Member) {
+func (s *Service) collect(tx *bbolt.Tx, business, person, purpose string, now time.Time, out *[]Member) error {
 	st, err := s.pairStanding(tx, person, business, now)
 	if err != nil || st.OptedOut {
-		if err != nil {
-			s.log.Error("consent: audience: a pair cannot be read; it is left out", "business", business, "err", err)
-		}
-		return
+		return err
 	}
 	m := Member{ID: s.ids.UnionID(business, person)}
 	for _, e := range st.OptIns {
@@ -196,4 +198,5 @@ func (s *Service) collect(tx *bbolt.Tx, business, person, purpose string, now ti
 	if len(m.OptIns) > 0 || len(m.Subscriptions) > 0 {
 		*out = append(*out, m)
 	}
+	return nil
 }
