@@ -35,7 +35,13 @@ type Message struct {
 	Template     string
 	Surface      string
 	Conversation string
-	ID           string // the message's id, when known before it is stored; kept in the send's record
+	// ID is the message's id, when known before it is stored (a broadcast
+	// makes it from its id and the person's). It is kept in the send's
+	// record, and a business-initiated message checked again with the same
+	// ID (a retry, a broadcast resumed after a restart) gets the first
+	// decision back, marked Again, without consuming or counting anything
+	// twice, unless the person has opted out since.
+	ID string
 }
 
 func (m Message) check() error {
@@ -62,6 +68,9 @@ type Decision struct {
 	// record).
 	Relies uint64
 	Record uint64
+	// Again: the message's ID was let through before; this is that
+	// decision, nothing was written.
+	Again bool
 }
 
 // pair is the consent a person gave one business, beside its gate.
@@ -118,7 +127,8 @@ func (s *Service) inWindow(g gate, now time.Time) bool {
 // person opted in to, or a Template they hold an unused one-time
 // subscription to (consumed here); the send's record, naming the grant or
 // subscription, and the consumption are written in one transaction, under
-// the business's rate limits. Refusals are *host.Error with
+// the business's rate limits; a message with an ID checked before gets the
+// first decision again (Message.ID). Refusals are *host.Error with
 // StatusOptedOut, StatusWindowClosed, StatusNotOptedIn or
 // StatusRateLimited, and nothing is written.
 func (s *Service) Check(ctx context.Context, m Message) (Decision, error) {
@@ -160,7 +170,9 @@ func (s *Service) Check(ctx context.Context, m Message) (Decision, error) {
 	if refusal != nil {
 		return s.refused(refusal)
 	}
-	s.metrics.allow(d.Rule)
+	if !d.Again {
+		s.metrics.allow(d.Rule)
+	}
 	return d, nil
 }
 
@@ -175,6 +187,21 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 	}
 	if s.inWindow(g, now) { // the person wrote since the first look
 		return Decision{Rule: RuleWindow}, nil, nil
+	}
+	var sentKey []byte
+	if m.ID != "" {
+		sentKey = pairKey(m.Business, m.ID)
+		if v := tx.Bucket(bucketSends).Get(sentKey); len(v) == 8 {
+			if r, ok := getRecord(tx, binary.BigEndian.Uint64(v)); ok && r.Person == m.Person {
+				rule := RuleOptIn
+				if r.Template != "" {
+					rule = RuleSubscription
+				}
+				return Decision{Rule: rule, Relies: r.Relies, Record: r.Seq, Again: true}, nil, nil
+			}
+			return Decision{}, host.Errorf(host.StatusConflict,
+				"consent: message id %q of business %s was already used for a message to another person; nothing was sent: give every message its own id", m.ID, m.Business), nil
+		}
 	}
 	p, err := getPair(tx, key)
 	if err != nil {
@@ -236,6 +263,11 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		return Decision{}, nil, err
 	}
 	d.Record = rec.Seq
+	if sentKey != nil {
+		if err := tx.Bucket(bucketSends).Put(sentKey, u64(rec.Seq)); err != nil {
+			return Decision{}, nil, err
+		}
+	}
 	p.Sent++
 	if err := putPair(tx, key, p); err != nil {
 		return Decision{}, nil, err

@@ -294,3 +294,34 @@ func TestStatusCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAgain: a business-initiated message checked again with its id
+// (a retry, a broadcast resumed after a restart) is not consumed or counted
+// twice, and is refused once the person has opted out.
+func TestCheckAgain(t *testing.T) {
+	e := newEnv(t, consent.Config{Limits: consent.Limits{PerPersonDay: 1}})
+	e.subscribe("p_ann", "lunch", "ready")
+	m := consent.Message{Person: "p_ann", Business: "lunch", Template: "ready", ID: "bc_1/p_ann"}
+	first, err := e.svc.Check(ctx, m)
+	if err != nil || first.Again {
+		t.Fatalf("first: %+v, %v", first, err)
+	}
+	e.restart()
+	again, err := e.svc.Check(ctx, m)
+	if err != nil || !again.Again || again.Record != first.Record || again.Relies != first.Relies || again.Rule != consent.RuleSubscription {
+		t.Fatalf("again after a restart: %+v, %v; want the first decision %+v, marked Again", again, err, first)
+	}
+	if recs, _ := e.svc.Records(ctx, first.Record+1, 0); len(recs) != 0 {
+		t.Errorf("checking again wrote %+v", recs)
+	}
+	other := m
+	other.Person = "p_bob"
+	if _, err := e.svc.Check(ctx, other); status(err) != host.StatusConflict {
+		t.Errorf("the id reused for another person: %v, want conflict", err)
+	}
+	e.say("p_ann", "lunch", "web", "STOP")
+	e.clk.Add(25 * time.Hour)
+	if _, err := e.svc.Check(ctx, m); status(err) != host.StatusOptedOut {
+		t.Errorf("again after STOP: %v, want opted_out", err)
+	}
+}

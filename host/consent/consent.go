@@ -21,6 +21,7 @@ var (
 	bucketPeople  = []byte("consent.people")  // person NUL business → "" (the businesses a person dealt with)
 	bucketRates   = []byte("consent.rates")   // business → second (8) ‖ count (4)
 	bucketInbound = []byte("consent.inbound") // person NUL message id → seq of the keyword's record (8)
+	bucketSends   = []byte("consent.sends")   // business NUL message id → seq of the send's record (8)
 
 	keyHead = []byte("head")
 )
@@ -119,7 +120,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 		s.now = time.Now
 	}
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketLedger, bucketMeta, bucketGates, bucketPairs, bucketPeople, bucketRates, bucketInbound} {
+		for _, b := range [][]byte{bucketLedger, bucketMeta, bucketGates, bucketPairs, bucketPeople, bucketRates, bucketInbound, bucketSends} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

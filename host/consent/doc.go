@@ -34,6 +34,11 @@
 //     counts are in the store, so a restart resets nothing:
 //     StatusRateLimited (rate_limited).
 //
+// A business-initiated message that carries an ID and is checked again
+// (a retry, a broadcast resumed after a restart) gets its first decision
+// back (Decision.Again) without a second consumption or count, unless
+// the person opted out in between.
+//
 // A refusal is a *host.Error whose message says what to do; nothing was
 // written and nothing may reach the person. The four statuses are part of
 // the ABI (sdk/ABI.md, "Consent").
@@ -82,7 +87,8 @@
 // the businesses each person dealt with; consent.pairs the opt-ins and unused subscriptions in
 // force (record numbers) and the day's count; consent.rates the
 // business's count for the current second; consent.inbound the keyword
-// messages already handled. Writes are grouped (bolt.Committer):
+// messages already handled; consent.sends the record of each
+// business-initiated message by its ID. Writes are grouped (bolt.Committer):
 // concurrent sends share one transaction and one fsync.
 //
 // # Views
