@@ -32,12 +32,14 @@ func (m *model) optedOut(p, b string) bool {
 
 // TestConsentProperty runs random sequences of STOP, STOPALL, START, HELP,
 // ordinary messages, opt-ins, one-time subscriptions, revocations, clock
-// advances, restarts (the bbolt file closed and opened again) and sends,
-// and checks after every send that no message reaches an opted-out person,
-// that the service window is never stretched, that every business-initiated
-// send has its record relying on consent given after the last STOP, that
-// no one-time subscription is used twice and that the rate limits hold;
-// at the end, that the ledger verifies and holds exactly the sends allowed.
+// advances, restarts (the bbolt file closed and opened again), sends, and
+// sends checked again by their id (a retry, a broadcast resumed after a
+// restart). After every send it checks that no message reaches an
+// opted-out person, that the service window is never stretched, that every
+// business-initiated send has its record relying on consent given after
+// the last STOP, that no one-time subscription is used twice, that a send
+// checked again is not sent again and that the rate limits hold; at the
+// end, that the ledger verifies and holds exactly the sends allowed.
 func TestConsentProperty(t *testing.T) {
 	seeds := 40
 	if testing.Short() {
@@ -59,6 +61,11 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	surfaces := []string{"web", "whatsapp", "messenger"}
 	words := []string{"STOP", "stopall", "START", "HELP", "hello", "unstop", " end "}
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	type allowed struct {
+		msg consent.Message
+		d   consent.Decision
+	}
+	var sent []allowed // business-initiated sends allowed, to check again
 	var trace []string
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -68,7 +75,27 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	for step := range steps {
 		p, b := pick(people), pick(businesses)
 		k := [2]string{p, b}
-		switch op := rng.IntN(14); {
+		switch op := rng.IntN(15); {
+		case op == 14 && len(sent) > 0: // a send checked again (a retry, a resumed broadcast)
+			a := sent[rng.IntN(len(sent))]
+			trace = append(trace, fmt.Sprintf("again %s", a.msg.ID))
+			d, err := e.svc.Check(ctx, a.msg)
+			k := [2]string{a.msg.Person, a.msg.Business}
+			last, wrote := m.wrote[k]
+			switch {
+			case m.optedOut(a.msg.Person, a.msg.Business):
+				if host.StatusOf(err) != host.StatusOptedOut {
+					fail("a send checked again after STOP: %+v, %v", d, err)
+				}
+			case err != nil:
+				fail("a send checked again: %v", err)
+			case d.Rule == consent.RuleWindow:
+				if !wrote || e.clk.Now().Sub(last) >= consent.DefaultWindow {
+					fail("a window decision outside the window")
+				}
+			case !d.Again || d.Record != a.d.Record || d.Relies != a.d.Relies:
+				fail("checked again: %+v, first %+v", d, a.d)
+			}
 		case op < 3: // the person writes
 			text := pick(words)
 			trace = append(trace, fmt.Sprintf("%s→%s %q", p, b, text))
@@ -121,7 +148,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			trace = append(trace, "restart")
 			e.restart()
 		default: // a send
-			msg := consent.Message{Person: p, Business: b, App: "app", Surface: pick(surfaces)}
+			msg := consent.Message{Person: p, Business: b, App: "app", Surface: pick(surfaces), ID: fmt.Sprint("s", step)}
 			switch rng.IntN(3) {
 			case 1:
 				msg.Purpose = "updates"
@@ -178,6 +205,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 				m.relied[d.Relies] = true
 			}
 			m.sends[d.Record] = true
+			sent = append(sent, allowed{msg, d})
 			day := fmt.Sprint(p, b, now.UTC().Unix()/86400)
 			sec := fmt.Sprint(b, now.Unix())
 			m.sentDay[day]++
