@@ -4,7 +4,8 @@
 //
 // A business (a merchant: all its apps, on every surface) reaches a person
 // only because that person asked, and the person makes it stop in one
-// word. The host enforces the rules; an app can only ask.
+// word. The host enforces the rules; an app can only ask. RATIONALE.md
+// says why the rules and the store are the way they are.
 //
 // # The rules
 //
