@@ -3,6 +3,7 @@ package consent_test
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -161,5 +162,36 @@ func TestHelpTextSpellsTheWindow(t *testing.T) {
 		if got := consent.HelpText("Shop", "shop", w); !strings.Contains(got, " "+want+" ") {
 			t.Errorf("HelpText with window %s: %q does not say %q", w, got, want)
 		}
+	}
+}
+
+// TestStopDeliveredTwiceAtOnce: the same STOP message handled by two
+// goroutines at once (a redelivery racing the first) confirms once.
+func TestStopDeliveredTwiceAtOnce(t *testing.T) {
+	e := newEnv(t, consent.Config{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var texts []string
+	for range 8 {
+		wg.Go(func() {
+			r, err := e.svc.Inbound(ctx, consent.Inbound{Person: "p_ann", Business: "shop", Surface: "whatsapp", Message: "wamid.1", Text: "STOP"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if r.Text != "" {
+				mu.Lock()
+				texts = append(texts, r.Text)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(texts) != 1 {
+		t.Fatalf("%d confirmations for one STOP message, want 1: %q", len(texts), texts)
+	}
+	recs, _ := e.svc.Records(ctx, 1, 0)
+	if len(recs) != 1 || recs[0].Kind != consent.KindOptOut {
+		t.Errorf("records %+v, want one opt_out", recs)
 	}
 }
