@@ -50,7 +50,7 @@ func (m Message) check() error {
 	}
 	switch {
 	case m.Purpose != "" && m.Template != "":
-		return invalid("consent: a message names purpose %q and template %q; send it under one of them", m.Purpose, m.Template)
+		return invalid("a message names purpose %q and template %q; send it under one of them", m.Purpose, m.Template)
 	case m.Purpose != "":
 		return checkName("purpose", m.Purpose)
 	case m.Template != "":
@@ -199,8 +199,8 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 				}
 				return Decision{Rule: rule, Relies: r.Relies, Record: r.Seq, Again: true}, nil, nil
 			}
-			return Decision{}, host.Errorf(host.StatusConflict,
-				"consent: message id %q of business %s was already used for a message to another person; nothing was sent: give every message its own id", m.ID, m.Business), nil
+			return Decision{}, host.Wrapf(ErrIDReused,
+				"message id %q of business %s was already used for a message to another person; nothing was sent: give every message its own id", m.ID, m.Business), nil
 		}
 	}
 	p, err := getPair(tx, key)
@@ -230,8 +230,8 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		p.Day, p.Sent = day, 0
 	}
 	if lim.PerPersonDay >= 0 && p.Sent >= lim.PerPersonDay {
-		return Decision{}, host.Errorf(host.StatusRateLimited,
-			"consent: business %s already sent this person %d business-initiated messages today (limit %d per person per UTC day); nothing was sent: send it after 00:00 UTC, or fold it into fewer messages",
+		return Decision{}, host.Wrapf(ErrRateLimited,
+			"business %s already sent this person %d business-initiated messages today (limit %d per person per UTC day); nothing was sent: send it after 00:00 UTC, or fold it into fewer messages",
 			m.Business, p.Sent, lim.PerPersonDay), nil
 	}
 	rates := tx.Bucket(bucketRates)
@@ -240,8 +240,8 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		n = binary.BigEndian.Uint32(v[8:])
 	}
 	if lim.PerBusinessSecond >= 0 && int(n) >= lim.PerBusinessSecond {
-		return Decision{}, host.Errorf(host.StatusRateLimited,
-			"consent: business %s already sent %d business-initiated messages this second (limit %d per second); nothing was sent: retry in a second and spread the sends out",
+		return Decision{}, host.Wrapf(ErrRateLimited,
+			"business %s already sent %d business-initiated messages this second (limit %d per second); nothing was sent: retry in a second and spread the sends out",
 			m.Business, n, lim.PerBusinessSecond), nil
 	}
 
@@ -296,8 +296,8 @@ func (s *Service) refused(err error) (Decision, error) {
 }
 
 func (s *Service) optedOut(m Message) *host.Error {
-	return host.Errorf(host.StatusOptedOut,
-		"consent: the person opted out of business %s (STOP); nothing was sent, and nothing will be until they send START", m.Business)
+	return host.Wrapf(ErrOptedOut,
+		"the person opted out of business %s (STOP); nothing was sent, and nothing will be until they send START", m.Business)
 }
 
 func (s *Service) windowClosed(m Message, g gate, now time.Time) *host.Error {
@@ -306,19 +306,19 @@ func (s *Service) windowClosed(m Message, g gate, now time.Time) *host.Error {
 		since = fmt.Sprintf("last wrote to business %s %s ago, outside the %s service window of", m.Business,
 			now.Sub(time.Unix(0, g.lastWrote)).Round(time.Second), s.window)
 	}
-	return host.Errorf(host.StatusWindowClosed,
-		"consent: the person %s business %s; nothing was sent: send it under a purpose they opted in to, or a template they subscribed to, or wait until they write again",
+	return host.Wrapf(ErrWindowClosed,
+		"the person %s business %s; nothing was sent: send it under a purpose they opted in to, or a template they subscribed to, or wait until they write again",
 		since, m.Business)
 }
 
 func (s *Service) notOptedIn(m Message) *host.Error {
 	if m.Purpose != "" {
-		return host.Errorf(host.StatusNotOptedIn,
-			"consent: the person has not opted in to %q messages from business %s (or withdrew it, or sent STOP since); nothing was sent: ask them with an opt-in prompt while they are in a conversation with you",
+		return host.Wrapf(ErrNotOptedIn,
+			"the person has not opted in to %q messages from business %s (or withdrew it, or sent STOP since); nothing was sent: ask them with an opt-in prompt while they are in a conversation with you",
 			m.Purpose, m.Business)
 	}
-	return host.Errorf(host.StatusNotOptedIn,
-		"consent: the person holds no unused one-time subscription to template %q of business %s (each allows one message); nothing was sent: ask them with a subscription prompt while they are in a conversation with you",
+	return host.Wrapf(ErrNotOptedIn,
+		"the person holds no unused one-time subscription to template %q of business %s (each allows one message); nothing was sent: ask them with a subscription prompt while they are in a conversation with you",
 		m.Template, m.Business)
 }
 

@@ -1,6 +1,7 @@
 package consent_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,11 @@ func TestCheckRules(t *testing.T) {
 			}
 			if got := status(err); got != tc.status {
 				t.Fatalf("status %s (%v), want %s", got, err, tc.status)
+			}
+			kinds := map[host.Status]error{host.StatusOptedOut: consent.ErrOptedOut, host.StatusWindowClosed: consent.ErrWindowClosed,
+				host.StatusNotOptedIn: consent.ErrNotOptedIn, host.StatusRateLimited: consent.ErrRateLimited, host.StatusBadRequest: consent.ErrInvalid}
+			if err != nil && !errors.Is(err, kinds[tc.status]) {
+				t.Errorf("%v is no instance of %v", err, kinds[tc.status])
 			}
 			if err != nil {
 				if !strings.Contains(err.Error(), tc.says) {

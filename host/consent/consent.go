@@ -144,11 +144,23 @@ func (s *Service) limitsOf(business string) Limits {
 	return s.limits
 }
 
+// The kinds of refusal, as *host.Error sentinels: the errors the service
+// returns are instances of them (host.Wrapf), with a message that says
+// what to do; test them with errors.Is.
+var (
+	ErrOptedOut     = &host.Error{Status: host.StatusOptedOut, Message: "consent: opted out"}
+	ErrWindowClosed = &host.Error{Status: host.StatusWindowClosed, Message: "consent: outside the service window"}
+	ErrNotOptedIn   = &host.Error{Status: host.StatusNotOptedIn, Message: "consent: not opted in"}
+	ErrRateLimited  = &host.Error{Status: host.StatusRateLimited, Message: "consent: rate limited"}
+	ErrIDReused     = &host.Error{Status: host.StatusConflict, Message: "consent: message id reused"}
+	ErrInvalid      = &host.Error{Status: host.StatusBadRequest, Message: "consent: invalid request"}
+)
+
 // invalid is the refusal of malformed input. Input is checked before any
 // write job starts; a job that refuses (opted out, rate limited) records
 // the refusal in its result and returns nil, writing nothing.
 func invalid(format string, args ...any) error {
-	return host.Errorf(host.StatusBadRequest, format, args...)
+	return host.Wrapf(ErrInvalid, format, args...)
 }
 
 // checkParties checks the person and the business, both required, and the
@@ -172,16 +184,16 @@ func checkParties(person, business string, optional ...string) error {
 func checkID(what, v string, required bool) error {
 	if v == "" {
 		if required {
-			return invalid("consent: %s is empty; give the %s", what, what)
+			return invalid("%s is empty; give the %s", what, what)
 		}
 		return nil
 	}
 	if len(v) > 200 {
-		return invalid("consent: %s %.20q... is %d bytes; ids are at most 200", what, v, len(v))
+		return invalid("%s %.20q... is %d bytes; ids are at most 200", what, v, len(v))
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < 0x20 || v[i] == 0x7f {
-			return invalid("consent: %s %q contains a control character", what, v)
+			return invalid("%s %q contains a control character", what, v)
 		}
 	}
 	return nil
@@ -191,12 +203,12 @@ func checkID(what, v string, required bool) error {
 // such as "updates" or "table-ready".
 func checkName(what, v string) error {
 	if len(v) < 1 || len(v) > 64 {
-		return invalid("consent: %s %q must be 1 to 64 characters from a-z, 0-9, '-', '_' and '.', e.g. \"updates\"", what, v)
+		return invalid("%s %q must be 1 to 64 characters from a-z, 0-9, '-', '_' and '.', e.g. \"updates\"", what, v)
 	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return invalid("consent: %s %q must be 1 to 64 characters from a-z, 0-9, '-', '_' and '.', e.g. \"updates\"", what, v)
+			return invalid("%s %q must be 1 to 64 characters from a-z, 0-9, '-', '_' and '.', e.g. \"updates\"", what, v)
 		}
 	}
 	return nil

@@ -40,8 +40,9 @@
 // back (Decision.Again) without a second consumption or count, unless
 // the person opted out in between.
 //
-// A refusal is a *host.Error whose message says what to do; nothing was
-// written and nothing may reach the person. The four statuses are part of
+// A refusal is a *host.Error, an instance of ErrOptedOut, ErrWindowClosed,
+// ErrNotOptedIn or ErrRateLimited (errors.Is), whose message says what to
+// do; nothing was written and nothing may reach the person. The four statuses are part of
 // the ABI (sdk/ABI.md, "Consent").
 //
 // # Keywords

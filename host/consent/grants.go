@@ -35,14 +35,14 @@ func (g Grant) check(kind Kind) error {
 	}
 	if kind == KindGrant {
 		if g.Template != "" {
-			return invalid("consent: an opt-in is to a purpose; template %q belongs to a one-time subscription (Subscribe)", g.Template)
+			return invalid("an opt-in is to a purpose; template %q belongs to a one-time subscription (Subscribe)", g.Template)
 		}
 		if err := checkName("purpose", g.Purpose); err != nil {
 			return err
 		}
 	} else {
 		if g.Purpose != "" {
-			return invalid("consent: a one-time subscription is to a template; purpose %q belongs to an opt-in (OptIn)", g.Purpose)
+			return invalid("a one-time subscription is to a template; purpose %q belongs to an opt-in (OptIn)", g.Purpose)
 		}
 		if err := checkName("template", g.Template); err != nil {
 			return err
@@ -50,11 +50,11 @@ func (g Grant) check(kind Kind) error {
 	}
 	switch {
 	case g.Prompt == "" && g.PromptHash == "":
-		return invalid("consent: no prompt text: a grant without what the person saw is no evidence; give Prompt (or PromptHash)")
+		return invalid("no prompt text: a grant without what the person saw is no evidence; give Prompt (or PromptHash)")
 	case len(g.Prompt) > 2000 || !utf8.ValidString(g.Prompt):
-		return invalid("consent: the prompt must be valid text of at most 2000 bytes")
+		return invalid("the prompt must be valid text of at most 2000 bytes")
 	case g.PromptHash != "" && !hexHash.MatchString(g.PromptHash):
-		return invalid("consent: prompt hash %q is not a lower-case hex SHA-256 (64 characters)", g.PromptHash)
+		return invalid("prompt hash %q is not a lower-case hex SHA-256 (64 characters)", g.PromptHash)
 	}
 	return nil
 }
