@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -74,9 +75,12 @@ type Config struct {
 	// Pseudonyms names people in a merchant's audience export. Nil
 	// makes Audience fail: the export never shows platform ids.
 	Pseudonyms Pseudonyms
-	Metrics    *Metrics         // nil counts nothing
-	Logger     *slog.Logger     // nil discards
-	Now        func() time.Time // time.Now if nil
+	// BusinessName gives a business's display name for the replies to
+	// keywords when Inbound.BusinessName is ""; nil or "" shows the id.
+	BusinessName func(ctx context.Context, business string) string
+	Metrics      *Metrics         // nil counts nothing
+	Logger       *slog.Logger     // nil discards
+	Now          func() time.Time // time.Now if nil
 }
 
 // Service is the consent service. It is safe for concurrent use; all its
@@ -89,6 +93,7 @@ type Service struct {
 	limits   Limits
 	business map[string]Limits
 	ids      Pseudonyms
+	name     func(ctx context.Context, business string) string
 	metrics  *Metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -103,6 +108,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 		limits:   cfg.Limits.withDefaults(Limits{PerPersonDay: DefaultPerPersonDay, PerBusinessSecond: DefaultPerBusinessSecond}),
 		business: map[string]Limits{},
 		ids:      cfg.Pseudonyms,
+		name:     cfg.BusinessName,
 		metrics:  cfg.Metrics,
 		log:      cfg.Logger,
 		now:      cfg.Now,

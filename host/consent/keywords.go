@@ -71,7 +71,7 @@ func ParseKeyword(text string) Keyword {
 type Inbound struct {
 	Person       string // platform person id
 	Business     string // merchant id
-	BusinessName string // display name for the replies; the id when ""
+	BusinessName string // display name for the replies; Config.BusinessName, or the id, when ""
 	App          string // the app the conversation is with
 	Surface      string
 	Conversation string
@@ -152,6 +152,9 @@ func (s *Service) Inbound(ctx context.Context, in Inbound) (Reply, error) {
 		return Reply{}, s.Touch(ctx, in.Person, in.Business, s.now())
 	}
 	name := in.BusinessName
+	if name == "" && s.name != nil {
+		name = s.name(ctx, in.Business)
+	}
 	if name == "" {
 		name = in.Business
 	}
