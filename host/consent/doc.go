@@ -106,11 +106,15 @@
 // # Hooks the integrator wires
 //
 //   - Inbound for every message a person sends into a business's
-//     conversation, before the app sees it: send Reply.Text back, hand the
-//     message to the app only for KeywordNone, tell the apps of
-//     Reply.Businesses that the person stopped or started.
+//     conversation, before the app sees it, and Touch for opens and
+//     actions: runtime/apps does both (apps.Config.Consent), sends
+//     Reply.Text back and hands the message to the app only for
+//     KeywordNone. Telling the apps of Reply.Businesses that the person
+//     stopped or started waits for an event type in the ABI.
 //   - Check for every message an app sends to a person, before it is
-//     stored; a refusal goes to the app (its ABI status) and its log.
+//     stored: chat.send does (chat.Config.Consent, set by host/services
+//     when services.Config.Consent is); a refusal goes to the app with its
+//     ABI status.
 //   - OptIn and Subscribe when the person answers yes to the host-drawn
 //     prompts (OptInPrompt, SubscriptionPrompt give their text).
 //   - Standings, Revoke, Audience for the web client, /v1 and the CLI.
