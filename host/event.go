@@ -73,12 +73,16 @@ type TimerEvent struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// ConsentEvent tells the app how the person answered the consent prompt
-// that one of its calls (identity.profile) caused. Scopes are the
+// ConsentEvent tells the app how the person answered a consent prompt
+// that one of its calls caused. For identity.profile, Scopes are the
 // permission names the prompt asked for ("identity.profile",
-// "identity.phone"); Granted is false when the person refused.
+// "identity.phone"); for consent.request_optin, Purpose is the purpose
+// asked for; for consent.request_subscription, Template the template.
+// Granted is false when the person refused.
 type ConsentEvent struct {
-	Prompt  string   `json:"prompt"`
-	Scopes  []string `json:"scopes"`
-	Granted bool     `json:"granted"`
+	Prompt   string   `json:"prompt"`
+	Scopes   []string `json:"scopes,omitempty"`
+	Purpose  string   `json:"purpose,omitempty"`
+	Template string   `json:"template,omitempty"`
+	Granted  bool     `json:"granted"`
 }

@@ -292,6 +292,7 @@ func (s *Service) Funcs() []host.Func {
 	return []host.Func{
 		{Op: "chat.send", Permission: host.PermChat, Handle: s.send},
 		{Op: "chat.share", Permission: host.PermChat, Handle: s.share},
+		{Op: "chat.notify", Permission: host.PermChat, Handle: s.notify},
 	}
 }
 
@@ -387,4 +388,49 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 		}
 	}
 	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: r.Conversation, Message: &host.Message{Card: &card}, ID: id})
+}
+
+// NotifyRequest is the request of chat.notify: a message (text or card)
+// with the purpose the person opted in to or the template they subscribed
+// to, at most one of them.
+type NotifyRequest struct {
+	host.Message
+	Purpose  string `json:"purpose,omitempty"`
+	Template string `json:"template,omitempty"`
+}
+
+// notify serves chat.notify: a business-initiated message to the event's
+// person in the event's conversation (a timer carries both), which the
+// consent rules let through inside the service window, or outside it under
+// the purpose or template it names.
+func (s *Service) notify(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
+	var r NotifyRequest
+	if err := json.Unmarshal(req, &r); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: request must be a message with a purpose or a template, such as {\"text\":\"your table is ready\",\"template\":\"table-ready\"}: %v", err)
+	}
+	if err := Validate(&r.Message); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: %v", err)
+	}
+	if r.Purpose != "" && r.Template != "" {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: names purpose %q and template %q; send it under one of them", r.Purpose, r.Template)
+	}
+	if c.Caller.Person == "" || c.Caller.Conversation == "" {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: this event has no person to notify; notify from an event of the person (a timer set while they were in the conversation)")
+	}
+	id := NewID()
+	if s.consent != nil {
+		_, err := s.consent.Check(ctx, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
+			Purpose: r.Purpose, Template: r.Template, Surface: c.Caller.Surface, Conversation: c.Caller.Conversation, ID: id})
+		if err != nil {
+			if c.Log != nil {
+				c.Log.Warn("chat.notify refused: "+host.MessageOf(err), "code", host.StatusOf(err).String())
+			}
+			if host.StatusOf(err) == host.StatusBadRequest {
+				return nil, host.Errorf(host.StatusBadRequest, "chat.notify: %s", host.MessageOf(err))
+			}
+			return nil, err
+		}
+	}
+	m := r.Message
+	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &m, ID: id})
 }

@@ -78,9 +78,14 @@ type Config struct {
 	// BusinessName gives a business's display name for the replies to
 	// keywords when Inbound.BusinessName is ""; nil or "" shows the id.
 	BusinessName func(ctx context.Context, business string) string
-	Metrics      *Metrics         // nil counts nothing
-	Logger       *slog.Logger     // nil discards
-	Now          func() time.Time // time.Now if nil
+	// Answered, if set, learns every answer to a subscribe prompt
+	// (PromptKind), after an accepted grant is recorded, so that the app
+	// that asked gets it as a consent event. It runs on the goroutine of
+	// the answer: queue the event, do not deliver it there.
+	Answered func(ctx context.Context, a Answered)
+	Metrics  *Metrics         // nil counts nothing
+	Logger   *slog.Logger     // nil discards
+	Now      func() time.Time // time.Now if nil
 }
 
 // Service is the consent service. It is safe for concurrent use; all its
@@ -94,6 +99,8 @@ type Service struct {
 	business map[string]Limits
 	ids      Pseudonyms
 	name     func(ctx context.Context, business string) string
+	answered func(ctx context.Context, a Answered)
+	prompt   *host.PromptKind
 	metrics  *Metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -109,10 +116,12 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 		business: map[string]Limits{},
 		ids:      cfg.Pseudonyms,
 		name:     cfg.BusinessName,
+		answered: cfg.Answered,
 		metrics:  cfg.Metrics,
 		log:      cfg.Logger,
 		now:      cfg.Now,
 	}
+	s.prompt = s.newPromptKind()
 	if s.window <= 0 {
 		s.window = DefaultWindow
 	}

@@ -108,6 +108,9 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 		consentCfg = *cfg.Consent
 	}
 	consentCfg.Pseudonyms, consentCfg.BusinessName, consentCfg.Logger = s.Identity, merchantName, log.With("component", "consent")
+	if cfg.Events != nil {
+		consentCfg.Answered = subscribeAnswered(cfg.Events)
+	}
 	if s.Consent, err = consent.Open(db, consentCfg); err != nil {
 		return nil, err
 	}
@@ -131,13 +134,15 @@ func (s *Services) Funcs() []host.Func {
 	funcs = append(funcs, s.Identity.Funcs()...)
 	funcs = append(funcs, s.Pay.Funcs()...)
 	funcs = append(funcs, s.Timers.Funcs()...)
+	funcs = append(funcs, s.Consent.Funcs()...)
 	return funcs
 }
 
 // PromptKinds returns the kinds of prompt the services draw (payment,
-// consent, share), for whoever shows prompts and takes the answers.
+// consent, share, subscribe), for whoever shows prompts and takes the
+// answers.
 func (s *Services) PromptKinds() []*host.PromptKind {
-	return []*host.PromptKind{s.Pay.PromptKind(), s.Identity.PromptKind(), s.Chat.PromptKind()}
+	return []*host.PromptKind{s.Pay.PromptKind(), s.Identity.PromptKind(), s.Chat.PromptKind(), s.Consent.PromptKind()}
 }
 
 // Run hands over the consent answers a previous run kept
@@ -212,6 +217,19 @@ func (s *Services) consentAnswered(events func(context.Context, Event), log *slo
 					log.Warn("consent answer not forgotten", "prompt", ce.Prompt, "err", err)
 				}
 			}})
+	}
+}
+
+// subscribeAnswered is the consent.Config.Answered hook: every answer to
+// a subscribe prompt becomes a consent event for the app that asked. The
+// grant is in the ledger before the event leaves; an event lost to a
+// crash before its delivery is not sent again (the app sees the grant
+// work when it sends).
+func subscribeAnswered(events func(context.Context, Event)) func(context.Context, consent.Answered) {
+	return func(ctx context.Context, a consent.Answered) {
+		ce := a.Event
+		events(ctx, Event{App: a.App, Person: a.Person, Conversation: a.Conversation, Surface: a.Surface,
+			Event: host.Event{Type: host.EventConsent, Consent: &ce}})
 	}
 }
 
