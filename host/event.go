@@ -30,6 +30,8 @@ const (
 	EventPayment = "payment" // an order the app requested reached a final state
 	EventTimer   = "timer"   // a timer the app set fired
 	EventConsent = "consent" // the person answered a consent prompt the app caused
+	EventOptOut  = "optout"  // the person stopped the app's business (STOP, STOPALL): send nothing more
+	EventOptIn   = "optin"   // the person started the app's business again (START) after a STOP
 )
 
 // Event is the JSON document a guest reads with event_read. User is the

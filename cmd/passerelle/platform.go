@@ -142,6 +142,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Engine:   p.engine,
 		Identity: p.svc.Identity,
 		Consent:  p.svc.Consent,
+		Standing: p.pushStanding,
 		Logger:   log.With("component", "apps"),
 	}); err != nil {
 		return nil, err
@@ -277,6 +278,12 @@ func (p *platform) close(ctx context.Context) {
 	}
 }
 
+// pushStanding queues an optout or optin event for an app
+// (apps.Config.Standing), delivered like the events the services cause.
+func (p *platform) pushStanding(ctx context.Context, ref host.AppRef, ev host.AppEvent) {
+	p.events.Push(ctx, services.Event{App: ref, Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev.Event})
+}
+
 // deliverHostEvent hands an event the host services caused to its app.
 func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) error {
 	if pe := ev.Event.Payment; pe != nil {
@@ -285,14 +292,14 @@ func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) erro
 	err := p.router.DeliverFor(ctx, ev.App, host.AppEvent{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface,
 		Event: ev.Event, Out: p.gateway})
 	if err != nil {
-		what, id := "timer", ""
+		what, id := "person", ev.Person
 		switch {
 		case ev.Event.Payment != nil:
 			what, id = "order", ev.Event.Payment.Order
 		case ev.Event.Consent != nil:
 			what, id = "prompt", ev.Event.Consent.Prompt
 		case ev.Event.Timer != nil:
-			id = ev.Event.Timer.ID
+			what, id = "timer", ev.Event.Timer.ID
 		}
 		p.log.Warn(ev.Event.Type+" event not delivered", what, id, "app", ev.App.String(), "err", err)
 	}

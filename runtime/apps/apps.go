@@ -51,7 +51,14 @@ type Config struct {
 	// (STOP, START, HELP and their synonyms) is answered by the platform
 	// and never reaches the app.
 	Consent Consent
-	Logger  *slog.Logger
+	// Standing, if set, learns an optout or optin event for every app of
+	// each business whose standing with a person a keyword changed (STOP,
+	// STOPALL, START): the app of the conversation gets it in that
+	// conversation, the business's other apps without one. It runs inside
+	// Deliver: queue the event (runtime/hostevents), do not deliver it
+	// there.
+	Standing func(ctx context.Context, ref host.AppRef, ev host.AppEvent)
+	Logger   *slog.Logger
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
 }
@@ -351,6 +358,9 @@ func (r *Router) inbound(ctx context.Context, ref host.AppRef, ev host.AppEvent)
 		if reply.Keyword == consent.KeywordNone {
 			return false, nil
 		}
+		if !reply.Duplicate && r.cfg.Standing != nil {
+			r.standing(ctx, ref, ev, reply)
+		}
 		if reply.Text != "" {
 			out := host.Outgoing{App: ref, Conversation: ev.Conversation, Message: &host.Message{Text: reply.Text}}
 			if err := ev.Out.Emit(ctx, out); err != nil {
@@ -364,6 +374,37 @@ func (r *Router) inbound(ctx context.Context, ref host.AppRef, ev host.AppEvent)
 		}
 	}
 	return false, nil
+}
+
+// standing tells every app of the businesses in reply that the person
+// stopped or started them (Config.Standing).
+func (r *Router) standing(ctx context.Context, ref host.AppRef, ev host.AppEvent, reply consent.Reply) {
+	typ := host.EventOptOut
+	switch reply.Keyword {
+	case consent.KeywordStop, consent.KeywordStopAll:
+	case consent.KeywordStart:
+		typ = host.EventOptIn
+	default:
+		return
+	}
+	for _, business := range reply.Businesses {
+		all, err := r.reg.Apps(business)
+		if err != nil {
+			r.log.Warn("apps: "+typ+" not told", "merchant", business, "err", err)
+			continue
+		}
+		for _, a := range all {
+			if a.Live == "" {
+				continue
+			}
+			conv := ""
+			if a.ID == ref.App && business == ref.Merchant {
+				conv = ev.Conversation
+			}
+			r.cfg.Standing(ctx, host.AppRef{Merchant: business, App: a.ID},
+				host.AppEvent{Person: ev.Person, Conversation: conv, Surface: ev.Surface, Event: host.Event{Type: typ}})
+		}
+	}
 }
 
 // loadServing loads ref if it still serves its app, so that a version a
