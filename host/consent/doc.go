@@ -109,14 +109,18 @@
 //     conversation, before the app sees it, and Touch for opens and
 //     actions: runtime/apps does both (apps.Config.Consent), sends
 //     Reply.Text back and hands the message to the app only for
-//     KeywordNone. Telling the apps of Reply.Businesses that the person
-//     stopped or started waits for an event type in the ABI.
+//     KeywordNone, and tells every app of Reply.Businesses with an optout
+//     or optin event (apps.Config.Standing).
 //   - Check for every message an app sends to a person, before it is
 //     stored: chat.send does (chat.Config.Consent, set by host/services
 //     when services.Config.Consent is); a refusal goes to the app with its
 //     ABI status.
-//   - OptIn and Subscribe when the person answers yes to the host-drawn
-//     prompts (OptInPrompt, SubscriptionPrompt give their text).
+//   - Funcs (consent.request_optin, consent.request_subscription) and
+//     PromptKind: the app asks, the host draws the subscribe prompt with
+//     OptInPrompt's or SubscriptionPrompt's text, and an accepted answer
+//     is recorded with OptIn or Subscribe, that text as the evidence;
+//     Config.Answered hands every answer on as the app's consent event.
+//     chat.notify (host/chat) sends under the purpose or template.
 //   - Standings, Revoke, Audience for the web client, /v1 and the CLI.
 //   - NewMetrics, registered with the server's registry and given to
 //     Config.Metrics.
