@@ -24,8 +24,8 @@ type Host interface {
 // App routes events to handlers by type. Register handlers before the first
 // event; an App is then safe for concurrent Dispatch.
 type App struct {
-	open, message, action, payment, timer, consent, other Handler
-	contexts                                              sync.Pool
+	open, message, action, payment, timer, consent, optOut, optIn, other Handler
+	contexts                                                             sync.Pool
 }
 
 // NewApp returns an App with no handlers.
@@ -54,6 +54,16 @@ func (a *App) OnTimer(h Handler) *App { a.timer = h; return a }
 // answered the consent prompt a call of the app caused.
 func (a *App) OnConsent(h Handler) *App { a.consent = h; return a }
 
+// OnOptOut sets the handler for "optout" events and returns a: the person
+// stopped the app's business (STOP to any of its apps, or STOPALL), and
+// nothing the app sends reaches them until an "optin" event.
+func (a *App) OnOptOut(h Handler) *App { a.optOut = h; return a }
+
+// OnOptIn sets the handler for "optin" events and returns a: the person
+// started the app's business again (START). Earlier opt-ins and
+// subscriptions stay spent: ask again.
+func (a *App) OnOptIn(h Handler) *App { a.optIn = h; return a }
+
 // OnOther sets the handler for event types without a handler of their own
 // (including types added to the ABI later) and returns a.
 func (a *App) OnOther(h Handler) *App { a.other = h; return a }
@@ -73,6 +83,10 @@ func (a *App) handler(typ string) Handler {
 		h = a.timer
 	case EventConsent:
 		h = a.consent
+	case EventOptOut:
+		h = a.optOut
+	case EventOptIn:
+		h = a.optIn
 	}
 	if h == nil {
 		h = a.other

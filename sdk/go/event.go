@@ -10,6 +10,8 @@ const (
 	EventPayment = "payment" // an order the app requested reached a final state
 	EventTimer   = "timer"   // a timer the app set fired
 	EventConsent = "consent" // the person answered a consent prompt one of the app's calls caused
+	EventOptOut  = "optout"  // the person stopped the app's business (STOP, STOPALL): Notify and Send fail with ErrOptedOut
+	EventOptIn   = "optin"   // the person started the business again (START) after a STOP
 )
 
 // Event is one event the host delivers. User is the person's pseudonymous id
@@ -53,14 +55,19 @@ type Timer struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// Consent tells the app how the person answered the consent prompt the
-// platform showed them after a call of the app (Profile) returned an error
-// matching ErrConsentRequired. The event comes in the conversation where
-// the app asked. After a grant, asking again succeeds.
+// Consent tells the app how the person answered a consent prompt: the one
+// the platform showed them after a call of the app (Profile) returned an
+// error matching ErrConsentRequired (Scopes), or the one RequestOptIn
+// (Purpose) or RequestSubscription (Template) drew. The event comes in the
+// conversation where the app asked. After a grant, asking again succeeds,
+// and Notify passes under the purpose (until STOP) or, once, under the
+// template.
 type Consent struct {
-	Prompt  string   `json:"prompt"`  // the prompt's id
-	Scopes  []string `json:"scopes"`  // what it asked for: "identity.profile", "identity.phone"
-	Granted bool     `json:"granted"` // false when the person refused
+	Prompt   string   `json:"prompt"`             // the prompt's id
+	Scopes   []string `json:"scopes,omitempty"`   // what it asked for: "identity.profile", "identity.phone"
+	Purpose  string   `json:"purpose,omitempty"`  // RequestOptIn: the purpose
+	Template string   `json:"template,omitempty"` // RequestSubscription: the template
+	Granted  bool     `json:"granted"`            // false when the person refused
 }
 
 // Has reports whether the prompt asked for scope (a permission name such

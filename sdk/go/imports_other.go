@@ -7,6 +7,7 @@ package passerelle
 var (
 	importChatSend        importFunc
 	importChatShare       importFunc
+	importChatNotify      importFunc
 	importKVGet           importFunc
 	importKVSet           importFunc
 	importKVDelete        importFunc
@@ -17,4 +18,7 @@ var (
 	importPayStatus       importFunc
 	importTimerAfter      importFunc
 	importTimerCancel     importFunc
+
+	importConsentRequestOptIn        importFunc
+	importConsentRequestSubscription importFunc
 )

@@ -42,3 +42,12 @@ func importTimerAfter(ptr unsafe.Pointer, n uint32) uint64
 
 //go:wasmimport passerelle_v1 timer_cancel
 func importTimerCancel(ptr unsafe.Pointer, n uint32) uint64
+
+//go:wasmimport passerelle_v1 chat_notify
+func importChatNotify(ptr unsafe.Pointer, n uint32) uint64
+
+//go:wasmimport passerelle_v1 consent_request_optin
+func importConsentRequestOptIn(ptr unsafe.Pointer, n uint32) uint64
+
+//go:wasmimport passerelle_v1 consent_request_subscription
+func importConsentRequestSubscription(ptr unsafe.Pointer, n uint32) uint64

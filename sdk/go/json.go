@@ -832,6 +832,10 @@ func (d *decoder) consent(c *Consent) {
 			d.str(&c.Prompt)
 		case "scopes":
 			d.strs(&c.Scopes)
+		case "purpose":
+			d.str(&c.Purpose)
+		case "template":
+			d.str(&c.Template)
 		case "granted":
 			d.bool(&c.Granted)
 		default:

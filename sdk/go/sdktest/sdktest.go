@@ -5,8 +5,9 @@
 // Consent, ...),
 // answers its host calls and records what it sent, logged and called.
 // chat.send, storage (kv.*, in memory), payments (pay.*: the test confirms
-// or declines orders) and timers (timer.*: the test fires them) are built
-// in; other operations answer unknown_op until a test serves them with
+// or declines orders), timers (timer.*: the test fires them) and the
+// consent rules (chat.notify and consent.request_*: the test accepts or
+// declines the prompts, and plays STOP and START) are built in; other operations answer unknown_op until a test serves them with
 // Handle, which also replaces a built-in. Permissions, when set, are enforced
 // like the platform does.
 package sdktest
@@ -50,18 +51,23 @@ type Host struct {
 	// Permissions granted to the app, as a manifest names them ("chat",
 	// "storage", ...). Nil grants everything.
 	Permissions []string
+	// WindowClosed: the person has not written to the business within the
+	// service window, so chat.send answers window_closed and chat.notify
+	// needs a purpose or template the person accepted (consent.go).
+	WindowClosed bool
 
 	app *passerelle.App
 
-	mu     sync.Mutex
-	ops    map[string]OpFunc
-	kv     map[string]kvEntry
-	timers []Timer
-	orders []*passerelle.Order
-	sent   []passerelle.Message
-	logs   []LogLine
-	calls  []Call
-	seq    int
+	mu      sync.Mutex
+	ops     map[string]OpFunc
+	kv      map[string]kvEntry
+	timers  []Timer
+	orders  []*passerelle.Order
+	consent consentState
+	sent    []passerelle.Message
+	logs    []LogLine
+	calls   []Call
+	seq     int
 }
 
 // New returns a Host running app.
@@ -213,7 +219,8 @@ func (h *Host) Log(level passerelle.Level, msg string) {
 
 // permissions maps each platform operation to the permission it needs.
 var permissions = map[string]string{
-	"chat.send": "chat", "chat.share": "chat",
+	"chat.send": "chat", "chat.share": "chat", "chat.notify": "chat",
+	"consent.request_optin": "chat", "consent.request_subscription": "chat",
 	"kv.get": "storage", "kv.set": "storage", "kv.delete": "storage", "kv.list": "storage",
 	"identity.profile": "identity.profile",
 	"pay.request":      "pay", "pay.refund": "pay", "pay.status": "pay",
@@ -236,6 +243,12 @@ func (h *Host) serve(op string, req []byte) (passerelle.Status, []byte) {
 		switch op {
 		case "chat.send":
 			fn = h.chatSend
+		case "chat.notify":
+			fn = h.chatNotify
+		case "consent.request_optin":
+			fn = h.consentAsk(false)
+		case "consent.request_subscription":
+			fn = h.consentAsk(true)
 		case "kv.get":
 			fn = h.kvGet
 		case "kv.set":
@@ -304,6 +317,9 @@ func (h *Host) chatSend(req []byte) (any, error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.consentCheck("", ""); err != nil {
+		return nil, err
+	}
 	h.sent = append(h.sent, m)
 	return map[string]string{"id": "m" + strconv.Itoa(len(h.sent))}, nil
 }
