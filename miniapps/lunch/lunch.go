@@ -413,8 +413,15 @@ func (l *lunch) paid(c *passerelle.Context, rec *record, p *passerelle.Payment) 
 		_, err := c.SendText("The kitchen has your order; it will be ready shortly.")
 		return err
 	}
-	_, err := c.SendText(fmt.Sprintf("The kitchen is on it: ready in about %s.", roundDuration(l.cfg.ReadyAfter)))
-	return err
+	if _, err := c.SendText(fmt.Sprintf("The kitchen is on it: ready in about %s.", roundDuration(l.cfg.ReadyAfter))); err != nil {
+		return err
+	}
+	// The person may have left the conversation by the time the food is
+	// ready: ask them for the one message that says so.
+	if _, err := askReady(c, rec.Ref); err != nil {
+		c.Logf(passerelle.LevelWarn, "order %s: ask to tell when it is ready: %v", rec.Ref, err)
+	}
+	return nil
 }
 
 func (l *lunch) notPaid(c *passerelle.Context, rec *record, p *passerelle.Payment, found bool) error {
@@ -462,8 +469,13 @@ func (l *lunch) onTimer(c *passerelle.Context, ev *passerelle.Event) error {
 		}
 		text = fmt.Sprintf("%s order %s is ready: %s. Enjoy your lunch!", who, rec.Ref, l.cfg.Menu.Describe(rec.Choice))
 	}
-	if _, err := c.SendText(text); err != nil {
-		return err
+	if _, err := notifyReady(c, text); err != nil {
+		if !refusedByConsent(err) {
+			return err
+		}
+		// The person did not ask to be told (or stopped us): the order
+		// is ready all the same, and nothing reaches them.
+		c.Logf(passerelle.LevelInfo, "order %s is ready; the person is not told: %v", p.Ref, err)
 	}
 	if found {
 		if err := deleteKey(c, keyOrderPrefix+p.Ref); err != nil {

@@ -56,3 +56,27 @@ func after(c *passerelle.Context, d time.Duration, payload any) error {
 	_, err := c.After(d, payload)
 	return err
 }
+
+// templateReady is the one-time subscription lunch asks for after a
+// payment: one message saying the order is ready.
+const templateReady = "order-ready"
+
+// askReady asks the person whether lunch may tell them, once, when order
+// ref is ready: a host-drawn prompt; the answer comes as a consent event
+// naming templateReady.
+func askReady(c *passerelle.Context, ref string) (prompt string, err error) {
+	return c.RequestSubscription(templateReady, "your order "+ref+" is ready")
+}
+
+// notifyReady sends the ready message from the timer, under the person's
+// one-time subscription when they are no longer in the service window.
+func notifyReady(c *passerelle.Context, text string) (string, error) {
+	return c.Notify(passerelle.Notification{Message: passerelle.Message{Text: text}, Template: templateReady})
+}
+
+// refusedByConsent reports whether err is the consent rules refusing a
+// message: nothing was sent, and nothing should be retried.
+func refusedByConsent(err error) bool {
+	return errors.Is(err, passerelle.ErrNotOptedIn) || errors.Is(err, passerelle.ErrWindowClosed) ||
+		errors.Is(err, passerelle.ErrOptedOut) || errors.Is(err, passerelle.ErrRateLimited)
+}

@@ -202,7 +202,7 @@ func TestWasmModule(t *testing.T) {
 		}
 	}
 	slices.Sort(ours)
-	want := []string{"chat_send", "event_read", "identity_profile", "kv_delete", "kv_get", "kv_set", "log", "pay_request", "result_read", "timer_after"}
+	want := []string{"chat_notify", "chat_send", "consent_request_subscription", "event_read", "identity_profile", "kv_delete", "kv_get", "kv_set", "log", "pay_request", "result_read", "timer_after"}
 	if !slices.Equal(ours, want) {
 		t.Fatalf("imports %v, want %v", ours, want)
 	}
