@@ -345,46 +345,72 @@ func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) er
 var errNotServing = errors.New("version no longer serving")
 
 // inbound tells the consent rules that ev's person acted in a conversation
-// with ref's business. A message that is a keyword is the platform's: its
-// one reply goes to the person and taken is true; the app never sees it.
+// with ref's business (Screen). A message that is a keyword is the
+// platform's: its one reply goes to the person, the business's apps are
+// told (Config.Standing) and taken is true; the app never sees it.
 func (r *Router) inbound(ctx context.Context, ref host.AppRef, ev host.AppEvent) (taken bool, err error) {
-	switch ev.Event.Type {
-	case host.EventMessage:
-		reply, err := r.cfg.Consent.Inbound(ctx, consent.Inbound{Person: ev.Person, Business: ref.Merchant, App: ref.App,
-			Surface: ev.Surface, Conversation: ev.Conversation, Message: ev.Event.ID, Text: ev.Event.Text})
-		if err != nil {
-			return false, fmt.Errorf("apps: consent rules: %w", err)
-		}
-		if reply.Keyword == consent.KeywordNone {
-			return false, nil
-		}
-		if !reply.Duplicate && r.cfg.Standing != nil {
-			r.standing(ctx, ref, ev, reply)
-		}
-		if reply.Text != "" {
-			out := host.Outgoing{App: ref, Conversation: ev.Conversation, Message: &host.Message{Text: reply.Text}}
-			if err := ev.Out.Emit(ctx, out); err != nil {
-				return true, fmt.Errorf("apps: answer %s: %w", reply.Keyword, err)
-			}
-		}
-		return true, nil
-	case host.EventOpen, host.EventAction:
-		if err := r.cfg.Consent.Touch(ctx, ev.Person, ref.Merchant, time.Now()); err != nil {
-			return false, fmt.Errorf("apps: consent rules: %w", err)
+	reply, err := Screen(ctx, r.cfg.Consent, ref, ev, time.Now())
+	if err != nil || reply.Keyword == consent.KeywordNone {
+		return false, err
+	}
+	if !reply.Duplicate && r.cfg.Standing != nil {
+		r.standing(ctx, ref, ev, reply)
+	}
+	if reply.Text != "" {
+		out := host.Outgoing{App: ref, Conversation: ev.Conversation, Message: &host.Message{Text: reply.Text}}
+		if err := ev.Out.Emit(ctx, out); err != nil {
+			return true, fmt.Errorf("apps: answer %s: %w", reply.Keyword, err)
 		}
 	}
-	return false, nil
+	return true, nil
+}
+
+// StandingEvent returns the type of the event that tells an app a keyword
+// changed its business's standing with the person: optout for STOP and
+// STOPALL, optin for START; ok is false for the others.
+func StandingEvent(kw consent.Keyword) (typ string, ok bool) {
+	switch kw {
+	case consent.KeywordStop, consent.KeywordStopAll:
+		return host.EventOptOut, true
+	case consent.KeywordStart:
+		return host.EventOptIn, true
+	}
+	return "", false
+}
+
+// Screen passes an event of a person through the consent rules c before
+// ref's app may see it, as Deliver does: a message goes to c.Inbound (a
+// keyword is applied there, and the reply it returns, whose Keyword is not
+// KeywordNone, is the platform's answer: the app must not get the
+// message); an open or an action opens the service window (c.Touch, at
+// now). Other events, and events without a person, pass untouched.
+// passerelle dev and runtime/apptest, which run one app without a Router,
+// call it too, so that an app meets the same rules everywhere.
+func Screen(ctx context.Context, c Consent, ref host.AppRef, ev host.AppEvent, now time.Time) (consent.Reply, error) {
+	if ev.Person == "" {
+		return consent.Reply{}, nil
+	}
+	switch ev.Event.Type {
+	case host.EventMessage:
+		reply, err := c.Inbound(ctx, consent.Inbound{Person: ev.Person, Business: ref.Merchant, App: ref.App,
+			Surface: ev.Surface, Conversation: ev.Conversation, Message: ev.Event.ID, Text: ev.Event.Text})
+		if err != nil {
+			return consent.Reply{}, fmt.Errorf("apps: consent rules: %w", err)
+		}
+		return reply, nil
+	case host.EventOpen, host.EventAction:
+		if err := c.Touch(ctx, ev.Person, ref.Merchant, now); err != nil {
+			return consent.Reply{}, fmt.Errorf("apps: consent rules: %w", err)
+		}
+	}
+	return consent.Reply{}, nil
 }
 
 // standing tells every app of the businesses in reply that the person
 // stopped or started them (Config.Standing).
 func (r *Router) standing(ctx context.Context, ref host.AppRef, ev host.AppEvent, reply consent.Reply) {
-	typ := host.EventOptOut
-	switch reply.Keyword {
-	case consent.KeywordStop, consent.KeywordStopAll:
-	case consent.KeywordStart:
-		typ = host.EventOptIn
-	default:
+	typ, ok := StandingEvent(reply.Keyword)
+	if !ok {
 		return
 	}
 	for _, business := range reply.Businesses {

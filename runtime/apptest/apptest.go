@@ -17,6 +17,13 @@
 //	alice.Confirm(prompt.Order)
 //	msgs = p.DeliverPayments()
 //
+// The consent rules hold as on a server (host/consent): what a person
+// sends opens the service window, STOP and the other keywords are answered
+// by the platform (the app does not get them; DeliverStandings gives it
+// the optout and optin events), and what the app sends a person outside
+// the window (Options.Now moves the rules' clock) is refused unless they
+// accepted a subscribe prompt (Person.Answer).
+//
 // Every event is dispatched synchronously; the messages the app sends and
 // the prompts the platform draws (payment, consent, share) come back from
 // the call that caused them. Payment outcomes, answers to consent prompts
@@ -46,9 +53,11 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/host/services"
 	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
@@ -128,6 +137,10 @@ type Options struct {
 	// Funcs replace the platform's operations with the same Op, e.g. a
 	// chat.send that fails, to test the app's error paths.
 	Funcs []host.Func
+	// Now is the clock of the consent rules (time.Now if nil): advance it
+	// past the service window (consent.DefaultWindow) to test what the app
+	// may send a person who has not written for a day.
+	Now func() time.Time
 }
 
 // Platform is one app loaded in a real sandbox with the real host
@@ -143,6 +156,7 @@ type Platform struct {
 	t            testing.TB
 	conversation string
 	surface      string
+	now          func() time.Time
 	out          outbox
 	log          appLog
 
@@ -169,7 +183,11 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	p.Services, err = services.Open(db, services.Config{Events: p.events.Push})
+	p.now = opts.Now
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.Services, err = services.Open(db, services.Config{Events: p.events.Push, Consent: &consent.Config{Now: p.now}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +280,25 @@ func (p *Platform) DeliverConsents() ([]host.Message, []host.Outgoing) {
 	return p.deliver(p.events.Take(host.EventConsent))
 }
 
+// Deliver delivers the queued events of the given types (host.EventPayment,
+// host.EventConsent, host.EventOptOut...; every queued event when none is
+// given) to the app, and returns the messages it sent and the prompts the
+// platform drew in answer.
+func (p *Platform) Deliver(types ...string) ([]host.Message, []host.Outgoing) {
+	p.t.Helper()
+	return p.deliver(p.events.Take(types...))
+}
+
+// DeliverStandings delivers the queued optout and optin events (the
+// person sent STOP, STOPALL or START, see Person.Message) to the app, and
+// returns the messages it sent in answer (the consent rules refuse those
+// to a person who stopped the app).
+func (p *Platform) DeliverStandings() []host.Message {
+	p.t.Helper()
+	msgs, _ := p.deliver(p.events.Take(host.EventOptOut, host.EventOptIn))
+	return msgs
+}
+
 // FireTimers fires every timer due within d from now and delivers the timer
 // events to the app, returning the messages it sent in answer.
 func (p *Platform) FireTimers(d time.Duration) []host.Message {
@@ -347,7 +384,20 @@ func (p *Platform) dispatch(person string, ev host.Event) ([]host.Message, []hos
 		return nil, nil, err
 	}
 	p.out.take() // nothing from an earlier event leaks into this one
-	_, err = p.App.Dispatch(context.Background(), &sandbox.Event{
+	ctx := context.Background()
+	appEv := host.AppEvent{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev}
+	reply, err := apps.Screen(ctx, p.Services.Consent, p.Ref, appEv, p.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if reply.Keyword != consent.KeywordNone { // the platform's, as on a server
+		if typ, ok := apps.StandingEvent(reply.Keyword); ok && !reply.Duplicate {
+			p.events.Push(ctx, services.Event{App: host.AppRef{Merchant: p.Ref.Merchant, App: p.Ref.App}, Person: person,
+				Conversation: ev.Conversation, Surface: ev.Surface, Event: host.Event{Type: typ}})
+		}
+		return []host.Message{{Text: reply.Text}}, nil, nil
+	}
+	_, err = p.App.Dispatch(ctx, &sandbox.Event{
 		Payload: payload,
 		Caller:  host.Caller{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: id},
 		Out:     &p.out,
@@ -467,6 +517,20 @@ func (a *Person) Grant(prompt string) error {
 // at the next Platform.DeliverConsents.
 func (a *Person) Refuse(prompt string) error {
 	return a.p.Services.Identity.Refuse(context.Background(), a.ID, prompt)
+}
+
+// Answer answers a prompt the platform drew (any kind: payment, consent,
+// share, subscribe) with choice, one of its kind's answers, as the person's
+// client does. An answer to a subscribe prompt reaches the app as a
+// consent event at the next Platform.DeliverConsents.
+func (a *Person) Answer(pr *host.Prompt, choice string) error {
+	a.p.t.Helper()
+	if pr == nil || pr.Kind == nil || !pr.Kind.Takes(choice) {
+		a.p.t.Fatalf("prompt %+v does not take the answer %q", pr, choice)
+	}
+	_, err := pr.Kind.Apply(context.Background(), host.Answer{Prompt: pr.ID, Person: a.ID, App: a.p.Ref,
+		Conversation: a.p.conversation, Body: pr.Body, Choice: choice, Surface: a.p.surface, Out: &a.p.out})
+	return err
 }
 
 // OnlyCard returns the card of msgs, failing t unless msgs is one message
