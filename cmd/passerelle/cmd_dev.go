@@ -19,9 +19,11 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/host/services"
 	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
@@ -34,6 +36,8 @@ const devHelp = `Type a line to send it as a message. Commands:
   /open         open the app again
   /confirm ID   confirm the payment order ID the app requested (/decline ID refuses it)
   /grant ID     grant the consent prompt ID (/refuse ID refuses it)
+  /accept ID    let the business message you under the subscribe prompt ID (/decline ID refuses it)
+  STOP, START   the platform's keywords work as on a server: the app never sees them
   /help         show this help
   /quit         exit`
 
@@ -120,7 +124,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		case line == "/open":
 			d.event(ctx, host.EventOpen, "", nil, nil)
 		case strings.HasPrefix(line, "/confirm "), strings.HasPrefix(line, "/decline "),
-			strings.HasPrefix(line, "/grant "), strings.HasPrefix(line, "/refuse "):
+			strings.HasPrefix(line, "/grant "), strings.HasPrefix(line, "/refuse "), strings.HasPrefix(line, "/accept "):
 			cmd, id, _ := strings.Cut(line, " ")
 			if err := h.answer(ctx, cmd, strings.TrimSpace(id)); err != nil {
 				d.printf("%s: %v\n", cmd, err)
@@ -238,17 +242,52 @@ func (d *devTerm) prompt(pr *host.Prompt) {
 		d.printf("host> pay %d %s (minor units) for %q? /confirm %s or /decline %s\n", p.Amount, p.Currency, p.Description, p.Order, p.Order)
 	case d.host.svc.Identity.PromptKind():
 		d.printf("host> share %s with the app? /grant %s or /refuse %s\n", strings.Join(p.Scopes, ", "), p.ID, p.ID)
+	case d.host.svc.Consent.PromptKind():
+		var b consent.PromptBody
+		_ = json.Unmarshal(pr.Body, &b)
+		d.host.keep(pr)
+		d.printf("host> %s /accept %s or /decline %s\n", b.Text, pr.ID, pr.ID)
 	default:
 		d.printf("host> prompt %s\n", strings.TrimSpace(string(pr.Body)))
 	}
 }
 
-// answer performs /confirm, /decline, /grant or /refuse for the dev person.
+// keep keeps a subscribe prompt until the dev person answers it.
+func (h *devHost) keep(pr *host.Prompt) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.prompts[pr.ID] = pr
+}
+
+// answer performs /confirm, /decline, /grant, /refuse or /accept for the
+// dev person: /accept and /decline answer a subscribe prompt by its id,
+// /decline otherwise a payment order.
 func (h *devHost) answer(ctx context.Context, cmd, id string) error {
 	if id == "" {
 		return errors.New("give the id the prompt showed")
 	}
+	h.mu.Lock()
+	pr := h.prompts[id]
+	h.mu.Unlock()
+	if pr != nil && (cmd == "/accept" || cmd == "/decline") {
+		choice := consent.AnswerAccept
+		if cmd == "/decline" {
+			choice = consent.AnswerDecline
+		}
+		var b consent.PromptBody
+		_ = json.Unmarshal(pr.Body, &b)
+		_, err := pr.Kind.Apply(ctx, host.Answer{Prompt: pr.ID, Person: h.person, App: host.AppRef{Merchant: b.Merchant, App: b.App},
+			Conversation: "dev", Body: pr.Body, Choice: choice, Surface: "dev"})
+		if err == nil {
+			h.mu.Lock()
+			delete(h.prompts, id)
+			h.mu.Unlock()
+		}
+		return err
+	}
 	switch cmd {
+	case "/accept":
+		return fmt.Errorf("no subscribe prompt %s awaits an answer", id)
 	case "/confirm":
 		return h.svc.Pay.Confirm(ctx, h.person, id)
 	case "/decline":
@@ -296,6 +335,21 @@ func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action, s
 		User: d.host.svc.Identity.OpenID(app.Ref(), person), Surface: "dev", Text: text, Action: a}
 	if set != nil {
 		set(&e)
+	}
+	reply, err := apps.Screen(ctx, d.host.svc.Consent, app.Ref(),
+		host.AppEvent{Person: person, Conversation: "dev", Surface: "dev", Event: e}, time.Now())
+	if err != nil {
+		d.printf("  event %s: %v\n", typ, err)
+		return
+	}
+	if reply.Keyword != consent.KeywordNone { // the platform's, as on a server
+		d.printf("host> %s\n", reply.Text)
+		if st, ok := apps.StandingEvent(reply.Keyword); ok && !reply.Duplicate {
+			ref := app.Ref()
+			d.host.events.Push(ctx, services.Event{App: host.AppRef{Merchant: ref.Merchant, App: ref.App}, Person: person,
+				Conversation: "dev", Surface: "dev", Event: host.Event{Type: st}})
+		}
+		return
 	}
 	payload, err := json.Marshal(e)
 	if err != nil {
@@ -437,10 +491,13 @@ type devHost struct {
 	events *hostevents.Queue
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	prompts map[string]*host.Prompt // subscribe prompts awaiting /accept or /decline
 }
 
 func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost, err error) {
-	h := &devHost{events: hostevents.New()}
+	h := &devHost{events: hostevents.New(), prompts: map[string]*host.Prompt{}}
 	if h.dir, err = os.MkdirTemp("", "passerelle-dev-"); err != nil {
 		return nil, err
 	}
@@ -453,8 +510,9 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 		return nil, err
 	}
 	if h.svc, err = services.Open(h.db, services.Config{
-		Logger: log,
-		Events: h.events.Push,
+		Logger:  log,
+		Events:  h.events.Push,
+		Consent: &consent.Config{}, // the rules a server runs: window_closed in dev as in production
 	}); err != nil {
 		return nil, err
 	}

@@ -245,3 +245,51 @@ func TestDevConsentContinuesTheOrder(t *testing.T) {
 	waitForOutput(t, out, pos, "event consent ok")
 	io.WriteString(inW, "/quit\n")
 }
+
+// TestDevConsentRules runs lunch in dev with the consent rules a server
+// runs: after the payment lunch asks for a one-time subscription, which
+// /accept grants (the app gets the consent event); STOP is answered by
+// the platform, never reaches the app, and tells it with an optout event;
+// the app's answer to the next message is refused (opted_out) until START.
+func TestDevConsentRules(t *testing.T) {
+	useTestCompileCache(t)
+	in, inW := io.Pipe()
+	out := &devOutput{}
+	done := make(chan error, 1)
+	go func() {
+		done <- devSession(context.Background(), []string{"../../miniapps/lunch"}, in, out, io.Discard)
+	}()
+	defer func() {
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("dev: %v", err)
+		}
+	}()
+	pos := waitForOutput(t, out, 0, "Lunch menu")
+	for range 3 { // the first dish, its first size, no side
+		io.WriteString(inW, "/1\n")
+		pos = waitForOutput(t, out, pos, "event action ok")
+	}
+	io.WriteString(inW, "/grant "+strings.Fields(out.String()[strings.LastIndex(out.String(), "/grant ")+len("/grant "):])[0]+"\n")
+	pos = waitForOutput(t, out, pos, "? /confirm ")
+	io.WriteString(inW, "/confirm "+strings.Fields(out.String()[pos:])[0]+"\n")
+	pos = waitForOutput(t, out, pos, "It can send it once. /accept ")
+	prompt := strings.Fields(out.String()[pos:])[0]
+	if !strings.HasPrefix(prompt, "sp_") {
+		t.Fatalf("subscribe prompt id %q:\n%s", prompt, out.String())
+	}
+	io.WriteString(inW, "/accept nope\n")
+	pos = waitForOutput(t, out, pos, "/accept: no subscribe prompt nope")
+	io.WriteString(inW, "/accept "+prompt+"\n")
+	pos = waitForOutput(t, out, pos, "event consent ok")
+
+	io.WriteString(inW, " stop \n")
+	pos = waitForOutput(t, out, pos, "host> You will get no more messages from ")
+	pos = waitForOutput(t, out, pos, "event optout ok")
+	io.WriteString(inW, "hello\n")
+	pos = waitForOutput(t, out, pos, "chat.send {")
+	pos = waitForOutput(t, out, pos, "-> opted_out")
+	io.WriteString(inW, "START\n")
+	waitForOutput(t, out, pos, "event optin ok")
+	io.WriteString(inW, "/quit\n")
+}
