@@ -301,6 +301,7 @@ func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Wri
 		mu  sync.Mutex
 		out []*appbuild.Built
 	)
+	from := map[*appbuild.Built]string{}
 	err = forEach(dirs, 2, func(d string) error {
 		b, err := appbuild.Build(ctx, d, "", stderr)
 		if err != nil {
@@ -308,13 +309,25 @@ func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Wri
 		}
 		mu.Lock()
 		out = append(out, b)
+		from[b] = d
 		mu.Unlock()
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.ID < out[j].Manifest.ID })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Manifest.ID != out[j].Manifest.ID {
+			return out[i].Manifest.ID < out[j].Manifest.ID
+		}
+		return from[out[i]] < from[out[j]]
+	})
+	for i := 1; i < len(out); i++ {
+		if id := out[i].Manifest.ID; id == out[i-1].Manifest.ID {
+			return nil, fmt.Errorf("%s and %s both declare app id %q; choose one with --only (e.g. --only %s)",
+				from[out[i-1]], from[out[i]], id, filepath.Base(from[out[i]]))
+		}
+	}
 	return out, nil
 }
 
