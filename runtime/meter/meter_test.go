@@ -219,4 +219,3 @@ func FuzzInstrument(f *testing.F) {
 		cm.Close(ctx)
 	})
 }
-
