@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/meter"
 )
 
 // App is one loaded version of a mini-app: its own wazero Runtime (with the
@@ -88,8 +89,9 @@ type CallTrace struct {
 type Result struct {
 	Status    uint32 // what on_event returned
 	HostCalls int
-	BytesIn   int // event payload and host call results
-	BytesOut  int // host call requests
+	Fuel      uint64 // fuel units the event used (sdk/ABI.md)
+	BytesIn   int    // event payload and host call results
+	BytesOut  int    // host call requests
 	Duration  time.Duration
 }
 
@@ -103,7 +105,7 @@ func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, 
 	if e.isClosed.Load() {
 		return nil, ErrClosed
 	}
-	rep, checked, limits := e.inspect(ctx, wasm)
+	rep, checked, metered, limits := e.inspect(ctx, wasm)
 	if checked != nil {
 		defer checked.Close(ctx)
 	}
@@ -131,7 +133,7 @@ func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, 
 		closing:  make(chan struct{}),
 	}
 	a.rt = wazero.NewRuntimeWithConfig(ctx, e.rtc.WithMemoryLimitPages(limits.MemoryPages))
-	if err := a.prepare(ctx, wasm); err != nil {
+	if err := a.prepare(ctx, metered); err != nil {
 		_ = a.rt.Close(ctx)
 		return nil, err
 	}
@@ -155,11 +157,14 @@ func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, 
 	return a, nil
 }
 
-// prepare instantiates WASI and the host module in the app's runtime and
-// compiles the guest (a cache hit after inspect).
+// prepare instantiates WASI and the host modules in the app's runtime and
+// compiles the metered guest (a cache hit after inspect).
 func (a *App) prepare(ctx context.Context, wasm []byte) error {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, a.rt); err != nil {
 		return fmt.Errorf("sandbox: instantiate WASI: %w", err)
+	}
+	if err := meterHost(ctx, a.rt); err != nil {
+		return fmt.Errorf("sandbox: instantiate the meter: %w", err)
 	}
 	b := a.rt.NewHostModuleBuilder(HostModule)
 	for _, imp := range a.engine.imports {
@@ -319,7 +324,8 @@ type instance struct {
 	mem     api.Memory
 	memory  *guestMemory // what mem lives in; released by closeInstance
 	onEvent api.Function
-	ctx     context.Context // carries the instance; reused for every event
+	ctx     context.Context   // carries the instance; reused for every event
+	fuel    api.MutableGlobal // the metering counter (runtime/meter)
 	stack   []uint64
 	memInit uint32 // memory size in bytes once started
 
@@ -338,6 +344,8 @@ type instance struct {
 	bytesIn  uint64
 	bytesOut uint64
 	logBytes uint64
+	// Fuel of the event handed to the guest so far, and not yet handed.
+	fuelGranted, fuelLeft int64
 
 	stdout, stderr stream
 }
@@ -397,6 +405,7 @@ func (a *App) newInstance() (*instance, error) {
 	}
 	inst.mem = mod.Memory()
 	inst.memInit = inst.mem.Size()
+	inst.fuel = mod.ExportedGlobal(meter.ExportFuel).(api.MutableGlobal)
 	inst.onEvent = mod.ExportedFunction(ExportOnEvent)
 	a.stats.live.Add(1)
 	a.stats.created.Add(1)
@@ -428,6 +437,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	inst.result, inst.abort = nil, nil
 	inst.calls, inst.bytesIn, inst.bytesOut, inst.logBytes = 0, uint64(len(ev.Payload)), 0, 0
 	inst.stack[0] = uint64(len(ev.Payload))
+	inst.startFuel()
 
 	// The event may run for the app's timeout or until ctx's deadline,
 	// whichever comes first.
@@ -448,6 +458,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	}
 	res = Result{
 		HostCalls: int(inst.calls),
+		Fuel:      inst.fuelUsed(),
 		BytesIn:   int(inst.bytesIn),
 		BytesOut:  int(inst.bytesOut),
 		Duration:  time.Since(start),

@@ -53,6 +53,8 @@ type Engine struct {
 	imports  []hostImport          // the passerelle_v1 module's functions
 	wasiSigs map[string]signature  // wasi_snapshot_preview1 functions offered
 
+	maxDepth uint32 // MaxCallDepth; tests lower it
+
 	// ctxDeadlines selects the per-event context.WithTimeout approach
 	// instead of the watchdog (kept for the benchmark comparison).
 	ctxDeadlines bool
@@ -116,6 +118,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 		wasiSigs: make(map[string]signature),
+		maxDepth: MaxCallDepth,
 	}
 	e.imports = builtinImports()
 	for i := range cfg.Funcs {

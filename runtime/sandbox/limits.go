@@ -15,6 +15,7 @@ var builtinDefaults = host.Limits{
 	CallBytes:         256 << 10,
 	EventBytes:        4 << 20,
 	LogBytes:          64 << 10,
+	EventFuelMillions: 2000,
 }
 
 // BuiltinDefaults returns the limits used where neither Config.Defaults nor
@@ -33,6 +34,7 @@ var limitFields = []limitField{
 	{"call_bytes", func(l *host.Limits) *uint32 { return &l.CallBytes }},
 	{"event_bytes", func(l *host.Limits) *uint32 { return &l.EventBytes }},
 	{"log_bytes", func(l *host.Limits) *uint32 { return &l.LogBytes }},
+	{"event_fuel_millions", func(l *host.Limits) *uint32 { return &l.EventFuelMillions }},
 }
 
 // baseLimits returns the engine defaults: cfg.Defaults filled from the
