@@ -6,14 +6,16 @@ import "fmt"
 type kind uint8
 
 const (
-	kCopy      kind = iota // copied as is
-	kBlock                 // block, if: opens a label
-	kLoop                  // opens a label and a metering region
-	kEnd                   // closes a label
-	kReturn                // becomes br to the wrapper block
-	kFunc                  // call, ref.func: function index shifted
-	kMemBulk               // memory.init/copy/fill: charged by length
-	kTableBulk             // table.init/copy/fill: charged by length
+	kCopy         kind = iota // copied as is
+	kBlock                    // block, if: opens a label
+	kLoop                     // opens a label and a metering region
+	kEnd                      // closes a label
+	kReturn                   // becomes br to the wrapper block
+	kFunc                     // ref.func: function index shifted
+	kCall                     // call: function index shifted, fuel saved and reloaded around it
+	kCallIndirect             // call_indirect: fuel saved and reloaded around it
+	kMemBulk                  // memory.init/copy/fill: charged by length
+	kTableBulk                // table.init/copy/fill: charged by length
 )
 
 // instr is one decoded instruction of a function body.
@@ -68,8 +70,8 @@ const maxLocals = 1 << 20
 type fn struct {
 	m       *module
 	typ     funcType
-	locals  uint32 // params and declared locals
-	scratch bool   // a bulk instruction needs the scratch local
+	locals  uint32 // params and declared locals; the fuel local comes next
+	scratch bool   // a bulk instruction needs the scratch i32 local (after the fuel local)
 	instrs  []instr
 	regions []int64 // static cost of the function entry (0) and of each loop, in order
 }
@@ -95,18 +97,20 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 		return nil, err
 	}
 
-	// Locals: the input's, then the scratch i32 if needed.
+	// Locals: the input's, the fuel's, then the scratch i32 if needed.
 	if f.scratch {
-		b = appendU32(b, uint32(groups+1))
+		b = appendU32(b, uint32(groups+2))
 	} else {
-		b = appendU32(b, uint32(groups))
+		b = appendU32(b, uint32(groups+1))
 	}
 	b = append(b, r.b[localsStart:localsEnd]...)
+	b = append(b, 0x01, 0x7e)
 	if f.scratch {
 		b = append(b, 0x01, 0x7f)
 	}
 
 	b = f.enter(b)
+	b = f.load(b)
 	b = f.charge(b, f.regions[0])
 	b = append(b, 0x02) // block with the function's results
 	switch len(f.typ.results) {
@@ -128,6 +132,17 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 			b = append(b, in.op)
 			b = appendU32(b, in.fn)
 			continue
+		case kCall:
+			b = f.store(b)
+			b = append(b, in.op)
+			b = appendU32(b, in.fn)
+			b = f.load(b)
+			continue
+		case kCallIndirect:
+			b = f.store(b)
+			b = append(b, r.b[in.start:in.end]...)
+			b = f.load(b)
+			continue
 		case kBlock:
 			depth++
 		case kLoop:
@@ -146,6 +161,7 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 		b = append(b, r.b[in.start:in.end]...)
 	}
 	b = append(b, 0x0b) // the wrapper block
+	b = f.store(b)
 	b = f.leave(b)
 	return append(b, 0x0b), nil
 }
@@ -212,10 +228,14 @@ func (f *fn) decodeOne(r *reader, in *instr) {
 		}
 	case op == 0x0f:
 		in.kind = kReturn
-	case op == 0x10, op == 0xd2:
+	case op == 0x10:
+		in.kind = kCall
+		in.fn = m.funcIndex(r)
+	case op == 0xd2:
 		in.kind = kFunc
 		in.fn = m.funcIndex(r)
 	case op == 0x11:
+		in.kind = kCallIndirect
 		r.u32()
 		r.u32()
 	case op == 0x1c:
@@ -336,45 +356,64 @@ func (f *fn) leave(b []byte) []byte {
 	return appendU32(b, m.depth)
 }
 
+// fuel is the index of the local holding the fuel while the function
+// runs; scratchLocal the i32 local of chargeLength.
+func (f *fn) fuel() uint32         { return f.locals }
+func (f *fn) scratchLocal() uint32 { return f.locals + 1 }
+
+// load copies the fuel global into the function's fuel local: at entry and
+// after every call, which may have used fuel.
+func (f *fn) load(b []byte) []byte {
+	b = append(b, 0x23)
+	b = appendU32(b, f.m.fuel)
+	b = append(b, 0x21)
+	return appendU32(b, f.fuel())
+}
+
+// store copies the fuel local back to the global: before every call and at
+// the exit.
+func (f *fn) store(b []byte) []byte {
+	b = append(b, 0x20)
+	b = appendU32(b, f.fuel())
+	b = append(b, 0x24)
+	return appendU32(b, f.m.fuel)
+}
+
 // charge lowers the fuel by cost and refills when it went below zero.
 func (f *fn) charge(b []byte, cost int64) []byte {
-	m := f.m
-	b = append(b, 0x23)
-	b = appendU32(b, m.fuel)
+	b = append(b, 0x20)
+	b = appendU32(b, f.fuel())
 	b = append(b, 0x42)
 	b = appendS64(b, cost)
-	b = append(b, 0x7d, 0x24) // i64.sub, global.set
-	b = appendU32(b, m.fuel)
+	b = append(b, 0x7d) // i64.sub
 	return f.check(b)
 }
 
 // chargeLength charges the i32 length on top of the stack, shifted right
 // by shift, and leaves it there.
 func (f *fn) chargeLength(b []byte, shift byte) []byte {
-	m := f.m
 	b = append(b, 0x21) // local.set scratch
-	b = appendU32(b, f.locals)
-	b = append(b, 0x23)
-	b = appendU32(b, m.fuel)
+	b = appendU32(b, f.scratchLocal())
 	b = append(b, 0x20)
-	b = appendU32(b, f.locals)
-	b = append(b, 0xad, 0x42, shift, 0x88, 0x7d, 0x24) // i64.extend_i32_u, i64.const, i64.shr_u, i64.sub, global.set
-	b = appendU32(b, m.fuel)
+	b = appendU32(b, f.fuel())
+	b = append(b, 0x20)
+	b = appendU32(b, f.scratchLocal())
+	b = append(b, 0xad, 0x42, shift, 0x88, 0x7d) // i64.extend_i32_u, i64.const, i64.shr_u, i64.sub
 	b = f.check(b)
 	b = append(b, 0x20)
-	return appendU32(b, f.locals)
+	return appendU32(b, f.scratchLocal())
 }
 
-// check calls refill when the fuel is below zero.
+// check stores the fuel on the stack in the fuel local and calls refill
+// when it is below zero.
 func (f *fn) check(b []byte) []byte {
-	m := f.m
-	b = append(b, 0x23)
-	b = appendU32(b, m.fuel)
-	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x23) // i64.const 0, i64.lt_s, if, global.get
-	b = appendU32(b, m.fuel)
+	b = append(b, 0x22) // local.tee
+	b = appendU32(b, f.fuel())
+	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20) // i64.const 0, i64.lt_s, if, local.get
+	b = appendU32(b, f.fuel())
 	b = append(b, 0x10)
-	b = appendU32(b, m.refill)
-	b = append(b, 0x24)
-	b = appendU32(b, m.fuel)
+	b = appendU32(b, f.m.refill)
+	b = append(b, 0x21)
+	b = appendU32(b, f.fuel())
 	return append(b, 0x0b)
 }

@@ -97,3 +97,17 @@ func BenchmarkDispatchEcho(b *testing.B) {
 type discardOutbox struct{}
 
 func (discardOutbox) Emit(context.Context, host.Outgoing) error { return nil }
+
+// BenchmarkDispatchRecurse dispatches an event that recurses without end
+// (testdata/recurse.wat); B/op is the memory the event's call stack took.
+func BenchmarkDispatchRecurse(b *testing.B) {
+	e, _ := newEngine(b, func(c *sandbox.Config) { c.PoolSize = 1 })
+	a := load(b, e, fixture(b, "recurse", nil, host.Limits{EventTimeoutMS: 120000}))
+	ev := &sandbox.Event{Payload: []byte(`{}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Dispatch(context.Background(), ev); err == nil {
+			b.Fatal("endless recursion succeeded")
+		}
+	}
+}
