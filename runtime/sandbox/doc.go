@@ -53,21 +53,31 @@
 // Each App has effective limits (App.Limits): the manifest's values where
 // set, else Config.Defaults, else the built-in defaults (64 MiB of memory,
 // 1 s per event, 1000 host calls, 256 KiB per call, 4 MiB per event, 64 KiB
-// of log). A manifest asking above Config.Max fails Load. Every breach is a
-// *LimitError naming the limit, the allowance and what was used.
+// of log, 2·10⁹ fuel units per event). A manifest asking above Config.Max
+// fails Load. Every breach is a *LimitError naming the limit, the allowance
+// and what was used.
 //
-// Deadlines: guest code is compiled with termination checks. One watchdog
-// goroutine per Engine closes any instance whose event passed its deadline
-// (checked every few milliseconds), which stops the guest at its next
-// check. Dispatch itself starts no goroutine or timer; wazero's call path
-// still starts one short-lived goroutine per call (see BENCHMARKS.md).
-// wazero bounds a guest's call stack at about 400 MB; deep recursion ends in
-// a *TrapError ("stack overflow") or at the deadline.
+// Metering: Load and Check instrument every module (package runtime/meter)
+// before compiling it, so the compilation cache holds the metered module.
+// The guest counts fuel at function entries and loop headers and returns to
+// Go (passerelle_meter.refill) at least every 2^20 units, well under a
+// millisecond of compute; there the event's deadline, its caller's context,
+// App.Close and the event's fuel budget (Limits.EventFuelMillions) are
+// checked. This holds for every code shape: loops, call trees without a
+// loop, deep recursion, long straight-line code. A call nested deeper than
+// MaxCallDepth stops the event with LimitError "call_depth", which bounds
+// the guest's stack memory. Result.Fuel is what the event used.
 //
-// Compiled guest code cannot be preempted by the Go scheduler: a garbage
-// collection that must stop the world waits until every running event has
-// returned or been stopped at its deadline. Keep event deadlines short (the
-// default is 1 s); they bound that pause too.
+// Deadlines: guest code is also compiled with wazero's termination checks,
+// and one watchdog goroutine per Engine closes any instance whose event
+// passed its deadline (checked every few milliseconds), which stops the
+// guest at its next loop back-edge: a second line behind the meter.
+// Dispatch itself starts no goroutine or timer; wazero's call path still
+// starts one short-lived goroutine per call (see BENCHMARKS.md).
+//
+// Compiled guest code is not preempted by the Go scheduler, but a metered
+// guest reaches Go at every refill: a garbage collection waits for a
+// running guest at most one refill interval, not until its deadline.
 //
 // # Errors
 //
