@@ -63,7 +63,7 @@ type PoolStats struct {
 	Traps     uint64 // events that trapped (or failed to instantiate)
 	Deadlines uint64 // events stopped at their deadline
 	Memory    uint64 // events that failed at the memory cap
-	Quotas    uint64 // events stopped for host calls, call, event or log bytes
+	Quotas    uint64 // events stopped for host calls, call, event or log bytes, fuel or call depth
 	ABI       uint64 // events stopped for an ABI violation
 	Guest     uint64 // events whose on_event returned non-zero (instance kept)
 }

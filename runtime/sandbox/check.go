@@ -31,6 +31,7 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 //
 //	module.empty       the file has 0 bytes
 //	module.invalid     not a WebAssembly module, or one wazero rejects
+//	module.unsupported uses a proposal the metering cannot instrument
 //	manifest.missing   no passerelle.manifest custom section
 //	manifest.invalid   the manifest is not valid JSON or breaks a rule
 //	limits.max         the manifest asks for more than the operator allows

@@ -19,7 +19,7 @@ const MaxCallDepth = 10000
 
 // refillFuel is the fuel a guest gets at a time. Between two refills it
 // runs without returning to Go, so this bounds how late a deadline is
-// noticed and how long a garbage collection waits for the guest: 0.1-0.2
+// noticed and how long a garbage collection waits for the guest: 0.1-0.3
 // ms of compute on the benchmarks (BENCHMARKS.md, "Metering").
 const refillFuel = 1 << 20
 
