@@ -1,6 +1,10 @@
 package meter
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/passerelle/passerelle/runtime/internal/leb128"
+)
 
 // kind says what the rewrite does with an instruction.
 type kind uint8
@@ -37,7 +41,7 @@ func (m *module) code(s *section) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d function bodies for %d declared functions", ErrMalformed, n, len(m.funcTypes))
 	}
 	out := make([]byte, 0, len(s.payload)+len(s.payload)/3)
-	out = appendU32(out, uint32(n))
+	out = leb128.AppendU32(out, uint32(n))
 	var f fn
 	var body []byte
 	for i := range n {
@@ -53,7 +57,7 @@ func (m *module) code(s *section) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", m.funcImps+uint32(i), err)
 		}
-		out = appendU32(out, uint32(len(body)))
+		out = leb128.AppendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
 	if !r.done() {
@@ -99,9 +103,9 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 
 	// Locals: the input's, the fuel's, then the scratch i32 if needed.
 	if f.scratch {
-		b = appendU32(b, uint32(groups+2))
+		b = leb128.AppendU32(b, uint32(groups+2))
 	} else {
-		b = appendU32(b, uint32(groups+1))
+		b = leb128.AppendU32(b, uint32(groups+1))
 	}
 	b = append(b, r.b[localsStart:localsEnd]...)
 	b = append(b, 0x01, 0x7e)
@@ -126,16 +130,16 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 		switch in.kind {
 		case kReturn:
 			b = append(b, 0x0c)
-			b = appendU32(b, depth)
+			b = leb128.AppendU32(b, depth)
 			continue
 		case kFunc:
 			b = append(b, in.op)
-			b = appendU32(b, in.fn)
+			b = leb128.AppendU32(b, in.fn)
 			continue
 		case kCall:
 			b = f.store(b)
 			b = append(b, in.op)
-			b = appendU32(b, in.fn)
+			b = leb128.AppendU32(b, in.fn)
 			b = f.load(b)
 			continue
 		case kCallIndirect:
@@ -335,15 +339,15 @@ func decodeFD(r *reader) {
 func (f *fn) enter(b []byte) []byte {
 	m := f.m
 	b = append(b, 0x23)
-	b = appendU32(b, m.depth)
+	b = leb128.AppendU32(b, m.depth)
 	b = append(b, 0x41, 0x01, 0x6a, 0x24) // i32.const 1, i32.add, global.set
-	b = appendU32(b, m.depth)
+	b = leb128.AppendU32(b, m.depth)
 	b = append(b, 0x23)
-	b = appendU32(b, m.depth)
+	b = leb128.AppendU32(b, m.depth)
 	b = append(b, 0x41)
 	b = appendS64(b, int64(m.opt.MaxDepth))
 	b = append(b, 0x4b, 0x04, 0x40, 0x10) // i32.gt_u, if, call
-	b = appendU32(b, m.overflow)
+	b = leb128.AppendU32(b, m.overflow)
 	return append(b, 0x00, 0x0b) // unreachable, end
 }
 
@@ -351,9 +355,9 @@ func (f *fn) enter(b []byte) []byte {
 func (f *fn) leave(b []byte) []byte {
 	m := f.m
 	b = append(b, 0x23)
-	b = appendU32(b, m.depth)
+	b = leb128.AppendU32(b, m.depth)
 	b = append(b, 0x41, 0x01, 0x6b, 0x24) // i32.const 1, i32.sub, global.set
-	return appendU32(b, m.depth)
+	return leb128.AppendU32(b, m.depth)
 }
 
 // fuel is the index of the local holding the fuel while the function
@@ -365,24 +369,24 @@ func (f *fn) scratchLocal() uint32 { return f.locals + 1 }
 // after every call, which may have used fuel.
 func (f *fn) load(b []byte) []byte {
 	b = append(b, 0x23)
-	b = appendU32(b, f.m.fuel)
+	b = leb128.AppendU32(b, f.m.fuel)
 	b = append(b, 0x21)
-	return appendU32(b, f.fuel())
+	return leb128.AppendU32(b, f.fuel())
 }
 
 // store copies the fuel local back to the global: before every call and at
 // the exit.
 func (f *fn) store(b []byte) []byte {
 	b = append(b, 0x20)
-	b = appendU32(b, f.fuel())
+	b = leb128.AppendU32(b, f.fuel())
 	b = append(b, 0x24)
-	return appendU32(b, f.m.fuel)
+	return leb128.AppendU32(b, f.m.fuel)
 }
 
 // charge lowers the fuel by cost and refills when it went below zero.
 func (f *fn) charge(b []byte, cost int64) []byte {
 	b = append(b, 0x20)
-	b = appendU32(b, f.fuel())
+	b = leb128.AppendU32(b, f.fuel())
 	b = append(b, 0x42)
 	b = appendS64(b, cost)
 	b = append(b, 0x7d) // i64.sub
@@ -393,27 +397,27 @@ func (f *fn) charge(b []byte, cost int64) []byte {
 // by shift, and leaves it there.
 func (f *fn) chargeLength(b []byte, shift byte) []byte {
 	b = append(b, 0x21) // local.set scratch
-	b = appendU32(b, f.scratchLocal())
+	b = leb128.AppendU32(b, f.scratchLocal())
 	b = append(b, 0x20)
-	b = appendU32(b, f.fuel())
+	b = leb128.AppendU32(b, f.fuel())
 	b = append(b, 0x20)
-	b = appendU32(b, f.scratchLocal())
+	b = leb128.AppendU32(b, f.scratchLocal())
 	b = append(b, 0xad, 0x42, shift, 0x88, 0x7d) // i64.extend_i32_u, i64.const, i64.shr_u, i64.sub
 	b = f.check(b)
 	b = append(b, 0x20)
-	return appendU32(b, f.scratchLocal())
+	return leb128.AppendU32(b, f.scratchLocal())
 }
 
 // check stores the fuel on the stack in the fuel local and calls refill
 // when it is below zero.
 func (f *fn) check(b []byte) []byte {
 	b = append(b, 0x22) // local.tee
-	b = appendU32(b, f.fuel())
+	b = leb128.AppendU32(b, f.fuel())
 	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20) // i64.const 0, i64.lt_s, if, local.get
-	b = appendU32(b, f.fuel())
+	b = leb128.AppendU32(b, f.fuel())
 	b = append(b, 0x10)
-	b = appendU32(b, f.m.refill)
+	b = leb128.AppendU32(b, f.m.refill)
 	b = append(b, 0x21)
-	b = appendU32(b, f.fuel())
+	b = leb128.AppendU32(b, f.fuel())
 	return append(b, 0x0b)
 }

@@ -3,6 +3,8 @@ package meter
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/passerelle/passerelle/runtime/internal/leb128"
 )
 
 // reader decodes one part of a module. The first error sticks: later reads
@@ -50,23 +52,16 @@ func (r *reader) bytes(n int) []byte {
 
 // u32 decodes an unsigned LEB128 value of at most 32 bits.
 func (r *reader) u32() uint32 {
-	var v uint32
-	for i := 0; i < 5; i++ {
-		c := r.byte()
-		if r.err != nil {
-			return 0
-		}
-		if i == 4 && c > 0x0f {
-			r.fail("u32 out of range")
-			return 0
-		}
-		v |= uint32(c&0x7f) << (7 * i)
-		if c&0x80 == 0 {
-			return v
-		}
+	if r.err != nil {
+		return 0
 	}
-	r.fail("u32 longer than 5 bytes")
-	return 0
+	v, n, err := leb128.ReadU32(r.b[r.off:])
+	if err != nil {
+		r.fail("%v", err)
+		return 0
+	}
+	r.off += n
+	return v
 }
 
 // skipLEB skips a LEB128 value (signed or not) of at most max bytes.
@@ -122,18 +117,6 @@ func (r *reader) count() int {
 	return int(n)
 }
 
-func appendU32(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
-}
-
 func appendS64(b []byte, v int64) []byte {
 	for {
 		c := byte(v & 0x7f)
@@ -146,13 +129,13 @@ func appendS64(b []byte, v int64) []byte {
 }
 
 func appendName(b []byte, s string) []byte {
-	b = appendU32(b, uint32(len(s)))
+	b = leb128.AppendU32(b, uint32(len(s)))
 	return append(b, s...)
 }
 
 // appendSection appends a section with its id and size.
 func appendSection(b []byte, id byte, payload []byte) []byte {
 	b = append(b, id)
-	b = appendU32(b, uint32(len(payload)))
+	b = leb128.AppendU32(b, uint32(len(payload)))
 	return append(b, payload...)
 }

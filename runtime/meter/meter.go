@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/passerelle/passerelle/runtime/internal/leb128"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // Version is the version of the instrumentation. It is written into every
@@ -160,7 +163,7 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 	m.typeCount = len(m.types)
 	var imports []byte
 	if s := byID[2]; s != nil {
-		if imports, err = m.readImports(s); err != nil {
+		if imports, err = m.readImports(wasm, s); err != nil {
 			return nil, err
 		}
 	}
@@ -198,7 +201,7 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 
 	// Globals: the input's (const expressions may hold ref.func), then
 	// fuel and depth.
-	g := appendU32(nil, globalCount+2)
+	g := leb128.AppendU32(nil, globalCount+2)
 	if globalCount > 0 {
 		r := &reader{b: globalEntries, at: byID[6].at + len(byID[6].payload) - len(globalEntries)}
 		for range globalCount {
@@ -228,7 +231,7 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 		if r.err != nil {
 			return nil, r.err
 		}
-		out[8] = appendU32(nil, idx)
+		out[8] = leb128.AppendU32(nil, idx)
 	}
 	if s := byID[9]; s != nil {
 		if out[9], err = m.elements(s); err != nil {
@@ -252,7 +255,7 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 	imp := imports
 	imp = appendImport(imp, ImportRefill, refillType)
 	imp = appendImport(imp, ImportDepth, depthType)
-	out[2] = append(appendU32(nil, m.imports+added), imp...)
+	out[2] = append(leb128.AppendU32(nil, m.imports+added), imp...)
 	out[1] = m.typeSection()
 
 	return m.assemble(wasm, secs, out)
@@ -262,7 +265,7 @@ func appendImport(b []byte, name string, typ uint32) []byte {
 	b = appendName(b, Module)
 	b = appendName(b, name)
 	b = append(b, 0x00)
-	return appendU32(b, typ)
+	return leb128.AppendU32(b, typ)
 }
 
 // split returns the sections of wasm.
@@ -412,68 +415,36 @@ func (r *reader) valType() {
 	}
 }
 
-func (r *reader) limits() {
-	flags := r.byte()
-	if flags > 0x07 {
-		r.fail("unknown limits flags %#x", flags)
-		return
-	}
-	for range 1 + int(flags&0x01) {
-		r.skipLEB(10)
-	}
-}
-
 // readImports counts the function and global imports, refuses imports of
 // Module and returns the entries (without the count).
-func (m *module) readImports(s *section) ([]byte, error) {
-	r := &reader{b: s.payload, at: s.at}
-	n := r.count()
-	m.imports = uint32(n)
-	entries := r.off
-	for range n {
-		mod := r.name()
-		field := r.name()
-		if r.err == nil && mod == Module {
-			return nil, fmt.Errorf("%w: the module imports %s.%s; the module name %q belongs to the host", ErrReserved, mod, field, Module)
-		}
-		switch kind := r.byte(); kind {
-		case 0x00:
-			if t := r.u32(); r.err == nil && int(t) >= m.typeCount {
-				r.fail("import %s.%s has type %d; the module has %d types", mod, field, t, m.typeCount)
-			}
+func (m *module) readImports(wasm []byte, s *section) ([]byte, error) {
+	imps, err := wasmfile.Imports(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	for _, imp := range imps {
+		switch {
+		case imp.Module == Module:
+			return nil, fmt.Errorf("%w: the module imports %s.%s; the module name %q belongs to the host", ErrReserved, imp.Module, imp.Name, Module)
+		case imp.Kind == wasmfile.KindFunc:
 			m.funcImps++
-		case 0x01:
-			r.valType() // reference type
-			r.limits()
-		case 0x02:
-			r.limits()
-		case 0x03:
-			r.valType()
-			r.byte()
+		case imp.Kind == wasmfile.KindGlobal:
 			m.globalImps++
-		case 0x04:
-			r.byte()
-			r.u32()
-		default:
-			r.fail("unknown import kind %#x", kind)
 		}
 	}
-	if r.err == nil && !r.done() {
-		r.fail("import section has bytes after its last entry")
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	return s.payload[entries:], nil
+	m.imports = uint32(len(imps))
+	r := &reader{b: s.payload, at: s.at}
+	r.u32() // the count
+	return s.payload[r.off:], r.err
 }
 
 func (m *module) typeSection() []byte {
-	b := appendU32(nil, uint32(len(m.types)))
+	b := leb128.AppendU32(nil, uint32(len(m.types)))
 	for _, t := range m.types {
 		b = append(b, 0x60)
-		b = appendU32(b, uint32(len(t.params)))
+		b = leb128.AppendU32(b, uint32(len(t.params)))
 		b = append(b, t.params...)
-		b = appendU32(b, uint32(len(t.results)))
+		b = leb128.AppendU32(b, uint32(len(t.results)))
 		b = append(b, t.results...)
 	}
 	return b
@@ -504,9 +475,9 @@ func (m *module) exports(s *section) ([]byte, error) {
 			b = appendName(b, name)
 			b = append(b, kind)
 			if kind == 0x00 {
-				b = appendU32(b, m.funcIndex(r))
+				b = leb128.AppendU32(b, m.funcIndex(r))
 			} else {
-				b = appendU32(b, r.u32())
+				b = leb128.AppendU32(b, r.u32())
 			}
 		}
 		if r.err == nil && !r.done() {
@@ -518,26 +489,26 @@ func (m *module) exports(s *section) ([]byte, error) {
 	}
 	b = appendName(b, ExportFuel)
 	b = append(b, 0x03)
-	b = appendU32(b, m.fuel)
+	b = leb128.AppendU32(b, m.fuel)
 	b = appendName(b, ExportDepth)
 	b = append(b, 0x03)
-	b = appendU32(b, m.depth)
-	return append(appendU32(nil, uint32(n+2)), b...), nil
+	b = leb128.AppendU32(b, m.depth)
+	return append(leb128.AppendU32(nil, uint32(n+2)), b...), nil
 }
 
 func (m *module) elements(s *section) ([]byte, error) {
 	r := &reader{b: s.payload, at: s.at}
 	n := r.count()
-	b := appendU32(nil, uint32(n))
+	b := leb128.AppendU32(nil, uint32(n))
 	for range n {
 		flags := r.u32()
 		if flags > 7 {
 			r.fail("element segment flags %d", flags)
 			break
 		}
-		b = appendU32(b, flags)
+		b = leb128.AppendU32(b, flags)
 		if flags&0x02 != 0 && flags&0x01 == 0 { // explicit table index
-			b = appendU32(b, r.u32())
+			b = leb128.AppendU32(b, r.u32())
 		}
 		if flags&0x01 == 0 { // active: offset expression
 			b = m.constExpr(r, b)
@@ -546,10 +517,10 @@ func (m *module) elements(s *section) ([]byte, error) {
 			b = append(b, r.byte())
 		}
 		k := r.count()
-		b = appendU32(b, uint32(k))
+		b = leb128.AppendU32(b, uint32(k))
 		for range k {
 			if flags&0x04 == 0 {
-				b = appendU32(b, m.funcIndex(r))
+				b = leb128.AppendU32(b, m.funcIndex(r))
 			} else {
 				b = m.constExpr(r, b)
 			}
@@ -571,7 +542,7 @@ func (m *module) constExpr(r *reader, b []byte) []byte {
 			return append(b, op)
 		case 0xd2:
 			b = append(b, op)
-			b = appendU32(b, m.funcIndex(r))
+			b = leb128.AppendU32(b, m.funcIndex(r))
 			continue
 		case 0x23:
 			r.u32()
@@ -612,16 +583,16 @@ func (m *module) names(s section) ([]byte, error) {
 		switch id {
 		case 1: // function names
 			n := sub.count()
-			p = appendU32(p, uint32(n))
+			p = leb128.AppendU32(p, uint32(n))
 			for range n {
-				p = appendU32(p, m.shift(sub.u32()))
+				p = leb128.AppendU32(p, m.shift(sub.u32()))
 				p = appendName(p, sub.name())
 			}
 		case 2, 3: // local names, labels: per function
 			n := sub.count()
-			p = appendU32(p, uint32(n))
+			p = leb128.AppendU32(p, uint32(n))
 			for range n {
-				p = appendU32(p, m.shift(sub.u32()))
+				p = leb128.AppendU32(p, m.shift(sub.u32()))
 				start := sub.off
 				k := sub.count()
 				for range k {
@@ -637,7 +608,7 @@ func (m *module) names(s section) ([]byte, error) {
 			return nil, sub.err
 		}
 		b = append(b, id)
-		b = appendU32(b, uint32(len(p)))
+		b = leb128.AppendU32(b, uint32(len(p)))
 		b = append(b, p...)
 	}
 	return b, r.err

@@ -3,6 +3,8 @@ package wasmfile
 import (
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/passerelle/passerelle/runtime/internal/leb128"
 )
 
 // Import kinds, as encoded in the import section.
@@ -112,7 +114,7 @@ func (r *reader) u32() uint32 {
 	if r.err != nil {
 		return 0
 	}
-	v, n, err := readU32(r.b[r.off:])
+	v, n, err := leb128.ReadU32(r.b[r.off:])
 	if err != nil {
 		r.fail("%v", err)
 		return 0
