@@ -86,6 +86,7 @@ func TestHostileModules(t *testing.T) {
 		check func(t *testing.T, err error)
 	}{
 		{"unknown import", func(t *testing.T) []byte { return fixture(t, "unknown_import", nil, host.Limits{}) }, wantRule("import.unknown")},
+		{"imports the meter", func(t *testing.T) []byte { return fixture(t, "import_meter", nil, host.Limits{}) }, wantRule("import.unknown")},
 		{"missing exports", func(t *testing.T) []byte { return fixture(t, "no_exports", nil, host.Limits{}) }, wantRule("export.on_event")},
 		{"non-wasm file", func(t *testing.T) []byte { return []byte("#!/bin/sh\nrm -rf /\n") }, wantRule("module.invalid")},
 		{"0-byte file", func(t *testing.T) []byte { return []byte{} }, wantRule("module.empty")},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,7 +89,8 @@ func TestCallDepth(t *testing.T) {
 // TestGCWhileGuestRuns: a garbage collection completes while a guest
 // without loops runs. Before metering, compiled guest code never reached a
 // Go safepoint: the collection's stop-the-world waited for the guest, and
-// with every other goroutine stopped nothing could stop the guest.
+// with every other goroutine stopped nothing could stop the guest (this
+// test then hung until go test's own timeout).
 func TestGCWhileGuestRuns(t *testing.T) {
 	e, _ := newEngine(t, nil)
 	a := load(t, e, fixture(t, "tree", nil, host.Limits{EventTimeoutMS: 10000, EventFuelMillions: noFuelLimit}))
@@ -129,4 +131,22 @@ func canceled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// TestCheckHidesMeter: the imports the instrumentation adds are not the
+// merchant's and are not reported as theirs.
+func TestCheckHidesMeter(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	rep, err := e.Check(context.Background(), fixture(t, "echo", chat, host.Limits{}))
+	if err != nil || !rep.OK() {
+		t.Fatalf("Check = %+v, %v", rep, err)
+	}
+	for _, imp := range rep.Imports {
+		if strings.HasPrefix(imp, "passerelle_meter.") {
+			t.Errorf("Imports lists %s", imp)
+		}
+	}
+	if len(rep.Imports) != 4 {
+		t.Errorf("Imports = %v, want echo's 4", rep.Imports)
+	}
 }
