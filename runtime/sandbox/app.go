@@ -249,7 +249,7 @@ drain:
 // Dispatch runs one event on a warm instance. It waits for a free instance
 // if PoolSize events already run, until ctx is done. The event stops at the
 // app's deadline or ctx's deadline, whichever is first; a cancelled ctx is
-// noticed at the next host call. A failure that leaves the instance in an
+// noticed at the next host call or refill (meter.go). A failure that leaves the instance in an
 // unknown state (trap, limit, ABI violation) discards it.
 func (a *App) Dispatch(ctx context.Context, ev *Event) (Result, error) {
 	if ev == nil {
@@ -330,7 +330,7 @@ type instance struct {
 	memInit uint32 // memory size in bytes once started
 
 	// deadline is the event's deadline in engine nanoseconds, 0 when idle
-	// and killed once the watchdog closed the instance.
+	// and killed once refill found it passed.
 	deadline atomic.Int64
 
 	// Per-event state, set by run and read by host functions on the same
@@ -373,9 +373,9 @@ func (a *App) newInstance() (*instance, error) {
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
 
+	start := time.Now() // before the timer starts: took is never below the limit
 	ctx, cancel := context.WithTimeout(inst.ctx, a.timeout)
 	defer cancel()
-	start := time.Now()
 	mod, err := a.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, inst.memory.allocator()), a.compiled, cfg)
 	if err == nil {
 		inst.mod = mod
@@ -393,7 +393,7 @@ func (a *App) newInstance() (*instance, error) {
 		a.stats.traps.Add(1)
 		var ferr error
 		if ctx.Err() != nil {
-			ms := uint64(time.Since(start) / time.Millisecond)
+			ms := uint64((time.Since(start) + time.Millisecond - 1) / time.Millisecond)
 			ferr = &LimitError{Limit: LimitDeadline, Max: uint64(a.limits.EventTimeoutMS), Got: ms, Unit: "ms"}
 		} else if inst.abort != nil {
 			ferr = inst.abort
@@ -409,12 +409,10 @@ func (a *App) newInstance() (*instance, error) {
 	inst.onEvent = mod.ExportedFunction(ExportOnEvent)
 	a.stats.live.Add(1)
 	a.stats.created.Add(1)
-	e.track(inst)
 	return inst, nil
 }
 
 func (a *App) closeInstance(inst *instance) {
-	a.engine.untrack(inst)
 	_ = inst.mod.Close(a.engine.baseCtx)
 	inst.memory.release() // no call runs on inst any more
 	a.stats.live.Add(-1)
@@ -445,17 +443,11 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	if d, ok := ctx.Deadline(); ok {
 		allowed = min(allowed, time.Until(d))
 	}
-	var callErr error
-	timedOut := false
-	if e.ctxDeadlines {
-		timedOut, callErr = inst.callWithTimeout(ctx, allowed)
-	} else {
-		deadline := max(e.now()+int64(allowed), 1)
-		inst.deadline.Store(deadline)
-		callErr = inst.onEvent.CallWithStack(inst.ctx, inst.stack)
-		// The watchdog marks the instance killed before closing it.
-		timedOut = !inst.deadline.CompareAndSwap(deadline, 0)
-	}
+	deadline := max(e.now()+int64(allowed), 1)
+	inst.deadline.Store(deadline)
+	callErr := inst.onEvent.CallWithStack(inst.ctx, inst.stack)
+	// refill marks the instance killed when it stops the event.
+	timedOut := !inst.deadline.CompareAndSwap(deadline, 0)
 	res = Result{
 		HostCalls: int(inst.calls),
 		Fuel:      inst.fuelUsed(),
@@ -487,15 +479,6 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	err = inst.classify(callErr, timedOut, allowed, res.Duration)
 	a.emitLog(slog.LevelError, "failure", err.Error(), eventID)
 	return res, false, err
-}
-
-// callWithTimeout runs the event under a context.WithTimeout, leaving the
-// deadline to wazero's per-call context watcher instead of the watchdog.
-func (inst *instance) callWithTimeout(ctx context.Context, allowed time.Duration) (timedOut bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, allowed)
-	defer cancel()
-	err = inst.onEvent.CallWithStack(context.WithValue(ctx, instanceKey{}, inst), inst.stack)
-	return err != nil && ctx.Err() != nil, err
 }
 
 // classify turns the error of a failed event into the typed error the

@@ -39,9 +39,9 @@
 // its memory cap, reserved but not committed (memory*.go): memory.grow
 // lengthens it in place instead of copying, the pages of a growth are
 // committed in one call, and closing the instance returns them to the
-// system. wazero frees a module's memory when the module closes, which the
-// watchdog may do while the guest runs; the sandbox unmaps only once no call
-// can be running on the instance. Elsewhere guest memory is on the Go heap.
+// system. wazero frees a module's memory when the module closes, which
+// App.Close may do while the guest runs; the sandbox unmaps only once no
+// call can be running on the instance. Elsewhere guest memory is on the Go heap.
 //
 // An instance that traps, breaks the ABI or exceeds a limit is closed and
 // replaced by a fresh one at the next event; so is one whose memory grew
@@ -68,12 +68,11 @@
 // MaxCallDepth stops the event with LimitError "call_depth", which bounds
 // the guest's stack memory. Result.Fuel is what the event used.
 //
-// Deadlines: guest code is also compiled with wazero's termination checks,
-// and one watchdog goroutine per Engine closes any instance whose event
-// passed its deadline (checked every few milliseconds), which stops the
-// guest at its next loop back-edge: a second line behind the meter.
-// Dispatch itself starts no goroutine or timer; wazero's call path still
-// starts one short-lived goroutine per call (see BENCHMARKS.md).
+// Deadlines are therefore checked by the guest's own refill calls: no
+// watchdog, no timer and no goroutine per event. Guest code is compiled
+// without wazero's termination checks (WithCloseOnContextDone), which only
+// looked at loop back-edges and made wazero start a goroutine on every
+// call.
 //
 // Compiled guest code is not preempted by the Go scheduler, but a metered
 // guest reaches Go at every refill: a garbage collection waits for a

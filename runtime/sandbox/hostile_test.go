@@ -173,22 +173,6 @@ func wantRule(rule string) func(*testing.T, error) {
 	}
 }
 
-// TestContextDeadlines checks the alternative deadline mechanism kept for
-// the benchmark comparison.
-func TestContextDeadlines(t *testing.T) {
-	e, _ := newEngine(t, nil)
-	sandbox.UseContextDeadlines(e)
-	bad := load(t, e, fixture(t, "loop", nil, host.Limits{EventTimeoutMS: 30}))
-	good := load(t, e, fixture(t, "echo", chat, host.Limits{}))
-	for range 2 {
-		_, err := bad.Dispatch(context.Background(), event(nil))
-		wantLimit("deadline", 30, 0, "deadline: ")(t, err)
-		if _, err := good.Dispatch(context.Background(), event(nil)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestCallerDeadline: a Dispatch context with a deadline shorter than the
 // app's stops the event at the caller's deadline.
 func TestCallerDeadline(t *testing.T) {
