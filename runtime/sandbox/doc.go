@@ -53,7 +53,7 @@
 // Each App has effective limits (App.Limits): the manifest's values where
 // set, else Config.Defaults, else the built-in defaults (64 MiB of memory,
 // 1 s per event, 1000 host calls, 256 KiB per call, 4 MiB per event, 64 KiB
-// of log, 2·10⁹ fuel units per event). A manifest asking above Config.Max
+// of log, 2·10¹⁰ fuel units per event). A manifest asking above Config.Max
 // fails Load. Every breach is a *LimitError naming the limit, the allowance
 // and what was used.
 //

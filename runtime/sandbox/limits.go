@@ -15,7 +15,7 @@ var builtinDefaults = host.Limits{
 	CallBytes:         256 << 10,
 	EventBytes:        4 << 20,
 	LogBytes:          64 << 10,
-	EventFuelMillions: 2000,
+	EventFuelMillions: 20000, // 2·10¹⁰ units: above what the default deadline allows
 }
 
 // BuiltinDefaults returns the limits used where neither Config.Defaults nor
