@@ -52,6 +52,7 @@ func TestMeteredShapes(t *testing.T) {
 					t.Fatalf("round %d: hostile event succeeded", round)
 				}
 				tt.check(t, err)
+				t.Logf("round %d: %v", round, err)
 				if _, err := good.Dispatch(context.Background(), event(&outbox{})); err != nil {
 					t.Fatalf("round %d: good app after hostile event: %v", round, err)
 				}
