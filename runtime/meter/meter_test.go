@@ -219,3 +219,36 @@ func FuzzInstrument(f *testing.F) {
 		cm.Close(ctx)
 	})
 }
+
+// FuzzRefillPoints runs an export of the shapes fixture with refills at
+// fuzzed intervals: wherever the guest stops for fuel, the result is the
+// original's.
+func FuzzRefillPoints(f *testing.F) {
+	orig := readFixture(f, "shapes.wasm")
+	inst, err := meter.Instrument(orig, meter.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	bare := newGuest(f, orig, 0)
+	var names []string
+	want := map[string][]uint64{}
+	for name := range bare.mod.ExportedFunctionDefinitions() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if want[name], err = bare.call(f, name); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(uint16(1), uint8(0))
+	f.Add(uint16(500), uint8(3))
+	f.Fuzz(func(t *testing.T, chunk uint16, which uint8) {
+		name := names[int(which)%len(names)]
+		g := newGuest(t, inst, int64(chunk)+1)
+		got, err := g.call(t, name)
+		if err != nil || !slices.Equal(got, want[name]) {
+			t.Fatalf("%s with refills of %d: %v, %v; want %v", name, chunk+1, got, err, want[name])
+		}
+	})
+}
