@@ -3,7 +3,7 @@ package meter
 import (
 	"fmt"
 
-	"github.com/passerelle/passerelle/runtime/internal/leb128"
+	"github.com/passerelle/passerelle/runtime/internal/wasmbin"
 )
 
 // kind says what the rewrite does with an instruction.
@@ -32,35 +32,35 @@ type instr struct {
 
 // code instruments every function body.
 func (m *module) code(s *section) ([]byte, error) {
-	r := &reader{b: s.payload, at: s.at}
+	r := newReader(s.payload, s.at)
 	n := r.count()
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	if n != len(m.funcTypes) {
 		return nil, fmt.Errorf("%w: %d function bodies for %d declared functions", ErrMalformed, n, len(m.funcTypes))
 	}
 	out := make([]byte, 0, len(s.payload)+len(s.payload)/3)
-	out = leb128.AppendU32(out, uint32(n))
+	out = wasmbin.AppendU32(out, uint32(n))
 	var f fn
 	var body []byte
 	for i := range n {
-		size := r.u32()
-		at := r.at + r.off
-		raw := r.bytes(int(size))
-		if r.err != nil {
-			return nil, r.err
+		size := r.U32()
+		at := r.at + r.Off
+		raw := r.Bytes(int(size))
+		if r.Err != nil {
+			return nil, r.Err
 		}
 		f = fn{m: m, typ: m.types[m.funcTypes[i]], instrs: f.instrs[:0], regions: f.regions[:0]}
 		var err error
-		body, err = f.instrument(&reader{b: raw, at: at}, body[:0])
+		body, err = f.instrument(newReader(raw, at), body[:0])
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", m.funcImps+uint32(i), err)
 		}
-		out = leb128.AppendU32(out, uint32(len(body)))
+		out = wasmbin.AppendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	if !r.done() {
+	if !r.Done() {
 		return nil, fmt.Errorf("%w: code section has bytes after its last body", ErrMalformed)
 	}
 	return out, nil
@@ -83,19 +83,19 @@ type fn struct {
 func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 	m := f.m
 	groups := r.count()
-	localsStart := r.off
+	localsStart := r.Off
 	f.locals = uint32(len(f.typ.params))
 	for range groups {
-		k := r.u32()
+		k := r.U32()
 		r.valType()
-		if r.err == nil && uint64(f.locals)+uint64(k) > maxLocals {
+		if r.Err == nil && uint64(f.locals)+uint64(k) > maxLocals {
 			return nil, fmt.Errorf("%w: more than %d locals", ErrUnsupported, maxLocals)
 		}
 		f.locals += k
 	}
-	localsEnd := r.off
-	if r.err != nil {
-		return nil, r.err
+	localsEnd := r.Off
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	if err := f.decode(r); err != nil {
 		return nil, err
@@ -103,11 +103,11 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 
 	// Locals: the input's, the fuel's, then the scratch i32 if needed.
 	if f.scratch {
-		b = leb128.AppendU32(b, uint32(groups+2))
+		b = wasmbin.AppendU32(b, uint32(groups+2))
 	} else {
-		b = leb128.AppendU32(b, uint32(groups+1))
+		b = wasmbin.AppendU32(b, uint32(groups+1))
 	}
-	b = append(b, r.b[localsStart:localsEnd]...)
+	b = append(b, r.B[localsStart:localsEnd]...)
 	b = append(b, 0x01, 0x7e)
 	if f.scratch {
 		b = append(b, 0x01, 0x7f)
@@ -130,21 +130,21 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 		switch in.kind {
 		case kReturn:
 			b = append(b, 0x0c)
-			b = leb128.AppendU32(b, depth)
+			b = wasmbin.AppendU32(b, depth)
 			continue
 		case kFunc:
 			b = append(b, in.op)
-			b = leb128.AppendU32(b, in.fn)
+			b = wasmbin.AppendU32(b, in.fn)
 			continue
 		case kCall:
 			b = f.store(b)
 			b = append(b, in.op)
-			b = leb128.AppendU32(b, in.fn)
+			b = wasmbin.AppendU32(b, in.fn)
 			b = f.load(b)
 			continue
 		case kCallIndirect:
 			b = f.store(b)
-			b = append(b, r.b[in.start:in.end]...)
+			b = append(b, r.B[in.start:in.end]...)
 			b = f.load(b)
 			continue
 		case kBlock:
@@ -152,7 +152,7 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 		case kLoop:
 			depth++
 			loops++
-			b = append(b, r.b[in.start:in.end]...)
+			b = append(b, r.B[in.start:in.end]...)
 			b = f.charge(b, f.regions[loops])
 			continue
 		case kEnd:
@@ -162,7 +162,7 @@ func (f *fn) instrument(r *reader, b []byte) ([]byte, error) {
 		case kTableBulk:
 			b = f.chargeLength(b, tableShift)
 		}
-		b = append(b, r.b[in.start:in.end]...)
+		b = append(b, r.B[in.start:in.end]...)
 	}
 	b = append(b, 0x0b) // the wrapper block
 	b = f.store(b)
@@ -177,18 +177,18 @@ func (f *fn) decode(r *reader) error {
 	open := []int{0} // region of each open label; the function's first
 	f.regions = append(f.regions, 0)
 	for len(open) > 0 {
-		if r.done() {
-			if r.err != nil {
-				return r.err
+		if r.Done() {
+			if r.Err != nil {
+				return r.Err
 			}
 			return fmt.Errorf("%w: function body ends inside a block", ErrMalformed)
 		}
-		in := instr{start: r.off}
+		in := instr{start: r.Off}
 		f.decodeOne(r, &in)
-		if r.err != nil {
-			return r.err
+		if r.Err != nil {
+			return r.Err
 		}
-		in.end = r.off
+		in.end = r.Off
 		f.regions[open[len(open)-1]]++
 		switch in.kind {
 		case kBlock:
@@ -203,15 +203,15 @@ func (f *fn) decode(r *reader) error {
 		}
 		f.instrs = append(f.instrs, in)
 	}
-	if !r.done() {
-		return fmt.Errorf("%w: %d bytes after the function's end", ErrMalformed, len(r.b)-r.off)
+	if !r.Done() {
+		return fmt.Errorf("%w: %d bytes after the function's end", ErrMalformed, len(r.B)-r.Off)
 	}
 	return nil
 }
 
 func (f *fn) decodeOne(r *reader, in *instr) {
 	m := f.m
-	op := r.byte()
+	op := r.Byte()
 	in.op = op
 	switch {
 	case op == 0x00, op == 0x01, op == 0x05, op == 0x1a, op == 0x1b, op >= 0x45 && op <= 0xc4, op == 0xd1:
@@ -224,11 +224,11 @@ func (f *fn) decodeOne(r *reader, in *instr) {
 	case op == 0x0b:
 		in.kind = kEnd
 	case op == 0x0c, op == 0x0d:
-		r.u32()
+		r.U32()
 	case op == 0x0e:
 		n := r.count()
 		for range n + 1 {
-			r.u32()
+			r.U32()
 		}
 	case op == 0x0f:
 		in.kind = kReturn
@@ -240,32 +240,32 @@ func (f *fn) decodeOne(r *reader, in *instr) {
 		in.fn = m.funcIndex(r)
 	case op == 0x11:
 		in.kind = kCallIndirect
-		r.u32()
-		r.u32()
+		r.U32()
+		r.U32()
 	case op == 0x1c:
 		r.valTypes()
 	case op >= 0x20 && op <= 0x22:
-		if idx := r.u32(); r.err == nil && idx >= f.locals {
-			r.fail("local %d; the function has %d", idx, f.locals)
+		if idx := r.U32(); r.Err == nil && idx >= f.locals {
+			r.Fail("local %d; the function has %d", idx, f.locals)
 		}
 	case op == 0x23, op == 0x24:
-		if idx := r.u32(); r.err == nil && idx >= m.globalImps+m.globals {
-			r.fail("global %d; the module has %d", idx, m.globalImps+m.globals)
+		if idx := r.U32(); r.Err == nil && idx >= m.globalImps+m.globals {
+			r.Fail("global %d; the module has %d", idx, m.globalImps+m.globals)
 		}
 	case op == 0x25, op == 0x26:
-		r.u32()
+		r.U32()
 	case op >= 0x28 && op <= 0x3e:
 		r.memarg()
 	case op == 0x3f, op == 0x40:
-		r.u32()
+		r.U32()
 	case op == 0x41:
-		r.skipLEB(5)
+		r.SkipLEB(5)
 	case op == 0x42:
-		r.skipLEB(10)
+		r.SkipLEB(10)
 	case op == 0x43:
-		r.bytes(4)
+		r.Bytes(4)
 	case op == 0x44:
-		r.bytes(8)
+		r.Bytes(8)
 	case op == 0xd0:
 		r.s33()
 	case op == 0xfc:
@@ -273,64 +273,64 @@ func (f *fn) decodeOne(r *reader, in *instr) {
 	case op == 0xfd:
 		decodeFD(r)
 	default:
-		if r.err == nil {
-			r.err = fmt.Errorf("%w: instruction %#x at offset %d", ErrUnsupported, op, r.at+r.off-1)
+		if r.Err == nil {
+			r.Err = fmt.Errorf("%w: instruction %#x at offset %d", ErrUnsupported, op, r.at+r.Off-1)
 		}
 	}
 }
 
 func (r *reader) memarg() {
-	if align := r.u32(); align&0x40 != 0 { // multi-memory: a memory index follows
-		r.u32()
+	if align := r.U32(); align&0x40 != 0 { // multi-memory: a memory index follows
+		r.U32()
 	}
-	r.skipLEB(10)
+	r.SkipLEB(10)
 }
 
 func (f *fn) decodeFC(r *reader, in *instr) {
-	switch sub := r.u32(); sub {
+	switch sub := r.U32(); sub {
 	case 0, 1, 2, 3, 4, 5, 6, 7: // trunc_sat
 	case 8: // memory.init data mem
-		r.u32()
-		r.u32()
+		r.U32()
+		r.U32()
 		in.kind = kMemBulk
 	case 9, 13, 15, 16: // data.drop, elem.drop, table.grow, table.size
-		r.u32()
+		r.U32()
 	case 10: // memory.copy dst src
-		r.u32()
-		r.u32()
+		r.U32()
+		r.U32()
 		in.kind = kMemBulk
 	case 11: // memory.fill
-		r.u32()
+		r.U32()
 		in.kind = kMemBulk
 	case 12, 14: // table.init elem table, table.copy dst src
-		r.u32()
-		r.u32()
+		r.U32()
+		r.U32()
 		in.kind = kTableBulk
 	case 17: // table.fill
-		r.u32()
+		r.U32()
 		in.kind = kTableBulk
 	default:
-		if r.err == nil {
-			r.err = fmt.Errorf("%w: instruction 0xfc %d at offset %d", ErrUnsupported, sub, r.at+r.off)
+		if r.Err == nil {
+			r.Err = fmt.Errorf("%w: instruction 0xfc %d at offset %d", ErrUnsupported, sub, r.at+r.Off)
 		}
 	}
 }
 
 func decodeFD(r *reader) {
-	switch sub := r.u32(); {
+	switch sub := r.U32(); {
 	case sub <= 11, sub == 92, sub == 93: // loads, stores
 		r.memarg()
 	case sub == 12, sub == 13: // v128.const, i8x16.shuffle
-		r.bytes(16)
+		r.Bytes(16)
 	case sub >= 21 && sub <= 34: // extract_lane, replace_lane
-		r.byte()
+		r.Byte()
 	case sub >= 84 && sub <= 91: // load_lane, store_lane
 		r.memarg()
-		r.byte()
+		r.Byte()
 	case sub <= 0x113: // no immediates (relaxed SIMD included)
 	default:
-		if r.err == nil {
-			r.err = fmt.Errorf("%w: instruction 0xfd %d at offset %d", ErrUnsupported, sub, r.at+r.off)
+		if r.Err == nil {
+			r.Err = fmt.Errorf("%w: instruction 0xfd %d at offset %d", ErrUnsupported, sub, r.at+r.Off)
 		}
 	}
 }
@@ -339,15 +339,15 @@ func decodeFD(r *reader) {
 func (f *fn) enter(b []byte) []byte {
 	m := f.m
 	b = append(b, 0x23)
-	b = leb128.AppendU32(b, m.depth)
+	b = wasmbin.AppendU32(b, m.depth)
 	b = append(b, 0x41, 0x01, 0x6a, 0x24) // i32.const 1, i32.add, global.set
-	b = leb128.AppendU32(b, m.depth)
+	b = wasmbin.AppendU32(b, m.depth)
 	b = append(b, 0x23)
-	b = leb128.AppendU32(b, m.depth)
+	b = wasmbin.AppendU32(b, m.depth)
 	b = append(b, 0x41)
 	b = appendS64(b, int64(m.opt.MaxDepth))
 	b = append(b, 0x4b, 0x04, 0x40, 0x10) // i32.gt_u, if, call
-	b = leb128.AppendU32(b, m.overflow)
+	b = wasmbin.AppendU32(b, m.overflow)
 	return append(b, 0x00, 0x0b) // unreachable, end
 }
 
@@ -355,9 +355,9 @@ func (f *fn) enter(b []byte) []byte {
 func (f *fn) leave(b []byte) []byte {
 	m := f.m
 	b = append(b, 0x23)
-	b = leb128.AppendU32(b, m.depth)
+	b = wasmbin.AppendU32(b, m.depth)
 	b = append(b, 0x41, 0x01, 0x6b, 0x24) // i32.const 1, i32.sub, global.set
-	return leb128.AppendU32(b, m.depth)
+	return wasmbin.AppendU32(b, m.depth)
 }
 
 // fuel is the index of the local holding the fuel while the function
@@ -369,24 +369,24 @@ func (f *fn) scratchLocal() uint32 { return f.locals + 1 }
 // after every call, which may have used fuel.
 func (f *fn) load(b []byte) []byte {
 	b = append(b, 0x23)
-	b = leb128.AppendU32(b, f.m.fuel)
+	b = wasmbin.AppendU32(b, f.m.fuel)
 	b = append(b, 0x21)
-	return leb128.AppendU32(b, f.fuel())
+	return wasmbin.AppendU32(b, f.fuel())
 }
 
 // store copies the fuel local back to the global: before every call and at
 // the exit.
 func (f *fn) store(b []byte) []byte {
 	b = append(b, 0x20)
-	b = leb128.AppendU32(b, f.fuel())
+	b = wasmbin.AppendU32(b, f.fuel())
 	b = append(b, 0x24)
-	return leb128.AppendU32(b, f.m.fuel)
+	return wasmbin.AppendU32(b, f.m.fuel)
 }
 
 // charge lowers the fuel by cost and refills when it went below zero.
 func (f *fn) charge(b []byte, cost int64) []byte {
 	b = append(b, 0x20)
-	b = leb128.AppendU32(b, f.fuel())
+	b = wasmbin.AppendU32(b, f.fuel())
 	b = append(b, 0x42)
 	b = appendS64(b, cost)
 	b = append(b, 0x7d) // i64.sub
@@ -397,27 +397,27 @@ func (f *fn) charge(b []byte, cost int64) []byte {
 // by shift, and leaves it there.
 func (f *fn) chargeLength(b []byte, shift byte) []byte {
 	b = append(b, 0x21) // local.set scratch
-	b = leb128.AppendU32(b, f.scratchLocal())
+	b = wasmbin.AppendU32(b, f.scratchLocal())
 	b = append(b, 0x20)
-	b = leb128.AppendU32(b, f.fuel())
+	b = wasmbin.AppendU32(b, f.fuel())
 	b = append(b, 0x20)
-	b = leb128.AppendU32(b, f.scratchLocal())
+	b = wasmbin.AppendU32(b, f.scratchLocal())
 	b = append(b, 0xad, 0x42, shift, 0x88, 0x7d) // i64.extend_i32_u, i64.const, i64.shr_u, i64.sub
 	b = f.check(b)
 	b = append(b, 0x20)
-	return leb128.AppendU32(b, f.scratchLocal())
+	return wasmbin.AppendU32(b, f.scratchLocal())
 }
 
 // check stores the fuel on the stack in the fuel local and calls refill
 // when it is below zero.
 func (f *fn) check(b []byte) []byte {
 	b = append(b, 0x22) // local.tee
-	b = leb128.AppendU32(b, f.fuel())
+	b = wasmbin.AppendU32(b, f.fuel())
 	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20) // i64.const 0, i64.lt_s, if, local.get
-	b = leb128.AppendU32(b, f.fuel())
+	b = wasmbin.AppendU32(b, f.fuel())
 	b = append(b, 0x10)
-	b = leb128.AppendU32(b, f.m.refill)
+	b = wasmbin.AppendU32(b, f.m.refill)
 	b = append(b, 0x21)
-	b = leb128.AppendU32(b, f.fuel())
+	b = wasmbin.AppendU32(b, f.fuel())
 	return append(b, 0x0b)
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/passerelle/passerelle/runtime/internal/leb128"
+	"github.com/passerelle/passerelle/runtime/internal/wasmbin"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
@@ -168,28 +168,28 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 		}
 	}
 	if s := byID[3]; s != nil {
-		r := &reader{b: s.payload, at: s.at}
+		r := newReader(s.payload, s.at)
 		n := r.count()
 		m.funcTypes = make([]uint32, n)
 		for i := range m.funcTypes {
-			m.funcTypes[i] = r.u32()
-			if r.err == nil && int(m.funcTypes[i]) >= m.typeCount {
-				r.fail("function %d has type %d; the module has %d types", i, m.funcTypes[i], m.typeCount)
+			m.funcTypes[i] = r.U32()
+			if r.Err == nil && int(m.funcTypes[i]) >= m.typeCount {
+				r.Fail("function %d has type %d; the module has %d types", i, m.funcTypes[i], m.typeCount)
 			}
 		}
-		if r.err != nil {
-			return nil, r.err
+		if r.Err != nil {
+			return nil, r.Err
 		}
 	}
 	var globalEntries []byte
 	var globalCount uint32
 	if s := byID[6]; s != nil {
-		r := &reader{b: s.payload, at: s.at}
+		r := newReader(s.payload, s.at)
 		globalCount = uint32(r.count())
-		globalEntries = r.b[r.off:]
+		globalEntries = r.B[r.Off:]
 		m.globals = globalCount
-		if r.err != nil {
-			return nil, r.err
+		if r.Err != nil {
+			return nil, r.Err
 		}
 	}
 	m.fuel = m.globalImps + m.globals
@@ -201,21 +201,21 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 
 	// Globals: the input's (const expressions may hold ref.func), then
 	// fuel and depth.
-	g := leb128.AppendU32(nil, globalCount+2)
+	g := wasmbin.AppendU32(nil, globalCount+2)
 	if globalCount > 0 {
-		r := &reader{b: globalEntries, at: byID[6].at + len(byID[6].payload) - len(globalEntries)}
+		r := newReader(globalEntries, byID[6].at+len(byID[6].payload)-len(globalEntries))
 		for range globalCount {
-			vt := r.off
+			vt := r.Off
 			r.valType()
-			r.byte() // mutability
-			g = append(g, r.b[vt:r.off]...)
+			r.Byte() // mutability
+			g = append(g, r.B[vt:r.Off]...)
 			g = m.constExpr(r, g)
 		}
-		if r.err != nil {
-			return nil, r.err
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		if !r.done() {
-			return nil, fmt.Errorf("%w: global section has %d bytes after its last entry", ErrMalformed, len(r.b)-r.off)
+		if !r.Done() {
+			return nil, fmt.Errorf("%w: global section has %d bytes after its last entry", ErrMalformed, len(r.B)-r.Off)
 		}
 	}
 	g = append(g, 0x7e, 0x01, 0x42, 0x00, 0x0b) // (mut i64) (i64.const 0)
@@ -226,12 +226,12 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 		return nil, err
 	}
 	if s := byID[8]; s != nil {
-		r := &reader{b: s.payload, at: s.at}
+		r := newReader(s.payload, s.at)
 		idx := m.funcIndex(r)
-		if r.err != nil {
-			return nil, r.err
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		out[8] = leb128.AppendU32(nil, idx)
+		out[8] = wasmbin.AppendU32(nil, idx)
 	}
 	if s := byID[9]; s != nil {
 		if out[9], err = m.elements(s); err != nil {
@@ -255,7 +255,7 @@ func Instrument(wasm []byte, opt Options) ([]byte, error) {
 	imp := imports
 	imp = appendImport(imp, ImportRefill, refillType)
 	imp = appendImport(imp, ImportDepth, depthType)
-	out[2] = append(leb128.AppendU32(nil, m.imports+added), imp...)
+	out[2] = append(wasmbin.AppendU32(nil, m.imports+added), imp...)
 	out[1] = m.typeSection()
 
 	return m.assemble(wasm, secs, out)
@@ -265,7 +265,7 @@ func appendImport(b []byte, name string, typ uint32) []byte {
 	b = appendName(b, Module)
 	b = appendName(b, name)
 	b = append(b, 0x00)
-	return leb128.AppendU32(b, typ)
+	return wasmbin.AppendU32(b, typ)
 }
 
 // split returns the sections of wasm.
@@ -276,31 +276,32 @@ func split(wasm []byte) ([]section, error) {
 	if string(wasm[4:8]) != "\x01\x00\x00\x00" {
 		return nil, fmt.Errorf("%w: binary format version %x, want 1", ErrMalformed, wasm[4:8])
 	}
-	r := &reader{b: wasm, off: 8}
+	r := newReader(wasm, 0)
+	r.Off = 8 // after the header
 	var secs []section
-	for !r.done() {
-		id := r.byte()
-		size := r.u32()
-		start := r.off
-		body := r.bytes(int(size))
-		if r.err != nil {
-			return nil, r.err
+	for !r.Done() {
+		id := r.Byte()
+		size := r.U32()
+		start := r.Off
+		body := r.Bytes(int(size))
+		if r.Err != nil {
+			return nil, r.Err
 		}
 		s := section{id: id, payload: body, at: start}
 		if id == 0 {
-			cr := &reader{b: body, at: start}
-			s.name = cr.name()
-			if cr.err != nil {
-				return nil, cr.err
+			cr := newReader(body, start)
+			s.name = cr.Name()
+			if cr.Err != nil {
+				return nil, cr.Err
 			}
-			s.payload = body[cr.off:]
-			s.at = start + cr.off
+			s.payload = body[cr.Off:]
+			s.at = start + cr.Off
 		} else if rank(id) == 0 {
 			return nil, fmt.Errorf("%w: unknown section id %d at offset %d", ErrMalformed, id, start)
 		}
 		secs = append(secs, s)
 	}
-	return secs, r.err
+	return secs, r.Err
 }
 
 // rank orders the known sections as the binary format requires.
@@ -370,30 +371,30 @@ func (m *module) assemble(wasm []byte, secs []section, out map[byte][]byte) ([]b
 }
 
 func (m *module) readTypes(s *section) error {
-	r := &reader{b: s.payload, at: s.at}
+	r := newReader(s.payload, s.at)
 	n := r.count()
 	for range n {
-		if c := r.byte(); c != 0x60 && r.err == nil {
+		if c := r.Byte(); c != 0x60 && r.Err == nil {
 			return fmt.Errorf("%w: type form %#x (only function types are supported)", ErrUnsupported, c)
 		}
 		p := r.valTypes()
 		res := r.valTypes()
 		m.types = append(m.types, funcType{params: p, results: res})
 	}
-	if r.err == nil && !r.done() {
-		r.fail("type section has bytes after its last entry")
+	if r.Err == nil && !r.Done() {
+		r.Fail("type section has bytes after its last entry")
 	}
-	return r.err
+	return r.Err
 }
 
 // valTypes reads a vector of value types, each one byte.
 func (r *reader) valTypes() []byte {
 	n := r.count()
-	b := r.bytes(n)
+	b := r.Bytes(n)
 	for _, c := range b {
 		if !isValType(c) {
-			if r.err == nil {
-				r.err = fmt.Errorf("%w: value type %#x", ErrUnsupported, c)
+			if r.Err == nil {
+				r.Err = fmt.Errorf("%w: value type %#x", ErrUnsupported, c)
 			}
 			return nil
 		}
@@ -410,8 +411,8 @@ func isValType(c byte) bool {
 }
 
 func (r *reader) valType() {
-	if c := r.byte(); r.err == nil && !isValType(c) {
-		r.err = fmt.Errorf("%w: value type %#x at offset %d", ErrUnsupported, c, r.at+r.off-1)
+	if c := r.Byte(); r.Err == nil && !isValType(c) {
+		r.Err = fmt.Errorf("%w: value type %#x at offset %d", ErrUnsupported, c, r.at+r.Off-1)
 	}
 }
 
@@ -433,18 +434,18 @@ func (m *module) readImports(wasm []byte, s *section) ([]byte, error) {
 		}
 	}
 	m.imports = uint32(len(imps))
-	r := &reader{b: s.payload, at: s.at}
-	r.u32() // the count
-	return s.payload[r.off:], r.err
+	r := newReader(s.payload, s.at)
+	r.U32() // the count
+	return s.payload[r.Off:], r.Err
 }
 
 func (m *module) typeSection() []byte {
-	b := leb128.AppendU32(nil, uint32(len(m.types)))
+	b := wasmbin.AppendU32(nil, uint32(len(m.types)))
 	for _, t := range m.types {
 		b = append(b, 0x60)
-		b = leb128.AppendU32(b, uint32(len(t.params)))
+		b = wasmbin.AppendU32(b, uint32(len(t.params)))
 		b = append(b, t.params...)
-		b = leb128.AppendU32(b, uint32(len(t.results)))
+		b = wasmbin.AppendU32(b, uint32(len(t.results)))
 		b = append(b, t.results...)
 	}
 	return b
@@ -453,9 +454,9 @@ func (m *module) typeSection() []byte {
 // funcIndex reads a function index of the input, checks it and returns it
 // shifted.
 func (m *module) funcIndex(r *reader) uint32 {
-	idx := r.u32()
-	if r.err == nil && idx >= m.funcs() {
-		r.fail("function index %d; the module has %d functions", idx, m.funcs())
+	idx := r.U32()
+	if r.Err == nil && idx >= m.funcs() {
+		r.Fail("function index %d; the module has %d functions", idx, m.funcs())
 	}
 	return m.shift(idx)
 }
@@ -464,108 +465,108 @@ func (m *module) exports(s *section) ([]byte, error) {
 	var n int
 	var b []byte
 	if s != nil {
-		r := &reader{b: s.payload, at: s.at}
+		r := newReader(s.payload, s.at)
 		n = r.count()
 		for range n {
-			name := r.name()
-			if r.err == nil && (name == ExportFuel || name == ExportDepth) {
+			name := r.Name()
+			if r.Err == nil && (name == ExportFuel || name == ExportDepth) {
 				return nil, fmt.Errorf("%w: the module exports %q, a name the host adds", ErrReserved, name)
 			}
-			kind := r.byte()
+			kind := r.Byte()
 			b = appendName(b, name)
 			b = append(b, kind)
 			if kind == 0x00 {
-				b = leb128.AppendU32(b, m.funcIndex(r))
+				b = wasmbin.AppendU32(b, m.funcIndex(r))
 			} else {
-				b = leb128.AppendU32(b, r.u32())
+				b = wasmbin.AppendU32(b, r.U32())
 			}
 		}
-		if r.err == nil && !r.done() {
-			r.fail("export section has bytes after its last entry")
+		if r.Err == nil && !r.Done() {
+			r.Fail("export section has bytes after its last entry")
 		}
-		if r.err != nil {
-			return nil, r.err
+		if r.Err != nil {
+			return nil, r.Err
 		}
 	}
 	b = appendName(b, ExportFuel)
 	b = append(b, 0x03)
-	b = leb128.AppendU32(b, m.fuel)
+	b = wasmbin.AppendU32(b, m.fuel)
 	b = appendName(b, ExportDepth)
 	b = append(b, 0x03)
-	b = leb128.AppendU32(b, m.depth)
-	return append(leb128.AppendU32(nil, uint32(n+2)), b...), nil
+	b = wasmbin.AppendU32(b, m.depth)
+	return append(wasmbin.AppendU32(nil, uint32(n+2)), b...), nil
 }
 
 func (m *module) elements(s *section) ([]byte, error) {
-	r := &reader{b: s.payload, at: s.at}
+	r := newReader(s.payload, s.at)
 	n := r.count()
-	b := leb128.AppendU32(nil, uint32(n))
+	b := wasmbin.AppendU32(nil, uint32(n))
 	for range n {
-		flags := r.u32()
+		flags := r.U32()
 		if flags > 7 {
-			r.fail("element segment flags %d", flags)
+			r.Fail("element segment flags %d", flags)
 			break
 		}
-		b = leb128.AppendU32(b, flags)
+		b = wasmbin.AppendU32(b, flags)
 		if flags&0x02 != 0 && flags&0x01 == 0 { // explicit table index
-			b = leb128.AppendU32(b, r.u32())
+			b = wasmbin.AppendU32(b, r.U32())
 		}
 		if flags&0x01 == 0 { // active: offset expression
 			b = m.constExpr(r, b)
 		}
 		if flags&0x03 != 0 { // elemkind or reftype
-			b = append(b, r.byte())
+			b = append(b, r.Byte())
 		}
 		k := r.count()
-		b = leb128.AppendU32(b, uint32(k))
+		b = wasmbin.AppendU32(b, uint32(k))
 		for range k {
 			if flags&0x04 == 0 {
-				b = leb128.AppendU32(b, m.funcIndex(r))
+				b = wasmbin.AppendU32(b, m.funcIndex(r))
 			} else {
 				b = m.constExpr(r, b)
 			}
 		}
 	}
-	if r.err == nil && !r.done() {
-		r.fail("element section has bytes after its last entry")
+	if r.Err == nil && !r.Done() {
+		r.Fail("element section has bytes after its last entry")
 	}
-	return b, r.err
+	return b, r.Err
 }
 
 // constExpr copies a constant expression, shifting ref.func.
 func (m *module) constExpr(r *reader, b []byte) []byte {
-	for r.err == nil {
-		start := r.off
-		op := r.byte()
+	for r.Err == nil {
+		start := r.Off
+		op := r.Byte()
 		switch op {
 		case 0x0b:
 			return append(b, op)
 		case 0xd2:
 			b = append(b, op)
-			b = leb128.AppendU32(b, m.funcIndex(r))
+			b = wasmbin.AppendU32(b, m.funcIndex(r))
 			continue
 		case 0x23:
-			r.u32()
+			r.U32()
 		case 0x41:
-			r.skipLEB(5)
+			r.SkipLEB(5)
 		case 0x42:
-			r.skipLEB(10)
+			r.SkipLEB(10)
 		case 0x43:
-			r.bytes(4)
+			r.Bytes(4)
 		case 0x44:
-			r.bytes(8)
+			r.Bytes(8)
 		case 0xd0:
 			r.s33()
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended constant expressions
 		case 0xfd:
-			if sub := r.u32(); sub != 12 && r.err == nil {
-				r.fail("SIMD instruction %d in a constant expression", sub)
+			if sub := r.U32(); sub != 12 && r.Err == nil {
+				r.Fail("SIMD instruction %d in a constant expression", sub)
 			}
-			r.bytes(16)
+			r.Bytes(16)
 		default:
-			r.fail("instruction %#x in a constant expression", op)
+			r.Fail("instruction %#x in a constant expression", op)
 		}
-		b = append(b, r.b[start:r.off]...)
+		b = append(b, r.B[start:r.Off]...)
 	}
 	return b
 }
@@ -573,43 +574,43 @@ func (m *module) constExpr(r *reader, b []byte) []byte {
 // names rewrites the function indices of the name section's function,
 // local and label subsections and copies the others.
 func (m *module) names(s section) ([]byte, error) {
-	r := &reader{b: s.payload, at: s.at}
+	r := newReader(s.payload, s.at)
 	var b []byte
-	for !r.done() {
-		id := r.byte()
-		size := r.u32()
-		sub := &reader{b: r.bytes(int(size))}
+	for !r.Done() {
+		id := r.Byte()
+		size := r.U32()
+		sub := newReader(r.Bytes(int(size)), 0)
 		var p []byte
 		switch id {
 		case 1: // function names
 			n := sub.count()
-			p = leb128.AppendU32(p, uint32(n))
+			p = wasmbin.AppendU32(p, uint32(n))
 			for range n {
-				p = leb128.AppendU32(p, m.shift(sub.u32()))
-				p = appendName(p, sub.name())
+				p = wasmbin.AppendU32(p, m.shift(sub.U32()))
+				p = appendName(p, sub.Name())
 			}
 		case 2, 3: // local names, labels: per function
 			n := sub.count()
-			p = leb128.AppendU32(p, uint32(n))
+			p = wasmbin.AppendU32(p, uint32(n))
 			for range n {
-				p = leb128.AppendU32(p, m.shift(sub.u32()))
-				start := sub.off
+				p = wasmbin.AppendU32(p, m.shift(sub.U32()))
+				start := sub.Off
 				k := sub.count()
 				for range k {
-					sub.u32()
-					sub.name()
+					sub.U32()
+					sub.Name()
 				}
-				p = append(p, sub.b[start:sub.off]...)
+				p = append(p, sub.B[start:sub.Off]...)
 			}
 		default:
-			p = sub.b
+			p = sub.B
 		}
-		if sub.err != nil {
-			return nil, sub.err
+		if sub.Err != nil {
+			return nil, sub.Err
 		}
 		b = append(b, id)
-		b = leb128.AppendU32(b, uint32(len(p)))
+		b = wasmbin.AppendU32(b, uint32(len(p)))
 		b = append(b, p...)
 	}
-	return b, r.err
+	return b, r.Err
 }

@@ -2,9 +2,8 @@ package wasmfile
 
 import (
 	"fmt"
-	"unicode/utf8"
 
-	"github.com/passerelle/passerelle/runtime/internal/leb128"
+	"github.com/passerelle/passerelle/runtime/internal/wasmbin"
 )
 
 // Import kinds, as encoded in the import section.
@@ -52,13 +51,13 @@ func Imports(wasm []byte) ([]Import, error) {
 		if s.id != 2 {
 			continue
 		}
-		r := reader{b: wasm[s.payload:s.end], base: s.payload}
-		n := r.u32()
-		for i := uint32(0); i < n && r.err == nil; i++ {
-			imp := Import{Module: r.name(), Name: r.name(), Kind: r.byte()}
+		r := newReader(wasm[s.payload:s.end], s.payload)
+		n := r.U32()
+		for i := uint32(0); i < n && r.Err == nil; i++ {
+			imp := Import{Module: r.Name(), Name: r.Name(), Kind: r.Byte()}
 			switch imp.Kind {
 			case KindFunc:
-				r.u32()
+				r.U32()
 			case KindTable:
 				r.refType()
 				r.limits()
@@ -66,137 +65,66 @@ func Imports(wasm []byte) ([]Import, error) {
 				r.limits()
 			case KindGlobal:
 				r.valType()
-				r.byte()
+				r.Byte()
 			case KindTag:
-				r.byte()
-				r.u32()
+				r.Byte()
+				r.U32()
 			default:
-				r.fail("unknown import kind %#x", imp.Kind)
+				r.Fail("unknown import kind %#x", imp.Kind)
 			}
-			if r.err == nil {
+			if r.Err == nil {
 				out = append(out, imp)
 			}
 		}
-		if r.err != nil {
-			return out, r.err
+		if r.Err != nil {
+			return out, r.Err
 		}
 	}
 	return out, nil
 }
 
-type reader struct {
-	b    []byte
-	off  int
-	base int
-	err  error
-}
+// reader decodes the import section; its problems wrap ErrMalformed.
+type reader struct{ wasmbin.Reader }
 
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: import section at offset %d: %s", ErrMalformed, r.base+r.off, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.off >= len(r.b) {
-		r.fail("cut short")
-		return 0
-	}
-	c := r.b[r.off]
-	r.off++
-	return c
-}
-
-func (r *reader) u32() uint32 {
-	if r.err != nil {
-		return 0
-	}
-	v, n, err := leb128.ReadU32(r.b[r.off:])
-	if err != nil {
-		r.fail("%v", err)
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-// u64 skips an unsigned LEB128 value of up to 10 bytes.
-func (r *reader) u64() {
-	for i := 0; i < 10; i++ {
-		if r.byte()&0x80 == 0 || r.err != nil {
-			return
-		}
-	}
-	r.fail("LEB128 value longer than 10 bytes")
-}
-
-func (r *reader) name() string {
-	n := r.u32()
-	if r.err != nil {
-		return ""
-	}
-	if uint64(n) > uint64(len(r.b)-r.off) {
-		r.fail("name of %d bytes runs past the section", n)
-		return ""
-	}
-	s := r.b[r.off : r.off+int(n)]
-	r.off += int(n)
-	if !utf8.Valid(s) {
-		r.fail("name is not UTF-8")
-		return ""
-	}
-	return string(s)
+func newReader(b []byte, base int) *reader {
+	return &reader{wasmbin.Reader{B: b, Wrap: func(off int, problem string) error {
+		return fmt.Errorf("%w: import section at offset %d: %s", ErrMalformed, base+off, problem)
+	}}}
 }
 
 func (r *reader) limits() {
-	flags := r.byte()
+	flags := r.Byte()
 	if flags > 0x07 {
-		r.fail("unknown limits flags %#x", flags)
+		r.Fail("unknown limits flags %#x", flags)
 		return
 	}
 	wide := flags&0x04 != 0
-	count := 1 + int(flags&0x01)
-	for range count {
+	for range 1 + int(flags&0x01) {
 		if wide {
-			r.u64()
+			r.SkipLEB(10)
 		} else {
-			r.u32()
+			r.U32()
 		}
 	}
 }
 
 func (r *reader) refType() {
-	switch c := r.byte(); c {
+	switch c := r.Byte(); c {
 	case 0x70, 0x6f: // funcref, externref
 	case 0x63, 0x64: // (ref null ht), (ref ht)
-		r.heapType()
+		r.SkipLEB(5) // heap type, s33
 	default:
-		r.fail("unknown reference type %#x", c)
+		r.Fail("unknown reference type %#x", c)
 	}
 }
 
 func (r *reader) valType() {
-	if r.err != nil || r.off >= len(r.b) {
-		r.fail("cut short")
-		return
-	}
-	switch c := r.b[r.off]; c {
-	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b: // i32 i64 f32 f64 v128
-		r.off++
-	default:
-		r.refType()
-	}
-}
-
-// heapType skips a signed LEB128 (s33) heap type.
-func (r *reader) heapType() {
-	for i := 0; i < 5; i++ {
-		if r.byte()&0x80 == 0 || r.err != nil {
+	if r.Err == nil && r.Off < len(r.B) {
+		switch r.B[r.Off] {
+		case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b: // i32 i64 f32 f64 v128
+			r.Off++
 			return
 		}
 	}
-	r.fail("heap type longer than 5 bytes")
+	r.refType()
 }

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/internal/leb128"
+	"github.com/passerelle/passerelle/runtime/internal/wasmbin"
 )
 
 // SectionName is the name of the custom section holding the manifest.
@@ -48,7 +48,7 @@ func sections(wasm []byte) ([]section, error) {
 	off := len(header)
 	for off < len(wasm) {
 		s := section{id: wasm[off], start: off}
-		size, n, err := leb128.ReadU32(wasm[off+1:])
+		size, n, err := wasmbin.ReadU32(wasm[off+1:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: section at offset %d: %v", ErrMalformed, off, err)
 		}
@@ -59,7 +59,7 @@ func sections(wasm []byte) ([]section, error) {
 		s.end = body + int(size)
 		s.payload = body
 		if s.id == 0 {
-			nlen, m, err := leb128.ReadU32(wasm[body:s.end])
+			nlen, m, err := wasmbin.ReadU32(wasm[body:s.end])
 			if err != nil {
 				return nil, fmt.Errorf("%w: custom section name at offset %d: %v", ErrMalformed, body, err)
 			}
@@ -133,10 +133,10 @@ func EmbedManifest(wasm []byte, m *host.Manifest) ([]byte, error) {
 		}
 		out = append(out, wasm[s.start:s.end]...)
 	}
-	content := leb128.AppendU32(nil, uint32(len(SectionName)))
+	content := wasmbin.AppendU32(nil, uint32(len(SectionName)))
 	content = append(content, SectionName...)
 	content = append(content, body...)
 	out = append(out, 0)
-	out = leb128.AppendU32(out, uint32(len(content)))
+	out = wasmbin.AppendU32(out, uint32(len(content)))
 	return append(out, content...), nil
 }

@@ -1,7 +1,4 @@
-// Package leb128 encodes and decodes the unsigned LEB128 integers of the
-// WebAssembly binary format, for the packages that read and write modules
-// by hand (runtime/wasmfile, runtime/meter).
-package leb128
+package wasmbin
 
 import "errors"
 
