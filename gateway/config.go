@@ -6,9 +6,10 @@ import (
 	"net/http"
 	"time"
 
-	"go.etcd.io/bbolt"
-
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // Authenticator verifies a person's session token (a JWT issued by the
@@ -17,73 +18,90 @@ type Authenticator interface {
 	Verify(token string) (subject, role string, err error)
 }
 
-// Person is one entry of the people directory.
-type Person struct {
+// Directory looks people up: display names for messages and the list a
+// person picks from to start a conversation. host/identity's Service
+// satisfies it; only the id and name of a person reach clients.
+type Directory interface {
+	// Person returns the person with the given id.
+	Person(ctx context.Context, id string) (identity.Person, error)
+	// FindPeople returns at most limit people whose name matches query ("" = anyone).
+	FindPeople(ctx context.Context, query string, limit int) ([]identity.Person, error)
+}
+
+// person is a person as clients see them: in the people directory and as
+// a message's sender.
+type person struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-}
-
-// Directory looks people up: display names for messages and the list a
-// person picks from to start a conversation.
-type Directory interface {
-	// Person returns the display name of the person with the given id.
-	Person(ctx context.Context, id string) (name string, err error)
-	// Find returns at most limit people whose name matches query ("" = anyone).
-	Find(ctx context.Context, query string, limit int) ([]Person, error)
-}
-
-// AppEvent is what the gateway hands to the mini-app router: the person, the
-// conversation, the person's surface and the guest-visible event. Its fields
-// match runtime/apps.AppEvent, so one converts to the other.
-type AppEvent struct {
-	Person       string
-	Conversation string
-	Surface      string
-	Event        host.Event
-}
-
-// AppInfo is one installed mini-app, as the client's catalog shows it.
-type AppInfo struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
 }
 
 // Apps routes events to mini-apps. What an app sends back reaches the
 // gateway through Server.Emit, during Deliver or later.
 type Apps interface {
-	Deliver(ctx context.Context, app string, ev AppEvent) error
-	Catalog(ctx context.Context) ([]AppInfo, error)
+	Deliver(ctx context.Context, app string, ev host.AppEvent) error
+	Catalog(ctx context.Context) ([]host.AppInfo, error)
 }
 
-// Payments settles payment prompts: only the person the order is for may
-// confirm or decline it. Balances are integer minor units per ISO 4217
+// Payments shows a person's wallet: integer minor units per ISO 4217
 // currency code. host/pay's Service satisfies it.
 type Payments interface {
-	Confirm(ctx context.Context, person, order string) error
-	Decline(ctx context.Context, person, order string) error
 	Balances(ctx context.Context, person string) (map[string]int64, error)
 }
 
-// Consent records a person's answer to a scope consent prompt, named by the
-// prompt id the identity service gave it; surface is where the person
-// answered, for the consent ledger. host/identity's Service satisfies it.
-type Consent interface {
-	Grant(ctx context.Context, person, prompt, surface string) error
-	Refuse(ctx context.Context, person, prompt string) error
+// Log is where conversations and their messages are kept: the seam
+// between the WebSocket server and its store. convlog.Log implements it on
+// bbolt; a replicated log (NATS JetStream) would implement it for a
+// cluster. RATIONALE.md says why it has these methods and no others.
+// When a Log also has Check(ctx) error (convlog.Log does), /healthz
+// answers 503 while Check fails.
+type Log interface {
+	// Append stores m as the next message of conv and returns once it is
+	// durable, with m.Seq set. A person's message whose client id that
+	// person already used in conv within the log's dedupe window is not
+	// stored again: the result says Dup, with the earlier seq.
+	Append(ctx context.Context, conv string, m *convlog.Message) (convlog.Appended, error)
+	// AppendAsync queues m (a message without a client id) and returns;
+	// then gets the outcome once m is durable, with m.Seq set. then is
+	// called in queue order and must be quick.
+	AppendAsync(conv string, m *convlog.Message, then func(error)) error
+	// Range returns up to limit messages of conv with seq > after, in order.
+	Range(ctx context.Context, conv string, after uint64, limit int) ([]convlog.Message, error)
+	// Ensure returns conversation c.ID, creating it as c if absent.
+	Ensure(ctx context.Context, c convlog.Conv) (out convlog.Conv, created bool, err error)
+	// Conv returns a conversation and its newest seq; convlog.ErrNotFound
+	// when there is none.
+	Conv(ctx context.Context, id string) (convlog.Conv, uint64, error)
+	// ConvsOf lists the conversations person is in, with their newest seq.
+	ConvsOf(ctx context.Context, person string) ([]convlog.Summary, error)
 }
 
-// Config configures a Server. DB and Auth are required; every other
+// PromptStore is where the prompts shown to people and their answers are
+// kept (promptstore.Store on bbolt).
+type PromptStore interface {
+	// Put stores p, replacing the prompt with its id.
+	Put(ctx context.Context, p promptstore.Prompt) error
+	// Get returns a prompt; promptstore.ErrNotFound when there is none.
+	Get(ctx context.Context, id string) (promptstore.Prompt, error)
+	// Pending lists person's unanswered prompts, oldest first.
+	Pending(ctx context.Context, person string) ([]promptstore.Prompt, error)
+}
+
+// Config configures a Server. Log, PromptStore and Auth are required; every other
 // dependency may be nil, in which case the feature it serves answers
 // "unavailable".
 type Config struct {
-	DB        *bbolt.DB // shared store; the gateway owns the buckets named "gateway.*"
-	Auth      Authenticator
-	Directory Directory
-	Apps      Apps
-	Payments  Payments
-	Consent   Consent
-	Logger    *slog.Logger
+	Log         Log         // conversations and messages; the caller closes it after Close
+	PromptStore PromptStore // prompts and their answers; the caller closes it after Close
+	Auth        Authenticator
+	Directory   Directory
+	Apps        Apps
+	Payments    Payments
+	// Prompts are the kinds of prompt the host services draw (payment,
+	// consent, share, ...): the gateway stores and shows prompts of any
+	// kind and hands each answer to its kind. A prompt of a kind not
+	// listed can only be dismissed.
+	Prompts []*host.PromptKind
+	Logger  *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
 
@@ -101,9 +119,9 @@ type Config struct {
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
 	AppWorkers    int           // app events delivered at once (default 256); an event holds its worker until what it sent is stored
-	// MaxConversations bounds the conversations whose delivery state (order,
-	// latest client ids) is kept in memory; idle ones beyond it are dropped
-	// and rebuilt from the store when next used (default 100,000).
+	// MaxConversations bounds the conversations whose delivery state (the
+	// order of their fan-out) is kept in memory; idle ones beyond it are
+	// dropped and rebuilt from the log when next used (default 100,000).
 	MaxConversations int
 }
 

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,10 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // BareConfig configures a gateway-only server: the gateway with a
@@ -46,8 +48,18 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 	if cfg.Drain <= 0 {
 		cfg.Drain = 10 * time.Second
 	}
+	log, err := convlog.Open(cfg.DB, convlog.Config{})
+	if err != nil {
+		return err
+	}
+	defer log.Close() // after srv.Close: what the connections posted is committed
+	prompts, err := promptstore.Open(cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer prompts.Close()
 	app := &echoApp{}
-	srv, err := gateway.New(gateway.Config{DB: cfg.DB, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
+	srv, err := gateway.New(gateway.Config{Log: log, PromptStore: prompts, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
 		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue, AppWorkers: cfg.AppWorkers})
 	if err != nil {
 		return err
@@ -85,8 +97,10 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 // people accepts every person id as its own display name.
 type people struct{}
 
-func (people) Person(_ context.Context, id string) (string, error) { return id, nil }
-func (people) Find(context.Context, string, int) ([]gateway.Person, error) {
+func (people) Person(_ context.Context, id string) (identity.Person, error) {
+	return identity.Person{ID: id, Name: id}, nil
+}
+func (people) FindPeople(context.Context, string, int) ([]identity.Person, error) {
 	return nil, nil
 }
 
@@ -95,15 +109,14 @@ func (people) Find(context.Context, string, int) ([]gateway.Person, error) {
 // real app's chat.send.
 type echoApp struct{ out host.Outbox }
 
-func (a *echoApp) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *echoApp) Deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	if ev.Event.Type != host.EventMessage {
 		return nil
 	}
-	b, _ := json.Marshal(host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)})
-	return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
-		Conversation: ev.Conversation, Body: b})
+	return a.out.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
+		Conversation: ev.Conversation, Message: &host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)}})
 }
 
-func (a *echoApp) Catalog(context.Context) ([]gateway.AppInfo, error) {
-	return []gateway.AppInfo{{ID: "echo", Name: "Echo"}}, nil
+func (a *echoApp) Catalog(context.Context) ([]host.AppInfo, error) {
+	return []host.AppInfo{{ID: "echo", Name: "Echo"}}, nil
 }

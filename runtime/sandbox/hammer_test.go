@@ -46,7 +46,7 @@ func TestHammer(t *testing.T) {
 	// Only the looping app has a short deadline: on a loaded machine the
 	// others must not turn a scheduling stall into a deadline error.
 	long := uint32(30000)
-	huge := uint32(4_000_000_000) // fuel: leave it to the deadline
+	huge := sandbox.BuiltinMax().EventFuelMillions // fuel: leave it to the deadline
 	targets := []target{
 		{load(t, e, fixture(t, "echo", chat, host.Limits{EventTimeoutMS: long})), ok},
 		{load(t, e, fixture(t, "noop", nil, host.Limits{EventTimeoutMS: long})), ok},
@@ -105,7 +105,7 @@ func TestHammer(t *testing.T) {
 	}
 	got := 0
 	for _, m := range ob.all() {
-		if string(m.Body) == payload {
+		if m.Message.Text == payload {
 			got++
 		}
 	}

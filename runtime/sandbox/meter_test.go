@@ -12,8 +12,9 @@ import (
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
-// noFuelLimit leaves a metered event to its deadline.
-const noFuelLimit = 4_000_000_000
+// noFuelLimit leaves a metered event to its deadline: the highest budget
+// a manifest may ask for.
+var noFuelLimit = sandbox.BuiltinMax().EventFuelMillions
 
 // TestMeteredShapes runs guests without a single loop, which wazero's own
 // termination checks (at loop back-edges) never stop: each must end with

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/internal/wasmbin"
 )
 
 // SectionName is the name of the custom section holding the manifest.
@@ -48,7 +47,7 @@ func sections(wasm []byte) ([]section, error) {
 	off := len(header)
 	for off < len(wasm) {
 		s := section{id: wasm[off], start: off}
-		size, n, err := wasmbin.ReadU32(wasm[off+1:])
+		size, n, err := readU32(wasm[off+1:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: section at offset %d: %v", ErrMalformed, off, err)
 		}
@@ -59,7 +58,7 @@ func sections(wasm []byte) ([]section, error) {
 		s.end = body + int(size)
 		s.payload = body
 		if s.id == 0 {
-			nlen, m, err := wasmbin.ReadU32(wasm[body:s.end])
+			nlen, m, err := readU32(wasm[body:s.end])
 			if err != nil {
 				return nil, fmt.Errorf("%w: custom section name at offset %d: %v", ErrMalformed, body, err)
 			}
@@ -73,6 +72,38 @@ func sections(wasm []byte) ([]section, error) {
 		off = s.end
 	}
 	return out, nil
+}
+
+// readU32 decodes an unsigned LEB128 value of at most 32 bits.
+func readU32(b []byte) (v uint32, n int, err error) {
+	var shift uint
+	for i := 0; i < 5; i++ {
+		if i >= len(b) {
+			return 0, 0, errors.New("LEB128 value cut short by the end of the file")
+		}
+		c := b[i]
+		if i == 4 && c&0xf0 != 0 {
+			return 0, 0, errors.New("LEB128 value overflows 32 bits")
+		}
+		v |= uint32(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, i + 1, nil
+		}
+		shift += 7
+	}
+	return 0, 0, errors.New("LEB128 value longer than 5 bytes")
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			b = append(b, c|0x80)
+			continue
+		}
+		return append(b, c)
+	}
 }
 
 // ManifestBytes returns a copy of the raw content of the manifest section.
@@ -133,10 +164,10 @@ func EmbedManifest(wasm []byte, m *host.Manifest) ([]byte, error) {
 		}
 		out = append(out, wasm[s.start:s.end]...)
 	}
-	content := wasmbin.AppendU32(nil, uint32(len(SectionName)))
+	content := appendU32(nil, uint32(len(SectionName)))
 	content = append(content, SectionName...)
 	content = append(content, body...)
 	out = append(out, 0)
-	out = wasmbin.AppendU32(out, uint32(len(content)))
+	out = appendU32(out, uint32(len(content)))
 	return append(out, content...), nil
 }
