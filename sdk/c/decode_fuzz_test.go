@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -17,11 +18,10 @@ import (
 type collect struct{ msgs []host.Message }
 
 func (c *collect) Emit(_ context.Context, out host.Outgoing) error {
-	var m host.Message
-	if err := json.Unmarshal(out.Body, &m); err != nil {
-		return err
+	if out.Message == nil {
+		return fmt.Errorf("outgoing %+v carries no message", out)
 	}
-	c.msgs = append(c.msgs, m)
+	c.msgs = append(c.msgs, *out.Message)
 	return nil
 }
 

@@ -93,8 +93,11 @@ func (pr *probe) prompts(t *testing.T, out []host.Outgoing) []string {
 			Order string `json:"order"`
 			ID    string `json:"id"`
 		}
-		if err := json.Unmarshal(o.Body, &head); err != nil {
-			t.Fatalf("prompt %s: %v", o.Body, err)
+		if o.Prompt == nil {
+			t.Fatalf("outgoing %+v is not a prompt", o)
+		}
+		if err := json.Unmarshal(o.Prompt.Body, &head); err != nil {
+			t.Fatalf("prompt %s: %v", o.Prompt.Body, err)
 		}
 		types = append(types, head.Type)
 		switch head.Type {
