@@ -2,35 +2,28 @@ package meter_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/passerelle/passerelle/runtime/appbuild"
 	"github.com/passerelle/passerelle/runtime/meter"
 )
 
 // TestInstrumentGoGuest instruments a real Go guest (miniapps/echo, built
-// with the Go toolchain: a large module using most of the instruction set
-// Go emits) and compiles the result. Running Go guests metered is covered
+// as `passerelle app build` does: a large module using most of the
+// instruction set Go emits) and compiles the result. Running Go guests metered is covered
 // by the mini-apps' own tests, which go through the sandbox.
 func TestInstrumentGoGuest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a wasm module with the go tool")
 	}
-	out := filepath.Join(t.TempDir(), "echo.wasm")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, ".")
-	cmd.Dir = filepath.Join("..", "..", "miniapps", "echo")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	wasm, err := os.ReadFile(out)
+	var stderr strings.Builder
+	wasm, err := appbuild.GoBuild(context.Background(), filepath.Join("..", "..", "miniapps", "echo"), &stderr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	inst, err := meter.Instrument(wasm, meter.Options{})
 	if err != nil {
