@@ -333,6 +333,8 @@ type convView struct {
 	App     string   `json:"app,omitempty"`
 	Members []string `json:"members"`
 	Last    uint64   `json:"last"`
+	Read    uint64   `json:"read"`            // the viewer's read marker (readmarks.go)
+	Marks   []marker `json:"marks,omitempty"` // the other members' markers
 }
 
 func (s *Server) view(ctx context.Context, rec convRecord, last uint64, viewer string) convView {
@@ -366,6 +368,10 @@ func (c *conn) hello(f *Frame) bool {
 	views := make([]convView, len(convs))
 	for i, cv := range convs {
 		views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
+	}
+	if err := s.withMarkers(views, c.person); err != nil {
+		c.replyErr(f.ID, err)
+		return false
 	}
 	if !c.reply(map[string]any{"type": "welcome", "v": ProtocolVersion, "id": f.ID, "person": c.person,
 		"name": c.name, "surface": c.surface(), "conversations": views}) {
@@ -539,6 +545,9 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		for i, cv := range convs {
 			views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
 		}
+		if err := s.withMarkers(views, c.person); err != nil {
+			return err
+		}
 		c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
 		return nil
 	case TypePeople:
@@ -584,6 +593,8 @@ func (c *conn) handle(ctx context.Context, f *Frame) error {
 		slices.SortFunc(list, func(a, b balance) int { return strings.Compare(a.Currency, b.Currency) })
 		c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": list})
 		return nil
+	case TypeMark:
+		return c.mark(f)
 	case TypeSurface:
 		sf, err := surface.Parse(f.Surface)
 		if err != nil {

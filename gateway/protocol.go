@@ -24,6 +24,7 @@ const (
 	TypeApps          = "apps"
 	TypeWallet        = "wallet"
 	TypeSurface       = "surface"
+	TypeMark          = "mark"
 )
 
 // Frame is a client frame. Which fields matter depends on Type; PROTOCOL.md
@@ -47,6 +48,8 @@ type Frame struct {
 	Title   string            `json:"title,omitempty"`   // group
 	Members []string          `json:"members,omitempty"` // group
 	Query   string            `json:"query,omitempty"`   // people
+	Seq     uint64            `json:"seq,omitempty"`     // mark
+	State   string            `json:"state,omitempty"`   // mark: delivered or read
 }
 
 const (
@@ -77,7 +80,7 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		f.ID = ""
 		return &f, errorf(CodeBadRequest, "id is %d bytes; use at most %d (got %.16q...)", len(id), maxIDBytes, id)
 	}
-	for _, s := range []string{f.Surface, f.Conv, f.To, f.App, f.Prompt, f.Answer, f.Title, f.Query} {
+	for _, s := range []string{f.Surface, f.Conv, f.To, f.App, f.Prompt, f.Answer, f.Title, f.Query, f.State} {
 		if len(s) > maxFieldBytes {
 			return &f, errorf(CodeBadRequest, "a field is %d bytes; names and ids are at most %d", len(s), maxFieldBytes)
 		}
@@ -134,6 +137,16 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		}
 	case TypeSurface:
 		return &f, need("surface", f.Surface)
+	case TypeMark:
+		if err := need("conv", f.Conv); err != nil {
+			return &f, err
+		}
+		if f.State != MarkDelivered && f.State != MarkRead {
+			return &f, errorf(CodeBadRequest, `mark frames need "state": "delivered" or "read"`)
+		}
+		if f.Seq == 0 {
+			return &f, errorf(CodeBadRequest, `mark frames need "seq": the highest seq received or shown (1 or more)`)
+		}
 	case TypeConversations, TypePeople, TypeApps, TypeWallet:
 	case "":
 		return &f, errorf(CodeBadRequest, `the frame has no "type"`)

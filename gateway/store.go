@@ -80,7 +80,7 @@ type store struct {
 
 func newStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketPrompts, bucketPending} {
+		for _, b := range [][]byte{bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketPrompts, bucketPending, bucketReadMarks} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
