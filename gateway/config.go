@@ -86,6 +86,9 @@ type Config struct {
 	Logger    *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
+	// DemoSignIn, if set, offers password-free sign-in as the demo's
+	// people at /signin/demo (signin.go). Only the demo sets it.
+	DemoSignIn DemoSignIn
 
 	// AllowedOrigins lists browser origins ("https://chat.example.com")
 	// allowed besides the server's own host. "*" allows any origin.

@@ -41,6 +41,10 @@ type platformConfig struct {
 	MaxLimits      host.Limits `json:"max_limits"`  // operator caps
 	PaymentTTL     Duration    `json:"payment_ttl"`
 	LogLevel       string      `json:"log_level"` // debug, info, warn, error
+
+	// DemoSignIn lets anyone sign in as the demo's people, without a
+	// password. Only the demo sets it; no config file can.
+	DemoSignIn gateway.DemoSignIn `json:"-"`
 }
 
 // Duration is a time.Duration written as "15m" in JSON.
@@ -165,6 +169,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
 		AppWorkers:     cfg.AppWorkers,
+		DemoSignIn:     cfg.DemoSignIn,
 	}); err != nil {
 		return nil, err
 	}
