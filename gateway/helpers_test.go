@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -88,12 +89,13 @@ func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent)
 }
 
 func (a *fakeApps) Catalog(context.Context) ([]gateway.AppInfo, error) {
-	return []gateway.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
+	return []gateway.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch from the bistro round the corner: soups, salads, pasta and curries, delivered warm"}}, nil
 }
 
 type payments struct {
-	mu    sync.Mutex
-	calls []string
+	mu       sync.Mutex
+	calls    []string
+	balances map[string]int64 // nil: EUR 25.00 and CHF 1.00
 }
 
 func (p *payments) Confirm(_ context.Context, person, order string) error {
@@ -111,7 +113,19 @@ func (p *payments) Decline(_ context.Context, person, order string) error {
 }
 
 func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.balances != nil {
+		return p.balances, nil
+	}
 	return map[string]int64{"EUR": 2500, "CHF": 100}, nil
+}
+
+// setBalances changes what Balances answers, as a payment or refund would.
+func (p *payments) setBalances(b map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.balances = b
 }
 
 type consent struct {
@@ -141,6 +155,7 @@ type env struct {
 	apps *fakeApps
 	pay  *payments
 	cons *consent
+	addr string // where the server listens, kept across restarts
 }
 
 func openDB(t testing.TB, dir string) *bbolt.DB {
@@ -172,7 +187,17 @@ func (e *env) start(mod func(*gateway.Config)) {
 	}
 	e.srv = srv
 	e.apps.out = srv
-	e.http = httptest.NewServer(srv.Handler())
+	e.http = httptest.NewUnstartedServer(srv.Handler())
+	if e.addr != "" { // a restart listens where clients were connected
+		l, err := net.Listen("tcp", e.addr)
+		if err != nil {
+			e.t.Fatalf("listen again on %s: %v", e.addr, err)
+		}
+		e.http.Listener.Close()
+		e.http.Listener = l
+	}
+	e.http.Start()
+	e.addr = e.http.Listener.Addr().String()
 }
 
 func (e *env) stop() {
