@@ -42,7 +42,11 @@ func newPage(t *testing.T, b context.Context, name, dir string, vp viewport) *pa
 	if vp.mobile {
 		opts = append(opts, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch)
 	}
-	p.do("set the viewport", chromedp.EmulateViewport(vp.width, vp.height, opts...))
+	// The first action allocates the tab: it runs on the tab's own context,
+	// which lives as long as the test (a shorter one would close the tab).
+	if err := chromedp.Do(p.ctx, chromedp.EmulateViewport(vp.width, vp.height, opts...)); err != nil {
+		t.Fatalf("open a tab at %s size: %v", vp.name, err)
+	}
 	return p
 }
 
@@ -55,9 +59,13 @@ func (p *page) fail(what string, err error) {
 	p.t.Fatalf("%s: %s: %v (status %q)", p.name, what, err, status)
 }
 
+// do runs the actions, failing after 20 s: a step that waits for what
+// never comes fails alone, with its name, not the whole browser's time.
 func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		p.fail(what, err)
 	}
 }

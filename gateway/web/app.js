@@ -964,6 +964,16 @@
     else if (ev.key === "Escape" && !$("picker").hidden) { $("picker").hidden = true; $("new-chat").focus(); }
   });
   document.addEventListener("visibilitychange", () => { markRead(); if (document.visibilityState === "visible") refreshWallet(); });
+  // A sign-in link opened in a tab already showing the client changes only
+  // the fragment: take its token as on a first load.
+  window.addEventListener("hashchange", () => {
+    const h = new URLSearchParams(location.hash.slice(1));
+    const t = h.get("token");
+    if (!t) return;
+    history.replaceState(null, "", location.pathname + location.search);
+    if (S.token) signOut();
+    signedIn(t);
+  });
   window.addEventListener("online", () => { if (!S.ws && S.token) { clearTimeout(S.reconnectTimer); connect(); } });
 
   if (S.token) { $("app").hidden = false; connect(); } else showSignIn();
