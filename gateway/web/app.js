@@ -65,16 +65,14 @@
   const newID = () => "c" + Date.now().toString(36) + "-" + (++S.seq);
 
   // ---- words and formats ----
-  // One money format everywhere: the currency symbol first, two decimals
-  // (€12.00), whatever the browser's locale.
+  // One money format everywhere, the one the example mini-apps write too
+  // (miniapps/internal/money): €12.00, -€3.00, USD 16.70, whatever the
+  // browser's locale. Amounts are minor units.
   function money(amount, currency) {
-    try {
-      const nf = new Intl.NumberFormat("en-IE", { style: "currency", currency });
-      const digits = nf.resolvedOptions().maximumFractionDigits;
-      return nf.format(amount / Math.pow(10, digits));
-    } catch (e) {
-      return (amount / 100).toFixed(2) + " " + currency;
-    }
+    let digits = 2;
+    try { digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits; } catch (e) { /* unknown code: 2 */ }
+    const n = (Math.abs(amount) / Math.pow(10, digits)).toFixed(digits);
+    return (amount < 0 ? "-" : "") + (currency === "EUR" ? "€" : currency + " ") + n;
   }
   const scopeWords = { "identity.profile": "your name", "identity.phone": "your phone number" };
   function listWords(items) {
