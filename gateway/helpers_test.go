@@ -18,6 +18,9 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
+	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -148,14 +151,17 @@ func (c *consent) Refuse(_ context.Context, person, prompt string) error {
 }
 
 type env struct {
-	t    *testing.T
-	srv  *gateway.Server
-	http *httptest.Server
-	db   *bbolt.DB
-	apps *fakeApps
-	pay  *payments
-	cons *consent
-	addr string // where the server listens, kept across restarts
+	t     *testing.T
+	srv   *gateway.Server
+	http  *httptest.Server
+	db    *bbolt.DB
+	log   *convlog.Log       // opened by start, closed by stop
+	pr    *promptstore.Store // opened by start, closed by stop
+	marks *readmarks.Store   // opened by start, closed by stop
+	apps  *fakeApps
+	pay   *payments
+	cons  *consent
+	addr  string // where the server listens, kept across restarts
 }
 
 func openDB(t testing.TB, dir string) *bbolt.DB {
@@ -176,7 +182,18 @@ func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 }
 
 func (e *env) start(mod func(*gateway.Config)) {
-	cfg := gateway.Config{DB: e.db, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	log, err := convlog.Open(e.db, convlog.Config{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.log = log
+	if e.pr, err = promptstore.Open(e.db); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.marks, err = readmarks.Open(e.db); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := gateway.Config{Log: log, PromptStore: e.pr, Marks: e.marks, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Consent: e.cons}
 	if mod != nil {
 		mod(&cfg)
@@ -209,6 +226,9 @@ func (e *env) stop() {
 	if err := e.srv.Close(ctx); err != nil {
 		e.t.Error(err)
 	}
+	e.log.Close()
+	e.pr.Close()
+	e.marks.Close()
 	e.http.Close()
 	e.http = nil
 }

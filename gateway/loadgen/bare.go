@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -46,8 +48,18 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 	if cfg.Drain <= 0 {
 		cfg.Drain = 10 * time.Second
 	}
+	log, err := convlog.Open(cfg.DB, convlog.Config{})
+	if err != nil {
+		return err
+	}
+	defer log.Close() // after srv.Close: what the connections posted is committed
+	prompts, err := promptstore.Open(cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer prompts.Close()
 	app := &echoApp{}
-	srv, err := gateway.New(gateway.Config{DB: cfg.DB, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
+	srv, err := gateway.New(gateway.Config{Log: log, PromptStore: prompts, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
 		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue, AppWorkers: cfg.AppWorkers})
 	if err != nil {
 		return err
