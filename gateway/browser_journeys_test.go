@@ -21,15 +21,23 @@ func unreadOf(title string) string {
 	return fmt.Sprintf(`(() => { const li = [...document.querySelectorAll('#conversations li')].find(l => l.querySelector('.title').firstChild.textContent === %q); if (!li) return "missing"; const u = li.querySelector('[data-testid="unread"]'); return u ? u.firstChild.textContent : ""; })()`, title)
 }
 
+// alicePage starts a server and a browser with two tabs, Alice's (signed
+// in and online) at size a and one for Bob at size b.
+func alicePage(t *testing.T, a, b viewport) (*env, *page, *page) {
+	t.Helper()
+	e := newEnv(t, nil)
+	br := browsertest.Start(t, 120*time.Second)
+	dir := browsertest.Artifacts(t)
+	alice, bob := newPage(t, br, "alice", dir, a), newPage(t, br, "bob", dir, b)
+	alice.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-alice"), chromedp.WaitVisible(online))
+	return e, alice, bob
+}
+
 // TestBrowserUnreadStatesAndSurface: unread counts come from the server's
 // read markers, so they are right after a reload and a surface switch; the
 // sender sees delivered, then read; the surface choice survives a reload.
 func TestBrowserUnreadStatesAndSurface(t *testing.T) {
-	e := newEnv(t, nil)
-	b := browsertest.Start(t, 120*time.Second)
-	dir := browsertest.Artifacts(t)
-	alice, bob := newPage(t, b, "alice", dir, desktop), newPage(t, b, "bob", dir, phone)
-	alice.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-alice"), chromedp.WaitVisible(online))
+	e, alice, bob := alicePage(t, desktop, phone)
 	alice.do("write twice to Bob",
 		chromedp.Click("#new-chat"),
 		chromedp.Click(`[data-testid="people-item"][data-id="bob"]`),
@@ -201,11 +209,7 @@ func TestBrowserSignIn(t *testing.T) {
 // TestBrowserGroupAndSearch: a person makes a group, its members see it,
 // and search finds conversations and messages.
 func TestBrowserGroupAndSearch(t *testing.T) {
-	e := newEnv(t, nil)
-	b := browsertest.Start(t, 120*time.Second)
-	dir := browsertest.Artifacts(t)
-	alice, bob := newPage(t, b, "alice", dir, desktop), newPage(t, b, "bob", dir, desktop)
-	alice.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-alice"), chromedp.WaitVisible(online))
+	e, alice, bob := alicePage(t, desktop, desktop)
 	bob.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-bob"), chromedp.WaitVisible(online))
 	alice.do("make a group",
 		chromedp.Click("#new-group"),

@@ -38,22 +38,31 @@ func (s *Server) sessionRoutes() {
 	}
 }
 
+// authenticate returns the person whose session token r carries, or the
+// error to answer: the WebSocket upgrade and GET /session say the same.
+func (s *Server) authenticate(r *http.Request) (string, *Error) {
+	tok := token(r)
+	if tok == "" {
+		return "", errorf(CodeUnauthorized, "no token: connect with ?token=, an Authorization bearer header or a bearer.<token> subprotocol")
+	}
+	person, role, err := s.cfg.Auth.Verify(tok)
+	if err != nil || person == "" {
+		s.log.Info("gateway: token refused", "err", err, "remote", r.RemoteAddr)
+		return "", errorf(CodeUnauthorized, "the token was refused (%v); sign in again", err)
+	}
+	if role != "person" {
+		return "", errorf(CodeForbidden, "a %q token cannot chat; use a person's token", role)
+	}
+	return person, nil
+}
+
 // serveSession answers 200 {"person","name"} for a person's token, else
 // the error the WebSocket upgrade would have given.
 func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	tok := token(r)
-	if tok == "" {
-		writeHTTPError(w, errorf(CodeUnauthorized, "no token: send it as an Authorization bearer header"))
-		return
-	}
-	person, role, err := s.cfg.Auth.Verify(tok)
-	if err != nil || person == "" {
-		writeHTTPError(w, errorf(CodeUnauthorized, "your session ended (%v); sign in again", err))
-		return
-	}
-	if role != "person" {
-		writeHTTPError(w, errorf(CodeForbidden, "a %q token cannot chat; sign in as a person", role))
+	person, e := s.authenticate(r)
+	if e != nil {
+		writeHTTPError(w, e)
 		return
 	}
 	writeJSON(w, map[string]string{"person": person, "name": s.name(r.Context(), person)})

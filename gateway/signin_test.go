@@ -54,7 +54,7 @@ func TestSession(t *testing.T) {
 	}{
 		{"a person", "tok-alice", 200, `{"name":"Alice","person":"alice"}`},
 		{"no token", "", 401, "no token"},
-		{"a refused token", "expired", 401, "your session ended (signature invalid); sign in again"},
+		{"a refused token", "expired", 401, "the token was refused (signature invalid); sign in again"},
 		{"not a person", "merchant-bistro", 403, "cannot chat"},
 	}
 	for _, tc := range cases {

@@ -10,14 +10,7 @@ import (
 // TestServeHasNoDemoSignIn checks that a server started as serve starts it
 // offers no password-free sign-in: only the demo sets DemoSignIn.
 func TestServeHasNoDemoSignIn(t *testing.T) {
-	ctx := context.Background()
-	cfg := defaultConfig()
-	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
-	p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close(ctx)
+	p := testPlatform(t)
 	for _, m := range []string{"GET", "POST"} {
 		req, _ := http.NewRequest(m, p.url()+"/signin/demo", nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -37,4 +30,18 @@ func TestServeHasNoDemoSignIn(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("GET /session without a token: %s", resp.Status)
 	}
+}
+
+// testPlatform starts a platform as serve does, on a free port and a fresh
+// data directory, closed when t ends.
+func testPlatform(t *testing.T) *platform {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	p, err := startPlatform(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.close(context.Background()) })
+	return p
 }

@@ -62,6 +62,8 @@
     for (const k of kids) if (k != null) e.append(k);
     return e;
   };
+  // later returns a function that runs fn once, ms after its last call.
+  const later = (fn, ms) => { let t = null; return () => { clearTimeout(t); t = setTimeout(fn, ms); }; };
   const newID = () => "c" + Date.now().toString(36) + "-" + (++S.seq);
 
   // ---- words and formats ----
@@ -385,11 +387,7 @@
   }
 
   // ---- read markers ----
-  let deliveredTimer = null;
-  function markDeliveredSoon() {
-    clearTimeout(deliveredTimer);
-    deliveredTimer = setTimeout(markDelivered, 300);
-  }
+  const markDeliveredSoon = later(() => markDelivered(), 300);
   // markDelivered tells the server what this page has received from others.
   function markDelivered() {
     if (!online()) return;
@@ -820,11 +818,7 @@
     openSheet(sheet, yes);
   }
 
-  let walletTimer = null;
-  function refreshWalletSoon() {
-    clearTimeout(walletTimer);
-    walletTimer = setTimeout(refreshWallet, 500);
-  }
+  const refreshWalletSoon = later(() => refreshWallet(), 500);
   function refreshWallet() {
     if (!online()) return;
     request({ type: "wallet" }, (f) => {
