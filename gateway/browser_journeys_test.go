@@ -162,6 +162,14 @@ func TestBrowserFormKeptAndWalletRefreshed(t *testing.T) {
 		t.Errorf("the app's message is from %q, want its name", from)
 	}
 	p.until("the wallet after the refund", `document.querySelector('[data-testid="wallet"]').textContent.includes("€37.00")`)
+	p.do("the wallet's history", chromedp.Click(`[data-testid="wallet"]`), chromedp.WaitVisible(`[data-testid="wallet-entry"]`))
+	p.onScreen("#wallet-sheet .sheet-body")
+	if got := p.text(`[data-testid="wallet-history"]`); !strings.Contains(got, "Refund: Tomato soup · Green Bowl") || !strings.Contains(got, "-€12.00") || !strings.Contains(got, "+€2.50") {
+		t.Errorf("the wallet history reads %q", got)
+	}
+	p.shot("wallet.png")
+	p.axe("the wallet")
+	p.do("close the wallet", chromedp.KeyEvent("\x1b"), chromedp.WaitNotVisible("#wallet-sheet"))
 }
 
 // TestBrowserSignIn: without a token the client shows a sign-in page (the

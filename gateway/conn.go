@@ -490,6 +490,7 @@ var handlers = map[string]func(c *conn, ctx context.Context, f *Frame) error{
 	TypeWallet:        (*conn).wallet,
 	TypeSurface:       (*conn).changeSurface,
 	TypeMark:          (*conn).mark,
+	TypePayments:      (*conn).payments,
 }
 
 func (c *conn) handle(ctx context.Context, f *Frame) error {

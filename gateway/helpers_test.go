@@ -124,6 +124,16 @@ func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
 	return map[string]int64{"EUR": 2500, "CHF": 100}, nil
 }
 
+// History is the wallet history every test person has.
+func (p *payments) History(_ context.Context, _ string, limit int) ([]gateway.WalletEntry, error) {
+	all := []gateway.WalletEntry{
+		{Time: 1764072000000, Title: "Refund: Tomato soup · Green Bowl", Amount: 250, Currency: "EUR"},
+		{Time: 1764071000000, Title: "Tomato soup · Green Bowl", Amount: -1200, Currency: "EUR", State: "partly refunded"},
+		{Time: 1764070000000, Title: "Added to your wallet", Amount: 5000, Currency: "EUR"},
+	}
+	return all[:min(limit, len(all))], nil
+}
+
 // setBalances changes what Balances answers, as a payment or refund would.
 func (p *payments) setBalances(b map[string]int64) {
 	p.mu.Lock()

@@ -25,6 +25,7 @@ const (
 	TypeWallet        = "wallet"
 	TypeSurface       = "surface"
 	TypeMark          = "mark"
+	TypePayments      = "payments"
 )
 
 // Frame is a client frame. Which fields matter depends on Type; PROTOCOL.md
@@ -44,7 +45,7 @@ type Frame struct {
 	Prompt  string            `json:"prompt,omitempty"`  // answer
 	Answer  string            `json:"answer,omitempty"`  // answer: confirm, decline, grant, refuse, share, dismiss
 	After   uint64            `json:"after,omitempty"`   // history
-	Limit   int               `json:"limit,omitempty"`   // history, people
+	Limit   int               `json:"limit,omitempty"`   // history, people, payments
 	Title   string            `json:"title,omitempty"`   // group
 	Members []string          `json:"members,omitempty"` // group
 	Query   string            `json:"query,omitempty"`   // people
@@ -147,7 +148,7 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		if f.Seq == 0 {
 			return &f, errorf(CodeBadRequest, `mark frames need "seq": the highest seq received or shown (1 or more)`)
 		}
-	case TypeConversations, TypePeople, TypeApps, TypeWallet:
+	case TypeConversations, TypePeople, TypeApps, TypeWallet, TypePayments:
 	case "":
 		return &f, errorf(CodeBadRequest, `the frame has no "type"`)
 	default:

@@ -101,3 +101,31 @@ func TestDemoSignIn(t *testing.T) {
 		})
 	}
 }
+
+func TestWalletHistory(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	f := alice.request(map[string]any{"type": "payments", "id": "w1", "limit": 2})
+	b, _ := json.Marshal(f["payments"])
+	want := `[{"amount":250,"currency":"EUR","time":1764072000000,"title":"Refund: Tomato soup · Green Bowl"},` +
+		`{"amount":-1200,"currency":"EUR","state":"partly refunded","time":1764071000000,"title":"Tomato soup · Green Bowl"}]`
+	if f["type"] != "payments" || string(b) != want {
+		t.Fatalf("payments answer %v", f)
+	}
+	t.Run("unavailable without a history", func(t *testing.T) {
+		e := newEnv(t, func(c *gateway.Config) { c.Payments = balancesOnly{} })
+		alice, _ := e.connect("alice", "web", nil)
+		if f := alice.request(map[string]any{"type": "payments", "id": "w2"}); f["code"] != "unavailable" {
+			t.Fatalf("got %v", f)
+		}
+	})
+}
+
+// balancesOnly is a gateway.Payments without a wallet history.
+type balancesOnly struct{}
+
+func (balancesOnly) Confirm(context.Context, string, string) error { return nil }
+func (balancesOnly) Decline(context.Context, string, string) error { return nil }
+func (balancesOnly) Balances(context.Context, string) (map[string]int64, error) {
+	return map[string]int64{}, nil
+}

@@ -209,6 +209,16 @@ func TestEndToEndInABrowser(t *testing.T) {
 			chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="wallet"]').textContent.includes("85.60")`,
 				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
 
+		a.do("the wallet's history names the dish and the bistro",
+			chromedp.Click(`[data-testid="wallet"]`),
+			chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="wallet-history"]').textContent.includes("Bistro Lumière")`,
+				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+		if h := a.text(`[data-testid="wallet-history"]`); !strings.Contains(h, "-€14.40") || !strings.Contains(h, "Added to your wallet") {
+			t.Errorf("the wallet history reads %q", h)
+		}
+		a.screenshot("wallet.png")
+		a.do("close the wallet", chromedp.Click("#wallet-close"), chromedp.WaitNotVisible("#wallet-sheet"))
+
 		// The kitchen's timer (5 s in the demo's lunch) says it is ready.
 		ready := a.waitMsg("ready", "is ready")
 		if !strings.Contains(ready, "Alice, your order") {

@@ -181,7 +181,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Auth:           p.svc.Identity,
 		Directory:      directory{p.svc.Identity},
 		Apps:           appsAdapter{p.router},
-		Payments:       p.svc.Pay,
+		Payments:       wallet{p.svc.Pay},
 		Consent:        p.svc.Identity,
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
