@@ -65,13 +65,13 @@ func TestBrowserLayout(t *testing.T) {
 			p.do("confirm", chromedp.Click(`[data-testid="payment-confirm"]`), chromedp.WaitNotVisible(`#prompt-sheet`))
 
 			before := p.eval(`document.activeElement.id`)
-			consent := `{"type":"consent","id":"cp_` + vp.name + `","app":"lunch","merchant":"greenbowl","scopes":["identity.profile"]}`
+			consent := `{"type":"consent","id":"cp_` + vp.name + `","app":"lunch","merchant":"greenbowl","merchant_name":"Green Bowl","scopes":["identity.profile"]}`
 			if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(consent)}); err != nil {
 				t.Fatal(err)
 			}
 			p.do("consent sheet", chromedp.WaitVisible(`[data-testid="consent-sheet"]`))
 			p.onScreen("#prompt-sheet .sheet-body, #prompt-yes, #prompt-no")
-			if got := p.text("#prompt-title"); got != "Lunch would like to see your name" {
+			if got := p.text("#prompt-title"); got != "Green Bowl (Lunch) would like to see your name" {
 				t.Errorf("the consent sheet says %q", got)
 			}
 			p.shot("consent.png")

@@ -166,7 +166,7 @@ func TestEndToEndInABrowser(t *testing.T) {
 		a.do("pick large", chromedp.Click(`button[data-choice="size:large"]`), chromedp.WaitVisible(`button[data-choice="side:fries"]`))
 		a.do("pick fries", chromedp.Click(`button[data-choice="side:fries"]`), chromedp.WaitVisible(`[data-testid="consent-sheet"]`))
 		a.waitMsg("the app asks for the name", "May I have your name?")
-		if asks := a.text("#prompt-title"); asks != "Lunch would like to see your name" {
+		if asks := a.text("#prompt-title"); asks != "Bistro Lumière (Lunch) would like to see your name" {
 			t.Fatalf("the consent sheet asks %q", asks)
 		}
 		a.screenshot("consent.png")
