@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -133,7 +132,7 @@ func TestBrowserPendingAndFailed(t *testing.T) {
 // a new balance after a mini-app's message (a refund).
 func TestBrowserFormKeptAndWalletRefreshed(t *testing.T) {
 	e := newEnv(t, nil)
-	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+	e.apps.set(func(ev host.AppEvent) *host.Message {
 		if ev.Event.Type == host.EventOpen {
 			return &host.Message{Card: &host.Card{Title: "Book a table", Form: &host.Form{ID: "book", Submit: "Book",
 				Fields: []host.FormField{{Name: "name", Label: "Your name", Required: true}}}}}
@@ -150,8 +149,8 @@ func TestBrowserFormKeptAndWalletRefreshed(t *testing.T) {
 		chromedp.SendKeys(`.card-form input[name="name"]`, "Ali"))
 	conv := p.eval(`document.querySelector(".msg[data-render=card]").dataset.conv`)
 	e.pay.setBalances(map[string]int64{"EUR": 3700})
-	body, _ := json.Marshal(host.Message{Text: "Refunded: €12.00 is back in your wallet."})
-	if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "message", App: host.AppRef{App: "lunch"}, Conversation: conv, Body: body}); err != nil {
+	refund := &host.Message{Text: "Refunded: €12.00 is back in your wallet."}
+	if err := e.srv.Emit(context.Background(), host.Outgoing{App: host.AppRef{App: "lunch"}, Conversation: conv, Message: refund}); err != nil {
 		t.Fatal(err)
 	}
 	p.do("the refund message", chromedp.WaitVisible(`.msg[data-seq="2"]`))

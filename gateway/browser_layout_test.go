@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/passerelle/passerelle/gateway/browsertest"
-	"github.com/passerelle/passerelle/host"
 )
 
 const online = `#status[data-state="online"]`
@@ -49,7 +47,7 @@ func TestBrowserLayout(t *testing.T) {
 			p.axe("a conversation")
 
 			pay := `{"type":"payment","order":"ord_` + vp.name + `","amount":1200,"currency":"EUR","description":"Tomato soup","merchant":"greenbowl","merchant_name":"Green Bowl","app":"lunch"}`
-			if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(pay)}); err != nil {
+			if err := e.srv.Emit(context.Background(), e.prompt("payment", "pay_ord_"+vp.name, "alice", pay)); err != nil {
 				t.Fatal(err)
 			}
 			p.do("payment sheet", chromedp.WaitVisible(`[data-testid="payment-sheet"]`))
@@ -66,7 +64,7 @@ func TestBrowserLayout(t *testing.T) {
 
 			before := p.eval(`document.activeElement.id`)
 			consent := `{"type":"consent","id":"cp_` + vp.name + `","app":"lunch","merchant":"greenbowl","merchant_name":"Green Bowl","scopes":["identity.profile"]}`
-			if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(consent)}); err != nil {
+			if err := e.srv.Emit(context.Background(), e.prompt("consent", "cp_"+vp.name, "alice", consent)); err != nil {
 				t.Fatal(err)
 			}
 			p.do("consent sheet", chromedp.WaitVisible(`[data-testid="consent-sheet"]`))

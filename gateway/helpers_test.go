@@ -22,6 +22,8 @@ import (
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/chat"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.
@@ -39,18 +41,18 @@ func (auth) Verify(t string) (string, string, error) {
 
 type directory map[string]string
 
-func (d directory) Person(_ context.Context, id string) (string, error) {
+func (d directory) Person(_ context.Context, id string) (identity.Person, error) {
 	if n, ok := d[id]; ok {
-		return n, nil
+		return identity.Person{ID: id, Name: n, Phone: "+1555"}, nil
 	}
-	return "", gateway.ErrNotFound
+	return identity.Person{}, gateway.ErrNotFound
 }
 
-func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Person, error) {
-	var out []gateway.Person
+func (d directory) FindPeople(_ context.Context, q string, limit int) ([]identity.Person, error) {
+	var out []identity.Person
 	for id, n := range d {
 		if strings.Contains(strings.ToLower(n), strings.ToLower(q)) && len(out) < limit {
-			out = append(out, gateway.Person{ID: id, Name: n})
+			out = append(out, identity.Person{ID: id, Name: n, Phone: "+1555"})
 		}
 	}
 	return out, nil
@@ -60,20 +62,20 @@ func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Perso
 // into the event's conversation. Events are recorded.
 type fakeApps struct {
 	out    host.Outbox
-	react  func(ev gateway.AppEvent) *host.Message
+	react  func(ev host.AppEvent) *host.Message
 	mu     sync.Mutex
-	events []gateway.AppEvent
-	got    chan gateway.AppEvent
+	events []host.AppEvent
+	got    chan host.AppEvent
 }
 
 // set replaces how the app reacts and where it reports events.
-func (a *fakeApps) set(react func(gateway.AppEvent) *host.Message, got chan gateway.AppEvent) {
+func (a *fakeApps) set(react func(host.AppEvent) *host.Message, got chan host.AppEvent) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.react, a.got = react, got
 }
 
-func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *fakeApps) Deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	react, got := a.react, a.got
@@ -85,14 +87,13 @@ func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent)
 		return nil
 	}
 	if m := react(ev); m != nil {
-		b, _ := json.Marshal(m)
-		return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Body: b})
+		return a.out.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Message: m})
 	}
 	return nil
 }
 
-func (a *fakeApps) Catalog(context.Context) ([]gateway.AppInfo, error) {
-	return []gateway.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch from the bistro round the corner: soups, salads, pasta and curries, delivered warm"}}, nil
+func (a *fakeApps) Catalog(context.Context) ([]host.AppInfo, error) {
+	return []host.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch from the bistro round the corner: soups, salads, pasta and curries, delivered warm"}}, nil
 }
 
 type payments struct {
@@ -101,18 +102,17 @@ type payments struct {
 	balances map[string]int64 // nil: EUR 25.00 and CHF 1.00
 }
 
-func (p *payments) Confirm(_ context.Context, person, order string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls = append(p.calls, "confirm "+person+" "+order)
-	return nil
-}
-
-func (p *payments) Decline(_ context.Context, person, order string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls = append(p.calls, "decline "+person+" "+order)
-	return nil
+// kind is a payment prompt kind that records its answers.
+func (p *payments) kind() *host.PromptKind {
+	return &host.PromptKind{Name: "payment", Answers: []string{"confirm", "decline"},
+		Apply: func(_ context.Context, a host.Answer) (bool, error) {
+			var b struct{ Order string }
+			_ = json.Unmarshal(a.Body, &b)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.calls = append(p.calls, a.Choice+" "+a.Person+" "+b.Order)
+			return true, nil
+		}}
 }
 
 func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
@@ -146,18 +146,22 @@ type consent struct {
 	calls []string
 }
 
-func (c *consent) Grant(_ context.Context, person, prompt, surface string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("grant %s %s %s", person, prompt, surface))
-	return nil
+// kind is a consent prompt kind that records its answers.
+func (c *consent) kind() *host.PromptKind {
+	return &host.PromptKind{Name: "consent", Answers: []string{"grant", "refuse"},
+		Apply: func(_ context.Context, a host.Answer) (bool, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.calls = append(c.calls, fmt.Sprintf("%s %s %s %s", a.Choice, a.Person, a.Prompt, a.Surface))
+			return true, nil
+		}}
 }
 
-func (c *consent) Refuse(_ context.Context, person, prompt string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("refuse %s %s", person, prompt))
-	return nil
+// prompt is what a host service emits to show person a prompt of e's kind
+// name (payment, consent, share).
+func (e *env) prompt(name, id, person, body string) host.Outgoing {
+	kinds := map[string]*host.PromptKind{"payment": e.pay.kind(), "consent": e.cons.kind(), "share": e.share.PromptKind()}
+	return host.Outgoing{App: host.AppRef{App: "lunch"}, Prompt: &host.Prompt{ID: id, Kind: kinds[name], Person: person, Body: json.RawMessage(body)}}
 }
 
 type env struct {
@@ -171,7 +175,8 @@ type env struct {
 	apps  *fakeApps
 	pay   *payments
 	cons  *consent
-	addr  string // where the server listens, kept across restarts
+	share *chat.Service // the real share prompt
+	addr  string        // where the server listens, kept across restarts
 }
 
 func openDB(t testing.TB, dir string) *bbolt.DB {
@@ -185,7 +190,7 @@ func openDB(t testing.TB, dir string) *bbolt.DB {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}}
+	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}, share: chat.New(chat.Config{})}
 	e.start(mod)
 	t.Cleanup(func() { e.stop(); e.db.Close() })
 	return e
@@ -204,7 +209,7 @@ func (e *env) start(mod func(*gateway.Config)) {
 		e.t.Fatal(err)
 	}
 	cfg := gateway.Config{Log: log, PromptStore: e.pr, Marks: e.marks, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
-		Apps: e.apps, Payments: e.pay, Consent: e.cons}
+		Apps: e.apps, Payments: e.pay, Prompts: []*host.PromptKind{e.pay.kind(), e.cons.kind(), e.share.PromptKind()}}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
-	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/apptest"
 )
 
@@ -36,7 +35,7 @@ func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 	}
 	// The conversation is not one the gateway knows, so echo's reply is
 	// refused and the event counts as a guest failure: both show.
-	ev := apps.AppEvent{Person: person.ID, Conversation: "c_metrics", Surface: "web", Event: host.Event{Type: host.EventMessage, Text: "hi"}}
+	ev := host.AppEvent{Person: person.ID, Conversation: "c_metrics", Surface: "web", Event: host.Event{Type: host.EventMessage, Text: "hi"}, Out: p.gateway}
 	if err := p.router.Deliver(ctx, "echo", ev); err == nil {
 		t.Fatal("echo's reply into an unknown conversation was accepted")
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"testing"
 )
@@ -30,18 +28,4 @@ func TestServeHasNoDemoSignIn(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("GET /session without a token: %s", resp.Status)
 	}
-}
-
-// testPlatform starts a platform as serve does, on a free port and a fresh
-// data directory, closed when t ends.
-func testPlatform(t *testing.T) *platform {
-	t.Helper()
-	cfg := defaultConfig()
-	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
-	p, err := startPlatform(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.close(context.Background()) })
-	return p
 }

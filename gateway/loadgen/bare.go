@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // BareConfig configures a gateway-only server: the gateway with a
@@ -97,8 +97,10 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 // people accepts every person id as its own display name.
 type people struct{}
 
-func (people) Person(_ context.Context, id string) (string, error) { return id, nil }
-func (people) Find(context.Context, string, int) ([]gateway.Person, error) {
+func (people) Person(_ context.Context, id string) (identity.Person, error) {
+	return identity.Person{ID: id, Name: id}, nil
+}
+func (people) FindPeople(context.Context, string, int) ([]identity.Person, error) {
 	return nil, nil
 }
 
@@ -107,15 +109,14 @@ func (people) Find(context.Context, string, int) ([]gateway.Person, error) {
 // real app's chat.send.
 type echoApp struct{ out host.Outbox }
 
-func (a *echoApp) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *echoApp) Deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	if ev.Event.Type != host.EventMessage {
 		return nil
 	}
-	b, _ := json.Marshal(host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)})
-	return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
-		Conversation: ev.Conversation, Body: b})
+	return a.out.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
+		Conversation: ev.Conversation, Message: &host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)}})
 }
 
-func (a *echoApp) Catalog(context.Context) ([]gateway.AppInfo, error) {
-	return []gateway.AppInfo{{ID: "echo", Name: "Echo"}}, nil
+func (a *echoApp) Catalog(context.Context) ([]host.AppInfo, error) {
+	return []host.AppInfo{{ID: "echo", Name: "Echo"}}, nil
 }
