@@ -939,6 +939,12 @@
     if (t) { $("signin-token").value = ""; signedIn(t); }
   });
   $("signout").addEventListener("click", () => signOut("You signed out."));
+  // Desktop notifications, only once the person asks for them.
+  const canAsk = () => "Notification" in window && Notification.permission === "default";
+  $("notify").hidden = !canAsk();
+  $("notify").addEventListener("click", () => {
+    Notification.requestPermission().then(() => { $("notify").hidden = !canAsk(); });
+  });
   $("back").addEventListener("click", () => {
     $("app").dataset.pane = "list";
     const li = document.querySelector('#conversations li[data-conv="' + CSS.escape(String(S.active)) + '"] button');

@@ -262,7 +262,7 @@ func TestOrderFlow(t *testing.T) {
 	if len(sent) != 2 || sent[0].Card == nil || sent[0].Card.Title != "Receipt" {
 		t.Fatalf("paid: want a receipt card and a note, got %+v", sent)
 	}
-	wantReceipt := "Tomato soup: €6.50\nLarge: +€2.50\nFries: +€3.00\nTotal paid: €12.00\nOrder " + ref + " · payment ord_1"
+	wantReceipt := "Tomato soup: €6.50\nLarge: +€2.50\nFries: +€3.00\nTotal paid: €12.00\nOrder " + ref
 	if sent[0].Card.Text != wantReceipt {
 		t.Fatalf("receipt %q\nwant %q", sent[0].Card.Text, wantReceipt)
 	}
