@@ -231,6 +231,9 @@ func TestBrowserGroupAndSearch(t *testing.T) {
 	alice.do("write to the group", chromedp.SendKeys("#composer-input", "Who is in for ramen?"), chromedp.Click("#composer-send"),
 		chromedp.WaitVisible(`.msg.mine[data-seq="1"]`))
 	bob.until("Bob sees the group with one unread", unreadOf("Lunch club")+` === "1"`)
+	bob.do("Bob opens the group and starts typing", chromedp.Click(`#conversations li[data-testid="conv"]`),
+		chromedp.WaitVisible(`.msg[data-seq="1"]`), chromedp.SendKeys("#composer-input", "Me"))
+	alice.until("Alice sees Bob typing", `document.querySelector('[data-testid="typing"]').textContent === "Bob is typing…"`)
 	if pv := bob.text(`#conversations li[data-testid="conv"] .preview`); pv != "Alice: Who is in for ramen?" {
 		t.Errorf("Bob's list previews %q", pv)
 	}

@@ -491,6 +491,7 @@ var handlers = map[string]func(c *conn, ctx context.Context, f *Frame) error{
 	TypeSurface:       (*conn).changeSurface,
 	TypeMark:          (*conn).mark,
 	TypePayments:      (*conn).payments,
+	TypeTyping:        (*conn).typing,
 }
 
 func (c *conn) handle(ctx context.Context, f *Frame) error {

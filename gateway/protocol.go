@@ -26,6 +26,7 @@ const (
 	TypeSurface       = "surface"
 	TypeMark          = "mark"
 	TypePayments      = "payments"
+	TypeTyping        = "typing"
 )
 
 // Frame is a client frame. Which fields matter depends on Type; PROTOCOL.md
@@ -147,6 +148,8 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		if f.Seq == 0 {
 			return &f, errorf(CodeBadRequest, `mark frames need "seq": the highest seq received or shown (1 or more)`)
 		}
+	case TypeTyping:
+		return &f, need("conv", f.Conv)
 	case TypeConversations, TypePeople, TypeApps, TypeWallet, TypePayments:
 	case "":
 		return &f, errorf(CodeBadRequest, `the frame has no "type"`)

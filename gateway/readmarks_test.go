@@ -116,3 +116,27 @@ func TestBadMarkFrames(t *testing.T) {
 		})
 	}
 }
+
+func TestTypingReachesTheOthersOnly(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, _ := e.connect("alice", "web", nil)
+	conv := alice.request(map[string]any{"type": "send", "id": "m1", "to": "bob", "text": "hi"})["conv"].(string)
+	alice2, _ := e.connect("alice", "web", nil)
+	bob, _ := e.connect("bob", "whatsapp", nil)
+	carol, _ := e.connect("carol", "web", nil)
+	if f := alice.request(map[string]any{"type": "typing", "id": "t1", "conv": conv}); f["type"] != "ack" {
+		t.Fatalf("typing answered %v", f)
+	}
+	if f := bob.until("typing"); f["conv"] != conv || f["person"] != "alice" || f["name"] != "Alice" {
+		t.Fatalf("bob got %v", f)
+	}
+	// Alice's other device hears nothing of her typing: the next frame it
+	// gets is the one after.
+	alice.request(map[string]any{"type": "send", "id": "m2", "conv": conv, "text": "there"})
+	if f := alice2.next(); f["type"] != "msg" {
+		t.Fatalf("alice's other device got %v before the message", f)
+	}
+	if f := carol.request(map[string]any{"type": "typing", "id": "t2", "conv": conv}); f["code"] != "forbidden" {
+		t.Fatalf("a non-member's typing: %v", f)
+	}
+}

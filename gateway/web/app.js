@@ -299,6 +299,9 @@
       case "mark":
         onMark(f);
         break;
+      case "typing":
+        onTyping(f);
+        break;
       case "prompt":
         if (!S.prompts.some((p) => p.id === f.prompt.id)) S.prompts.push(f.prompt);
         showPrompt();
@@ -347,6 +350,7 @@
       if (mine) c.read = Math.max(c.read || 0, m.seq); // what I wrote I have read
     }
     if (m.from.kind === "app") refreshWalletSoon(); // a payment or a refund may have moved money
+    else stopTyping(m.conv, m.from.id);
     if (quiet) return;
     if (S.active === m.conv) insertMsg(m);
     if (!mine) {
@@ -369,6 +373,33 @@
     }
     c.marks.set(f.person, f);
     if (S.active === f.conv) updateStates();
+  }
+
+  // ---- typing ----
+  // Who is typing where: conv id -> Map(person -> {name, until}).
+  const typists = new Map();
+  function onTyping(f) {
+    if (!typists.has(f.conv)) typists.set(f.conv, new Map());
+    typists.get(f.conv).set(f.person, { name: f.name, until: Date.now() + 5000 });
+    showTyping();
+    setTimeout(showTyping, 5100);
+  }
+  function stopTyping(conv, person) {
+    const t = typists.get(conv);
+    if (t && t.delete(person)) showTyping();
+  }
+  function showTyping() {
+    const t = typeof S.active === "string" ? typists.get(S.active) : null;
+    const names = t ? [...t.values()].filter((x) => x.until > Date.now()).map((x) => x.name) : [];
+    $("chat-typing").textContent = names.length ? listWords(names) + (names.length > 1 ? " are" : " is") + " typing…" : "";
+  }
+  let typingSent = 0;
+  // typed tells the other members, at most every 3 s, that the person types.
+  function typed() {
+    const c = typeof S.active === "string" ? S.convs.get(S.active) : null;
+    if (!c || c.kind === "app" || !online() || Date.now() - typingSent < 3000) return;
+    typingSent = Date.now();
+    send({ type: "typing", conv: c.id });
   }
 
   // unread counts the messages from others after the person's read marker,
@@ -488,6 +519,7 @@
     $("picker").hidden = true;
     showChat(c ? c.title : "", c);
     renderMessages();
+    showTyping();
     markRead();
     renderConvs();
     if (seq) {
@@ -926,6 +958,7 @@
     renderMessages();
     if (S.ws) S.ws.close(); else connect();
   });
+  $("composer-input").addEventListener("input", typed);
   $("composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const text = $("composer-input").value.trim();
