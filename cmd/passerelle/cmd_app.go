@@ -87,8 +87,12 @@ func runAppBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := writeFileAtomic(dst, b.Wasm); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "built %s: %s %s, %.1f MiB, permissions %s\n", dst, b.Manifest.ID, b.Manifest.Version,
-		float64(len(b.Wasm))/(1<<20), permList(b.Manifest.Permissions))
+	size := fmt.Sprintf("%.1f MiB", float64(len(b.Wasm))/(1<<20))
+	if len(b.Wasm) < 1<<20 { // a C module is tens of KB
+		size = fmt.Sprintf("%d KiB", (len(b.Wasm)+1023)>>10)
+	}
+	fmt.Fprintf(stdout, "built %s: %s %s, %s, permissions %s\n", dst, b.Manifest.ID, b.Manifest.Version,
+		size, permList(b.Manifest.Permissions))
 	return nil
 }
 
