@@ -347,15 +347,16 @@
     const mine = isMine(m);
     if (c) {
       c.last = Math.max(c.last || 0, m.seq);
-      if (mine) c.read = Math.max(c.read || 0, m.seq); // what I wrote I have read
     }
     if (m.from.kind === "app") refreshWalletSoon(); // a payment or a refund may have moved money
     else stopTyping(m.conv, m.from.id);
     if (quiet) return;
-    if (S.active === m.conv) insertMsg(m);
+    if (S.active === m.conv) {
+      insertMsg(m);
+      markReadSoon(); // what is shown, one's own messages included, is read
+    }
     if (!mine) {
       markDeliveredSoon();
-      if (S.active === m.conv) markRead();
       notify(m);
     }
     renderConvs();
@@ -431,6 +432,7 @@
       send({ type: "mark", conv: id, seq: top, state: "delivered" });
     }
   }
+  const markReadSoon = later(() => markRead(), 200);
   // markRead marks the open conversation read, when the person can see it.
   function markRead() {
     const id = S.active;
