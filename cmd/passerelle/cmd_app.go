@@ -96,8 +96,10 @@ func runAppBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// writeFileAtomic writes data to dst through a temporary file renamed into
+// place, so that no reader ever sees half a file.
 func writeFileAtomic(dst string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), ".passerelle-*.wasm")
+	f, err := os.CreateTemp(filepath.Dir(dst), ".passerelle-*")
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,4 +77,37 @@ func TestDevReloadsC(t *testing.T) {
 	io.WriteString(inW, "again\n")
 	waitForOutput(t, out, pos, "parrot> second: again")
 	io.WriteString(inW, "/quit\n")
+}
+
+// TestDemoAppsSameID builds a directory of apps from source in which two
+// directories declare the same app id (as miniapps/support and its C port
+// miniapps/support-c do): the demo names both and how to choose, rather
+// than uploading one over the other.
+func TestDemoAppsSameID(t *testing.T) {
+	apptest.NeedClang(t)
+	useTestCompileCache(t)
+	dir := t.TempDir()
+	echo, err := os.ReadFile("../../sdk/c/examples/echo/echo.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := os.ReadFile("../../sdk/c/examples/echo/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"echo", "echo-c"} {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeTestFile(t, filepath.Join(dir, name, "echo.c"), string(echo))
+		writeTestFile(t, filepath.Join(dir, name, "manifest.json"), string(man))
+	}
+	_, err = buildDemoApps(context.Background(), dir, nil, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `both declare app id "echo"`) || !strings.Contains(err.Error(), "--only") {
+		t.Fatalf("building two apps with one id: %v", err)
+	}
+	built, err := buildDemoApps(context.Background(), dir, []string{"echo-c"}, io.Discard)
+	if err != nil || len(built) != 1 || built[0].Manifest.ID != "echo" {
+		t.Fatalf("--only echo-c: %v, %d apps", err, len(built))
+	}
 }

@@ -34,6 +34,7 @@ func commands() []command {
 		cmdAppCheck,
 		cmdAppList,
 		cmdAppLogs,
+		cmdAppNew,
 		cmdAppPromote,
 		cmdAppRollback,
 		cmdAppStats,

@@ -43,6 +43,7 @@ type platformConfig struct {
 	PaymentTTL     Duration    `json:"payment_ttl"`
 	DedupeWindow   Duration    `json:"dedupe_window"` // how long a resent client message id is recognised
 	LogLevel       string      `json:"log_level"`     // debug, info, warn, error
+	CacheDir       string      `json:"-"`             // compilation cache; "" = Data/cache
 
 	// DemoSignIn lets anyone sign in as the demo's people, without a
 	// password. Only the demo sets it; no config file can.
@@ -115,8 +116,12 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry")}); err != nil {
 		return nil, err
 	}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(cfg.Data, "cache")
+	}
 	if p.engine, err = sandbox.New(ctx, sandbox.Config{
-		CacheDir: filepath.Join(cfg.Data, "cache"),
+		CacheDir: cacheDir,
 		Funcs:    p.svc.Funcs(),
 		Defaults: cfg.Limits,
 		Max:      cfg.MaxLimits,

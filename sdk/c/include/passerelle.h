@@ -51,7 +51,8 @@ typedef enum pl_status {
 	PL_CONFLICT = 6,          /* the request contradicts existing state */
 	PL_UNAVAILABLE = 7,       /* the host could not serve the call now; retry later */
 	PL_INTERNAL = 8,          /* a failure inside the host (or, from a handler, the app) */
-	PL_UNKNOWN_OP = 9         /* the operation is not offered by this host */
+	PL_UNKNOWN_OP = 9,        /* the operation is not offered by this host */
+	PL_INSUFFICIENT_FUNDS = 10 /* the person's wallet holds less than the order costs; nothing was charged */
 } pl_status;
 
 /* pl_status_code returns the stable code of st ("quota_exceeded"), or
