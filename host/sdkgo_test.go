@@ -58,7 +58,7 @@ func TestTypesMatchHost(t *testing.T) {
 }
 
 func TestStatusesMatchHost(t *testing.T) {
-	for s := passerelle.StatusOK; s <= passerelle.StatusInsufficientFunds+1; s++ {
+	for s := passerelle.StatusOK; s <= passerelle.StatusRateLimited+1; s++ {
 		if got, want := s.String(), host.Status(s).String(); got != want {
 			t.Errorf("status %d: sdk %q, host %q", s, got, want)
 		}

@@ -40,6 +40,7 @@ func commands() []command {
 		cmdAppStats,
 		cmdAppUpload,
 		cmdAppVersions,
+		cmdConsentVerify,
 		cmdDemo,
 		cmdDev,
 		cmdLoadgen,

@@ -25,6 +25,11 @@ func TestErrors(t *testing.T) {
 		{passerelle.StatusUnavailable, passerelle.ErrUnavailable},
 		{passerelle.StatusInternal, passerelle.ErrInternal},
 		{passerelle.StatusUnknownOp, passerelle.ErrUnknownOp},
+		{passerelle.StatusInsufficientFunds, passerelle.ErrInsufficientFunds},
+		{passerelle.StatusWindowClosed, passerelle.ErrWindowClosed},
+		{passerelle.StatusNotOptedIn, passerelle.ErrNotOptedIn},
+		{passerelle.StatusOptedOut, passerelle.ErrOptedOut},
+		{passerelle.StatusRateLimited, passerelle.ErrRateLimited},
 	}
 	for _, tt := range tests {
 		t.Run(tt.status.String(), func(t *testing.T) {

@@ -52,7 +52,11 @@ typedef enum pl_status {
 	PL_UNAVAILABLE = 7,       /* the host could not serve the call now; retry later */
 	PL_INTERNAL = 8,          /* a failure inside the host (or, from a handler, the app) */
 	PL_UNKNOWN_OP = 9,        /* the operation is not offered by this host */
-	PL_INSUFFICIENT_FUNDS = 10 /* the person's wallet holds less than the order costs; nothing was charged */
+	PL_INSUFFICIENT_FUNDS = 10, /* the person's wallet holds less than the order costs; nothing was charged */
+	PL_WINDOW_CLOSED = 11,      /* no service window: the person has not written to the business recently */
+	PL_NOT_OPTED_IN = 12,       /* no opt-in to the purpose, nor a one-time subscription to the template */
+	PL_OPTED_OUT = 13,          /* the person sent STOP to the business and has not sent START since */
+	PL_RATE_LIMITED = 14        /* too many business-initiated messages (per person per day, or per second) */
 } pl_status;
 
 /* pl_status_code returns the stable code of st ("quota_exceeded"), or

@@ -439,7 +439,7 @@ void pl_logf(pl_level level, const char *fmt, ...) {
 static const char *const status_codes[] = {
 	"ok", "bad_request", "permission_denied", "not_found", "quota_exceeded",
 	"consent_required", "conflict", "unavailable", "internal", "unknown_op",
-	"insufficient_funds",
+	"insufficient_funds", "window_closed", "not_opted_in", "opted_out", "rate_limited",
 };
 
 const char *pl_status_code(pl_status st) {
