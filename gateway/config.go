@@ -92,6 +92,7 @@ type PromptStore interface {
 type Config struct {
 	Log         Log         // conversations and messages; the caller closes it after Close
 	PromptStore PromptStore // prompts and their answers; the caller closes it after Close
+	Marks       MarkStore   // read markers (marks.go); optional, the caller closes it after Close
 	Auth        Authenticator
 	Directory   Directory
 	Apps        Apps
@@ -104,6 +105,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
+	// DemoSignIn, if set, offers password-free sign-in as the demo's
+	// people at /signin/demo (signin.go). Only the demo sets it.
+	DemoSignIn DemoSignIn
 
 	// AllowedOrigins lists browser origins ("https://chat.example.com")
 	// allowed besides the server's own host. "*" allows any origin.

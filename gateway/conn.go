@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/gateway/surface"
 	"github.com/passerelle/passerelle/host"
 )
@@ -339,12 +340,14 @@ func (c *conn) allow() bool {
 
 // convView is a conversation as one person sees it.
 type convView struct {
-	ID      string   `json:"id"`
-	Kind    string   `json:"kind"`
-	Title   string   `json:"title"`
-	App     string   `json:"app,omitempty"`
-	Members []string `json:"members"`
-	Last    uint64   `json:"last"`
+	ID      string             `json:"id"`
+	Kind    string             `json:"kind"`
+	Title   string             `json:"title"`
+	App     string             `json:"app,omitempty"`
+	Members []string           `json:"members"`
+	Last    uint64             `json:"last"`
+	Read    uint64             `json:"read"`            // the viewer's read marker (marks.go)
+	Marks   []readmarks.Marker `json:"marks,omitempty"` // the other members' markers
 }
 
 func (s *Server) view(ctx context.Context, rec convRecord, last uint64, viewer string) convView {
@@ -378,6 +381,10 @@ func (c *conn) hello(f *Frame) bool {
 	views := make([]convView, len(convs))
 	for i, cv := range convs {
 		views[i] = s.view(ctx, cv.Conv, cv.Last, c.person)
+	}
+	if err := s.withMarkers(ctx, views, c.person); err != nil {
+		c.replyErr(f.ID, err)
+		return false
 	}
 	if !c.reply(map[string]any{"type": "welcome", "v": ProtocolVersion, "id": f.ID, "person": c.person,
 		"name": c.name, "surface": c.surface(), "conversations": views}) {
@@ -482,6 +489,9 @@ var handlers = map[string]func(c *conn, ctx context.Context, f *Frame) error{
 	TypeApps:          (*conn).apps,
 	TypeWallet:        (*conn).wallet,
 	TypeSurface:       (*conn).changeSurface,
+	TypeMark:          (*conn).mark,
+	TypePayments:      (*conn).payments,
+	TypeTyping:        (*conn).typing,
 }
 
 func (c *conn) handle(ctx context.Context, f *Frame) error {
@@ -587,6 +597,9 @@ func (c *conn) conversations(ctx context.Context, f *Frame) error {
 	views := make([]convView, len(convs))
 	for i, cv := range convs {
 		views[i] = c.s.view(ctx, cv.Conv, cv.Last, c.person)
+	}
+	if err := c.s.withMarkers(ctx, views, c.person); err != nil {
+		return err
 	}
 	c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
 	return nil

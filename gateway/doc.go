@@ -13,7 +13,8 @@
 // payments, and may be nil (their features then answer "unavailable").
 // Prompts are the kinds of prompt the host services draw: the gateway
 // stores, shows and forwards prompts and answers without knowing what they
-// mean. The Server
+// mean. Marks, the read-marker store (MarkStore, readmarks.Store), and
+// DemoSignIn, which only the demo sets (signin.go), may be nil too. The Server
 // implements host.Outbox: host APIs emit app messages and prompts through
 // Emit, during an app's event or later; and host.Queuer, so that during an
 // event an app's message is queued for the log's group commit while the app's
@@ -68,5 +69,6 @@
 //
 // The gateway itself keeps nothing on disk and does not import bbolt:
 // conversations and messages are the Log's (see package convlog for their
-// layout and commits), prompts the PromptStore's (package promptstore).
+// layout and commits), prompts the PromptStore's (package promptstore),
+// read markers the MarkStore's (package readmarks).
 package gateway

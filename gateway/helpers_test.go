@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
+	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
 	"github.com/passerelle/passerelle/host/identity"
@@ -91,12 +93,13 @@ func (a *fakeApps) Deliver(ctx context.Context, app string, ev host.AppEvent) er
 }
 
 func (a *fakeApps) Catalog(context.Context) ([]host.AppInfo, error) {
-	return []host.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
+	return []host.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch from the bistro round the corner: soups, salads, pasta and curries, delivered warm"}}, nil
 }
 
 type payments struct {
-	mu    sync.Mutex
-	calls []string
+	mu       sync.Mutex
+	calls    []string
+	balances map[string]int64 // nil: EUR 25.00 and CHF 1.00
 }
 
 // kind is a payment prompt kind that records its answers.
@@ -113,7 +116,29 @@ func (p *payments) kind() *host.PromptKind {
 }
 
 func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.balances != nil {
+		return p.balances, nil
+	}
 	return map[string]int64{"EUR": 2500, "CHF": 100}, nil
+}
+
+// History is the wallet history every test person has.
+func (p *payments) History(_ context.Context, _ string, limit int) ([]gateway.WalletEntry, error) {
+	all := []gateway.WalletEntry{
+		{Time: 1764072000000, Title: "Refund: Tomato soup · Green Bowl", Amount: 250, Currency: "EUR"},
+		{Time: 1764071000000, Title: "Tomato soup · Green Bowl", Amount: -1200, Currency: "EUR", State: "partly refunded"},
+		{Time: 1764070000000, Title: "Added to your wallet", Amount: 5000, Currency: "EUR"},
+	}
+	return all[:min(limit, len(all))], nil
+}
+
+// setBalances changes what Balances answers, as a payment or refund would.
+func (p *payments) setBalances(b map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.balances = b
 }
 
 type consent struct {
@@ -146,10 +171,12 @@ type env struct {
 	db    *bbolt.DB
 	log   *convlog.Log       // opened by start, closed by stop
 	pr    *promptstore.Store // opened by start, closed by stop
+	marks *readmarks.Store   // opened by start, closed by stop
 	apps  *fakeApps
 	pay   *payments
 	cons  *consent
 	share *chat.Service // the real share prompt
+	addr  string        // where the server listens, kept across restarts
 }
 
 func openDB(t testing.TB, dir string) *bbolt.DB {
@@ -178,7 +205,10 @@ func (e *env) start(mod func(*gateway.Config)) {
 	if e.pr, err = promptstore.Open(e.db); err != nil {
 		e.t.Fatal(err)
 	}
-	cfg := gateway.Config{Log: log, PromptStore: e.pr, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	if e.marks, err = readmarks.Open(e.db); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := gateway.Config{Log: log, PromptStore: e.pr, Marks: e.marks, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Prompts: []*host.PromptKind{e.pay.kind(), e.cons.kind(), e.share.PromptKind()}}
 	if mod != nil {
 		mod(&cfg)
@@ -189,7 +219,17 @@ func (e *env) start(mod func(*gateway.Config)) {
 	}
 	e.srv = srv
 	e.apps.out = srv
-	e.http = httptest.NewServer(srv.Handler())
+	e.http = httptest.NewUnstartedServer(srv.Handler())
+	if e.addr != "" { // a restart listens where clients were connected
+		l, err := net.Listen("tcp", e.addr)
+		if err != nil {
+			e.t.Fatalf("listen again on %s: %v", e.addr, err)
+		}
+		e.http.Listener.Close()
+		e.http.Listener = l
+	}
+	e.http.Start()
+	e.addr = e.http.Listener.Addr().String()
 }
 
 func (e *env) stop() {
@@ -203,6 +243,7 @@ func (e *env) stop() {
 	}
 	e.log.Close()
 	e.pr.Close()
+	e.marks.Close()
 	e.http.Close()
 	e.http = nil
 }

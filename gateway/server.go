@@ -116,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.sessionRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{Registry: s.met.reg}))
 	if cfg.API != nil {
 		// Every method of /v1/ goes to the API, which answers a wrong
@@ -250,19 +251,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, errorf(CodeForbidden, "origin %q is not allowed; open the client from this server or ask the operator to allow that origin", r.Header.Get("Origin")))
 		return
 	}
-	tok := token(r)
-	if tok == "" {
-		writeHTTPError(w, errorf(CodeUnauthorized, "no token: connect with ?token=, an Authorization bearer header or a bearer.<token> subprotocol"))
-		return
-	}
-	person, role, err := s.cfg.Auth.Verify(tok)
-	if err != nil || person == "" {
-		s.log.Info("gateway: token refused", "err", err, "remote", r.RemoteAddr)
-		writeHTTPError(w, errorf(CodeUnauthorized, "the token was refused (%v); sign in again", err))
-		return
-	}
-	if role != "person" {
-		writeHTTPError(w, errorf(CodeForbidden, "a %q token cannot chat; use a person's token", role))
+	person, e := s.authenticate(r)
+	if e != nil {
+		writeHTTPError(w, e)
 		return
 	}
 	bw := &batchWriter{ResponseWriter: w}
