@@ -13,8 +13,10 @@
 // implements host.Outbox: host APIs emit app messages and prompts through
 // Emit, during an app's event or later; and host.Queuer, so that during an
 // event an app's message is queued for the commit loop while the app's
-// instance serves the next event. App events run on Config.AppWorkers
-// long-lived workers. Handler serves /ws, /healthz,
+// instance serves the next event. App events are handed to Apps.Submit
+// without waiting: the runtime runs them on workers it shares fairly among
+// apps, and refuses an event (app_busy) when its app has too many waiting.
+// Handler serves /ws, /healthz,
 // /metrics, /v1/ (Config.API) and the web client at /. Registerer exposes
 // the server's own Prometheus registry to other packages.
 //

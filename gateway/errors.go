@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // Sentinel errors of the package.
@@ -34,6 +35,7 @@ const (
 	CodeForbidden          Code = "forbidden"           // not allowed: not a member, another person's prompt, a foreign origin
 	CodeNotFound           Code = "not_found"           // no such conversation, person, app or prompt
 	CodeRateLimited        Code = "rate_limited"        // too many frames; the frame was dropped
+	CodeAppBusy            Code = "app_busy"            // the mini-app has too many events waiting; this one was not given to it
 	CodeTooLarge           Code = "too_large"           // a frame larger than the limit
 	CodeSlowConsumer       Code = "slow_consumer"       // the client did not read fast enough
 	CodeUnavailable        Code = "unavailable"         // a service is missing or failing; retry later
@@ -59,6 +61,7 @@ var codes = map[Code]codeInfo{
 	CodeForbidden:          {http.StatusForbidden, 4403, false},
 	CodeNotFound:           {http.StatusNotFound, 4404, false},
 	CodeRateLimited:        {http.StatusTooManyRequests, 4429, false},
+	CodeAppBusy:            {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
 	CodeTooLarge:           {http.StatusRequestEntityTooLarge, websocket.CloseMessageTooBig, true},
 	CodeSlowConsumer:       {http.StatusServiceUnavailable, 4008, true},
 	CodeUnavailable:        {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
@@ -114,7 +117,9 @@ func codeOf(err error) *Error {
 		return &Error{Code: CodeForbidden, Message: "you are not a member of this conversation", Err: err}
 	case errors.Is(err, ErrUnavailable):
 		return &Error{Code: CodeUnavailable, Message: "this feature is not available on this server", Err: err}
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, sched.ErrQueueFull):
+		return &Error{Code: CodeAppBusy, Message: "this app is busy and did not get your message; try again in a moment", Err: err}
+	case errors.Is(err, ErrClosed), errors.Is(err, sched.ErrClosed):
 		return &Error{Code: CodeShuttingDown, Message: "the server is shutting down; reconnect shortly", Err: err}
 	}
 	var he *host.Error

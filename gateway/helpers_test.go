@@ -18,6 +18,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.
@@ -56,6 +57,7 @@ func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Perso
 // into the event's conversation. Events are recorded.
 type fakeApps struct {
 	out    host.Outbox
+	sched  *sched.Scheduler // runs the events, as the runtime does
 	react  func(ev gateway.AppEvent) *host.Message
 	mu     sync.Mutex
 	events []gateway.AppEvent
@@ -69,7 +71,16 @@ func (a *fakeApps) set(react func(gateway.AppEvent) *host.Message, got chan gate
 	a.react, a.got = react, got
 }
 
-func (a *fakeApps) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *fakeApps) Submit(app string, ev gateway.AppEvent, done func(error)) error {
+	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
+		err := a.deliver(ctx, app, ev)
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+func (a *fakeApps) deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	react, got := a.react, a.got
@@ -154,9 +165,9 @@ func openDB(t testing.TB, dir string) *bbolt.DB {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}}
+	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{sched: sched.New(sched.Config{Workers: 16})}, pay: &payments{}, cons: &consent{}}
 	e.start(mod)
-	t.Cleanup(func() { e.stop(); e.db.Close() })
+	t.Cleanup(func() { e.stop(); e.apps.sched.Close(context.Background()); e.db.Close() })
 	return e
 }
 

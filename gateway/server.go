@@ -38,8 +38,6 @@ type Server struct {
 	ctx   context.Context // cancelled by Close
 	stop  context.CancelFunc
 	conns sync.WaitGroup // connection goroutines
-	work  sync.WaitGroup // app workers
-	jobs  chan appJob    // app events, taken by Config.AppWorkers workers
 
 	mu     sync.RWMutex
 	closed bool
@@ -137,7 +135,6 @@ func New(cfg Config) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, st: st, met: newMetrics(), ctx: ctx, stop: stop,
-		jobs:   make(chan appJob),
 		people: map[string][]*conn{},
 		convs:  map[string]*convState{},
 		web:    http.FileServerFS(static),
@@ -163,12 +160,6 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.mux.Handle("GET /", s.web)
-	if cfg.Apps != nil {
-		s.work.Add(cfg.AppWorkers)
-		for range cfg.AppWorkers {
-			go s.appWorker()
-		}
-	}
 	return s, nil
 }
 
@@ -181,8 +172,9 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Registerer() prometheus.Registerer { return s.met.reg }
 
 // Close closes every connection with "shutting_down" and waits, until ctx
-// ends, for connection goroutines and app deliveries to stop, then stops
-// the commit loop (a message still being committed is committed).
+// ends, for connection goroutines to stop, then stops the commit loop (a
+// message still being committed is committed). App events are the
+// runtime's: what an app sends after Close is refused with ErrClosed.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -202,7 +194,7 @@ func (s *Server) Close(ctx context.Context) error {
 		c.fail(errorf(CodeShuttingDown, "the server is shutting down; reconnect shortly"))
 	}
 	done := make(chan struct{})
-	go func() { s.conns.Wait(); s.work.Wait(); close(done) }()
+	go func() { s.conns.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
@@ -886,48 +878,20 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	return nil
 }
 
-// appJob is an event for an app.
-type appJob struct {
-	app string
-	ev  AppEvent
-}
-
-// dispatch hands ev to an app worker, waiting while all are busy. The
+// dispatch hands ev to the app router without waiting for the app. The
 // app's replies come back through Emit and Queue.
 func (s *Server) dispatch(app string, ev AppEvent) error {
 	if s.cfg.Apps == nil {
 		return ErrUnavailable
 	}
-	select {
-	case s.jobs <- appJob{app: app, ev: ev}:
-		return nil
-	case <-s.ctx.Done():
-		return ErrClosed
-	}
-}
-
-// appWorker delivers app events until Close. The workers live as long as
-// the server, so the deep stacks of a wasm call are grown once, not per
-// event.
-func (s *Server) appWorker() {
-	defer s.work.Done()
-	for {
-		select {
-		case j := <-s.jobs:
-			s.deliver(j)
-		case <-s.ctx.Done():
-			return
-		}
-	}
-}
-
-func (s *Server) deliver(j appJob) {
 	start := time.Now()
-	err := s.cfg.Apps.Deliver(s.ctx, j.app, j.ev)
-	s.met.appEvents.WithLabelValues(j.app, j.ev.Event.Type).Inc()
-	s.met.appLatency.WithLabelValues(j.app).Observe(time.Since(start).Seconds())
-	if err != nil {
-		s.met.appFailures.WithLabelValues(j.app).Inc()
-		s.log.Warn("gateway: app delivery failed", "app", j.app, "event", j.ev.Event.ID, "err", err)
-	}
+	err := s.cfg.Apps.Submit(app, ev, func(err error) {
+		s.met.appEvents.WithLabelValues(app, ev.Event.Type).Inc()
+		s.met.appLatency.WithLabelValues(app).Observe(time.Since(start).Seconds())
+		if err != nil {
+			s.met.appFailures.WithLabelValues(app).Inc()
+			s.log.Warn("gateway: app delivery failed", "app", app, "event", ev.Event.ID, "err", err)
+		}
+	})
+	return err // a full queue is app_busy (codeOf)
 }

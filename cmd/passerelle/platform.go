@@ -36,7 +36,7 @@ type platformConfig struct {
 	AllowedOrigins []string    `json:"allowed_origins"` // browser origins allowed besides the server's own host
 	MaxUploadBytes int64       `json:"max_upload_bytes"`
 	PoolSize       int         `json:"pool_size"`   // warm instances per app version
-	AppWorkers     int         `json:"app_workers"` // app events the gateway runs at once
+	AppWorkers     int         `json:"app_workers"` // app events run at once, all apps together
 	Limits         host.Limits `json:"limits"`      // defaults for apps whose manifest says nothing
 	MaxLimits      host.Limits `json:"max_limits"`  // operator caps
 	PaymentTTL     Duration    `json:"payment_ttl"`
@@ -142,6 +142,8 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Identity: p.svc.Identity,
 		Outbox:   lateGateway{p},
 		Logger:   log.With("component", "apps"),
+		Workers:  cfg.AppWorkers,
+		PerApp:   cfg.PoolSize,
 	}); err != nil {
 		return nil, err
 	}
@@ -164,7 +166,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
-		AppWorkers:     cfg.AppWorkers,
 	}); err != nil {
 		return nil, err
 	}
@@ -348,8 +349,8 @@ func (d directory) Find(ctx context.Context, query string, limit int) ([]gateway
 // appsAdapter adapts the app router to gateway.Apps.
 type appsAdapter struct{ r *apps.Router }
 
-func (a appsAdapter) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
-	return a.r.Deliver(ctx, app, apps.AppEvent(ev))
+func (a appsAdapter) Submit(app string, ev gateway.AppEvent, done func(error)) error {
+	return a.r.Submit(app, apps.AppEvent(ev), done)
 }
 
 func (a appsAdapter) Catalog(ctx context.Context) ([]gateway.AppInfo, error) {

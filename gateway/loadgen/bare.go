@@ -16,6 +16,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // BareConfig configures a gateway-only server: the gateway with a
@@ -29,7 +30,7 @@ type BareConfig struct {
 	RatePerSecond float64       // gateway.Config.RatePerSecond (0 = its default)
 	RateBurst     int           // gateway.Config.RateBurst (0 = its default)
 	SendQueue     int           // gateway.Config.SendQueue (0 = its default)
-	AppWorkers    int           // gateway.Config.AppWorkers (0 = its default)
+	AppWorkers    int           // workers running echo's events (0 = sched.DefaultWorkers); echo may use all of them
 	Logger        *slog.Logger  // may be nil
 	Drain         time.Duration // shutdown grace (default 10s)
 }
@@ -46,9 +47,14 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 	if cfg.Drain <= 0 {
 		cfg.Drain = 10 * time.Second
 	}
-	app := &echoApp{}
+	workers := cfg.AppWorkers
+	if workers <= 0 {
+		workers = sched.DefaultWorkers
+	}
+	app := &echoApp{sched: sched.New(sched.Config{Workers: workers, PerApp: workers, Queue: 4 * workers, Logger: cfg.Logger})}
+	defer app.sched.Close(context.WithoutCancel(ctx))
 	srv, err := gateway.New(gateway.Config{DB: cfg.DB, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
-		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue, AppWorkers: cfg.AppWorkers})
+		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue})
 	if err != nil {
 		return err
 	}
@@ -92,10 +98,23 @@ func (people) Find(context.Context, string, int) ([]gateway.Person, error) {
 
 // echoApp is an in-process mini-app that answers every message like
 // miniapps/echo ("echo: " and the text), through the gateway's Emit like a
-// real app's chat.send.
-type echoApp struct{ out host.Outbox }
+// real app's chat.send. Its events run on a runtime scheduler, like a
+// real app's.
+type echoApp struct {
+	out   host.Outbox
+	sched *sched.Scheduler
+}
 
-func (a *echoApp) Deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *echoApp) Submit(app string, ev gateway.AppEvent, done func(error)) error {
+	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
+		err := a.deliver(ctx, app, ev)
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+func (a *echoApp) deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
 	if ev.Event.Type != host.EventMessage {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // Errors of the router, wrapped with details.
@@ -38,6 +39,11 @@ type Config struct {
 	Logger   *slog.Logger
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
+	// Submit's workers (see runtime/sched): Workers run events of all
+	// apps (default 256); an app has at most Queue events waiting (default
+	// 64) and PerApp running (default sandbox.DefaultPoolSize; give the
+	// engine's PoolSize).
+	Workers, Queue, PerApp int
 }
 
 // Router routes events to app versions. It is safe for concurrent use.
@@ -51,6 +57,10 @@ type Router struct {
 	mu     sync.RWMutex
 	loaded map[host.AppRef]*sandbox.App
 	closed bool
+
+	sched     *sched.Scheduler // runs Submit's events
+	refusedMu sync.Mutex
+	refused   map[string]refusals // app -> refusals not yet in its log
 }
 
 // AppEvent is an event for an app from the gateway: who, where, what.
@@ -75,8 +85,11 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 	if cfg.NewEventID == nil {
 		cfg.NewEventID = randomID
 	}
+	if cfg.PerApp <= 0 {
+		cfg.PerApp = sandbox.DefaultPoolSize
+	}
 	r := &Router{cfg: cfg, reg: cfg.Registry, eng: cfg.Engine, log: cfg.Logger,
-		loaded: map[host.AppRef]*sandbox.App{}}
+		loaded: map[host.AppRef]*sandbox.App{}, refused: map[string]refusals{}}
 	all, err := r.reg.Apps("")
 	if err != nil {
 		return nil, fmt.Errorf("apps: list apps: %w", err)
@@ -86,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 			r.log.Error("load app", "app", all[i].ID, "err", err)
 		}
 	}
+	r.sched = sched.New(sched.Config{Workers: cfg.Workers, Queue: cfg.Queue, PerApp: cfg.PerApp, Logger: r.log})
 	return r, nil
 }
 
@@ -95,15 +109,18 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Close closes every loaded version. Deliver fails afterwards.
+// Close stops Submit's workers (events still waiting are dropped, running
+// ones see their context end), then closes every loaded version. Deliver
+// and Submit fail afterwards.
 func (r *Router) Close(ctx context.Context) error {
+	serr := r.sched.Close(ctx)
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
 	r.mu.Lock()
 	loaded := r.loaded
 	r.loaded, r.closed = map[host.AppRef]*sandbox.App{}, true
 	r.mu.Unlock()
-	var errs []error
+	errs := []error{serr}
 	for _, a := range loaded {
 		errs = append(errs, a.Close(ctx))
 	}

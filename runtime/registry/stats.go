@@ -69,6 +69,22 @@ func (r *Registry) Record(ref host.AppRef, d time.Duration, failure string) {
 	c.dirty = true
 }
 
+// RecordRefused counts one event ref's app was not given, with the
+// failure kind: an event and an error, without a duration.
+func (r *Registry) RecordRefused(ref host.AppRef, failure string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.countsLocked(ref.App, ref.Version)
+	c.Events++
+	c.Errors++
+	if c.Failures == nil {
+		c.Failures = map[string]uint64{}
+	}
+	c.Failures[failure]++
+	c.Last = r.opts.Now().UTC()
+	c.dirty = true
+}
+
 func (r *Registry) countsLocked(app, version string) *versionCounts {
 	k := app + "\x00" + version
 	c := r.stats[k]
