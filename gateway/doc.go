@@ -40,7 +40,9 @@
 // wrapped so that gorilla/websocket's frames are gathered while the writer
 // holds it). A
 // connection whose queue is full is closed as a slow consumer instead of
-// growing memory. Error codes map to close codes and HTTP statuses in one
+// growing memory; an app's message is never the reason: past half the
+// queue it is skipped and the client told to fetch it (a gap frame), so an
+// app flooding a conversation cannot disconnect its members. Error codes map to close codes and HTTP statuses in one
 // table (errors.go).
 //
 // # Web client

@@ -540,11 +540,11 @@ func (s *Server) fanout(rec convRecord, m pendingMsg) {
 			if rendered[i] == nil {
 				rendered[i] = encodeMsg(rec.ID, m.rec, surface.All()[i])
 			}
-			data := rendered[i]
+			f := outFrame{conv: rec.ID, seq: m.rec.Seq, data: rendered[i], app: m.rec.From.Kind == "app"}
 			if c == m.origin {
-				data = encodeAckMsg(m.ack, rec.ID, m.rec.Seq, data)
+				f.data, f.ack = encodeAckMsg(m.ack, rec.ID, m.rec.Seq, f.data), true
 			}
-			c.deliver(outFrame{conv: rec.ID, seq: m.rec.Seq, data: data})
+			c.deliver(f)
 			s.met.msgsOut.Inc()
 		}
 	}

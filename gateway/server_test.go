@@ -389,9 +389,12 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	bob, _ := e.connect("bob", "web", nil) // never reads from here on
 	big := strings.Repeat("z", 64<<10)
 	ctx := context.Background()
-	body, _ := json.Marshal(host.Message{Text: big})
+	// Prompts, not an app's messages: those never close a connection
+	// (TestAppFloodOpensAGapNotASlowConsumer).
+	body, _ := json.Marshal(map[string]any{"type": "consent", "text": big})
 	for i := 0; i < 200; i++ {
-		if err := e.srv.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{App: "bot"}, Conversation: conv, Body: body}); err != nil {
+		if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "bot"}, Person: "bob", Conversation: conv,
+			Body: body}); err != nil {
 			t.Fatal(err)
 		}
 	}

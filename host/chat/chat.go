@@ -29,6 +29,12 @@ const (
 	MaxID              = 64 // bytes of a button, list item, form or field id
 	MaxImageURL        = 2048
 	MaxSharePayload    = 1024 // bytes
+
+	// MaxMessagesPerEvent is the most messages (chat.send, and chat.share
+	// into a conversation) one event may send. Past it the call fails with
+	// quota_exceeded and sends nothing: a person's connection is never
+	// flooded by one event.
+	MaxMessagesPerEvent = 50
 )
 
 // ErrInvalid is wrapped by every validation error.
@@ -273,6 +279,9 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	if c.Caller.Conversation == "" {
 		return nil, host.Errorf(host.StatusNotFound, "chat.send: this event has no conversation to send into")
 	}
+	if err := checkCap("chat.send", c); err != nil {
+		return nil, err
+	}
 	id := NewID()
 	return s.emit(ctx, c, "message", c.Caller.Conversation, "", id, Sent{ID: id, Message: m})
 }
@@ -331,5 +340,17 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 			return nil, host.Errorf(host.StatusNotFound, "chat.share: the person is not in conversation %q; omit \"conversation\" to let them choose", r.Conversation)
 		}
 	}
+	if err := checkCap("chat.share", c); err != nil {
+		return nil, err
+	}
 	return s.emit(ctx, c, "message", r.Conversation, "", id, Sent{ID: id, Message: host.Message{Card: &card}})
+}
+
+// checkCap refuses a message past MaxMessagesPerEvent.
+func checkCap(op string, c *host.Call) error {
+	if c.Messages() >= MaxMessagesPerEvent {
+		return host.Errorf(host.StatusQuota, "%s: this event already sent %d messages, the most one event may send; nothing was sent. Send fewer, fuller messages (a list card holds %d items) or the rest in a later event",
+			op, MaxMessagesPerEvent, MaxListItems)
+	}
+	return nil
 }
