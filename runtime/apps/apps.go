@@ -58,9 +58,10 @@ type Router struct {
 	loaded map[host.AppRef]*sandbox.App
 	closed bool
 
-	sched     *sched.Scheduler // runs Submit's events
-	refusedMu sync.Mutex
+	sched     *sched.Scheduler    // runs Submit's events
+	refusedMu sync.Mutex          // guards refused and slow
 	refused   map[string]refusals // app -> refusals not yet in its log
+	slow      map[string]bool     // apps whose last event ran into its deadline; under refusedMu
 }
 
 // AppEvent is an event for an app from the gateway: who, where, what.
@@ -89,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 		cfg.PerApp = sandbox.DefaultPoolSize
 	}
 	r := &Router{cfg: cfg, reg: cfg.Registry, eng: cfg.Engine, log: cfg.Logger,
-		loaded: map[host.AppRef]*sandbox.App{}, refused: map[string]refusals{}}
+		loaded: map[host.AppRef]*sandbox.App{}, refused: map[string]refusals{}, slow: map[string]bool{}}
 	all, err := r.reg.Apps("")
 	if err != nil {
 		return nil, fmt.Errorf("apps: list apps: %w", err)
@@ -99,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 			r.log.Error("load app", "app", all[i].ID, "err", err)
 		}
 	}
-	r.sched = sched.New(sched.Config{Workers: cfg.Workers, Queue: cfg.Queue, PerApp: cfg.PerApp, Logger: r.log})
+	r.sched = sched.New(sched.Config{Workers: cfg.Workers, Queue: cfg.Queue, PerApp: cfg.PerApp, Slow: r.isSlow, Logger: r.log})
 	return r, nil
 }
 

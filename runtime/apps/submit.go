@@ -9,6 +9,7 @@ import (
 
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
 
@@ -27,7 +28,9 @@ type refusals struct {
 }
 
 // Submit queues ev for appID on the router's workers and returns at once;
-// the worker runs it as Deliver does. The events of one conversation
+// the worker runs it as Deliver does. An app whose last event ran into its
+// deadline runs one event at a time, sharing a slot with the other such
+// apps, until an event ends in time. The events of one conversation
 // reach the app in the order they were submitted. done, when not nil, is
 // called with Deliver's outcome once the event ran; not for an event
 // dropped by Close.
@@ -40,6 +43,7 @@ type refusals struct {
 func (r *Router) Submit(appID string, ev AppEvent, done func(error)) error {
 	err := r.sched.Submit(appID, ev.Conversation, func(ctx context.Context) {
 		err := r.Deliver(ctx, appID, ev)
+		r.setSlow(appID, FailureKind(err) == sandbox.LimitDeadline)
 		if done != nil {
 			done(err)
 		}
@@ -49,6 +53,25 @@ func (r *Router) Submit(appID string, ev AppEvent, done func(error)) error {
 		return fmt.Errorf("app %s is busy: %w", appID, err)
 	}
 	return err
+}
+
+// isSlow reports whether appID's last event ran into its deadline: the
+// scheduler then runs one of its events at a time, in a slot shared with
+// the other slow apps (sched.Config.Slow).
+func (r *Router) isSlow(appID string) bool {
+	r.refusedMu.Lock()
+	defer r.refusedMu.Unlock()
+	return r.slow[appID]
+}
+
+func (r *Router) setSlow(appID string, slow bool) {
+	r.refusedMu.Lock()
+	defer r.refusedMu.Unlock()
+	if slow {
+		r.slow[appID] = true
+	} else {
+		delete(r.slow, appID)
+	}
 }
 
 // refuse counts a refused event in the figures of the version that would

@@ -73,6 +73,27 @@ func TestSubmitKeepsALoopingAppToItsShare(t *testing.T) {
 			t.Fatalf("the looping app runs %d events at once; its share is %d", st.Running, perApp)
 		}
 	}
+	// Once an event ran into its deadline, the looping app runs one event
+	// at a time.
+	deadline := func() bool {
+		for _, s := range e.reg.Stats("loop") {
+			if s.Failures["deadline"] > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for give := time.Now().Add(30 * time.Second); !deadline() || r.QueueStats("loop").Running > 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(give) {
+			t.Fatalf("the looping app still runs %+v after its events ran into their deadline", r.QueueStats("loop"))
+		}
+	}
+	for range 20 {
+		if st := r.QueueStats("loop"); st.Running > 1 {
+			t.Fatalf("a slow app runs %d events at once", st.Running)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// The refusals count in the looping app's figures and log.
 	var got uint64
 	for _, s := range e.reg.Stats("loop") {

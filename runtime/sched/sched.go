@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 )
@@ -31,7 +32,16 @@ type Config struct {
 	// for the workers, each gets at most Workers divided by the number of
 	// apps with work (at least 1).
 	PerApp int
-	Logger *slog.Logger
+	// Slow, when set, reports whether app's jobs spin past their deadline
+	// (the router says so after an event stopped at its deadline). A slow
+	// app runs one job at a time, and all slow apps together at most
+	// SlowSlots (default GOMAXPROCS-1, at least 1): guest code holds its
+	// processor until it returns, so spinning guests must leave one to the
+	// other apps and the server. Slow is called with the scheduler's lock
+	// held; it must be quick and must not call the Scheduler.
+	Slow      func(app string) bool
+	SlowSlots int
+	Logger    *slog.Logger
 }
 
 // Job is one unit of work of one app. ctx is cancelled when the Scheduler
@@ -61,6 +71,8 @@ type Scheduler struct {
 	ring    []*appQueue // apps that may start a job, in turn order
 	active  int         // apps with queued or running jobs (len(apps))
 	unkeyed uint64      // makes a key for jobs without one
+	slow    int         // jobs of slow apps running
+	parked  []*appQueue // slow apps waiting for a slow slot
 }
 
 // appQueue is the work of one app: a FIFO per key, and the keys whose
@@ -71,6 +83,7 @@ type appQueue struct {
 	running int
 	refused uint64
 	inRing  bool
+	parked  bool // in Scheduler.parked, out of the ring
 	keys    map[string]*keyQueue
 	ready   []*keyQueue // keys with jobs and none running
 }
@@ -81,6 +94,7 @@ type keyQueue struct {
 	key     string
 	jobs    []Job
 	running bool
+	slow    bool // the running job holds a slow slot
 }
 
 // New starts a Scheduler's workers. Close stops them.
@@ -93,6 +107,9 @@ func New(cfg Config) *Scheduler {
 	}
 	if cfg.PerApp <= 0 {
 		cfg.PerApp = DefaultPerApp
+	}
+	if cfg.SlowSlots <= 0 {
+		cfg.SlowSlots = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -145,14 +162,19 @@ func (s *Scheduler) Submit(app, key string, job Job) error {
 	return nil
 }
 
-// limit is how many jobs of one app may run at once now.
-func (s *Scheduler) limit() int {
+// limit is how many jobs of app a may run at once now.
+func (s *Scheduler) limit(a *appQueue) int {
+	if s.isSlow(a) {
+		return 1
+	}
 	return min(s.cfg.PerApp, max(1, s.cfg.Workers/max(1, s.active)))
 }
 
+func (s *Scheduler) isSlow(a *appQueue) bool { return s.cfg.Slow != nil && s.cfg.Slow(a.name) }
+
 // offer puts a in the ring if it may start a job and is not there.
 func (s *Scheduler) offer(a *appQueue) {
-	if a.inRing || len(a.ready) == 0 || a.running >= s.limit() {
+	if a.inRing || a.parked || len(a.ready) == 0 || a.running >= s.limit(a) {
 		return
 	}
 	a.inRing = true
@@ -168,8 +190,14 @@ func (s *Scheduler) next() (*appQueue, *keyQueue, Job) {
 		s.ring[0] = nil
 		s.ring = s.ring[1:]
 		a.inRing = false
-		if len(a.ready) == 0 || a.running >= s.limit() {
+		if len(a.ready) == 0 || a.running >= s.limit(a) {
 			continue // offered again when one of its jobs ends
+		}
+		slow := s.isSlow(a)
+		if slow && s.slow >= s.cfg.SlowSlots {
+			a.parked = true // offered again when a slow job ends
+			s.parked = append(s.parked, a)
+			continue
 		}
 		k := a.ready[0]
 		a.ready[0] = nil
@@ -177,7 +205,10 @@ func (s *Scheduler) next() (*appQueue, *keyQueue, Job) {
 		job := k.jobs[0]
 		k.jobs[0] = nil
 		k.jobs = k.jobs[1:]
-		k.running = true
+		k.running, k.slow = true, slow
+		if slow {
+			s.slow++
+		}
 		a.queued--
 		a.running++
 		s.offer(a) // to the back of the ring: the other apps go first
@@ -190,6 +221,16 @@ func (s *Scheduler) next() (*appQueue, *keyQueue, Job) {
 func (s *Scheduler) finish(a *appQueue, k *keyQueue) {
 	a.running--
 	k.running = false
+	if k.slow {
+		k.slow = false
+		s.slow--
+		parked := s.parked
+		s.parked = nil
+		for _, p := range parked {
+			p.parked = false
+			s.offer(p)
+		}
+	}
 	if len(k.jobs) > 0 {
 		a.ready = append(a.ready, k)
 	} else {
@@ -266,7 +307,7 @@ func (s *Scheduler) Close(ctx context.Context) error {
 		}
 		a.queued, a.ready, a.inRing = 0, nil, false
 	}
-	s.ring = nil
+	s.ring, s.parked = nil, nil
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	s.cancel()

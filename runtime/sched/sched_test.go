@@ -303,3 +303,57 @@ func TestCloseStopsTheWorkers(t *testing.T) {
 		t.Fatalf("Submit after Close: %v, want ErrClosed", err)
 	}
 }
+
+// Apps whose jobs spin past their deadline run one job at a time, and all
+// of them together hold at most SlowSlots workers; the others run beside.
+func TestSlowAppsShareTheSlowSlots(t *testing.T) {
+	var slowMu sync.Mutex
+	slowApps := map[string]bool{"loop1": true, "loop2": true}
+	s := sched.New(sched.Config{Workers: 8, Queue: 8, PerApp: 4, SlowSlots: 1,
+		Slow: func(app string) bool { slowMu.Lock(); defer slowMu.Unlock(); return slowApps[app] }})
+	closeAtEnd(t, s)
+	tr := newTracker()
+	gates := map[string]chan struct{}{"loop1": make(chan struct{}), "loop2": make(chan struct{})}
+	for i := range 4 {
+		for _, app := range []string{"loop1", "loop2"} {
+			if err := s.Submit(app, fmt.Sprint(app, i), tr.job(app, app, gates[app])); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, "one slow job running", func() bool { return s.Stats("loop1").Running+s.Stats("loop2").Running == 1 })
+	for i := range 10 {
+		ran := make(chan struct{})
+		if err := s.Submit("calm", fmt.Sprint(i), func(context.Context) { close(ran) }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ran:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("calm job %d never ran beside the slow apps", i)
+		}
+	}
+	if n := s.Stats("loop1").Running + s.Stats("loop2").Running; n != 1 {
+		t.Fatalf("%d slow jobs run at once; SlowSlots is 1", n)
+	}
+	// Both slow apps take turns at the one slot as their jobs end.
+	close(gates["loop1"])
+	close(gates["loop2"])
+	eventually(t, "every slow job done", func() bool {
+		return s.Stats("loop1").Queued+s.Stats("loop1").Running+s.Stats("loop2").Queued+s.Stats("loop2").Running == 0
+	})
+	if _, most, order := tr.snapshot(); most["loop1"] != 1 || most["loop2"] != 1 || len(order) != 8 {
+		t.Fatalf("slow apps ran at most %v at once, %d jobs; want 1 each, 8 jobs", most, len(order))
+	}
+	// Once no longer slow, an app gets its pool's share again.
+	slowMu.Lock()
+	slowApps["loop1"] = false
+	slowMu.Unlock()
+	never := make(chan struct{})
+	for i := range 4 {
+		if err := s.Submit("loop1", fmt.Sprint("again", i), tr.job("loop1", "loop1", never)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "loop1 back to 4 at once", func() bool { return s.Stats("loop1").Running == 4 })
+}
