@@ -51,7 +51,7 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 	if workers <= 0 {
 		workers = sched.DefaultWorkers
 	}
-	app := &echoApp{sched: sched.New(sched.Config{Workers: workers, PerApp: workers, Queue: 4 * workers, Logger: cfg.Logger})}
+	app := &echoApp{sched: sched.New(sched.Config{Workers: workers, PerApp: workers, Logger: cfg.Logger})}
 	defer app.sched.Close(context.WithoutCancel(ctx))
 	srv, err := gateway.New(gateway.Config{DB: cfg.DB, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
 		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue})

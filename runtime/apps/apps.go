@@ -40,9 +40,9 @@ type Config struct {
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
 	// Submit's workers (see runtime/sched): Workers run events of all
-	// apps (default 256); an app has at most Queue events waiting (default
-	// 64) and PerApp running (default sandbox.DefaultPoolSize; give the
-	// engine's PoolSize).
+	// apps (default 256); an app has at most PerApp running (default
+	// sandbox.DefaultPoolSize; give the engine's PoolSize) and Queue
+	// waiting (default 16 times PerApp).
 	Workers, Queue, PerApp int
 }
 

@@ -19,14 +19,18 @@ var (
 // Defaults of Config.
 const (
 	DefaultWorkers = 256
-	DefaultQueue   = 64
+	QueueRounds    = 16 // the default Queue is this many times PerApp
 	DefaultPerApp  = 4
 )
 
 // Config configures a Scheduler.
 type Config struct {
 	Workers int // jobs running at once, all apps together (default DefaultWorkers)
-	Queue   int // jobs waiting per app; more are refused with ErrQueueFull (default DefaultQueue)
+	// Queue is the most jobs waiting per app; more are refused with
+	// ErrQueueFull. Default QueueRounds*PerApp: a queue the app works
+	// through in a few of its event times, so that a refusal comes while
+	// an answer would still be timely.
+	Queue int
 	// PerApp is the most jobs of one app running at once, usually the
 	// app's instance pool size (default DefaultPerApp). When apps compete
 	// for the workers, each gets at most Workers divided by the number of
@@ -102,11 +106,11 @@ func New(cfg Config) *Scheduler {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultQueue
-	}
 	if cfg.PerApp <= 0 {
 		cfg.PerApp = DefaultPerApp
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = QueueRounds * cfg.PerApp
 	}
 	if cfg.SlowSlots <= 0 {
 		cfg.SlowSlots = max(1, runtime.GOMAXPROCS(0)-1)
