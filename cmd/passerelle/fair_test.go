@@ -150,6 +150,8 @@ func uploadFixture(t tb, p *platform, name string, limits host.Limits, perms ...
 	}
 }
 
+// startTestPlatform starts the platform on a fresh data directory, with
+// merchant labs, and closes it when the test ends.
 func startTestPlatform(t testing.TB) *platform {
 	t.Helper()
 	ctx := context.Background()

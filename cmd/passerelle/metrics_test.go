@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,18 +20,8 @@ import (
 // own figures.
 func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 	ctx := context.Background()
-	cfg := defaultConfig()
-	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
-	p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close(ctx)
-
+	p := startTestPlatform(t) // with merchant labs
 	wasm := apptest.Build(t, "../../miniapps/echo")
-	if _, _, err := p.svc.Identity.EnsureMerchant(ctx, "labs", "Labs"); err != nil {
-		t.Fatal(err)
-	}
 	ver, _, err := p.router.Upload(ctx, "labs", "test", "echo", wasm)
 	if err != nil {
 		t.Fatal(err)
