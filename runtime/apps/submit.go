@@ -42,10 +42,20 @@ type refusals struct {
 // the app's log. After Close, Submit fails with sched.ErrClosed.
 func (r *Router) Submit(appID string, ev AppEvent, done func(error)) error {
 	err := r.sched.Submit(appID, ev.Conversation, func(ctx context.Context) {
+		start := time.Now()
 		err := r.Deliver(ctx, appID, ev)
-		r.setSlow(appID, FailureKind(err) == sandbox.LimitDeadline)
+		slow := FailureKind(err) == sandbox.LimitDeadline
+		r.setSlow(appID, slow)
 		if done != nil {
 			done(err)
+		}
+		if slow {
+			// The slot rests as long as the event spun: spinning apps
+			// get at most half a processor.
+			select {
+			case <-time.After(time.Since(start)):
+			case <-ctx.Done():
+			}
 		}
 	})
 	if errors.Is(err, sched.ErrQueueFull) {
