@@ -19,6 +19,12 @@
 // deadline therefore holds only its app's share of the workers; the other
 // apps' jobs start on the rest.
 //
+// Workers are not processors: guest code holds its processor until it
+// returns. An app that Config.Slow reports (its events run into their
+// deadline) runs one job at a time, and all such apps together at most
+// Config.SlowSlots (GOMAXPROCS-1 by default), so that one processor stays
+// free for everyone else.
+//
 // # Turns
 //
 // The apps that may start a job take turns (round-robin): a worker takes
