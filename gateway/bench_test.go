@@ -14,6 +14,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 )
 
 // BenchmarkPersonToPerson measures durable person-to-person delivery
@@ -24,7 +26,17 @@ func BenchmarkPersonToPerson(b *testing.B) {
 		b.Run(fmt.Sprintf("pairs=%d", pairs), func(b *testing.B) {
 			db := openDB(b, b.TempDir())
 			defer db.Close()
-			srv, err := gateway.New(gateway.Config{DB: db, Auth: auth{}, RatePerSecond: 1e6, RateBurst: 1e6})
+			log, err := convlog.Open(db, convlog.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer log.Close()
+			prompts, err := promptstore.Open(db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer prompts.Close()
+			srv, err := gateway.New(gateway.Config{Log: log, PromptStore: prompts, Auth: auth{}, RatePerSecond: 1e6, RateBurst: 1e6})
 			if err != nil {
 				b.Fatal(err)
 			}

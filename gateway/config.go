@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"go.etcd.io/bbolt"
-
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -78,17 +78,56 @@ type Consent interface {
 	Refuse(ctx context.Context, person, prompt string) error
 }
 
-// Config configures a Server. DB and Auth are required; every other
+// Log is where conversations and their messages are kept: the seam
+// between the WebSocket server and its store. convlog.Log implements it on
+// bbolt; a replicated log (NATS JetStream) would implement it for a
+// cluster. RATIONALE.md says why it has these methods and no others.
+// When a Log also has Check(ctx) error (convlog.Log does), /healthz
+// answers 503 while Check fails.
+type Log interface {
+	// Append stores m as the next message of conv and returns once it is
+	// durable, with m.Seq set. A person's message whose client id that
+	// person already used in conv within the log's dedupe window is not
+	// stored again: the result says Dup, with the earlier seq.
+	Append(ctx context.Context, conv string, m *convlog.Message) (convlog.Appended, error)
+	// AppendAsync queues m (a message without a client id) and returns;
+	// then gets the outcome once m is durable, with m.Seq set. then is
+	// called in queue order and must be quick.
+	AppendAsync(conv string, m *convlog.Message, then func(error)) error
+	// Range returns up to limit messages of conv with seq > after, in order.
+	Range(ctx context.Context, conv string, after uint64, limit int) ([]convlog.Message, error)
+	// Ensure returns conversation c.ID, creating it as c if absent.
+	Ensure(ctx context.Context, c convlog.Conv) (out convlog.Conv, created bool, err error)
+	// Conv returns a conversation and its newest seq; convlog.ErrNotFound
+	// when there is none.
+	Conv(ctx context.Context, id string) (convlog.Conv, uint64, error)
+	// ConvsOf lists the conversations person is in, with their newest seq.
+	ConvsOf(ctx context.Context, person string) ([]convlog.Summary, error)
+}
+
+// PromptStore is where the prompts shown to people and their answers are
+// kept (promptstore.Store on bbolt).
+type PromptStore interface {
+	// Put stores p, replacing the prompt with its id.
+	Put(ctx context.Context, p promptstore.Prompt) error
+	// Get returns a prompt; promptstore.ErrNotFound when there is none.
+	Get(ctx context.Context, id string) (promptstore.Prompt, error)
+	// Pending lists person's unanswered prompts, oldest first.
+	Pending(ctx context.Context, person string) ([]promptstore.Prompt, error)
+}
+
+// Config configures a Server. Log, PromptStore and Auth are required; every other
 // dependency may be nil, in which case the feature it serves answers
 // "unavailable".
 type Config struct {
-	DB        *bbolt.DB // shared store; the gateway owns the buckets named "gateway.*"
-	Auth      Authenticator
-	Directory Directory
-	Apps      Apps
-	Payments  Payments
-	Consent   Consent
-	Logger    *slog.Logger
+	Log         Log         // conversations and messages; the caller closes it after Close
+	PromptStore PromptStore // prompts and their answers; the caller closes it after Close
+	Auth        Authenticator
+	Directory   Directory
+	Apps        Apps
+	Payments    Payments
+	Consent     Consent
+	Logger      *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
 
@@ -105,9 +144,9 @@ type Config struct {
 	PingInterval  time.Duration // WebSocket ping period; a peer silent for 2x (at least 1.75x) is dropped (default 30s)
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
-	// MaxConversations bounds the conversations whose delivery state (order,
-	// latest client ids) is kept in memory; idle ones beyond it are dropped
-	// and rebuilt from the store when next used (default 100,000).
+	// MaxConversations bounds the conversations whose delivery state (the
+	// order of their fan-out) is kept in memory; idle ones beyond it are
+	// dropped and rebuilt from the log when next used (default 100,000).
 	MaxConversations int
 }
 

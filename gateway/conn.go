@@ -3,9 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +53,7 @@ type conn struct {
 
 	tokens float64 // rate limit bucket; reader goroutine only
 	refill time.Time
+	frame  io.LimitedReader // the frame being read; reader goroutine only
 }
 
 func newConn(s *Server, ws *websocket.Conn, out *batchConn, person string) *conn {
@@ -260,10 +260,7 @@ func (c *conn) writeGaps(write func(outFrame) error) error {
 	c.gaps = nil
 	c.mu.Unlock()
 	for conv, g := range gaps {
-		b := append([]byte(`{"type":"gap","conv":`), appendJSONString(nil, conv)...)
-		b = append(strconv.AppendUint(append(b, `,"after":`...), g.after, 10), `,"last":`...)
-		b = append(strconv.AppendUint(b, g.last, 10), '}')
-		if err := write(outFrame{data: b}); err != nil {
+		if err := write(outFrame{data: encodeGap(conv, g)}); err != nil {
 			return err
 		}
 	}
@@ -276,7 +273,6 @@ func (c *conn) readLoop() {
 	defer s.unregister(c)
 	defer c.fail(nil) // the writer then closes the socket
 	s.met.connsTotal.Inc()
-	c.ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	var deadline time.Time
 	alive := func() { deadline = extend(c.ws.SetReadDeadline, deadline, 2*s.cfg.PingInterval) }
 	c.ws.SetPongHandler(func(string) error { alive(); return nil })
@@ -319,11 +315,11 @@ func (c *conn) readLoop() {
 			return
 		}
 		alive()
+		f, err := ParseFrame(data, s.cfg.MaxTextRunes) // first, so that a dropped frame is named by its id
 		if !c.allow() {
-			c.replyErr("", errorf(CodeRateLimited, "more than %.0f frames per second; the frame was dropped, slow down", s.cfg.RatePerSecond))
+			c.replyErr(idOf(f), errorf(CodeRateLimited, "more than %.0f frames per second; the frame was dropped, slow down and resend it", s.cfg.RatePerSecond))
 			continue
 		}
-		f, err := ParseFrame(data, s.cfg.MaxTextRunes)
 		if err != nil {
 			c.replyErr(idOf(f), err)
 			continue
@@ -356,19 +352,31 @@ func idOf(f *Frame) string {
 }
 
 // read returns the next text frame; false when the connection is over.
+// The size limit is enforced here rather than by gorilla's SetReadLimit,
+// which closes the connection itself with 1009 and no reason: a client
+// must get the too_large error and close reason PROTOCOL.md promises.
 func (c *conn) read() ([]byte, bool) {
+	max := c.s.cfg.MaxFrameBytes
 	for {
-		mt, data, err := c.ws.ReadMessage()
+		mt, r, err := c.ws.NextReader()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				c.replyErr("", errorf(CodeTooLarge, "a frame is larger than %d bytes", c.s.cfg.MaxFrameBytes))
-			}
 			return nil, false
 		}
-		if mt == websocket.TextMessage {
-			return data, true
+		if mt != websocket.TextMessage {
+			c.replyErr("", errorf(CodeBadFrame, "binary frames are not accepted; send JSON text frames"))
+			continue // the next NextReader skips the rest of this one
 		}
-		c.replyErr("", errorf(CodeBadFrame, "binary frames are not accepted; send JSON text frames"))
+		c.frame = io.LimitedReader{R: r, N: max + 1}
+		data, err := io.ReadAll(&c.frame)
+		c.frame.R = nil
+		if err != nil {
+			return nil, false
+		}
+		if int64(len(data)) > max {
+			c.replyErr("", errorf(CodeTooLarge, "a frame is larger than %d bytes; split the text or send less at once", max))
+			return nil, false
+		}
+		return data, true
 	}
 }
 
@@ -420,14 +428,14 @@ func (c *conn) hello(f *Frame) bool {
 		c.fail(errorf(CodeShuttingDown, "the server is shutting down; reconnect shortly"))
 		return false
 	}
-	convs, err := s.st.convsOf(c.person)
+	convs, err := s.msgs.ConvsOf(ctx, c.person)
 	if err != nil {
 		c.replyErr(f.ID, err)
 		return false
 	}
 	views := make([]convView, len(convs))
 	for i, cv := range convs {
-		views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
+		views[i] = s.view(ctx, cv.Conv, cv.Last, c.person)
 	}
 	if !c.reply(map[string]any{"type": "welcome", "v": ProtocolVersion, "id": f.ID, "person": c.person,
 		"name": c.name, "surface": c.surface(), "conversations": views}) {
@@ -439,7 +447,7 @@ func (c *conn) hello(f *Frame) bool {
 		if !named && f.Resume == nil && cv.Last > 50 {
 			from = cv.Last - 50
 		}
-		msgs, err := s.st.messages(cv.ID, from, s.cfg.MaxReplay)
+		msgs, err := s.msgs.Range(ctx, cv.ID, from, s.cfg.MaxReplay)
 		if err != nil {
 			c.replyErr(f.ID, err)
 			return false
@@ -453,7 +461,7 @@ func (c *conn) hello(f *Frame) bool {
 			c.reply(map[string]any{"type": "gap", "conv": cv.ID, "after": msgs[len(msgs)-1].Seq, "last": cv.Last})
 		}
 	}
-	prompts, err := s.st.pendingPrompts(c.person)
+	prompts, err := s.st.Pending(ctx, c.person)
 	if err != nil {
 		c.replyErr(f.ID, err)
 		return false
@@ -518,144 +526,192 @@ func (c *conn) appEvent(ev host.Event) AppEvent {
 	return AppEvent{Person: c.person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev}
 }
 
+// handlers serves each frame type after hello, one method per type.
+var handlers = map[string]func(c *conn, ctx context.Context, f *Frame) error{
+	TypeHello:         (*conn).helloAgain,
+	TypeSend:          (*conn).sendText,
+	TypeOpen:          (*conn).open,
+	TypeAction:        (*conn).action,
+	TypeAnswer:        (*conn).answerPrompt,
+	TypeHistory:       (*conn).history,
+	TypeGroup:         (*conn).group,
+	TypeConversations: (*conn).conversations,
+	TypePeople:        (*conn).people,
+	TypeApps:          (*conn).apps,
+	TypeWallet:        (*conn).wallet,
+	TypeSurface:       (*conn).changeSurface,
+}
+
 func (c *conn) handle(ctx context.Context, f *Frame) error {
-	s := c.s
-	switch f.Type {
-	case TypeHello:
-		return errorf(CodeBadRequest, "hello was already received")
-	case TypeSend:
-		return c.sendText(ctx, f)
-	case TypeOpen:
-		conv, err := c.openApp(ctx, f.App, f.Payload)
-		if err != nil {
-			return err
-		}
-		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv})
-		return nil
-	case TypeAction:
-		rec, err := c.member(f.Conv)
-		if err != nil {
-			return err
-		}
-		if rec.Kind != KindApp {
-			return errorf(CodeBadRequest, "actions go to mini-app conversations; %s is a %s conversation", f.Conv, rec.Kind)
-		}
-		ev := c.event(host.EventAction, rec.App, f.Conv)
-		ev.Action = f.Action
-		if err := s.dispatch(rec.App, c.appEvent(ev)); err != nil {
-			return err
-		}
-		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
-		return nil
-	case TypeAnswer:
-		if err := s.answer(ctx, c, f.Prompt, f.Answer, f.Conv); err != nil {
-			return err
-		}
-		c.reply(ackFrame{Type: "ack", ID: f.ID})
-		return nil
-	case TypeHistory:
-		if _, err := c.member(f.Conv); err != nil {
-			return err
-		}
-		limit := f.Limit
-		if limit <= 0 || limit > 200 {
-			limit = 200
-		}
-		msgs, err := s.st.messages(f.Conv, f.After, limit)
-		if err != nil {
-			return err
-		}
-		out := make([]json.RawMessage, len(msgs))
-		for i := range msgs {
-			out[i] = encodeMsg(f.Conv, &msgs[i], c.surface())
-		}
-		c.reply(map[string]any{"type": "history", "id": f.ID, "conv": f.Conv, "messages": out})
-		return nil
-	case TypeGroup:
-		members := []string{c.person}
-		for _, m := range f.Members {
-			if !slices.Contains(members, m) {
-				if err := c.checkPerson(ctx, m); err != nil {
-					return err
-				}
-				members = append(members, m)
-			}
-		}
-		title := f.Title
-		if title == "" {
-			title = "Group"
-		}
-		rec, _, err := s.st.ensureConv(convRecord{ID: randomID("g_"), Kind: KindGroup, Title: title, Members: members})
-		if err != nil {
-			return err
-		}
-		s.announce(ctx, rec)
-		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
-		return nil
-	case TypeConversations:
-		convs, err := s.st.convsOf(c.person)
-		if err != nil {
-			return err
-		}
-		views := make([]convView, len(convs))
-		for i, cv := range convs {
-			views[i] = s.view(ctx, cv.convRecord, cv.Last, c.person)
-		}
-		c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
-		return nil
-	case TypePeople:
-		if s.cfg.Directory == nil {
-			return ErrUnavailable
-		}
-		limit := f.Limit
-		if limit <= 0 || limit > 100 {
-			limit = 100
-		}
-		people, err := s.cfg.Directory.Find(ctx, f.Query, limit)
-		if err != nil {
-			return err
-		}
-		c.reply(map[string]any{"type": "people", "id": f.ID, "people": people})
-		return nil
-	case TypeApps:
-		if s.cfg.Apps == nil {
-			return ErrUnavailable
-		}
-		apps, err := s.cfg.Apps.Catalog(ctx)
-		if err != nil {
-			return err
-		}
-		c.reply(map[string]any{"type": "apps", "id": f.ID, "apps": apps})
-		return nil
-	case TypeWallet:
-		if s.cfg.Payments == nil {
-			return ErrUnavailable
-		}
-		bal, err := s.cfg.Payments.Balances(ctx, c.person)
-		if err != nil {
-			return err
-		}
-		type balance struct {
-			Currency string `json:"currency"`
-			Amount   int64  `json:"amount"`
-		}
-		list := make([]balance, 0, len(bal))
-		for cur, amt := range bal {
-			list = append(list, balance{cur, amt})
-		}
-		slices.SortFunc(list, func(a, b balance) int { return strings.Compare(a.Currency, b.Currency) })
-		c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": list})
-		return nil
-	case TypeSurface:
-		sf, err := surface.Parse(f.Surface)
-		if err != nil {
-			return errorf(CodeBadRequest, "%v", err)
-		}
-		c.setSurface(sf)
-		c.reply(ackFrame{Type: "ack", ID: f.ID})
-		return nil
+	h, ok := handlers[f.Type]
+	if !ok {
+		return errorf(CodeUnknownType, "unknown frame type %q", f.Type)
 	}
-	return errorf(CodeUnknownType, "unknown frame type %q", f.Type)
+	return h(c, ctx, f)
+}
+
+func (c *conn) helloAgain(context.Context, *Frame) error {
+	return errorf(CodeBadRequest, "hello was already received")
+}
+
+// open opens the person's conversation with a mini-app.
+func (c *conn) open(ctx context.Context, f *Frame) error {
+	conv, err := c.openApp(ctx, f.App, f.Payload)
+	if err != nil {
+		return err
+	}
+	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv})
+	return nil
+}
+
+// action sends a card's choice to the app of a mini-app conversation.
+func (c *conn) action(_ context.Context, f *Frame) error {
+	rec, err := c.member(f.Conv)
+	if err != nil {
+		return err
+	}
+	if rec.Kind != KindApp {
+		return errorf(CodeBadRequest, "actions go to mini-app conversations; %s is a %s conversation", f.Conv, rec.Kind)
+	}
+	ev := c.event(host.EventAction, rec.App, f.Conv)
+	ev.Action = f.Action
+	if err := c.s.dispatch(rec.App, c.appEvent(ev)); err != nil {
+		return err
+	}
+	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
+	return nil
+}
+
+// answerPrompt answers one of the person's prompts.
+func (c *conn) answerPrompt(ctx context.Context, f *Frame) error {
+	if err := c.s.answer(ctx, c, f.Prompt, f.Answer, f.Conv); err != nil {
+		return err
+	}
+	c.reply(ackFrame{Type: "ack", ID: f.ID})
+	return nil
+}
+
+// history returns up to 200 messages of a conversation after a seq.
+func (c *conn) history(ctx context.Context, f *Frame) error {
+	if _, err := c.member(f.Conv); err != nil {
+		return err
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 200 {
+		limit = 200
+	}
+	msgs, err := c.s.msgs.Range(ctx, f.Conv, f.After, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]json.RawMessage, len(msgs))
+	for i := range msgs {
+		out[i] = encodeMsg(f.Conv, &msgs[i], c.surface())
+	}
+	c.reply(map[string]any{"type": "history", "id": f.ID, "conv": f.Conv, "messages": out})
+	return nil
+}
+
+// group creates a group conversation with the person and the members named.
+func (c *conn) group(ctx context.Context, f *Frame) error {
+	members := []string{c.person}
+	for _, m := range f.Members {
+		if !slices.Contains(members, m) {
+			if err := c.checkPerson(ctx, m); err != nil {
+				return err
+			}
+			members = append(members, m)
+		}
+	}
+	title := f.Title
+	if title == "" {
+		title = "Group"
+	}
+	rec, _, err := c.s.msgs.Ensure(ctx, convRecord{ID: randomID("g_"), Kind: KindGroup, Title: title, Members: members})
+	if err != nil {
+		return err
+	}
+	c.s.announce(ctx, rec)
+	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: rec.ID})
+	return nil
+}
+
+// conversations lists the person's conversations.
+func (c *conn) conversations(ctx context.Context, f *Frame) error {
+	convs, err := c.s.msgs.ConvsOf(ctx, c.person)
+	if err != nil {
+		return err
+	}
+	views := make([]convView, len(convs))
+	for i, cv := range convs {
+		views[i] = c.s.view(ctx, cv.Conv, cv.Last, c.person)
+	}
+	c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
+	return nil
+}
+
+// people searches the directory.
+func (c *conn) people(ctx context.Context, f *Frame) error {
+	dir := c.s.cfg.Directory
+	if dir == nil {
+		return ErrUnavailable
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	people, err := dir.Find(ctx, f.Query, limit)
+	if err != nil {
+		return err
+	}
+	c.reply(map[string]any{"type": "people", "id": f.ID, "people": people})
+	return nil
+}
+
+// apps lists the installed mini-apps.
+func (c *conn) apps(ctx context.Context, f *Frame) error {
+	if c.s.cfg.Apps == nil {
+		return ErrUnavailable
+	}
+	apps, err := c.s.cfg.Apps.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	c.reply(map[string]any{"type": "apps", "id": f.ID, "apps": apps})
+	return nil
+}
+
+// wallet returns the person's balances, by currency.
+func (c *conn) wallet(ctx context.Context, f *Frame) error {
+	if c.s.cfg.Payments == nil {
+		return ErrUnavailable
+	}
+	bal, err := c.s.cfg.Payments.Balances(ctx, c.person)
+	if err != nil {
+		return err
+	}
+	type balance struct {
+		Currency string `json:"currency"`
+		Amount   int64  `json:"amount"`
+	}
+	list := make([]balance, 0, len(bal))
+	for cur, amt := range bal {
+		list = append(list, balance{cur, amt})
+	}
+	slices.SortFunc(list, func(a, b balance) int { return strings.Compare(a.Currency, b.Currency) })
+	c.reply(map[string]any{"type": "wallet", "id": f.ID, "balances": list})
+	return nil
+}
+
+// changeSurface renders later deliveries for another surface.
+func (c *conn) changeSurface(_ context.Context, f *Frame) error {
+	sf, err := surface.Parse(f.Surface)
+	if err != nil {
+		return errorf(CodeBadRequest, "%v", err)
+	}
+	c.setSurface(sf)
+	c.reply(ackFrame{Type: "ack", ID: f.ID})
+	return nil
 }
 
 // openApp makes sure the person's conversation with app exists and sends
@@ -669,7 +725,7 @@ func (c *conn) openApp(ctx context.Context, app, payload string) (string, error)
 	if !ok {
 		return "", errorf(CodeNotFound, "no mini-app %q is installed; the apps frame lists them", app)
 	}
-	rec, created, err := s.st.ensureConv(convRecord{ID: appConvID(app, c.person), Kind: KindApp, App: app, Title: name, Members: []string{c.person}})
+	rec, created, err := s.msgs.Ensure(ctx, convRecord{ID: appConvID(app, c.person), Kind: KindApp, App: app, Title: name, Members: []string{c.person}})
 	if err != nil {
 		return "", err
 	}
@@ -725,7 +781,7 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 		if err := c.checkPerson(ctx, f.To); err != nil {
 			return err
 		}
-		rec, created, err := s.st.ensureConv(convRecord{ID: directID(c.person, f.To), Kind: KindDirect, Members: []string{c.person, f.To}})
+		rec, created, err := s.msgs.Ensure(ctx, convRecord{ID: directID(c.person, f.To), Kind: KindDirect, Members: []string{c.person, f.To}})
 		if err != nil {
 			return err
 		}
@@ -742,7 +798,7 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 	// Only a numbered reply on a surface that shows menus needs the app's
 	// last card: finding it reads the conversation's recent messages.
 	if cv.Kind == KindApp && surface.MayPick(c.surface(), f.Text) {
-		if last, err := s.st.lastCard(conv); err == nil && last != nil {
+		if last, err := s.lastCard(ctx, conv); err == nil && last != nil {
 			if ch, ok := surface.Render(c.surface(), last.Msg).Pick(f.Text); ok {
 				pick = &ch
 			}
@@ -773,4 +829,23 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 		ev.Action = &host.Action{ID: pick.ID, Value: pick.Value}
 		return s.dispatch(cv.App, c.appEvent(ev))
 	}
+}
+
+// lastCard returns the newest message of conv sent by an app with a card,
+// looking back at most 50 messages.
+func (s *Server) lastCard(ctx context.Context, conv string) (*msgRecord, error) {
+	_, last, err := s.msgs.Conv(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.msgs.Range(ctx, conv, last-min(last, 50), 50)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].From.Kind == "app" && msgs[i].Msg.Card != nil {
+			return &msgs[i], nil
+		}
+	}
+	return nil, nil
 }

@@ -6,13 +6,14 @@
 //
 // # Wiring
 //
-// New takes a Config: the shared *bbolt.DB and an Authenticator are
-// required; Directory, Apps, Payments and Consent are the small interfaces
+// New takes a Config: the conversation log (Log, which convlog.Log
+// implements on bbolt), the prompt store (PromptStore, promptstore.Store) and
+// an Authenticator are required; Directory, Apps, Payments and Consent are the small interfaces
 // the gateway needs from identity, the mini-app router and payments, and
 // may be nil (their features then answer "unavailable"). The Server
 // implements host.Outbox: host APIs emit app messages and prompts through
 // Emit, during an app's event or later; and host.Queuer, so that during an
-// event an app's message is queued for the commit loop while the app's
+// event an app's message is queued for the log's group commit while the app's
 // instance serves the next event. App events are handed to Apps.Submit
 // without waiting: the runtime runs them on workers it shares fairly among
 // apps, and refuses an event (app_busy) when its app has too many waiting.
@@ -22,13 +23,14 @@
 //
 // # Delivery
 //
-// A message is persisted (bbolt, group-committed by the server's commit
-// loop) before it is acknowledged or delivered. Each conversation has a gap-free sequence; live deliveries
+// A message is persisted (in the Log; convlog group-commits it) before it
+// is acknowledged or delivered. Each conversation has a gap-free sequence; live deliveries
 // of a conversation are fanned out in seq order. A reconnecting client names
 // its last seq per conversation and receives what it missed, then live
 // traffic, each seq at most once per connection. A resent message with the
-// same client id is recognised (by person and client id, among the
-// conversation's latest 128 messages) and not stored twice.
+// same client id is recognised by the log (by person and client id, for the
+// log's dedupe window, 24 hours by default, across restarts) and not stored
+// twice.
 //
 // # Connections
 //
@@ -65,19 +67,7 @@
 //
 // # Storage
 //
-// The gateway owns the buckets gateway.convs, gateway.log, gateway.heads,
-// gateway.marks, gateway.inbox (person, 0, conversation), gateway.prompts
-// and gateway.pending (unanswered prompts per person).
-//
-// Messages of every conversation go to one append-only log (gateway.log,
-// keyed by a global big-endian sequence), so that a commit of messages in
-// many conversations writes a few pages at the log's end rather than one
-// page per conversation. Each entry names its conversation and seq and
-// points to the conversation's previous entry; gateway.heads holds each
-// conversation's newest seq and entry, and gateway.marks (conversation id,
-// 0, big-endian seq) the entry of every 64th seq, so a conversation is read
-// from any seq without scanning it. Messages are written by one commit
-// loop: it takes every message waiting when the previous commit returned
-// and writes them in one transaction (group commit, no timer); a message is
-// acknowledged only once that transaction is committed.
+// The gateway itself keeps nothing on disk and does not import bbolt:
+// conversations and messages are the Log's (see package convlog for their
+// layout and commits), prompts the PromptStore's (package promptstore).
 package gateway

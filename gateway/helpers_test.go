@@ -17,6 +17,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
@@ -149,6 +151,8 @@ type env struct {
 	srv  *gateway.Server
 	http *httptest.Server
 	db   *bbolt.DB
+	log  *convlog.Log       // opened by start, closed by stop
+	pr   *promptstore.Store // opened by start, closed by stop
 	apps *fakeApps
 	pay  *payments
 	cons *consent
@@ -172,7 +176,15 @@ func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 }
 
 func (e *env) start(mod func(*gateway.Config)) {
-	cfg := gateway.Config{DB: e.db, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	log, err := convlog.Open(e.db, convlog.Config{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.log = log
+	if e.pr, err = promptstore.Open(e.db); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := gateway.Config{Log: log, PromptStore: e.pr, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Consent: e.cons}
 	if mod != nil {
 		mod(&cfg)
@@ -195,6 +207,8 @@ func (e *env) stop() {
 	if err := e.srv.Close(ctx); err != nil {
 		e.t.Error(err)
 	}
+	e.log.Close()
+	e.pr.Close()
 	e.http.Close()
 	e.http = nil
 }

@@ -10,18 +10,16 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.etcd.io/bbolt"
-
+	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/surface"
 	"github.com/passerelle/passerelle/host"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Server is the chat gateway: WebSocket connections, conversations,
@@ -30,7 +28,8 @@ import (
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	st    *store
+	msgs  Log         // conversations and messages
+	st    PromptStore // prompts and their answers
 	met   *metrics
 	up    websocket.Upgrader
 	web   http.Handler
@@ -52,18 +51,13 @@ type Server struct {
 var _ host.Outbox = (*Server)(nil)
 
 // convState orders live delivery of one conversation: messages are fanned
-// out in seq order even when their group commits finish out of order. It
-// also remembers the (person, client id) of the conversation's latest
-// messages, so that a resent message is recognised without a store lookup.
+// out in seq order even when their group commits finish out of order.
 type convState struct {
 	users   int // posts and lookups using the state; under Server.convMu
 	mu      sync.Mutex
 	rec     convRecord
 	next    uint64 // next seq to fan out
 	pending map[uint64]pendingMsg
-	recent  map[string]uint64 // person 0 client id -> seq (0 while being stored); see remember
-	order   []string          // keys of the last dedupeWindow messages; a ring once full, oldest at pos
-	pos     int
 }
 
 // pendingMsg is a stored message waiting for its turn to be fanned out;
@@ -74,67 +68,25 @@ type pendingMsg struct {
 	ack    string
 }
 
-// dedupeWindow is how many of a conversation's latest messages a resent
-// client id is checked against.
-const dedupeWindow = 128
-
-// remember records that key was stored as seq. recent holds at least the
-// keys of the last dedupeWindow messages and those being stored; older keys
-// stay until it has 4 times that many, when it is rebuilt from the ring (a
-// map with an insert and a delete per message costs more than the rebuild).
-func (cs *convState) remember(key string, seq uint64) {
-	if key == "" {
-		return
-	}
-	if len(cs.order) < dedupeWindow {
-		cs.order = append(cs.order, key)
-	} else {
-		cs.order[cs.pos] = key
-		cs.pos = (cs.pos + 1) % dedupeWindow
-	}
-	cs.recent[key] = seq
-	if len(cs.recent) < 4*dedupeWindow {
-		return
-	}
-	keep := make(map[string]uint64, 2*dedupeWindow)
-	for k, v := range cs.recent {
-		if v == 0 {
-			keep[k] = 0
-		}
-	}
-	for _, k := range cs.order {
-		keep[k] = cs.recent[k]
-	}
-	cs.recent = keep
-}
-
-func dedupeKey(person, cid string) string {
-	if person == "" || cid == "" {
-		return ""
-	}
-	return person + "\x00" + cid
-}
-
-// New returns a Server over cfg.DB, creating its buckets.
+// New returns a Server over cfg.Log and cfg.PromptStore.
 func New(cfg Config) (*Server, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("gateway: Config.DB is required")
+	if cfg.Log == nil {
+		return nil, errors.New("gateway: Config.Log is required (convlog.Open makes one)")
+	}
+	if cfg.PromptStore == nil {
+		return nil, errors.New("gateway: Config.PromptStore is required (promptstore.Open makes one)")
 	}
 	if cfg.Auth == nil {
 		return nil, errors.New("gateway: Config.Auth is required")
 	}
 	cfg.defaults()
-	st, err := newStore(cfg.DB)
-	if err != nil {
-		return nil, err
-	}
 	static, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, st: st, met: newMetrics(), ctx: ctx, stop: stop,
+		cfg: cfg, log: cfg.Logger, msgs: cfg.Log, st: cfg.PromptStore, met: newMetrics(), ctx: ctx, stop: stop,
 		people: map[string][]*conn{},
 		convs:  map[string]*convState{},
 		web:    http.FileServerFS(static),
@@ -172,9 +124,9 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Registerer() prometheus.Registerer { return s.met.reg }
 
 // Close closes every connection with "shutting_down" and waits, until ctx
-// ends, for connection goroutines to stop, then stops the commit loop (a
-// message still being committed is committed). App events are the
-// runtime's: what an app sends after Close is refused with ErrClosed.
+// ends, for connection goroutines to stop. Close the Log after it: what
+// the connections posted is then committed. App events are the runtime's:
+// what an app sends after Close is refused with ErrClosed.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -201,12 +153,14 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("gateway: close: %w", ctx.Err())
 	}
-	s.st.stop() // after the connections: what they posted is committed
 	return err
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	err := s.cfg.DB.View(func(*bbolt.Tx) error { return nil })
+	var err error
+	if h, ok := s.msgs.(interface{ Check(context.Context) error }); ok {
+		err = h.Check(r.Context())
+	}
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
@@ -382,11 +336,7 @@ func (s *Server) acquire(conv string) (*convState, error) {
 	if cs != nil {
 		return cs, nil
 	}
-	rec, last, err := s.st.conv(conv)
-	if err != nil {
-		return nil, err
-	}
-	recent, err := s.st.recent(conv, dedupeWindow)
+	rec, last, err := s.msgs.Conv(s.ctx, conv)
 	if err != nil {
 		return nil, err
 	}
@@ -396,13 +346,7 @@ func (s *Server) acquire(conv string) (*convState, error) {
 		cs.users++
 		return cs, nil
 	}
-	cs = &convState{users: 1, rec: rec, next: last + 1, pending: map[uint64]pendingMsg{},
-		recent: map[string]uint64{}}
-	for _, m := range recent {
-		if m.From.Kind == "person" {
-			cs.remember(dedupeKey(m.From.ID, m.Client), m.Seq)
-		}
-	}
+	cs = &convState{users: 1, rec: rec, next: last + 1, pending: map[uint64]pendingMsg{}}
 	s.convs[conv] = cs
 	return cs, nil
 }
@@ -439,48 +383,31 @@ func (s *Server) conversation(conv string) (convRecord, error) {
 }
 
 // appendResult is what post stored.
-type appendResult struct {
-	Seq uint64
-	Dup bool // the client id was seen before: Seq is the earlier message's
-}
+type appendResult = convlog.Appended
 
 // post persists rec in conv and fans it out to the members' connections.
-// A person's message whose client id is among the conversation's latest
-// messages from that person is not stored again: its seq comes back with Dup
-// and nothing is sent. When origin is set, it gets, in the message's place
-// in the conversation's order, an ack carrying the message instead of a msg.
+// A person's message whose client id that person already used in conv
+// within the log's dedupe window is not stored again: its seq comes back
+// with Dup and nothing is sent. When origin is set, it gets, in the
+// message's place in the conversation's order, an ack carrying the message
+// instead of a msg.
 func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (appendResult, error) {
 	cs, err := s.acquire(conv)
 	if err != nil {
 		return appendResult{}, err
 	}
-	key := ""
-	if rec.From.Kind == "person" {
-		key = dedupeKey(rec.From.ID, rec.Client)
-	}
-	cs.mu.Lock()
-	if key != "" {
-		if seq, ok := cs.recent[key]; ok && seq != 0 {
-			cs.mu.Unlock()
-			s.release(cs)
-			s.met.dups.Inc()
-			return appendResult{Seq: seq, Dup: true}, nil
-		} else if ok {
-			cs.mu.Unlock()
-			s.release(cs)
-			return appendResult{}, errorf(CodeUnavailable, "a message with this id is being stored; resend it in a moment")
-		}
-		cs.recent[key] = 0 // being stored
-	}
-	cs.mu.Unlock()
-
 	start := time.Now()
-	err = s.st.append(conv, rec)
-	return s.stored(cs, key, pendingMsg{rec: rec, origin: origin, ack: ack}, start, err)
+	res, err := s.msgs.Append(s.ctx, conv, rec)
+	if err == nil && res.Dup {
+		s.release(cs)
+		s.met.dups.Inc()
+		return res, nil
+	}
+	return s.stored(cs, pendingMsg{rec: rec, origin: origin, ack: ack}, start, err)
 }
 
 // queue is post for a message from an app: it returns once the message is
-// queued for the commit loop, and wait returns once it is stored and fanned
+// queued for the log's group commit, and wait returns once it is stored and fanned
 // out (or could not be stored).
 func (s *Server) queue(conv string, rec *msgRecord) (wait func() error, err error) {
 	cs, err := s.acquire(conv)
@@ -490,8 +417,8 @@ func (s *Server) queue(conv string, rec *msgRecord) (wait func() error, err erro
 	done := make(chan struct{})
 	var res error
 	start := time.Now()
-	err = s.st.appendThen(conv, rec, func(err error) {
-		_, res = s.stored(cs, "", pendingMsg{rec: rec}, start, err)
+	err = s.msgs.AppendAsync(conv, rec, func(err error) {
+		_, res = s.stored(cs, pendingMsg{rec: rec}, start, err)
 		close(done)
 	})
 	if err != nil {
@@ -502,21 +429,17 @@ func (s *Server) queue(conv string, rec *msgRecord) (wait func() error, err erro
 }
 
 // stored takes the outcome of storing m.rec (started at start) in the
-// conversation of cs under dedupe key key, fans out every message now in
-// seq order, and releases cs.
-func (s *Server) stored(cs *convState, key string, m pendingMsg, start time.Time, err error) (appendResult, error) {
+// conversation of cs, fans out every message now in seq order, and
+// releases cs.
+func (s *Server) stored(cs *convState, m pendingMsg, start time.Time, err error) (appendResult, error) {
 	defer s.release(cs)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if err != nil {
-		if key != "" {
-			delete(cs.recent, key)
-		}
 		return appendResult{}, err
 	}
 	s.met.persist.Observe(time.Since(start).Seconds())
 	s.met.msgsIn.Inc()
-	cs.remember(key, m.rec.Seq)
 	cs.pending[m.rec.Seq] = m
 	for {
 		m, ok := cs.pending[cs.next]
@@ -548,134 +471,6 @@ func (s *Server) fanout(rec convRecord, m pendingMsg) {
 			s.met.msgsOut.Inc()
 		}
 	}
-}
-
-// encodeAckMsg is the ack of a send carrying the message as stored.
-func encodeAckMsg(id, conv string, seq uint64, msg []byte) []byte {
-	b := make([]byte, 0, len(msg)+len(id)+len(conv)+64)
-	b = append(b, `{"type":"ack","id":`...)
-	b = appendJSONString(b, id)
-	b = append(b, `,"conv":`...)
-	b = appendJSONString(b, conv)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `,"msg":`...)
-	b = append(b, msg...)
-	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes it:
-// printable ASCII without quotes, backslashes or HTML characters is copied
-// as is; anything else goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x7f {
-			v, _ := json.Marshal(s)
-			return append(b, v...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-func surfaceIndex(n surface.Name) int {
-	switch n {
-	case surface.WhatsApp:
-		return 1
-	case surface.Messenger:
-		return 2
-	case surface.Instagram:
-		return 3
-	}
-	return 0
-}
-
-// msgFrame is a delivery: one message of a conversation, with its rendering
-// for the recipient's surface.
-type msgFrame struct {
-	Type   string           `json:"type"` // "msg"
-	Conv   string           `json:"conv"`
-	Seq    uint64           `json:"seq"`
-	Time   int64            `json:"time"`
-	From   sender           `json:"from"`
-	Msg    host.Message     `json:"message"`
-	Render surface.Rendered `json:"render"`
-	CID    string           `json:"cid,omitempty"`
-}
-
-func encodeMsg(conv string, m *msgRecord, sf surface.Name) []byte {
-	if m.Msg.Card == nil { // a text message: most of them, encoded without reflection
-		b := make([]byte, 0, 256+len(conv)+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client))
-		b = append(b, `{"type":"msg","conv":`...)
-		b = appendJSONString(b, conv)
-		b = append(b, `,"seq":`...)
-		b = strconv.AppendUint(b, m.Seq, 10)
-		b = append(b, `,"time":`...)
-		b = strconv.AppendInt(b, m.Time, 10)
-		b = append(b, `,"from":`...)
-		b = appendSender(b, m.From)
-		b = append(b, `,"message":{`...)
-		if m.Msg.Text != "" {
-			b = append(b, `"text":`...)
-			b = appendJSONString(b, m.Msg.Text)
-		}
-		b = append(b, `},"render":{"surface":`...)
-		b = appendJSONString(b, string(sf))
-		b = append(b, `,"kind":"`+surface.KindText+`"`...)
-		if m.Msg.Text != "" {
-			b = append(b, `,"text":`...)
-			b = appendJSONString(b, m.Msg.Text)
-		}
-		b = append(b, '}')
-		if m.Client != "" {
-			b = append(b, `,"cid":`...)
-			b = appendJSONString(b, m.Client)
-		}
-		return append(b, '}')
-	}
-	b, _ := json.Marshal(msgFrame{Type: "msg", Conv: conv, Seq: m.Seq, Time: m.Time, From: m.From,
-		Msg: m.Msg, Render: surface.Render(sf, m.Msg), CID: m.Client})
-	return b
-}
-
-func appendSender(b []byte, s sender) []byte {
-	b = append(b, `{"kind":`...)
-	b = appendJSONString(b, s.Kind)
-	b = append(b, `,"id":`...)
-	b = appendJSONString(b, s.ID)
-	if s.Name != "" {
-		b = append(b, `,"name":`...)
-		b = appendJSONString(b, s.Name)
-	}
-	return append(b, '}')
-}
-
-// encodeRecord is the stored form of m: JSON, as encoding/json writes it.
-func encodeRecord(m *msgRecord) ([]byte, error) {
-	if m.Msg.Card != nil {
-		return json.Marshal(m)
-	}
-	b := make([]byte, 0, 128+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client)+len(m.Surface))
-	b = append(b, `{"time":`...)
-	b = strconv.AppendInt(b, m.Time, 10)
-	b = append(b, `,"from":`...)
-	b = appendSender(b, m.From)
-	b = append(b, `,"msg":{`...)
-	if m.Msg.Text != "" {
-		b = append(b, `"text":`...)
-		b = appendJSONString(b, m.Msg.Text)
-	}
-	b = append(b, '}')
-	if m.Client != "" {
-		b = append(b, `,"cid":`...)
-		b = appendJSONString(b, m.Client)
-	}
-	if m.Surface != "" {
-		b = append(b, `,"surface":`...)
-		b = appendJSONString(b, m.Surface)
-	}
-	return append(b, '}'), nil
 }
 
 // Emit delivers what a host API sends: Kind "message" is persisted in
@@ -758,7 +553,7 @@ type promptBody struct {
 	Order string `json:"order"`
 }
 
-func (s *Server) prompt(_ context.Context, out host.Outgoing) error {
+func (s *Server) prompt(ctx context.Context, out host.Outgoing) error {
 	var b promptBody
 	if err := json.Unmarshal(out.Body, &b); err != nil {
 		return fmt.Errorf("%w: prompt body is not a JSON object: %v", ErrBadOutgoing, err)
@@ -773,10 +568,10 @@ func (s *Server) prompt(_ context.Context, out host.Outgoing) error {
 	}
 	p := promptRecord{ID: id, Type: b.Type, Person: out.Person, App: out.App, Conv: out.Conversation,
 		Body: out.Body, Created: time.Now().UnixNano()}
-	if old, err := s.st.prompt(id); err == nil && old.Answer != "" {
+	if old, err := s.st.Get(ctx, id); err == nil && old.Answer != "" {
 		return nil // already answered: a retried request does not ask again
 	}
-	if err := s.st.putPrompt(p); err != nil {
+	if err := s.st.Put(ctx, p); err != nil {
 		return err
 	}
 	f := encodePrompt(p)
@@ -796,7 +591,7 @@ func encodePrompt(p promptRecord) []byte {
 // asks before chat.share posts into a named conversation).
 func (s *Server) IsMember(_ context.Context, conversation, person string) (bool, error) {
 	rec, err := s.conversation(conversation)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, convlog.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -809,7 +604,7 @@ func (s *Server) IsMember(_ context.Context, conversation, person string) (bool,
 // A share prompt answered "share" posts its card, as from the app, into the
 // conversation the person picked.
 func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) error {
-	p, err := s.st.prompt(id)
+	p, err := s.st.Get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -868,7 +663,7 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	}
 	s.met.promptAnswer.WithLabelValues(p.Type, answer).Inc()
 	p.Answer = answer
-	if err := s.st.putPrompt(p); err != nil {
+	if err := s.st.Put(ctx, p); err != nil {
 		return err
 	}
 	f, _ := json.Marshal(map[string]any{"type": "prompt_closed", "prompt": p.ID, "answer": answer})

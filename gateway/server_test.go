@@ -427,9 +427,17 @@ func TestRateLimit(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		alice.send(map[string]any{"type": "conversations", "id": fmt.Sprint(i)})
 	}
+	// Each frame gets one answer: its reply, or rate_limited naming it.
 	limited := 0
+	answered := map[string]bool{}
 	for i := 0; i < 6; i++ {
-		if f := alice.next(); f["code"] == "rate_limited" {
+		f := alice.next()
+		id, _ := f["id"].(string)
+		if id == "" || answered[id] {
+			t.Fatalf("answer %v does not name a frame not yet answered (answered: %v)", f, answered)
+		}
+		answered[id] = true
+		if f["code"] == "rate_limited" {
 			limited++
 		}
 	}
@@ -439,18 +447,22 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestTooLargeFrameCloses(t *testing.T) {
-	e := newEnv(t, func(c *gateway.Config) { c.MaxFrameBytes = 1024 })
-	alice, _ := e.connect("alice", "web", nil)
-	alice.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"send","to":"bob","text":"`+strings.Repeat("a", 2000)+`"}`))
-	for {
-		_ = alice.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, _, err := alice.ws.ReadMessage(); err != nil {
-			var ce *websocket.CloseError
-			if !asClose(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
-				t.Fatalf("ended with %v", err)
+	for _, size := range []int{2000, 4 << 20} { // in the server's read buffer; far past it, still being sent
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			e := newEnv(t, func(c *gateway.Config) { c.MaxFrameBytes = 1024 })
+			alice, _ := e.connect("alice", "web", nil)
+			go alice.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"send","to":"bob","text":"`+strings.Repeat("a", size)+`"}`))
+			for {
+				_ = alice.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, _, err := alice.ws.ReadMessage(); err != nil {
+					var ce *websocket.CloseError
+					if !asClose(err, &ce) || ce.Code != websocket.CloseMessageTooBig || !strings.HasPrefix(ce.Text, "too_large: ") || len(ce.Text) <= len("too_large: ") {
+						t.Fatalf("ended with %v; want close 1009 with reason \"too_large: <message>\"", err)
+					}
+					return
+				}
 			}
-			return
-		}
+		})
 	}
 }
 

@@ -110,8 +110,8 @@ func TestAppBuildRejects(t *testing.T) {
 func TestAppCheckViolations(t *testing.T) {
 	useTestCompileCache(t)
 	dir := t.TempDir()
-	withManifest := func(src string, perms ...host.Permission) string {
-		wasm, err := wasmfile.EmbedManifest(readTestFile(t, src), &host.Manifest{ABI: host.ABIVersion, ID: "v1", Name: "V", Version: "1", Permissions: perms})
+	withManifest := func(src string, limits host.Limits, perms ...host.Permission) string {
+		wasm, err := wasmfile.EmbedManifest(readTestFile(t, src), &host.Manifest{ABI: host.ABIVersion, ID: "v1", Name: "V", Version: "1", Permissions: perms, Limits: limits})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,8 +128,12 @@ func TestAppCheckViolations(t *testing.T) {
 		file string
 		want []string
 	}{
-		{"permission", withManifest("../../sdk/conformance/testdata/import_permission.wasm", host.PermChat), []string{"1 problem(s)", "[import.permission]", `import "passerelle_v1"."kv_get"`, "problem:", "fix:"}},
-		{"command module", withManifest("../../sdk/conformance/testdata/command.wasm"), []string{"[export.start]"}},
+		{"permission", withManifest("../../sdk/conformance/testdata/import_permission.wasm", host.Limits{}, host.PermChat), []string{"1 problem(s)", "[import.permission]", `import "passerelle_v1"."kv_get"`, "problem:", "fix:"}},
+		{"command module", withManifest("../../sdk/conformance/testdata/command.wasm", host.Limits{}), []string{"[export.start]"}},
+		{"memory past its ceiling", withManifest("../../runtime/sandbox/testdata/noop.wasm", host.Limits{MemoryPages: 65536}),
+			[]string{"[limits.max]", "limits.memory_pages", "asks for 65536 pages", "max_limits.memory_pages is 4096 pages", "4096 or less"}},
+		{"files and sockets", withManifest("../../runtime/sandbox/testdata/wasi_refused.wasm", host.Limits{}),
+			[]string{"3 problem(s)", "[import.wasi]", `"path_open"`, `"sock_accept"`, `"fd_readdir"`}},
 		{"no manifest", "../../sdk/conformance/testdata/hello.wasm", []string{"[manifest.missing]"}},
 		{"empty file", empty, []string{"[module.empty]"}},
 	}

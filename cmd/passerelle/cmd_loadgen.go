@@ -117,8 +117,6 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rate := fs.Float64("rate", 0, "-gateway-only: frames per second per connection (0 = the gateway default)")
 	queue := fs.Int("queue", 0, "-gateway-only: send queue per connection (0 = the gateway default)")
 	workers := fs.Int("app-workers", 0, "app events delivered at once (0 = the default: the gateway's, or the platform's app_workers)")
-	batch := fs.Int("batch", 0, "-gateway-only: bbolt MaxBatchSize (0 = bbolt's default, 1000)")
-	batchDelay := fs.Duration("batch-delay", 0, "-gateway-only: bbolt MaxBatchDelay (0 = bbolt's default, 10ms)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, loadgenUsage)
@@ -157,12 +155,6 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fmt.Errorf("open %s: %w", *dbPath, err)
 		}
 		defer db.Close()
-		if *batch > 0 {
-			db.MaxBatchSize = *batch
-		}
-		if *batchDelay > 0 {
-			db.MaxBatchDelay = *batchDelay
-		}
 		fmt.Fprintf(stdout, "loadgen serve: pid %d\n", os.Getpid())
 		return loadgen.ServeBare(ctx, loadgen.BareConfig{Addr: *addr, DB: db, Secret: []byte(*secret),
 			RatePerSecond: *rate, SendQueue: *queue, AppWorkers: *workers, Logger: log}, stdout)

@@ -23,11 +23,11 @@ func TestLoadConfig(t *testing.T) {
 		}
 	})
 	t.Run("file over defaults", func(t *testing.T) {
-		cfg, err := loadConfig(write(t, `{"addr":"0.0.0.0:9000","payment_ttl":"90s","limits":{"event_timeout_ms":500}}`))
+		cfg, err := loadConfig(write(t, `{"addr":"0.0.0.0:9000","payment_ttl":"90s","dedupe_window":"48h","limits":{"event_timeout_ms":500}}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Addr != "0.0.0.0:9000" || cfg.Data != "data" || time.Duration(cfg.PaymentTTL) != 90*time.Second || cfg.Limits.EventTimeoutMS != 500 {
+		if cfg.Addr != "0.0.0.0:9000" || cfg.Data != "data" || time.Duration(cfg.PaymentTTL) != 90*time.Second || time.Duration(cfg.DedupeWindow) != 48*time.Hour || cfg.Limits.EventTimeoutMS != 500 {
 			t.Fatalf("cfg %+v", cfg)
 		}
 	})

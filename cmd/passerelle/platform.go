@@ -17,6 +17,8 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
@@ -40,7 +42,8 @@ type platformConfig struct {
 	Limits         host.Limits `json:"limits"`      // defaults for apps whose manifest says nothing
 	MaxLimits      host.Limits `json:"max_limits"`  // operator caps
 	PaymentTTL     Duration    `json:"payment_ttl"`
-	LogLevel       string      `json:"log_level"` // debug, info, warn, error
+	DedupeWindow   Duration    `json:"dedupe_window"` // how long a resent client message id is recognised
+	LogLevel       string      `json:"log_level"`     // debug, info, warn, error
 }
 
 // Duration is a time.Duration written as "15m" in JSON.
@@ -71,6 +74,8 @@ type platform struct {
 	router   *apps.Router
 	api      *api.Handler
 	gateway  *gateway.Server
+	msgs     *convlog.Log
+	prompts  *promptstore.Store
 
 	httpSrv  *http.Server
 	listener net.Listener
@@ -156,8 +161,15 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}); err != nil {
 		return nil, err
 	}
+	if p.msgs, err = convlog.Open(p.db, convlog.Config{DedupeWindow: time.Duration(cfg.DedupeWindow)}); err != nil {
+		return nil, err
+	}
+	if p.prompts, err = promptstore.Open(p.db); err != nil {
+		return nil, err
+	}
 	if p.gateway, err = gateway.New(gateway.Config{
-		DB:             p.db,
+		Log:            p.msgs,
+		PromptStore:    p.prompts,
 		Auth:           p.svc.Identity,
 		Directory:      directory{p.svc.Identity},
 		Apps:           appsAdapter{p.router},
@@ -256,6 +268,12 @@ func (p *platform) close(ctx context.Context) {
 		if err := p.engine.Close(ctx); err != nil {
 			p.log.Warn("sandbox close", "err", err)
 		}
+	}
+	if p.msgs != nil {
+		p.msgs.Close() // after everything that posts messages
+	}
+	if p.prompts != nil {
+		p.prompts.Close()
 	}
 	if p.db != nil {
 		if err := p.db.Close(); err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/passerelle/passerelle/host"
@@ -94,7 +95,7 @@ func toError(err error) *Error {
 				v = append(v, Violation{Rule: x.Rule, Where: x.Where, Problem: x.Problem, Fix: x.Fix})
 			}
 		}
-		return &Error{Code: CodeModuleRejected, Message: "the module breaks the passerelle_v1 rules listed in violations; fix each one and upload again", Violations: v}
+		return &Error{Code: CodeModuleRejected, Message: rejectedMessage(v), Violations: v}
 	case errors.Is(err, host.ErrInvalidManifest):
 		return errorf(CodeManifestInvalid, err.Error())
 	case errors.Is(err, registry.ErrNotOwner):
@@ -115,10 +116,30 @@ func toError(err error) *Error {
 		return errorf(CodeUnavailable, "the server is shutting down; retry in a moment")
 	}
 	var te *sandbox.TrapError
+	var ae *sandbox.ABIError
+	if errors.As(err, &ae) { // only while starting: an upload runs no event
+		return &Error{Code: CodeModuleFailed, Message: "the module broke ABI rule " + ae.Rule + " while starting: " + ae.Problem,
+			Violations: []Violation{{Rule: ae.Rule, Where: "start function or _initialize", Problem: ae.Problem,
+				Fix: "make no passerelle_v1 calls before the first event (sdk/ABI.md, Event flow); initialise without host calls"}}}
+	}
 	if errors.As(err, &te) {
 		return errorf(CodeModuleFailed, "the module failed while starting: "+err.Error()+"; run it with 'passerelle dev' to see why")
 	}
 	return errorf(CodeInternal, err.Error())
+}
+
+// rejectedMessage names the first violations, so that a client showing
+// only the message still says what is wrong and what to do.
+func rejectedMessage(v []Violation) string {
+	msg := "the module breaks the passerelle_v1 rules listed in violations"
+	for i, x := range v {
+		if i == 2 {
+			msg += fmt.Sprintf(" (and %d more)", len(v)-i)
+			break
+		}
+		msg += fmt.Sprintf("; [%s] %s: %s (%s)", x.Rule, x.Where, x.Problem, x.Fix)
+	}
+	return msg + "; fix each one and upload again"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
@@ -47,13 +49,23 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 	if cfg.Drain <= 0 {
 		cfg.Drain = 10 * time.Second
 	}
+	log, err := convlog.Open(cfg.DB, convlog.Config{})
+	if err != nil {
+		return err
+	}
+	defer log.Close() // after srv.Close: what the connections posted is committed
+	prompts, err := promptstore.Open(cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer prompts.Close()
 	workers := cfg.AppWorkers
 	if workers <= 0 {
 		workers = sched.DefaultWorkers
 	}
 	app := &echoApp{sched: sched.New(sched.Config{Workers: workers, PerApp: workers, Logger: cfg.Logger})}
-	defer app.sched.Close(context.WithoutCancel(ctx))
-	srv, err := gateway.New(gateway.Config{DB: cfg.DB, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
+	defer app.sched.Close(context.WithoutCancel(ctx)) // before log.Close: echo writes to the log
+	srv, err := gateway.New(gateway.Config{Log: log, PromptStore: prompts, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
 		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue})
 	if err != nil {
 		return err

@@ -14,8 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/host/internal/groupcommit"
 )
 
 // Default limits.
@@ -64,7 +64,7 @@ type Config struct {
 // Store is the key-value service. It is safe for concurrent use.
 type Store struct {
 	db     *bbolt.DB
-	commit *groupcommit.Committer
+	commit *bolt.Committer
 	ids    Pseudonyms
 	lim    Limits
 	log    *slog.Logger
@@ -72,7 +72,7 @@ type Store struct {
 
 // Open prepares the store on db, creating its buckets.
 func Open(db *bbolt.DB, cfg Config) (*Store, error) {
-	s := &Store{db: db, commit: groupcommit.New(db, ErrQuota, ErrInvalid, ErrNotFound), ids: cfg.Pseudonyms, lim: cfg.Limits, log: cfg.Logger}
+	s := &Store{db: db, commit: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrQuota, ErrInvalid, ErrNotFound}}), ids: cfg.Pseudonyms, lim: cfg.Limits, log: cfg.Logger}
 	if s.lim.KeyBytes <= 0 {
 		s.lim.KeyBytes = MaxKeyBytes
 	}

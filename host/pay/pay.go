@@ -18,8 +18,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/host/internal/groupcommit"
 )
 
 // Errors returned by the service, wrapped with details; test with errors.Is.
@@ -90,7 +90,7 @@ type Config struct {
 // It is safe for concurrent use.
 type Service struct {
 	db     *bbolt.DB
-	commit *groupcommit.Committer
+	commit *bolt.Committer
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
@@ -108,7 +108,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = DefaultSweepInterval
 	}
-	s := &Service{db: db, commit: groupcommit.New(db, ErrNotFound, ErrInvalid, ErrInsufficientFunds, ErrState, ErrExpired, ErrConflict), cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	s := &Service{db: db, commit: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrNotFound, ErrInvalid, ErrInsufficientFunds, ErrState, ErrExpired, ErrConflict}}), cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -14,8 +14,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/host/internal/groupcommit"
 )
 
 // Defaults for Config.
@@ -73,7 +73,7 @@ type Config struct {
 // Service stores timers and fires them. It is safe for concurrent use.
 type Service struct {
 	db     *bbolt.DB
-	commit *groupcommit.Committer // After and Cancel, which refuse before writing
+	commit *bolt.Committer // After and Cancel, which refuse before writing
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
@@ -100,7 +100,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
 	}
-	s := &Service{db: db, commit: groupcommit.New(db, ErrQuota, ErrNotFound), cfg: cfg, log: cfg.Logger, now: cfg.Now, wake: make(chan struct{}, 1)}
+	s := &Service{db: db, commit: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrQuota, ErrNotFound}}), cfg: cfg, log: cfg.Logger, now: cfg.Now, wake: make(chan struct{}, 1)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -58,6 +58,8 @@ type Router struct {
 	loaded map[host.AppRef]*sandbox.App
 	closed bool
 
+	uploads chan struct{} // holds a token while an upload checks and compiles
+
 	sched     *sched.Scheduler    // runs Submit's events
 	refusedMu sync.Mutex          // guards refused and slow
 	refused   map[string]refusals // app -> refusals not yet in its log
@@ -90,7 +92,8 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 		cfg.PerApp = sandbox.DefaultPoolSize
 	}
 	r := &Router{cfg: cfg, reg: cfg.Registry, eng: cfg.Engine, log: cfg.Logger,
-		loaded: map[host.AppRef]*sandbox.App{}, refused: map[string]refusals{}, slow: map[string]bool{}}
+		loaded: map[host.AppRef]*sandbox.App{}, uploads: make(chan struct{}, 1),
+		refused: map[string]refusals{}, slow: map[string]bool{}}
 	all, err := r.reg.Apps("")
 	if err != nil {
 		return nil, fmt.Errorf("apps: list apps: %w", err)
@@ -199,7 +202,17 @@ func (r *Router) sync(ctx context.Context, a *registry.App) error {
 //
 // A module that breaks ABI rules returns *sandbox.CheckError with every
 // violation.
+//
+// Uploads run one at a time: checking and compiling a module keeps a
+// processor busy, and event dispatch must keep the others. An upload waits
+// for the one before it until ctx is done.
 func (r *Router) Upload(ctx context.Context, merchant, uploadedBy, appID string, wasm []byte) (registry.Version, *registry.App, error) {
+	select {
+	case r.uploads <- struct{}{}:
+		defer func() { <-r.uploads }()
+	case <-ctx.Done():
+		return registry.Version{}, nil, fmt.Errorf("apps: waiting for another upload to be compiled: %w", ctx.Err())
+	}
 	rep, err := r.eng.Check(ctx, wasm)
 	if err != nil {
 		return registry.Version{}, nil, err

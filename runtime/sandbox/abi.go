@@ -130,15 +130,21 @@ func (inst *instance) mustEvent(what string) *Event {
 	return inst.ev
 }
 
-// copyOut copies min(n, len(src)) bytes of src to guest memory at ptr.
+// copyOut copies min(n, len(src)) bytes of src to guest memory at ptr. The
+// whole declared range [ptr, ptr+n) must lie in memory (ABI.md, Memory
+// rules), however few bytes are copied: a guest that names a range past
+// its memory is told so on its first event, not when a longer one comes.
 func (inst *instance) copyOut(what string, ptr, n uint32, src []byte) uint32 {
-	if uint64(n) > uint64(len(src)) {
-		n = uint32(len(src))
-	}
 	if n == 0 {
 		return 0
 	}
-	if !inst.mem.Write(ptr, src[:n]) {
+	if size := inst.mem.Size(); uint64(ptr)+uint64(n) > uint64(size) {
+		inst.fail(outOfRange(what, ptr, n, size))
+	}
+	if uint64(n) > uint64(len(src)) {
+		n = uint32(len(src))
+	}
+	if n > 0 && !inst.mem.Write(ptr, src[:n]) {
 		inst.fail(outOfRange(what, ptr, n, inst.mem.Size()))
 	}
 	return n

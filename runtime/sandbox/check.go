@@ -30,15 +30,18 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 //
 //	module.empty       the file has 0 bytes
 //	module.invalid     not a WebAssembly module, or one wazero rejects
+//	module.limit       the module declares more than a module limit allows
+//	                   (ModuleLimits); it is not compiled
 //	manifest.missing   no passerelle.manifest custom section
 //	manifest.invalid   the manifest is not valid JSON or breaks a rule
-//	limits.max         the manifest asks for more than the operator allows
+//	limits.max         the manifest asks for more than a limit's ceiling (Config.Max or BuiltinMax)
 //	memory.limit       the module declares more memory than its limit
 //	export.memory      no exported memory named "memory"
 //	export.on_event    no passerelle_v1_on_event export
 //	export.signature   an ABI export has the wrong signature
 //	export.start       the module exports _start (a command, not a reactor)
 //	import.unknown     an import the host does not offer
+//	import.wasi        a WASI preview 1 function the host does not offer (files, sockets)
 //	import.signature   an offered import imported with the wrong signature
 //	import.permission  a host operation the manifest does not grant
 type Violation struct {
@@ -87,7 +90,7 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 	case err == nil:
 		rep.Manifest = m
 		var vs []Violation
-		limits, vs = appLimits(m.Limits, e.base, e.cfg.Max)
+		limits, vs = appLimits(m.Limits, e.base, ceilings(e.cfg.Defaults, e.cfg.Max), e.cfg.Max)
 		rep.Violations = append(rep.Violations, vs...)
 	case errors.Is(err, wasmfile.ErrNoManifest):
 		add("manifest.missing", `custom section "passerelle.manifest"`, "the module carries no manifest",
@@ -102,6 +105,17 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 		}
 	}
 
+	// Bound the cost of compiling before compiling: a module over a limit
+	// is refused on its section headers.
+	shape, err := wasmfile.ReadShape(wasm)
+	if err != nil {
+		add("module.invalid", "file", err.Error(), "the file is damaged; rebuild it and upload it again")
+		return rep, nil, limits
+	}
+	if !checkShape(shape, limits, add) {
+		return rep, nil, limits
+	}
+
 	cm, err := e.checkRT.CompileModule(ctx, wasm)
 	if err != nil {
 		add("module.invalid", "module", "the module does not compile: "+err.Error(),
@@ -112,6 +126,82 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 	checkOtherImports(wasm, add)
 	checkExports(rep, cm, limits, add)
 	return rep, cm, limits
+}
+
+// ModuleLimit is one bound on what a module may declare, checked on its
+// section headers before it is compiled (sdk/ABI.md, Module limits), so
+// that checking or uploading a module costs bounded CPU and memory.
+type ModuleLimit struct {
+	Name string // as in ABI.md, e.g. "exports"
+	Max  uint64
+}
+
+type moduleLimit struct {
+	ModuleLimit
+	where string // the section
+	unit  string
+	got   func(*wasmfile.Shape) uint64
+	fix   string
+}
+
+const (
+	fixSmaller = "make the module smaller: drop unused code (-ldflags=-s -w, -Wl,--gc-sections, wasm-opt), or split the app in two"
+	fixStrip   = "strip custom sections (debug information) with wasm-strip or your linker's --strip-debug"
+)
+
+// moduleLimits are far above what the example Go apps declare (about 2,300
+// functions, 40,000 data segments, 2.3 MB of code, 20 locals in their
+// largest function) and far below what wazero accepts.
+var moduleLimits = []moduleLimit{
+	{ModuleLimit{"types", 10_000}, "type section", "function types", func(s *wasmfile.Shape) uint64 { return uint64(s.Types) }, fixSmaller},
+	{ModuleLimit{"imports", 1_000}, "import section", "imports", func(s *wasmfile.Shape) uint64 { return uint64(s.Imports) },
+		"import each host function once; only " + HostModule + " and the WASI functions of sdk/ABI.md are offered"},
+	{ModuleLimit{"functions", 50_000}, "function section", "functions", func(s *wasmfile.Shape) uint64 { return uint64(s.Functions) }, fixSmaller},
+	{ModuleLimit{"tables", 16}, "table section", "tables", func(s *wasmfile.Shape) uint64 { return uint64(s.Tables) }, fixSmaller},
+	{ModuleLimit{"table_elements", 200_000}, "table section", "table elements", func(s *wasmfile.Shape) uint64 { return s.TableElements },
+		"declare smaller tables (initial size and maximum); " + fixSmaller},
+	{ModuleLimit{"memories", 1}, "memory section", "memories", func(s *wasmfile.Shape) uint64 { return uint64(s.Memories) },
+		"define one memory and export it as \"memory\""},
+	{ModuleLimit{"globals", 10_000}, "global section", "globals", func(s *wasmfile.Shape) uint64 { return uint64(s.Globals) }, fixSmaller},
+	{ModuleLimit{"exports", 1_000}, "export section", "exports", func(s *wasmfile.Shape) uint64 { return uint64(s.Exports) },
+		"export only what sdk/ABI.md names (memory, " + ExportOnEvent + ", _initialize); drop --export-all and //export of other functions"},
+	{ModuleLimit{"element_segments", 10_000}, "element section", "element segments", func(s *wasmfile.Shape) uint64 { return uint64(s.Elements) }, fixSmaller},
+	{ModuleLimit{"data_segments", 200_000}, "data section", "data segments", func(s *wasmfile.Shape) uint64 { return uint64(s.DataSegments) }, fixSmaller},
+	{ModuleLimit{"code_bytes", 16 << 20}, "code section", "bytes of code", func(s *wasmfile.Shape) uint64 { return uint64(s.CodeBytes) }, fixSmaller},
+	{ModuleLimit{"function_bytes", 1 << 20}, "code section", "bytes in one function body", func(s *wasmfile.Shape) uint64 { return uint64(s.LargestBody) },
+		"split the largest function (generated tables or switches are the usual cause)"},
+	{ModuleLimit{"function_locals", 50_000}, "code section", "locals in one function", func(s *wasmfile.Shape) uint64 { return s.MostLocals },
+		"declare fewer locals in that function, or split it"},
+	{ModuleLimit{"locals", 1_000_000}, "code section", "locals in all functions together", func(s *wasmfile.Shape) uint64 { return s.Locals },
+		"declare fewer locals; " + fixSmaller},
+	{ModuleLimit{"custom_sections", 100}, "custom sections", "custom sections", func(s *wasmfile.Shape) uint64 { return uint64(s.Customs) }, fixStrip},
+}
+
+// ModuleLimits returns the limits on what a module may declare.
+func ModuleLimits() []ModuleLimit {
+	out := make([]ModuleLimit, len(moduleLimits))
+	for i, l := range moduleLimits {
+		out[i] = l.ModuleLimit
+	}
+	return out
+}
+
+// checkShape reports every module limit sh exceeds, and data that cannot
+// fit the app's memory. It returns whether the module may be compiled.
+func checkShape(sh wasmfile.Shape, limits host.Limits, add func(rule, where, problem, fix string)) bool {
+	ok := true
+	for _, l := range moduleLimits {
+		if got := l.got(&sh); got > l.Max {
+			ok = false
+			add("module.limit", l.where, fmt.Sprintf("declares %d %s; a module may declare at most %d (limit %s)", got, l.unit, l.Max, l.Name), l.fix)
+		}
+	}
+	if mem := uint64(limits.MemoryPages) * 65536; uint64(sh.DataBytes) > mem {
+		ok = false
+		add("module.limit", "data section", fmt.Sprintf("holds %d bytes of data, more than the app's memory limit of %d bytes (%d pages)", sh.DataBytes, mem, limits.MemoryPages),
+			"keep less data in the module (load it through the storage operations), or raise limits.memory_pages in manifest.json")
+	}
+	return ok
 }
 
 func splitJoined(err error) []error {
@@ -155,6 +245,12 @@ func (e *Engine) checkImports(rep *Report, cm wazero.CompiledModule, add func(ru
 				add("import.unknown", where, "not a WASI preview 1 function", "remove the import; only wasi_snapshot_preview1 functions are offered")
 				continue
 			}
+			if _, ok := wasiAllowed[name]; !ok {
+				add("import.wasi", where, name+" is a WASI preview 1 function this host does not offer: "+wasiRefusal(name),
+					"remove what calls it (a library reaching for files or sockets, e.g. os.Open, time.LoadLocation, net); "+
+						"sdk/ABI.md (WASI) lists the functions offered; keep data with the storage operations")
+				continue
+			}
 			if !sig.equal(params, results) {
 				add("import.signature", where, "imported as "+sigString(params, results)+", WASI defines "+sig.String(),
 					"use a WASI preview 1 toolchain (GOOS=wasip1)")
@@ -164,6 +260,56 @@ func (e *Engine) checkImports(rep *Report, cm wazero.CompiledModule, add func(ru
 				"remove the import (e.g. a //go:wasmimport or extern declaration); call host operations through "+HostModule)
 		}
 	}
+}
+
+// wasiAllowed are the wasi_snapshot_preview1 functions a module may import,
+// with what each does here (sdk/ABI.md, WASI, lists the same). They let
+// language runtimes start and print; none reaches a file, a socket or the
+// host's environment.
+var wasiAllowed = map[string]string{
+	"args_get":            "no arguments",
+	"args_sizes_get":      "no arguments",
+	"environ_get":         "no environment variables",
+	"environ_sizes_get":   "no environment variables",
+	"clock_res_get":       "the host's clocks",
+	"clock_time_get":      "the host's clocks",
+	"random_get":          "the host's random source",
+	"fd_write":            "stdout (1) and stderr (2) go to the app log; other descriptors fail",
+	"fd_read":             "stdin (0) is empty; other descriptors fail",
+	"fd_seek":             "fails on stdin, stdout and stderr",
+	"fd_close":            "stdin, stdout and stderr",
+	"fd_fdstat_get":       "stdin, stdout and stderr",
+	"fd_fdstat_set_flags": "stdin, stdout and stderr",
+	"fd_filestat_get":     "stdin, stdout and stderr",
+	"fd_prestat_get":      "no preopened directories (fails with EBADF)",
+	"fd_prestat_dir_name": "no preopened directories (fails with EBADF)",
+	"proc_exit":           "ends the event as a trap and discards the instance",
+	"sched_yield":         "returns at once",
+	"poll_oneoff":         "waits on clocks, never past the event's deadline",
+}
+
+// WASIFunctions returns the wasi_snapshot_preview1 functions a module may
+// import, sorted.
+func WASIFunctions() []string {
+	names := make([]string, 0, len(wasiAllowed))
+	for name := range wasiAllowed {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// wasiRefusal says why a WASI function is not offered.
+func wasiRefusal(name string) string {
+	switch {
+	case strings.HasPrefix(name, "path_"):
+		return "modules have no filesystem"
+	case strings.HasPrefix(name, "sock_"):
+		return "modules have no network"
+	case strings.HasPrefix(name, "fd_"):
+		return "modules have no files, only stdin, stdout and stderr"
+	}
+	return "it gives a module nothing it may use"
 }
 
 // checkOtherImports reports imports of memories, tables, globals and tags:

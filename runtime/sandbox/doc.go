@@ -53,7 +53,11 @@
 // Each App has effective limits (App.Limits): the manifest's values where
 // set, else Config.Defaults, else the built-in defaults (64 MiB of memory,
 // 1 s per event, 1000 host calls, 256 KiB per call, 4 MiB per event, 64 KiB
-// of log). A manifest asking above Config.Max fails Load. Every breach is a
+// of log). A manifest asking above a limit's ceiling (Config.Max, else
+// BuiltinMax) fails Check and Load with rule limits.max. Before compiling,
+// Check and Load count what the module declares (wasmfile.ReadShape) and
+// refuse one over a ModuleLimit (rule module.limit), so that checking a
+// module costs bounded time and memory. Every breach is a
 // *LimitError naming the limit, the allowance and what was used.
 //
 // Deadlines: guest code is compiled with termination checks. One watchdog

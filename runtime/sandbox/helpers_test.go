@@ -117,9 +117,10 @@ func newEngine(t testing.TB, edit func(*sandbox.Config)) (*sandbox.Engine, *appL
 	t.Helper()
 	logs := &appLog{}
 	// A long default deadline: on a loaded machine a scheduling stall must
-	// not fail a good event. Tests of deadlines set their own.
+	// not fail a good event. Tests of deadlines set their own, up to the
+	// ceiling of two minutes.
 	cfg := sandbox.Config{Funcs: []host.Func{chatSend(), payFunc()}, AppLog: logs, PoolSize: 2,
-		Defaults: host.Limits{EventTimeoutMS: 30000}}
+		Defaults: host.Limits{EventTimeoutMS: 30000}, Max: host.Limits{EventTimeoutMS: 120000}}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/passerelle/passerelle/host"
 )
@@ -35,17 +36,35 @@ var limitFields = []limitField{
 	{"log_bytes", func(l *host.Limits) *uint32 { return &l.LogBytes }},
 }
 
-// baseLimits returns the engine defaults: cfg.Defaults filled from the
-// built-in defaults and lowered to cfg.Max where that is set.
-func baseLimits(defaults, max host.Limits) host.Limits {
-	out := defaults
+// builtinMax are the ceilings used where Config.Max says nothing: a
+// manifest may lower any limit but raise it only this far, so that no
+// configuration left at its defaults lets one app take the memory or the
+// time of a server. Every limit has one.
+var builtinMax = host.Limits{
+	MemoryPages:       4096, // 256 MiB
+	EventTimeoutMS:    10_000,
+	HostCallsPerEvent: 10_000,
+	CallBytes:         1 << 20,
+	EventBytes:        16 << 20,
+	LogBytes:          1 << 20,
+}
+
+// BuiltinMax returns the ceilings used where Config.Max does not set one.
+func BuiltinMax() host.Limits { return builtinMax }
+
+// ceilings returns the ceiling of every limit: max where set, else the
+// built-in ceiling raised to the operator's default when that is higher (an
+// operator who sets a default allows it).
+func ceilings(defaults, max host.Limits) host.Limits {
+	out := max
 	for _, f := range limitFields {
 		v := f.get(&out)
-		if *v == 0 {
-			*v = *f.get(&builtinDefaults)
+		if *v != 0 {
+			continue
 		}
-		if m := *f.get(&max); m != 0 && *v > m {
-			*v = m
+		*v = *f.get(&builtinMax)
+		if d := *f.get(&defaults); d > *v {
+			*v = d
 		}
 	}
 	if out.MemoryPages > host.MaxMemoryPages {
@@ -54,9 +73,27 @@ func baseLimits(defaults, max host.Limits) host.Limits {
 	return out
 }
 
+// baseLimits returns the engine defaults: cfg.Defaults filled from the
+// built-in defaults and lowered to the ceilings of cfg.Max.
+func baseLimits(defaults, max host.Limits) host.Limits {
+	ceil := ceilings(defaults, max)
+	out := defaults
+	for _, f := range limitFields {
+		v := f.get(&out)
+		if *v == 0 {
+			*v = *f.get(&builtinDefaults)
+		}
+		if m := *f.get(&ceil); *v > m {
+			*v = m
+		}
+	}
+	return out
+}
+
 // appLimits merges a manifest's limits over base and reports the fields
-// asking for more than max.
-func appLimits(asked, base, max host.Limits) (host.Limits, []Violation) {
+// asking for more than their ceiling. operatorMax is Config.Max, which says
+// whether a ceiling is the operator's or built in.
+func appLimits(asked, base, ceil, operatorMax host.Limits) (host.Limits, []Violation) {
 	out := base
 	var vs []Violation
 	for _, f := range limitFields {
@@ -64,16 +101,38 @@ func appLimits(asked, base, max host.Limits) (host.Limits, []Violation) {
 		if a == 0 {
 			continue
 		}
-		if m := *f.get(&max); m != 0 && a > m {
+		if m := *f.get(&ceil); a > m {
+			whose := "this server's ceiling"
+			if *f.get(&operatorMax) == 0 {
+				whose = "the built-in ceiling"
+			}
+			unit := unitOf(f.name)
 			vs = append(vs, Violation{
-				Rule:    "limits.max",
-				Where:   "manifest limits." + f.name,
-				Problem: fmt.Sprintf("asks for %d, this platform allows at most %d", a, m),
-				Fix:     fmt.Sprintf("set limits.%s in manifest.json to %d or less, or leave it out to get the default %d", f.name, m, *f.get(&base)),
+				Rule:  "limits.max",
+				Where: "manifest limits." + f.name,
+				Problem: fmt.Sprintf("asks for %d%s; %s max_limits.%s is %d%s",
+					a, unit, whose, f.name, m, unit),
+				Fix: fmt.Sprintf("set limits.%s in manifest.json to %d or less, or leave it out to get the default %d%s; "+
+					"only the operator can raise the ceiling (max_limits.%s in the server configuration)",
+					f.name, m, *f.get(&base), unit, f.name),
 			})
 			continue
 		}
 		*f.get(&out) = a
 	}
 	return out, vs
+}
+
+// unitOf returns the unit of a limit from its name ("memory_pages" →
+// " pages"), for messages.
+func unitOf(name string) string {
+	for _, u := range []string{"pages", "ms", "bytes"} {
+		if strings.HasSuffix(name, "_"+u) {
+			return " " + u
+		}
+	}
+	if strings.HasPrefix(name, "host_calls") {
+		return " calls"
+	}
+	return ""
 }

@@ -10,9 +10,17 @@
 // one such section: EmbedManifest replaces any existing one and appends the
 // new one at the end of the file; ReadManifest rejects a file with two.
 //
+// # The shape of a module
+//
+// ReadShape counts what a module declares (functions, exports, imports,
+// globals, tables and their sizes, data segments, code size, locals per
+// function, custom sections) from its section headers and the headers of
+// its function bodies, without decoding code, so that a platform can bound
+// the cost of compiling a module before compiling it.
+//
 // # Untrusted input
 //
-// Both functions take bytes uploaded by merchants. They check every length
+// Every function takes bytes uploaded by merchants. They check every length
 // against the bytes that remain, never allocate more than the input's size
 // and return ErrNotWasm or ErrMalformed (wrapped, with the offset) rather
 // than panicking.

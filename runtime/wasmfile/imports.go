@@ -86,12 +86,17 @@ type reader struct {
 	b    []byte
 	off  int
 	base int
+	what string // e.g. "code section"; "" is the import section
 	err  error
 }
 
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: import section at offset %d: %s", ErrMalformed, r.base+r.off, fmt.Sprintf(format, args...))
+		what := r.what
+		if what == "" {
+			what = "import section"
+		}
+		r.err = fmt.Errorf("%w: %s at offset %d: %s", ErrMalformed, what, r.base+r.off, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -149,21 +154,27 @@ func (r *reader) name() string {
 	return string(s)
 }
 
-func (r *reader) limits() {
+func (r *reader) limits() { r.limitValues() }
+
+// limitValues reads a limits descriptor: its initial value and, when
+// declared (hasMax), its maximum. 64-bit values are read but reported as 0.
+func (r *reader) limitValues() (initial, most uint32, hasMax bool) {
 	flags := r.byte()
 	if flags > 0x07 {
 		r.fail("unknown limits flags %#x", flags)
-		return
+		return 0, 0, false
 	}
 	wide := flags&0x04 != 0
-	count := 1 + int(flags&0x01)
-	for range count {
+	hasMax = flags&0x01 != 0
+	vals := [2]uint32{}
+	for i := range 1 + int(flags&0x01) {
 		if wide {
 			r.u64()
 		} else {
-			r.u32()
+			vals[i] = r.u32()
 		}
 	}
+	return vals[0], vals[1], hasMax
 }
 
 func (r *reader) refType() {

@@ -1,4 +1,4 @@
-package gateway
+package convlog
 
 import (
 	"encoding/binary"
@@ -17,14 +17,14 @@ import (
 // most markEvery-1 entries more than it returns.
 //
 // A log entry is: uvarint len(conv), conv, uvarint seq, uvarint global seq
-// of the conversation's previous message (0 for seq 1), then the msgRecord
-// as JSON.
+// of the conversation's previous message (0 for seq 1), then the Message
+// as JSON (see encodeRecord).
 
 // markEvery is the spacing of the marks of a conversation.
 const markEvery = 64
 
 // errCorrupt says that the log does not link up as it should.
-var errCorrupt = errors.New("gateway: message log is inconsistent")
+var errCorrupt = errors.New("convlog: the message log is inconsistent")
 
 // head is a conversation's newest message: its seq and its log key.
 type head struct{ seq, gseq uint64 }
@@ -50,7 +50,7 @@ func markKey(conv string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// putMessage stores rec (a msgRecord as JSON) as message seq of conv, which
+// putMessage stores rec (a Message as JSON) as message seq of conv, which
 // must follow the conversation's head, and returns its log key. rec must
 // stay valid until the transaction ends.
 func putMessage(tx *bbolt.Tx, conv string, seq uint64, rec []byte) (uint64, error) {

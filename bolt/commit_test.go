@@ -1,4 +1,4 @@
-package groupcommit
+package bolt
 
 import (
 	"encoding/binary"
@@ -86,7 +86,7 @@ func TestAlone(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db := openDB(t)
-			c := New(db, errRefused)
+			c := NewCommitter(db, Config{Refusals: []error{errRefused}})
 			if err := c.Do(tc.fn); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("Do = %v, want %v", err, tc.wantErr)
 			}
@@ -121,7 +121,7 @@ func group(t *testing.T, c *Committer, fns ...func(tx *bbolt.Tx) error) []error 
 
 func TestRefusalKeepsTheGroup(t *testing.T) {
 	db := openDB(t)
-	c := New(db, errRefused)
+	c := NewCommitter(db, Config{Refusals: []error{errRefused}})
 	var a, b, refused []int
 	errs := group(t, c, put("a", &a), func(tx *bbolt.Tx) error {
 		refused = append(refused, tx.ID())
@@ -143,7 +143,7 @@ func TestRefusalKeepsTheGroup(t *testing.T) {
 
 func TestFailureRetriesAlone(t *testing.T) {
 	db := openDB(t)
-	c := New(db, errRefused)
+	c := NewCommitter(db, Config{Refusals: []error{errRefused}})
 	var a, b []int
 	errs := group(t, c, put("a", &a), func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucket).Put([]byte("bad"), []byte("v")); err != nil {
@@ -173,7 +173,7 @@ func TestFailureRetriesAlone(t *testing.T) {
 // values: every accepted increment is counted exactly once.
 func TestHammer(t *testing.T) {
 	db := openDB(t)
-	c := New(db, errRefused)
+	c := NewCommitter(db, Config{Refusals: []error{errRefused}})
 	const workers, steps = 8, 100
 	var (
 		wg       sync.WaitGroup
@@ -209,5 +209,137 @@ func TestHammer(t *testing.T) {
 	v, _ := get(t, db, "n")
 	if got := binary.BigEndian.Uint64([]byte(v)); got != uint64(accepted) || accepted != workers*steps/2 {
 		t.Fatalf("counter %d, accepted %d, want %d", got, accepted, workers*steps/2)
+	}
+}
+
+// Jobs queued with Go commit without their caller waiting, their thens run
+// in queue order, and Close waits for all of them; after Close, Do and Go
+// refuse.
+func TestGoAndClose(t *testing.T) {
+	db := openDB(t)
+	c := NewCommitter(db, Config{Refusals: []error{errRefused}, MaxGroup: 8})
+	const n = 500
+	var (
+		mu    sync.Mutex
+		order []int
+		errs  = map[int]error{}
+	)
+	var wg sync.WaitGroup
+	wg.Go(func() { // Do callers mixed in, leading in turns
+		for i := range 50 {
+			if err := c.Do(func(tx *bbolt.Tx) error {
+				return tx.Bucket(bucket).Put([]byte(fmt.Sprint("do", i)), []byte("v"))
+			}); err != nil {
+				t.Errorf("Do %d: %v", i, err)
+			}
+		}
+	})
+	for i := range n {
+		err := c.Go(func(tx *bbolt.Tx) error {
+			if i%7 == 0 {
+				return errRefused
+			}
+			return tx.Bucket(bucket).Put([]byte(fmt.Sprint("go", i)), []byte("v"))
+		}, func(err error) {
+			mu.Lock()
+			order = append(order, i)
+			errs[i] = err
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatalf("Go %d: %v", i, err)
+		}
+	}
+	wg.Wait()
+	c.Close()
+	if len(order) != n {
+		t.Fatalf("%d thens called after Close, want %d", len(order), n)
+	}
+	for k, i := range order {
+		if i != k {
+			t.Fatalf("then %d called in place %d", i, k)
+		}
+		_, stored := get(t, db, fmt.Sprint("go", i))
+		if refused := i%7 == 0; refused != errors.Is(errs[i], errRefused) || stored == refused {
+			t.Fatalf("job %d: err %v, stored %v", i, errs[i], stored)
+		}
+	}
+	if err := c.Do(func(*bbolt.Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do after Close = %v, want ErrClosed", err)
+	}
+	if err := c.Go(func(*bbolt.Tx) error { return nil }, func(error) { t.Error("then called after a refused Go") }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Go after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A group never holds more than MaxGroup jobs.
+func TestMaxGroup(t *testing.T) {
+	db := openDB(t)
+	c := NewCommitter(db, Config{MaxGroup: 3})
+	var txs []int
+	fns := make([]func(tx *bbolt.Tx) error, 7)
+	for i := range fns {
+		fns[i] = put(fmt.Sprint("k", i), &txs)
+	}
+	for _, err := range group(t, c, fns...) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := map[int]int{}
+	for _, tx := range txs {
+		per[tx]++
+	}
+	for tx, k := range per {
+		if k > 3 {
+			t.Fatalf("transaction %d ran %d jobs, want at most 3", tx, k)
+		}
+	}
+	if len(per) < 3 {
+		t.Fatalf("7 jobs in %d transactions, want at least 3", len(per))
+	}
+}
+
+// A failing job queued with Go rolls back only itself: the group is retried
+// job by job, and each then gets its own job's outcome.
+func TestGoFailureRetriesAlone(t *testing.T) {
+	db := openDB(t)
+	c := NewCommitter(db, Config{})
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // holds the lead while the Go jobs queue up behind it
+		if err := c.Do(func(tx *bbolt.Tx) error { close(started); <-release; return nil }); err != nil {
+			t.Errorf("leader: %v", err)
+		}
+	})
+	<-started
+	errs := make([]error, 3)
+	var done sync.WaitGroup
+	done.Add(3)
+	for i, fn := range []func(tx *bbolt.Tx) error{
+		func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Put([]byte("a"), []byte("v")) },
+		func(tx *bbolt.Tx) error {
+			if err := tx.Bucket(bucket).Put([]byte("bad"), []byte("v")); err != nil {
+				return err
+			}
+			return errBroken
+		},
+		func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Put([]byte("b"), []byte("v")) },
+	} {
+		if err := c.Go(fn, func(err error) { errs[i] = err; done.Done() }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	done.Wait()
+	wg.Wait()
+	c.Close()
+	if errs[0] != nil || !errors.Is(errs[1], errBroken) || errs[2] != nil {
+		t.Fatalf("errors %v, want nil, broken, nil", errs)
+	}
+	for k, want := range map[string]bool{"a": true, "bad": false, "b": true} {
+		if _, ok := get(t, db, k); ok != want {
+			t.Errorf("%s stored = %v, want %v", k, ok, want)
+		}
 	}
 }
