@@ -82,11 +82,10 @@ func (c *conn) fail(e *Error) (first bool) {
 // gap in its conversation, whose later messages are skipped too until the
 // writer, once the queue is empty, sends a gap frame for the client to
 // fetch them with history (PROTOCOL.md, "Liveness and flow control").
-// Skipping, rather
-// than making the app's event wait for room, keeps one person who does not
-// read from holding the app's worker and delaying the conversation's other
-// members; the messages are stored before they are fanned out, so a skipped
-// one is only late, never lost.
+// Skipping, rather than making the app's event wait for room, keeps one
+// person who does not read from holding the app's worker and delaying the
+// conversation's other members; the messages are stored before they are
+// fanned out, so a skipped one is only late, never lost.
 func (c *conn) deliver(f outFrame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
