@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
@@ -22,7 +21,7 @@ func TestBusyAppRefusesWithAppBusy(t *testing.T) {
 	stuck := make(chan struct{})
 	var unstick sync.Once
 	defer unstick.Do(func() { close(stuck) }) // even when the test fails
-	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+	e.apps.set(func(ev host.AppEvent) *host.Message {
 		if ev.Event.Type == host.EventMessage && ev.Event.Text == "stuck" {
 			<-stuck
 		}
@@ -50,7 +49,7 @@ func TestBusyAppRefusesWithAppBusy(t *testing.T) {
 		}
 	}
 	unstick.Do(func() { close(stuck) })
-	e.apps.set(func(ev gateway.AppEvent) *host.Message { return &host.Message{Text: "back: " + ev.Event.Text} }, nil)
+	e.apps.set(func(ev host.AppEvent) *host.Message { return &host.Message{Text: "back: " + ev.Event.Text} }, nil)
 	// The connection is still open: the app's next answer reaches bob.
 	bob.send(map[string]any{"type": "send", "id": "after", "conv": conv, "text": "hello"})
 	for {

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/browsertest"
 	"github.com/passerelle/passerelle/host"
 )
@@ -73,9 +71,9 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 
 	// A card with four buttons: native on web, a numbered menu on WhatsApp.
 	conv := attr(alice, `.msg[data-seq="2"]`, "data-conv")
-	card, _ := json.Marshal(host.Message{Card: &host.Card{Title: "Today's lunch", Buttons: []host.Button{
-		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}})
-	if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "message", App: host.AppRef{App: "lunch"}, Conversation: conv, Body: card}); err != nil {
+	card := &host.Message{Card: &host.Card{Title: "Today's lunch", Buttons: []host.Button{
+		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}}
+	if err := e.srv.Emit(context.Background(), host.Outgoing{App: host.AppRef{App: "lunch"}, Conversation: conv, Message: card}); err != nil {
 		t.Fatal(err)
 	}
 	run(alice, "alice sees a native card", chromedp.WaitVisible(`.msg[data-seq="3"] .choices button`))
@@ -88,7 +86,7 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 
 	// A host-drawn payment sheet, confirmed by alice.
 	pay := `{"type":"payment","order":"ord_77","amount":1250,"currency":"EUR","description":"Salad","merchant":"Green Bowl","app":"lunch"}`
-	if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(pay)}); err != nil {
+	if err := e.srv.Emit(context.Background(), e.prompt("payment", "pay_ord_77", "alice", pay)); err != nil {
 		t.Fatal(err)
 	}
 	run(alice, "payment sheet", chromedp.WaitVisible(`[data-testid="payment-sheet"]`))
@@ -106,8 +104,8 @@ func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 	}
 
 	// Alice opens a mini-app from the catalog and presses a button of its card.
-	got := make(chan gateway.AppEvent, 10)
-	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+	got := make(chan host.AppEvent, 10)
+	e.apps.set(func(ev host.AppEvent) *host.Message {
 		if ev.Event.Type == host.EventOpen {
 			return &host.Message{Card: &host.Card{Title: "Menu", List: &host.List{Items: []host.ListItem{{ID: "soup", Title: "Soup"}}}}}
 		}

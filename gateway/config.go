@@ -9,6 +9,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // Authenticator verifies a person's session token (a JWT issued by the
@@ -17,36 +18,21 @@ type Authenticator interface {
 	Verify(token string) (subject, role string, err error)
 }
 
-// Person is one entry of the people directory.
-type Person struct {
+// Directory looks people up: display names for messages and the list a
+// person picks from to start a conversation. host/identity's Service
+// satisfies it; only the id and name of a person reach clients.
+type Directory interface {
+	// Person returns the person with the given id.
+	Person(ctx context.Context, id string) (identity.Person, error)
+	// FindPeople returns at most limit people whose name matches query ("" = anyone).
+	FindPeople(ctx context.Context, query string, limit int) ([]identity.Person, error)
+}
+
+// person is a person as clients see them: in the people directory and as
+// a message's sender.
+type person struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-}
-
-// Directory looks people up: display names for messages and the list a
-// person picks from to start a conversation.
-type Directory interface {
-	// Person returns the display name of the person with the given id.
-	Person(ctx context.Context, id string) (name string, err error)
-	// Find returns at most limit people whose name matches query ("" = anyone).
-	Find(ctx context.Context, query string, limit int) ([]Person, error)
-}
-
-// AppEvent is what the gateway hands to the mini-app router: the person, the
-// conversation, the person's surface and the guest-visible event. Its fields
-// match runtime/apps.AppEvent, so one converts to the other.
-type AppEvent struct {
-	Person       string
-	Conversation string
-	Surface      string
-	Event        host.Event
-}
-
-// AppInfo is one installed mini-app, as the client's catalog shows it.
-type AppInfo struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
 }
 
 // Apps routes events to mini-apps. What an app sends back reaches the
@@ -57,25 +43,14 @@ type Apps interface {
 	// them fairly among apps). When app has too many events waiting it
 	// refuses ev with an error wrapping sched.ErrQueueFull. done, when not
 	// nil, is called with the outcome once the app handled ev.
-	Submit(app string, ev AppEvent, done func(error)) error
-	Catalog(ctx context.Context) ([]AppInfo, error)
+	Submit(app string, ev host.AppEvent, done func(error)) error
+	Catalog(ctx context.Context) ([]host.AppInfo, error)
 }
 
-// Payments settles payment prompts: only the person the order is for may
-// confirm or decline it. Balances are integer minor units per ISO 4217
+// Payments shows a person's wallet: integer minor units per ISO 4217
 // currency code. host/pay's Service satisfies it.
 type Payments interface {
-	Confirm(ctx context.Context, person, order string) error
-	Decline(ctx context.Context, person, order string) error
 	Balances(ctx context.Context, person string) (map[string]int64, error)
-}
-
-// Consent records a person's answer to a scope consent prompt, named by the
-// prompt id the identity service gave it; surface is where the person
-// answered, for the consent ledger. host/identity's Service satisfies it.
-type Consent interface {
-	Grant(ctx context.Context, person, prompt, surface string) error
-	Refuse(ctx context.Context, person, prompt string) error
 }
 
 // Log is where conversations and their messages are kept: the seam
@@ -126,8 +101,12 @@ type Config struct {
 	Directory   Directory
 	Apps        Apps
 	Payments    Payments
-	Consent     Consent
-	Logger      *slog.Logger
+	// Prompts are the kinds of prompt the host services draw (payment,
+	// consent, share, ...): the gateway stores and shows prompts of any
+	// kind and hands each answer to its kind. A prompt of a kind not
+	// listed can only be dismissed.
+	Prompts []*host.PromptKind
+	Logger  *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
 

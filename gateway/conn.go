@@ -526,8 +526,8 @@ func (c *conn) event(typ, app, conv string) host.Event {
 	return host.Event{V: 1, Type: typ, ID: randomID("ev_"), App: app, Conversation: conv, Surface: string(c.surface())}
 }
 
-func (c *conn) appEvent(ev host.Event) AppEvent {
-	return AppEvent{Person: c.person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev}
+func (c *conn) appEvent(ev host.Event) host.AppEvent {
+	return host.AppEvent{Person: c.person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev, Out: c.s}
 }
 
 // handlers serves each frame type after hello, one method per type.
@@ -664,9 +664,13 @@ func (c *conn) people(ctx context.Context, f *Frame) error {
 	if limit <= 0 || limit > 100 {
 		limit = 100
 	}
-	people, err := dir.Find(ctx, f.Query, limit)
+	found, err := dir.FindPeople(ctx, f.Query, limit)
 	if err != nil {
 		return err
+	}
+	people := make([]person, len(found))
+	for i, p := range found {
+		people[i] = person{ID: p.ID, Name: p.Name}
 	}
 	c.reply(map[string]any{"type": "people", "id": f.ID, "people": people})
 	return nil

@@ -8,9 +8,12 @@
 //
 // New takes a Config: the conversation log (Log, which convlog.Log
 // implements on bbolt), the prompt store (PromptStore, promptstore.Store) and
-// an Authenticator are required; Directory, Apps, Payments and Consent are the small interfaces
-// the gateway needs from identity, the mini-app router and payments, and
-// may be nil (their features then answer "unavailable"). The Server
+// an Authenticator are required; Directory, Apps and Payments are the small
+// interfaces the gateway needs from identity, the mini-app router and
+// payments, and may be nil (their features then answer "unavailable").
+// Prompts are the kinds of prompt the host services draw: the gateway
+// stores, shows and forwards prompts and answers without knowing what they
+// mean. The Server
 // implements host.Outbox: host APIs emit app messages and prompts through
 // Emit, during an app's event or later; and host.Queuer, so that during an
 // event an app's message is queued for the log's group commit while the app's

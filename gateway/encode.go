@@ -49,6 +49,7 @@ type msgFrame struct {
 	Type   string           `json:"type"` // "msg"
 	Conv   string           `json:"conv"`
 	Seq    uint64           `json:"seq"`
+	ID     string           `json:"id,omitempty"` // an app's message: the id chat.send answered
 	Time   int64            `json:"time"`
 	From   sender           `json:"from"`
 	Msg    host.Message     `json:"message"`
@@ -63,6 +64,10 @@ func encodeMsg(conv string, m *msgRecord, sf surface.Name) []byte {
 		b = jsonstr.Append(b, conv)
 		b = append(b, `,"seq":`...)
 		b = strconv.AppendUint(b, m.Seq, 10)
+		if m.ID != "" {
+			b = append(b, `,"id":`...)
+			b = jsonstr.Append(b, m.ID)
+		}
 		b = append(b, `,"time":`...)
 		b = strconv.AppendInt(b, m.Time, 10)
 		b = append(b, `,"from":`...)
@@ -86,7 +91,7 @@ func encodeMsg(conv string, m *msgRecord, sf surface.Name) []byte {
 		}
 		return append(b, '}')
 	}
-	b, _ := json.Marshal(msgFrame{Type: "msg", Conv: conv, Seq: m.Seq, Time: m.Time, From: m.From,
+	b, _ := json.Marshal(msgFrame{Type: "msg", Conv: conv, Seq: m.Seq, ID: m.ID, Time: m.Time, From: m.From,
 		Msg: m.Msg, Render: surface.Render(sf, m.Msg), CID: m.Client})
 	return b
 }

@@ -14,16 +14,16 @@ import (
 // The hand-written encodings of text message frames are byte for byte what
 // encoding/json writes.
 func FuzzEncodeTextMessage(f *testing.F) {
-	f.Add("d_x", uint64(1), int64(1700000000000), "person", "alice", "Alice", "hi", "c1", "web")
-	f.Add("", uint64(0), int64(-1), "app", "lunch", "", "", "", "")
-	f.Add("g_\"q\"", ^uint64(0), int64(5), "person", "<b>", "Zoë & co", "line\nbreak \u2028 \\ \x00", "id\t1", "whatsapp")
-	f.Add("d_y", uint64(9), int64(0), "person", "bob", "Bob", "\xff invalid utf-8", "\x7f", "instagram")
-	f.Fuzz(func(t *testing.T, conv string, seq uint64, tm int64, kind, id, name, text, cid, sf string) {
-		m := &msgRecord{Seq: seq, Time: tm, From: sender{Kind: kind, ID: id, Name: name},
+	f.Add("d_x", uint64(1), int64(1700000000000), "person", "alice", "Alice", "hi", "c1", "web", "")
+	f.Add("", uint64(0), int64(-1), "app", "lunch", "", "", "", "", "msg_abc")
+	f.Add("g_\"q\"", ^uint64(0), int64(5), "person", "<b>", "Zoë & co", "line\nbreak \u2028 \\ \x00", "id\t1", "whatsapp", "<&>")
+	f.Add("d_y", uint64(9), int64(0), "person", "bob", "Bob", "\xff invalid utf-8", "\x7f", "instagram", "\xff")
+	f.Fuzz(func(t *testing.T, conv string, seq uint64, tm int64, kind, id, name, text, cid, sf, mid string) {
+		m := &msgRecord{Seq: seq, ID: mid, Time: tm, From: sender{Kind: kind, ID: id, Name: name},
 			Msg: host.Message{Text: text}, Client: cid, Surface: sf}
 		for _, s := range surface.All() {
 			got := encodeMsg(conv, m, s)
-			want, _ := json.Marshal(msgFrame{Type: "msg", Conv: conv, Seq: m.Seq, Time: m.Time, From: m.From,
+			want, _ := json.Marshal(msgFrame{Type: "msg", Conv: conv, Seq: m.Seq, ID: m.ID, Time: m.Time, From: m.From,
 				Msg: m.Msg, Render: surface.Render(s, m.Msg), CID: m.Client})
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%s frame\n got %s\nwant %s", s, got, want)

@@ -11,14 +11,17 @@ import (
 	"github.com/passerelle/passerelle/runtime/sched"
 )
 
-// Sentinel errors of the package.
+// Sentinel errors of the package. Those a host service could return as well
+// are *host.Error kinds, mapped by hostCodes like any host error; the
+// others are the protocol's own.
 var (
-	ErrClosed       = errors.New("gateway: server closed")
-	ErrNotFound     = errors.New("gateway: not found")
-	ErrNotMember    = errors.New("gateway: not a member of the conversation")
-	ErrUnavailable  = errors.New("gateway: service not configured")
-	ErrBadOutgoing  = errors.New("gateway: bad outgoing message")
-	ErrUnauthorized = errors.New("gateway: unauthorized")
+	ErrNotFound    = &host.Error{Status: host.StatusNotFound, Message: "gateway: not found"}
+	ErrNotMember   = &host.Error{Status: host.StatusPermissionDenied, Message: "you are not a member of this conversation"}
+	ErrUnavailable = &host.Error{Status: host.StatusUnavailable, Message: "this feature is not available on this server"}
+	ErrBadOutgoing = &host.Error{Status: host.StatusBadRequest, Message: "gateway: bad outgoing message"}
+
+	ErrClosed       = &Error{Code: CodeShuttingDown, Message: "the server is shutting down; reconnect shortly"}
+	ErrUnauthorized = &Error{Code: CodeUnauthorized, Message: "the token was refused; sign in again"}
 )
 
 // Code is a stable error code sent to clients in error frames and HTTP
@@ -34,6 +37,8 @@ const (
 	CodeUnauthorized       Code = "unauthorized"        // missing, invalid or expired token
 	CodeForbidden          Code = "forbidden"           // not allowed: not a member, another person's prompt, a foreign origin
 	CodeNotFound           Code = "not_found"           // no such conversation, person, app or prompt
+	CodeConflict           Code = "conflict"            // the request conflicts with the state: an order already paid, declined or expired
+	CodeInsufficientFunds  Code = "insufficient_funds"  // the wallet holds less than the payment; nothing was charged
 	CodeRateLimited        Code = "rate_limited"        // too many frames; the frame was dropped
 	CodeAppBusy            Code = "app_busy"            // the mini-app has too many events waiting; this one was not given to it
 	CodeTooLarge           Code = "too_large"           // a frame larger than the limit
@@ -60,6 +65,8 @@ var codes = map[Code]codeInfo{
 	CodeUnauthorized:       {http.StatusUnauthorized, 4401, true},
 	CodeForbidden:          {http.StatusForbidden, 4403, false},
 	CodeNotFound:           {http.StatusNotFound, 4404, false},
+	CodeConflict:           {http.StatusConflict, 4409, false},
+	CodeInsufficientFunds:  {http.StatusPaymentRequired, 4402, false},
 	CodeRateLimited:        {http.StatusTooManyRequests, 4429, false},
 	CodeAppBusy:            {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
 	CodeTooLarge:           {http.StatusRequestEntityTooLarge, websocket.CloseMessageTooBig, true},
@@ -103,43 +110,48 @@ func errorf(c Code, format string, args ...any) *Error {
 	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
 }
 
-// codeOf maps any error to the client-visible coded error.
+// codeOf maps any error to the client-visible coded error: the protocol's
+// own errors as they are, the runtime scheduler's refusal of an event as
+// app_busy, everything else by its host status (hostCodes),
+// with its message; a failure without a status is "internal", its text
+// kept for the log.
 func codeOf(err error) *Error {
-	var e *Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.As(err, &e):
+	}
+	var e *Error
+	if errors.As(err, &e) {
 		return e
-	case errors.Is(err, ErrNotFound):
-		return &Error{Code: CodeNotFound, Message: err.Error(), Err: err}
-	case errors.Is(err, ErrNotMember):
-		return &Error{Code: CodeForbidden, Message: "you are not a member of this conversation", Err: err}
-	case errors.Is(err, ErrUnavailable):
-		return &Error{Code: CodeUnavailable, Message: "this feature is not available on this server", Err: err}
+	}
+	switch {
 	case errors.Is(err, sched.ErrQueueFull):
 		return &Error{Code: CodeAppBusy, Message: "this app is busy and did not get your message; try again in a moment", Err: err}
-	case errors.Is(err, ErrClosed), errors.Is(err, sched.ErrClosed):
-		return &Error{Code: CodeShuttingDown, Message: "the server is shutting down; reconnect shortly", Err: err}
+	case errors.Is(err, sched.ErrClosed):
+		return &Error{Code: CodeShuttingDown, Message: ErrClosed.Message, Err: err}
 	}
-	var he *host.Error
-	if errors.As(err, &he) {
-		return &Error{Code: hostCodes[he.Status], Message: he.Message, Err: err}
+	msg := host.MessageOf(err)
+	if msg == "" {
+		msg = "the server failed; try again"
 	}
-	return &Error{Code: CodeInternal, Message: "the server failed; try again", Err: err}
+	code, ok := hostCodes[host.StatusOf(err)]
+	if !ok {
+		code = CodeInternal
+	}
+	return &Error{Code: code, Message: msg, Err: err}
 }
 
-// hostCodes maps the status of a host service error (payments, consent) to a
-// client code.
+// hostCodes is the one table mapping the status of a host error (a
+// service's or the gateway's own kinds above) to a client code.
 var hostCodes = map[host.Status]Code{
-	host.StatusOK:               CodeInternal,
-	host.StatusBadRequest:       CodeBadRequest,
-	host.StatusPermissionDenied: CodeForbidden,
-	host.StatusNotFound:         CodeNotFound,
-	host.StatusQuota:            CodeRateLimited,
-	host.StatusConsentRequired:  CodeForbidden,
-	host.StatusConflict:         CodeBadRequest,
-	host.StatusUnavailable:      CodeUnavailable,
-	host.StatusInternal:         CodeInternal,
-	host.StatusUnknownOp:        CodeInternal,
+	host.StatusOK:                CodeInternal,
+	host.StatusBadRequest:        CodeBadRequest,
+	host.StatusPermissionDenied:  CodeForbidden,
+	host.StatusNotFound:          CodeNotFound,
+	host.StatusQuota:             CodeRateLimited,
+	host.StatusConsentRequired:   CodeForbidden,
+	host.StatusConflict:          CodeConflict,
+	host.StatusUnavailable:       CodeUnavailable,
+	host.StatusInternal:          CodeInternal,
+	host.StatusUnknownOp:         CodeInternal,
+	host.StatusInsufficientFunds: CodeInsufficientFunds,
 }

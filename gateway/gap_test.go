@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,14 +20,13 @@ func TestAppFloodOpensAGapNotASlowConsumer(t *testing.T) {
 	big := strings.Repeat("z", 32<<10) // fills the socket's buffers, then the queue
 	e := newEnv(t, func(c *gateway.Config) { c.SendQueue = queue })
 	done := make(chan struct{})
-	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+	e.apps.set(func(ev host.AppEvent) *host.Message {
 		if ev.Event.Type != host.EventOpen {
 			return nil
 		}
 		for i := range sent {
-			b, _ := json.Marshal(host.Message{Text: fmt.Sprint("m", i, big)})
-			if err := e.srv.Emit(context.Background(), host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "m", App: "lunch", Version: "1"},
-				Conversation: ev.Conversation, Body: b}); err != nil {
+			if err := e.srv.Emit(context.Background(), host.Outgoing{App: host.AppRef{Merchant: "m", App: "lunch", Version: "1"},
+				Conversation: ev.Conversation, Message: &host.Message{Text: fmt.Sprint("m", i, big)}}); err != nil {
 				t.Errorf("emit %d: %v", i, err)
 			}
 		}

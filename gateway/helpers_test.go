@@ -20,6 +20,8 @@ import (
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/chat"
+	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
 
@@ -38,18 +40,18 @@ func (auth) Verify(t string) (string, string, error) {
 
 type directory map[string]string
 
-func (d directory) Person(_ context.Context, id string) (string, error) {
+func (d directory) Person(_ context.Context, id string) (identity.Person, error) {
 	if n, ok := d[id]; ok {
-		return n, nil
+		return identity.Person{ID: id, Name: n, Phone: "+1555"}, nil
 	}
-	return "", gateway.ErrNotFound
+	return identity.Person{}, gateway.ErrNotFound
 }
 
-func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Person, error) {
-	var out []gateway.Person
+func (d directory) FindPeople(_ context.Context, q string, limit int) ([]identity.Person, error) {
+	var out []identity.Person
 	for id, n := range d {
 		if strings.Contains(strings.ToLower(n), strings.ToLower(q)) && len(out) < limit {
-			out = append(out, gateway.Person{ID: id, Name: n})
+			out = append(out, identity.Person{ID: id, Name: n, Phone: "+1555"})
 		}
 	}
 	return out, nil
@@ -60,20 +62,20 @@ func (d directory) Find(_ context.Context, q string, limit int) ([]gateway.Perso
 type fakeApps struct {
 	out    host.Outbox
 	sched  *sched.Scheduler // runs the events, as the runtime does
-	react  func(ev gateway.AppEvent) *host.Message
+	react  func(ev host.AppEvent) *host.Message
 	mu     sync.Mutex
-	events []gateway.AppEvent
-	got    chan gateway.AppEvent
+	events []host.AppEvent
+	got    chan host.AppEvent
 }
 
 // set replaces how the app reacts and where it reports events.
-func (a *fakeApps) set(react func(gateway.AppEvent) *host.Message, got chan gateway.AppEvent) {
+func (a *fakeApps) set(react func(host.AppEvent) *host.Message, got chan host.AppEvent) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.react, a.got = react, got
 }
 
-func (a *fakeApps) Submit(app string, ev gateway.AppEvent, done func(error)) error {
+func (a *fakeApps) Submit(app string, ev host.AppEvent, done func(error)) error {
 	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
 		err := a.deliver(ctx, app, ev)
 		if done != nil {
@@ -82,7 +84,7 @@ func (a *fakeApps) Submit(app string, ev gateway.AppEvent, done func(error)) err
 	})
 }
 
-func (a *fakeApps) deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *fakeApps) deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	react, got := a.react, a.got
@@ -94,14 +96,13 @@ func (a *fakeApps) deliver(ctx context.Context, app string, ev gateway.AppEvent)
 		return nil
 	}
 	if m := react(ev); m != nil {
-		b, _ := json.Marshal(m)
-		return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Body: b})
+		return a.out.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: "m", App: app, Version: "1"}, Conversation: ev.Conversation, Message: m})
 	}
 	return nil
 }
 
-func (a *fakeApps) Catalog(context.Context) ([]gateway.AppInfo, error) {
-	return []gateway.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
+func (a *fakeApps) Catalog(context.Context) ([]host.AppInfo, error) {
+	return []host.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
 }
 
 type payments struct {
@@ -109,18 +110,17 @@ type payments struct {
 	calls []string
 }
 
-func (p *payments) Confirm(_ context.Context, person, order string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls = append(p.calls, "confirm "+person+" "+order)
-	return nil
-}
-
-func (p *payments) Decline(_ context.Context, person, order string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls = append(p.calls, "decline "+person+" "+order)
-	return nil
+// kind is a payment prompt kind that records its answers.
+func (p *payments) kind() *host.PromptKind {
+	return &host.PromptKind{Name: "payment", Answers: []string{"confirm", "decline"},
+		Apply: func(_ context.Context, a host.Answer) (bool, error) {
+			var b struct{ Order string }
+			_ = json.Unmarshal(a.Body, &b)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.calls = append(p.calls, a.Choice+" "+a.Person+" "+b.Order)
+			return true, nil
+		}}
 }
 
 func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
@@ -132,30 +132,35 @@ type consent struct {
 	calls []string
 }
 
-func (c *consent) Grant(_ context.Context, person, prompt, surface string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("grant %s %s %s", person, prompt, surface))
-	return nil
+// kind is a consent prompt kind that records its answers.
+func (c *consent) kind() *host.PromptKind {
+	return &host.PromptKind{Name: "consent", Answers: []string{"grant", "refuse"},
+		Apply: func(_ context.Context, a host.Answer) (bool, error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.calls = append(c.calls, fmt.Sprintf("%s %s %s %s", a.Choice, a.Person, a.Prompt, a.Surface))
+			return true, nil
+		}}
 }
 
-func (c *consent) Refuse(_ context.Context, person, prompt string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, fmt.Sprintf("refuse %s %s", person, prompt))
-	return nil
+// prompt is what a host service emits to show person a prompt of e's kind
+// name (payment, consent, share).
+func (e *env) prompt(name, id, person, body string) host.Outgoing {
+	kinds := map[string]*host.PromptKind{"payment": e.pay.kind(), "consent": e.cons.kind(), "share": e.share.PromptKind()}
+	return host.Outgoing{App: host.AppRef{App: "lunch"}, Prompt: &host.Prompt{ID: id, Kind: kinds[name], Person: person, Body: json.RawMessage(body)}}
 }
 
 type env struct {
-	t    *testing.T
-	srv  *gateway.Server
-	http *httptest.Server
-	db   *bbolt.DB
-	log  *convlog.Log       // opened by start, closed by stop
-	pr   *promptstore.Store // opened by start, closed by stop
-	apps *fakeApps
-	pay  *payments
-	cons *consent
+	t     *testing.T
+	srv   *gateway.Server
+	http  *httptest.Server
+	db    *bbolt.DB
+	log   *convlog.Log       // opened by start, closed by stop
+	pr    *promptstore.Store // opened by start, closed by stop
+	apps  *fakeApps
+	pay   *payments
+	cons  *consent
+	share *chat.Service // the real share prompt
 }
 
 func openDB(t testing.TB, dir string) *bbolt.DB {
@@ -169,7 +174,8 @@ func openDB(t testing.TB, dir string) *bbolt.DB {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{sched: sched.New(sched.Config{Workers: 16})}, pay: &payments{}, cons: &consent{}}
+	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{sched: sched.New(sched.Config{Workers: 16})}, pay: &payments{}, cons: &consent{},
+		share: chat.New(chat.Config{})}
 	e.start(mod)
 	t.Cleanup(func() { e.stop(); e.apps.sched.Close(context.Background()); e.db.Close() })
 	return e
@@ -185,7 +191,7 @@ func (e *env) start(mod func(*gateway.Config)) {
 		e.t.Fatal(err)
 	}
 	cfg := gateway.Config{Log: log, PromptStore: e.pr, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
-		Apps: e.apps, Payments: e.pay, Consent: e.cons}
+		Apps: e.apps, Payments: e.pay, Prompts: []*host.PromptKind{e.pay.kind(), e.cons.kind(), e.share.PromptKind()}}
 	if mod != nil {
 		mod(&cfg)
 	}

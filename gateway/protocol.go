@@ -41,7 +41,7 @@ type Frame struct {
 	Payload string            `json:"payload,omitempty"` // open
 	Action  *host.Action      `json:"action,omitempty"`  // action
 	Prompt  string            `json:"prompt,omitempty"`  // answer
-	Answer  string            `json:"answer,omitempty"`  // answer: confirm, decline, grant, refuse, share, dismiss
+	Answer  string            `json:"answer,omitempty"`  // answer: one of the prompt kind's answers, or dismiss
 	After   uint64            `json:"after,omitempty"`   // history
 	Limit   int               `json:"limit,omitempty"`   // history, people
 	Title   string            `json:"title,omitempty"`   // group
@@ -55,6 +55,7 @@ const (
 	maxFieldBytes   = 256
 	maxResumeConvs  = 10000
 	maxActionFields = 32
+	maxAnswer       = 64 // bytes of an answer to a prompt
 )
 
 // ParseFrame parses and validates one client frame. maxText bounds the
@@ -119,13 +120,11 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		if err := need("prompt", f.Prompt); err != nil {
 			return &f, err
 		}
-		switch f.Answer {
-		case "confirm", "decline", "grant", "refuse", "dismiss":
-		case "share":
-			return &f, need("conv", f.Conv)
-		default:
-			return &f, errorf(CodeBadRequest, `answer must be "confirm" or "decline" (payments), "grant" or "refuse" (consent), "share" with "conv" (share), or "dismiss"`)
+		// Which answers a prompt takes is its kind's business (host.PromptKind).
+		if len(f.Answer) > maxAnswer {
+			return &f, errorf(CodeBadRequest, "answer is %d bytes; at most %d", len(f.Answer), maxAnswer)
 		}
+		return &f, need("answer", f.Answer)
 	case TypeHistory:
 		return &f, need("conv", f.Conv)
 	case TypeGroup:

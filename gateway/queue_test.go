@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/passerelle/passerelle/gateway"
@@ -19,8 +20,7 @@ func TestQueueStoresInOrderBeforeDelivery(t *testing.T) {
 	app := host.AppRef{Merchant: "m", App: "lunch", Version: "1"}
 	var waits []func() error
 	for _, text := range []string{"one", "two", "three"} {
-		body, _ := json.Marshal(host.Message{Text: text})
-		wait, err := e.srv.Queue(ctx, host.Outgoing{Kind: "message", App: app, Conversation: conv, Body: body})
+		wait, err := e.srv.Queue(ctx, host.Outgoing{App: app, Conversation: conv, Message: &host.Message{Text: text}})
 		if err != nil {
 			t.Fatalf("Queue %q: %v", text, err)
 		}
@@ -77,11 +77,11 @@ func TestQueueRefusals(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	tests := map[string]host.Outgoing{
-		"empty message":        {Kind: "message", Conversation: "x", Body: json.RawMessage(`{}`)},
-		"no conversation":      {Kind: "message", Body: json.RawMessage(`{"text":"hi"}`)},
-		"not JSON":             {Kind: "message", Conversation: "x", Body: json.RawMessage(`[`)},
-		"missing conversation": {Kind: "message", Conversation: "d_missing", Body: json.RawMessage(`{"text":"hi"}`)},
-		"prompt for nobody":    {Kind: "prompt", Body: json.RawMessage(`{"type":"payment"}`)},
+		"empty message":        {Conversation: "x", Message: &host.Message{}},
+		"no conversation":      {Message: &host.Message{Text: "hi"}},
+		"nothing":              {Conversation: "x"},
+		"missing conversation": {Conversation: "d_missing", Message: &host.Message{Text: "hi"}},
+		"prompt for nobody":    {Prompt: &host.Prompt{Kind: e.pay.kind(), Body: json.RawMessage(`{"type":"payment"}`)}},
 	}
 	for name, out := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -91,8 +91,41 @@ func TestQueueRefusals(t *testing.T) {
 		})
 	}
 	e.stop()
-	_, err := e.srv.Queue(ctx, host.Outgoing{Kind: "message", Conversation: "x", Body: json.RawMessage(`{"text":"hi"}`)})
+	_, err := e.srv.Queue(ctx, host.Outgoing{Conversation: "x", Message: &host.Message{Text: "hi"}})
 	if !errors.Is(err, gateway.ErrClosed) {
 		t.Fatalf("Queue after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestAppMessageKeepsItsID: the id chat.send gave the app is the stored
+// message's, in live deliveries and in history.
+func TestAppMessageKeepsItsID(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	bob, _ := e.connect("bob", "web", nil)
+	conv := bob.request(map[string]any{"type": "open", "id": "o", "app": "lunch"})["conv"].(string)
+	app := host.AppRef{Merchant: "m", App: "lunch", Version: "1"}
+	for i, m := range []*host.Message{{Text: "hi"}, {Card: &host.Card{Title: "Menu"}}} {
+		id := fmt.Sprintf("msg_%d", i)
+		wait, err := e.srv.Queue(ctx, host.Outgoing{App: app, Conversation: conv, Message: m, ID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if f := bob.until("msg"); f["id"] != id {
+			t.Fatalf("live delivery %v, want id %s", f, id)
+		}
+	}
+	h := bob.request(map[string]any{"type": "history", "id": "h", "conv": conv, "after": 0})
+	msgs := h["messages"].([]any)
+	for i, m := range msgs {
+		if got := m.(map[string]any)["id"]; got != fmt.Sprintf("msg_%d", i) {
+			t.Fatalf("history message %d has id %v", i, got)
+		}
+	}
+	if len(msgs) != 2 {
+		t.Fatalf("history %v", h)
 	}
 }

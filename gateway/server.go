@@ -46,6 +46,8 @@ type Server struct {
 	convs  map[string]*convState
 
 	names sync.Map // person id -> display name
+
+	kinds map[string]*host.PromptKind // Config.Prompts by name
 }
 
 var _ host.Outbox = (*Server)(nil)
@@ -90,6 +92,13 @@ func New(cfg Config) (*Server, error) {
 		people: map[string][]*conn{},
 		convs:  map[string]*convState{},
 		web:    http.FileServerFS(static),
+		kinds:  map[string]*host.PromptKind{},
+	}
+	for _, k := range cfg.Prompts {
+		if k == nil || k.Name == "" || k.Apply == nil || s.kinds[k.Name] != nil {
+			return nil, fmt.Errorf("gateway: Config.Prompts: every kind needs a unique name and an Apply (%+v)", k)
+		}
+		s.kinds[k.Name] = k
 	}
 	s.up = websocket.Upgrader{
 		ReadBufferSize:    1024,
@@ -316,8 +325,8 @@ func (s *Server) name(ctx context.Context, person string) string {
 	}
 	n := person
 	if s.cfg.Directory != nil {
-		if dn, err := s.cfg.Directory.Person(ctx, person); err == nil && dn != "" {
-			n = dn
+		if p, err := s.cfg.Directory.Person(ctx, person); err == nil && p.Name != "" {
+			n = p.Name
 		}
 	}
 	s.names.Store(person, n)
@@ -473,36 +482,30 @@ func (s *Server) fanout(rec convRecord, m pendingMsg) {
 	}
 }
 
-// Emit delivers what a host API sends: Kind "message" is persisted in
-// out.Conversation as from out.App and delivered to its members; Kind
-// "prompt" is persisted and shown to out.Person only, until answered. Emit
-// may be called during Apps.Deliver or at any later time.
+// Emit delivers what a host API sends: a message is persisted in
+// out.Conversation as from out.App and delivered to its members; a prompt
+// is persisted and shown to its person only, until answered. Emit may be
+// called during Apps.Deliver or at any later time.
 func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
 	if err := s.emitting(out); err != nil {
 		return err
 	}
-	switch out.Kind {
-	case "message":
-		rec, err := appMessage(out)
-		if err != nil {
-			return err
-		}
-		_, err = s.post(out.Conversation, rec, nil, "")
-		return err
-	case "prompt":
-		if out.Person == "" {
-			return fmt.Errorf("%w: a prompt needs a person", ErrBadOutgoing)
-		}
+	if out.Prompt != nil {
 		return s.prompt(ctx, out)
 	}
-	return fmt.Errorf("%w: unknown kind %q (want message or prompt)", ErrBadOutgoing, out.Kind)
+	rec, err := appMessage(out)
+	if err != nil {
+		return err
+	}
+	_, err = s.post(out.Conversation, rec, nil, "")
+	return err
 }
 
 // Queue implements host.Queuer: a message is queued for the commit loop
 // and wait returns once it is stored and on its way to the members;
 // anything else is emitted at once, as by Emit.
 func (s *Server) Queue(ctx context.Context, out host.Outgoing) (wait func() error, err error) {
-	if out.Kind != "message" {
+	if out.Message == nil {
 		if err := s.Emit(ctx, out); err != nil {
 			return nil, err
 		}
@@ -527,55 +530,53 @@ func (s *Server) emitting(out host.Outgoing) error {
 	if closed {
 		return ErrClosed
 	}
-	s.met.emitted.WithLabelValues(out.Kind).Inc()
+	what := "message"
+	if out.Prompt != nil {
+		what = "prompt"
+	}
+	s.met.emitted.WithLabelValues(what).Inc()
 	return nil
 }
 
 // appMessage is the record of an app's outgoing message.
 func appMessage(out host.Outgoing) (*msgRecord, error) {
-	var m host.Message
-	if err := json.Unmarshal(out.Body, &m); err != nil {
-		return nil, fmt.Errorf("%w: message body is not a chat message: %v", ErrBadOutgoing, err)
+	switch m := out.Message; {
+	case m == nil:
+		return nil, host.Wrapf(ErrBadOutgoing, "neither a message nor a prompt")
+	case m.Text == "" && m.Card == nil:
+		return nil, host.Wrapf(ErrBadOutgoing, "the message has neither text nor card")
+	case out.Conversation == "":
+		return nil, host.Wrapf(ErrBadOutgoing, "a message needs a conversation")
 	}
-	if m.Text == "" && m.Card == nil {
-		return nil, fmt.Errorf("%w: the message has neither text nor card", ErrBadOutgoing)
-	}
-	if out.Conversation == "" {
-		return nil, fmt.Errorf("%w: a message needs a conversation", ErrBadOutgoing)
-	}
-	return &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: m}, nil
+	return &msgRecord{ID: out.ID, Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: *out.Message}, nil
 }
 
-// promptBody is the part of a prompt body the gateway reads.
-type promptBody struct {
-	Type  string `json:"type"`
-	ID    string `json:"id"`
-	Order string `json:"order"`
-}
-
+// prompt stores out's prompt and shows it to its person. A prompt already
+// answered is not shown again: a retried request does not ask twice.
 func (s *Server) prompt(ctx context.Context, out host.Outgoing) error {
-	var b promptBody
-	if err := json.Unmarshal(out.Body, &b); err != nil {
-		return fmt.Errorf("%w: prompt body is not a JSON object: %v", ErrBadOutgoing, err)
-	}
-	id := b.ID
+	pr := out.Prompt
 	switch {
-	case id != "":
-	case b.Type == "payment" && b.Order != "":
-		id = "pay_" + b.Order
-	default:
+	case pr.Person == "":
+		return host.Wrapf(ErrBadOutgoing, "a prompt needs a person")
+	case pr.Kind == nil || pr.Kind.Name == "":
+		return host.Wrapf(ErrBadOutgoing, "a prompt needs a kind")
+	case !json.Valid(pr.Body):
+		return host.Wrapf(ErrBadOutgoing, "the prompt's body is not JSON")
+	}
+	id := pr.ID
+	if id == "" {
 		id = randomID("pr_")
 	}
-	p := promptRecord{ID: id, Type: b.Type, Person: out.Person, App: out.App, Conv: out.Conversation,
-		Body: out.Body, Created: time.Now().UnixNano()}
+	p := promptRecord{ID: id, Type: pr.Kind.Name, Person: pr.Person, App: out.App, Conv: out.Conversation,
+		Body: pr.Body, Created: time.Now().UnixNano()}
 	if old, err := s.st.Get(ctx, id); err == nil && old.Answer != "" {
-		return nil // already answered: a retried request does not ask again
+		return nil
 	}
 	if err := s.st.Put(ctx, p); err != nil {
 		return err
 	}
 	f := encodePrompt(p)
-	for _, c := range s.connsOf(out.Person) {
+	for _, c := range s.connsOf(pr.Person) {
 		c.deliver(outFrame{data: f})
 	}
 	return nil
@@ -600,9 +601,9 @@ func (s *Server) IsMember(_ context.Context, conversation, person string) (bool,
 	return slices.Contains(rec.Members, person), nil
 }
 
-// answer routes a person's answer to a prompt and closes it everywhere.
-// A share prompt answered "share" posts its card, as from the app, into the
-// conversation the person picked.
+// answer hands a person's answer to a prompt to the prompt's kind and,
+// once that settled it, closes it on every connection of the person. Any
+// prompt can be dismissed; its kind is not told.
 func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) error {
 	p, err := s.st.Get(ctx, id)
 	if err != nil {
@@ -614,52 +615,23 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	if p.Answer != "" {
 		return errorf(CodeBadRequest, "this prompt was already answered (%s)", p.Answer)
 	}
-	var b promptBody
-	_ = json.Unmarshal(p.Body, &b)
-	switch {
-	case answer == "dismiss":
-	case p.Type == "payment":
-		if s.cfg.Payments == nil {
-			return ErrUnavailable
+	if answer != host.Dismiss {
+		kind := s.kinds[p.Type]
+		switch {
+		case kind == nil:
+			return errorf(CodeUnavailable, "%s prompts cannot be answered on this server; dismiss it", p.Type)
+		case !kind.Takes(answer):
+			return errorf(CodeBadRequest, "a %s prompt takes %s or %s, not %q", p.Type, strings.Join(kind.Answers, ", "), host.Dismiss, answer)
 		}
-		order := b.Order
-		switch answer {
-		case "confirm":
-			err = s.cfg.Payments.Confirm(ctx, c.person, order)
-		case "decline":
-			err = s.cfg.Payments.Decline(ctx, c.person, order)
-		default:
-			return errorf(CodeBadRequest, "a payment prompt takes confirm or decline, not %q", answer)
-		}
-	case p.Type == "consent":
-		if s.cfg.Consent == nil {
-			return ErrUnavailable
-		}
-		switch answer {
-		case "grant":
-			err = s.cfg.Consent.Grant(ctx, c.person, p.ID, string(c.surface()))
-		case "refuse":
-			err = s.cfg.Consent.Refuse(ctx, c.person, p.ID)
-		default:
-			return errorf(CodeBadRequest, "a consent prompt takes grant or refuse, not %q", answer)
-		}
-	case p.Type == "share" && answer == "share":
-		if _, err := c.member(conv); err != nil {
+		var settled bool
+		settled, err = kind.Apply(ctx, host.Answer{Prompt: p.ID, Person: p.Person, App: p.App, Conversation: p.Conv,
+			Body: p.Body, Choice: answer, Surface: string(c.surface()), Target: conv, Out: s})
+		if !settled {
+			if err == nil {
+				err = errorf(CodeInternal, "the %s prompt took the answer but did not settle", p.Type)
+			}
 			return err
 		}
-		var sb struct {
-			Card *host.Card `json:"card"`
-		}
-		if json.Unmarshal(p.Body, &sb) != nil || sb.Card == nil {
-			return errorf(CodeBadRequest, "this share prompt has no card to share; dismiss it")
-		}
-		body, _ := json.Marshal(host.Message{Card: sb.Card})
-		err = s.Emit(ctx, host.Outgoing{Kind: "message", App: p.App, Conversation: conv, Body: body})
-	default:
-		return errorf(CodeBadRequest, "a %q prompt cannot be answered %q", p.Type, answer)
-	}
-	if err != nil {
-		return err
 	}
 	s.met.promptAnswer.WithLabelValues(p.Type, answer).Inc()
 	p.Answer = answer
@@ -670,12 +642,12 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	for _, c := range s.connsOf(c.person) {
 		c.deliver(outFrame{data: f})
 	}
-	return nil
+	return err
 }
 
 // dispatch hands ev to the app router without waiting for the app. The
 // app's replies come back through Emit and Queue.
-func (s *Server) dispatch(app string, ev AppEvent) error {
+func (s *Server) dispatch(app string, ev host.AppEvent) error {
 	if s.cfg.Apps == nil {
 		return ErrUnavailable
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,8 +157,8 @@ func TestMiniAppMenuReplyMapsToChoice(t *testing.T) {
 	e := newEnv(t, nil)
 	card := &host.Card{Title: "Today", Text: "Pick a dish", Buttons: []host.Button{
 		{ID: "soup", Title: "Soup"}, {ID: "salad", Title: "Salad", Value: "v-salad"}, {ID: "pasta", Title: "Pasta"}, {ID: "curry", Title: "Curry"}}}
-	got := make(chan gateway.AppEvent, 10)
-	e.apps.set(func(ev gateway.AppEvent) *host.Message {
+	got := make(chan host.AppEvent, 10)
+	e.apps.set(func(ev host.AppEvent) *host.Message {
 		if ev.Event.Type == host.EventOpen {
 			return &host.Message{Card: card}
 		}
@@ -205,7 +206,7 @@ func TestPromptPersistedUntilAnswered(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	body := `{"type":"payment","order":"ord_1","amount":1250,"currency":"EUR","description":"Lunch","merchant":"m","app":"lunch"}`
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(body)}); err != nil {
+	if err := e.srv.Emit(ctx, e.prompt("payment", "pay_ord_1", "alice", body)); err != nil {
 		t.Fatal(err)
 	}
 	// Bob never sees alice's prompt.
@@ -249,7 +250,7 @@ func TestPromptPersistedUntilAnswered(t *testing.T) {
 	}
 	// Consent prompts go to Consent with the surface.
 	cb := `{"type":"consent","app":"lunch","scopes":["identity.profile"],"id":"cp_9"}`
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(cb)}); err != nil {
+	if err := e.srv.Emit(ctx, e.prompt("consent", "cp_9", "alice", cb)); err != nil {
 		t.Fatal(err)
 	}
 	if p := alice.until("prompt")["prompt"].(map[string]any); p["id"] != "cp_9" {
@@ -277,7 +278,8 @@ func TestMalformedFramesKeepConnection(t *testing.T) {
 		{"unknown conv", `{"type":"send","id":"x","conv":"d_nope","text":"hi"}`, "not_found"},
 		{"second hello", `{"type":"hello","v":1,"id":"x"}`, "bad_request"},
 		{"long text", `{"type":"send","id":"x","to":"bob","text":"` + strings.Repeat("a", 4097) + `"}`, "bad_request"},
-		{"bad answer", `{"type":"answer","id":"x","prompt":"p","answer":"maybe"}`, "bad_request"},
+		{"no answer", `{"type":"answer","id":"x","prompt":"p","answer":""}`, "bad_request"},
+		{"answer to no prompt", `{"type":"answer","id":"x","prompt":"p","answer":"maybe"}`, "not_found"},
 		{"unknown app", `{"type":"open","id":"x","app":"casino"}`, "not_found"},
 	}
 	for _, tt := range tests {
@@ -384,7 +386,7 @@ func asClose(err error, ce **websocket.CloseError) bool {
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) { c.SendQueue = 8; c.PingInterval = time.Minute })
 	alice, _ := e.connect("alice", "web", nil)
-	conv := alice.request(map[string]any{"type": "send", "id": "0", "to": "bob", "text": "x"})["conv"].(string)
+	alice.request(map[string]any{"type": "send", "id": "0", "to": "bob", "text": "x"})
 	alice.ws.Close()
 	bob, _ := e.connect("bob", "web", nil) // never reads from here on
 	big := strings.Repeat("z", 64<<10)
@@ -393,8 +395,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	// (TestAppFloodOpensAGapNotASlowConsumer).
 	body, _ := json.Marshal(map[string]any{"type": "consent", "text": big})
 	for i := 0; i < 200; i++ {
-		if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "bot"}, Person: "bob", Conversation: conv,
-			Body: body}); err != nil {
+		if err := e.srv.Emit(ctx, e.prompt("consent", fmt.Sprint("slow", i), "bob", string(body))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -487,6 +488,9 @@ func TestRequests(t *testing.T) {
 			if f["type"] != tt.typ || !strings.Contains(string(b), tt.want) {
 				t.Fatalf("got %s", b)
 			}
+			if strings.Contains(string(b), "+1555") {
+				t.Fatalf("a phone number reached the client: %s", b)
+			}
 		})
 	}
 	conv := alice.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "a"})["conv"]
@@ -531,18 +535,19 @@ func TestEmitRejectsBadOutgoing(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	tests := []host.Outgoing{
-		{Kind: "message", Conversation: "x", Body: json.RawMessage(`{}`)},
-		{Kind: "message", Body: json.RawMessage(`{"text":"hi"}`)},
-		{Kind: "message", Conversation: "x", Body: json.RawMessage(`[`)},
-		{Kind: "prompt", Body: json.RawMessage(`{"type":"payment"}`)},
-		{Kind: "shout", Body: json.RawMessage(`{}`)},
+		{Conversation: "x", Message: &host.Message{}},
+		{Message: &host.Message{Text: "hi"}},
+		{Conversation: "x"},
+		{Prompt: &host.Prompt{Kind: e.pay.kind(), Body: json.RawMessage(`{"type":"payment"}`)}},
+		{Prompt: &host.Prompt{Person: "alice", Body: json.RawMessage(`{}`)}},
+		{Prompt: &host.Prompt{Kind: e.pay.kind(), Person: "alice", Body: json.RawMessage(`[`)}},
 	}
 	for i, out := range tests {
 		if err := e.srv.Emit(ctx, out); err == nil {
 			t.Errorf("%d: Emit(%+v) succeeded", i, out)
 		}
 	}
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "message", Conversation: "d_missing", Body: json.RawMessage(`{"text":"hi"}`)}); err == nil {
+	if err := e.srv.Emit(ctx, host.Outgoing{Conversation: "d_missing", Message: &host.Message{Text: "hi"}}); err == nil {
 		t.Error("Emit into a missing conversation succeeded")
 	}
 }
@@ -568,7 +573,7 @@ func TestSharePrompt(t *testing.T) {
 	alice, _ := e.connect("alice", "web", nil)
 	conv := alice.request(map[string]any{"type": "send", "id": "1", "to": "bob", "text": "hi"})["conv"].(string)
 	body := `{"type":"share","id":"sh_1","app":"lunch","card":{"title":"Lunch","share":{"app":"lunch","payload":"menu"}}}`
-	if err := e.srv.Emit(ctx, host.Outgoing{Kind: "prompt", App: host.AppRef{App: "lunch"}, Person: "alice", Body: json.RawMessage(body)}); err != nil {
+	if err := e.srv.Emit(ctx, e.prompt("share", "sh_1", "alice", body)); err != nil {
 		t.Fatal(err)
 	}
 	alice.until("prompt")
@@ -626,5 +631,72 @@ func TestEvictedConversationStateIsRebuilt(t *testing.T) {
 	}
 	if fmt.Sprint(seqs) != "[1 2 3]" {
 		t.Fatalf("bob's replay %v", seqs)
+	}
+}
+
+// TestPromptKindSettles: the gateway closes a prompt when its kind says the
+// answer settled it, even with an error (told to the person with its code),
+// keeps it when not, and lets a prompt of a kind it does not know only be
+// dismissed.
+func TestPromptKindSettles(t *testing.T) {
+	var settle atomic.Bool
+	kind := &host.PromptKind{Name: "optin", Answers: []string{"yes"},
+		Apply: func(context.Context, host.Answer) (bool, error) {
+			return settle.Load(), host.Errorf(host.StatusInsufficientFunds, "your wallet holds 1.00 EUR")
+		}}
+	e := newEnv(t, func(c *gateway.Config) { c.Prompts = append(c.Prompts, kind) })
+	ctx := context.Background()
+	alice, _ := e.connect("alice", "web", nil)
+	show := func(id string, k *host.PromptKind) {
+		t.Helper()
+		out := host.Outgoing{App: host.AppRef{App: "lunch"}, Prompt: &host.Prompt{ID: id, Kind: k, Person: "alice", Body: json.RawMessage(`{}`)}}
+		if err := e.srv.Emit(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		if p := alice.until("prompt")["prompt"].(map[string]any); p["id"] != id || p["type"] != k.Name {
+			t.Fatalf("prompt %v", p)
+		}
+	}
+
+	show("o1", kind)
+	if f := alice.request(map[string]any{"type": "answer", "id": "a1", "prompt": "o1", "answer": "yes"}); f["code"] != "insufficient_funds" {
+		t.Fatalf("unsettled answer: %v", f)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "a2", "prompt": "o1", "answer": "no"}); f["code"] != "bad_request" {
+		t.Fatalf("an answer the kind does not take: %v", f)
+	}
+	settle.Store(true)
+	alice.send(map[string]any{"type": "answer", "id": "a3", "prompt": "o1", "answer": "yes"})
+	var gotErr, closed bool
+	for !gotErr || !closed {
+		switch f := alice.next(); f["type"] {
+		case "error":
+			if f["id"] != "a3" || f["code"] != "insufficient_funds" || f["message"] != "your wallet holds 1.00 EUR" {
+				t.Fatalf("settled answer's error %v", f)
+			}
+			gotErr = true
+		case "prompt_closed":
+			if f["prompt"] != "o1" || f["answer"] != "yes" {
+				t.Fatalf("closed %v", f)
+			}
+			closed = true
+		case "ack":
+			t.Fatalf("an answer that failed was acknowledged: %v", f)
+		}
+	}
+
+	unknown := &host.PromptKind{Name: "survey", Answers: []string{"yes"}}
+	show("s1", unknown)
+	if f := alice.request(map[string]any{"type": "answer", "id": "b1", "prompt": "s1", "answer": "yes"}); f["code"] != "unavailable" {
+		t.Fatalf("an answer to an unknown kind: %v", f)
+	}
+	if f := alice.request(map[string]any{"type": "answer", "id": "b2", "prompt": "s1", "answer": "dismiss"}); f["type"] != "ack" {
+		t.Fatalf("dismissing an unknown kind's prompt: %v", f)
+	}
+	_, frames := e.connect("alice", "web", nil)
+	for _, f := range frames {
+		if f["type"] == "prompt" {
+			t.Fatalf("a closed prompt came back: %v", f)
+		}
 	}
 }

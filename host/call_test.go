@@ -16,13 +16,21 @@ type queuer struct {
 	waitErr error
 }
 
+// describe is "message <text>" or "prompt <id>".
+func describe(out host.Outgoing) string {
+	if out.Prompt != nil {
+		return "prompt " + out.Prompt.ID
+	}
+	return "message " + out.Message.Text
+}
+
 func (q *queuer) Emit(_ context.Context, out host.Outgoing) error {
-	q.log = append(q.log, "emit "+out.Kind+" "+string(out.Body))
+	q.log = append(q.log, "emit "+describe(out))
 	return nil
 }
 
 func (q *queuer) Queue(_ context.Context, out host.Outgoing) (func() error, error) {
-	body := string(out.Body)
+	body := out.Message.Text
 	q.log = append(q.log, "queue "+body)
 	return func() error {
 		q.log = append(q.log, "stored "+body)
@@ -33,14 +41,16 @@ func (q *queuer) Queue(_ context.Context, out host.Outgoing) (func() error, erro
 type plain struct{ log []string }
 
 func (p *plain) Emit(_ context.Context, out host.Outgoing) error {
-	p.log = append(p.log, "emit "+out.Kind+" "+string(out.Body))
+	p.log = append(p.log, "emit "+describe(out))
 	return nil
 }
 
 func TestCallEmit(t *testing.T) {
 	ctx := context.Background()
-	msg := func(b string) host.Outgoing { return host.Outgoing{Kind: "message", Body: []byte(b)} }
-	prompt := func(b string) host.Outgoing { return host.Outgoing{Kind: "prompt", Person: "p1", Body: []byte(b)} }
+	msg := func(text string) host.Outgoing { return host.Outgoing{Message: &host.Message{Text: text}} }
+	prompt := func(id string) host.Outgoing {
+		return host.Outgoing{Prompt: &host.Prompt{ID: id, Person: "p1", Body: []byte(`{}`)}}
+	}
 
 	t.Run("messages are queued and waited for by whoever made the call", func(t *testing.T) {
 		q := &queuer{}

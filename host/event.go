@@ -2,6 +2,26 @@ package host
 
 import "encoding/json"
 
+// AppEvent is an event for an app, as the gateway and the host services
+// hand it to the runtime: whose (Person, the platform id, which never
+// reaches the guest), where, what (Event: its Type and fields; the runtime
+// fills the version, id, app, pseudonymous user, conversation and surface)
+// and where what the app sends in answer goes (Out).
+type AppEvent struct {
+	Person       string
+	Conversation string
+	Surface      string
+	Event        Event
+	Out          Outbox // nil: the runtime's default (runtime/apps Config.Outbox)
+}
+
+// AppInfo is one app people can open, as a catalog lists it.
+type AppInfo struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
 // Event types a guest receives.
 const (
 	EventOpen    = "open"    // the person opened the app in a conversation

@@ -12,10 +12,10 @@ package host
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,19 +36,23 @@ const (
 	StatusUnavailable      Status = 7 // the host could not serve the call right now; retry later
 	StatusInternal         Status = 8 // a host bug; the message says what failed
 	StatusUnknownOp        Status = 9 // the operation is not offered by this host
+	// StatusInsufficientFunds: the paying wallet holds less than the amount;
+	// no money moved.
+	StatusInsufficientFunds Status = 10
 )
 
 var statusNames = map[Status]string{
-	StatusOK:               "ok",
-	StatusBadRequest:       "bad_request",
-	StatusPermissionDenied: "permission_denied",
-	StatusNotFound:         "not_found",
-	StatusQuota:            "quota_exceeded",
-	StatusConsentRequired:  "consent_required",
-	StatusConflict:         "conflict",
-	StatusUnavailable:      "unavailable",
-	StatusInternal:         "internal",
-	StatusUnknownOp:        "unknown_op",
+	StatusOK:                "ok",
+	StatusBadRequest:        "bad_request",
+	StatusPermissionDenied:  "permission_denied",
+	StatusNotFound:          "not_found",
+	StatusQuota:             "quota_exceeded",
+	StatusConsentRequired:   "consent_required",
+	StatusConflict:          "conflict",
+	StatusUnavailable:       "unavailable",
+	StatusInternal:          "internal",
+	StatusUnknownOp:         "unknown_op",
+	StatusInsufficientFunds: "insufficient_funds",
 }
 
 // String returns the stable name of s, such as "quota_exceeded".
@@ -59,18 +63,39 @@ func (s Status) String() string {
 	return fmt.Sprintf("status_%d", uint32(s))
 }
 
-// Error is the one coded error a host function returns. The runtime encodes it
-// for the guest as {"status":4,"code":"quota_exceeded","message":"..."}.
+// Error is the one coded error of the host layer: every service returns it
+// (or an error wrapping it) for what a caller did wrong or must wait for,
+// and every edge maps its Status in one table of its own: the ABI
+// (runtime/sandbox) and the WebSocket protocol (gateway). The runtime
+// encodes it for the guest as
+// {"status":4,"code":"quota_exceeded","message":"..."}. An error that is no
+// *Error is a host failure (StatusInternal): its text goes to the log, not
+// to the caller.
+//
+// A package declares its kinds of failure as *Error sentinels with a
+// status (kv.ErrQuota) and returns Wrapf(kind, ...) with the details;
+// errors.Is(err, kind) holds for those.
 type Error struct {
 	Status  Status
 	Message string // says what was wrong and what to do
+	Kind    error  // the sentinel this error is an instance of, if any (Wrapf)
 }
 
-func (e *Error) Error() string { return e.Status.String() + ": " + e.Message }
+// Error returns the message; the status travels beside it at every edge.
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the sentinel e is an instance of.
+func (e *Error) Unwrap() error { return e.Kind }
 
 // Errorf returns an *Error with the given status.
 func Errorf(s Status, format string, args ...any) *Error {
 	return &Error{Status: s, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrapf returns an instance of the sentinel kind: its status, the message
+// kind's message followed by ": " and the details.
+func Wrapf(kind *Error, format string, args ...any) *Error {
+	return &Error{Status: kind.Status, Message: kind.Message + ": " + fmt.Sprintf(format, args...), Kind: kind}
 }
 
 // StatusOf returns the status carried by err: StatusOK for nil, the status of
@@ -86,6 +111,18 @@ func StatusOf(err error) Status {
 	return StatusInternal
 }
 
+// MessageOf returns what a caller is told about err: its text when an
+// *Error is in its chain (an *Error's message, or the sentinel's message
+// with the details wrapped around it), "" otherwise: the text of a host
+// failure is for the log.
+func MessageOf(err error) string {
+	var he *Error
+	if !errors.As(err, &he) {
+		return ""
+	}
+	return err.Error()
+}
+
 // Permission names what a manifest may grant.
 type Permission string
 
@@ -99,8 +136,12 @@ const (
 	PermNone            Permission = ""                 // always allowed (log)
 )
 
-// KnownPermissions lists every permission a manifest may name.
-var KnownPermissions = []Permission{PermChat, PermStorage, PermIdentityProfile, PermIdentityPhone, PermPay, PermTimer}
+// knownPermissions is every permission a manifest may name.
+var knownPermissions = [...]Permission{PermChat, PermStorage, PermIdentityProfile, PermIdentityPhone, PermPay, PermTimer}
+
+// KnownPermissions returns every permission a manifest may name, in a new
+// slice the caller may keep.
+func KnownPermissions() []Permission { return slices.Clone(knownPermissions[:]) }
 
 // AppRef names one version of one app of one merchant.
 type AppRef struct {
@@ -136,15 +177,16 @@ func (c *Caller) Has(p Permission) bool {
 	return false
 }
 
-// Outgoing is something a host API emits for delivery: a chat message from the
-// app into a conversation, or a host-drawn prompt (payment confirmation,
-// scope consent) to one person.
+// Outgoing is what a host API emits for delivery, as typed values: a chat
+// message from the app into a conversation (Message, with its ID), or a
+// host-drawn prompt to one person (Prompt). Exactly one of Message and
+// Prompt is set. JSON is for the guest ABI, the socket and the disk only.
 type Outgoing struct {
-	Kind         string          `json:"kind"` // "message" or "prompt"
-	App          AppRef          `json:"app"`
-	Conversation string          `json:"conversation,omitempty"`
-	Person       string          `json:"person,omitempty"` // for prompts: the only person who may see and answer it
-	Body         json.RawMessage `json:"body"`             // a chat.Message for "message"; a prompt for "prompt"
+	App          AppRef
+	Conversation string   // the message's conversation; for a prompt, the one where it was caused
+	Message      *Message // a message from the app
+	ID           string   // the message's id, the one chat.send answered; the stored message keeps it
+	Prompt       *Prompt  // a prompt to Prompt.Person
 }
 
 // Outbox is the one interface through which host APIs emit outgoing messages.
@@ -175,7 +217,7 @@ type Call struct {
 	messages int // messages emitted; see Messages
 }
 
-// Messages returns how many messages (Kind "message") Emit was given
+// Messages returns how many messages (Outgoing.Message set) Emit was given
 // during the event, successfully or not.
 func (c *Call) Messages() int { return c.messages }
 
@@ -186,10 +228,10 @@ func (c *Call) Messages() int { return c.messages }
 // messages queued before it, so that people see them in the order the app
 // sent them.
 func (c *Call) Emit(ctx context.Context, out Outgoing) error {
-	if out.Kind == "message" {
+	if out.Message != nil {
 		c.messages++
 	}
-	if q, ok := c.Out.(Queuer); ok && out.Kind == "message" {
+	if q, ok := c.Out.(Queuer); ok && out.Message != nil {
 		wait, err := q.Queue(ctx, out)
 		if err != nil {
 			return err

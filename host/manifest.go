@@ -17,7 +17,7 @@ const ABIVersion = "passerelle_v1"
 const MaxMemoryPages = 65536
 
 // ErrInvalidManifest is wrapped by every error of ParseManifest and Validate.
-var ErrInvalidManifest = errors.New("invalid manifest")
+var ErrInvalidManifest = &Error{Status: StatusBadRequest, Message: "invalid manifest"}
 
 // ParseManifest decodes a manifest from JSON and validates it. Unknown
 // fields are rejected so that a misspelt field is reported rather than
@@ -66,7 +66,7 @@ func (m *Manifest) Validate() error {
 	seen := make(map[Permission]bool, len(m.Permissions))
 	for _, p := range m.Permissions {
 		if !knownPermission(p) {
-			bad("unknown permission %q; use one of %v", p, KnownPermissions)
+			bad("unknown permission %q; use one of %v", p, knownPermissions)
 			continue
 		}
 		if seen[p] {
@@ -85,7 +85,7 @@ func (m *Manifest) Validate() error {
 }
 
 func knownPermission(p Permission) bool {
-	for _, k := range KnownPermissions {
+	for _, k := range knownPermissions {
 		if p == k {
 			return true
 		}

@@ -122,3 +122,20 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// TestKnownPermissionsIsACopy: a caller changing the list cannot widen what
+// manifests may name.
+func TestKnownPermissionsIsACopy(t *testing.T) {
+	got := host.KnownPermissions()
+	if len(got) != 6 {
+		t.Fatalf("KnownPermissions = %v", got)
+	}
+	got[0] = "root"
+	if host.KnownPermissions()[0] == "root" {
+		t.Fatal("changing the returned slice changed the package's table")
+	}
+	m := host.Manifest{ABI: "passerelle_v1", ID: "shop", Name: "Shop", Version: "1", Permissions: []host.Permission{"root"}}
+	if err := m.Validate(); err == nil {
+		t.Fatal("a manifest naming an unknown permission validated")
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -22,8 +21,8 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/host/services"
-	"github.com/passerelle/passerelle/host/timer"
 	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
@@ -169,14 +168,14 @@ func (d *devTerm) printf(format string, args ...any) {
 // Emit implements host.Outbox: it prints the message as a surface without
 // cards would, with /N for each choice.
 func (d *devTerm) Emit(_ context.Context, o host.Outgoing) error {
-	if o.Kind == "prompt" {
-		d.prompt(o.Body)
+	if o.Prompt != nil {
+		d.prompt(o.Prompt)
 		return nil
 	}
-	var m host.Message
-	if err := json.Unmarshal(o.Body, &m); err != nil {
-		return err
+	if o.Message == nil {
+		return errors.New("dev: neither a message nor a prompt")
 	}
+	m := *o.Message
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	prefix := d.id + "> "
@@ -223,7 +222,7 @@ func (d *devTerm) Emit(_ context.Context, o host.Outgoing) error {
 }
 
 // prompt prints a host-drawn prompt and how to answer it.
-func (d *devTerm) prompt(body json.RawMessage) {
+func (d *devTerm) prompt(pr *host.Prompt) {
 	var p struct {
 		Type        string   `json:"type"`
 		ID          string   `json:"id"`
@@ -233,14 +232,14 @@ func (d *devTerm) prompt(body json.RawMessage) {
 		Description string   `json:"description"`
 		Scopes      []string `json:"scopes"`
 	}
-	_ = json.Unmarshal(body, &p)
-	switch p.Type {
-	case "payment":
+	_ = json.Unmarshal(pr.Body, &p)
+	switch pr.Kind {
+	case d.host.svc.Pay.PromptKind():
 		d.printf("host> pay %d %s (minor units) for %q? /confirm %s or /decline %s\n", p.Amount, p.Currency, p.Description, p.Order, p.Order)
-	case "consent":
+	case d.host.svc.Identity.PromptKind():
 		d.printf("host> share %s with the app? /grant %s or /refuse %s\n", strings.Join(p.Scopes, ", "), p.ID, p.ID)
 	default:
-		d.printf("host> prompt %s\n", strings.TrimSpace(string(body)))
+		d.printf("host> prompt %s\n", strings.TrimSpace(string(pr.Body)))
 	}
 }
 
@@ -427,22 +426,21 @@ func sourceStamp(dir string) string {
 
 // devHost is the platform's own host services (host/services) on a
 // throwaway store, with one person, "Dev", funded with 1000.00 in EUR and
-// USD. Payment and timer events they cause are queued and delivered to the
-// app by one goroutine.
+// USD. The payment, consent and timer events they cause wait in the
+// platform's queue (runtime/hostevents) and reach the app, in order, from
+// one goroutine.
 type devHost struct {
-	dir     string
-	db      *bbolt.DB
-	svc     *services.Services
-	person  string
-	queue   chan func(context.Context)
-	dropped atomic.Int64 // events dropped because the queue was full
-	term    *devTerm
-	wg      sync.WaitGroup
-	cancel  context.CancelFunc
+	dir    string
+	db     *bbolt.DB
+	svc    *services.Services
+	person string
+	events *hostevents.Queue
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
 }
 
 func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost, err error) {
-	h := &devHost{queue: make(chan func(context.Context), 64), term: d}
+	h := &devHost{events: hostevents.New()}
 	if h.dir, err = os.MkdirTemp("", "passerelle-dev-"); err != nil {
 		return nil, err
 	}
@@ -455,20 +453,8 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 		return nil, err
 	}
 	if h.svc, err = services.Open(h.db, services.Config{
-		Logger:   log,
-		Payments: devPayments{h, d},
-		FireTimer: func(ctx context.Context, t timer.Timer) error {
-			ev := t.Event()
-			h.enqueue(func(ctx context.Context) {
-				d.event(ctx, host.EventTimer, "", nil, func(e *host.Event) { e.Timer = &ev })
-			})
-			return nil
-		},
-		Consent: func(ctx context.Context, _ host.AppRef, _, _ string, ev host.ConsentEvent) {
-			h.enqueue(func(ctx context.Context) {
-				d.event(ctx, host.EventConsent, "", nil, func(e *host.Event) { e.Consent = &ev })
-			})
-		},
+		Logger: log,
+		Events: h.events.Push,
 	}); err != nil {
 		return nil, err
 	}
@@ -487,32 +473,17 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 	h.cancel = cancel
 	h.wg.Go(func() { h.svc.Run(rctx) })
 	h.wg.Go(func() {
-		for {
-			select {
-			case <-rctx.Done():
-				return
-			case f := <-h.queue:
-				f(rctx)
-			}
-		}
+		h.events.Run(rctx, func(ctx context.Context, ev services.Event) error {
+			d.event(ctx, ev.Event.Type, "", nil, func(e *host.Event) {
+				e.Payment, e.Consent, e.Timer = ev.Event.Payment, ev.Event.Consent, ev.Event.Timer
+			})
+			return nil
+		})
 	})
 	return h, nil
 }
 
-// enqueue hands an event to the delivery goroutine; it never blocks a host
-// call: with 64 events already waiting, the event is dropped and noted.
-func (h *devHost) enqueue(f func(context.Context)) {
-	select {
-	case h.queue <- f:
-	default:
-		h.dropped.Add(1)
-	}
-}
-
 func (h *devHost) close() {
-	if n := h.dropped.Load(); n > 0 && h.term != nil {
-		h.term.printf("%d payment or timer events were dropped: too many were waiting\n", n)
-	}
 	if h.cancel != nil {
 		h.cancel()
 		h.wg.Wait()
@@ -521,18 +492,4 @@ func (h *devHost) close() {
 		h.db.Close()
 	}
 	os.RemoveAll(h.dir)
-}
-
-// devPayments turns settled orders into payment events for the app.
-type devPayments struct {
-	h *devHost
-	d *devTerm
-}
-
-func (p devPayments) PaymentOutcome(_ context.Context, o pay.Order) {
-	ev := o.Event()
-	p.h.enqueue(func(ctx context.Context) {
-		p.d.event(ctx, host.EventPayment, "", nil, func(e *host.Event) { e.Payment = &ev })
-		p.h.svc.Pay.OutcomeDelivered(o)
-	})
 }

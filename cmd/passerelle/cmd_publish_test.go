@@ -147,7 +147,7 @@ func TestPublishCommands(t *testing.T) {
 		{"versions", []string{"app", "versions", "shop"}, nil, 0, []string{"live 90%", "candidate 10%"}, nil},
 		{"promote unknown", []string{"app", "promote", "shop", "9"}, nil, 1, nil, []string{"version_not_found:"}},
 		{"stats", []string{"app", "stats", "shop"}, func() {
-			router.Deliver(context.Background(), "shop", apps.AppEvent{Person: "p", Conversation: "c",
+			router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p", Conversation: "c",
 				Event: host.Event{ID: "ev-9", Type: host.EventMessage, Text: "boom!"}})
 		}, 0, []string{"VERSION", "trap=1"}, nil},
 		{"logs", []string{"app", "logs", "shop"}, nil, 0, []string{"failure", "guest trapped", "(event message ev-9, trap)"}, nil},
@@ -196,7 +196,7 @@ func TestPublishCommands(t *testing.T) {
 			t.Fatalf("no %q in %q", s, stdout.String())
 		}
 		waitFor("ev-9")
-		router.Deliver(context.Background(), "shop", apps.AppEvent{Person: "p", Conversation: "c",
+		router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p", Conversation: "c",
 			Event: host.Event{ID: "ev-10", Type: host.EventMessage, Text: "boom!"}})
 		waitFor("ev-10")
 		cancel()

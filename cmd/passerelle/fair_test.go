@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -150,19 +149,11 @@ func uploadFixture(t tb, p *platform, name string, limits host.Limits, perms ...
 	}
 }
 
-// startTestPlatform starts the platform on a fresh data directory, with
-// merchant labs, and closes it when the test ends.
+// startTestPlatform is testPlatform with merchant labs.
 func startTestPlatform(t testing.TB) *platform {
 	t.Helper()
-	ctx := context.Background()
-	cfg := defaultConfig()
-	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
-	p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.close(ctx) })
-	if _, _, err := p.svc.Identity.EnsureMerchant(ctx, "labs", "Labs"); err != nil {
+	p := testPlatform(t)
+	if _, _, err := p.svc.Identity.EnsureMerchant(context.Background(), "labs", "Labs"); err != nil {
 		t.Fatal(err)
 	}
 	return p

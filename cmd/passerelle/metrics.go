@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/apps"
 )
 
@@ -80,6 +80,6 @@ func newPaymentMetrics() *paymentMetrics {
 	}, []string{"state", "currency"})}
 }
 
-func (m *paymentMetrics) observe(o pay.Order) {
-	m.outcomes.WithLabelValues(string(o.State), o.Currency).Inc()
+func (m *paymentMetrics) observe(o host.PaymentEvent) {
+	m.outcomes.WithLabelValues(o.Status, o.Currency).Inc()
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
-	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/apptest"
 )
 
@@ -20,7 +19,8 @@ import (
 // own figures.
 func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 	ctx := context.Background()
-	p := startTestPlatform(t) // with merchant labs
+	p := testPlatform(t)
+
 	wasm := apptest.Build(t, "../../miniapps/echo")
 	ver, _, err := p.router.Upload(ctx, "labs", "test", "echo", wasm)
 	if err != nil {
@@ -32,7 +32,7 @@ func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 	}
 	// The conversation is not one the gateway knows, so echo's reply is
 	// refused and the event counts as a guest failure: both show.
-	ev := apps.AppEvent{Person: person.ID, Conversation: "c_metrics", Surface: "web", Event: host.Event{Type: host.EventMessage, Text: "hi"}}
+	ev := host.AppEvent{Person: person.ID, Conversation: "c_metrics", Surface: "web", Event: host.Event{Type: host.EventMessage, Text: "hi"}, Out: p.gateway}
 	if err := p.router.Deliver(ctx, "echo", ev); err == nil {
 		t.Fatal("echo's reply into an unknown conversation was accepted")
 	}

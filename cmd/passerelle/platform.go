@@ -20,11 +20,9 @@ import (
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/host/identity"
-	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/host/services"
-	"github.com/passerelle/passerelle/host/timer"
 	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
@@ -79,7 +77,7 @@ type platform struct {
 
 	httpSrv  *http.Server
 	listener net.Listener
-	hooked   chan func(context.Context) // payment and consent events waiting for delivery to apps
+	events   *hostevents.Queue // payment outcomes, consent answers and timers waiting for their app
 	payStats *paymentMetrics
 
 	cancel context.CancelFunc
@@ -89,7 +87,7 @@ type platform struct {
 // startPlatform opens the store, starts every service and begins serving
 // HTTP on cfg.Addr. Stop it with close.
 func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_ *platform, err error) {
-	p := &platform{log: log, hooked: make(chan func(context.Context), 1024), payStats: newPaymentMetrics()}
+	p := &platform{log: log, events: hostevents.New(), payStats: newPaymentMetrics()}
 	defer func() {
 		if err != nil {
 			p.close(context.WithoutCancel(ctx))
@@ -104,26 +102,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.svc, err = services.Open(p.db, services.Config{
 		Logger:     log,
 		PaymentTTL: time.Duration(cfg.PaymentTTL),
-		Payments:   paymentHook{p},
-		FireTimer: func(ctx context.Context, t timer.Timer) error {
-			return p.router.DeliverTimer(ctx, t.Ref, t.Person, t.Conversation, t.Event())
-		},
-		Members: lateGateway{p},
-		Consent: func(ctx context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
-			p.enqueue(ctx, func(ctx context.Context) {
-				err := p.router.DeliverConsent(ctx, ref, person, conv, ev)
-				if err != nil {
-					p.log.Warn("consent event not delivered", "prompt", ev.Prompt, "app", ref.String(), "err", err)
-				}
-				if ctx.Err() != nil {
-					return // stopping: the answer is handed over again at the next start
-				}
-				// Delivered, or refused by the app for good: forget it.
-				if err := p.svc.Identity.AnswerDelivered(ctx, ev.Prompt); err != nil {
-					p.log.Warn("consent answer not forgotten", "prompt", ev.Prompt, "err", err)
-				}
-			})
-		},
+		Events:     p.events.Push,
 	}); err != nil {
 		return nil, err
 	}
@@ -145,7 +124,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Registry: p.registry,
 		Engine:   p.engine,
 		Identity: p.svc.Identity,
-		Outbox:   lateGateway{p},
 		Logger:   log.With("component", "apps"),
 		Workers:  cfg.AppWorkers,
 		PerApp:   cfg.PoolSize,
@@ -171,10 +149,10 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Log:            p.msgs,
 		PromptStore:    p.prompts,
 		Auth:           p.svc.Identity,
-		Directory:      directory{p.svc.Identity},
-		Apps:           appsAdapter{p.router},
+		Directory:      p.svc.Identity,
+		Apps:           p.router,
 		Payments:       p.svc.Pay,
-		Consent:        p.svc.Identity,
+		Prompts:        p.svc.PromptKinds(),
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
@@ -189,7 +167,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
-	p.goRun("hooks", func() { p.deliverHooked(runCtx) })
+	p.goRun("host events", func() { p.events.Run(runCtx, p.deliverHostEvent) })
 	p.goRun("services", func() { p.svc.Run(runCtx) })
 	p.goRun("registry", func() { p.registry.Run(runCtx, 5*time.Second) })
 
@@ -282,103 +260,24 @@ func (p *platform) close(ctx context.Context) {
 	}
 }
 
-// enqueue queues job for deliverHooked. Host services call their hooks on
-// the goroutine that made the change, sometimes inside a guest's host call
-// or a person's request, so delivering an event to an app must not happen
-// there.
-func (p *platform) enqueue(ctx context.Context, job func(context.Context)) {
-	select {
-	case p.hooked <- job:
-	case <-ctx.Done():
+// deliverHostEvent hands an event the host services caused to its app.
+func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) error {
+	if pe := ev.Event.Payment; pe != nil {
+		p.payStats.observe(*pe)
 	}
-}
-
-// deliverHooked runs the queued deliveries, in order. The pay and identity
-// services keep each payment outcome and consent answer until its delivery
-// here is done (OutcomeDelivered, AnswerDelivered), and hand over again
-// after a restart what a stopped server had not delivered.
-func (p *platform) deliverHooked(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case job := <-p.hooked:
-			job(ctx)
-		}
-	}
-}
-
-// paymentHook is the pay.Notifier: each outcome becomes a payment event for
-// the app that requested the order.
-type paymentHook struct{ p *platform }
-
-func (h paymentHook) PaymentOutcome(ctx context.Context, o pay.Order) {
-	h.p.enqueue(ctx, func(ctx context.Context) {
-		h.p.payStats.observe(o)
-		if err := h.p.router.DeliverPayment(ctx, o.Ref, o.Person, o.Conversation, o.Event()); err != nil {
-			h.p.log.Warn("payment event not delivered", "order", o.ID, "app", o.Ref.String(), "err", err)
-		}
-		if ctx.Err() == nil { // when stopping, the outcome is handed over again at the next start
-			h.p.svc.Pay.OutcomeDelivered(o)
-		}
-	})
-}
-
-// lateGateway gives the services and the router, built before the gateway,
-// the gateway's Outbox and chat.Members. startPlatform sets p.gateway before
-// it serves anything or starts a background loop.
-type lateGateway struct{ p *platform }
-
-func (g lateGateway) Emit(ctx context.Context, out host.Outgoing) error {
-	return g.p.gateway.Emit(ctx, out)
-}
-
-func (g lateGateway) Queue(ctx context.Context, out host.Outgoing) (func() error, error) {
-	return g.p.gateway.Queue(ctx, out)
-}
-
-func (g lateGateway) IsMember(ctx context.Context, conversation, person string) (bool, error) {
-	return g.p.gateway.IsMember(ctx, conversation, person)
-}
-
-// directory adapts the identity service to gateway.Directory.
-type directory struct{ id *identity.Service }
-
-func (d directory) Person(ctx context.Context, id string) (string, error) {
-	p, err := d.id.Person(ctx, id)
+	err := p.router.DeliverFor(ctx, ev.App, host.AppEvent{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface,
+		Event: ev.Event, Out: p.gateway})
 	if err != nil {
-		return "", err
+		what, id := "timer", ""
+		switch {
+		case ev.Event.Payment != nil:
+			what, id = "order", ev.Event.Payment.Order
+		case ev.Event.Consent != nil:
+			what, id = "prompt", ev.Event.Consent.Prompt
+		case ev.Event.Timer != nil:
+			id = ev.Event.Timer.ID
+		}
+		p.log.Warn(ev.Event.Type+" event not delivered", what, id, "app", ev.App.String(), "err", err)
 	}
-	return p.Name, nil
-}
-
-func (d directory) Find(ctx context.Context, query string, limit int) ([]gateway.Person, error) {
-	people, err := d.id.FindPeople(ctx, query, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.Person, 0, len(people))
-	for _, p := range people {
-		out = append(out, gateway.Person{ID: p.ID, Name: p.Name})
-	}
-	return out, nil
-}
-
-// appsAdapter adapts the app router to gateway.Apps.
-type appsAdapter struct{ r *apps.Router }
-
-func (a appsAdapter) Submit(app string, ev gateway.AppEvent, done func(error)) error {
-	return a.r.Submit(app, apps.AppEvent(ev), done)
-}
-
-func (a appsAdapter) Catalog(ctx context.Context) ([]gateway.AppInfo, error) {
-	entries, err := a.r.Catalog(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gateway.AppInfo, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, gateway.AppInfo{ID: e.ID, Name: e.Name, Description: e.Description})
-	}
-	return out, nil
+	return err
 }

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
@@ -27,10 +26,21 @@ type Authenticator interface {
 // RoleMerchant is the token role the API accepts.
 const RoleMerchant = "merchant"
 
+// Apps is what the API needs of the mini-app router (runtime/apps.Router
+// satisfies it): the registry it reads, and the changes that load or
+// unload versions.
+type Apps interface {
+	Registry() *registry.Registry
+	Upload(ctx context.Context, merchant, uploadedBy, appID string, wasm []byte) (registry.Version, *registry.App, error)
+	Promote(ctx context.Context, appID, version string, percent int) (*registry.App, error)
+	Rollback(ctx context.Context, appID, version string) (*registry.App, error)
+	Pools(appID string) map[string]sandbox.PoolStats
+}
+
 // Config wires a Handler. Auth and Apps are required.
 type Config struct {
 	Auth      Authenticator
-	Apps      *apps.Router
+	Apps      Apps
 	MaxUpload int64 // largest module accepted, bytes (default 32 MiB)
 	// Uploads is how many uploads are received and checked at once (default
 	// 2); more wait. It bounds the memory uploads take to about

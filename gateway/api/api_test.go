@@ -385,7 +385,7 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 	// The app still serves after every refusal.
-	if err := e.router.Deliver(context.Background(), "shop", apps.AppEvent{Person: "p", Conversation: "c",
+	if err := e.router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p", Conversation: "c",
 		Event: host.Event{Type: host.EventMessage, Text: "hi"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestLogs(t *testing.T) {
 	e.upload(t, "tok-m1", "shop", "1")
 	ctx := context.Background()
 	fail := func(id string) {
-		e.router.Deliver(ctx, "shop", apps.AppEvent{Person: "p", Conversation: "c",
+		e.router.Deliver(ctx, "shop", host.AppEvent{Person: "p", Conversation: "c",
 			Event: host.Event{ID: id, Type: host.EventMessage, Text: "boom!"}})
 	}
 	fail("e1")

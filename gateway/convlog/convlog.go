@@ -58,8 +58,9 @@ type Sender struct {
 
 // Message is one message of a conversation.
 type Message struct {
-	Seq     uint64       `json:"-"`    // its place in the conversation, from 1; set by the log
-	Time    int64        `json:"time"` // unix milliseconds
+	Seq     uint64       `json:"-"`            // its place in the conversation, from 1; set by the log
+	ID      string       `json:"id,omitempty"` // an app's message: the id chat.send answered
+	Time    int64        `json:"time"`         // unix milliseconds
 	From    Sender       `json:"from"`
 	Msg     host.Message `json:"msg"`
 	Client  string       `json:"cid,omitempty"` // the sender's id for the message, for resends

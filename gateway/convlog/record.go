@@ -27,7 +27,13 @@ func encodeRecord(m *Message) ([]byte, error) {
 		return json.Marshal(m)
 	}
 	b := make([]byte, 0, 128+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client)+len(m.Surface))
-	b = append(b, `{"time":`...)
+	b = append(b, '{')
+	if m.ID != "" {
+		b = append(b, `"id":`...)
+		b = jsonstr.Append(b, m.ID)
+		b = append(b, ',')
+	}
+	b = append(b, `"time":`...)
 	b = strconv.AppendInt(b, m.Time, 10)
 	b = append(b, `,"from":`...)
 	b = m.From.AppendJSON(b)

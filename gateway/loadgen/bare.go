@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
 
@@ -103,8 +103,10 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 // people accepts every person id as its own display name.
 type people struct{}
 
-func (people) Person(_ context.Context, id string) (string, error) { return id, nil }
-func (people) Find(context.Context, string, int) ([]gateway.Person, error) {
+func (people) Person(_ context.Context, id string) (identity.Person, error) {
+	return identity.Person{ID: id, Name: id}, nil
+}
+func (people) FindPeople(context.Context, string, int) ([]identity.Person, error) {
 	return nil, nil
 }
 
@@ -117,7 +119,7 @@ type echoApp struct {
 	sched *sched.Scheduler
 }
 
-func (a *echoApp) Submit(app string, ev gateway.AppEvent, done func(error)) error {
+func (a *echoApp) Submit(app string, ev host.AppEvent, done func(error)) error {
 	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
 		err := a.deliver(ctx, app, ev)
 		if done != nil {
@@ -126,15 +128,14 @@ func (a *echoApp) Submit(app string, ev gateway.AppEvent, done func(error)) erro
 	})
 }
 
-func (a *echoApp) deliver(ctx context.Context, app string, ev gateway.AppEvent) error {
+func (a *echoApp) deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	if ev.Event.Type != host.EventMessage {
 		return nil
 	}
-	b, _ := json.Marshal(host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)})
-	return a.out.Emit(ctx, host.Outgoing{Kind: "message", App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
-		Conversation: ev.Conversation, Body: b})
+	return a.out.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: "bench", App: app, Version: "1"},
+		Conversation: ev.Conversation, Message: &host.Message{Text: EchoPrefix + strings.TrimSpace(ev.Event.Text)}})
 }
 
-func (a *echoApp) Catalog(context.Context) ([]gateway.AppInfo, error) {
-	return []gateway.AppInfo{{ID: "echo", Name: "Echo"}}, nil
+func (a *echoApp) Catalog(context.Context) ([]host.AppInfo, error) {
+	return []host.AppInfo{{ID: "echo", Name: "Echo"}}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -38,10 +37,10 @@ const (
 )
 
 // ErrInvalid is wrapped by every validation error.
-var ErrInvalid = errors.New("chat: invalid message")
+var ErrInvalid = &host.Error{Status: host.StatusBadRequest, Message: "chat: invalid message"}
 
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	return host.Wrapf(ErrInvalid, "%s: %s", field, fmt.Sprintf(format, args...))
 }
 
 func checkText(field, s string, max int, required bool) error {
@@ -197,7 +196,8 @@ func validateCard(c *host.Card) error {
 }
 
 // Members tells whether a person takes part in a conversation; the gateway
-// implements it.
+// implements it. Without Config.Members, an outbox (host.Call.Out,
+// host.Answer.Out) that implements it answers.
 type Members interface {
 	IsMember(ctx context.Context, conversation, person string) (bool, error)
 }
@@ -212,6 +212,7 @@ type Config struct {
 type Service struct {
 	members Members
 	log     *slog.Logger
+	prompt  *host.PromptKind
 }
 
 // New returns a Service.
@@ -220,13 +221,8 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.prompt = &host.PromptKind{Name: "share", Answers: []string{AnswerShare}, Apply: s.applyShare}
 	return s
-}
-
-// Sent is the Body of an Outgoing message: the message and its id.
-type Sent struct {
-	ID string `json:"id"`
-	host.Message
 }
 
 // SendResponse is the response of chat.send and of chat.share.
@@ -249,6 +245,40 @@ type SharePrompt struct {
 	ID   string     `json:"id"`
 	App  string     `json:"app"`
 	Card *host.Card `json:"card"`
+}
+
+// AnswerShare is the answer to a share prompt: post the card into the
+// conversation the person picked (host.Answer.Target).
+const AnswerShare = "share"
+
+// PromptKind returns the share prompt: the person picks one of their
+// conversations and the card is posted there, as from the app.
+func (s *Service) PromptKind() *host.PromptKind { return s.prompt }
+
+func (s *Service) applyShare(ctx context.Context, a host.Answer) (bool, error) {
+	var b SharePrompt
+	if json.Unmarshal(a.Body, &b) != nil || b.Card == nil {
+		return false, host.Errorf(host.StatusBadRequest, "this share prompt has no card to share; dismiss it")
+	}
+	if a.Target == "" {
+		return false, host.Errorf(host.StatusBadRequest, "say where to share: give \"conv\", one of your conversations")
+	}
+	members := s.members
+	if m, ok := a.Out.(Members); ok && members == nil {
+		members = m
+	}
+	if members == nil {
+		return false, host.Errorf(host.StatusUnavailable, "sharing into another conversation is not available here")
+	}
+	ok, err := members.IsMember(ctx, a.Target, a.Person)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, host.Errorf(host.StatusPermissionDenied, "you are not a member of conversation %q; pick one of yours", a.Target)
+	}
+	err = a.Out.Emit(ctx, host.Outgoing{App: a.App, Conversation: a.Target, Message: &host.Message{Card: b.Card}, ID: NewID()})
+	return err == nil, err
 }
 
 // Funcs returns chat.send and chat.share, both needing the "chat" permission.
@@ -283,21 +313,16 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 		return nil, err
 	}
 	id := NewID()
-	return s.emit(ctx, c, "message", c.Caller.Conversation, "", id, Sent{ID: id, Message: m})
+	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &m, ID: id})
 }
 
-// emit sends body, whose id is id, and answers with the id.
-func (s *Service) emit(ctx context.Context, c *host.Call, kind, conv, person, id string, body any) ([]byte, error) {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	out := host.Outgoing{Kind: kind, App: c.Caller.App, Conversation: conv, Person: person, Body: data}
+// emit sends out, whose id is id, and answers with the id.
+func (s *Service) emit(ctx context.Context, c *host.Call, id string, out host.Outgoing) ([]byte, error) {
 	if err := c.Emit(ctx, out); err != nil {
 		s.log.Warn("emit failed", "app", c.Caller.App.String(), "err", err)
 		return nil, host.Errorf(host.StatusUnavailable, "the message could not be delivered right now; try again later")
 	}
-	return json.Marshal(SendResponse{ID: id, Prompted: kind == "prompt"})
+	return json.Marshal(SendResponse{ID: id, Prompted: out.Prompt != nil})
 }
 
 func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
@@ -324,14 +349,22 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 	card.Share = &host.Share{App: c.Caller.App.App, Payload: r.Payload}
 	id := NewID()
 	if r.Conversation == "" {
-		return s.emit(ctx, c, "prompt", c.Caller.Conversation, c.Caller.Person, id,
-			SharePrompt{Type: "share", ID: id, App: c.Caller.App.App, Card: &card})
+		body, err := json.Marshal(SharePrompt{Type: s.prompt.Name, ID: id, App: c.Caller.App.App, Card: &card})
+		if err != nil {
+			return nil, err
+		}
+		return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation,
+			Prompt: &host.Prompt{ID: id, Kind: s.prompt, Person: c.Caller.Person, Body: body}})
 	}
 	if r.Conversation != c.Caller.Conversation {
 		ok := false
-		if s.members != nil {
+		members := s.members
+		if m, isMembers := c.Out.(Members); isMembers && members == nil {
+			members = m
+		}
+		if members != nil {
 			var err error
-			ok, err = s.members.IsMember(ctx, r.Conversation, c.Caller.Person)
+			ok, err = members.IsMember(ctx, r.Conversation, c.Caller.Person)
 			if err != nil {
 				return nil, host.Errorf(host.StatusUnavailable, "chat.share: could not check the conversation; try again later")
 			}
@@ -343,7 +376,7 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 	if err := checkCap("chat.share", c); err != nil {
 		return nil, err
 	}
-	return s.emit(ctx, c, "message", r.Conversation, "", id, Sent{ID: id, Message: host.Message{Card: &card}})
+	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: r.Conversation, Message: &host.Message{Card: &card}, ID: id})
 }
 
 // checkCap refuses a message past MaxMessagesPerEvent.

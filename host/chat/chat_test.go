@@ -140,11 +140,9 @@ func TestSend(t *testing.T) {
 		t.Fatalf("%d outgoing", len(out.out))
 	}
 	g := out.out[0]
-	var body chat.Sent
-	_ = json.Unmarshal(g.Body, &body)
-	if g.Kind != "message" || g.Conversation != "c-alice-shop" || g.App.App != "shop" || body.ID != r.ID || r.ID == "" ||
-		body.Card == nil || body.Card.Buttons[0].Title != "Shirts" {
-		t.Fatalf("outgoing = %+v body %+v resp %s", g, body, resp)
+	if g.Message == nil || g.Prompt != nil || g.Conversation != "c-alice-shop" || g.App.App != "shop" || g.ID != r.ID || r.ID == "" ||
+		g.Message.Card == nil || g.Message.Card.Buttons[0].Title != "Shirts" {
+		t.Fatalf("outgoing = %+v resp %s", g, resp)
 	}
 	for _, tc := range []struct {
 		name string
@@ -178,17 +176,16 @@ func TestShare(t *testing.T) {
 		name     string
 		req      string
 		want     host.Status
-		kind     string
 		conv     string
 		prompted bool
 	}{
-		{"prompt", `{"card":{"title":"Shop"},"payload":"sku-1"}`, host.StatusOK, "prompt", "c-alice-shop", true},
-		{"member", `{"conversation":"group-1","card":{"title":"Shop"}}`, host.StatusOK, "message", "group-1", false},
-		{"own conversation", `{"conversation":"c-alice-shop","card":{"title":"Shop"}}`, host.StatusOK, "message", "c-alice-shop", false},
-		{"not a member", `{"conversation":"group-2","card":{"title":"Shop"}}`, host.StatusNotFound, "", "", false},
-		{"no card", `{"payload":"x"}`, host.StatusBadRequest, "", "", false},
-		{"buttons", `{"card":{"title":"Shop","buttons":[{"id":"a","title":"b"}]}}`, host.StatusBadRequest, "", "", false},
-		{"payload too big", `{"card":{"title":"Shop"},"payload":"` + strings.Repeat("p", chat.MaxSharePayload+1) + `"}`, host.StatusBadRequest, "", "", false},
+		{"prompt", `{"card":{"title":"Shop"},"payload":"sku-1"}`, host.StatusOK, "c-alice-shop", true},
+		{"member", `{"conversation":"group-1","card":{"title":"Shop"}}`, host.StatusOK, "group-1", false},
+		{"own conversation", `{"conversation":"c-alice-shop","card":{"title":"Shop"}}`, host.StatusOK, "c-alice-shop", false},
+		{"not a member", `{"conversation":"group-2","card":{"title":"Shop"}}`, host.StatusNotFound, "", false},
+		{"no card", `{"payload":"x"}`, host.StatusBadRequest, "", false},
+		{"buttons", `{"card":{"title":"Shop","buttons":[{"id":"a","title":"b"}]}}`, host.StatusBadRequest, "", false},
+		{"payload too big", `{"card":{"title":"Shop"},"payload":"` + strings.Repeat("p", chat.MaxSharePayload+1) + `"}`, host.StatusBadRequest, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &outbox{}
@@ -205,21 +202,22 @@ func TestShare(t *testing.T) {
 			var r chat.SendResponse
 			_ = json.Unmarshal(resp, &r)
 			g := out.out[0]
-			if g.Kind != tc.kind || g.Conversation != tc.conv || r.Prompted != tc.prompted || r.ID == "" {
+			if (g.Prompt != nil) != tc.prompted || (g.Message != nil) == tc.prompted || g.Conversation != tc.conv || r.Prompted != tc.prompted || r.ID == "" {
 				t.Fatalf("outgoing = %+v, resp %s", g, resp)
 			}
 			var card *host.Card
 			if tc.prompted {
 				var p chat.SharePrompt
-				_ = json.Unmarshal(g.Body, &p)
-				if p.Type != "share" || g.Person != "alice" || p.ID != r.ID {
+				_ = json.Unmarshal(g.Prompt.Body, &p)
+				if p.Type != "share" || g.Prompt.Kind != s.PromptKind() || g.Prompt.Person != "alice" || p.ID != r.ID || g.Prompt.ID != r.ID {
 					t.Fatalf("prompt = %+v", p)
 				}
 				card = p.Card
 			} else {
-				var m chat.Sent
-				_ = json.Unmarshal(g.Body, &m)
-				card = m.Card
+				if g.ID != r.ID {
+					t.Fatalf("message id %q, chat.share answered %q", g.ID, r.ID)
+				}
+				card = g.Message.Card
 			}
 			if card == nil || card.Share == nil || card.Share.App != "shop" {
 				t.Fatalf("card = %+v", card)
@@ -248,11 +246,15 @@ func FuzzSend(f *testing.F) {
 			return
 		}
 		// What was emitted validates again after a JSON round trip.
-		var m chat.Sent
-		if err := json.Unmarshal(out.out[0].Body, &m); err != nil {
+		data, err := json.Marshal(out.out[0].Message)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := chat.Validate(&m.Message); err != nil {
+		var m host.Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := chat.Validate(&m); err != nil {
 			t.Fatalf("emitted message does not validate: %v", err)
 		}
 	})

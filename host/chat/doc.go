@@ -5,25 +5,29 @@
 // # chat.send
 //
 // The request is the host.Message JSON itself: {"text":"hi"} or
-// {"card":{...}}. It is validated (see Validate) and emitted as
-// host.Outgoing{Kind: "message", Conversation: the event's conversation}
-// whose Body is the message with its new "id". The response is {"id": ...}.
+// {"card":{...}}. It is validated (see Validate) and emitted, as a typed
+// value, as host.Outgoing{Message: &m, ID: id, Conversation: the event's
+// conversation}. The response is {"id": id}: the id the stored message
+// keeps.
 //
 // # chat.share
 //
 // {"card":{title,text,image}, "payload":"...", "conversation":"..."}: a card
 // that opens the app (the host sets Card.Share to the calling app and the
 // payload). Without "conversation" the card goes to the person as a prompt
-// (Kind "prompt", Body {"type":"share","id":...,"app":...,"card":{...}}):
-// the person picks where to share it, in host-drawn UI. With "conversation"
+// of the service's PromptKind "share" (Body
+// {"type":"share","id":...,"app":...,"card":{...}}): the person picks where
+// to share it, in host-drawn UI, and the kind's Apply posts the card there
+// once it checked the person is a member. With "conversation"
 // the card is posted there, but only if the person of the event is a member
 // of that conversation (Config.Members; without it, only the event's own
 // conversation is allowed).
 //
 // # Hooks the integrator wires
 //
-//   - Config.Members answers whether a person is in a conversation; the
-//     gateway implements it.
+//   - Config.Members answers whether a person is in a conversation; without
+//     it, the call's outbox does when it can (the gateway's does).
 //   - Funcs() goes to the runtime's sandbox.Config.Funcs; messages and prompts
 //     leave through host.Call.Out.
+//   - PromptKind() goes to whoever shows prompts (gateway.Config.Prompts).
 package chat

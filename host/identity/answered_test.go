@@ -118,7 +118,7 @@ func askConsent(t *testing.T, s *identity.Service, caller host.Caller, fields st
 		t.Fatalf("profile without a grant: %v", err)
 	}
 	var body identity.ConsentPromptBody
-	if err := json.Unmarshal(out.last().Body, &body); err != nil {
+	if err := json.Unmarshal(out.last().Prompt.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	return body

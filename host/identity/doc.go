@@ -37,23 +37,23 @@
 // host.StatusConsentRequired and emits a consent prompt to the person through
 // host.Call.Out:
 //
-//	host.Outgoing{Kind: "prompt", Person: <platform id>, Body:
-//	  {"type":"consent","id":"<prompt id>","app":"<app id>","merchant":"<merchant>","scopes":["identity.phone"]}}
+//	host.Outgoing{Prompt: &host.Prompt{ID: <prompt id>, Kind: s.PromptKind(), Person: <platform id>, Body:
+//	  {"type":"consent","id":"<prompt id>","app":"<app id>","merchant":"<merchant>","scopes":["identity.phone"]}}}
 //
 // # Hooks the integrator wires
 //
 //   - Verify(token) (subject, role, err) is the Authenticator of the gateway and
 //     of the merchant HTTP API.
 //   - Grant(ctx, person, promptID, surface) and Refuse(ctx, person, promptID)
-//     answer a consent prompt; the gateway calls them (through a two-line
-//     adapter from its ConsentRequest) when the person answers.
+//     answer a consent prompt; PromptKind (the consent prompt, for
+//     gateway.Config.Prompts) calls them when the person answers.
 //   - Config.Answered(ctx, prompt, granted) is called after an answer is
 //     committed, in the goroutine of Grant or Refuse. The Prompt names the
 //     app (Prompt.Ref), the person and the conversation where the app asked
 //     (the latest call, when it asked more than once before the answer);
 //     Prompt.Event gives the host.ConsentEvent the app receives as a
 //     "consent" event. The platform queues it for the app router
-//     (runtime/apps Router.DeliverConsent), so that the app continues by
+//     (host/services.Event, runtime/hostevents), so that the app continues by
 //     itself once the person answered, and then calls AnswerDelivered. An
 //     answer is kept (in the transaction that commits it) until then;
 //     Redeliver, called at start, hands the answers a stopped process kept

@@ -27,10 +27,10 @@ import (
 // Errors returned by the service. They are wrapped with details; test them
 // with errors.Is.
 var (
-	ErrNotFound     = errors.New("identity: not found")
-	ErrExists       = errors.New("identity: already exists")
-	ErrInvalid      = errors.New("identity: invalid input")
-	ErrInvalidToken = errors.New("identity: invalid token")
+	ErrNotFound     = &host.Error{Status: host.StatusNotFound, Message: "identity: not found"}
+	ErrExists       = &host.Error{Status: host.StatusConflict, Message: "identity: already exists"}
+	ErrInvalid      = &host.Error{Status: host.StatusBadRequest, Message: "identity: invalid input"}
+	ErrInvalidToken = &host.Error{Status: host.StatusPermissionDenied, Message: "identity: invalid token"}
 )
 
 // Bucket names owned by this package.
@@ -81,6 +81,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	answered func(ctx context.Context, p Prompt, granted bool)
+	prompt   *host.PromptKind
 	issuer   string
 	audience string
 	priv     ed25519.PrivateKey
@@ -96,6 +97,7 @@ type Service struct {
 // start, its signing key and pseudonym secret.
 func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	s := &Service{db: db, log: cfg.Logger, now: cfg.Now, answered: cfg.Answered, issuer: cfg.Issuer, audience: cfg.Audience}
+	s.prompt = s.newPromptKind()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,10 +194,10 @@ func newID(prefix string) string {
 
 func checkName(what, v string, max int) error {
 	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("%w: %s is empty; give a %s", ErrInvalid, what, what)
+		return host.Wrapf(ErrInvalid, "%s is empty; give a %s", what, what)
 	}
 	if !utf8.ValidString(v) || utf8.RuneCountInString(v) > max {
-		return fmt.Errorf("%w: %s must be valid text of at most %d characters", ErrInvalid, what, max)
+		return host.Wrapf(ErrInvalid, "%s must be valid text of at most %d characters", what, max)
 	}
 	return nil
 }
@@ -205,7 +207,7 @@ func checkAccount(a Account) error {
 		return err
 	}
 	if strings.ContainsRune(a.Surface, 0) || strings.ContainsRune(a.External, 0) {
-		return fmt.Errorf("%w: surface account contains a NUL byte", ErrInvalid)
+		return host.Wrapf(ErrInvalid, "surface account contains a NUL byte")
 	}
 	return checkName("surface account id", a.External, 200)
 }
@@ -218,7 +220,7 @@ func (s *Service) CreatePerson(ctx context.Context, name, phone string) (Person,
 		return Person{}, err
 	}
 	if len(phone) > 32 {
-		return Person{}, fmt.Errorf("%w: phone has more than 32 characters", ErrInvalid)
+		return Person{}, host.Wrapf(ErrInvalid, "phone has more than 32 characters")
 	}
 	p := Person{ID: newID("p_"), Name: name, Phone: phone, Created: s.now().UTC()}
 	err := s.db.Update(func(tx *bbolt.Tx) error { return putJSON(tx.Bucket(bucketPeople), []byte(p.ID), p) })
@@ -235,7 +237,7 @@ func (s *Service) Person(ctx context.Context, id string) (Person, error) {
 		return getJSON(tx.Bucket(bucketPeople), []byte(id), &p)
 	})
 	if errors.Is(err, ErrNotFound) {
-		return Person{}, fmt.Errorf("%w: no person %q", ErrNotFound, id)
+		return Person{}, host.Wrapf(ErrNotFound, "no person %q", id)
 	}
 	return p, err
 }
@@ -283,7 +285,7 @@ func (s *Service) FindPeople(ctx context.Context, query string, limit int) ([]Pe
 // SetPhone sets the phone number of a person.
 func (s *Service) SetPhone(ctx context.Context, id, phone string) error {
 	if len(phone) > 32 {
-		return fmt.Errorf("%w: phone has more than 32 characters", ErrInvalid)
+		return host.Wrapf(ErrInvalid, "phone has more than 32 characters")
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketPeople)
@@ -316,7 +318,7 @@ func (s *Service) link(tx *bbolt.Tx, personID string, a Account) error {
 		if string(owner) == personID {
 			return nil
 		}
-		return fmt.Errorf("%w: %s account %q is linked to another person", ErrExists, a.Surface, a.External)
+		return host.Wrapf(ErrExists, "%s account %q is linked to another person", a.Surface, a.External)
 	}
 	p.Accounts = append(p.Accounts, a)
 	if err := accounts.Put(accountKey(a), []byte(personID)); err != nil {
@@ -331,7 +333,7 @@ func (s *Service) PersonByAccount(ctx context.Context, a Account) (Person, error
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		id := tx.Bucket(bucketAccounts).Get(accountKey(a))
 		if id == nil {
-			return fmt.Errorf("%w: no person has %s account %q", ErrNotFound, a.Surface, a.External)
+			return host.Wrapf(ErrNotFound, "no person has %s account %q", a.Surface, a.External)
 		}
 		return getJSON(tx.Bucket(bucketPeople), id, &p)
 	})
@@ -371,7 +373,7 @@ func (s *Service) EnsurePerson(ctx context.Context, a Account, name string) (p P
 func (s *Service) CreateMerchant(ctx context.Context, id, name string) (Merchant, error) {
 	m, created, err := s.ensureMerchant(id, name)
 	if err == nil && !created {
-		err = fmt.Errorf("%w: merchant %q", ErrExists, id)
+		err = host.Wrapf(ErrExists, "merchant %q", id)
 	}
 	return m, err
 }
@@ -383,7 +385,7 @@ func (s *Service) EnsureMerchant(ctx context.Context, id, name string) (Merchant
 
 func (s *Service) ensureMerchant(id, name string) (m Merchant, created bool, err error) {
 	if !ValidMerchantID(id) {
-		return Merchant{}, false, fmt.Errorf("%w: merchant id %q must be 2..40 lowercase letters, digits or '-'", ErrInvalid, id)
+		return Merchant{}, false, host.Wrapf(ErrInvalid, "merchant id %q must be 2..40 lowercase letters, digits or '-'", id)
 	}
 	if name == "" {
 		name = id
@@ -422,7 +424,7 @@ func (s *Service) Merchant(ctx context.Context, id string) (Merchant, error) {
 	var m Merchant
 	err := s.db.View(func(tx *bbolt.Tx) error { return getJSON(tx.Bucket(bucketMerchants), []byte(id), &m) })
 	if errors.Is(err, ErrNotFound) {
-		return Merchant{}, fmt.Errorf("%w: no merchant %q", ErrNotFound, id)
+		return Merchant{}, host.Wrapf(ErrNotFound, "no merchant %q", id)
 	}
 	return m, err
 }

@@ -357,10 +357,10 @@ func TestProfileConsent(t *testing.T) {
 	}
 	prompt := out.last()
 	var body identity.ConsentPromptBody
-	if err := json.Unmarshal(prompt.Body, &body); err != nil {
-		t.Fatal(err)
+	if prompt.Prompt == nil || json.Unmarshal(prompt.Prompt.Body, &body) != nil {
+		t.Fatalf("emitted %+v, want a prompt", prompt)
 	}
-	if prompt.Kind != "prompt" || prompt.Person != alice.ID || body.Type != "consent" || body.App != "shop" ||
+	if prompt.Prompt.Kind != s.PromptKind() || prompt.Prompt.ID != body.ID || prompt.Prompt.Person != alice.ID || body.Type != "consent" || body.App != "shop" ||
 		len(body.Scopes) != 1 || body.Scopes[0] != identity.ScopeProfile || body.ID == "" {
 		t.Fatalf("prompt = %+v body %+v", prompt, body)
 	}
@@ -400,7 +400,7 @@ func TestProfileConsent(t *testing.T) {
 	if _, err := call(s, c, `{"fields":["name","phone"]}`); host.StatusOf(err) != host.StatusConsentRequired {
 		t.Fatalf("phone without grant: %v", err)
 	}
-	_ = json.Unmarshal(out.last().Body, &body)
+	_ = json.Unmarshal(out.last().Prompt.Body, &body)
 	if len(body.Scopes) != 1 || body.Scopes[0] != identity.ScopePhone {
 		t.Fatalf("second prompt scopes = %v, want only the phone", body.Scopes)
 	}
@@ -410,7 +410,7 @@ func TestProfileConsent(t *testing.T) {
 	if _, err := call(s, c, `{"fields":["phone"]}`); host.StatusOf(err) != host.StatusConsentRequired {
 		t.Fatalf("after refusal: %v", err)
 	}
-	_ = json.Unmarshal(out.last().Body, &body)
+	_ = json.Unmarshal(out.last().Prompt.Body, &body)
 	_ = s.Grant(ctx, alice.ID, body.ID, "whatsapp")
 	resp, err = call(s, c, `{"fields":["name","phone"]}`)
 	if err != nil || !strings.Contains(string(resp), "+33600000001") {

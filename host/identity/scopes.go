@@ -81,7 +81,7 @@ func pendingKey(person, merchant, app string) []byte {
 func (s *Service) GrantScopes(ctx context.Context, person string, ref host.AppRef, scopes []Scope, surface string) error {
 	for _, sc := range scopes {
 		if !validScope(sc) {
-			return fmt.Errorf("%w: scope %q; use identity.profile or identity.phone", ErrInvalid, sc)
+			return host.Wrapf(ErrInvalid, "scope %q; use identity.profile or identity.phone", sc)
 		}
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
@@ -91,7 +91,7 @@ func (s *Service) GrantScopes(ctx context.Context, person string, ref host.AppRe
 
 func (s *Service) putGrants(tx *bbolt.Tx, person, merchant, app string, scopes []Scope, surface string) error {
 	if tx.Bucket(bucketPeople).Get([]byte(person)) == nil {
-		return fmt.Errorf("%w: no person %q", ErrNotFound, person)
+		return host.Wrapf(ErrNotFound, "no person %q", person)
 	}
 	b := tx.Bucket(bucketGrants)
 	for _, sc := range scopes {
@@ -112,7 +112,7 @@ func (s *Service) Revoke(ctx context.Context, person string, ref host.AppRef, sc
 		key := grantKey(person, ref.Merchant, ref.App, sc)
 		var g Grant
 		if err := getJSON(b, key, &g); err != nil {
-			return fmt.Errorf("%w: %s never granted %s to %s/%s", ErrNotFound, person, sc, ref.Merchant, ref.App)
+			return host.Wrapf(ErrNotFound, "%s never granted %s to %s/%s", person, sc, ref.Merchant, ref.App)
 		}
 		if g.Revoked != nil {
 			return nil
@@ -199,7 +199,7 @@ func (s *Service) answer(ctx context.Context, person, promptID, surface string, 
 		b := tx.Bucket(bucketPrompts)
 		p = Prompt{}
 		if err := getJSON(b, promptKey(promptID), &p); err != nil || p.Person != person {
-			return fmt.Errorf("%w: no pending consent prompt %q for this person", ErrNotFound, promptID)
+			return host.Wrapf(ErrNotFound, "no pending consent prompt %q for this person", promptID)
 		}
 		if err := b.Delete(promptKey(promptID)); err != nil {
 			return err
@@ -378,8 +378,9 @@ func (s *Service) profile(ctx context.Context, c *host.Call, req []byte) ([]byte
 		if err != nil {
 			return nil, fmt.Errorf("identity.profile: store consent prompt: %w", err)
 		}
-		body, _ := json.Marshal(ConsentPromptBody{Type: "consent", ID: prompt.ID, Merchant: prompt.Merchant, App: prompt.App, Scopes: prompt.Scopes})
-		if err := c.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: c.Caller.Conversation, Person: c.Caller.Person, Body: body}); err != nil {
+		body, _ := json.Marshal(ConsentPromptBody{Type: s.prompt.Name, ID: prompt.ID, Merchant: prompt.Merchant, App: prompt.App, Scopes: prompt.Scopes})
+		if err := c.Emit(ctx, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation,
+			Prompt: &host.Prompt{ID: prompt.ID, Kind: s.prompt, Person: c.Caller.Person, Body: body}}); err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "identity.profile: the consent prompt could not be sent; try again later")
 		}
 		return nil, host.Errorf(host.StatusConsentRequired, "identity.profile: the person has not granted %v; a consent prompt was sent to them; ask again after they answer", missing)
@@ -394,4 +395,31 @@ func (s *Service) profile(ctx context.Context, c *host.Call, req []byte) ([]byte
 		}
 	}
 	return json.Marshal(resp)
+}
+
+// Answers to a consent prompt.
+const (
+	AnswerGrant  = "grant"
+	AnswerRefuse = "refuse"
+)
+
+// PromptKind returns the consent prompt: grant (Grant) or refuse (Refuse)
+// the scopes an app asked for. An answer that finds the prompt gone (it was
+// answered elsewhere) settles it too.
+func (s *Service) PromptKind() *host.PromptKind { return s.prompt }
+
+func (s *Service) newPromptKind() *host.PromptKind {
+	return &host.PromptKind{
+		Name:    "consent",
+		Answers: []string{AnswerGrant, AnswerRefuse},
+		Apply: func(ctx context.Context, a host.Answer) (bool, error) {
+			var err error
+			if a.Choice == AnswerGrant {
+				err = s.Grant(ctx, a.Person, a.Prompt, a.Surface)
+			} else {
+				err = s.Refuse(ctx, a.Person, a.Prompt)
+			}
+			return host.Settles(err, host.StatusNotFound), err
+		},
+	}
 }

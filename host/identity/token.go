@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/passerelle/passerelle/host"
 )
 
 // Roles a token may carry.
@@ -30,13 +32,13 @@ func validRole(r string) bool { return r == RolePerson || r == RoleMerchant || r
 // name) with role, valid from now for ttl.
 func (s *Service) Issue(subject, role string, ttl time.Duration) (string, error) {
 	if subject == "" {
-		return "", fmt.Errorf("%w: empty subject; say whom the token is for", ErrInvalid)
+		return "", host.Wrapf(ErrInvalid, "empty subject; say whom the token is for")
 	}
 	if !validRole(role) {
-		return "", fmt.Errorf("%w: role %q; use person, merchant or operator", ErrInvalid, role)
+		return "", host.Wrapf(ErrInvalid, "role %q; use person, merchant or operator", role)
 	}
 	if ttl <= 0 || ttl > MaxTTL {
-		return "", fmt.Errorf("%w: ttl %s; give a lifetime between 1s and %s", ErrInvalid, ttl, MaxTTL)
+		return "", host.Wrapf(ErrInvalid, "ttl %s; give a lifetime between 1s and %s", ttl, MaxTTL)
 	}
 	now := s.now().Truncate(time.Second)
 	c := Claims{
@@ -95,7 +97,7 @@ func (s *Service) ParseToken(token string) (*Claims, error) {
 	}
 	if err != nil {
 		s.log.Warn("token refused", "reason", err.Error(), "subject", c.Subject)
-		return nil, fmt.Errorf("%w: %v; sign in again to get a new token", ErrInvalidToken, err)
+		return nil, host.Wrapf(ErrInvalidToken, "%v; sign in again to get a new token", err)
 	}
 	return &c, nil
 }

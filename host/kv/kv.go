@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -30,9 +29,9 @@ const (
 
 // Errors, wrapped with details; test with errors.Is.
 var (
-	ErrNotFound = errors.New("kv: key not found")
-	ErrInvalid  = errors.New("kv: invalid request")
-	ErrQuota    = errors.New("kv: storage limit exceeded")
+	ErrNotFound = &host.Error{Status: host.StatusNotFound, Message: "kv: key not found"}
+	ErrInvalid  = &host.Error{Status: host.StatusBadRequest, Message: "kv: invalid request"}
+	ErrQuota    = &host.Error{Status: host.StatusQuota, Message: "kv: storage limit exceeded"}
 )
 
 var (
@@ -117,10 +116,10 @@ func AppNamespace(ref host.AppRef) Namespace { return Namespace{Merchant: ref.Me
 // in ref's app. It needs Config.Pseudonyms.
 func (s *Store) PersonNamespace(ref host.AppRef, person string) (Namespace, error) {
 	if s.ids == nil {
-		return Namespace{}, fmt.Errorf("%w: person scope is not available on this host", ErrInvalid)
+		return Namespace{}, host.Wrapf(ErrInvalid, "person scope is not available on this host")
 	}
 	if person == "" {
-		return Namespace{}, fmt.Errorf("%w: this event has no person; use the app scope", ErrInvalid)
+		return Namespace{}, host.Wrapf(ErrInvalid, "this event has no person; use the app scope")
 	}
 	return Namespace{Merchant: ref.Merchant, App: ref.App, Person: s.ids.OpenID(ref, person)}, nil
 }
@@ -142,7 +141,7 @@ func (ns Namespace) prefix() []byte {
 
 func (ns Namespace) check() error {
 	if ns.Merchant == "" || ns.App == "" || strings.ContainsRune(ns.Merchant+ns.App+ns.Person, 0) {
-		return fmt.Errorf("%w: namespace %q/%q", ErrInvalid, ns.Merchant, ns.App)
+		return host.Wrapf(ErrInvalid, "namespace %q/%q", ns.Merchant, ns.App)
 	}
 	return nil
 }
@@ -155,10 +154,10 @@ type Value struct {
 
 func (s *Store) checkKey(key string) error {
 	if key == "" || !utf8.ValidString(key) {
-		return fmt.Errorf("%w: key must be 1..%d bytes of UTF-8", ErrInvalid, s.lim.KeyBytes)
+		return host.Wrapf(ErrInvalid, "key must be 1..%d bytes of UTF-8", s.lim.KeyBytes)
 	}
 	if len(key) > s.lim.KeyBytes {
-		return fmt.Errorf("%w: key of %d bytes is above the limit of %d bytes", ErrQuota, len(key), s.lim.KeyBytes)
+		return host.Wrapf(ErrQuota, "key of %d bytes is above the limit of %d bytes", len(key), s.lim.KeyBytes)
 	}
 	return nil
 }
@@ -196,7 +195,7 @@ func (s *Store) Get(ctx context.Context, ns Namespace, key string) (Value, error
 			raw = b.Get(append(ns.prefix(), key...))
 		}
 		if raw == nil {
-			return fmt.Errorf("%w: %q", ErrNotFound, key)
+			return host.Wrapf(ErrNotFound, "%q", key)
 		}
 		v = Value{Data: bytes.Clone(raw[1:]), Binary: raw[0] == 1}
 		return nil
@@ -214,7 +213,7 @@ func (s *Store) Set(ctx context.Context, ns Namespace, key string, v Value) erro
 		return err
 	}
 	if len(v.Data) > s.lim.ValueBytes {
-		return fmt.Errorf("%w: value of %d bytes is above the limit of %d bytes per value", ErrQuota, len(v.Data), s.lim.ValueBytes)
+		return host.Wrapf(ErrQuota, "value of %d bytes is above the limit of %d bytes per value", len(v.Data), s.lim.ValueBytes)
 	}
 	return s.commit.Do(func(tx *bbolt.Tx) error {
 		// Every check comes before the first write: a refused write leaves
@@ -230,11 +229,11 @@ func (s *Store) Set(ctx context.Context, ns Namespace, key string, v Value) erro
 		usage := tx.Bucket(bucketUsage)
 		app := getUsage(usage, ns.appKey()) + delta
 		if delta > 0 && app > s.lim.AppBytes {
-			return fmt.Errorf("%w: the app would store %d bytes, above its limit of %d; delete keys first", ErrQuota, app, s.lim.AppBytes)
+			return host.Wrapf(ErrQuota, "the app would store %d bytes, above its limit of %d; delete keys first", app, s.lim.AppBytes)
 		}
 		person := getUsage(usage, ns.personKey()) + delta
 		if ns.Person != "" && delta > 0 && person > s.lim.PersonBytes {
-			return fmt.Errorf("%w: this person's scope would hold %d bytes, above its limit of %d; delete keys first", ErrQuota, person, s.lim.PersonBytes)
+			return host.Wrapf(ErrQuota, "this person's scope would hold %d bytes, above its limit of %d; delete keys first", person, s.lim.PersonBytes)
 		}
 		b, err := tx.Bucket(bucketData).CreateBucketIfNotExists(ns.appKey())
 		if err != nil {
@@ -303,10 +302,10 @@ func (s *Store) List(ctx context.Context, ns Namespace, prefix, cursor string, l
 		limit = DefaultList
 	}
 	if limit > MaxList {
-		return nil, "", fmt.Errorf("%w: limit %d is above %d", ErrInvalid, limit, MaxList)
+		return nil, "", host.Wrapf(ErrInvalid, "limit %d is above %d", limit, MaxList)
 	}
 	if len(prefix) > s.lim.KeyBytes || len(cursor) > s.lim.KeyBytes {
-		return nil, "", fmt.Errorf("%w: prefix and cursor are at most %d bytes", ErrInvalid, s.lim.KeyBytes)
+		return nil, "", host.Wrapf(ErrInvalid, "prefix and cursor are at most %d bytes", s.lim.KeyBytes)
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketData).Bucket(ns.appKey())
@@ -403,24 +402,12 @@ func (s *Store) request(op string, c *host.Call, req []byte) (Request, Namespace
 	case "person":
 		ns, err := s.PersonNamespace(c.Caller.App, c.Caller.Person)
 		if err != nil {
-			return r, ns, abiError(op, err)
+			return r, ns, err
 		}
 		return r, ns, nil
 	default:
 		return r, Namespace{}, host.Errorf(host.StatusBadRequest, "%s: scope %q; use \"app\" or \"person\"", op, r.Scope)
 	}
-}
-
-func abiError(op string, err error) error {
-	switch {
-	case errors.Is(err, ErrInvalid):
-		return host.Errorf(host.StatusBadRequest, "%s: %v", op, err)
-	case errors.Is(err, ErrNotFound):
-		return host.Errorf(host.StatusNotFound, "%s: %v", op, err)
-	case errors.Is(err, ErrQuota):
-		return host.Errorf(host.StatusQuota, "%s: %v", op, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 func (s *Store) opGet(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
@@ -430,7 +417,7 @@ func (s *Store) opGet(ctx context.Context, c *host.Call, req []byte) ([]byte, er
 	}
 	v, err := s.Get(ctx, ns, r.Key)
 	if err != nil {
-		return nil, abiError("kv.get", err)
+		return nil, err
 	}
 	var resp GetResponse
 	if v.Binary {
@@ -462,7 +449,7 @@ func (s *Store) opSet(ctx context.Context, c *host.Call, req []byte) ([]byte, er
 		return nil, host.Errorf(host.StatusBadRequest, "kv.set: give exactly one of \"value\" (text) or \"value_b64\" (base64 bytes)")
 	}
 	if err := s.Set(ctx, ns, r.Key, v); err != nil {
-		return nil, abiError("kv.set", err)
+		return nil, err
 	}
 	return []byte("{}"), nil
 }
@@ -474,7 +461,7 @@ func (s *Store) opDelete(ctx context.Context, c *host.Call, req []byte) ([]byte,
 	}
 	found, err := s.Delete(ctx, ns, r.Key)
 	if err != nil {
-		return nil, abiError("kv.delete", err)
+		return nil, err
 	}
 	return json.Marshal(DeleteResponse{Deleted: found})
 }
@@ -486,7 +473,7 @@ func (s *Store) opList(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	}
 	keys, next, err := s.List(ctx, ns, r.Prefix, r.Cursor, r.Limit)
 	if err != nil {
-		return nil, abiError("kv.list", err)
+		return nil, err
 	}
 	if keys == nil {
 		keys = []string{}

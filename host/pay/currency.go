@@ -1,5 +1,10 @@
 package pay
 
+import (
+	"strconv"
+	"strings"
+)
+
 // currencies maps every active ISO 4217 currency code that has a minor unit
 // to its exponent (the number of decimal places of its minor unit). Codes
 // without a minor unit (precious metals, XDR, test codes) are left out:
@@ -30,4 +35,27 @@ var currencies = map[string]int{
 func MinorUnits(code string) (int, bool) {
 	e, ok := currencies[code]
 	return e, ok
+}
+
+// FormatAmount writes amount minor units of currency in major units, as a
+// person reads it: FormatAmount(1250, "EUR") is "12.50 EUR", FormatAmount(-5,
+// "JPY") is "-5 JPY".
+func FormatAmount(amount int64, currency string) string {
+	exp, _ := MinorUnits(currency)
+	neg := amount < 0
+	u := uint64(amount)
+	if neg {
+		u = -u
+	}
+	digits := strconv.FormatUint(u, 10)
+	if exp > 0 {
+		if len(digits) <= exp {
+			digits = strings.Repeat("0", exp-len(digits)+1) + digits
+		}
+		digits = digits[:len(digits)-exp] + "." + digits[len(digits)-exp:]
+	}
+	if neg {
+		digits = "-" + digits
+	}
+	return digits + " " + currency
 }

@@ -17,7 +17,10 @@
 // awaiting_confirmation and a host-drawn prompt goes to that person only.
 // The person's answer reaches Confirm or Decline. Confirm settles (person →
 // merchant) in the same transaction as the state change, exactly once; with
-// too little money the order is declined (reason insufficient_funds). An
+// too little money the order is declined (reason insufficient_funds) and
+// Confirm returns ErrInsufficientFunds (status insufficient_funds) with the
+// balance, the price and what to do. Every error the service returns for
+// what a caller did is a *host.Error (ErrNotFound, ErrState, ...). An
 // order nobody answers expires after Config.TTL (Sweep, or Run on a ticker).
 // A paid order may be refunded in part or whole (pay.refund), never more than
 // was paid. Requests and refunds carry idempotency keys scoped to the app: a
@@ -51,8 +54,10 @@
 //     Only the host emits these events; an app cannot fake one. It is called
 //     after commit on the caller's goroutine, possibly inside a guest's host
 //     call: queue, do not dispatch synchronously.
-//   - Confirm(ctx, person, order) and Decline(ctx, person, order) answer a
-//     payment prompt; Balances(ctx, person) shows a wallet. The gateway calls them.
+//   - PromptKind() is the payment prompt, for whoever shows prompts
+//     (gateway.Config.Prompts): its answers confirm and decline call
+//     Confirm(ctx, person, order) and Decline(ctx, person, order).
+//     Balances(ctx, person) shows a wallet.
 //   - Run(ctx) (or Sweep from the integrator's own ticker) must run: it
 //     expires orders and redelivers outcomes after a restart.
 //   - Funcs() goes to the runtime's sandbox.Config.Funcs; Fund is for operator

@@ -3,8 +3,6 @@ package pay
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/passerelle/passerelle/host"
@@ -29,8 +27,8 @@ func viewOf(o Order) OrderView {
 }
 
 // PromptBody is the Body of the host-drawn payment prompt sent to the payer
-// (host.Outgoing Kind "prompt", Person = payer). The person answers with
-// Confirm or Decline.
+// (a host.Prompt of the service's PromptKind). The person answers confirm
+// (Confirm) or decline (Decline).
 type PromptBody struct {
 	Type         string    `json:"type"` // "payment"
 	Order        string    `json:"order"`
@@ -73,18 +71,6 @@ func decode(op string, req []byte, v any, shape string) error {
 	return nil
 }
 
-func abiError(op string, err error) error {
-	var he *host.Error
-	if errors.As(err, &he) {
-		return err
-	}
-	st := statusOf(err)
-	if st == host.StatusInternal {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return host.Errorf(st, "%s: %v", op, err)
-}
-
 func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
 	var r Request
 	if err := decode("pay.request", req, &r, `{"amount":1250,"currency":"EUR","description":"...","idempotency_key":"..."}`); err != nil {
@@ -95,15 +81,16 @@ func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]by
 	}
 	o, _, err := s.NewOrder(ctx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
 	if err != nil {
-		return nil, abiError("pay.request", err)
+		return nil, err
 	}
 	if o.State == StateAwaiting {
 		// Sent again on an idempotent retry: the first prompt may have been lost.
 		exp, _ := MinorUnits(o.Currency)
-		body, _ := json.Marshal(PromptBody{Type: "payment", Order: o.ID, Amount: o.Amount, Currency: o.Currency, Exponent: exp,
+		body, _ := json.Marshal(PromptBody{Type: s.prompt.Name, Order: o.ID, Amount: o.Amount, Currency: o.Currency, Exponent: exp,
 			Description: o.Description, Merchant: o.Ref.Merchant, MerchantName: s.merchantName(ctx, o.Ref.Merchant),
 			App: o.Ref.App, Expires: o.Expires})
-		err := c.Emit(ctx, host.Outgoing{Kind: "prompt", App: c.Caller.App, Conversation: o.Conversation, Person: o.Person, Body: body})
+		err := c.Emit(ctx, host.Outgoing{App: c.Caller.App, Conversation: o.Conversation,
+			Prompt: &host.Prompt{ID: PromptID(o.ID), Kind: s.prompt, Person: o.Person, Body: body}})
 		if err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "pay.request: order %s was created but its prompt could not be sent; retry with the same idempotency_key", o.ID)
 		}
@@ -118,7 +105,7 @@ func (s *Service) opRefund(ctx context.Context, c *host.Call, req []byte) ([]byt
 	}
 	o, err := s.Refund(ctx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
 	if err != nil {
-		return nil, abiError("pay.refund", err)
+		return nil, err
 	}
 	return json.Marshal(viewOf(o))
 }
@@ -141,4 +128,40 @@ func (s *Service) merchantName(ctx context.Context, merchant string) string {
 		return ""
 	}
 	return s.cfg.MerchantName(ctx, merchant)
+}
+
+// Answers to a payment prompt.
+const (
+	AnswerConfirm = "confirm"
+	AnswerDecline = "decline"
+)
+
+// PromptID returns the id of the payment prompt of an order: one prompt
+// per order, however often the app asks.
+func PromptID(order string) string { return "pay_" + order }
+
+// PromptKind returns the payment prompt: confirm or decline an order. An
+// answer that finds the order final already (paid, declined, expired) or
+// declines it for want of money settles the prompt, with the error that
+// says so.
+func (s *Service) PromptKind() *host.PromptKind { return s.prompt }
+
+func (s *Service) newPromptKind() *host.PromptKind {
+	return &host.PromptKind{
+		Name:    "payment",
+		Answers: []string{AnswerConfirm, AnswerDecline},
+		Apply: func(ctx context.Context, a host.Answer) (bool, error) {
+			var b PromptBody
+			if err := json.Unmarshal(a.Body, &b); err != nil || b.Order == "" {
+				return false, host.Errorf(host.StatusBadRequest, "this payment prompt names no order; dismiss it")
+			}
+			var err error
+			if a.Choice == AnswerConfirm {
+				err = s.Confirm(ctx, a.Person, b.Order)
+			} else {
+				err = s.Decline(ctx, a.Person, b.Order)
+			}
+			return host.Settles(err, host.StatusConflict, host.StatusInsufficientFunds), err
+		},
+	}
 }

@@ -74,10 +74,10 @@ func (r Request) check() error {
 		return err
 	}
 	if r.Description == "" || !utf8.ValidString(r.Description) || utf8.RuneCountInString(r.Description) > MaxDescription {
-		return fmt.Errorf("%w: description must be 1..%d characters; say what the person pays for", ErrInvalid, MaxDescription)
+		return host.Wrapf(ErrInvalid, "description must be 1..%d characters; say what the person pays for", MaxDescription)
 	}
 	if r.IdempotencyKey == "" || len(r.IdempotencyKey) > MaxIdempotencyKey {
-		return fmt.Errorf("%w: idempotency_key must be 1..%d bytes; use one key per purchase and reuse it on retry", ErrInvalid, MaxIdempotencyKey)
+		return host.Wrapf(ErrInvalid, "idempotency_key must be 1..%d bytes; use one key per purchase and reuse it on retry", MaxIdempotencyKey)
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func (s *Service) NewOrder(ctx context.Context, ref host.AppRef, person, convers
 		return Order{}, false, err
 	}
 	if person == "" {
-		return Order{}, false, fmt.Errorf("%w: no person to pay; request payments while handling an event a person caused", ErrInvalid)
+		return Order{}, false, host.Wrapf(ErrInvalid, "no person to pay; request payments while handling an event a person caused")
 	}
 	err = s.commit.Do(func(tx *bbolt.Tx) error {
 		fresh, o = false, Order{}
@@ -116,8 +116,7 @@ func (s *Service) NewOrder(ctx context.Context, ref host.AppRef, person, convers
 				return err
 			}
 			if o.Person != person || o.Amount != r.Amount || o.Currency != r.Currency || o.Description != r.Description {
-				return fmt.Errorf("%w: idempotency_key %q belongs to order %s for %d %s %q; use a new key for a new purchase",
-					ErrConflict, r.IdempotencyKey, o.ID, o.Amount, o.Currency, o.Description)
+				return host.Wrapf(ErrConflict, "idempotency_key %q belongs to order %s for %d %s %q; use a new key for a new purchase", r.IdempotencyKey, o.ID, o.Amount, o.Currency, o.Description)
 			}
 			return nil
 		}
@@ -145,7 +144,7 @@ func (s *Service) Order(ctx context.Context, id string) (Order, error) {
 	var o Order
 	err := s.db.View(func(tx *bbolt.Tx) error { return getJSON(tx.Bucket(bucketOrders), []byte(id), &o) })
 	if err != nil {
-		return Order{}, fmt.Errorf("%w: no order %q", ErrNotFound, id)
+		return Order{}, host.Wrapf(ErrNotFound, "no order %q", id)
 	}
 	return o, nil
 }
@@ -155,16 +154,18 @@ func (s *Service) Order(ctx context.Context, id string) (Order, error) {
 // change. Only the person the order is for may confirm it (anyone else gets
 // ErrNotFound). Confirming a paid order again does nothing and returns nil.
 // Without enough money the order is declined (reason insufficient_funds) and
-// ErrInsufficientFunds is returned; a declined or expired order returns
-// ErrState or ErrExpired.
+// ErrInsufficientFunds is returned, its message giving the balance and the
+// price; a declined or expired order returns ErrState or ErrExpired. Every
+// error but a store failure is a *host.Error.
 func (s *Service) Confirm(ctx context.Context, person, orderID string) error {
 	var o Order
 	var changed bool
+	var held int64 // the wallet's balance when it was too low
 	err := s.commit.Do(func(tx *bbolt.Tx) error {
-		changed, o = false, Order{}
+		changed, o, held = false, Order{}, 0
 		orders := tx.Bucket(bucketOrders)
 		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Person != person {
-			return fmt.Errorf("%w: no order %q for this person", ErrNotFound, orderID)
+			return host.Wrapf(ErrNotFound, "no order %q for this person", orderID)
 		}
 		if o.State != StateAwaiting {
 			return nil // reported after the transaction
@@ -177,7 +178,7 @@ func (s *Service) Confirm(ctx context.Context, person, orderID string) error {
 		err := s.move(tx, PersonAccount(person), MerchantAccount(o.Ref.Merchant), o.Currency, o.Amount, "settle", o.ID)
 		switch {
 		case errors.Is(err, ErrInsufficientFunds):
-			changed = true
+			changed, held = true, getBalance(tx, PersonAccount(person), o.Currency)
 			return s.finish(tx, &o, StateDeclined, ReasonInsufficientFunds, now)
 		case err != nil:
 			return err
@@ -197,13 +198,14 @@ func (s *Service) Confirm(ctx context.Context, person, orderID string) error {
 		return nil
 	case StateDeclined:
 		if o.Reason == ReasonInsufficientFunds {
-			return fmt.Errorf("%w: the wallet holds less than %d %s; order %s is declined", ErrInsufficientFunds, o.Amount, o.Currency, o.ID)
+			return host.Wrapf(ErrInsufficientFunds, "your wallet holds %s and %q costs %s, so order %s is declined and nothing was charged; add money to your wallet, then ask the app for a new order",
+				FormatAmount(held, o.Currency), o.Description, FormatAmount(o.Amount, o.Currency), o.ID)
 		}
-		return fmt.Errorf("%w: order %s was declined", ErrState, o.ID)
+		return host.Wrapf(ErrState, "order %s was declined", o.ID)
 	case StateExpired:
-		return fmt.Errorf("%w: order %s expired before it was confirmed; ask the app for a new one", ErrExpired, o.ID)
+		return host.Wrapf(ErrExpired, "order %s expired before it was confirmed; ask the app for a new one", o.ID)
 	}
-	return fmt.Errorf("%w: order %s is %s", ErrState, o.ID, o.State)
+	return host.Wrapf(ErrState, "order %s is %s", o.ID, o.State)
 }
 
 // Decline is the person's no to an order. Declining a declined order does
@@ -214,7 +216,7 @@ func (s *Service) Decline(ctx context.Context, person, orderID string) error {
 	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		changed, o = false, Order{}
 		if err := getJSON(tx.Bucket(bucketOrders), []byte(orderID), &o); err != nil || o.Person != person {
-			return fmt.Errorf("%w: no order %q for this person", ErrNotFound, orderID)
+			return host.Wrapf(ErrNotFound, "no order %q for this person", orderID)
 		}
 		if o.State != StateAwaiting {
 			return nil
@@ -231,7 +233,7 @@ func (s *Service) Decline(ctx context.Context, person, orderID string) error {
 	if o.State == StateDeclined {
 		return nil
 	}
-	return fmt.Errorf("%w: order %s is already %s", ErrState, o.ID, o.State)
+	return host.Wrapf(ErrState, "order %s is already %s", o.ID, o.State)
 }
 
 // finish moves an awaiting order to a final state in tx.
@@ -258,10 +260,10 @@ func outcomeKey(o Order) []byte {
 // refunding again; the same key with another order or amount is ErrConflict.
 func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, amount int64, key string) (Order, error) {
 	if key == "" || len(key) > MaxIdempotencyKey {
-		return Order{}, fmt.Errorf("%w: idempotency_key must be 1..%d bytes", ErrInvalid, MaxIdempotencyKey)
+		return Order{}, host.Wrapf(ErrInvalid, "idempotency_key must be 1..%d bytes", MaxIdempotencyKey)
 	}
 	if amount < 0 {
-		return Order{}, fmt.Errorf("%w: amount %d is negative; give the minor units to refund, or 0 for all", ErrInvalid, amount)
+		return Order{}, host.Wrapf(ErrInvalid, "amount %d is negative; give the minor units to refund, or 0 for all", amount)
 	}
 	type record struct {
 		Order  string `json:"order"`
@@ -273,19 +275,18 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 		changed, o = false, Order{}
 		orders, idem := tx.Bucket(bucketOrders), tx.Bucket(bucketIdem)
 		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Ref.Merchant != ref.Merchant || o.Ref.App != ref.App {
-			return fmt.Errorf("%w: no order %q of this app", ErrNotFound, orderID)
+			return host.Wrapf(ErrNotFound, "no order %q of this app", orderID)
 		}
 		rk := refundKey(ref.Merchant, ref.App, key)
 		var prev record
 		if err := getJSON(idem, rk, &prev); err == nil {
 			if prev.Order != orderID || prev.Amount != amount {
-				return fmt.Errorf("%w: idempotency_key %q was used to refund %d of order %s; use a new key for a new refund",
-					ErrConflict, key, prev.Amount, prev.Order)
+				return host.Wrapf(ErrConflict, "idempotency_key %q was used to refund %d of order %s; use a new key for a new refund", key, prev.Amount, prev.Order)
 			}
 			return nil
 		}
 		if o.State != StatePaid && o.State != StatePartiallyRefunded {
-			return fmt.Errorf("%w: order %s is %s; only paid orders can be refunded", ErrState, o.ID, o.State)
+			return host.Wrapf(ErrState, "order %s is %s; only paid orders can be refunded", o.ID, o.State)
 		}
 		left := o.Amount - o.Refunded
 		give := amount
@@ -293,7 +294,7 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 			give = left
 		}
 		if give > left {
-			return fmt.Errorf("%w: refund of %d exceeds the %d %s still refundable on order %s", ErrInvalid, give, left, o.Currency, o.ID)
+			return host.Wrapf(ErrInvalid, "refund of %d exceeds the %d %s still refundable on order %s", give, left, o.Currency, o.ID)
 		}
 		if err := s.move(tx, MerchantAccount(o.Ref.Merchant), PersonAccount(o.Person), o.Currency, give, "refund", o.ID); err != nil {
 			return err

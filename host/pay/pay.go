@@ -7,7 +7,6 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -24,12 +23,12 @@ import (
 
 // Errors returned by the service, wrapped with details; test with errors.Is.
 var (
-	ErrNotFound          = errors.New("pay: not found")
-	ErrInvalid           = errors.New("pay: invalid request")
-	ErrInsufficientFunds = errors.New("pay: insufficient funds")
-	ErrState             = errors.New("pay: order is not in a state that allows this")
-	ErrExpired           = errors.New("pay: order expired")
-	ErrConflict          = errors.New("pay: idempotency key reused with different fields")
+	ErrNotFound          = &host.Error{Status: host.StatusNotFound, Message: "pay: not found"}
+	ErrInvalid           = &host.Error{Status: host.StatusBadRequest, Message: "pay: invalid request"}
+	ErrInsufficientFunds = &host.Error{Status: host.StatusInsufficientFunds, Message: "pay: insufficient funds"}
+	ErrState             = &host.Error{Status: host.StatusConflict, Message: "pay: order is not in a state that allows this"}
+	ErrExpired           = &host.Error{Status: host.StatusConflict, Message: "pay: order expired"}
+	ErrConflict          = &host.Error{Status: host.StatusConflict, Message: "pay: idempotency key reused with different fields"}
 )
 
 var (
@@ -92,6 +91,7 @@ type Service struct {
 	db     *bbolt.DB
 	commit *bolt.Committer
 	cfg    Config
+	prompt *host.PromptKind
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -109,6 +109,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 		cfg.SweepInterval = DefaultSweepInterval
 	}
 	s := &Service{db: db, commit: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrNotFound, ErrInvalid, ErrInsufficientFunds, ErrState, ErrExpired, ErrConflict}}), cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	s.prompt = s.newPromptKind()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -171,14 +172,14 @@ func putBalance(tx *bbolt.Tx, account, currency string, v int64) error {
 // ErrInsufficientFunds and writes nothing.
 func (s *Service) move(tx *bbolt.Tx, from, to, currency string, amount int64, kind, order string) error {
 	if amount <= 0 {
-		return fmt.Errorf("%w: amount %d must be positive", ErrInvalid, amount)
+		return host.Wrapf(ErrInvalid, "amount %d must be positive", amount)
 	}
 	fb, tb := getBalance(tx, from, currency), getBalance(tx, to, currency)
 	if from != Issuance && fb < amount {
-		return fmt.Errorf("%w: %s has %d %s, needs %d", ErrInsufficientFunds, from, fb, currency, amount)
+		return host.Wrapf(ErrInsufficientFunds, "%s has %d %s, needs %d", from, fb, currency, amount)
 	}
 	if fb < math.MinInt64+amount || tb > math.MaxInt64-amount {
-		return fmt.Errorf("%w: balance would overflow", ErrInvalid)
+		return host.Wrapf(ErrInvalid, "balance would overflow")
 	}
 	postings := tx.Bucket(bucketPostings)
 	mv := newID("mv_")
@@ -210,10 +211,10 @@ func (s *Service) move(tx *bbolt.Tx, from, to, currency string, amount int64, ki
 
 func checkMoney(amount int64, currency string) error {
 	if _, ok := MinorUnits(currency); !ok {
-		return fmt.Errorf("%w: currency %q is not an ISO 4217 code; use an upper-case code such as EUR or USD", ErrInvalid, currency)
+		return host.Wrapf(ErrInvalid, "currency %q is not an ISO 4217 code; use an upper-case code such as EUR or USD", currency)
 	}
 	if amount <= 0 || amount > MaxAmount {
-		return fmt.Errorf("%w: amount %d must be between 1 and %d minor units", ErrInvalid, amount, MaxAmount)
+		return host.Wrapf(ErrInvalid, "amount %d must be between 1 and %d minor units", amount, MaxAmount)
 	}
 	return nil
 }
@@ -226,7 +227,7 @@ func (s *Service) Fund(ctx context.Context, account, currency string, amount int
 		return err
 	}
 	if !strings.HasPrefix(account, "person:") && !strings.HasPrefix(account, "merchant:") {
-		return fmt.Errorf("%w: account %q; fund a PersonAccount or a MerchantAccount", ErrInvalid, account)
+		return host.Wrapf(ErrInvalid, "account %q; fund a PersonAccount or a MerchantAccount", account)
 	}
 	return s.commit.Do(func(tx *bbolt.Tx) error {
 		return s.move(tx, Issuance, account, currency, amount, "fund", "")
@@ -373,18 +374,4 @@ func getJSON(b *bbolt.Bucket, key []byte, v any) error {
 		return ErrNotFound
 	}
 	return json.Unmarshal(data, v)
-}
-
-// statusOf maps the package's errors to ABI statuses.
-func statusOf(err error) host.Status {
-	switch {
-	case errors.Is(err, ErrInvalid):
-		return host.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return host.StatusNotFound
-	case errors.Is(err, ErrConflict), errors.Is(err, ErrState), errors.Is(err, ErrExpired), errors.Is(err, ErrInsufficientFunds):
-		return host.StatusConflict
-	default:
-		return host.StatusInternal
-	}
 }

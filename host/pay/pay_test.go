@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,6 +127,21 @@ func TestMinorUnits(t *testing.T) {
 	}
 }
 
+func TestFormatAmount(t *testing.T) {
+	for _, tc := range []struct {
+		amount int64
+		code   string
+		want   string
+	}{{1250, "EUR", "12.50 EUR"}, {5, "EUR", "0.05 EUR"}, {0, "USD", "0.00 USD"}, {-1250, "EUR", "-12.50 EUR"},
+		{1000, "JPY", "1000 JPY"}, {1, "KWD", "0.001 KWD"}, {12345, "CLF", "1.2345 CLF"}} {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := pay.FormatAmount(tc.amount, tc.code); got != tc.want {
+				t.Fatalf("FormatAmount(%d, %q) = %q, want %q", tc.amount, tc.code, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestRequestValidation(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range []struct {
@@ -174,8 +190,10 @@ func TestOrderLifecycle(t *testing.T) {
 	}
 	p := f.out.out[0]
 	var body pay.PromptBody
-	_ = json.Unmarshal(p.Body, &body)
-	if p.Kind != "prompt" || p.Person != "alice" || body.Type != "payment" || body.Order != v.Order || body.Amount != 1250 ||
+	if p.Prompt == nil || json.Unmarshal(p.Prompt.Body, &body) != nil {
+		t.Fatalf("emitted %+v, want a prompt", p)
+	}
+	if p.Prompt.Kind != f.s.PromptKind() || p.Prompt.ID != pay.PromptID(v.Order) || p.Prompt.Person != "alice" || body.Type != "payment" || body.Order != v.Order || body.Amount != 1250 ||
 		body.Currency != "EUR" || body.Exponent != 2 || body.Merchant != "acme" || body.App != "shop" || body.Description != "Blue shirt" {
 		t.Fatalf("prompt = %+v %+v", p, body)
 	}
@@ -276,8 +294,14 @@ func TestDeclineExpireInsufficient(t *testing.T) {
 		return o.ID
 	}
 	tooMuch := newOrder("a", 5000)
-	if err := f.s.Confirm(ctx, "alice", tooMuch); !errors.Is(err, pay.ErrInsufficientFunds) {
-		t.Fatalf("confirm without funds: %v", err)
+	err := f.s.Confirm(ctx, "alice", tooMuch)
+	if !errors.Is(err, pay.ErrInsufficientFunds) || host.StatusOf(err) != host.StatusInsufficientFunds {
+		t.Fatalf("confirm without funds: %v (status %s)", err, host.StatusOf(err))
+	}
+	for _, part := range []string{"1000 JPY", "5000 JPY", tooMuch, "declined", "add money"} {
+		if msg := host.MessageOf(err); !strings.Contains(msg, part) {
+			t.Errorf("message %q does not say %q", msg, part)
+		}
 	}
 	if o, _ := f.s.Order(ctx, tooMuch); o.State != pay.StateDeclined || o.Reason != pay.ReasonInsufficientFunds {
 		t.Fatalf("order = %+v", o)
@@ -289,13 +313,13 @@ func TestDeclineExpireInsufficient(t *testing.T) {
 	if err := f.s.Decline(ctx, "alice", declined); err != nil {
 		t.Fatalf("declining twice: %v", err)
 	}
-	if err := f.s.Confirm(ctx, "alice", declined); !errors.Is(err, pay.ErrState) {
+	if err := f.s.Confirm(ctx, "alice", declined); !errors.Is(err, pay.ErrState) || host.StatusOf(err) != host.StatusConflict {
 		t.Fatalf("confirming a declined order: %v", err)
 	}
 	late := newOrder("c", 100)
 	swept := newOrder("d", 100)
 	f.clk.Add(11 * time.Minute)
-	if err := f.s.Confirm(ctx, "alice", late); !errors.Is(err, pay.ErrExpired) {
+	if err := f.s.Confirm(ctx, "alice", late); !errors.Is(err, pay.ErrExpired) || host.StatusOf(err) != host.StatusConflict {
 		t.Fatalf("confirming after the TTL: %v", err)
 	}
 	n, err := f.s.Sweep(ctx, f.clk.Now())

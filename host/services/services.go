@@ -3,14 +3,16 @@
 // to each other, the way every Passerelle process needs them: the server,
 // `passerelle dev` and the mini-app tests (runtime/apptest).
 //
-// What the services need from outside the host layer (where payment
-// outcomes and due timers go, who is in a conversation) comes in as
-// optional hooks in Config, so this package depends on neither the sandbox
-// nor the gateway.
+// What the services cause for apps (payment outcomes, consent answers, due
+// timers) leaves them as Events through one hook, Config.Events; who is in
+// a conversation comes in as Config.Members. So this package depends on
+// neither the sandbox nor the gateway.
 //
-//	s, err := services.Open(db, services.Config{Payments: q, FireTimer: fire, Consent: answered})
+//	q := hostevents.New() // runtime/hostevents
+//	s, err := services.Open(db, services.Config{Events: q.Push})
 //	eng, err := sandbox.New(ctx, sandbox.Config{Funcs: s.Funcs(), ...})
 //	go s.Run(ctx) // payment expiry and timers, until ctx ends
+//	go q.Run(ctx, deliver)
 package services
 
 import (
@@ -36,24 +38,19 @@ type Config struct {
 	// PaymentTTL is how long a payment order waits for the person's
 	// confirmation (pay.DefaultTTL if zero).
 	PaymentTTL time.Duration
-	// Payments learns every final state of an order (pay.Notifier). It may be
-	// called inside a guest's host call: queue, do not dispatch. Nil drops
-	// the outcomes.
-	Payments pay.Notifier
-	// FireTimer is called for each due timer (timer.Config.Fire). Nil drops
-	// them, with a log line.
-	FireTimer func(ctx context.Context, t timer.Timer) error
+	// Events learns every event the services cause for an app: each final
+	// state of a payment order, each committed answer to a consent prompt,
+	// each due timer. It runs on the goroutine that made the change,
+	// sometimes inside a guest's host call or a person's request: queue the
+	// event (runtime/hostevents), do not deliver it there, and call
+	// Event.Done once its delivery ended. Nil forgets payment outcomes and
+	// consent answers and drops due timers, with a log line.
+	Events func(ctx context.Context, ev Event)
 	// Members answers chat.share's membership checks (chat.Members). Nil
-	// lets chat.share post only into the event's own conversation.
+	// asks the call's outbox when it can answer (the gateway's does);
+	// without either, chat.share posts only into the event's own
+	// conversation.
 	Members chat.Members
-	// Consent learns every committed answer to a consent prompt
-	// (identity.Config.Answered): the app that asked (merchant and app id),
-	// the person, the conversation where it asked and the consent event
-	// for the app. It runs in the caller of Identity.Grant or Refuse: queue,
-	// do not dispatch. Nil drops the answers. Each answer is kept until the
-	// consumer calls Identity.AnswerDelivered with ev.Prompt; Run hands the
-	// answers a previous run kept to Consent again.
-	Consent func(ctx context.Context, ref host.AppRef, person, conversation string, ev host.ConsentEvent)
 }
 
 // Services is the platform's host services on one database.
@@ -75,17 +72,8 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	s := &Services{}
 	var err error
 	idCfg := identity.Config{Logger: log.With("component", "identity")}
-	if cfg.Consent != nil {
-		idCfg.Answered = func(ctx context.Context, p identity.Prompt, granted bool) {
-			cfg.Consent(ctx, p.Ref(), p.Person, p.Conversation, p.Event(granted))
-		}
-	}
-	if s.Identity, err = identity.Open(db, idCfg); err != nil {
-		return nil, err
-	}
-	if s.Pay, err = pay.Open(db, pay.Config{
-		TTL:      cfg.PaymentTTL,
-		Notifier: cfg.Payments,
+	payCfg := pay.Config{
+		TTL: cfg.PaymentTTL,
 		MerchantName: func(ctx context.Context, id string) string {
 			m, err := s.Identity.Merchant(ctx, id)
 			if err != nil {
@@ -94,14 +82,24 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 			return m.Name
 		},
 		Logger: log.With("component", "pay"),
-	}); err != nil {
+	}
+	timerCfg := timer.Config{Logger: log.With("component", "timer")}
+	if cfg.Events != nil {
+		idCfg.Answered = s.consentAnswered(cfg.Events, log)
+		payCfg.Notifier = outcomes{s, cfg.Events}
+		timerCfg.Fire = fireTimer(cfg.Events)
+	}
+	if s.Identity, err = identity.Open(db, idCfg); err != nil {
+		return nil, err
+	}
+	if s.Pay, err = pay.Open(db, payCfg); err != nil {
 		return nil, err
 	}
 	if s.KV, err = kv.Open(db, kv.Config{Pseudonyms: s.Identity, Logger: log.With("component", "kv")}); err != nil {
 		return nil, err
 	}
 	s.Chat = chat.New(chat.Config{Members: cfg.Members, Logger: log.With("component", "chat")})
-	if s.Timers, err = timer.Open(db, timer.Config{Fire: cfg.FireTimer, Logger: log.With("component", "timer")}); err != nil {
+	if s.Timers, err = timer.Open(db, timerCfg); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -119,6 +117,12 @@ func (s *Services) Funcs() []host.Func {
 	return funcs
 }
 
+// PromptKinds returns the kinds of prompt the services draw (payment,
+// consent, share), for whoever shows prompts and takes the answers.
+func (s *Services) PromptKinds() []*host.PromptKind {
+	return []*host.PromptKind{s.Pay.PromptKind(), s.Identity.PromptKind(), s.Chat.PromptKind()}
+}
+
 // Run hands over the consent answers a previous run kept
 // (Identity.Redeliver), then runs the services' background loops (expiring
 // unconfirmed payment orders and handing over their outcomes, firing due
@@ -129,4 +133,86 @@ func (s *Services) Run(ctx context.Context) {
 	wg.Go(func() { _ = s.Pay.Run(ctx) })
 	wg.Go(func() { _ = s.Timers.Run(ctx) })
 	wg.Wait()
+}
+
+// Event is an event the host services caused for an app: a payment
+// order's final state, a person's answer to a consent prompt, a due timer.
+// App names the app (its Version may be empty: the conversation's version
+// serves it); Event is what the app reads, without the fields the runtime
+// fills (id, app, pseudonymous user).
+type Event struct {
+	App          host.AppRef
+	Person       string // platform id; "" for a timer set without a person
+	Conversation string
+	Surface      string
+	Event        host.Event
+
+	done func(ctx context.Context, err error)
+}
+
+// Done tells the service that caused ev how its delivery ended: err is nil
+// once the app had the event, or the reason it did not. A payment outcome
+// or a consent answer is forgotten unless ctx has ended (the process is
+// stopping: the next start hands it over again), whatever err; a timer
+// whose delivery failed is tried again later (timer.Config.MaxAttempts).
+// Call it once per event.
+func (ev Event) Done(ctx context.Context, err error) {
+	if ev.done != nil {
+		ev.done(ctx, err)
+	}
+}
+
+// outcomes is the pay.Notifier: every final state of an order becomes a
+// payment event for the app that requested it.
+type outcomes struct {
+	s      *Services
+	events func(context.Context, Event)
+}
+
+func (n outcomes) PaymentOutcome(ctx context.Context, o pay.Order) {
+	pe := o.Event()
+	n.events(ctx, Event{App: o.Ref, Person: o.Person, Conversation: o.Conversation, Surface: o.Surface,
+		Event: host.Event{Type: host.EventPayment, Payment: &pe},
+		done: func(ctx context.Context, _ error) {
+			if ctx.Err() == nil {
+				n.s.Pay.OutcomeDelivered(o)
+			}
+		}})
+}
+
+// consentAnswered is the identity.Config.Answered hook: every answer
+// becomes a consent event for the app that asked.
+func (s *Services) consentAnswered(events func(context.Context, Event), log *slog.Logger) func(context.Context, identity.Prompt, bool) {
+	return func(ctx context.Context, p identity.Prompt, granted bool) {
+		ce := p.Event(granted)
+		events(ctx, Event{App: p.Ref(), Person: p.Person, Conversation: p.Conversation,
+			Event: host.Event{Type: host.EventConsent, Consent: &ce},
+			done: func(ctx context.Context, _ error) {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := s.Identity.AnswerDelivered(ctx, ce.Prompt); err != nil {
+					log.Warn("consent answer not forgotten", "prompt", ce.Prompt, "err", err)
+				}
+			}})
+	}
+}
+
+// fireTimer is the timer.Config.Fire hook: it hands the timer event over
+// and waits for its delivery, so that a timer whose event did not reach the
+// app is tried again.
+func fireTimer(events func(context.Context, Event)) func(context.Context, timer.Timer) error {
+	return func(ctx context.Context, t timer.Timer) error {
+		te := t.Event()
+		res := make(chan error, 1)
+		events(ctx, Event{App: t.Ref, Person: t.Person, Conversation: t.Conversation, Surface: t.Surface,
+			Event: host.Event{Type: host.EventTimer, Timer: &te},
+			done:  func(_ context.Context, err error) { res <- err }})
+		select {
+		case err := <-res:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/host/services"
-	"github.com/passerelle/passerelle/host/timer"
 )
 
 var shop = host.AppRef{Merchant: "acme", App: "shop", Version: "1.0.0"}
@@ -30,15 +29,31 @@ func openDB(t *testing.T) *bbolt.DB {
 	return db
 }
 
-type outcomes struct {
+// caused records the events the services cause; timers are acknowledged
+// at once, everything else when the test says so.
+type caused struct {
 	mu     sync.Mutex
-	orders []pay.Order
+	events []services.Event
+	timers chan services.Event
 }
 
-func (o *outcomes) PaymentOutcome(_ context.Context, ord pay.Order) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.orders = append(o.orders, ord)
+func (c *caused) push(ctx context.Context, ev services.Event) {
+	if ev.Event.Timer != nil {
+		c.timers <- ev
+		ev.Done(ctx, nil)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, ev)
+}
+
+func (c *caused) take() []services.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	evs := c.events
+	c.events = nil
+	return evs
 }
 
 func TestFuncs(t *testing.T) {
@@ -73,16 +88,14 @@ func TestFuncs(t *testing.T) {
 	}
 }
 
-// TestWiring checks the hooks: payment outcomes reach Payments, due timers
-// reach FireTimer from Run, and storage knows people through identity.
+// TestWiring checks the Events hook: a payment outcome becomes a payment
+// event of the order's app, person and conversation, kept by the payment
+// service until it is Done; a due timer becomes a timer event from Run;
+// and storage knows people through identity.
 func TestWiring(t *testing.T) {
 	ctx := context.Background()
-	paid := &outcomes{}
-	fired := make(chan timer.Timer, 1)
-	s, err := services.Open(openDB(t), services.Config{
-		Payments:  paid,
-		FireTimer: func(_ context.Context, tm timer.Timer) error { fired <- tm; return nil },
-	})
+	got := &caused{timers: make(chan services.Event, 1)}
+	s, err := services.Open(openDB(t), services.Config{Events: got.push})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +113,21 @@ func TestWiring(t *testing.T) {
 	if err := s.Pay.Confirm(ctx, alice.ID, o.ID); err != nil {
 		t.Fatal(err)
 	}
-	paid.mu.Lock()
-	if len(paid.orders) != 1 || paid.orders[0].ID != o.ID || paid.orders[0].State != pay.StatePaid {
-		t.Errorf("outcomes %+v, want order %s paid", paid.orders, o.ID)
+	evs := got.take()
+	if len(evs) != 1 || evs[0].App != shop || evs[0].Person != alice.ID || evs[0].Conversation != "cv_1" ||
+		evs[0].Event.Type != host.EventPayment || evs[0].Event.Payment.Order != o.ID || evs[0].Event.Payment.Status != "paid" {
+		t.Fatalf("events %+v, want order %s paid", evs, o.ID)
 	}
-	paid.mu.Unlock()
+	if n, _ := s.Pay.Undelivered(ctx); n != 1 {
+		t.Errorf("%d outcomes kept before Done, want 1", n)
+	}
+	evs[0].Done(ctx, nil)
+	if _, err := s.Pay.Sweep(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Pay.Undelivered(ctx); n != 0 {
+		t.Errorf("%d outcomes kept after Done, want 0", n)
+	}
 
 	if _, err := s.KV.PersonNamespace(shop, alice.ID); err != nil {
 		t.Errorf("person storage: %v", err)
@@ -117,8 +140,8 @@ func TestWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := <-fired; got.ID != tm.ID || string(got.Payload) != `{"n":1}` {
-		t.Errorf("fired %+v, want timer %s", got, tm.ID)
+	if ev := <-got.timers; ev.Event.Timer.ID != tm.ID || string(ev.Event.Timer.Payload) != `{"n":1}` || ev.Person != alice.ID {
+		t.Errorf("fired %+v, want timer %s", ev, tm.ID)
 	}
 	cancel()
 	<-done // Run returns once its loops have stopped
@@ -185,11 +208,11 @@ func TestPaymentPromptNamesTheMerchant(t *testing.T) {
 	if _, err := request.Handle(ctx, call, []byte(`{"amount":1250,"currency":"EUR","description":"Blue shirt","idempotency_key":"k1"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if len(out.out) != 1 || out.out[0].Kind != "prompt" || out.out[0].Person != "p_1" {
+	if len(out.out) != 1 || out.out[0].Prompt == nil || out.out[0].Prompt.Person != "p_1" {
 		t.Fatalf("emitted %+v, want one prompt to p_1", out.out)
 	}
 	var body pay.PromptBody
-	if err := json.Unmarshal(out.out[0].Body, &body); err != nil {
+	if err := json.Unmarshal(out.out[0].Prompt.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	if body.Merchant != "acme" || body.MerchantName != "Acme Outfitters" {
@@ -197,7 +220,7 @@ func TestPaymentPromptNamesTheMerchant(t *testing.T) {
 	}
 }
 
-// TestConsentHook: an answer to a consent prompt reaches Consent with the
+// TestConsentHook: an answer to a consent prompt reaches Events with the
 // app, the person, the conversation where the app asked and the event.
 func TestConsentHook(t *testing.T) {
 	ctx := context.Background()
@@ -208,8 +231,8 @@ func TestConsentHook(t *testing.T) {
 	}
 	var got []answered
 	s, err := services.Open(openDB(t), services.Config{
-		Consent: func(_ context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
-			got = append(got, answered{ref, person, conv, ev})
+		Events: func(_ context.Context, ev services.Event) {
+			got = append(got, answered{ev.App, ev.Person, ev.Conversation, *ev.Event.Consent})
 		},
 	})
 	if err != nil {
@@ -237,7 +260,7 @@ func TestConsentHook(t *testing.T) {
 			t.Fatalf("profile without a grant: %v", err)
 		}
 		var body struct{ ID string }
-		if len(out.out) != 1 || json.Unmarshal(out.out[0].Body, &body) != nil {
+		if len(out.out) != 1 || out.out[0].Prompt == nil || json.Unmarshal(out.out[0].Prompt.Body, &body) != nil {
 			t.Fatalf("emitted %+v, want one consent prompt", out.out)
 		}
 		got = nil

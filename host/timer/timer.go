@@ -7,7 +7,6 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -30,9 +29,9 @@ const (
 
 // Errors, wrapped with details; test with errors.Is.
 var (
-	ErrNotFound = errors.New("timer: not found")
-	ErrInvalid  = errors.New("timer: invalid request")
-	ErrQuota    = errors.New("timer: too many pending timers")
+	ErrNotFound = &host.Error{Status: host.StatusNotFound, Message: "timer: not found"}
+	ErrInvalid  = &host.Error{Status: host.StatusBadRequest, Message: "timer: invalid request"}
+	ErrQuota    = &host.Error{Status: host.StatusQuota, Message: "timer: too many pending timers"}
 )
 
 var (
@@ -161,20 +160,20 @@ func addCount(tx *bbolt.Tx, ref host.AppRef, delta int64) (int64, error) {
 // MaxPending timers pending.
 func (s *Service) After(ctx context.Context, caller host.Caller, d time.Duration, payload json.RawMessage) (Timer, error) {
 	if d <= 0 || d > s.cfg.MaxDelay {
-		return Timer{}, fmt.Errorf("%w: delay %s; give between 1ms and %s", ErrInvalid, d, s.cfg.MaxDelay)
+		return Timer{}, host.Wrapf(ErrInvalid, "delay %s; give between 1ms and %s", d, s.cfg.MaxDelay)
 	}
 	if len(payload) > s.cfg.MaxPayload {
-		return Timer{}, fmt.Errorf("%w: payload of %d bytes, at most %d", ErrInvalid, len(payload), s.cfg.MaxPayload)
+		return Timer{}, host.Wrapf(ErrInvalid, "payload of %d bytes, at most %d", len(payload), s.cfg.MaxPayload)
 	}
 	if len(payload) > 0 && !json.Valid(payload) {
-		return Timer{}, fmt.Errorf("%w: payload is not JSON", ErrInvalid)
+		return Timer{}, host.Wrapf(ErrInvalid, "payload is not JSON")
 	}
 	now := s.now().UTC()
 	t := Timer{ID: newID(), Ref: caller.App, Person: caller.Person, Conversation: caller.Conversation, Surface: caller.Surface,
 		Payload: payload, Due: now.Add(d), Created: now}
 	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		if n := pendingCount(tx, t.Ref); n >= int64(s.cfg.MaxPending) {
-			return fmt.Errorf("%w: the app has %d timers pending, the limit is %d; cancel some first", ErrQuota, n, s.cfg.MaxPending)
+			return host.Wrapf(ErrQuota, "the app has %d timers pending, the limit is %d; cancel some first", n, s.cfg.MaxPending)
 		}
 		if _, err := addCount(tx, t.Ref, 1); err != nil {
 			return err
@@ -234,7 +233,7 @@ func (s *Service) Cancel(ctx context.Context, ref host.AppRef, id string) error 
 	return s.commit.Do(func(tx *bbolt.Tx) error {
 		ok, err := remove(tx, ref, id)
 		if err == nil && !ok {
-			err = fmt.Errorf("%w: no pending timer %q of this app", ErrNotFound, id)
+			err = host.Wrapf(ErrNotFound, "no pending timer %q of this app", id)
 		}
 		return err
 	})
@@ -392,18 +391,6 @@ func (s *Service) Funcs() []host.Func {
 	}
 }
 
-func abiError(op string, err error) error {
-	switch {
-	case errors.Is(err, ErrInvalid):
-		return host.Errorf(host.StatusBadRequest, "%s: %v", op, err)
-	case errors.Is(err, ErrNotFound):
-		return host.Errorf(host.StatusNotFound, "%s: %v", op, err)
-	case errors.Is(err, ErrQuota):
-		return host.Errorf(host.StatusQuota, "%s: %v", op, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
 func (s *Service) opAfter(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
 	var r AfterRequest
 	if err := json.Unmarshal(req, &r); err != nil {
@@ -417,7 +404,7 @@ func (s *Service) opAfter(ctx context.Context, c *host.Call, req []byte) ([]byte
 	}
 	t, err := s.After(ctx, c.Caller, time.Duration(r.AfterMS)*time.Millisecond, r.Payload)
 	if err != nil {
-		return nil, abiError("timer.after", err)
+		return nil, err
 	}
 	return json.Marshal(AfterResponse{ID: t.ID})
 }
@@ -428,7 +415,7 @@ func (s *Service) opCancel(ctx context.Context, c *host.Call, req []byte) ([]byt
 		return nil, host.Errorf(host.StatusBadRequest, "timer.cancel: request must be {\"id\":\"tm_...\"}: %v", err)
 	}
 	if err := s.Cancel(ctx, c.Caller.App, r.ID); err != nil {
-		return nil, abiError("timer.cancel", err)
+		return nil, err
 	}
 	return []byte(`{"cancelled":true}`), nil
 }

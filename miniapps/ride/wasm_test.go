@@ -100,7 +100,7 @@ func TestWasmCancel(t *testing.T) {
 	}
 	// The refund's payment event reaches the app, which already told the
 	// person at cancellation and says nothing more.
-	if got := p.PendingPayments(); len(got) != 1 || got[0].State != pay.StateRefunded {
+	if got := p.PendingPayments(); len(got) != 1 || got[0].Status != string(pay.StateRefunded) {
 		t.Fatalf("want one refunded outcome, got %+v", got)
 	}
 	if msgs := p.DeliverPayments(); len(msgs) != 0 {

@@ -18,11 +18,11 @@ import (
 	"github.com/passerelle/passerelle/runtime/sched"
 )
 
-// Errors of the router, wrapped with details.
+// Errors of the router, wrapped with details: host.Error kinds.
 var (
-	ErrAppMismatch  = errors.New("module's app id differs from the app named in the request")
-	ErrNotAvailable = errors.New("app is not available")     // no live version, or it cannot be loaded
-	ErrWrongOwner   = errors.New("app has another merchant") // a hook named the wrong merchant
+	ErrAppMismatch  = &host.Error{Status: host.StatusBadRequest, Message: "module's app id differs from the app named in the request"}
+	ErrNotAvailable = &host.Error{Status: host.StatusUnavailable, Message: "app is not available"}          // no live version, or it cannot be loaded
+	ErrWrongOwner   = &host.Error{Status: host.StatusPermissionDenied, Message: "app has another merchant"} // a hook named the wrong merchant
 )
 
 // Identity gives the per-app pseudonymous id of a person (host/identity).
@@ -30,13 +30,15 @@ type Identity interface {
 	OpenID(ref host.AppRef, person string) string
 }
 
-// Config wires a Router. Registry, Engine, Identity and Outbox are required.
+// Config wires a Router. Registry, Engine and Identity are required.
 type Config struct {
 	Registry *registry.Registry
 	Engine   *sandbox.Engine
 	Identity Identity
-	Outbox   host.Outbox // where apps' messages and prompts go
-	Logger   *slog.Logger
+	// Outbox is where apps' messages and prompts go for events that name
+	// no host.AppEvent.Out. Nil: such events are refused.
+	Outbox host.Outbox
+	Logger *slog.Logger
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
 	// Submit's workers (see runtime/sched): Workers run events of all
@@ -66,21 +68,12 @@ type Router struct {
 	slow      map[string]bool     // apps whose last event ran into its deadline; under refusedMu
 }
 
-// AppEvent is an event for an app from the gateway: who, where, what.
-// Person is the platform id; it never reaches the guest.
-type AppEvent struct {
-	Person       string
-	Conversation string
-	Surface      string
-	Event        host.Event // Type and its fields; the router fills V, ID, App, User, Conversation, Surface
-}
-
 // New makes a Router and loads every live and candidate version. A
 // version that fails to load is logged and skipped (its events fail with
 // ErrNotAvailable); it does not stop the others.
 func New(ctx context.Context, cfg Config) (*Router, error) {
-	if cfg.Registry == nil || cfg.Engine == nil || cfg.Identity == nil || cfg.Outbox == nil {
-		return nil, errors.New("apps: Config needs Registry, Engine, Identity and Outbox")
+	if cfg.Registry == nil || cfg.Engine == nil || cfg.Identity == nil {
+		return nil, errors.New("apps: Config needs Registry, Engine and Identity")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -304,10 +297,17 @@ func (r *Router) Rollback(ctx context.Context, appID, version string) (*registry
 
 // Deliver runs ev in the version of appID that serves ev.Person in
 // ev.Conversation. It returns when the app has handled the event; what the
-// app sends went through the Outbox meanwhile. A failed event returns the
+// app sends went through ev.Out (Config.Outbox when nil) meanwhile. A
+// failed event returns the
 // sandbox's typed error (wrapped), after it was counted and logged and, for
 // failures the platform caused, the person was told.
-func (r *Router) Deliver(ctx context.Context, appID string, ev AppEvent) error {
+func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) error {
+	if ev.Out == nil {
+		ev.Out = r.cfg.Outbox
+	}
+	if ev.Out == nil {
+		return fmt.Errorf("%w: the event names no outbox for the app's answers", ErrNotAvailable)
+	}
 	for attempt := 0; ; attempt++ {
 		a, version, err := r.reg.Pick(appID, ev.Person, ev.Conversation)
 		if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNoLive) {
@@ -352,7 +352,7 @@ func (r *Router) loadServing(ctx context.Context, ref host.AppRef) (*sandbox.App
 	return r.load(ctx, ref)
 }
 
-func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev AppEvent) error {
+func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev host.AppEvent) error {
 	e := ev.Event
 	e.V, e.App, e.Conversation, e.Surface = 1, a.ID, ev.Conversation, ev.Surface
 	if e.ID == "" {
@@ -370,7 +370,7 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	res, err := sa.Dispatch(ctx, &sandbox.Event{
 		Payload: payload,
 		Caller:  host.Caller{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: e.ID},
-		Out:     r.cfg.Outbox,
+		Out:     ev.Out,
 	})
 	if errors.Is(err, sandbox.ErrClosed) {
 		return err
@@ -379,7 +379,7 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	if d == 0 {
 		d = time.Since(start)
 	}
-	kind := FailureKind(err)
+	kind := sandbox.FailureKind(err)
 	r.reg.Record(ref, d, kind)
 	if err == nil {
 		return nil
@@ -393,70 +393,23 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	return fmt.Errorf("app %s event %s: %w", ref, e.ID, err)
 }
 
-func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppRef, ev AppEvent) {
+func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppRef, ev host.AppEvent) {
 	name := a.Name
 	if name == "" {
 		name = a.ID
 	}
-	body, _ := json.Marshal(host.Message{Text: name + " had a problem and could not answer. Please try again in a moment."})
-	out := host.Outgoing{Kind: "message", App: ref, Conversation: ev.Conversation, Body: body}
-	if err := r.cfg.Outbox.Emit(ctx, out); err != nil {
+	sorry := host.Outgoing{App: ref, Conversation: ev.Conversation,
+		Message: &host.Message{Text: name + " had a problem and could not answer. Please try again in a moment."}}
+	if err := ev.Out.Emit(ctx, sorry); err != nil {
 		r.log.Warn("tell person about app failure", "app", ref.String(), "err", err)
 	}
 }
 
-// FailureKind names the failure err stands for: "" for nil, the limit
-// name for a *sandbox.LimitError (deadline, memory, host_calls, ...),
-// "trap", "abi", "guest", "canceled" or "internal".
-func FailureKind(err error) string {
-	var (
-		le *sandbox.LimitError
-		te *sandbox.TrapError
-		ae *sandbox.ABIError
-		ge *sandbox.GuestError
-	)
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &le):
-		return le.Limit
-	case errors.As(err, &te):
-		return "trap"
-	case errors.As(err, &ae):
-		return "abi"
-	case errors.As(err, &ge):
-		return "guest"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	default:
-		return "internal"
-	}
-}
-
-// DeliverPayment tells the app how an order it requested ended. ref names
-// the app (and the merchant, checked); the version follows the
-// conversation rule like any event.
-func (r *Router) DeliverPayment(ctx context.Context, ref host.AppRef, person, conversation string, p host.PaymentEvent) error {
-	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
-		Event: host.Event{Type: host.EventPayment, Payment: &p}})
-}
-
-// DeliverTimer delivers a timer the app set.
-func (r *Router) DeliverTimer(ctx context.Context, ref host.AppRef, person, conversation string, t host.TimerEvent) error {
-	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
-		Event: host.Event{Type: host.EventTimer, Timer: &t}})
-}
-
-// DeliverConsent tells the app how person answered the consent prompt one
-// of its calls caused, in the conversation where it asked. ref names the
-// app (and the merchant, checked); the version follows the conversation
-// rule like any event.
-func (r *Router) DeliverConsent(ctx context.Context, ref host.AppRef, person, conversation string, c host.ConsentEvent) error {
-	return r.hook(ctx, ref, AppEvent{Person: person, Conversation: conversation,
-		Event: host.Event{Type: host.EventConsent, Consent: &c}})
-}
-
-func (r *Router) hook(ctx context.Context, ref host.AppRef, ev AppEvent) error {
+// DeliverFor delivers an event the host services caused (a payment
+// outcome, a consent answer, a due timer: host/services.Event) to the app
+// ref names, checking that ref.Merchant owns it; the version follows the
+// conversation rule like any event, whatever ref.Version says.
+func (r *Router) DeliverFor(ctx context.Context, ref host.AppRef, ev host.AppEvent) error {
 	a, err := r.reg.App(ref.App)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotAvailable, err)
@@ -467,22 +420,13 @@ func (r *Router) hook(ctx context.Context, ref host.AppRef, ev AppEvent) error {
 	return r.Deliver(ctx, ref.App, ev)
 }
 
-// CatalogEntry is one app people can open.
-type CatalogEntry struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
-	Merchant    string `json:"merchant"`
-	Version     string `json:"version"` // live version
-}
-
 // Catalog lists the apps that have a live version, by id.
-func (r *Router) Catalog(ctx context.Context) ([]CatalogEntry, error) {
+func (r *Router) Catalog(ctx context.Context) ([]host.AppInfo, error) {
 	all, err := r.reg.Apps("")
 	if err != nil {
 		return nil, err
 	}
-	var out []CatalogEntry
+	var out []host.AppInfo
 	for _, a := range all {
 		if a.Live == "" {
 			continue
@@ -491,7 +435,7 @@ func (r *Router) Catalog(ctx context.Context) ([]CatalogEntry, error) {
 		if v, err := r.reg.Version(a.ID, a.Live); err == nil {
 			name, desc = v.Manifest.Name, v.Manifest.Description
 		}
-		out = append(out, CatalogEntry{ID: a.ID, Name: name, Description: desc, Merchant: a.Merchant, Version: a.Live})
+		out = append(out, host.AppInfo{ID: a.ID, Name: name, Description: desc})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -59,7 +59,7 @@ func chatSend() host.Func {
 	return host.Func{Op: "chat.send", Permission: host.PermChat,
 		Handle: func(ctx context.Context, c *host.Call, req []byte) ([]byte, error) {
 			body, _ := json.Marshal(sent{Version: c.Caller.App.Version, Event: mustEvent(req)})
-			err := c.Out.Emit(ctx, host.Outgoing{Kind: "message", App: c.Caller.App, Conversation: c.Caller.Conversation, Body: body})
+			err := c.Out.Emit(ctx, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &host.Message{Text: string(body)}})
 			return []byte(`{"id":"m1"}`), err
 		}}
 }
@@ -154,7 +154,7 @@ func (e *env) upload(t *testing.T, merchant, id, version string) {
 // deliver sends a message event and returns the version that answered.
 func (e *env) deliver(t *testing.T, app, person, conv, text string) (string, error) {
 	t.Helper()
-	err := e.router.Deliver(context.Background(), app, apps.AppEvent{Person: person, Conversation: conv, Surface: "web",
+	err := e.router.Deliver(context.Background(), app, host.AppEvent{Person: person, Conversation: conv, Surface: "web",
 		Event: host.Event{Type: host.EventMessage, Text: text}})
 	outs := e.out.take()
 	if err != nil {
@@ -164,7 +164,7 @@ func (e *env) deliver(t *testing.T, app, person, conv, text string) (string, err
 		t.Fatalf("app sent %d messages, want 1", len(outs))
 	}
 	var s sent
-	if err := json.Unmarshal(outs[0].Body, &s); err != nil {
+	if err := json.Unmarshal([]byte(outs[0].Message.Text), &s); err != nil {
 		t.Fatal(err)
 	}
 	if s.Version != outs[0].App.Version {
@@ -176,7 +176,7 @@ func (e *env) deliver(t *testing.T, app, person, conv, text string) (string, err
 func TestDeliverBuildsTheGuestEvent(t *testing.T) {
 	e := newEnv(t)
 	e.upload(t, "m1", "shop", "1.0.0")
-	err := e.router.Deliver(context.Background(), "shop", apps.AppEvent{Person: "p-alice", Conversation: "c1", Surface: "whatsapp",
+	err := e.router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p-alice", Conversation: "c1", Surface: "whatsapp",
 		Event: host.Event{Type: host.EventMessage, Text: "hi", User: "spoofed", App: "spoofed"}})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestDeliverBuildsTheGuestEvent(t *testing.T) {
 		t.Fatalf("got %d outgoing", len(outs))
 	}
 	var s sent
-	json.Unmarshal(outs[0].Body, &s)
+	json.Unmarshal([]byte(outs[0].Message.Text), &s)
 	want := host.Event{V: 1, Type: "message", ID: s.Event.ID, App: "shop", Conversation: "c1",
 		User: "openid-m1-shop-p-alice", Surface: "whatsapp", Text: "hi"}
 	if s.Event.ID == "" || fmt.Sprint(s.Event) != fmt.Sprint(want) {
@@ -313,16 +313,16 @@ func TestFailures(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
-			err := e.router.Deliver(context.Background(), "shop", apps.AppEvent{Person: "p", Conversation: "c",
+			err := e.router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p", Conversation: "c",
 				Event: host.Event{Type: host.EventMessage, Text: tt.text, ID: "ev-" + tt.kind}})
-			if !tt.as(err) || apps.FailureKind(err) != tt.kind {
-				t.Fatalf("Deliver = %v (kind %q)", err, apps.FailureKind(err))
+			if !tt.as(err) || sandbox.FailureKind(err) != tt.kind {
+				t.Fatalf("Deliver = %v (kind %q)", err, sandbox.FailureKind(err))
 			}
 			outs := e.out.take()
 			if tt.toldHim != (len(outs) == 1) {
 				t.Fatalf("outgoing %+v, want a problem message: %v", outs, tt.toldHim)
 			}
-			if tt.toldHim && (outs[0].Conversation != "c" || outs[0].Kind != "message") {
+			if tt.toldHim && (outs[0].Conversation != "c" || outs[0].Message == nil) {
 				t.Fatalf("problem message %+v", outs[0])
 			}
 			recs, _ := e.reg.Logs("shop", 0, 0)
@@ -377,6 +377,12 @@ func TestRestartLoadsServingVersions(t *testing.T) {
 	}
 }
 
+// hookEvent is an event the host services caused for person "p" in
+// conversation "c".
+func hookEvent(ev host.Event) host.AppEvent {
+	return host.AppEvent{Person: "p", Conversation: "c", Event: ev}
+}
+
 func TestHooksAndCatalog(t *testing.T) {
 	e := newEnv(t)
 	e.upload(t, "m1", "shop", "1")
@@ -389,25 +395,25 @@ func TestHooksAndCatalog(t *testing.T) {
 		typ     string
 	}{
 		{"payment", func() error {
-			return e.router.DeliverPayment(ctx, host.AppRef{Merchant: "m1", App: "shop"}, "p", "c",
-				host.PaymentEvent{Order: "o1", Status: "paid", Amount: 1200, Currency: "EUR"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "shop"}, hookEvent(host.Event{Type: host.EventPayment,
+				Payment: &host.PaymentEvent{Order: "o1", Status: "paid", Amount: 1200, Currency: "EUR"}}))
 		}, nil, host.EventPayment},
 		{"timer", func() error {
-			return e.router.DeliverTimer(ctx, host.AppRef{Merchant: "m1", App: "shop", Version: "1"}, "p", "c",
-				host.TimerEvent{ID: "t1", Payload: json.RawMessage(`{"n":1}`)})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "shop", Version: "1"}, hookEvent(host.Event{Type: host.EventTimer,
+				Timer: &host.TimerEvent{ID: "t1", Payload: json.RawMessage(`{"n":1}`)}}))
 		}, nil, host.EventTimer},
 		{"consent", func() error {
-			return e.router.DeliverConsent(ctx, host.AppRef{Merchant: "m1", App: "shop"}, "p", "c",
-				host.ConsentEvent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "shop"}, hookEvent(host.Event{Type: host.EventConsent,
+				Consent: &host.ConsentEvent{Prompt: "cp_1", Scopes: []string{"identity.profile"}, Granted: true}}))
 		}, nil, host.EventConsent},
 		{"consent for another merchant's app", func() error {
-			return e.router.DeliverConsent(ctx, host.AppRef{Merchant: "m2", App: "shop"}, "p", "c", host.ConsentEvent{Prompt: "cp_1"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m2", App: "shop"}, hookEvent(host.Event{Type: host.EventConsent, Consent: &host.ConsentEvent{Prompt: "cp_1"}}))
 		}, apps.ErrWrongOwner, ""},
 		{"payment for another merchant's app", func() error {
-			return e.router.DeliverPayment(ctx, host.AppRef{Merchant: "m2", App: "shop"}, "p", "c", host.PaymentEvent{Order: "o1"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m2", App: "shop"}, hookEvent(host.Event{Type: host.EventPayment, Payment: &host.PaymentEvent{Order: "o1"}}))
 		}, apps.ErrWrongOwner, ""},
 		{"unknown app", func() error {
-			return e.router.DeliverTimer(ctx, host.AppRef{Merchant: "m1", App: "nope"}, "p", "c", host.TimerEvent{ID: "t"})
+			return e.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "nope"}, hookEvent(host.Event{Type: host.EventTimer, Timer: &host.TimerEvent{ID: "t"}}))
 		}, apps.ErrNotAvailable, ""},
 	}
 	for _, tt := range tests {
@@ -424,7 +430,7 @@ func TestHooksAndCatalog(t *testing.T) {
 				return
 			}
 			var s sent
-			json.Unmarshal(outs[0].Body, &s)
+			json.Unmarshal([]byte(outs[0].Message.Text), &s)
 			if s.Event.Type != tt.typ || s.Event.User != "openid-m1-shop-p" || s.Event.Conversation != "c" {
 				t.Fatalf("guest saw %+v", s.Event)
 			}
@@ -438,7 +444,7 @@ func TestHooksAndCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cat) != 2 || cat[0].ID != "ride" || cat[1].ID != "shop" || cat[1].Name != "App shop" || cat[1].Version != "1" {
+	if len(cat) != 2 || cat[0].ID != "ride" || cat[1].ID != "shop" || cat[1].Name != "App shop" {
 		t.Fatalf("catalog %+v", cat)
 	}
 }
@@ -459,7 +465,7 @@ func TestHammerRollouts(t *testing.T) {
 			defer wg.Done()
 			for i := range 40 {
 				app := []string{"shop", "ride"}[i%2]
-				err := e.router.Deliver(ctx, app, apps.AppEvent{Person: fmt.Sprint("p", g, i), Conversation: fmt.Sprint("c", g, i%5),
+				err := e.router.Deliver(ctx, app, host.AppEvent{Person: fmt.Sprint("p", g, i), Conversation: fmt.Sprint("c", g, i%5),
 					Event: host.Event{Type: host.EventMessage, Text: "hi"}})
 				if err != nil {
 					errs <- err

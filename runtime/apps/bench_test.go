@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/apps"
 )
 
 // BenchmarkDeliver measures one message event end to end through the
@@ -16,7 +15,7 @@ func BenchmarkDeliver(b *testing.B) {
 	if _, _, err := e.router.Upload(context.Background(), "m1", "m1", "shop", module(b, "shop", "1")); err != nil {
 		b.Fatal(err)
 	}
-	ev := apps.AppEvent{Person: "p", Conversation: "c", Surface: "web", Event: host.Event{Type: host.EventMessage, Text: "hi"}}
+	ev := host.AppEvent{Person: "p", Conversation: "c", Surface: "web", Event: host.Event{Type: host.EventMessage, Text: "hi"}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -15,9 +15,10 @@
 // Deliver picks the version for the person and conversation (see the
 // registry's conversation-consistency rule), builds the guest event (the
 // person appears only as the app's pseudonymous OpenID), dispatches it with
-// the configured host.Outbox, and records the figures. DeliverPayment,
-// DeliverTimer and DeliverConsent are the entry points of the payment, timer
-// and consent hooks; they run on the caller's goroutine.
+// the configured host.Outbox, and records the figures. DeliverFor is the
+// entry point of the events the host services cause (payment outcomes,
+// consent answers, timers), which reach it through runtime/hostevents; it
+// runs on the caller's goroutine.
 //
 // Submit is the gateway's entry point: it queues the event on workers the
 // router owns (runtime/sched) and returns at once. An app runs at most its

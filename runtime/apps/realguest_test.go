@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
@@ -86,7 +85,7 @@ func TestRealGoGuest(t *testing.T) {
 			e.stop(t)
 			e.start(t)
 		}
-		err := e.router.Deliver(ctx, "echo", apps.AppEvent{Person: "p-bob", Conversation: "c1", Surface: "web",
+		err := e.router.Deliver(ctx, "echo", host.AppEvent{Person: "p-bob", Conversation: "c1", Surface: "web",
 			Event: host.Event{Type: host.EventMessage, Text: "ping"}})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
@@ -98,9 +97,9 @@ func TestRealGoGuest(t *testing.T) {
 		// The test's chat.send decodes the request as an event; the SDK's
 		// request is a host.Message, whose "text" lands in Event.Text.
 		var m sent
-		json.Unmarshal(outs[0].Body, &m)
+		json.Unmarshal([]byte(outs[0].Message.Text), &m)
 		if !strings.Contains(m.Event.Text, "echo ping to openid-m1-echo-p-bob") {
-			t.Fatalf("round %d: app said %s", round, outs[0].Body)
+			t.Fatalf("round %d: app said %s", round, outs[0].Message.Text)
 		}
 	}
 }

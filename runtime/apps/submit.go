@@ -40,11 +40,11 @@ type refusals struct {
 // with an error wrapping sched.ErrQueueFull: it counts in the version's
 // figures as a failure of kind "queue_full" and, at most once a second, in
 // the app's log. After Close, Submit fails with sched.ErrClosed.
-func (r *Router) Submit(appID string, ev AppEvent, done func(error)) error {
+func (r *Router) Submit(appID string, ev host.AppEvent, done func(error)) error {
 	err := r.sched.Submit(appID, ev.Conversation, func(ctx context.Context) {
 		start := time.Now()
 		err := r.Deliver(ctx, appID, ev)
-		slow := FailureKind(err) == sandbox.LimitDeadline
+		slow := sandbox.FailureKind(err) == sandbox.LimitDeadline
 		r.setSlow(appID, slow)
 		if done != nil {
 			done(err)
@@ -86,7 +86,7 @@ func (r *Router) setSlow(appID string, slow bool) {
 
 // refuse counts a refused event in the figures of the version that would
 // have served it and, at most once per refusalLogEvery, logs the refusals.
-func (r *Router) refuse(appID string, ev AppEvent) {
+func (r *Router) refuse(appID string, ev host.AppEvent) {
 	a, version, err := r.reg.Pick(appID, ev.Person, ev.Conversation)
 	if err != nil {
 		return // not available anyway

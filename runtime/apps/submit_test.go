@@ -43,7 +43,7 @@ func TestSubmitKeepsALoopingAppToItsShare(t *testing.T) {
 	// '~' makes the fixture loop until its deadline.
 	refused := 0
 	for i := 0; refused < 20; i++ {
-		err := r.Submit("loop", apps.AppEvent{Person: "p", Conversation: fmt.Sprint("l", i), Event: host.Event{Type: host.EventMessage, Text: "~"}}, nil)
+		err := r.Submit("loop", host.AppEvent{Person: "p", Conversation: fmt.Sprint("l", i), Event: host.Event{Type: host.EventMessage, Text: "~"}}, nil)
 		switch {
 		case errors.Is(err, sched.ErrQueueFull):
 			refused++
@@ -56,7 +56,7 @@ func TestSubmitKeepsALoopingAppToItsShare(t *testing.T) {
 	}
 	for i := range 10 {
 		done := make(chan error, 1)
-		err := r.Submit("calm", apps.AppEvent{Person: "p", Conversation: "c", Event: host.Event{Type: host.EventMessage, Text: fmt.Sprint("hi ", i)}},
+		err := r.Submit("calm", host.AppEvent{Person: "p", Conversation: "c", Event: host.Event{Type: host.EventMessage, Text: fmt.Sprint("hi ", i)}},
 			func(err error) { done <- err })
 		if err != nil {
 			t.Fatalf("neighbour event %d refused: %v", i, err)

@@ -46,8 +46,8 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/host/services"
-	"github.com/passerelle/passerelle/host/timer"
 	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
@@ -116,18 +116,10 @@ type Platform struct {
 	out          outbox
 	log          appLog
 
-	mu       sync.Mutex
-	seq      int
-	orders   []pay.Order     // payment outcomes not yet delivered
-	consents []consentAnswer // answers to consent prompts not yet delivered
-	fired    []timer.Timer   // timers fired by FireTimers
-}
+	events *hostevents.Queue // payment outcomes, consent answers and due timers, as the platform queues them
 
-// consentAnswer is a person's answer to a consent prompt, for the app.
-type consentAnswer struct {
-	ref          host.AppRef
-	person, conv string
-	ev           host.ConsentEvent
+	mu  sync.Mutex
+	seq int
 }
 
 // New builds the app in dir, opens the host services on a fresh store and
@@ -135,7 +127,7 @@ type consentAnswer struct {
 func New(t testing.TB, dir string, opts Options) *Platform {
 	t.Helper()
 	ctx := context.Background()
-	p := &Platform{t: t, Wasm: Build(t, dir), conversation: opts.Conversation, surface: opts.Surface}
+	p := &Platform{t: t, Wasm: Build(t, dir), conversation: opts.Conversation, surface: opts.Surface, events: hostevents.New()}
 	if p.conversation == "" {
 		p.conversation = "cv_1"
 	}
@@ -147,20 +139,7 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	p.Services, err = services.Open(db, services.Config{
-		Payments: notifier{p},
-		Consent: func(_ context.Context, ref host.AppRef, person, conv string, ev host.ConsentEvent) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.consents = append(p.consents, consentAnswer{ref, person, conv, ev})
-		},
-		FireTimer: func(_ context.Context, tm timer.Timer) error {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			p.fired = append(p.fired, tm)
-			return nil
-		},
-	})
+	p.Services, err = services.Open(db, services.Config{Events: p.events.Push})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,10 +203,14 @@ func (p *Platform) NewPerson(name string) *Person {
 func (p *Platform) Log() []string { return p.log.lines() }
 
 // PendingPayments returns the payment outcomes not yet delivered to the app.
-func (p *Platform) PendingPayments() []pay.Order {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]pay.Order(nil), p.orders...)
+func (p *Platform) PendingPayments() []host.PaymentEvent {
+	var out []host.PaymentEvent
+	for _, ev := range p.events.Pending() {
+		if ev.Event.Payment != nil {
+			out = append(out, *ev.Event.Payment)
+		}
+	}
+	return out
 }
 
 // DeliverPayments delivers the queued payment outcomes to the app as
@@ -235,20 +218,7 @@ func (p *Platform) PendingPayments() []pay.Order {
 // returns the messages the app sent in answer.
 func (p *Platform) DeliverPayments() []host.Message {
 	p.t.Helper()
-	p.mu.Lock()
-	orders := p.orders
-	p.orders = nil
-	p.mu.Unlock()
-	var msgs []host.Message
-	for _, o := range orders {
-		if o.Ref != p.Ref {
-			p.t.Fatalf("payment of order %s for %v reached %v", o.ID, o.Ref, p.Ref)
-		}
-		ev := o.Event()
-		m, _ := p.person(o.Person).Send(host.Event{Type: host.EventPayment, Payment: &ev, Conversation: o.Conversation, Surface: o.Surface})
-		p.Services.Pay.OutcomeDelivered(o)
-		msgs = append(msgs, m...)
-	}
+	msgs, _ := p.deliver(p.events.Take(host.EventPayment))
 	return msgs
 }
 
@@ -259,44 +229,54 @@ func (p *Platform) DeliverPayments() []host.Message {
 // drew in answer.
 func (p *Platform) DeliverConsents() ([]host.Message, []host.Outgoing) {
 	p.t.Helper()
-	p.mu.Lock()
-	answers := p.consents
-	p.consents = nil
-	p.mu.Unlock()
-	var (
-		msgs    []host.Message
-		prompts []host.Outgoing
-	)
-	for _, a := range answers {
-		if a.ref.Merchant != p.Ref.Merchant || a.ref.App != p.Ref.App {
-			p.t.Fatalf("answer to consent prompt %s for %v reached %v", a.ev.Prompt, a.ref, p.Ref)
-		}
-		ev := a.ev
-		m, pr := p.person(a.person).Send(host.Event{Type: host.EventConsent, Consent: &ev, Conversation: a.conv})
-		msgs = append(msgs, m...)
-		prompts = append(prompts, pr...)
-	}
-	return msgs, prompts
+	return p.deliver(p.events.Take(host.EventConsent))
 }
 
 // FireTimers fires every timer due within d from now and delivers the timer
 // events to the app, returning the messages it sent in answer.
 func (p *Platform) FireTimers(d time.Duration) []host.Message {
 	p.t.Helper()
-	if _, err := p.Services.Timers.FireDue(context.Background(), time.Now().Add(d)); err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	fired := p.fired
-	p.fired = nil
-	p.mu.Unlock()
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { // each Fire waits for its event's delivery below
+		_, err := p.Services.Timers.FireDue(ctx, time.Now().Add(d))
+		done <- err
+	}()
 	var msgs []host.Message
-	for _, tm := range fired {
-		ev := tm.Event()
-		m, _ := p.person(tm.Person).Send(host.Event{Type: host.EventTimer, Timer: &ev, Conversation: tm.Conversation, Surface: tm.Surface})
-		msgs = append(msgs, m...)
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			return msgs
+		case <-p.events.Waiting():
+			m, _ := p.deliver(p.events.Take(host.EventTimer))
+			msgs = append(msgs, m...)
+		}
 	}
-	return msgs
+}
+
+// deliver hands evs to the app, as the events of their person in their
+// conversation, and tells their services they were delivered.
+func (p *Platform) deliver(evs []services.Event) ([]host.Message, []host.Outgoing) {
+	p.t.Helper()
+	var (
+		msgs    []host.Message
+		prompts []host.Outgoing
+	)
+	for _, ev := range evs {
+		if ev.App.Merchant != p.Ref.Merchant || ev.App.App != p.Ref.App {
+			p.t.Fatalf("%s event for %v reached %v", ev.Event.Type, ev.App, p.Ref)
+		}
+		e := ev.Event
+		e.Conversation, e.Surface = ev.Conversation, ev.Surface
+		m, pr := p.person(ev.Person).Send(e)
+		ev.Done(context.Background(), nil)
+		msgs = append(msgs, m...)
+		prompts = append(prompts, pr...)
+	}
+	return msgs, prompts
 }
 
 // MerchantBalance returns the app's merchant's balance in currency.
@@ -477,13 +457,11 @@ func OnlyPrompt(t testing.TB, prompts []host.Outgoing, typ string, into any) {
 	if len(prompts) != 1 {
 		t.Fatalf("want one %s prompt, got %d", typ, len(prompts))
 	}
-	var head struct {
-		Type string `json:"type"`
+	pr := prompts[0].Prompt
+	if pr == nil || pr.Kind == nil || pr.Kind.Name != typ {
+		t.Fatalf("prompt %+v, want a %q prompt", prompts[0], typ)
 	}
-	if err := json.Unmarshal(prompts[0].Body, &head); err != nil || head.Type != typ {
-		t.Fatalf("prompt %s, want type %q", prompts[0].Body, typ)
-	}
-	if err := json.Unmarshal(prompts[0].Body, into); err != nil {
+	if err := json.Unmarshal(pr.Body, into); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -492,16 +470,6 @@ func OnlyPrompt(t testing.TB, prompts []host.Outgoing, typ string, into any) {
 func JSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// notifier queues payment outcomes, as the platform does: the outcome of a
-// refund arrives inside the app's own host call.
-type notifier struct{ p *Platform }
-
-func (n notifier) PaymentOutcome(_ context.Context, o pay.Order) {
-	n.p.mu.Lock()
-	defer n.p.mu.Unlock()
-	n.p.orders = append(n.p.orders, o)
 }
 
 // outbox records what the host APIs emitted: messages into conversations
@@ -515,14 +483,10 @@ type outbox struct {
 func (o *outbox) Emit(_ context.Context, out host.Outgoing) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	switch out.Kind {
-	case "message":
-		var m host.Message
-		if err := json.Unmarshal(out.Body, &m); err != nil {
-			return err
-		}
-		o.msgs = append(o.msgs, m)
-	case "prompt":
+	switch {
+	case out.Message != nil:
+		o.msgs = append(o.msgs, *out.Message)
+	case out.Prompt != nil:
 		o.prompts = append(o.prompts, out)
 	}
 	return nil

@@ -52,7 +52,7 @@ func TestTip(t *testing.T) {
 	if err := alice.Confirm(prompt.Order); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.PendingPayments(); len(got) != 1 || got[0].State != pay.StatePaid {
+	if got := p.PendingPayments(); len(got) != 1 || got[0].Status != string(pay.StatePaid) {
 		t.Fatalf("pending outcomes %+v", got)
 	}
 	if msgs := p.DeliverPayments(); len(msgs) != 1 || msgs[0].Text != "tip paid" {

@@ -16,14 +16,15 @@ import (
 	"github.com/passerelle/passerelle/host"
 )
 
-// Errors returned by the registry, wrapped with details.
+// Errors returned by the registry, wrapped with details: host.Error kinds,
+// so that every edge reads their status with host.StatusOf.
 var (
-	ErrNotFound      = errors.New("not found")                          // no such app or version
-	ErrNotOwner      = errors.New("app id belongs to another merchant") // the id is taken
-	ErrVersionExists = errors.New("version already uploaded")           // versions are immutable
-	ErrPruned        = errors.New("module was pruned")                  // metadata kept, bytes gone
-	ErrInvalid       = errors.New("invalid rollout request")            // bad percent or version
-	ErrNoLive        = errors.New("app has no live version")
+	ErrNotFound      = &host.Error{Status: host.StatusNotFound, Message: "not found"}                          // no such app or version
+	ErrNotOwner      = &host.Error{Status: host.StatusConflict, Message: "app id belongs to another merchant"} // the id is taken
+	ErrVersionExists = &host.Error{Status: host.StatusConflict, Message: "version already uploaded"}           // versions are immutable
+	ErrPruned        = &host.Error{Status: host.StatusNotFound, Message: "module was pruned"}                  // metadata kept, bytes gone
+	ErrInvalid       = &host.Error{Status: host.StatusBadRequest, Message: "invalid rollout request"}          // bad percent or version
+	ErrNoLive        = &host.Error{Status: host.StatusNotFound, Message: "app has no live version"}
 )
 
 // Bucket names; each is owned by this package.

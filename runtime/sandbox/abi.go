@@ -200,10 +200,8 @@ func (inst *instance) hostCall(f *host.Func, stack []uint64) {
 	status := host.StatusOK
 	if err != nil {
 		status = host.StatusOf(err)
-		msg := err.Error()
-		if he, ok := err.(*host.Error); ok {
-			msg = he.Message
-		} else if status == host.StatusInternal {
+		msg := host.MessageOf(err)
+		if msg == "" {
 			inst.app.engine.log.Error("host function failed", "op", f.Op, "app", inst.app.ref.String(), "err", err)
 			msg = "the host failed to serve " + f.Op + "; retry later"
 		}

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,4 +81,33 @@ type GuestError struct {
 
 func (e *GuestError) Error() string {
 	return fmt.Sprintf("guest returned status %d from passerelle_v1_on_event", e.Status)
+}
+
+// FailureKind names the failure err stands for, the one place that does
+// (figures, app logs, metrics): "" for nil, the limit name for a
+// *LimitError (deadline, memory, host_calls, ...),
+// "trap", "abi", "guest", "canceled" or "internal".
+func FailureKind(err error) string {
+	var (
+		le *LimitError
+		te *TrapError
+		ae *ABIError
+		ge *GuestError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &le):
+		return le.Limit
+	case errors.As(err, &te):
+		return "trap"
+	case errors.As(err, &ae):
+		return "abi"
+	case errors.As(err, &ge):
+		return "guest"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "internal"
+	}
 }

@@ -98,7 +98,7 @@ func TestHammer(t *testing.T) {
 	}
 	got := 0
 	for _, m := range ob.all() {
-		if string(m.Body) == payload {
+		if m.Message.Text == payload {
 			got++
 		}
 	}

@@ -46,7 +46,7 @@ func TestDispatchEcho(t *testing.T) {
 	if len(msgs) != 3 {
 		t.Fatalf("outbox got %d messages, want 3", len(msgs))
 	}
-	if string(msgs[0].Body) != payload || msgs[0].App != a.Ref() || msgs[0].Conversation != "c1" {
+	if msgs[0].Message.Text != payload || msgs[0].App != a.Ref() || msgs[0].Conversation != "c1" {
 		t.Errorf("message = %+v", msgs[0])
 	}
 	if len(traces) != 3 || traces[0].Op != "chat.send" || string(traces[0].Response) != `{"id":"m1"}` || traces[0].Status != host.StatusOK {

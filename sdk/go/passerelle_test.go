@@ -60,7 +60,7 @@ func TestTypesMatchHost(t *testing.T) {
 }
 
 func TestStatusesMatchHost(t *testing.T) {
-	for s := passerelle.StatusOK; s <= passerelle.StatusUnknownOp+1; s++ {
+	for s := passerelle.StatusOK; s <= passerelle.StatusInsufficientFunds+1; s++ {
 		if got, want := s.String(), host.Status(s).String(); got != want {
 			t.Errorf("status %d: sdk %q, host %q", s, got, want)
 		}
@@ -87,6 +87,7 @@ func TestErrors(t *testing.T) {
 		{passerelle.StatusUnavailable, passerelle.ErrUnavailable},
 		{passerelle.StatusInternal, passerelle.ErrInternal},
 		{passerelle.StatusUnknownOp, passerelle.ErrUnknownOp},
+		{passerelle.StatusInsufficientFunds, passerelle.ErrInsufficientFunds},
 	}
 	for _, tt := range tests {
 		t.Run(tt.status.String(), func(t *testing.T) {

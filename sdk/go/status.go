@@ -21,19 +21,23 @@ const (
 	StatusUnavailable      Status = 7 // the host could not serve the call now; retry later
 	StatusInternal         Status = 8 // a failure inside the host (or, from a handler, the app)
 	StatusUnknownOp        Status = 9 // the operation is not offered by this host
+	// StatusInsufficientFunds: the paying wallet holds less than the
+	// amount; no money moved.
+	StatusInsufficientFunds Status = 10
 )
 
 var statusCodes = [...]string{
-	StatusOK:               "ok",
-	StatusBadRequest:       "bad_request",
-	StatusPermissionDenied: "permission_denied",
-	StatusNotFound:         "not_found",
-	StatusQuota:            "quota_exceeded",
-	StatusConsentRequired:  "consent_required",
-	StatusConflict:         "conflict",
-	StatusUnavailable:      "unavailable",
-	StatusInternal:         "internal",
-	StatusUnknownOp:        "unknown_op",
+	StatusOK:                "ok",
+	StatusBadRequest:        "bad_request",
+	StatusPermissionDenied:  "permission_denied",
+	StatusNotFound:          "not_found",
+	StatusQuota:             "quota_exceeded",
+	StatusConsentRequired:   "consent_required",
+	StatusConflict:          "conflict",
+	StatusUnavailable:       "unavailable",
+	StatusInternal:          "internal",
+	StatusUnknownOp:         "unknown_op",
+	StatusInsufficientFunds: "insufficient_funds",
 }
 
 // String returns the stable code of s, such as "quota_exceeded".
@@ -47,15 +51,16 @@ func (s Status) String() string {
 // Sentinel errors, one per non-zero status. An *Error unwraps to the one
 // matching its Status.
 var (
-	ErrBadRequest       = errors.New("bad request")
-	ErrPermissionDenied = errors.New("permission denied")
-	ErrNotFound         = errors.New("not found")
-	ErrQuota            = errors.New("quota exceeded")
-	ErrConsentRequired  = errors.New("consent required")
-	ErrConflict         = errors.New("conflict")
-	ErrUnavailable      = errors.New("unavailable")
-	ErrInternal         = errors.New("internal error")
-	ErrUnknownOp        = errors.New("unknown operation")
+	ErrBadRequest        = errors.New("bad request")
+	ErrPermissionDenied  = errors.New("permission denied")
+	ErrNotFound          = errors.New("not found")
+	ErrQuota             = errors.New("quota exceeded")
+	ErrConsentRequired   = errors.New("consent required")
+	ErrConflict          = errors.New("conflict")
+	ErrUnavailable       = errors.New("unavailable")
+	ErrInternal          = errors.New("internal error")
+	ErrUnknownOp         = errors.New("unknown operation")
+	ErrInsufficientFunds = errors.New("insufficient funds")
 )
 
 // ErrBadEvent is returned when the event JSON the host handed over cannot be
@@ -63,15 +68,16 @@ var (
 var ErrBadEvent = errors.New("bad event")
 
 var sentinels = [...]error{
-	StatusBadRequest:       ErrBadRequest,
-	StatusPermissionDenied: ErrPermissionDenied,
-	StatusNotFound:         ErrNotFound,
-	StatusQuota:            ErrQuota,
-	StatusConsentRequired:  ErrConsentRequired,
-	StatusConflict:         ErrConflict,
-	StatusUnavailable:      ErrUnavailable,
-	StatusInternal:         ErrInternal,
-	StatusUnknownOp:        ErrUnknownOp,
+	StatusBadRequest:        ErrBadRequest,
+	StatusPermissionDenied:  ErrPermissionDenied,
+	StatusNotFound:          ErrNotFound,
+	StatusQuota:             ErrQuota,
+	StatusConsentRequired:   ErrConsentRequired,
+	StatusConflict:          ErrConflict,
+	StatusUnavailable:       ErrUnavailable,
+	StatusInternal:          ErrInternal,
+	StatusUnknownOp:         ErrUnknownOp,
+	StatusInsufficientFunds: ErrInsufficientFunds,
 }
 
 // Error is a failed host call.
