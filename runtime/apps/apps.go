@@ -44,7 +44,7 @@ type Config struct {
 	// Submit's workers (see runtime/sched): Workers run events of all
 	// apps (default 256); an app has at most PerApp running (default
 	// sandbox.DefaultPoolSize; give the engine's PoolSize) and Queue
-	// waiting (default 16 times PerApp).
+	// waiting (default sched.QueueRounds, 64, times PerApp).
 	Workers, Queue, PerApp int
 }
 

@@ -19,7 +19,7 @@ var (
 // Defaults of Config.
 const (
 	DefaultWorkers = 256
-	QueueRounds    = 16 // the default Queue is this many times PerApp
+	QueueRounds    = 64 // the default Queue is this many times PerApp
 	DefaultPerApp  = 4
 )
 
@@ -27,9 +27,9 @@ const (
 type Config struct {
 	Workers int // jobs running at once, all apps together (default DefaultWorkers)
 	// Queue is the most jobs waiting per app; more are refused with
-	// ErrQueueFull. Default QueueRounds*PerApp: a queue the app works
-	// through in a few of its event times, so that a refusal comes while
-	// an answer would still be timely.
+	// ErrQueueFull. Default QueueRounds*PerApp: room for a burst from many
+	// people at once, bounded so that a looping app's backlog is refused
+	// instead of growing.
 	Queue int
 	// PerApp is the most jobs of one app running at once, usually the
 	// app's instance pool size (default DefaultPerApp). When apps compete
