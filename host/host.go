@@ -41,6 +41,15 @@ const (
 	StatusInsufficientFunds Status = 10
 )
 
+// Refusals of a business message by the consent rules (host/consent). Each
+// names the rule that is missing.
+const (
+	StatusWindowClosed Status = 11 // no service window: the person has not written to the business recently
+	StatusNotOptedIn   Status = 12 // the person has not opted in to the purpose, or has no one-time subscription to the template
+	StatusOptedOut     Status = 13 // the person sent STOP to the business (or STOPALL) and has not sent START since
+	StatusRateLimited  Status = 14 // the business sent too many business-initiated messages (per person per day, or per second)
+)
+
 var statusNames = map[Status]string{
 	StatusOK:                "ok",
 	StatusBadRequest:        "bad_request",
@@ -53,6 +62,10 @@ var statusNames = map[Status]string{
 	StatusInternal:          "internal",
 	StatusUnknownOp:         "unknown_op",
 	StatusInsufficientFunds: "insufficient_funds",
+	StatusWindowClosed:      "window_closed",
+	StatusNotOptedIn:        "not_opted_in",
+	StatusOptedOut:          "opted_out",
+	StatusRateLimited:       "rate_limited",
 }
 
 // String returns the stable name of s, such as "quota_exceeded".

@@ -87,13 +87,19 @@ func runAppBuild(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := writeFileAtomic(dst, b.Wasm); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "built %s: %s %s, %.1f MiB, permissions %s\n", dst, b.Manifest.ID, b.Manifest.Version,
-		float64(len(b.Wasm))/(1<<20), permList(b.Manifest.Permissions))
+	size := fmt.Sprintf("%.1f MiB", float64(len(b.Wasm))/(1<<20))
+	if len(b.Wasm) < 1<<20 { // a C module is tens of KB
+		size = fmt.Sprintf("%d KiB", (len(b.Wasm)+1023)>>10)
+	}
+	fmt.Fprintf(stdout, "built %s: %s %s, %s, permissions %s\n", dst, b.Manifest.ID, b.Manifest.Version,
+		size, permList(b.Manifest.Permissions))
 	return nil
 }
 
+// writeFileAtomic writes data to dst through a temporary file renamed into
+// place, so that no reader ever sees half a file.
 func writeFileAtomic(dst string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), ".passerelle-*.wasm")
+	f, err := os.CreateTemp(filepath.Dir(dst), ".passerelle-*")
 	if err != nil {
 		return err
 	}

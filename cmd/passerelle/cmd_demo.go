@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
+	"github.com/passerelle/passerelle/miniapps/dist"
 	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 var cmdDemo = command{"demo", "start a server with demo people, funded wallets and the example mini-apps; prints a URL per person", runDemo}
@@ -70,8 +73,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
 	data := fs.String("data", "", "data directory (default: a fresh temporary one, removed on exit)")
-	appsDir := fs.String("apps", "miniapps", "directory holding the example mini-apps to build and install")
-	only := fs.String("only", "", "comma-separated app directories under --apps to build and install (default: all)")
+	appsDir := fs.String("apps", "", "build the example mini-apps from source in this directory (e.g. miniapps) instead of installing the ones the binary carries")
+	only := fs.String("only", "", "comma-separated apps to install, by name (default: all)")
 	level := fs.String("log-level", "warn", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: passerelle demo [--addr HOST:PORT] [--data DIR] [--apps DIR] [--only lunch,echo]")
@@ -84,7 +87,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	fmt.Fprintf(stdout, "Building the example mini-apps in %s ...\n", *appsDir)
+	if *appsDir != "" {
+		fmt.Fprintf(stdout, "Building the example mini-apps in %s ...\n", *appsDir)
+	} else {
+		fmt.Fprintln(stdout, "Installing the example mini-apps (the first demo on this machine compiles them: a few seconds) ...")
+	}
 	opts := demoOptions{Addr: *addr, Data: *data, AppsDir: *appsDir}
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
@@ -117,13 +124,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type demoOptions struct {
 	Addr    string                // listen address; port 0 picks a free one
 	Data    string                // data directory; "" = a fresh temporary one, removed on close
-	AppsDir string                // directory of the example apps
-	Only    []string              // app directory names under AppsDir to build; nil = all
+	AppsDir string                // directory of the example apps to build; "" = the carried ones
+	Only    []string              // names of the apps to install; nil = all
 	Config  func(*platformConfig) // adjusts the platform's configuration; may be nil
 }
 
-// startDemo starts a platform on a fresh (or given) data directory, builds
-// and installs the example apps, and creates the demo people.
+// startDemo starts a platform on a fresh (or given) data directory, installs
+// the example apps (carried, or built from o.AppsDir) and creates the demo
+// people.
 func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io.Writer) (_ *demo, err error) {
 	d := &demo{}
 	data := o.Data
@@ -138,12 +146,17 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 			d.close(context.WithoutCancel(ctx))
 		}
 	}()
-	built, err := buildDemoApps(ctx, o.AppsDir, o.Only, buildOut)
+	built, err := demoApps(ctx, o.AppsDir, o.Only, buildOut)
 	if err != nil {
 		return nil, err
 	}
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = o.Addr, data
+	if d.tmp != "" {
+		// A throwaway data directory keeps compiled modules where the local
+		// tools do, so that the next demo does not compile the same apps again.
+		cfg.CacheDir = appbuild.CompileCacheDir()
+	}
 	if d.p, err = startPlatform(ctx, cfg, log); err != nil {
 		return nil, err
 	}
@@ -171,9 +184,10 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 }
 
 // installDemoApps makes each app's merchant and uploads the app as its live
-// version, unless that version is live already (a kept data directory).
+// version, unless that version is live already (a kept data directory). It
+// installs as many apps at once as there are CPUs: each upload compiles.
 func installDemoApps(ctx context.Context, p *platform, built []*appbuild.Built) error {
-	for _, b := range built {
+	return forEach(built, runtime.NumCPU(), func(b *appbuild.Built) error {
 		m, ok := demoMerchants[b.Manifest.ID]
 		if !ok {
 			m.ID, m.Name = b.Manifest.ID+"-merchant", b.Manifest.Name
@@ -182,13 +196,39 @@ func installDemoApps(ctx context.Context, p *platform, built []*appbuild.Built) 
 			return err
 		}
 		if existing, err := p.registry.App(b.Manifest.ID); err == nil && existing.Live == b.Manifest.Version {
-			continue // kept data directory: already installed
+			return nil // kept data directory: already installed
 		}
 		if _, _, err := p.router.Upload(ctx, m.ID, "demo", b.Manifest.ID, b.Wasm); err != nil {
 			return fmt.Errorf("install %s: %w", b.Manifest.ID, err)
 		}
+		return nil
+	})
+}
+
+// forEach calls fn on every item, at most n at once, and returns when all
+// calls have, with their errors joined.
+func forEach[T any](items []T, n int, fn func(T) error) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, max(n, 1))
+	)
+	for _, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := fn(it); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (d *demo) close(ctx context.Context) {
@@ -200,13 +240,45 @@ func (d *demo) close(ctx context.Context) {
 	}
 }
 
+// demoApps returns the example apps: those the binary carries
+// (miniapps/dist) or, when dir is not "", those built from source in dir;
+// only those named in only, if it is not nil.
+func demoApps(ctx context.Context, dir string, only []string, buildOut io.Writer) ([]*appbuild.Built, error) {
+	if dir != "" {
+		return buildDemoApps(ctx, dir, only, buildOut)
+	}
+	mods, err := dist.Modules()
+	if err != nil {
+		return nil, err
+	}
+	var out []*appbuild.Built
+	var names []string
+	for _, m := range mods {
+		names = append(names, m.Name)
+		if only != nil && !slices.Contains(only, m.Name) {
+			continue
+		}
+		man, err := wasmfile.ReadManifest(m.Wasm)
+		if err != nil {
+			return nil, fmt.Errorf("carried module %s: %w", m.Name, err)
+		}
+		out = append(out, &appbuild.Built{Manifest: man, Wasm: m.Wasm})
+	}
+	for _, name := range only {
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("no example app %q; there are: %s (or pass --apps DIR to build others from source)", name, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
+
 // buildDemoApps builds every app directory (one holding manifest.json) under
 // dir, or only those named in only, two at a time, and returns them sorted
 // by id.
 func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Writer) ([]*appbuild.Built, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read the example apps: %w (run the demo from the repository root, or pass --apps DIR)", err)
+		return nil, fmt.Errorf("read the example apps: %w (give the directory holding them, e.g. --apps miniapps from the repository root)", err)
 	}
 	var dirs, names []string
 	for _, e := range entries {
@@ -226,33 +298,36 @@ func buildDemoApps(ctx context.Context, dir string, only []string, stderr io.Wri
 		return nil, fmt.Errorf("no app directories (with a manifest.json) in %s", dir)
 	}
 	var (
-		mu   sync.Mutex
-		out  []*appbuild.Built
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 2)
+		mu  sync.Mutex
+		out []*appbuild.Built
 	)
-	for _, d := range dirs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			b, err := appbuild.Build(ctx, d, "", stderr)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("build %s: %w", d, err))
-				return
-			}
-			out = append(out, b)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	from := map[*appbuild.Built]string{}
+	err = forEach(dirs, 2, func(d string) error {
+		b, err := appbuild.Build(ctx, d, "", stderr)
+		if err != nil {
+			return fmt.Errorf("build %s: %w", d, err)
+		}
+		mu.Lock()
+		out = append(out, b)
+		from[b] = d
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.ID < out[j].Manifest.ID })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Manifest.ID != out[j].Manifest.ID {
+			return out[i].Manifest.ID < out[j].Manifest.ID
+		}
+		return from[out[i]] < from[out[j]]
+	})
+	for i := 1; i < len(out); i++ {
+		if id := out[i].Manifest.ID; id == out[i-1].Manifest.ID {
+			return nil, fmt.Errorf("%s and %s both declare app id %q; choose one with --only (e.g. --only %s)",
+				from[out[i-1]], from[out[i]], id, filepath.Base(from[out[i]]))
+		}
+	}
 	return out, nil
 }
 

@@ -51,7 +51,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	quiet := fs.Bool("q", false, "do not print host calls")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: passerelle dev [-q] DIR|FILE.wasm")
-		fmt.Fprintln(stderr, "Runs a mini-app in the terminal without a server. With DIR, rebuilds and reloads it when a .go file or manifest.json changes.")
+		fmt.Fprintln(stderr, "Runs a mini-app in the terminal without a server. With DIR, rebuilds and reloads it when a .go, .c or .h file or manifest.json changes.")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, devHelp)
 		fs.PrintDefaults()
@@ -370,7 +370,7 @@ func (d *devTerm) closeApp(ctx context.Context) {
 	}
 }
 
-// watch polls dir for changed .go files and manifest.json and reloads the app
+// watch polls dir for changed .go, .c and .h files and manifest.json and reloads the app
 // until ctx ends. A failed build keeps the running app.
 func (d *devTerm) watch(ctx context.Context, eng *sandbox.Engine, dir string, stderr io.Writer) {
 	last := sourceStamp(dir)
@@ -400,7 +400,7 @@ func (d *devTerm) watch(ctx context.Context, eng *sandbox.Engine, dir string, st
 }
 
 // sourceStamp summarises the names, sizes and modification times of the
-// .go files and manifest.json under dir.
+// .go, .c and .h files and manifest.json under dir.
 func sourceStamp(dir string) string {
 	var b strings.Builder
 	filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
@@ -413,7 +413,7 @@ func sourceStamp(dir string) string {
 			}
 			return nil
 		}
-		if !strings.HasSuffix(path, ".go") && e.Name() != "manifest.json" {
+		if ext := filepath.Ext(path); ext != ".go" && ext != ".c" && ext != ".h" && e.Name() != "manifest.json" {
 			return nil
 		}
 		if info, err := e.Info(); err == nil {

@@ -164,7 +164,7 @@ func TestDevReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeTestFile(t, filepath.Join(dir, "go.mod"), "module devapp\n\ngo 1.26\n\nrequire github.com/passerelle/passerelle v0.0.0\n\nreplace github.com/passerelle/passerelle => "+root+"\n")
+	writeTestFile(t, filepath.Join(dir, "go.mod"), "module devapp\n\ngo 1.26\n\nrequire github.com/passerelle/passerelle/sdk/go v0.0.0\n\nreplace github.com/passerelle/passerelle/sdk/go => "+filepath.Join(root, "sdk", "go")+"\n")
 	writeTestFile(t, filepath.Join(dir, "manifest.json"), `{"abi":"passerelle_v1","id":"parrot","name":"Parrot","version":"1","permissions":["chat"]}`)
 	app := func(reply string) string {
 		return `//go:build wasip1

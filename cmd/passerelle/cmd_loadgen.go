@@ -108,7 +108,7 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	data := fs.String("data", "", "data directory; must not exist yet (default: a fresh temporary one, removed on exit)")
 	people := fs.Int("people", 2000, fmt.Sprintf("people to create (at most %d)", loadgen.MaxConns))
 	tokens := fs.String("tokens", "", "file to write the people's tokens to (default: tokens.txt in the data directory)")
-	appsDir := fs.String("apps", "miniapps", "directory of the example apps, holding echo/")
+	appsDir := fs.String("apps", "", "build echo from source in this directory of example apps (default: the echo the binary carries)")
 	pool := fs.Int("pool", 64, "warm instances of echo (the sandbox runs at most this many events at once)")
 	level := fs.String("log-level", "warn", "debug, info, warn or error")
 	gatewayOnly := fs.Bool("gateway-only", false, "serve the gateway alone with an in-process echo and HS256 tokens (isolates the gateway from the wasm runtime and host services)")
@@ -179,7 +179,7 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 type loadgenServer struct {
 	Addr   string
 	Data   string // must not exist; "" = a temporary directory removed on close
-	Apps   string // directory holding echo/
+	Apps   string // directory holding echo/ to build; "" = the carried echo
 	People int
 	Tokens string // where to write the tokens; "" = tokens.txt in the data directory
 	Pool   int    // warm instances per app version
@@ -220,7 +220,7 @@ func startLoadgenServer(ctx context.Context, o loadgenServer, log *slog.Logger, 
 	} else if _, err := os.Stat(data); err == nil {
 		return nil, fmt.Errorf("data directory %s exists: give a new one, so that the measure starts from an empty store", data)
 	}
-	built, err := buildDemoApps(ctx, o.Apps, []string{"echo"}, buildOut)
+	built, err := demoApps(ctx, o.Apps, []string{"echo"}, buildOut)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/services"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
@@ -31,17 +32,26 @@ import (
 // the environment and a config file; demo and the end-to-end tests fill it
 // directly.
 type platformConfig struct {
-	Addr           string      `json:"addr"`            // listen address, e.g. 127.0.0.1:8080; port 0 picks a free one
-	Data           string      `json:"data"`            // data directory: the bbolt file and the compilation cache
-	AllowedOrigins []string    `json:"allowed_origins"` // browser origins allowed besides the server's own host
-	MaxUploadBytes int64       `json:"max_upload_bytes"`
-	PoolSize       int         `json:"pool_size"`   // warm instances per app version
-	AppWorkers     int         `json:"app_workers"` // app events run at once, all apps together
-	Limits         host.Limits `json:"limits"`      // defaults for apps whose manifest says nothing
-	MaxLimits      host.Limits `json:"max_limits"`  // operator caps
-	PaymentTTL     Duration    `json:"payment_ttl"`
-	DedupeWindow   Duration    `json:"dedupe_window"` // how long a resent client message id is recognised
-	LogLevel       string      `json:"log_level"`     // debug, info, warn, error
+	Addr           string        `json:"addr"`            // listen address, e.g. 127.0.0.1:8080; port 0 picks a free one
+	Data           string        `json:"data"`            // data directory: the bbolt file and the compilation cache
+	AllowedOrigins []string      `json:"allowed_origins"` // browser origins allowed besides the server's own host
+	MaxUploadBytes int64         `json:"max_upload_bytes"`
+	PoolSize       int           `json:"pool_size"`   // warm instances per app version
+	AppWorkers     int           `json:"app_workers"` // app events run at once, all apps together
+	Limits         host.Limits   `json:"limits"`      // defaults for apps whose manifest says nothing
+	MaxLimits      host.Limits   `json:"max_limits"`  // operator caps
+	PaymentTTL     Duration      `json:"payment_ttl"`
+	DedupeWindow   Duration      `json:"dedupe_window"` // how long a resent client message id is recognised
+	Consent        consentConfig `json:"consent"`
+	LogLevel       string        `json:"log_level"` // debug, info, warn, error
+	CacheDir       string        `json:"-"`         // compilation cache; "" = Data/cache
+}
+
+// consentConfig is the operator's part of the consent rules (host/consent).
+type consentConfig struct {
+	Window   Duration                  `json:"window"`   // service window after the person's last message; 24h
+	Limits   consent.Limits            `json:"limits"`   // per_person_day, per_business_second for every business
+	Business map[string]consent.Limits `json:"business"` // merchant id → its own limits
 }
 
 // Duration is a time.Duration written as "15m" in JSON.
@@ -99,18 +109,25 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.db, err = openStore(cfg.Data, time.Second); err != nil {
 		return nil, err
 	}
+	consentStats := consent.NewMetrics()
 	if p.svc, err = services.Open(p.db, services.Config{
 		Logger:     log,
 		PaymentTTL: time.Duration(cfg.PaymentTTL),
 		Events:     p.events.Push,
+		Consent: &consent.Config{Window: time.Duration(cfg.Consent.Window), Limits: cfg.Consent.Limits,
+			Business: cfg.Consent.Business, Metrics: consentStats},
 	}); err != nil {
 		return nil, err
 	}
 	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry")}); err != nil {
 		return nil, err
 	}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(cfg.Data, "cache")
+	}
 	if p.engine, err = sandbox.New(ctx, sandbox.Config{
-		CacheDir: filepath.Join(cfg.Data, "cache"),
+		CacheDir: cacheDir,
 		Funcs:    p.svc.Funcs(),
 		Defaults: cfg.Limits,
 		Max:      cfg.MaxLimits,
@@ -124,6 +141,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Registry: p.registry,
 		Engine:   p.engine,
 		Identity: p.svc.Identity,
+		Consent:  p.svc.Consent,
 		Logger:   log.With("component", "apps"),
 		Workers:  cfg.AppWorkers,
 		PerApp:   cfg.PoolSize,
@@ -159,7 +177,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}); err != nil {
 		return nil, err
 	}
-	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes} {
+	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes, consentStats} {
 		if err := p.gateway.Registerer().Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

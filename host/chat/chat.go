@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/consent"
 )
 
 // Limits of the message model.
@@ -205,19 +206,30 @@ type Members interface {
 // Config configures a Service.
 type Config struct {
 	Members Members // may be nil: chat.share then only posts into the event's conversation
+	// Consent decides every chat.send to a person (host/consent's
+	// Service): a refusal goes back to the app, with its status, and to
+	// its log, and nothing is sent. Nil sends unchecked (tools and tests
+	// that play the person themselves).
+	Consent Consent
 	Logger  *slog.Logger
+}
+
+// Consent is the check of a message a business sends a person.
+type Consent interface {
+	Check(ctx context.Context, m consent.Message) (consent.Decision, error)
 }
 
 // Service serves chat.send and chat.share.
 type Service struct {
 	members Members
+	consent Consent
 	log     *slog.Logger
 	prompt  *host.PromptKind
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{members: cfg.Members, log: cfg.Logger}
+	s := &Service{members: cfg.Members, consent: cfg.Consent, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -313,6 +325,16 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 		return nil, err
 	}
 	id := NewID()
+	if s.consent != nil && c.Caller.Person != "" {
+		_, err := s.consent.Check(ctx, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
+			Surface: c.Caller.Surface, Conversation: c.Caller.Conversation, ID: id})
+		if err != nil {
+			if c.Log != nil {
+				c.Log.Warn("chat.send refused: "+host.MessageOf(err), "code", host.StatusOf(err).String())
+			}
+			return nil, err
+		}
+	}
 	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &m, ID: id})
 }
 

@@ -5,12 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
+	"github.com/passerelle/passerelle/host/consent"
 )
 
 type outbox struct {
@@ -298,5 +303,62 @@ func TestMessagesPerEventCap(t *testing.T) {
 				t.Fatalf("a new event's first message: %v", err)
 			}
 		})
+	}
+}
+
+// TestSendConsent: with the consent rules on, chat.send to a person who
+// has not written to the business, or who sent STOP, is refused with the
+// rule's status and nothing reaches the outbox.
+func TestSendConsent(t *testing.T) {
+	ctx := context.Background()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "chat.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rules, err := consent.Open(db, consent.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &outbox{}
+	send := op(chat.New(chat.Config{Consent: rules}), "chat.send")
+	try := func() error {
+		_, err := send.Handle(ctx, newCall(out), []byte(`{"text":"hi"}`))
+		return err
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want host.Status
+		sent int
+	}{
+		{"never wrote", func() {}, host.StatusWindowClosed, 0},
+		{"wrote", func() { must(t, rules.Touch(ctx, "alice", "acme", time.Now())) }, host.StatusOK, 1},
+		{"STOP on another surface", func() {
+			_, err := rules.Inbound(ctx, consent.Inbound{Person: "alice", Business: "acme", Surface: "whatsapp", Text: "stop"})
+			must(t, err)
+		}, host.StatusOptedOut, 1},
+		{"START", func() {
+			_, err := rules.Inbound(ctx, consent.Inbound{Person: "alice", Business: "acme", Surface: "web", Text: "START"})
+			must(t, err)
+		}, host.StatusOK, 2},
+	}
+	for _, st := range steps {
+		st.do()
+		if err := try(); host.StatusOf(err) != st.want || len(out.out) != st.sent {
+			t.Fatalf("%s: %v with %d sent; want %s with %d", st.name, err, len(out.out), st.want, st.sent)
+		}
+	}
+	noPerson := newCall(out)
+	noPerson.Caller.Person = ""
+	if _, err := send.Handle(ctx, noPerson, []byte(`{"text":"hi"}`)); err != nil {
+		t.Fatalf("an event without a person: %v", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,5 +1,5 @@
 // Package services opens the platform's host services (identity, payments,
-// key-value storage, chat and timers) on one bbolt database and wires them
+// key-value storage, chat, timers and consent) on one bbolt database and wires them
 // to each other, the way every Passerelle process needs them: the server,
 // `passerelle dev` and the mini-app tests (runtime/apptest).
 //
@@ -25,6 +25,7 @@ import (
 
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
+	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/kv"
 	"github.com/passerelle/passerelle/host/pay"
@@ -51,6 +52,12 @@ type Config struct {
 	// without either, chat.share posts only into the event's own
 	// conversation.
 	Members chat.Members
+	// Consent configures the consent rules (window, rate limits, metrics);
+	// its Pseudonyms and BusinessName come from identity. Nil leaves
+	// chat.send unchecked, for tools and tests that play the person
+	// without telling the rules that the person wrote (Consent.Touch); the
+	// consent service is open either way.
+	Consent *consent.Config
 }
 
 // Services is the platform's host services on one database.
@@ -60,6 +67,7 @@ type Services struct {
 	KV       *kv.Store
 	Chat     *chat.Service
 	Timers   *timer.Service
+	Consent  *consent.Service
 }
 
 // Open creates the services' buckets in db (each service owns its own) and
@@ -72,17 +80,14 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	s := &Services{}
 	var err error
 	idCfg := identity.Config{Logger: log.With("component", "identity")}
-	payCfg := pay.Config{
-		TTL: cfg.PaymentTTL,
-		MerchantName: func(ctx context.Context, id string) string {
-			m, err := s.Identity.Merchant(ctx, id)
-			if err != nil {
-				return ""
-			}
-			return m.Name
-		},
-		Logger: log.With("component", "pay"),
+	merchantName := func(ctx context.Context, id string) string {
+		m, err := s.Identity.Merchant(ctx, id)
+		if err != nil {
+			return ""
+		}
+		return m.Name
 	}
+	payCfg := pay.Config{TTL: cfg.PaymentTTL, MerchantName: merchantName, Logger: log.With("component", "pay")}
 	timerCfg := timer.Config{Logger: log.With("component", "timer")}
 	if cfg.Events != nil {
 		idCfg.Answered = s.consentAnswered(cfg.Events, log)
@@ -98,7 +103,19 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	if s.KV, err = kv.Open(db, kv.Config{Pseudonyms: s.Identity, Logger: log.With("component", "kv")}); err != nil {
 		return nil, err
 	}
-	s.Chat = chat.New(chat.Config{Members: cfg.Members, Logger: log.With("component", "chat")})
+	var consentCfg consent.Config
+	if cfg.Consent != nil {
+		consentCfg = *cfg.Consent
+	}
+	consentCfg.Pseudonyms, consentCfg.BusinessName, consentCfg.Logger = s.Identity, merchantName, log.With("component", "consent")
+	if s.Consent, err = consent.Open(db, consentCfg); err != nil {
+		return nil, err
+	}
+	chatCfg := chat.Config{Members: cfg.Members, Logger: log.With("component", "chat")}
+	if cfg.Consent != nil {
+		chatCfg.Consent = s.Consent
+	}
+	s.Chat = chat.New(chatCfg)
 	if s.Timers, err = timer.Open(db, timerCfg); err != nil {
 		return nil, err
 	}

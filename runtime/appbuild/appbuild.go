@@ -1,8 +1,9 @@
 // Package appbuild turns a mini-app directory into a module the platform
 // accepts: it reads DIR/manifest.json, builds the Go package in DIR for
-// GOOS=wasip1 GOARCH=wasm as a reactor with the Go toolchain on PATH (or
-// takes a module built by another toolchain), and embeds the manifest in the
-// module's custom section (see sdk/ABI.md).
+// GOOS=wasip1 GOARCH=wasm as a reactor with the Go toolchain on PATH, or the
+// C sources in DIR with clang and the C SDK (sdk/c), or takes a module built
+// by another toolchain, and embeds the manifest in the module's custom
+// section (see sdk/ABI.md).
 //
 // `passerelle app build`, `passerelle dev` and runtime/apptest all build
 // through this package, so a test runs exactly what a merchant uploads.
@@ -30,9 +31,10 @@ type Built struct {
 	Wasm     []byte
 }
 
-// Build reads dir/manifest.json, builds dir with the Go toolchain (or, when
-// module is not "", reads that already-built module instead) and embeds the
-// manifest. go build's diagnostics go to stderr.
+// Build reads dir/manifest.json, builds dir (with clang when IsC(dir), with
+// the Go toolchain otherwise; when module is not "", it reads that
+// already-built module instead) and embeds the manifest. The compiler's
+// diagnostics go to stderr.
 func Build(ctx context.Context, dir, module string, stderr io.Writer) (*Built, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -45,6 +47,12 @@ func Build(ctx context.Context, dir, module string, stderr io.Writer) (*Built, e
 	var wasm []byte
 	if module != "" {
 		if wasm, err = os.ReadFile(module); err != nil {
+			return nil, err
+		}
+	} else if isC, err := IsC(dir); err != nil {
+		return nil, err
+	} else if isC {
+		if wasm, err = CBuild(ctx, dir, stderr); err != nil {
 			return nil, err
 		}
 	} else if wasm, err = GoBuild(ctx, dir, stderr); err != nil {
@@ -72,12 +80,19 @@ func GoBuild(ctx context.Context, dir string, stderr io.Writer) ([]byte, error) 
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "app.wasm")
 	cmd := exec.CommandContext(ctx, goBin, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	return compile(cmd, dir, out, stderr, "go build", "")
+}
+
+// compile runs a compiler's cmd in dir, its output going to stderr, and
+// returns the module it wrote to out. A failure says to fix the errors
+// shown, then hint.
+func compile(cmd *exec.Cmd, dir, out string, stderr io.Writer, name, hint string) ([]byte, error) {
+	cmd.Dir = dir
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go build in %s failed (%v): fix the errors above", dir, err)
+		return nil, fmt.Errorf("%s in %s failed (%v): fix the errors above%s", name, dir, err, hint)
 	}
 	return os.ReadFile(out)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/apptest"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
@@ -31,12 +32,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, body := range tc.files {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			dir := writeFiles(t, tc.files)
 			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hello\n\ngo 1.24\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -57,4 +53,84 @@ func TestBuild(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBuildC(t *testing.T) {
+	apptest.NeedClang(t)
+	ctx := context.Background()
+	const hello = "#include \"passerelle.h\"\nstatic pl_status on_message(const pl_event *ev) { return pl_send_text(ev->text, NULL); }\nPASSERELLE_APP(.on_message = on_message);\n"
+	tests := []struct {
+		name    string
+		files   map[string]string
+		wantErr string
+	}{
+		{"ok", map[string]string{"manifest.json": manifest, "app.c": hello}, ""},
+		{"ok with a test file beside", map[string]string{"manifest.json": manifest, "app.c": hello, "app_test.go": "package app_test\n"}, ""},
+		{"compile error", map[string]string{"manifest.json": manifest, "app.c": "int f(void) { return undefined(); }\n"}, "fix the errors above"},
+		{"no app defined", map[string]string{"manifest.json": manifest, "app.c": "#include \"passerelle.h\"\n"}, "fix the errors above"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeFiles(t, tc.files)
+			if isC, err := appbuild.IsC(dir); err != nil || !isC {
+				t.Fatalf("IsC = %v, %v; want a C app", isC, err)
+			}
+			var stderr bytes.Buffer
+			b, err := appbuild.Build(ctx, dir, "", &stderr)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
+				}
+				if stderr.Len() == 0 {
+					t.Fatal("clang's diagnostics did not reach stderr")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			m, err := wasmfile.ReadManifest(b.Wasm)
+			if err != nil || m.ID != "hello" {
+				t.Fatalf("embedded manifest %+v, %v", m, err)
+			}
+		})
+	}
+}
+
+func TestIsC(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []string
+		want  bool
+	}{
+		{"go", []string{"main.go", "manifest.json"}, false},
+		{"c", []string{"app.c", "manifest.json"}, true},
+		{"c with go tests", []string{"app.c", "app_test.go"}, true},
+		{"go with a c file", []string{"main.go", "x.c"}, false},
+		{"empty", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{}
+			for _, name := range tc.files {
+				files[name] = ""
+			}
+			dir := writeFiles(t, files)
+			if got, err := appbuild.IsC(dir); err != nil || got != tc.want {
+				t.Fatalf("IsC = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// writeFiles writes files (name → content) into a new temporary directory.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

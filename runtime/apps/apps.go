@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 	"github.com/passerelle/passerelle/runtime/sched"
@@ -30,6 +31,13 @@ type Identity interface {
 	OpenID(ref host.AppRef, person string) string
 }
 
+// Consent is told what a person sends to a business (host/consent's
+// Service satisfies it).
+type Consent interface {
+	Inbound(ctx context.Context, in consent.Inbound) (consent.Reply, error)
+	Touch(ctx context.Context, person, business string, at time.Time) error
+}
+
 // Config wires a Router. Registry, Engine and Identity are required.
 type Config struct {
 	Registry *registry.Registry
@@ -38,7 +46,13 @@ type Config struct {
 	// Outbox is where apps' messages and prompts go for events that name
 	// no host.AppEvent.Out. Nil: such events are refused.
 	Outbox host.Outbox
-	Logger *slog.Logger
+	// Consent, if set, sees what a person does in a conversation with a
+	// business before the business's app does: every message, open and
+	// action opens the service window, and a message that is a keyword
+	// (STOP, START, HELP and their synonyms) is answered by the platform
+	// and never reaches the app.
+	Consent Consent
+	Logger  *slog.Logger
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
 	// Submit's workers (see runtime/sched): Workers run events of all
@@ -317,6 +331,11 @@ func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) er
 			return err
 		}
 		ref := host.AppRef{Merchant: a.Merchant, App: a.ID, Version: version}
+		if attempt == 0 && r.cfg.Consent != nil && ev.Person != "" {
+			if taken, err := r.inbound(ctx, ref, ev); taken || err != nil {
+				return err
+			}
+		}
 		sa := r.get(ref)
 		if sa == nil {
 			sa, err = r.loadServing(ctx, ref)
@@ -336,6 +355,35 @@ func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) er
 }
 
 var errNotServing = errors.New("version no longer serving")
+
+// inbound tells the consent rules that ev's person acted in a conversation
+// with ref's business. A message that is a keyword is the platform's: its
+// one reply goes to the person and taken is true; the app never sees it.
+func (r *Router) inbound(ctx context.Context, ref host.AppRef, ev host.AppEvent) (taken bool, err error) {
+	switch ev.Event.Type {
+	case host.EventMessage:
+		reply, err := r.cfg.Consent.Inbound(ctx, consent.Inbound{Person: ev.Person, Business: ref.Merchant, App: ref.App,
+			Surface: ev.Surface, Conversation: ev.Conversation, Message: ev.Event.ID, Text: ev.Event.Text})
+		if err != nil {
+			return false, fmt.Errorf("apps: consent rules: %w", err)
+		}
+		if reply.Keyword == consent.KeywordNone {
+			return false, nil
+		}
+		if reply.Text != "" {
+			out := host.Outgoing{App: ref, Conversation: ev.Conversation, Message: &host.Message{Text: reply.Text}}
+			if err := ev.Out.Emit(ctx, out); err != nil {
+				return true, fmt.Errorf("apps: answer %s: %w", reply.Keyword, err)
+			}
+		}
+		return true, nil
+	case host.EventOpen, host.EventAction:
+		if err := r.cfg.Consent.Touch(ctx, ev.Person, ref.Merchant, time.Now()); err != nil {
+			return false, fmt.Errorf("apps: consent rules: %w", err)
+		}
+	}
+	return false, nil
+}
 
 // loadServing loads ref if it still serves its app, so that a version a
 // rollout just unloaded is not loaded again behind its back.

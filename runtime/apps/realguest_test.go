@@ -45,7 +45,7 @@ func buildGoGuest(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	gomod := "module guest\n\ngo 1.26\n\nrequire github.com/passerelle/passerelle v0.0.0\n\nreplace github.com/passerelle/passerelle => " + repo + "\n"
+	gomod := "module guest\n\ngo 1.26\n\nrequire github.com/passerelle/passerelle/sdk/go v0.0.0\n\nreplace github.com/passerelle/passerelle/sdk/go => " + filepath.Join(repo, "sdk", "go") + "\n"
 	sum, _ := os.ReadFile(filepath.Join(repo, "go.sum"))
 	for name, data := range map[string][]byte{"go.mod": []byte(gomod), "go.sum": sum, "main.go": []byte(goGuest)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {

@@ -35,6 +35,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -60,14 +62,20 @@ type build struct {
 	err  error
 }
 
-// Build builds the app in dir (its Go package and manifest.json) once per
-// test binary and returns the module with its manifest embedded. A failed
-// build fails t with go build's output.
+// Build builds the app in dir (its Go package, or its C sources, and
+// manifest.json) once per test binary and returns the module with its
+// manifest embedded. A failed build fails t with the compiler's output; a
+// C app without clang skips t (see NeedClang).
 func Build(t testing.TB, dir string) []byte {
 	t.Helper()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if isC, err := appbuild.IsC(abs); err != nil {
+		t.Fatal(err)
+	} else if isC {
+		NeedClang(t)
 	}
 	v, _ := builds.LoadOrStore(abs, &build{})
 	b := v.(*build)
@@ -84,6 +92,28 @@ func Build(t testing.TB, dir string) []byte {
 		t.Fatal(b.err)
 	}
 	return b.wasm
+}
+
+// NeedClang skips t when clang or wasm-ld is not on PATH, saying how to
+// install them, except under CI (CI=true), where it fails t: there the C
+// SDK and the C apps must be tested.
+func NeedClang(t testing.TB) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"clang", "wasm-ld"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("%s not on PATH: C mini-apps need clang and lld 14 or later (Debian: apt-get install clang lld; .ci/setup installs them)", strings.Join(missing, " and "))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; under CI the C tests must run, not skip")
+	} else {
+		t.Skip(msg)
+	}
 }
 
 // Options configures New. Every field is optional.

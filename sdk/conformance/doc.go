@@ -5,4 +5,7 @@
 // against the platform's checker and sandbox.
 //
 // The vectors live in testdata/ (see its README for how they are rebuilt).
+// testdata/sdk holds the same probe app written with each guest SDK (Go and
+// C) and the scenarios every SDK's probe must pass, with the same verdicts
+// from the checker (see testdata/sdk/README.md).
 package conformance

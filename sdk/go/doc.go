@@ -7,6 +7,12 @@
 //
 //	import passerelle "github.com/passerelle/passerelle/sdk/go"
 //
+// The SDK is a module of its own that requires nothing else, so an app's
+// module requires it alone. `passerelle app new DIR` starts an app anywhere
+// on disk, with a test on the in-memory host of package sdktest; the
+// passerelle binary carries this module and hands it to the go command
+// through a local module proxy, with no network.
+//
 // # Writing an app
 //
 // Build an *App, register one handler per event type and hand it to Serve

@@ -24,6 +24,12 @@ const (
 	// StatusInsufficientFunds: the paying wallet holds less than the
 	// amount; no money moved.
 	StatusInsufficientFunds Status = 10
+	// The consent rules refused a message to a person; nothing was sent
+	// (ABI.md, Consent).
+	StatusWindowClosed Status = 11 // outside the service window, and no purpose or template named
+	StatusNotOptedIn   Status = 12 // no opt-in to the purpose, or no unused subscription to the template
+	StatusOptedOut     Status = 13 // the person sent STOP to the business
+	StatusRateLimited  Status = 14 // the business reached a limit for business-initiated messages
 )
 
 var statusCodes = [...]string{
@@ -38,6 +44,10 @@ var statusCodes = [...]string{
 	StatusInternal:          "internal",
 	StatusUnknownOp:         "unknown_op",
 	StatusInsufficientFunds: "insufficient_funds",
+	StatusWindowClosed:      "window_closed",
+	StatusNotOptedIn:        "not_opted_in",
+	StatusOptedOut:          "opted_out",
+	StatusRateLimited:       "rate_limited",
 }
 
 // String returns the stable code of s, such as "quota_exceeded".
@@ -61,6 +71,10 @@ var (
 	ErrInternal          = errors.New("internal error")
 	ErrUnknownOp         = errors.New("unknown operation")
 	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrWindowClosed      = errors.New("window closed")
+	ErrNotOptedIn        = errors.New("not opted in")
+	ErrOptedOut          = errors.New("opted out")
+	ErrRateLimited       = errors.New("rate limited")
 )
 
 // ErrBadEvent is returned when the event JSON the host handed over cannot be
@@ -78,6 +92,10 @@ var sentinels = [...]error{
 	StatusInternal:          ErrInternal,
 	StatusUnknownOp:         ErrUnknownOp,
 	StatusInsufficientFunds: ErrInsufficientFunds,
+	StatusWindowClosed:      ErrWindowClosed,
+	StatusNotOptedIn:        ErrNotOptedIn,
+	StatusOptedOut:          ErrOptedOut,
+	StatusRateLimited:       ErrRateLimited,
 }
 
 // Error is a failed host call.

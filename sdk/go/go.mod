@@ -1,0 +1,3 @@
+module github.com/passerelle/passerelle/sdk/go
+
+go 1.24
