@@ -24,6 +24,7 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
 	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.
@@ -62,6 +63,7 @@ func (d directory) FindPeople(_ context.Context, q string, limit int) ([]identit
 // into the event's conversation. Events are recorded.
 type fakeApps struct {
 	out    host.Outbox
+	sched  *sched.Scheduler // runs the events, as the runtime does
 	react  func(ev host.AppEvent) *host.Message
 	mu     sync.Mutex
 	events []host.AppEvent
@@ -75,7 +77,16 @@ func (a *fakeApps) set(react func(host.AppEvent) *host.Message, got chan host.Ap
 	a.react, a.got = react, got
 }
 
-func (a *fakeApps) Deliver(ctx context.Context, app string, ev host.AppEvent) error {
+func (a *fakeApps) Submit(app string, ev host.AppEvent, done func(error)) error {
+	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
+		err := a.deliver(ctx, app, ev)
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+func (a *fakeApps) deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	react, got := a.react, a.got
@@ -190,9 +201,10 @@ func openDB(t testing.TB, dir string) *bbolt.DB {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}, share: chat.New(chat.Config{})}
+	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{sched: sched.New(sched.Config{Workers: 16})}, pay: &payments{}, cons: &consent{},
+		share: chat.New(chat.Config{})}
 	e.start(mod)
-	t.Cleanup(func() { e.stop(); e.db.Close() })
+	t.Cleanup(func() { e.stop(); e.apps.sched.Close(context.Background()); e.db.Close() })
 	return e
 }
 

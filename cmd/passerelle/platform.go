@@ -38,7 +38,7 @@ type platformConfig struct {
 	AllowedOrigins []string      `json:"allowed_origins"` // browser origins allowed besides the server's own host
 	MaxUploadBytes int64         `json:"max_upload_bytes"`
 	PoolSize       int           `json:"pool_size"`   // warm instances per app version
-	AppWorkers     int           `json:"app_workers"` // app events the gateway runs at once
+	AppWorkers     int           `json:"app_workers"` // app events run at once, all apps together
 	Limits         host.Limits   `json:"limits"`      // defaults for apps whose manifest says nothing
 	MaxLimits      host.Limits   `json:"max_limits"`  // operator caps
 	PaymentTTL     Duration      `json:"payment_ttl"`
@@ -149,6 +149,8 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Identity: p.svc.Identity,
 		Consent:  p.svc.Consent,
 		Logger:   log.With("component", "apps"),
+		Workers:  cfg.AppWorkers,
+		PerApp:   cfg.PoolSize,
 	}); err != nil {
 		return nil, err
 	}
@@ -182,7 +184,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
-		AppWorkers:     cfg.AppWorkers,
 		DemoSignIn:     cfg.DemoSignIn,
 	}); err != nil {
 		return nil, err
