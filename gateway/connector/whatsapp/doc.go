@@ -94,8 +94,11 @@
 // Meta's WhatsApp Business Platform documentation, on which the shapes,
 // limits and codes here are based:
 //
-//   - Webhook endpoint (verification, X-Hub-Signature-256, payload size,
-//     retries): https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/create-webhook-endpoint
+//   - Webhook endpoint (verification requests, X-Hub-Signature-256):
+//     https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/create-webhook-endpoint
+//   - Webhooks overview (the notification shape and fields, payloads of
+//     up to 3 MB, undelivered notifications retried for up to 7 days):
+//     https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/overview
 //   - Graph API webhooks, verification requests and payload validation:
 //     https://developers.facebook.com/docs/graph-api/webhooks/getting-started
 //   - messages webhook reference (incoming messages):

@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
+	"github.com/passerelle/passerelle/gateway/connector/whatsapp/metasim"
 )
 
 // clock is a settable time for retention tests.
@@ -59,7 +60,7 @@ func inbox(t *testing.T, s *whatsapp.Store) []whatsapp.Entry {
 func TestDeliveredThreeTimesAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "passerelle.db")
 	body := readFile(t, "batch.json")
-	sig := whatsapp.Sign([]byte(secret), body)
+	sig := metasim.Sign([]byte(secret), body)
 	for delivery := 1; delivery <= 3; delivery++ {
 		s, stop := openStore(t, path, whatsapp.StoreConfig{})
 		if w := post(newWebhook(t, s, 0), body, sig); w.Code != 200 {

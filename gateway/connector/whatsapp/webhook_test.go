@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
+	"github.com/passerelle/passerelle/gateway/connector/whatsapp/metasim"
 )
 
 const (
@@ -125,14 +126,14 @@ func TestWebhookSignature(t *testing.T) {
 		code int
 		want string
 	}{
-		{"signed", body, whatsapp.Sign([]byte(secret), body), 200, ""},
+		{"signed", body, metasim.Sign([]byte(secret), body), 200, ""},
 		{"missing", body, "", 401, "missing X-Hub-Signature-256"},
-		{"other secret", body, whatsapp.Sign([]byte("another-app"), body), 403, "does not match the body"},
-		{"re-encoded body", compact, whatsapp.Sign([]byte(secret), body), 403, "does not match the body"},
-		{"sha1 scheme", body, "sha1=" + strings.TrimPrefix(whatsapp.Sign([]byte(secret), body), "sha256="), 403, "does not match"},
+		{"other secret", body, metasim.Sign([]byte("another-app"), body), 403, "does not match the body"},
+		{"re-encoded body", compact, metasim.Sign([]byte(secret), body), 403, "does not match the body"},
+		{"sha1 scheme", body, "sha1=" + strings.TrimPrefix(metasim.Sign([]byte(secret), body), "sha256="), 403, "does not match"},
 		{"not hex", body, "sha256=zz", 403, "does not match"},
-		{"short", body, whatsapp.Sign([]byte(secret), body)[:40], 403, "does not match"},
-		{"upper-case prefix", body, "SHA256=" + strings.TrimPrefix(whatsapp.Sign([]byte(secret), body), "sha256="), 403, "does not match"},
+		{"short", body, metasim.Sign([]byte(secret), body)[:40], 403, "does not match"},
+		{"upper-case prefix", body, "SHA256=" + strings.TrimPrefix(metasim.Sign([]byte(secret), body), "sha256="), 403, "does not match"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +167,7 @@ func TestWebhookRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := post(newWebhook(t, tt.rec, tt.max), tt.body, whatsapp.Sign([]byte(secret), tt.body))
+			w := post(newWebhook(t, tt.rec, tt.max), tt.body, metasim.Sign([]byte(secret), tt.body))
 			if w.Code != tt.code || !strings.Contains(w.Body.String(), tt.want) {
 				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tt.code, tt.want)
 			}
@@ -198,7 +199,7 @@ func TestWebhookAnswersAfterRecording(t *testing.T) {
 	h := newWebhook(t, rec, 0)
 	body := readFile(t, "text.json")
 	done := make(chan *httptest.ResponseRecorder)
-	go func() { done <- post(h, body, whatsapp.Sign([]byte(secret), body)) }()
+	go func() { done <- post(h, body, metasim.Sign([]byte(secret), body)) }()
 	<-rec.entered
 	select {
 	case w := <-done:

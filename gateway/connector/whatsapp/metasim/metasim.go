@@ -136,15 +136,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.fails) > 0 {
 		code := s.fails[0]
 		s.fails = s.fails[1:]
-		c := known(code)
-		writeError(w, c.status, code, c.message, c.details)
+		refuse(w, code)
 		return
 	}
 	now := s.cfg.Now()
 	if s.cfg.PairInterval > 0 {
 		if t, ok := s.last[to]; ok && now.Sub(t) < s.cfg.PairInterval {
-			c := known(131056)
-			writeError(w, c.status, 131056, c.message, c.details)
+			refuse(w, 131056)
 			return
 		}
 		s.last[to] = now
@@ -166,27 +164,26 @@ type refusal struct {
 	message, details string
 }
 
-// known holds the documented messages of the codes tests inject.
-func known(code int) refusal {
-	switch code {
-	case 130429:
-		return refusal{429, "(#130429) Rate limit hit", "Cloud API message throughput has been reached."}
-	case 131056:
-		return refusal{429, "(#131056) (Business Account, Consumer Account) pair rate limit hit", "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time."}
-	case 131047:
-		return refusal{400, "(#131047) Re-engagement message", "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}
-	case 131026:
-		return refusal{400, "(#131026) Message undeliverable", "Unable to deliver message."}
-	case 131050:
-		return refusal{400, "(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.", ""}
-	case 190:
-		return refusal{401, "Error validating access token: Session has expired.", ""}
-	case 131000:
-		return refusal{500, "(#131000) Something went wrong", "Message failed to send due to an unknown error."}
-	case 132001:
-		return refusal{404, "(#132001) Template name does not exist in the translation", "template name does not exist in the language"}
+// refusals are Meta's documented answers to the codes tests inject most;
+// another code gets a generic message with HTTP 400.
+var refusals = map[int]refusal{
+	130429: {429, "(#130429) Rate limit hit", "Cloud API message throughput has been reached."},
+	131056: {429, "(#131056) (Business Account, Consumer Account) pair rate limit hit", "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time."},
+	131047: {400, "(#131047) Re-engagement message", "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+	131026: {400, "(#131026) Message undeliverable", "Unable to deliver message."},
+	131050: {400, "(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.", ""},
+	190:    {401, "Error validating access token: Session has expired.", ""},
+	131000: {500, "(#131000) Something went wrong", "Message failed to send due to an unknown error."},
+	132001: {404, "(#132001) Template name does not exist in the translation", "template name does not exist in the language"},
+}
+
+// refuse answers with code as Meta does.
+func refuse(w http.ResponseWriter, code int) {
+	r, ok := refusals[code]
+	if !ok {
+		r = refusal{400, fmt.Sprintf("(#%d) Simulated error", code), ""}
 	}
-	return refusal{400, fmt.Sprintf("(#%d) Simulated error", code), ""}
+	writeError(w, r.status, code, r.message, r.details)
 }
 
 func writeError(w http.ResponseWriter, status, code int, message, details string) {
