@@ -179,3 +179,26 @@ func TestInboxDone(t *testing.T) {
 		t.Fatal("an event without a key was recorded")
 	}
 }
+
+// Meta may redeliver while the first delivery is still being handled:
+// concurrent deliveries of one notification record its events once.
+func TestConcurrentRedeliveries(t *testing.T) {
+	s, _ := openStore(t, filepath.Join(t.TempDir(), "p.db"), whatsapp.StoreConfig{})
+	h := newWebhook(t, s, 0)
+	body := readFile(t, "batch.json")
+	sig := metasim.Sign([]byte(secret), body)
+	var wg sync.WaitGroup
+	codes := make([]int, 16)
+	for i := range codes {
+		wg.Go(func() { codes[i] = post(h, body, sig).Code })
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Fatalf("delivery %d: %d", i, c)
+		}
+	}
+	if n := len(inbox(t, s)); n != 3 {
+		t.Fatalf("inbox holds %d events, want 3", n)
+	}
+}
