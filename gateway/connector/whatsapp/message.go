@@ -32,7 +32,7 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("whatsapp: %s must have %s, has %s; shorten it or render the message as a numbered text menu", e.Field, e.Limit, e.Got)
+	return fmt.Sprintf("whatsapp: %s must have %s, has %s; Meta refuses such a message, so it was not sent", e.Field, e.Limit, e.Got)
 }
 
 // A Message is one of Text, Buttons, List and Template.

@@ -136,7 +136,11 @@ func (s *Store) expired(v []byte, now int64) bool {
 // expire forgets at most max keys recorded before the retention, oldest
 // first; max < 0 means all of them.
 func (s *Store) expire(tx *bbolt.Tx, now int64, max int) error {
-	cut := u64(uint64(now - s.cfg.Retention.Milliseconds() + 1))
+	before := now - s.cfg.Retention.Milliseconds()
+	if before < 0 {
+		return nil // a clock before the epoch plus the retention: nothing is old yet
+	}
+	cut := u64(uint64(before + 1))
 	c := tx.Bucket(bucketExpiry).Cursor()
 	seen := tx.Bucket(bucketSeen)
 	var old [][]byte

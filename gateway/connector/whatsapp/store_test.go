@@ -202,3 +202,23 @@ func TestConcurrentRedeliveries(t *testing.T) {
 		t.Fatalf("inbox holds %d events, want 3", n)
 	}
 }
+
+// A clock that reads less than the retention since the epoch forgets
+// nothing (the cut-off would be negative).
+func TestStoreEarlyClock(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.UnixMilli(1000)}
+	s, _ := openStore(t, filepath.Join(t.TempDir(), "p.db"), whatsapp.StoreConfig{Now: clk.Now})
+	ev := whatsapp.Event{Key: "msg:early", Kind: whatsapp.KindText}
+	for i, want := range []bool{false, true} {
+		if dup, err := s.Record(ctx, ev); err != nil || dup != want {
+			t.Fatalf("record %d: duplicate %v, %v; want %v", i, dup, err, want)
+		}
+	}
+	if err := s.Expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := s.Seen(ctx, ev.Key); !seen {
+		t.Fatal("Expire forgot a key recorded now")
+	}
+}
