@@ -108,6 +108,7 @@ func (h *Webhook) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	io.WriteString(w, q.Get("hub.challenge"))
 }
 
