@@ -29,6 +29,12 @@ const (
 	MaxID              = 64 // bytes of a button, list item, form or field id
 	MaxImageURL        = 2048
 	MaxSharePayload    = 1024 // bytes
+
+	// MaxMessagesPerEvent is the most messages (chat.send, chat.notify,
+	// and chat.share into a conversation) one event may send. Past it the call fails with
+	// quota_exceeded and sends nothing: a person's connection is never
+	// flooded by one event.
+	MaxMessagesPerEvent = 50
 )
 
 // ErrInvalid is wrapped by every validation error.
@@ -316,6 +322,9 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	if c.Caller.Conversation == "" {
 		return nil, host.Errorf(host.StatusNotFound, "chat.send: this event has no conversation to send into")
 	}
+	if err := checkCap("chat.send", c); err != nil {
+		return nil, err
+	}
 	id := NewID()
 	if s.consent != nil && c.Caller.Person != "" {
 		_, err := s.consent.Check(ctx, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
@@ -387,6 +396,9 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 			return nil, host.Errorf(host.StatusNotFound, "chat.share: the person is not in conversation %q; omit \"conversation\" to let them choose", r.Conversation)
 		}
 	}
+	if err := checkCap("chat.share", c); err != nil {
+		return nil, err
+	}
 	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: r.Conversation, Message: &host.Message{Card: &card}, ID: id})
 }
 
@@ -417,6 +429,9 @@ func (s *Service) notify(ctx context.Context, c *host.Call, req []byte) ([]byte,
 	if c.Caller.Person == "" || c.Caller.Conversation == "" {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: this event has no person to notify; notify from an event of the person (a timer set while they were in the conversation)")
 	}
+	if err := checkCap("chat.notify", c); err != nil {
+		return nil, err // before the check: a refused message uses up no subscription
+	}
 	id := NewID()
 	if s.consent != nil {
 		_, err := s.consent.Check(ctx, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
@@ -433,4 +448,13 @@ func (s *Service) notify(ctx context.Context, c *host.Call, req []byte) ([]byte,
 	}
 	m := r.Message
 	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &m, ID: id})
+}
+
+// checkCap refuses a message past MaxMessagesPerEvent.
+func checkCap(op string, c *host.Call) error {
+	if c.Messages() >= MaxMessagesPerEvent {
+		return host.Errorf(host.StatusQuota, "%s: this event already sent %d messages, the most one event may send; nothing was sent. Send fewer, fuller messages (a list card holds %d items) or the rest in a later event",
+			op, MaxMessagesPerEvent, MaxListItems)
+	}
+	return nil
 }
