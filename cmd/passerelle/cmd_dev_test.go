@@ -220,18 +220,7 @@ func main() {}
 // itself.
 func TestDevConsentContinuesTheOrder(t *testing.T) {
 	useTestCompileCache(t)
-	in, inW := io.Pipe()
-	out := &devOutput{}
-	done := make(chan error, 1)
-	go func() {
-		done <- devSession(context.Background(), []string{"../../miniapps/lunch"}, in, out, io.Discard)
-	}()
-	defer func() {
-		inW.Close()
-		if err := <-done; err != nil {
-			t.Errorf("dev: %v", err)
-		}
-	}()
+	inW, out := startDev(t, "../../miniapps/lunch")
 	pos := waitForOutput(t, out, 0, "Lunch menu")
 	for range 2 { // the first dish, its first size
 		io.WriteString(inW, "/1\n")
@@ -253,18 +242,7 @@ func TestDevConsentContinuesTheOrder(t *testing.T) {
 // the app's answer to the next message is refused (opted_out) until START.
 func TestDevConsentRules(t *testing.T) {
 	useTestCompileCache(t)
-	in, inW := io.Pipe()
-	out := &devOutput{}
-	done := make(chan error, 1)
-	go func() {
-		done <- devSession(context.Background(), []string{"../../miniapps/lunch"}, in, out, io.Discard)
-	}()
-	defer func() {
-		inW.Close()
-		if err := <-done; err != nil {
-			t.Errorf("dev: %v", err)
-		}
-	}()
+	inW, out := startDev(t, "../../miniapps/lunch")
 	pos := waitForOutput(t, out, 0, "Lunch menu")
 	for range 3 { // the first dish, its first size, no side
 		io.WriteString(inW, "/1\n")
@@ -292,4 +270,21 @@ func TestDevConsentRules(t *testing.T) {
 	io.WriteString(inW, "START\n")
 	waitForOutput(t, out, pos, "event optin ok")
 	io.WriteString(inW, "/quit\n")
+}
+
+// startDev runs dev on args in the background until the test ends, and
+// returns its input and its output.
+func startDev(t *testing.T, args ...string) (io.Writer, *devOutput) {
+	t.Helper()
+	in, inW := io.Pipe()
+	out := &devOutput{}
+	done := make(chan error, 1)
+	go func() { done <- devSession(context.Background(), args, in, out, io.Discard) }()
+	t.Cleanup(func() {
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("dev: %v", err)
+		}
+	})
+	return inW, out
 }

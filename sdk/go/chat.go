@@ -8,7 +8,13 @@ type sendResponse struct {
 // "chat") and returns the message id.
 func (c *Context) Send(m Message) (id string, err error) {
 	c.req = m.appendJSON(c.req[:0])
-	out, err := c.roundTrip("chat.send", importChatSend, c.req)
+	return c.sendReq("chat.send", importChatSend)
+}
+
+// sendReq performs op with the request in c.req and returns the message
+// id it answers.
+func (c *Context) sendReq(op string, imp importFunc) (id string, err error) {
+	out, err := c.roundTrip(op, imp, c.req)
 	if err != nil {
 		return "", err
 	}
@@ -20,7 +26,7 @@ func (c *Context) Send(m Message) (id string, err error) {
 		}
 		r.decodeJSON(&d)
 		if d.end(); d.err != nil {
-			return "", &wrapError{"chat.send: decode response", d.err}
+			return "", &wrapError{op + ": decode response", d.err}
 		}
 	}
 	return r.ID, nil

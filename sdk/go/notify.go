@@ -33,22 +33,7 @@ func (c *Context) Notify(n Notification) (id string, err error) {
 		b = append(b, '}')
 	}
 	c.req = b
-	out, err := c.roundTrip("chat.notify", importChatNotify, b)
-	if err != nil {
-		return "", err
-	}
-	var r sendResponse
-	if len(out) > 0 {
-		d := decoder{b: out, shared: c.host == nil}
-		if d.idOnly(&r.ID) {
-			return r.ID, nil
-		}
-		r.decodeJSON(&d)
-		if d.end(); d.err != nil {
-			return "", &wrapError{"chat.notify: decode response", d.err}
-		}
-	}
-	return r.ID, nil
+	return c.sendReq("chat.notify", importChatNotify)
 }
 
 type askRequest struct {
