@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -57,4 +62,63 @@ func runConsentVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "consent ledger: %d records, chain intact, head %s\n", head.Seq, head)
 	return nil
+}
+
+var cmdConsentAudience = command{"consent audience", "export your audience with its evidence: [--purpose P] [--json]", runConsentAudience}
+
+// runConsentAudience prints the merchant's audience (GET
+// /v1/consent/audience): one line per person, under the merchant's own
+// id for them, or the whole export with its evidence with --json.
+func runConsentAudience(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var purpose *string
+	var asJSON *bool
+	c, pos, err := publishFlags("consent audience", args, stderr, func(fs *flag.FlagSet) {
+		purpose = fs.String("purpose", "", "only the people opted in to this purpose (default: every opt-in and unused subscription)")
+		asJSON = fs.Bool("json", false, "print the export as JSON, with the evidence of every consent")
+	})
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, "consent audience"); err != nil {
+		return err
+	}
+	path := "/v1/consent/audience"
+	if *purpose != "" {
+		path += "?purpose=" + url.QueryEscape(*purpose)
+	}
+	var out struct {
+		Merchant string           `json:"merchant"`
+		Purpose  string           `json:"purpose,omitempty"`
+		Members  []consent.Member `json:"members"`
+	}
+	if err := c.call(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(out.Members) == 0 {
+		fmt.Fprintln(stdout, "nobody may be sent business-initiated messages yet: ask with consent.request_optin or consent.request_subscription")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PERSON\tOPT-INS\tSUBSCRIPTIONS\tSINCE")
+	for _, m := range out.Members {
+		var ins, subs []string
+		var since time.Time
+		for _, e := range append(append([]consent.Evidence(nil), m.OptIns...), m.Subscriptions...) {
+			if since.IsZero() || e.Time.Before(since) {
+				since = e.Time
+			}
+			if e.Purpose != "" {
+				ins = append(ins, e.Purpose)
+			} else {
+				subs = append(subs, e.Template)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, orDash(strings.Join(ins, ",")), orDash(strings.Join(subs, ",")), since.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
 }

@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/host/consent"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 func TestConsentVerify(t *testing.T) {
@@ -64,5 +65,46 @@ func TestConsentVerify(t *testing.T) {
 	}
 	if code, _, _ := verify("extra"); code != 2 {
 		t.Errorf("an extra argument: exit %d, want 2", code)
+	}
+}
+
+// TestConsentAudienceCLI: on a running server, `passerelle consent
+// audience` prints the merchant's audience under its own ids, with the
+// evidence under --json, and never another merchant's people.
+func TestConsentAudienceCLI(t *testing.T) {
+	ctx := context.Background()
+	p := testPlatform(t)
+	ana, err := p.svc.Identity.CreatePerson(ctx, "Ana", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []consent.Grant{
+		{Person: ana.ID, Business: "bistro", Template: "order-ready", Prompt: consent.SubscriptionPrompt("Bistro", "your order is ready")},
+		{Person: ana.ID, Business: "other", Purpose: "updates", Prompt: consent.OptInPrompt("Other", "updates")},
+	} {
+		record := p.svc.Consent.OptIn
+		if g.Template != "" {
+			record = p.svc.Consent.Subscribe
+		}
+		if _, err := record(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := p.svc.Identity.Issue("bistro", identity.RoleMerchant, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := "http://" + p.listener.Addr().String()
+	union := p.svc.Identity.UnionID("bistro", ana.ID)
+	code, out, errOut := runCLI("consent", "audience", "--server", server, "--token", tok)
+	if code != 0 || !strings.Contains(out, union) || !strings.Contains(out, "order-ready") || strings.Contains(out, ana.ID) {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI("consent", "audience", "--json", "--server", server, "--token", tok)
+	if code != 0 || !strings.Contains(out, "your order is ready") || strings.Contains(out, "updates") {
+		t.Fatalf("--json: exit %d:\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI("consent", "audience", "--purpose", "Not Valid", "--server", server, "--token", tok); code == 0 || !strings.Contains(errOut, "purpose") {
+		t.Fatalf("a bad purpose: exit %d: %s", code, errOut)
 	}
 }

@@ -40,6 +40,7 @@ func commands() []command {
 		cmdAppStats,
 		cmdAppUpload,
 		cmdAppVersions,
+		cmdConsentAudience,
 		cmdConsentVerify,
 		cmdDemo,
 		cmdDev,

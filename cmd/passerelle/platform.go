@@ -158,6 +158,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.api, err = api.New(api.Config{
 		Auth:      p.svc.Identity,
 		Apps:      p.router,
+		Audience:  p.svc.Consent,
 		MaxUpload: cfg.MaxUploadBytes,
 		TempDir:   cfg.Data,
 		Logger:    log.With("component", "api"),

@@ -39,8 +39,10 @@ type Apps interface {
 
 // Config wires a Handler. Auth and Apps are required.
 type Config struct {
-	Auth      Authenticator
-	Apps      Apps
+	Auth Authenticator
+	Apps Apps
+	// Audience, if set, serves GET /v1/consent/audience (host/consent).
+	Audience  Audience
 	MaxUpload int64 // largest module accepted, bytes (default 32 MiB)
 	// Uploads is how many uploads are received and checked at once (default
 	// 2); more wait. It bounds the memory uploads take to about
@@ -88,6 +90,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /v1/apps/{app}/rollback", h.merchant(h.ownApp(h.rollback)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/logs", h.merchant(h.ownApp(h.logs)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/stats", h.merchant(h.ownApp(h.stats)))
+	h.mux.HandleFunc("GET /v1/consent/audience", h.merchant(h.audience))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(CodeNoSuchEndpoint, fmt.Sprintf("%s %s is not an endpoint of this API; see API.md", r.Method, r.URL.Path)))
 	})
