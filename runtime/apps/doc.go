@@ -20,6 +20,16 @@
 // consent answers, timers), which reach it through runtime/hostevents; it
 // runs on the caller's goroutine.
 //
+// # Consent
+//
+// With Config.Consent, a person's message, open or action passes through
+// the consent rules first (Screen): it opens the service window, and a
+// keyword (STOP, START, HELP...) is answered by the platform and never
+// reaches the app. A keyword that changed the business's standing tells
+// every live app of the business with an optout or optin event
+// (Config.Standing, queued like the services' events). passerelle dev and
+// runtime/apptest call Screen too, so the rules are the same everywhere.
+//
 // Submit is the gateway's entry point: it queues the event on workers the
 // router owns (runtime/sched) and returns at once. An app runs at most its
 // pool size of events at once and has a bounded queue; past it the event
