@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/apptest"
@@ -46,6 +47,11 @@ func FuzzDecodeEvent(f *testing.F) {
 	}
 	p := apptest.New(f, echoDir, apptest.Options{})
 	ctx := context.Background()
+	// The events go straight to the sandbox: tell the consent rules that
+	// p1 wrote, so that the app's answers are in the service window.
+	if err := p.Services.Consent.Touch(ctx, "p1", p.Ref.Merchant, time.Now()); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		out := &collect{}
 		_, err := p.App.Dispatch(ctx, &sandbox.Event{Payload: payload, Out: out, Caller: host.Caller{Person: "p1", Conversation: "cv_1", Surface: "web", EventID: "e1"}})

@@ -147,7 +147,7 @@ static pl_status on_message(const pl_event *ev) {
 	if ((arg = pl_has_prefix(t, "pay ")) != NULL) return pay(arg);
 	if (pl_streq(t, "refund")) return refund();
 	if (pl_streq(t, "timer")) return timer();
-	if (pl_streq(t, "cancel")) return cancel();
+	if (pl_streq(t, "cancel-timer")) return cancel(); /* "cancel" alone is STOP, the platform's */
 	if (pl_streq(t, "share")) return share();
 	if (pl_streq(t, "log")) {
 		pl_log(PL_DEBUG, "debug line");

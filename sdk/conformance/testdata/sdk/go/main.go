@@ -96,7 +96,7 @@ func onMessage(c *passerelle.Context, ev *passerelle.Event) error {
 		return refund(c)
 	case "timer":
 		return timer(c)
-	case "cancel":
+	case "cancel-timer": // not "cancel", which the platform keeps for STOP
 		return cancel(c)
 	case "share":
 		id, err := c.Share(passerelle.Card{Title: "Probe", Text: "Open me"}, "from-share")
