@@ -19,11 +19,11 @@ import (
 // Errors returned by the registry, wrapped with details: host.Error kinds,
 // so that every edge reads their status with host.StatusOf.
 var (
-	ErrNotFound      = &host.Error{Status: host.StatusNotFound, Message: "not found"}                          // no such app or version
-	ErrNotOwner      = &host.Error{Status: host.StatusConflict, Message: "app id belongs to another merchant"} // the id is taken
-	ErrVersionExists = &host.Error{Status: host.StatusConflict, Message: "version already uploaded"}           // versions are immutable
-	ErrPruned        = &host.Error{Status: host.StatusNotFound, Message: "module was pruned"}                  // metadata kept, bytes gone
-	ErrInvalid       = &host.Error{Status: host.StatusBadRequest, Message: "invalid rollout request"}          // bad percent or version
+	ErrNotFound      = &host.Error{Status: host.StatusNotFound, Message: "not found"}                                                // no such app or version
+	ErrNotOwner      = &host.Error{Status: host.StatusConflict, Code: "app_id_taken", Message: "app id belongs to another merchant"} // the id is taken
+	ErrVersionExists = &host.Error{Status: host.StatusConflict, Code: "version_exists", Message: "version already uploaded"}         // versions are immutable
+	ErrPruned        = &host.Error{Status: host.StatusNotFound, Code: "version_pruned", Message: "module was pruned"}                // metadata kept, bytes gone
+	ErrInvalid       = &host.Error{Status: host.StatusBadRequest, Code: "rollout_invalid", Message: "invalid rollout request"}       // bad percent or version
 	ErrNoLive        = &host.Error{Status: host.StatusNotFound, Message: "app has no live version"}
 )
 
