@@ -27,6 +27,8 @@ const (
 	LimitCallBytes  = report.LimitCallBytes
 	LimitEventBytes = report.LimitEventBytes
 	LimitLogBytes   = report.LimitLogBytes
+	LimitFuel       = report.LimitFuel
+	LimitCallDepth  = report.LimitCallDepth
 )
 
 // FailureKind names the failure err stands for; see report.FailureKind.

@@ -29,6 +29,7 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 //
 //	module.empty       the file has 0 bytes
 //	module.invalid     not a WebAssembly module, or one wazero rejects
+//	module.unsupported uses a proposal the metering cannot instrument
 //	module.limit       the module declares more than a module limit allows
 //	                   (sandbox.ModuleLimits); it is not compiled
 //	manifest.missing   no passerelle.manifest custom section
@@ -62,7 +63,7 @@ type PoolStats struct {
 	Traps     uint64 // events that trapped (or failed to instantiate)
 	Deadlines uint64 // events stopped at their deadline
 	Memory    uint64 // events that failed at the memory cap
-	Quotas    uint64 // events stopped for host calls, call, event or log bytes
+	Quotas    uint64 // events stopped for host calls, call, event or log bytes, fuel or call depth
 	ABI       uint64 // events stopped for an ABI violation
 	Guest     uint64 // events whose on_event returned non-zero (instance kept)
 }
@@ -110,6 +111,8 @@ const (
 	LimitCallBytes  = "call_bytes"
 	LimitEventBytes = "event_bytes"
 	LimitLogBytes   = "log_bytes"
+	LimitFuel       = "fuel"       // the event's CPU budget (Limits.EventFuelMillions)
+	LimitCallDepth  = "call_depth" // sandbox.MaxCallDepth
 )
 
 // LimitError says which limit an event exceeded and by how much. The event
@@ -118,7 +121,7 @@ type LimitError struct {
 	Limit string // one of the Limit* names
 	Max   uint64 // the limit in force
 	Got   uint64 // what the event used or asked for
-	Unit  string // "ms", "pages", "calls", "bytes"
+	Unit  string // "ms", "pages", "calls", "bytes", "fuel"
 }
 
 func (e *LimitError) Error() string {
