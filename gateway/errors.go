@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // Sentinel errors of the package. Those a host service could return as well
@@ -42,6 +43,7 @@ const (
 	CodeWindowClosed       Code = "window_closed"       // the person has not written to the business recently; nothing was sent
 	CodeNotOptedIn         Code = "not_opted_in"        // the person has not opted in to the purpose or template; nothing was sent
 	CodeOptedOut           Code = "opted_out"           // the person opted out (STOP) and has not sent START since; nothing was sent
+	CodeAppBusy            Code = "app_busy"            // the mini-app has too many events waiting; this one was not given to it
 	CodeTooLarge           Code = "too_large"           // a frame larger than the limit
 	CodeSlowConsumer       Code = "slow_consumer"       // the client did not read fast enough
 	CodeUnavailable        Code = "unavailable"         // a service is missing or failing; retry later
@@ -72,6 +74,7 @@ var codes = map[Code]codeInfo{
 	CodeWindowClosed:       {http.StatusConflict, 4409, false},
 	CodeNotOptedIn:         {http.StatusForbidden, 4403, false},
 	CodeOptedOut:           {http.StatusForbidden, 4403, false},
+	CodeAppBusy:            {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
 	CodeTooLarge:           {http.StatusRequestEntityTooLarge, websocket.CloseMessageTooBig, true},
 	CodeSlowConsumer:       {http.StatusServiceUnavailable, 4008, true},
 	CodeUnavailable:        {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
@@ -114,7 +117,8 @@ func errorf(c Code, format string, args ...any) *Error {
 }
 
 // codeOf maps any error to the client-visible coded error: the protocol's
-// own errors as they are, everything else by its host status (hostCodes),
+// own errors as they are, the runtime scheduler's refusal of an event as
+// app_busy, everything else by its host status (hostCodes),
 // with its message; a failure without a status is "internal", its text
 // kept for the log.
 func codeOf(err error) *Error {
@@ -124,6 +128,12 @@ func codeOf(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	switch {
+	case errors.Is(err, sched.ErrQueueFull):
+		return &Error{Code: CodeAppBusy, Message: "this app is busy and did not get your message; try again in a moment", Err: err}
+	case errors.Is(err, sched.ErrClosed):
+		return &Error{Code: CodeShuttingDown, Message: ErrClosed.Message, Err: err}
 	}
 	msg := host.MessageOf(err)
 	if msg == "" {
