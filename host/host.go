@@ -294,6 +294,7 @@ type Limits struct {
 	CallBytes         uint32 `json:"call_bytes,omitempty"`           // request or response bytes of one host call
 	EventBytes        uint32 `json:"event_bytes,omitempty"`          // bytes in plus out across one event
 	LogBytes          uint32 `json:"log_bytes,omitempty"`            // log and stdout/stderr bytes per event
+	EventFuelMillions uint32 `json:"event_fuel_millions,omitempty"`  // CPU budget of one event, in millions of fuel units (sdk/ABI.md)
 }
 
 // Manifest describes an app: its id, version, the permissions it needs and its

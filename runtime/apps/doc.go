@@ -23,9 +23,9 @@
 //
 // A failed event is counted in the version's figures and written to the
 // app's log with the event id and type and the failure kind (deadline,
-// memory, host_calls, call_bytes, event_bytes, log_bytes, trap, abi, guest,
-// internal). When the platform stopped the app (every kind but "guest"), the
-// person also gets a short "this app had a problem" message in the
-// conversation; when the guest itself returned a non-zero status it is
+// fuel, call_depth, memory, host_calls, call_bytes, event_bytes, log_bytes,
+// trap, abi, guest, internal). When the platform stopped the app (every kind
+// but "guest"), the person also gets a short "this app had a problem"
+// message in the conversation; when the guest itself returned a non-zero status it is
 // trusted to have told the person what it needed to.
 package apps

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/meter"
 )
 
 // App is one loaded version of a mini-app: its own wazero Runtime (with the
@@ -62,7 +63,7 @@ type PoolStats struct {
 	Traps     uint64 // events that trapped (or failed to instantiate)
 	Deadlines uint64 // events stopped at their deadline
 	Memory    uint64 // events that failed at the memory cap
-	Quotas    uint64 // events stopped for host calls, call, event or log bytes
+	Quotas    uint64 // events stopped for host calls, call, event or log bytes, fuel or call depth
 	ABI       uint64 // events stopped for an ABI violation
 	Guest     uint64 // events whose on_event returned non-zero (instance kept)
 }
@@ -88,8 +89,9 @@ type CallTrace struct {
 type Result struct {
 	Status    uint32 // what on_event returned
 	HostCalls int
-	BytesIn   int // event payload and host call results
-	BytesOut  int // host call requests
+	Fuel      uint64 // fuel units the event used (sdk/ABI.md)
+	BytesIn   int    // event payload and host call results
+	BytesOut  int    // host call requests
 	Duration  time.Duration
 }
 
@@ -103,7 +105,7 @@ func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, 
 	if e.isClosed.Load() {
 		return nil, ErrClosed
 	}
-	rep, checked, limits := e.inspect(ctx, wasm)
+	rep, checked, metered, limits := e.inspect(ctx, wasm)
 	if checked != nil {
 		defer checked.Close(ctx)
 	}
@@ -131,7 +133,7 @@ func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, 
 		closing:  make(chan struct{}),
 	}
 	a.rt = wazero.NewRuntimeWithConfig(ctx, e.rtc.WithMemoryLimitPages(limits.MemoryPages))
-	if err := a.prepare(ctx, wasm); err != nil {
+	if err := a.prepare(ctx, metered); err != nil {
 		_ = a.rt.Close(ctx)
 		return nil, err
 	}
@@ -155,11 +157,14 @@ func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, 
 	return a, nil
 }
 
-// prepare instantiates WASI and the host module in the app's runtime and
-// compiles the guest (a cache hit after inspect).
+// prepare instantiates WASI and the host modules in the app's runtime and
+// compiles the metered guest (a cache hit after inspect).
 func (a *App) prepare(ctx context.Context, wasm []byte) error {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, a.rt); err != nil {
 		return fmt.Errorf("sandbox: instantiate WASI: %w", err)
+	}
+	if err := meterHost(ctx, a.rt); err != nil {
+		return fmt.Errorf("sandbox: instantiate the meter: %w", err)
 	}
 	b := a.rt.NewHostModuleBuilder(HostModule)
 	for _, imp := range a.engine.imports {
@@ -244,7 +249,7 @@ drain:
 // Dispatch runs one event on a warm instance. It waits for a free instance
 // if PoolSize events already run, until ctx is done. The event stops at the
 // app's deadline or ctx's deadline, whichever is first; a cancelled ctx is
-// noticed at the next host call. A failure that leaves the instance in an
+// noticed at the next host call or refill (meter.go). A failure that leaves the instance in an
 // unknown state (trap, limit, ABI violation) discards it.
 func (a *App) Dispatch(ctx context.Context, ev *Event) (Result, error) {
 	if ev == nil {
@@ -319,12 +324,13 @@ type instance struct {
 	mem     api.Memory
 	memory  *guestMemory // what mem lives in; released by closeInstance
 	onEvent api.Function
-	ctx     context.Context // carries the instance; reused for every event
+	ctx     context.Context   // carries the instance; reused for every event
+	fuel    api.MutableGlobal // the metering counter (runtime/meter)
 	stack   []uint64
 	memInit uint32 // memory size in bytes once started
 
 	// deadline is the event's deadline in engine nanoseconds, 0 when idle
-	// and killed once the watchdog closed the instance.
+	// and killed once refill found it passed.
 	deadline atomic.Int64
 
 	// Per-event state, set by run and read by host functions on the same
@@ -338,6 +344,8 @@ type instance struct {
 	bytesIn  uint64
 	bytesOut uint64
 	logBytes uint64
+	// Fuel of the event handed to the guest so far, and not yet handed.
+	fuelGranted, fuelLeft int64
 
 	stdout, stderr stream
 }
@@ -365,9 +373,9 @@ func (a *App) newInstance() (*instance, error) {
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
 
+	start := time.Now() // before the timer starts: took is never below the limit
 	ctx, cancel := context.WithTimeout(inst.ctx, a.timeout)
 	defer cancel()
-	start := time.Now()
 	mod, err := a.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, inst.memory.allocator()), a.compiled, cfg)
 	if err == nil {
 		inst.mod = mod
@@ -385,7 +393,7 @@ func (a *App) newInstance() (*instance, error) {
 		a.stats.traps.Add(1)
 		var ferr error
 		if ctx.Err() != nil {
-			ms := uint64(time.Since(start) / time.Millisecond)
+			ms := uint64((time.Since(start) + time.Millisecond - 1) / time.Millisecond)
 			ferr = &LimitError{Limit: LimitDeadline, Max: uint64(a.limits.EventTimeoutMS), Got: ms, Unit: "ms"}
 		} else if inst.abort != nil {
 			ferr = inst.abort
@@ -397,15 +405,14 @@ func (a *App) newInstance() (*instance, error) {
 	}
 	inst.mem = mod.Memory()
 	inst.memInit = inst.mem.Size()
+	inst.fuel = mod.ExportedGlobal(meter.ExportFuel).(api.MutableGlobal)
 	inst.onEvent = mod.ExportedFunction(ExportOnEvent)
 	a.stats.live.Add(1)
 	a.stats.created.Add(1)
-	e.track(inst)
 	return inst, nil
 }
 
 func (a *App) closeInstance(inst *instance) {
-	a.engine.untrack(inst)
 	_ = inst.mod.Close(a.engine.baseCtx)
 	inst.memory.release() // no call runs on inst any more
 	a.stats.live.Add(-1)
@@ -428,6 +435,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	inst.result, inst.abort = nil, nil
 	inst.calls, inst.bytesIn, inst.bytesOut, inst.logBytes = 0, uint64(len(ev.Payload)), 0, 0
 	inst.stack[0] = uint64(len(ev.Payload))
+	inst.startFuel()
 
 	// The event may run for the app's timeout or until ctx's deadline,
 	// whichever comes first.
@@ -435,19 +443,14 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	if d, ok := ctx.Deadline(); ok {
 		allowed = min(allowed, time.Until(d))
 	}
-	var callErr error
-	timedOut := false
-	if e.ctxDeadlines {
-		timedOut, callErr = inst.callWithTimeout(ctx, allowed)
-	} else {
-		deadline := max(e.now()+int64(allowed), 1)
-		inst.deadline.Store(deadline)
-		callErr = inst.onEvent.CallWithStack(inst.ctx, inst.stack)
-		// The watchdog marks the instance killed before closing it.
-		timedOut = !inst.deadline.CompareAndSwap(deadline, 0)
-	}
+	deadline := max(e.now()+int64(allowed), 1)
+	inst.deadline.Store(deadline)
+	callErr := inst.onEvent.CallWithStack(inst.ctx, inst.stack)
+	// refill marks the instance killed when it stops the event.
+	timedOut := !inst.deadline.CompareAndSwap(deadline, 0)
 	res = Result{
 		HostCalls: int(inst.calls),
+		Fuel:      inst.fuelUsed(),
 		BytesIn:   int(inst.bytesIn),
 		BytesOut:  int(inst.bytesOut),
 		Duration:  time.Since(start),
@@ -476,15 +479,6 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	err = inst.classify(callErr, timedOut, allowed, res.Duration)
 	a.emitLog(slog.LevelError, "failure", err.Error(), eventID)
 	return res, false, err
-}
-
-// callWithTimeout runs the event under a context.WithTimeout, leaving the
-// deadline to wazero's per-call context watcher instead of the watchdog.
-func (inst *instance) callWithTimeout(ctx context.Context, allowed time.Duration) (timedOut bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, allowed)
-	defer cancel()
-	err = inst.onEvent.CallWithStack(context.WithValue(ctx, instanceKey{}, inst), inst.stack)
-	return err != nil && ctx.Err() != nil, err
 }
 
 // classify turns the error of a failed event into the typed error the

@@ -11,18 +11,16 @@ import (
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
-func benchApp(b *testing.B, contextDeadlines bool) *sandbox.App {
+func benchApp(b *testing.B) *sandbox.App {
 	e, _ := newEngine(b, func(c *sandbox.Config) { c.PoolSize = 4 })
-	if contextDeadlines {
-		sandbox.UseContextDeadlines(e)
-	}
 	// A generous deadline: on a loaded machine a stall of the process must
 	// not turn into a failed benchmark.
 	return load(b, e, fixture(b, "noop", nil, host.Limits{EventTimeoutMS: 30000}))
 }
 
-func benchNoop(b *testing.B, contextDeadlines bool) {
-	a := benchApp(b, contextDeadlines)
+// BenchmarkDispatchNoop dispatches a warm no-op event.
+func BenchmarkDispatchNoop(b *testing.B) {
+	a := benchApp(b)
 	ctx := context.Background()
 	ev := &sandbox.Event{Payload: []byte(`{"v":1,"type":"open","id":"e1","app":"fx-noop"}`)}
 	b.ReportAllocs()
@@ -33,19 +31,11 @@ func benchNoop(b *testing.B, contextDeadlines bool) {
 	}
 }
 
-// BenchmarkDispatchNoop dispatches a warm no-op event; deadlines by the
-// engine's watchdog (the default).
-func BenchmarkDispatchNoop(b *testing.B) { benchNoop(b, false) }
-
-// BenchmarkDispatchNoopContextDeadline is the same with a
-// context.WithTimeout per event watched by wazero, for comparison.
-func BenchmarkDispatchNoopContextDeadline(b *testing.B) { benchNoop(b, true) }
-
 // BenchmarkDispatchParallel dispatches from many goroutines (8 per CPU) to
 // one app with a pool of 4 and reports the latency percentiles of one
 // Dispatch, waiting for an instance included.
 func BenchmarkDispatchParallel(b *testing.B) {
-	a := benchApp(b, false)
+	a := benchApp(b)
 	ev := &sandbox.Event{Payload: []byte(`{"v":1,"type":"open","id":"e1","app":"fx-noop"}`)}
 	var mu sync.Mutex
 	var all []time.Duration
@@ -97,3 +87,17 @@ func BenchmarkDispatchEcho(b *testing.B) {
 type discardOutbox struct{}
 
 func (discardOutbox) Emit(context.Context, host.Outgoing) error { return nil }
+
+// BenchmarkDispatchRecurse dispatches an event that recurses without end
+// (testdata/recurse.wat); B/op is the memory the event's call stack took.
+func BenchmarkDispatchRecurse(b *testing.B) {
+	e, _ := newEngine(b, func(c *sandbox.Config) { c.PoolSize = 1 })
+	a := load(b, e, fixture(b, "recurse", nil, host.Limits{EventTimeoutMS: 120000}))
+	ev := &sandbox.Event{Payload: []byte(`{}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Dispatch(context.Background(), ev); err == nil {
+			b.Fatal("endless recursion succeeded")
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/meter"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
@@ -30,6 +31,7 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 //
 //	module.empty       the file has 0 bytes
 //	module.invalid     not a WebAssembly module, or one wazero rejects
+//	module.unsupported uses a proposal the metering cannot instrument
 //	module.limit       the module declares more than a module limit allows
 //	                   (ModuleLimits); it is not compiled
 //	manifest.missing   no passerelle.manifest custom section
@@ -57,7 +59,7 @@ func (e *Engine) Check(ctx context.Context, wasm []byte) (*Report, error) {
 	if e.isClosed.Load() {
 		return nil, ErrClosed
 	}
-	rep, cm, _ := e.inspect(ctx, wasm)
+	rep, cm, _, _ := e.inspect(ctx, wasm)
 	if cm != nil {
 		_ = cm.Close(ctx)
 	}
@@ -66,9 +68,10 @@ func (e *Engine) Check(ctx context.Context, wasm []byte) (*Report, error) {
 
 const buildFix = "build with `passerelle app build`"
 
-// inspect checks wasm and returns the report, the module compiled in the
-// check runtime (nil when it did not compile) and the app's effective limits.
-func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.CompiledModule, host.Limits) {
+// inspect checks wasm and returns the report, the metered module and its
+// compilation in the check runtime (nil when it did not compile) and the
+// app's effective limits.
+func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.CompiledModule, []byte, host.Limits) {
 	rep := &Report{}
 	add := func(rule, where, problem, fix string) {
 		rep.Violations = append(rep.Violations, Violation{Rule: rule, Where: where, Problem: problem, Fix: fix})
@@ -77,12 +80,12 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 	if len(wasm) == 0 {
 		add("module.empty", "file", "the file is empty (0 bytes)",
 			"upload the .wasm file your compiler produced; "+buildFix)
-		return rep, nil, limits
+		return rep, nil, nil, limits
 	}
 	if !bytes.HasPrefix(wasm, []byte("\x00asm\x01\x00\x00\x00")) {
 		add("module.invalid", "file", "the file is not a WebAssembly module (it does not start with \\0asm version 1)",
 			"upload the .wasm file, not source code or an archive; "+buildFix)
-		return rep, nil, limits
+		return rep, nil, nil, limits
 	}
 
 	m, err := wasmfile.ReadManifest(wasm)
@@ -97,7 +100,7 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 			"write a manifest.json next to your app and "+buildFix+", which embeds it")
 	case errors.Is(err, wasmfile.ErrMalformed):
 		add("module.invalid", "file", err.Error(), "the file is damaged; rebuild it and upload it again")
-		return rep, nil, limits
+		return rep, nil, nil, limits
 	default:
 		for _, one := range splitJoined(err) {
 			add("manifest.invalid", `custom section "passerelle.manifest"`, strings.TrimPrefix(one.Error(), host.ErrInvalidManifest.Error()+": "),
@@ -110,22 +113,27 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 	shape, err := wasmfile.ReadShape(wasm)
 	if err != nil {
 		add("module.invalid", "file", err.Error(), "the file is damaged; rebuild it and upload it again")
-		return rep, nil, limits
+		return rep, nil, nil, limits
 	}
 	if !checkShape(shape, limits, add) {
-		return rep, nil, limits
+		return rep, nil, nil, limits
 	}
 
-	cm, err := e.checkRT.CompileModule(ctx, wasm)
+	metered := e.instrument(ctx, wasm, add)
+	if metered == nil {
+		return rep, nil, nil, limits
+	}
+	cm, err := e.checkRT.CompileModule(ctx, metered)
 	if err != nil {
+		err = e.compileError(ctx, wasm, err)
 		add("module.invalid", "module", "the module does not compile: "+err.Error(),
 			"rebuild it with a compiler that targets WebAssembly 2.0 (e.g. GOOS=wasip1 GOARCH=wasm)")
-		return rep, nil, limits
+		return rep, nil, nil, limits
 	}
 	e.checkImports(rep, cm, add)
 	checkOtherImports(wasm, add)
 	checkExports(rep, cm, limits, add)
-	return rep, cm, limits
+	return rep, cm, metered, limits
 }
 
 // ModuleLimit is one bound on what a module may declare, checked on its
@@ -214,6 +222,9 @@ func splitJoined(err error) []error {
 func (e *Engine) checkImports(rep *Report, cm wazero.CompiledModule, add func(rule, where, problem, fix string)) {
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
+		if mod == meter.Module { // added by instrument
+			continue
+		}
 		rep.Imports = append(rep.Imports, mod+"."+name)
 		where := fmt.Sprintf("import %q.%q", mod, name)
 		params, results := def.ParamTypes(), def.ResultTypes()

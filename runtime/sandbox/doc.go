@@ -39,9 +39,9 @@
 // its memory cap, reserved but not committed (memory*.go): memory.grow
 // lengthens it in place instead of copying, the pages of a growth are
 // committed in one call, and closing the instance returns them to the
-// system. wazero frees a module's memory when the module closes, which the
-// watchdog may do while the guest runs; the sandbox unmaps only once no call
-// can be running on the instance. Elsewhere guest memory is on the Go heap.
+// system. wazero frees a module's memory when the module closes, which
+// App.Close may do while the guest runs; the sandbox unmaps only once no
+// call can be running on the instance. Elsewhere guest memory is on the Go heap.
 //
 // An instance that traps, breaks the ABI or exceeds a limit is closed and
 // replaced by a fresh one at the next event; so is one whose memory grew
@@ -53,25 +53,34 @@
 // Each App has effective limits (App.Limits): the manifest's values where
 // set, else Config.Defaults, else the built-in defaults (64 MiB of memory,
 // 1 s per event, 1000 host calls, 256 KiB per call, 4 MiB per event, 64 KiB
-// of log). A manifest asking above a limit's ceiling (Config.Max, else
-// BuiltinMax) fails Check and Load with rule limits.max. Before compiling,
-// Check and Load count what the module declares (wasmfile.ReadShape) and
-// refuse one over a ModuleLimit (rule module.limit), so that checking a
-// module costs bounded time and memory. Every breach is a
-// *LimitError naming the limit, the allowance and what was used.
+// of log, 2·10¹⁰ fuel units per event). A manifest asking above a limit's
+// ceiling (Config.Max, else BuiltinMax) fails Check and Load with rule
+// limits.max. Before compiling, Check and Load count what the module
+// declares (wasmfile.ReadShape) and refuse one over a ModuleLimit (rule
+// module.limit), so that checking a module costs bounded time and memory.
+// Every breach is a *LimitError naming the limit, the allowance and what
+// was used.
 //
-// Deadlines: guest code is compiled with termination checks. One watchdog
-// goroutine per Engine closes any instance whose event passed its deadline
-// (checked every few milliseconds), which stops the guest at its next
-// check. Dispatch itself starts no goroutine or timer; wazero's call path
-// still starts one short-lived goroutine per call (see BENCHMARKS.md).
-// wazero bounds a guest's call stack at about 400 MB; deep recursion ends in
-// a *TrapError ("stack overflow") or at the deadline.
+// Metering: Load and Check instrument every module (package runtime/meter)
+// before compiling it, so the compilation cache holds the metered module.
+// The guest counts fuel at function entries and loop headers and returns to
+// Go (passerelle_meter.refill) at least every 2^20 units, well under a
+// millisecond of compute; there the event's deadline, its caller's context,
+// App.Close and the event's fuel budget (Limits.EventFuelMillions) are
+// checked. This holds for every code shape: loops, call trees without a
+// loop, deep recursion, long straight-line code. A call nested deeper than
+// MaxCallDepth stops the event with LimitError "call_depth", which bounds
+// the guest's stack memory. Result.Fuel is what the event used.
 //
-// Compiled guest code cannot be preempted by the Go scheduler: a garbage
-// collection that must stop the world waits until every running event has
-// returned or been stopped at its deadline. Keep event deadlines short (the
-// default is 1 s); they bound that pause too.
+// Deadlines are therefore checked by the guest's own refill calls: no
+// watchdog, no timer and no goroutine per event. Guest code is compiled
+// without wazero's termination checks (WithCloseOnContextDone), which only
+// looked at loop back-edges and made wazero start a goroutine on every
+// call.
+//
+// Compiled guest code is not preempted by the Go scheduler, but a metered
+// guest reaches Go at every refill: a garbage collection waits for a
+// running guest at most one refill interval, not until its deadline.
 //
 // # Errors
 //

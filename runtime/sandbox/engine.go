@@ -31,13 +31,6 @@ type Config struct {
 // DefaultPoolSize is the pool size used when Config.PoolSize is 0.
 const DefaultPoolSize = 4
 
-// watchdogTick is how often the watchdog looks for events past their
-// deadline: a deadline is enforced within about one tick.
-const watchdogTick = 5 * time.Millisecond
-
-// exitDeadline is the exit code the watchdog closes an instance with.
-const exitDeadline = 0xdead
-
 // Engine compiles, checks and runs mini-apps. It is safe for concurrent use.
 type Engine struct {
 	cfg     Config
@@ -53,19 +46,12 @@ type Engine struct {
 	imports  []hostImport          // the passerelle_v1 module's functions
 	wasiSigs map[string]signature  // wasi_snapshot_preview1 functions offered
 
-	// ctxDeadlines selects the per-event context.WithTimeout approach
-	// instead of the watchdog (kept for the benchmark comparison).
-	ctxDeadlines bool
+	maxDepth uint32 // MaxCallDepth; tests lower it
 
 	mu     sync.Mutex
 	apps   map[*App]struct{}
 	closed bool
 
-	wmu  sync.Mutex
-	live map[*instance]struct{} // instantiated and not yet closed
-
-	stop     chan struct{}
-	stopped  chan struct{}
 	isClosed atomic.Bool
 }
 
@@ -112,10 +98,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		epoch:    time.Now(),
 		funcs:    make(map[string]*host.Func),
 		apps:     make(map[*App]struct{}),
-		live:     make(map[*instance]struct{}),
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
 		wasiSigs: make(map[string]signature),
+		maxDepth: MaxCallDepth,
 	}
 	e.imports = builtinImports()
 	for i := range cfg.Funcs {
@@ -140,9 +124,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	} else {
 		e.cache = wazero.NewCompilationCache()
 	}
-	e.rtc = wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
-		WithCompilationCache(e.cache)
+	// No WithCloseOnContextDone: the metered guest returns to the host
+	// often enough for the deadline to be checked there (RATIONALE.md).
+	e.rtc = wazero.NewRuntimeConfig().WithCompilationCache(e.cache)
 	e.checkRT = wazero.NewRuntimeWithConfig(ctx, e.rtc)
 	wasi, err := wasi_snapshot_preview1.NewBuilder(e.checkRT).Compile(ctx)
 	if err != nil {
@@ -154,13 +138,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.wasiSigs[name] = signature{def.ParamTypes(), def.ResultTypes()}
 	}
 	_ = wasi.Close(ctx)
-
-	go e.watchdog()
 	return e, nil
 }
 
-// Close closes every loaded app, stops the watchdog and releases the
-// compilation cache. Events still running are stopped.
+// Close closes every loaded app and releases the compilation cache. Events still running are stopped.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closed {
@@ -179,51 +160,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	for _, a := range apps {
 		errs = append(errs, a.Close(ctx))
 	}
-	close(e.stop)
-	<-e.stopped
 	errs = append(errs, e.checkRT.Close(ctx), e.cache.Close(ctx))
 	return errors.Join(errs...)
 }
 
 // now returns the monotonic time since the engine started, in nanoseconds.
 func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
-
-// watchdog closes instances whose event is past its deadline. Closing makes
-// the compiled code's termination checks stop the guest.
-func (e *Engine) watchdog() {
-	defer close(e.stopped)
-	t := time.NewTicker(watchdogTick)
-	defer t.Stop()
-	var victims []*instance
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-		}
-		now := e.now()
-		victims = victims[:0]
-		e.wmu.Lock()
-		for inst := range e.live {
-			if d := inst.deadline.Load(); d > 0 && now > d && inst.deadline.CompareAndSwap(d, killed) {
-				victims = append(victims, inst)
-			}
-		}
-		e.wmu.Unlock()
-		for _, inst := range victims {
-			_ = inst.mod.CloseWithExitCode(e.baseCtx, exitDeadline)
-		}
-	}
-}
-
-func (e *Engine) track(inst *instance) {
-	e.wmu.Lock()
-	e.live[inst] = struct{}{}
-	e.wmu.Unlock()
-}
-
-func (e *Engine) untrack(inst *instance) {
-	e.wmu.Lock()
-	delete(e.live, inst)
-	e.wmu.Unlock()
-}

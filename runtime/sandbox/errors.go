@@ -35,6 +35,8 @@ const (
 	LimitCallBytes  = "call_bytes"
 	LimitEventBytes = "event_bytes"
 	LimitLogBytes   = "log_bytes"
+	LimitFuel       = "fuel"       // the event's CPU budget (Limits.EventFuelMillions)
+	LimitCallDepth  = "call_depth" // MaxCallDepth
 )
 
 // LimitError says which limit an event exceeded and by how much. The event
@@ -43,7 +45,7 @@ type LimitError struct {
 	Limit string // one of the Limit* names
 	Max   uint64 // the limit in force
 	Got   uint64 // what the event used or asked for
-	Unit  string // "ms", "pages", "calls", "bytes"
+	Unit  string // "ms", "pages", "calls", "bytes", "fuel"
 }
 
 func (e *LimitError) Error() string {

@@ -46,6 +46,7 @@ func TestHammer(t *testing.T) {
 	// Only the looping app has a short deadline: on a loaded machine the
 	// others must not turn a scheduling stall into a deadline error.
 	long := uint32(30000)
+	huge := sandbox.BuiltinMax().EventFuelMillions // fuel: leave it to the deadline
 	targets := []target{
 		{load(t, e, fixture(t, "echo", chat, host.Limits{EventTimeoutMS: long})), ok},
 		{load(t, e, fixture(t, "noop", nil, host.Limits{EventTimeoutMS: long})), ok},
@@ -54,7 +55,13 @@ func TestHammer(t *testing.T) {
 		{load(t, e, fixture(t, "flood", chat, host.Limits{HostCallsPerEvent: 50, EventTimeoutMS: long})), limit("host_calls")},
 		{load(t, e, fixture(t, "grow_past", nil, host.Limits{MemoryPages: 8, EventTimeoutMS: long})), limit("memory")},
 		{load(t, e, fixture(t, "badptr", chat, host.Limits{EventTimeoutMS: long})), abi},
+		// Shapes only metering stops: no loop anywhere.
+		{load(t, e, fixture(t, "tree", nil, host.Limits{EventTimeoutMS: 20, EventFuelMillions: huge})), limit("deadline")},
+		{load(t, e, fixture(t, "host_tree", nil, host.Limits{EventTimeoutMS: long, EventFuelMillions: 20})), limit("fuel")},
+		{load(t, e, fixture(t, "straight", nil, host.Limits{EventTimeoutMS: long, EventFuelMillions: 20})), limit("fuel")},
+		{load(t, e, fixture(t, "recurse", nil, host.Limits{EventTimeoutMS: long})), limit("call_depth")},
 	}
+	const honest = 3 // the first targets; the others are hostile
 	const workers, perWorker = 12, 60
 	ob := &outbox{}
 	var wg sync.WaitGroup
@@ -62,9 +69,9 @@ func TestHammer(t *testing.T) {
 		wg.Go(func() {
 			for i := range perWorker {
 				// Hostile apps get one event in eight; good apps the rest.
-				k := (w + i) % 3
+				k := (w + i) % honest
 				if i%8 == 7 {
-					k = 3 + (w+i)%4
+					k = honest + (w+i)%(len(targets)-honest)
 				}
 				tg := targets[k]
 				ev := &sandbox.Event{Payload: []byte(payload), Out: ob,

@@ -22,10 +22,7 @@ func TestHostileEvents(t *testing.T) {
 	}{
 		{"loop", nil, host.Limits{EventTimeoutMS: 50}, wantLimit("deadline", 50, 0, "deadline: ")},
 		{"grow_past", nil, host.Limits{MemoryPages: 16}, wantLimit("memory", 16, 16, "memory: 16 pages in use reached limit 16 pages")},
-		// The deadline only has to come after the stack overflow, which
-		// takes several seconds under the race detector on a slow machine:
-		// recursion without loops meets no termination check before it.
-		{"recurse", nil, host.Limits{EventTimeoutMS: 120000}, wantTrap("stack overflow")},
+		{"recurse", nil, host.Limits{}, wantLimit("call_depth", sandbox.MaxCallDepth, sandbox.MaxCallDepth+1, "call_depth: 10001 calls > limit 10000 calls")},
 		{"badptr", chat, host.Limits{}, wantABI("pointer.range", "chat.send request: bytes [65530, 65630) lie outside guest memory of 65536 bytes")},
 		{"badread", nil, host.Limits{}, wantABI("pointer.range", "event_read")},
 		{"flood", chat, host.Limits{}, wantLimit("host_calls", 1000, 1001, "host_calls: 1001 calls > limit 1000 calls")},
@@ -89,6 +86,7 @@ func TestHostileModules(t *testing.T) {
 		check func(t *testing.T, err error)
 	}{
 		{"unknown import", func(t *testing.T) []byte { return fixture(t, "unknown_import", nil, host.Limits{}) }, wantRule("import.unknown")},
+		{"imports the meter", func(t *testing.T) []byte { return fixture(t, "import_meter", nil, host.Limits{}) }, wantRule("import.unknown")},
 		{"missing exports", func(t *testing.T) []byte { return fixture(t, "no_exports", nil, host.Limits{}) }, wantRule("export.on_event")},
 		{"non-wasm file", func(t *testing.T) []byte { return []byte("#!/bin/sh\nrm -rf /\n") }, wantRule("module.invalid")},
 		{"0-byte file", func(t *testing.T) []byte { return []byte{} }, wantRule("module.empty")},
@@ -172,22 +170,6 @@ func wantRule(rule string) func(*testing.T, error) {
 			}
 		}
 		t.Errorf("violations %+v lack rule %s", ce.Report.Violations, rule)
-	}
-}
-
-// TestContextDeadlines checks the alternative deadline mechanism kept for
-// the benchmark comparison.
-func TestContextDeadlines(t *testing.T) {
-	e, _ := newEngine(t, nil)
-	sandbox.UseContextDeadlines(e)
-	bad := load(t, e, fixture(t, "loop", nil, host.Limits{EventTimeoutMS: 30}))
-	good := load(t, e, fixture(t, "echo", chat, host.Limits{}))
-	for range 2 {
-		_, err := bad.Dispatch(context.Background(), event(nil))
-		wantLimit("deadline", 30, 0, "deadline: ")(t, err)
-		if _, err := good.Dispatch(context.Background(), event(nil)); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

@@ -16,6 +16,7 @@ var builtinDefaults = host.Limits{
 	CallBytes:         256 << 10,
 	EventBytes:        4 << 20,
 	LogBytes:          64 << 10,
+	EventFuelMillions: 20000, // 2·10¹⁰ units: above what the default deadline allows
 }
 
 // BuiltinDefaults returns the limits used where neither Config.Defaults nor
@@ -34,6 +35,7 @@ var limitFields = []limitField{
 	{"call_bytes", func(l *host.Limits) *uint32 { return &l.CallBytes }},
 	{"event_bytes", func(l *host.Limits) *uint32 { return &l.EventBytes }},
 	{"log_bytes", func(l *host.Limits) *uint32 { return &l.LogBytes }},
+	{"event_fuel_millions", func(l *host.Limits) *uint32 { return &l.EventFuelMillions }},
 }
 
 // builtinMax are the ceilings used where Config.Max says nothing: a
@@ -47,6 +49,7 @@ var builtinMax = host.Limits{
 	CallBytes:         1 << 20,
 	EventBytes:        16 << 20,
 	LogBytes:          1 << 20,
+	EventFuelMillions: 200_000, // 2·10¹¹ units: beyond what the 10 s deadline ceiling allows
 }
 
 // BuiltinMax returns the ceilings used where Config.Max does not set one.

@@ -15,8 +15,8 @@ import (
 // the guest touches them). Elsewhere, or if the reservation fails, it is a
 // Go slice grown like wazero's own.
 //
-// wazero calls Free when the module closes, which the watchdog may do while
-// the guest still runs on another goroutine; unmapping then would fault the
+// wazero calls Free when the module closes, which App.Close may do while
+// the guest still runs on another goroutine (it stops at its next refill); unmapping then would fault the
 // running guest. Free therefore releases nothing; the sandbox calls release
 // once no call can be running on the instance (closeInstance, or a failed
 // instantiation), and only then is the mapping returned.

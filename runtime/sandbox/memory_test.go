@@ -69,8 +69,8 @@ func loadFixture(t *testing.T, e *Engine, name string, limits host.Limits) *App 
 }
 
 // TestInstanceMemoryReleased checks that an instance's memory is given back
-// when the instance is closed: after a deadline (the watchdog closed the
-// module while the guest ran), and when its app closes.
+// when the instance is closed: after a deadline (the event stopped in the
+// middle of the guest's code), and when its app closes.
 func TestInstanceMemoryReleased(t *testing.T) {
 	ctx := context.Background()
 	e, err := New(ctx, Config{PoolSize: 1})

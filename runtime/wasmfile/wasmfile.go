@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/internal/wasmbin"
 )
 
 // SectionName is the name of the custom section holding the manifest.
@@ -75,36 +76,9 @@ func sections(wasm []byte) ([]section, error) {
 }
 
 // readU32 decodes an unsigned LEB128 value of at most 32 bits.
-func readU32(b []byte) (v uint32, n int, err error) {
-	var shift uint
-	for i := 0; i < 5; i++ {
-		if i >= len(b) {
-			return 0, 0, errors.New("LEB128 value cut short by the end of the file")
-		}
-		c := b[i]
-		if i == 4 && c&0xf0 != 0 {
-			return 0, 0, errors.New("LEB128 value overflows 32 bits")
-		}
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v, i + 1, nil
-		}
-		shift += 7
-	}
-	return 0, 0, errors.New("LEB128 value longer than 5 bytes")
-}
+func readU32(b []byte) (v uint32, n int, err error) { return wasmbin.ReadU32(b) }
 
-func appendU32(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
-}
+func appendU32(b []byte, v uint32) []byte { return wasmbin.AppendU32(b, v) }
 
 // ManifestBytes returns a copy of the raw content of the manifest section.
 func ManifestBytes(wasm []byte) ([]byte, error) {

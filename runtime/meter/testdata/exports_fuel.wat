@@ -1,0 +1,2 @@
+;; Exports a name the instrumentation adds: refused.
+(module (func (export "passerelle_meter.fuel")))
