@@ -1,8 +1,10 @@
 // Package bolt holds what the platform builds on bbolt that more than one
-// store needs. Today that is one thing: group commit (Committer), which
-// every store that writes on the hot path uses, the host services (pay, kv,
-// timer) and the gateway's conversation log alike, so that one mechanism
-// decides how writes to the one database share transactions and fsyncs.
+// store needs: above all group commit (Committer), which every store that
+// writes on the hot path uses, the host services (pay, kv, timer) and the
+// gateway's conversation log and prompt store alike, so that one mechanism
+// decides how writes to the one database share transactions and fsyncs;
+// and two small helpers, CreateBuckets and Key (keys of parts that sort
+// together).
 //
 // The package is named after what it wraps (go.etcd.io/bbolt), like the
 // adapters of Ben Johnson's wtf (sqlite/, http/): the stores themselves stay

@@ -114,15 +114,7 @@ func Open(db *bbolt.DB, cfg Config) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketDedupe} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := bolt.CreateBuckets(db, bucketConvs, bucketLog, bucketHeads, bucketMarks, bucketInbox, bucketDedupe); err != nil {
 		return nil, fmt.Errorf("convlog: create buckets: %w", err)
 	}
 	return &Log{db: db, cfg: cfg, commit: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrNotFound}, MaxGroup: cfg.MaxGroup})}, nil
@@ -135,13 +127,6 @@ func (l *Log) Close() { l.commit.Close() }
 // Check reports whether the store can be read.
 func (l *Log) Check(context.Context) error {
 	return l.db.View(func(*bbolt.Tx) error { return nil })
-}
-
-func pkey(a, b string) []byte {
-	k := make([]byte, 0, len(a)+1+len(b))
-	k = append(k, a...)
-	k = append(k, 0)
-	return append(k, b...)
 }
 
 // Ensure returns the conversation c.ID, creating it as c (with the current
@@ -172,7 +157,7 @@ func (l *Log) Ensure(_ context.Context, c Conv) (out Conv, created bool, err err
 			return err
 		}
 		for _, m := range c.Members {
-			if err := tx.Bucket(bucketInbox).Put(pkey(m, c.ID), nil); err != nil {
+			if err := tx.Bucket(bucketInbox).Put(bolt.Key(m, c.ID), nil); err != nil {
 				return err
 			}
 		}
@@ -203,7 +188,7 @@ func (l *Log) ConvsOf(_ context.Context, person string) ([]Summary, error) {
 	var out []Summary
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketInbox).Cursor()
-		prefix := pkey(person, "")
+		prefix := bolt.Key(person, "")
 		convs := tx.Bucket(bucketConvs)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			id := k[len(prefix):]
@@ -280,7 +265,7 @@ func (l *Log) appender(conv string, m *Message) (*appender, error) {
 	}
 	a := &appender{l: l, conv: conv, m: m, rec: rec, now: l.cfg.Now().UnixMilli()}
 	if m.Client != "" {
-		a.key = dedupeKey(conv, m.From.ID, m.Client)
+		a.key = bolt.Key(conv, m.From.ID, m.Client) // the client id last: it may hold any byte
 	}
 	return a, nil
 }

@@ -317,3 +317,35 @@ func TestRange(t *testing.T) {
 		})
 	}
 }
+
+// Many resends of one message racing each other (a client retrying on
+// several connections) store it once: exactly one append is new, every
+// other one is a Dup of its seq.
+func TestRacingResendsStoreOnce(t *testing.T) {
+	e := newDedupeEnv(t, time.Hour)
+	const senders = 16
+	res := make([]convlog.Appended, senders)
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			r, err := e.log.Append(e.ctx, "c1", text("alice", "same", "hello"))
+			if err != nil {
+				t.Error(err)
+			}
+			res[i] = r
+		})
+	}
+	wg.Wait()
+	fresh := 0
+	for _, r := range res {
+		if !r.Dup {
+			fresh++
+		}
+		if r.Seq != 1 {
+			t.Fatalf("results %+v: every one should name seq 1", res)
+		}
+	}
+	if _, last, _ := e.log.Conv(e.ctx, "c1"); fresh != 1 || last != 1 {
+		t.Fatalf("%d stored as new, newest seq %d; want exactly one", fresh, last)
+	}
+}

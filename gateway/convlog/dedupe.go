@@ -20,17 +20,6 @@ import (
 // sweepPerAppend is how many ids an append looks at for expiry.
 const sweepPerAppend = 8
 
-// dedupeKey is the key of client id cid of sender in conv. The client id
-// comes last: it is the only part that may hold any byte.
-func dedupeKey(conv, sender, cid string) []byte {
-	k := make([]byte, 0, len(conv)+len(sender)+len(cid)+2)
-	k = append(k, conv...)
-	k = append(k, 0)
-	k = append(k, sender...)
-	k = append(k, 0)
-	return append(k, cid...)
-}
-
 // seen returns the seq stored under key if it was stored within the window
 // before now (unix milliseconds).
 func (l *Log) seen(tx *bbolt.Tx, key []byte, now int64) (uint64, bool) {

@@ -58,15 +58,7 @@ type Store struct {
 // Open returns the store kept in db, creating its buckets. Close it before
 // closing db.
 func Open(db *bbolt.DB) (*Store, error) {
-	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketPrompts, bucketPending} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := bolt.CreateBuckets(db, bucketPrompts, bucketPending); err != nil {
 		return nil, fmt.Errorf("promptstore: create buckets: %w", err)
 	}
 	return &Store{db: db, commit: bolt.NewCommitter(db, bolt.Config{})}, nil
@@ -74,13 +66,6 @@ func Open(db *bbolt.DB) (*Store, error) {
 
 // Close refuses new writes with ErrClosed and waits for those under way.
 func (s *Store) Close() { s.commit.Close() }
-
-func pkey(a, b string) []byte {
-	k := make([]byte, 0, len(a)+1+len(b))
-	k = append(k, a...)
-	k = append(k, 0)
-	return append(k, b...)
-}
 
 // Put stores p, replacing the prompt with its id; an unanswered prompt is
 // pending for p.Person, an answered one no longer.
@@ -94,9 +79,9 @@ func (s *Store) Put(_ context.Context, p Prompt) error {
 			return err
 		}
 		if p.Answer == "" {
-			return tx.Bucket(bucketPending).Put(pkey(p.Person, p.ID), nil)
+			return tx.Bucket(bucketPending).Put(bolt.Key(p.Person, p.ID), nil)
 		}
-		return tx.Bucket(bucketPending).Delete(pkey(p.Person, p.ID))
+		return tx.Bucket(bucketPending).Delete(bolt.Key(p.Person, p.ID))
 	})
 	if errors.Is(err, bolt.ErrClosed) {
 		return ErrClosed
@@ -122,7 +107,7 @@ func (s *Store) Pending(_ context.Context, person string) ([]Prompt, error) {
 	var out []Prompt
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketPending).Cursor()
-		prefix := pkey(person, "")
+		prefix := bolt.Key(person, "")
 		prompts := tx.Bucket(bucketPrompts)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			v := prompts.Get(k[len(prefix):])
