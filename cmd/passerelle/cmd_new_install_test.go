@@ -52,9 +52,11 @@ func TestInstallOutsideTheWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// -trimpath: the copy's directory changes with every run, and without
+	// it the build cache would be keyed on it and never hit.
 	bin := filepath.Join(tmp, "bin", "passerelle")
-	t.Log("building passerelle from a copy of the module, outside the workspace")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/passerelle")
+	t.Log("building passerelle from a copy of the module, outside the workspace (a minute the first time)")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-o", bin, "./cmd/passerelle")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
