@@ -36,9 +36,14 @@ type person struct {
 }
 
 // Apps routes events to mini-apps. What an app sends back reaches the
-// gateway through Server.Emit, during Deliver or later.
+// gateway through Server.Emit, while the event runs or later.
 type Apps interface {
-	Deliver(ctx context.Context, app string, ev host.AppEvent) error
+	// Submit queues ev for app and returns without waiting for it to run
+	// (runtime/apps.Router.Submit: the runtime owns the workers and shares
+	// them fairly among apps). When app has too many events waiting it
+	// refuses ev with an error wrapping sched.ErrQueueFull. done, when not
+	// nil, is called with the outcome once the app handled ev.
+	Submit(app string, ev host.AppEvent, done func(error)) error
 	Catalog(ctx context.Context) ([]host.AppInfo, error)
 }
 
@@ -92,6 +97,7 @@ type PromptStore interface {
 type Config struct {
 	Log         Log         // conversations and messages; the caller closes it after Close
 	PromptStore PromptStore // prompts and their answers; the caller closes it after Close
+	Marks       MarkStore   // read markers (marks.go); optional, the caller closes it after Close
 	Auth        Authenticator
 	Directory   Directory
 	Apps        Apps
@@ -104,6 +110,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
+	// DemoSignIn, if set, offers password-free sign-in as the demo's
+	// people at /signin/demo (signin.go). Only the demo sets it.
+	DemoSignIn DemoSignIn
 
 	// AllowedOrigins lists browser origins ("https://chat.example.com")
 	// allowed besides the server's own host. "*" allows any origin.
@@ -118,7 +127,6 @@ type Config struct {
 	PingInterval  time.Duration // WebSocket ping period; a peer silent for 2x (at least 1.75x) is dropped (default 30s)
 	HelloTimeout  time.Duration // time to send hello after connecting (default 10s)
 	MaxReplay     int           // messages replayed per conversation on resume (default 1000)
-	AppWorkers    int           // app events delivered at once (default 256); an event holds its worker until what it sent is stored
 	// MaxConversations bounds the conversations whose delivery state (the
 	// order of their fan-out) is kept in memory; idle ones beyond it are
 	// dropped and rebuilt from the log when next used (default 100,000).
@@ -155,9 +163,6 @@ func (c *Config) defaults() {
 	}
 	if c.MaxReplay <= 0 {
 		c.MaxReplay = 1000
-	}
-	if c.AppWorkers <= 0 {
-		c.AppWorkers = 256
 	}
 	if c.MaxConversations <= 0 {
 		c.MaxConversations = 100_000

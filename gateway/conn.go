@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/gateway/surface"
 	"github.com/passerelle/passerelle/host"
 )
@@ -22,7 +23,13 @@ type outFrame struct {
 	conv string
 	seq  uint64
 	data []byte
+	app  bool // an app's message: skipped, not fatal, when the queue is half full
+	ack  bool // the ack of the connection's own send: never skipped
 }
+
+// gap is a run of a conversation's live messages a connection skipped
+// (from after+1 to last): the client is told to fetch them with history.
+type gap struct{ after, last uint64 }
 
 // conn is one WebSocket connection of one person: a reader goroutine (which
 // also serves requests) and a writer goroutine that owns all writes.
@@ -40,8 +47,10 @@ type conn struct {
 	closeErr  *Error // why the server closed the connection; nil when the peer did
 
 	mu        sync.Mutex
-	replaying bool       // deliveries are held while the connection catches up
-	held      []outFrame // live deliveries that arrived during the replay
+	replaying bool           // deliveries are held while the connection catches up
+	held      []outFrame     // live deliveries that arrived during the replay
+	gaps      map[string]gap // conversations whose live messages are skipped until the writer sends a gap frame
+	wake      chan struct{}  // tells the writer a gap opened
 
 	tokens float64 // rate limit bucket; reader goroutine only
 	refill time.Time
@@ -50,7 +59,7 @@ type conn struct {
 
 func newConn(s *Server, ws *websocket.Conn, out *batchConn, person string) *conn {
 	return &conn{s: s, ws: ws, out: out, person: person, send: make(chan outFrame, s.cfg.SendQueue),
-		done: make(chan struct{}), replaying: true, tokens: float64(s.cfg.RateBurst), refill: time.Now()}
+		done: make(chan struct{}), wake: make(chan struct{}, 1), replaying: true, tokens: float64(s.cfg.RateBurst), refill: time.Now()}
 }
 
 func (c *conn) surface() surface.Name { return surface.All()[c.surf.Load()] }
@@ -69,10 +78,39 @@ func (c *conn) fail(e *Error) (first bool) {
 }
 
 // deliver queues a frame without blocking. While the connection replays,
-// frames are held; a full queue makes the connection a slow consumer.
+// frames are held; a full queue makes the connection a slow consumer. An
+// app's message never does: past half the queue it is skipped and opens a
+// gap in its conversation, whose later messages are skipped too until the
+// writer, once the queue is empty, sends a gap frame for the client to
+// fetch them with history (PROTOCOL.md, "Liveness and flow control").
+// Skipping, rather than making the app's event wait for room, keeps one
+// person who does not read from holding the app's worker and delaying the
+// conversation's other members; the messages are stored before they are
+// fanned out, so a skipped one is only late, never lost.
 func (c *conn) deliver(f outFrame) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if g, ok := c.gaps[f.conv]; ok && f.seq > 0 && !f.ack {
+		g.last = max(g.last, f.seq)
+		c.gaps[f.conv] = g
+		return
+	}
+	queued := len(c.send)
+	if c.replaying {
+		queued = len(c.held)
+	}
+	if f.app && queued >= cap(c.send)/2 {
+		if c.gaps == nil {
+			c.gaps = map[string]gap{}
+		}
+		c.gaps[f.conv] = gap{after: f.seq - 1, last: f.seq}
+		c.s.met.gaps.Inc()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
 	if c.replaying {
 		if len(c.held) >= cap(c.send) {
 			c.slow()
@@ -168,10 +206,20 @@ func (c *conn) writeLoop() {
 					break batch
 				}
 			}
+			if err == nil && len(c.send) == 0 {
+				err = c.writeGaps(write)
+			}
 			if rerr := c.out.release(); err == nil {
 				err = rerr
 			}
 			if err != nil {
+				c.fail(nil)
+				return
+			}
+		case <-c.wake:
+			// A gap is told once the queue is empty, so that the client
+			// fetches it when it can take it; else after a later batch.
+			if len(c.send) == 0 && c.writeGaps(write) != nil {
 				c.fail(nil)
 				return
 			}
@@ -207,6 +255,21 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeGaps writes a gap frame for every conversation whose live messages
+// were skipped; the conversations' next messages are queued again.
+func (c *conn) writeGaps(write func(outFrame) error) error {
+	c.mu.Lock()
+	gaps := c.gaps
+	c.gaps = nil
+	c.mu.Unlock()
+	for conv, g := range gaps {
+		if err := write(outFrame{data: encodeGap(conv, g)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *conn) readLoop() {
@@ -339,12 +402,14 @@ func (c *conn) allow() bool {
 
 // convView is a conversation as one person sees it.
 type convView struct {
-	ID      string   `json:"id"`
-	Kind    string   `json:"kind"`
-	Title   string   `json:"title"`
-	App     string   `json:"app,omitempty"`
-	Members []string `json:"members"`
-	Last    uint64   `json:"last"`
+	ID      string             `json:"id"`
+	Kind    string             `json:"kind"`
+	Title   string             `json:"title"`
+	App     string             `json:"app,omitempty"`
+	Members []string           `json:"members"`
+	Last    uint64             `json:"last"`
+	Read    uint64             `json:"read"`            // the viewer's read marker (marks.go)
+	Marks   []readmarks.Marker `json:"marks,omitempty"` // the other members' markers
 }
 
 func (s *Server) view(ctx context.Context, rec convRecord, last uint64, viewer string) convView {
@@ -378,6 +443,10 @@ func (c *conn) hello(f *Frame) bool {
 	views := make([]convView, len(convs))
 	for i, cv := range convs {
 		views[i] = s.view(ctx, cv.Conv, cv.Last, c.person)
+	}
+	if err := s.withMarkers(ctx, views, c.person); err != nil {
+		c.replyErr(f.ID, err)
+		return false
 	}
 	if !c.reply(map[string]any{"type": "welcome", "v": ProtocolVersion, "id": f.ID, "person": c.person,
 		"name": c.name, "surface": c.surface(), "conversations": views}) {
@@ -482,6 +551,9 @@ var handlers = map[string]func(c *conn, ctx context.Context, f *Frame) error{
 	TypeApps:          (*conn).apps,
 	TypeWallet:        (*conn).wallet,
 	TypeSurface:       (*conn).changeSurface,
+	TypeMark:          (*conn).mark,
+	TypePayments:      (*conn).payments,
+	TypeTyping:        (*conn).typing,
 }
 
 func (c *conn) handle(ctx context.Context, f *Frame) error {
@@ -587,6 +659,9 @@ func (c *conn) conversations(ctx context.Context, f *Frame) error {
 	views := make([]convView, len(convs))
 	for i, cv := range convs {
 		views[i] = c.s.view(ctx, cv.Conv, cv.Last, c.person)
+	}
+	if err := c.s.withMarkers(ctx, views, c.person); err != nil {
+		return err
 	}
 	c.reply(map[string]any{"type": "conversations", "id": f.ID, "conversations": views})
 	return nil

@@ -13,12 +13,15 @@
 // payments, and may be nil (their features then answer "unavailable").
 // Prompts are the kinds of prompt the host services draw: the gateway
 // stores, shows and forwards prompts and answers without knowing what they
-// mean. The Server
+// mean. Marks, the read-marker store (MarkStore, readmarks.Store), and
+// DemoSignIn, which only the demo sets (signin.go), may be nil too. The Server
 // implements host.Outbox: host APIs emit app messages and prompts through
 // Emit, during an app's event or later; and host.Queuer, so that during an
 // event an app's message is queued for the log's group commit while the app's
-// instance serves the next event. App events run on Config.AppWorkers
-// long-lived workers. Handler serves /ws, /healthz,
+// instance serves the next event. App events are handed to Apps.Submit
+// without waiting: the runtime runs them on workers it shares fairly among
+// apps, and refuses an event (app_busy) when its app has too many waiting.
+// Handler serves /ws, /healthz,
 // /metrics, /v1/ (Config.API) and the web client at /. Registerer exposes
 // the server's own Prometheus registry to other packages.
 //
@@ -43,7 +46,9 @@
 // wrapped so that gorilla/websocket's frames are gathered while the writer
 // holds it). A
 // connection whose queue is full is closed as a slow consumer instead of
-// growing memory. Error codes map to close codes and HTTP statuses in one
+// growing memory; an app's message is never the reason: past half the
+// queue it is skipped and the client told to fetch it (a gap frame), so an
+// app flooding a conversation cannot disconnect its members. Error codes map to close codes and HTTP statuses in one
 // table (errors.go).
 //
 // # Web client
@@ -68,5 +73,6 @@
 //
 // The gateway itself keeps nothing on disk and does not import bbolt:
 // conversations and messages are the Log's (see package convlog for their
-// layout and commits), prompts the PromptStore's (package promptstore).
+// layout and commits), prompts the PromptStore's (package promptstore),
+// read markers the MarkStore's (package readmarks).
 package gateway

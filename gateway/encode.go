@@ -23,6 +23,14 @@ func encodeAckMsg(id, conv string, seq uint64, msg []byte) []byte {
 	return append(b, '}')
 }
 
+// encodeGap tells a client to fetch the messages of conv after g.after, up
+// to g.last, with history.
+func encodeGap(conv string, g gap) []byte {
+	b := append(jsonstr.Append([]byte(`{"type":"gap","conv":`), conv), `,"after":`...)
+	b = append(strconv.AppendUint(b, g.after, 10), `,"last":`...)
+	return append(strconv.AppendUint(b, g.last, 10), '}')
+}
+
 func surfaceIndex(n surface.Name) int {
 	switch n {
 	case surface.WhatsApp:

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // Sentinel errors of the package. Those a host service could return as well
@@ -39,6 +40,7 @@ const (
 	CodeConflict           Code = "conflict"            // the request conflicts with the state: an order already paid, declined or expired
 	CodeInsufficientFunds  Code = "insufficient_funds"  // the wallet holds less than the payment; nothing was charged
 	CodeRateLimited        Code = "rate_limited"        // too many frames; the frame was dropped
+	CodeAppBusy            Code = "app_busy"            // the mini-app has too many events waiting; this one was not given to it
 	CodeTooLarge           Code = "too_large"           // a frame larger than the limit
 	CodeSlowConsumer       Code = "slow_consumer"       // the client did not read fast enough
 	CodeUnavailable        Code = "unavailable"         // a service is missing or failing; retry later
@@ -66,6 +68,7 @@ var codes = map[Code]codeInfo{
 	CodeConflict:           {http.StatusConflict, 4409, false},
 	CodeInsufficientFunds:  {http.StatusPaymentRequired, 4402, false},
 	CodeRateLimited:        {http.StatusTooManyRequests, 4429, false},
+	CodeAppBusy:            {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
 	CodeTooLarge:           {http.StatusRequestEntityTooLarge, websocket.CloseMessageTooBig, true},
 	CodeSlowConsumer:       {http.StatusServiceUnavailable, 4008, true},
 	CodeUnavailable:        {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
@@ -108,7 +111,8 @@ func errorf(c Code, format string, args ...any) *Error {
 }
 
 // codeOf maps any error to the client-visible coded error: the protocol's
-// own errors as they are, everything else by its host status (hostCodes),
+// own errors as they are, the runtime scheduler's refusal of an event as
+// app_busy, everything else by its host status (hostCodes),
 // with its message; a failure without a status is "internal", its text
 // kept for the log.
 func codeOf(err error) *Error {
@@ -118,6 +122,12 @@ func codeOf(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	switch {
+	case errors.Is(err, sched.ErrQueueFull):
+		return &Error{Code: CodeAppBusy, Message: "this app is busy and did not get your message; try again in a moment", Err: err}
+	case errors.Is(err, sched.ErrClosed):
+		return &Error{Code: CodeShuttingDown, Message: ErrClosed.Message, Err: err}
 	}
 	msg := host.MessageOf(err)
 	if msg == "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,9 +20,11 @@ import (
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
+	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
 	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // tokens: "tok-<person>" is person's token; "merchant-<x>" has role merchant.
@@ -60,6 +63,7 @@ func (d directory) FindPeople(_ context.Context, q string, limit int) ([]identit
 // into the event's conversation. Events are recorded.
 type fakeApps struct {
 	out    host.Outbox
+	sched  *sched.Scheduler // runs the events, as the runtime does
 	react  func(ev host.AppEvent) *host.Message
 	mu     sync.Mutex
 	events []host.AppEvent
@@ -73,7 +77,16 @@ func (a *fakeApps) set(react func(host.AppEvent) *host.Message, got chan host.Ap
 	a.react, a.got = react, got
 }
 
-func (a *fakeApps) Deliver(ctx context.Context, app string, ev host.AppEvent) error {
+func (a *fakeApps) Submit(app string, ev host.AppEvent, done func(error)) error {
+	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
+		err := a.deliver(ctx, app, ev)
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+func (a *fakeApps) deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	react, got := a.react, a.got
@@ -91,12 +104,13 @@ func (a *fakeApps) Deliver(ctx context.Context, app string, ev host.AppEvent) er
 }
 
 func (a *fakeApps) Catalog(context.Context) ([]host.AppInfo, error) {
-	return []host.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch"}}, nil
+	return []host.AppInfo{{ID: "lunch", Name: "Lunch", Description: "Order lunch from the bistro round the corner: soups, salads, pasta and curries, delivered warm"}}, nil
 }
 
 type payments struct {
-	mu    sync.Mutex
-	calls []string
+	mu       sync.Mutex
+	calls    []string
+	balances map[string]int64 // nil: EUR 25.00 and CHF 1.00
 }
 
 // kind is a payment prompt kind that records its answers.
@@ -113,7 +127,29 @@ func (p *payments) kind() *host.PromptKind {
 }
 
 func (p *payments) Balances(context.Context, string) (map[string]int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.balances != nil {
+		return p.balances, nil
+	}
 	return map[string]int64{"EUR": 2500, "CHF": 100}, nil
+}
+
+// History is the wallet history every test person has.
+func (p *payments) History(_ context.Context, _ string, limit int) ([]gateway.WalletEntry, error) {
+	all := []gateway.WalletEntry{
+		{Time: 1764072000000, Title: "Refund: Tomato soup · Green Bowl", Amount: 250, Currency: "EUR"},
+		{Time: 1764071000000, Title: "Tomato soup · Green Bowl", Amount: -1200, Currency: "EUR", State: "partly refunded"},
+		{Time: 1764070000000, Title: "Added to your wallet", Amount: 5000, Currency: "EUR"},
+	}
+	return all[:min(limit, len(all))], nil
+}
+
+// setBalances changes what Balances answers, as a payment or refund would.
+func (p *payments) setBalances(b map[string]int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.balances = b
 }
 
 type consent struct {
@@ -146,10 +182,12 @@ type env struct {
 	db    *bbolt.DB
 	log   *convlog.Log       // opened by start, closed by stop
 	pr    *promptstore.Store // opened by start, closed by stop
+	marks *readmarks.Store   // opened by start, closed by stop
 	apps  *fakeApps
 	pay   *payments
 	cons  *consent
 	share *chat.Service // the real share prompt
+	addr  string        // where the server listens, kept across restarts
 }
 
 func openDB(t testing.TB, dir string) *bbolt.DB {
@@ -163,9 +201,10 @@ func openDB(t testing.TB, dir string) *bbolt.DB {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{}, pay: &payments{}, cons: &consent{}, share: chat.New(chat.Config{})}
+	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{sched: sched.New(sched.Config{Workers: 16})}, pay: &payments{}, cons: &consent{},
+		share: chat.New(chat.Config{})}
 	e.start(mod)
-	t.Cleanup(func() { e.stop(); e.db.Close() })
+	t.Cleanup(func() { e.stop(); e.apps.sched.Close(context.Background()); e.db.Close() })
 	return e
 }
 
@@ -178,7 +217,10 @@ func (e *env) start(mod func(*gateway.Config)) {
 	if e.pr, err = promptstore.Open(e.db); err != nil {
 		e.t.Fatal(err)
 	}
-	cfg := gateway.Config{Log: log, PromptStore: e.pr, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	if e.marks, err = readmarks.Open(e.db); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := gateway.Config{Log: log, PromptStore: e.pr, Marks: e.marks, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Prompts: []*host.PromptKind{e.pay.kind(), e.cons.kind(), e.share.PromptKind()}}
 	if mod != nil {
 		mod(&cfg)
@@ -189,7 +231,17 @@ func (e *env) start(mod func(*gateway.Config)) {
 	}
 	e.srv = srv
 	e.apps.out = srv
-	e.http = httptest.NewServer(srv.Handler())
+	e.http = httptest.NewUnstartedServer(srv.Handler())
+	if e.addr != "" { // a restart listens where clients were connected
+		l, err := net.Listen("tcp", e.addr)
+		if err != nil {
+			e.t.Fatalf("listen again on %s: %v", e.addr, err)
+		}
+		e.http.Listener.Close()
+		e.http.Listener = l
+	}
+	e.http.Start()
+	e.addr = e.http.Listener.Addr().String()
 }
 
 func (e *env) stop() {
@@ -203,6 +255,7 @@ func (e *env) stop() {
 	}
 	e.log.Close()
 	e.pr.Close()
+	e.marks.Close()
 	e.http.Close()
 	e.http = nil
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	dups         prometheus.Counter
 	errors       *prometheus.CounterVec
 	slow         prometheus.Counter
+	gaps         prometheus.Counter
 	persist      prometheus.Histogram
 	appEvents    *prometheus.CounterVec
 	appLatency   *prometheus.HistogramVec
@@ -44,6 +45,8 @@ func newMetrics() *metrics {
 			Name: "errors_total", Help: "Error frames sent, by code."}, []string{"code"}),
 		slow: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "slow_consumers_total", Help: "Connections closed because their send queue was full."}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "app_gaps_total", Help: "Times a connection's send queue was half full when an app's message came: it was skipped and the client told to fetch it (a gap frame)."}),
 		persist: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "persist_seconds", Help: "Time to persist one message (group commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
@@ -59,7 +62,7 @@ func newMetrics() *metrics {
 		promptAnswer: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "prompt_answers_total", Help: "Prompt answers, by prompt type and answer."}, []string{"type", "answer"}),
 	}
-	m.reg.MustRegister(m.conns, m.connsTotal, m.framesIn, m.msgsIn, m.msgsOut, m.dups, m.errors, m.slow,
+	m.reg.MustRegister(m.conns, m.connsTotal, m.framesIn, m.msgsIn, m.msgsOut, m.dups, m.errors, m.slow, m.gaps,
 		m.persist, m.appEvents, m.appLatency, m.appFailures, m.emitted, m.promptAnswer,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -24,6 +24,9 @@ const (
 	TypeApps          = "apps"
 	TypeWallet        = "wallet"
 	TypeSurface       = "surface"
+	TypeMark          = "mark"
+	TypePayments      = "payments"
+	TypeTyping        = "typing"
 )
 
 // Frame is a client frame. Which fields matter depends on Type; PROTOCOL.md
@@ -43,10 +46,12 @@ type Frame struct {
 	Prompt  string            `json:"prompt,omitempty"`  // answer
 	Answer  string            `json:"answer,omitempty"`  // answer: one of the prompt kind's answers, or dismiss
 	After   uint64            `json:"after,omitempty"`   // history
-	Limit   int               `json:"limit,omitempty"`   // history, people
+	Limit   int               `json:"limit,omitempty"`   // history, people, payments
 	Title   string            `json:"title,omitempty"`   // group
 	Members []string          `json:"members,omitempty"` // group
 	Query   string            `json:"query,omitempty"`   // people
+	Seq     uint64            `json:"seq,omitempty"`     // mark
+	State   string            `json:"state,omitempty"`   // mark: delivered or read
 }
 
 const (
@@ -78,7 +83,7 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		f.ID = ""
 		return &f, errorf(CodeBadRequest, "id is %d bytes; use at most %d (got %.16q...)", len(id), maxIDBytes, id)
 	}
-	for _, s := range []string{f.Surface, f.Conv, f.To, f.App, f.Prompt, f.Answer, f.Title, f.Query} {
+	for _, s := range []string{f.Surface, f.Conv, f.To, f.App, f.Prompt, f.Answer, f.Title, f.Query, f.State} {
 		if len(s) > maxFieldBytes {
 			return &f, errorf(CodeBadRequest, "a field is %d bytes; names and ids are at most %d", len(s), maxFieldBytes)
 		}
@@ -133,7 +138,19 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		}
 	case TypeSurface:
 		return &f, need("surface", f.Surface)
-	case TypeConversations, TypePeople, TypeApps, TypeWallet:
+	case TypeMark:
+		if err := need("conv", f.Conv); err != nil {
+			return &f, err
+		}
+		if f.State != MarkDelivered && f.State != MarkRead {
+			return &f, errorf(CodeBadRequest, `mark frames need "state": "delivered" or "read"`)
+		}
+		if f.Seq == 0 {
+			return &f, errorf(CodeBadRequest, `mark frames need "seq": the highest seq received or shown (1 or more)`)
+		}
+	case TypeTyping:
+		return &f, need("conv", f.Conv)
+	case TypeConversations, TypePeople, TypeApps, TypeWallet, TypePayments:
 	case "":
 		return &f, errorf(CodeBadRequest, `the frame has no "type"`)
 	default:

@@ -38,8 +38,6 @@ type Server struct {
 	ctx   context.Context // cancelled by Close
 	stop  context.CancelFunc
 	conns sync.WaitGroup // connection goroutines
-	work  sync.WaitGroup // app workers
-	jobs  chan appJob    // app events, taken by Config.AppWorkers workers
 
 	mu     sync.RWMutex
 	closed bool
@@ -92,7 +90,6 @@ func New(cfg Config) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, msgs: cfg.Log, st: cfg.PromptStore, met: newMetrics(), ctx: ctx, stop: stop,
-		jobs:   make(chan appJob),
 		people: map[string][]*conn{},
 		convs:  map[string]*convState{},
 		web:    http.FileServerFS(static),
@@ -116,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.sessionRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{Registry: s.met.reg}))
 	if cfg.API != nil {
 		// Every method of /v1/ goes to the API, which answers a wrong
@@ -125,12 +123,6 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.mux.Handle("GET /", s.web)
-	if cfg.Apps != nil {
-		s.work.Add(cfg.AppWorkers)
-		for range cfg.AppWorkers {
-			go s.appWorker()
-		}
-	}
 	return s, nil
 }
 
@@ -143,8 +135,9 @@ func (s *Server) Handler() http.Handler { return s.mux }
 func (s *Server) Registerer() prometheus.Registerer { return s.met.reg }
 
 // Close closes every connection with "shutting_down" and waits, until ctx
-// ends, for connection goroutines and app deliveries to stop. Close the
-// Log after it: what the connections posted is then committed.
+// ends, for connection goroutines to stop. Close the Log after it: what
+// the connections posted is then committed. App events are the runtime's:
+// what an app sends after Close is refused with ErrClosed.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -164,7 +157,7 @@ func (s *Server) Close(ctx context.Context) error {
 		c.fail(errorf(CodeShuttingDown, "the server is shutting down; reconnect shortly"))
 	}
 	done := make(chan struct{})
-	go func() { s.conns.Wait(); s.work.Wait(); close(done) }()
+	go func() { s.conns.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
@@ -250,19 +243,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, errorf(CodeForbidden, "origin %q is not allowed; open the client from this server or ask the operator to allow that origin", r.Header.Get("Origin")))
 		return
 	}
-	tok := token(r)
-	if tok == "" {
-		writeHTTPError(w, errorf(CodeUnauthorized, "no token: connect with ?token=, an Authorization bearer header or a bearer.<token> subprotocol"))
-		return
-	}
-	person, role, err := s.cfg.Auth.Verify(tok)
-	if err != nil || person == "" {
-		s.log.Info("gateway: token refused", "err", err, "remote", r.RemoteAddr)
-		writeHTTPError(w, errorf(CodeUnauthorized, "the token was refused (%v); sign in again", err))
-		return
-	}
-	if role != "person" {
-		writeHTTPError(w, errorf(CodeForbidden, "a %q token cannot chat; use a person's token", role))
+	person, e := s.authenticate(r)
+	if e != nil {
+		writeHTTPError(w, e)
 		return
 	}
 	bw := &batchWriter{ResponseWriter: w}
@@ -481,11 +464,11 @@ func (s *Server) fanout(rec convRecord, m pendingMsg) {
 			if rendered[i] == nil {
 				rendered[i] = encodeMsg(rec.ID, m.rec, surface.All()[i])
 			}
-			data := rendered[i]
+			f := outFrame{conv: rec.ID, seq: m.rec.Seq, data: rendered[i], app: m.rec.From.Kind == "app"}
 			if c == m.origin {
-				data = encodeAckMsg(m.ack, rec.ID, m.rec.Seq, data)
+				f.data, f.ack = encodeAckMsg(m.ack, rec.ID, m.rec.Seq, f.data), true
 			}
-			c.deliver(outFrame{conv: rec.ID, seq: m.rec.Seq, data: data})
+			c.deliver(f)
 			s.met.msgsOut.Inc()
 		}
 	}
@@ -654,49 +637,20 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	return err
 }
 
-// appJob is an event for an app.
-type appJob struct {
-	app string
-	ev  host.AppEvent
-}
-
-// dispatch hands ev to an app worker, waiting while all are busy. The
+// dispatch hands ev to the app router without waiting for the app. The
 // app's replies come back through Emit and Queue.
 func (s *Server) dispatch(app string, ev host.AppEvent) error {
 	if s.cfg.Apps == nil {
 		return ErrUnavailable
 	}
-	select {
-	case s.jobs <- appJob{app: app, ev: ev}:
-		return nil
-	case <-s.ctx.Done():
-		return ErrClosed
-	}
-}
-
-// appWorker delivers app events until Close. The workers live as long as
-// the server, so the deep stacks of a wasm call are grown once, not per
-// event.
-func (s *Server) appWorker() {
-	defer s.work.Done()
-	for {
-		select {
-		case j := <-s.jobs:
-			s.runApp(j)
-		case <-s.ctx.Done():
-			return
-		}
-	}
-}
-
-// runApp delivers one event to its app and records how it went.
-func (s *Server) runApp(j appJob) {
 	start := time.Now()
-	err := s.cfg.Apps.Deliver(s.ctx, j.app, j.ev)
-	s.met.appEvents.WithLabelValues(j.app, j.ev.Event.Type).Inc()
-	s.met.appLatency.WithLabelValues(j.app).Observe(time.Since(start).Seconds())
-	if err != nil {
-		s.met.appFailures.WithLabelValues(j.app).Inc()
-		s.log.Warn("gateway: app delivery failed", "app", j.app, "event", j.ev.Event.ID, "err", err)
-	}
+	err := s.cfg.Apps.Submit(app, ev, func(err error) {
+		s.met.appEvents.WithLabelValues(app, ev.Event.Type).Inc()
+		s.met.appLatency.WithLabelValues(app).Observe(time.Since(start).Seconds())
+		if err != nil {
+			s.met.appFailures.WithLabelValues(app).Inc()
+			s.log.Warn("gateway: app delivery failed", "app", app, "event", ev.Event.ID, "err", err)
+		}
+	})
+	return err // a full queue is app_busy (codeOf)
 }

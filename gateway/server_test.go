@@ -386,13 +386,16 @@ func asClose(err error, ce **websocket.CloseError) bool {
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) { c.SendQueue = 8; c.PingInterval = time.Minute })
 	alice, _ := e.connect("alice", "web", nil)
-	conv := alice.request(map[string]any{"type": "send", "id": "0", "to": "bob", "text": "x"})["conv"].(string)
+	alice.request(map[string]any{"type": "send", "id": "0", "to": "bob", "text": "x"})
 	alice.ws.Close()
 	bob, _ := e.connect("bob", "web", nil) // never reads from here on
 	big := strings.Repeat("z", 64<<10)
 	ctx := context.Background()
+	// Prompts, not an app's messages: those never close a connection
+	// (TestAppFloodOpensAGapNotASlowConsumer).
+	body, _ := json.Marshal(map[string]any{"type": "consent", "text": big})
 	for i := 0; i < 200; i++ {
-		if err := e.srv.Emit(ctx, host.Outgoing{App: host.AppRef{App: "bot"}, Conversation: conv, Message: &host.Message{Text: big}}); err != nil {
+		if err := e.srv.Emit(ctx, e.prompt("consent", fmt.Sprint("slow", i), "bob", string(body))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -226,8 +226,13 @@ type Call struct {
 	Log    *slog.Logger // the app's log
 	Now    time.Time    // when the event started
 
-	queued Pending
+	queued   Pending
+	messages int // messages emitted; see Messages
 }
+
+// Messages returns how many messages (Outgoing.Message set) Emit was given
+// during the event, successfully or not.
+func (c *Call) Messages() int { return c.messages }
 
 // Emit sends out through c.Out. A message, when c.Out is a Queuer, is only
 // queued: the guest goes on (and its instance serves the next event) while
@@ -236,6 +241,9 @@ type Call struct {
 // messages queued before it, so that people see them in the order the app
 // sent them.
 func (c *Call) Emit(ctx context.Context, out Outgoing) error {
+	if out.Message != nil {
+		c.messages++
+	}
 	if q, ok := c.Out.(Queuer); ok && out.Message != nil {
 		wait, err := q.Queue(ctx, out)
 		if err != nil {

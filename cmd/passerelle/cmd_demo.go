@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/miniapps/dist"
@@ -57,6 +58,7 @@ const (
 // demo is a running demo: the platform and the people's sign-in URLs.
 type demo struct {
 	p      *platform
+	mu     sync.Mutex // guards people: the sign-in page may ask while they are made
 	people []demoLogin
 	tmp    string // data directory to remove on close, if the demo made it
 }
@@ -108,7 +110,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer d.close(context.WithoutCancel(ctx))
 
 	fmt.Fprintf(stdout, "\nPasserelle demo is running at %s\n\n", d.p.url())
-	fmt.Fprintln(stdout, "Open one URL per person (each signs you in as that person, on that surface):")
+	fmt.Fprintf(stdout, "Open it and pick a person to sign in as, or open one URL per person\n")
+	fmt.Fprintln(stdout, "(each signs you in as that person, on that surface):")
 	for _, l := range d.people {
 		fmt.Fprintf(stdout, "  %-7s (%-9s) %s\n", l.Name, l.Surface, l.URL)
 	}
@@ -152,6 +155,7 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 	}
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = o.Addr, data
+	cfg.DemoSignIn = demoSignIn{d}
 	if d.tmp != "" {
 		// A throwaway data directory keeps compiled modules where the local
 		// tools do, so that the next demo does not compile the same apps again.
@@ -177,10 +181,37 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 		if err != nil {
 			return nil, err
 		}
+		d.mu.Lock()
 		d.people = append(d.people, demoLogin{demoPerson: dp, ID: person.ID, Token: tok,
 			URL: d.p.url() + "/?surface=" + dp.Surface + "#token=" + tok})
+		d.mu.Unlock()
 	}
 	return d, nil
+}
+
+// demoSignIn lets the web client's sign-in page list the demo's people and
+// sign in as any of them (gateway.DemoSignIn). passerelle serve has no such
+// thing.
+type demoSignIn struct{ d *demo }
+
+func (s demoSignIn) People(context.Context) ([]gateway.DemoPerson, error) {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	out := make([]gateway.DemoPerson, len(s.d.people))
+	for i, l := range s.d.people {
+		out[i] = gateway.DemoPerson{ID: l.ID, Name: l.Name, Surface: l.Surface}
+	}
+	return out, nil
+}
+
+func (s demoSignIn) Token(_ context.Context, person string) (string, error) {
+	s.d.mu.Lock()
+	found := slices.ContainsFunc(s.d.people, func(l demoLogin) bool { return l.ID == person })
+	s.d.mu.Unlock()
+	if !found {
+		return "", gateway.ErrNotFound
+	}
+	return s.d.p.svc.Identity.Issue(person, "person", 7*24*time.Hour)
 }
 
 // installDemoApps makes each app's merchant and uploads the app as its live

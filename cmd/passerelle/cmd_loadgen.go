@@ -116,7 +116,7 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dbPath := fs.String("db", "", "-gateway-only: bbolt file (created if absent)")
 	rate := fs.Float64("rate", 0, "-gateway-only: frames per second per connection (0 = the gateway default)")
 	queue := fs.Int("queue", 0, "-gateway-only: send queue per connection (0 = the gateway default)")
-	workers := fs.Int("app-workers", 0, "app events delivered at once (0 = the default: the gateway's, or the platform's app_workers)")
+	workers := fs.Int("app-workers", 0, "app events run at once, all apps together (0 = the default: 256, or the platform's app_workers)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, loadgenUsage)

@@ -22,9 +22,6 @@ func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 	p := testPlatform(t)
 
 	wasm := apptest.Build(t, "../../miniapps/echo")
-	if _, _, err := p.svc.Identity.EnsureMerchant(ctx, "labs", "Labs"); err != nil {
-		t.Fatal(err)
-	}
 	ver, _, err := p.router.Upload(ctx, "labs", "test", "echo", wasm)
 	if err != nil {
 		t.Fatal(err)

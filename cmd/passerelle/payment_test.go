@@ -19,7 +19,7 @@ import (
 
 // testPlatform starts a server on a free port and a fresh data directory,
 // closed when the test ends.
-func testPlatform(t *testing.T) *platform {
+func testPlatform(t testing.TB) *platform {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()

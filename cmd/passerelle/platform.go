@@ -19,6 +19,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/api"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
+	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/services"
@@ -37,7 +38,7 @@ type platformConfig struct {
 	AllowedOrigins []string      `json:"allowed_origins"` // browser origins allowed besides the server's own host
 	MaxUploadBytes int64         `json:"max_upload_bytes"`
 	PoolSize       int           `json:"pool_size"`   // warm instances per app version
-	AppWorkers     int           `json:"app_workers"` // app events the gateway runs at once
+	AppWorkers     int           `json:"app_workers"` // app events run at once, all apps together
 	Limits         host.Limits   `json:"limits"`      // defaults for apps whose manifest says nothing
 	MaxLimits      host.Limits   `json:"max_limits"`  // operator caps
 	PaymentTTL     Duration      `json:"payment_ttl"`
@@ -45,6 +46,10 @@ type platformConfig struct {
 	Consent        consentConfig `json:"consent"`
 	LogLevel       string        `json:"log_level"` // debug, info, warn, error
 	CacheDir       string        `json:"-"`         // compilation cache; "" = Data/cache
+
+	// DemoSignIn lets anyone sign in as the demo's people, without a
+	// password. Only the demo sets it; no config file can.
+	DemoSignIn gateway.DemoSignIn `json:"-"`
 }
 
 // consentConfig is the operator's part of the consent rules (host/consent).
@@ -84,6 +89,7 @@ type platform struct {
 	gateway  *gateway.Server
 	msgs     *convlog.Log
 	prompts  *promptstore.Store
+	marks    *readmarks.Store
 
 	httpSrv  *http.Server
 	listener net.Listener
@@ -143,6 +149,8 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Identity: p.svc.Identity,
 		Consent:  p.svc.Consent,
 		Logger:   log.With("component", "apps"),
+		Workers:  cfg.AppWorkers,
+		PerApp:   cfg.PoolSize,
 	}); err != nil {
 		return nil, err
 	}
@@ -161,18 +169,22 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.prompts, err = promptstore.Open(p.db); err != nil {
 		return nil, err
 	}
+	if p.marks, err = readmarks.Open(p.db); err != nil {
+		return nil, err
+	}
 	if p.gateway, err = gateway.New(gateway.Config{
 		Log:            p.msgs,
 		PromptStore:    p.prompts,
+		Marks:          p.marks,
 		Auth:           p.svc.Identity,
 		Directory:      p.svc.Identity,
 		Apps:           p.router,
-		Payments:       p.svc.Pay,
+		Payments:       wallet{p.svc.Pay},
 		Prompts:        p.svc.PromptKinds(),
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
 		AllowedOrigins: cfg.AllowedOrigins,
-		AppWorkers:     cfg.AppWorkers,
+		DemoSignIn:     cfg.DemoSignIn,
 	}); err != nil {
 		return nil, err
 	}
@@ -266,6 +278,9 @@ func (p *platform) close(ctx context.Context) {
 	}
 	if p.msgs != nil {
 		p.msgs.Close() // after everything that posts messages
+	}
+	if p.marks != nil {
+		p.marks.Close()
 	}
 	if p.prompts != nil {
 		p.prompts.Close()

@@ -18,6 +18,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/identity"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // BareConfig configures a gateway-only server: the gateway with a
@@ -31,7 +32,7 @@ type BareConfig struct {
 	RatePerSecond float64       // gateway.Config.RatePerSecond (0 = its default)
 	RateBurst     int           // gateway.Config.RateBurst (0 = its default)
 	SendQueue     int           // gateway.Config.SendQueue (0 = its default)
-	AppWorkers    int           // gateway.Config.AppWorkers (0 = its default)
+	AppWorkers    int           // workers running echo's events (0 = sched.DefaultWorkers); echo may use all of them
 	Logger        *slog.Logger  // may be nil
 	Drain         time.Duration // shutdown grace (default 10s)
 }
@@ -58,9 +59,14 @@ func ServeBare(ctx context.Context, cfg BareConfig, out io.Writer) error {
 		return err
 	}
 	defer prompts.Close()
-	app := &echoApp{}
+	workers := cfg.AppWorkers
+	if workers <= 0 {
+		workers = sched.DefaultWorkers
+	}
+	app := &echoApp{sched: sched.New(sched.Config{Workers: workers, PerApp: workers, Logger: cfg.Logger})}
+	defer app.sched.Close(context.WithoutCancel(ctx)) // before log.Close: echo writes to the log
 	srv, err := gateway.New(gateway.Config{Log: log, PromptStore: prompts, Auth: hsAuth{cfg.Secret}, Directory: people{}, Apps: app,
-		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue, AppWorkers: cfg.AppWorkers})
+		Logger: cfg.Logger, RatePerSecond: cfg.RatePerSecond, RateBurst: cfg.RateBurst, SendQueue: cfg.SendQueue})
 	if err != nil {
 		return err
 	}
@@ -106,10 +112,23 @@ func (people) FindPeople(context.Context, string, int) ([]identity.Person, error
 
 // echoApp is an in-process mini-app that answers every message like
 // miniapps/echo ("echo: " and the text), through the gateway's Emit like a
-// real app's chat.send.
-type echoApp struct{ out host.Outbox }
+// real app's chat.send. Its events run on a runtime scheduler, like a
+// real app's.
+type echoApp struct {
+	out   host.Outbox
+	sched *sched.Scheduler
+}
 
-func (a *echoApp) Deliver(ctx context.Context, app string, ev host.AppEvent) error {
+func (a *echoApp) Submit(app string, ev host.AppEvent, done func(error)) error {
+	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
+		err := a.deliver(ctx, app, ev)
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+func (a *echoApp) deliver(ctx context.Context, app string, ev host.AppEvent) error {
 	if ev.Event.Type != host.EventMessage {
 		return nil
 	}

@@ -186,7 +186,9 @@ func Render(s Name, m host.Message) Rendered {
 				Title: clip(orDefault(c.Title, c.Text), MessengerElementTitle), Subtitle: subtitle(c), Image: c.Image, Buttons: choices,
 			}}}
 		}
-		if fits(choices, MessengerMaxQuickReplies, MessengerQuickReplyTitle) {
+		// Quick replies show titles only: a list whose items say more (a
+		// catalogue's prices) goes as elements, whose subtitles keep it.
+		if !described(choices) && fits(choices, MessengerMaxQuickReplies, MessengerQuickReplyTitle) {
 			return Rendered{Surface: s, Kind: KindQuickReplies, Text: body, Choices: choices}
 		}
 		if c.List != nil && len(choices) <= MessengerMaxElements && elementTitlesFit(choices) {
@@ -276,6 +278,16 @@ func elementTitlesFit(cs []Choice) bool {
 		}
 	}
 	return true
+}
+
+// described reports whether any choice has a description.
+func described(cs []Choice) bool {
+	for _, c := range cs {
+		if c.Description != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func listButton(l *host.List) string { return orDefault(l.Button, "Choose") }

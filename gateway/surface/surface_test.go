@@ -1,7 +1,9 @@
 package surface_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,6 +84,42 @@ func TestRenderLimits(t *testing.T) {
 			case surface.KindMenu:
 				if !strings.Contains(r.Text, "1. ") || !strings.Contains(r.Text, "Reply with a number") {
 					t.Fatalf("menu text %q", r.Text)
+				}
+			}
+		})
+	}
+}
+
+// TestCatalogueKeepsPrices: a list whose items carry a description (the
+// shop's prices) keeps it on every surface, never dropped for quick replies.
+func TestCatalogueKeepsPrices(t *testing.T) {
+	catalogue := &host.Card{Title: "Atelier Nord", List: &host.List{Button: "Browse", Items: []host.ListItem{
+		{ID: "tee", Title: "Linen tee", Description: "29.00 € · Washed linen"},
+		{ID: "cap", Title: "Wool cap", Description: "19.00 € · Merino wool"},
+	}}}
+	long := *catalogue
+	long.List = &host.List{Items: append(slices.Clone(catalogue.List.Items), host.ListItem{ID: "x", Title: strings.Repeat("x", 90), Description: "5.00 €"})}
+	tests := []struct {
+		name string
+		s    surface.Name
+		card *host.Card
+		kind string
+	}{
+		{"messenger", surface.Messenger, catalogue, surface.KindGeneric},
+		{"instagram", surface.Instagram, catalogue, surface.KindGeneric},
+		{"whatsapp", surface.WhatsApp, catalogue, surface.KindList},
+		{"messenger, titles too long for elements", surface.Messenger, &long, surface.KindMenu},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := surface.Render(tt.s, host.Message{Card: tt.card})
+			if r.Kind != tt.kind {
+				t.Fatalf("kind %q, want %q", r.Kind, tt.kind)
+			}
+			shown, _ := json.Marshal(r)
+			for _, price := range []string{"29.00 €", "19.00 €"} {
+				if !strings.Contains(string(shown), price) {
+					t.Errorf("the %s rendering lacks the price %s: %s", tt.s, price, shown)
 				}
 			}
 		})

@@ -29,6 +29,12 @@ const (
 	MaxID              = 64 // bytes of a button, list item, form or field id
 	MaxImageURL        = 2048
 	MaxSharePayload    = 1024 // bytes
+
+	// MaxMessagesPerEvent is the most messages (chat.send, and chat.share
+	// into a conversation) one event may send. Past it the call fails with
+	// quota_exceeded and sends nothing: a person's connection is never
+	// flooded by one event.
+	MaxMessagesPerEvent = 50
 )
 
 // ErrInvalid is wrapped by every validation error.
@@ -315,6 +321,9 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	if c.Caller.Conversation == "" {
 		return nil, host.Errorf(host.StatusNotFound, "chat.send: this event has no conversation to send into")
 	}
+	if err := checkCap("chat.send", c); err != nil {
+		return nil, err
+	}
 	id := NewID()
 	if s.consent != nil && c.Caller.Person != "" {
 		_, err := s.consent.Check(ctx, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
@@ -386,5 +395,17 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 			return nil, host.Errorf(host.StatusNotFound, "chat.share: the person is not in conversation %q; omit \"conversation\" to let them choose", r.Conversation)
 		}
 	}
+	if err := checkCap("chat.share", c); err != nil {
+		return nil, err
+	}
 	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: r.Conversation, Message: &host.Message{Card: &card}, ID: id})
+}
+
+// checkCap refuses a message past MaxMessagesPerEvent.
+func checkCap(op string, c *host.Call) error {
+	if c.Messages() >= MaxMessagesPerEvent {
+		return host.Errorf(host.StatusQuota, "%s: this event already sent %d messages, the most one event may send; nothing was sent. Send fewer, fuller messages (a list card holds %d items) or the rest in a later event",
+			op, MaxMessagesPerEvent, MaxListItems)
+	}
+	return nil
 }

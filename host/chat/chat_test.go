@@ -265,6 +265,47 @@ func FuzzSend(f *testing.F) {
 	})
 }
 
+// One event sends at most MaxMessagesPerEvent messages, chat.send and
+// chat.share into a conversation together; the next gets quota_exceeded
+// and sends nothing. A new event starts again from zero.
+func TestMessagesPerEventCap(t *testing.T) {
+	s := chat.New(chat.Config{Members: members{"c-other": {"alice"}}})
+	send, share := op(s, "chat.send"), op(s, "chat.share")
+	for _, tc := range []struct {
+		name string
+		last func(*host.Call) error
+	}{
+		{"chat.send", func(c *host.Call) error {
+			_, err := send.Handle(context.Background(), c, []byte(`{"text":"one more"}`))
+			return err
+		}},
+		{"chat.share", func(c *host.Call) error {
+			_, err := share.Handle(context.Background(), c, []byte(`{"conversation":"c-other","card":{"title":"Shop"}}`))
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := &outbox{}
+			c := newCall(out)
+			for i := range chat.MaxMessagesPerEvent {
+				if _, err := send.Handle(context.Background(), c, []byte(`{"text":"hi"}`)); err != nil {
+					t.Fatalf("message %d: %v", i+1, err)
+				}
+			}
+			err := tc.last(c)
+			if host.StatusOf(err) != host.StatusQuota || !strings.Contains(err.Error(), "later event") {
+				t.Fatalf("message %d: %v, want quota_exceeded saying what to do", chat.MaxMessagesPerEvent+1, err)
+			}
+			if len(out.out) != chat.MaxMessagesPerEvent {
+				t.Fatalf("%d messages went out, want %d", len(out.out), chat.MaxMessagesPerEvent)
+			}
+			if _, err := send.Handle(context.Background(), newCall(out), []byte(`{"text":"next event"}`)); err != nil {
+				t.Fatalf("a new event's first message: %v", err)
+			}
+		})
+	}
+}
+
 // TestSendConsent: with the consent rules on, chat.send to a person who
 // has not written to the business, or who sent STOP, is refused with the
 // rule's status and nothing reaches the outbox.

@@ -38,7 +38,7 @@
 // host.Call.Out:
 //
 //	host.Outgoing{Prompt: &host.Prompt{ID: <prompt id>, Kind: s.PromptKind(), Person: <platform id>, Body:
-//	  {"type":"consent","id":"<prompt id>","app":"<app id>","merchant":"<merchant>","scopes":["identity.phone"]}}}
+//	  {"type":"consent","id":"<prompt id>","app":"<app id>","merchant":"<merchant>","merchant_name":"<display name>","scopes":["identity.phone"]}}}
 //
 // # Hooks the integrator wires
 //

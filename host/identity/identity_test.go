@@ -338,6 +338,9 @@ func TestProfileConsent(t *testing.T) {
 	s, _, _ := newService(t, openDB(t))
 	alice, _ := s.CreatePerson(ctx, "Alice", "+33600000001")
 	bob, _ := s.CreatePerson(ctx, "Bob", "")
+	if _, err := s.CreateMerchant(ctx, "acme", "Acme Shirts"); err != nil {
+		t.Fatal(err)
+	}
 	ref := host.AppRef{Merchant: "acme", App: "shop", Version: "1.0.0"}
 	out := &outbox{}
 	caller := host.Caller{App: ref, Person: alice.ID, Conversation: "c1", Surface: "web",
@@ -361,7 +364,7 @@ func TestProfileConsent(t *testing.T) {
 		t.Fatalf("emitted %+v, want a prompt", prompt)
 	}
 	if prompt.Prompt.Kind != s.PromptKind() || prompt.Prompt.ID != body.ID || prompt.Prompt.Person != alice.ID || body.Type != "consent" || body.App != "shop" ||
-		len(body.Scopes) != 1 || body.Scopes[0] != identity.ScopeProfile || body.ID == "" {
+		len(body.Scopes) != 1 || body.Scopes[0] != identity.ScopeProfile || body.ID == "" || body.MerchantName != "Acme Shirts" {
 		t.Fatalf("prompt = %+v body %+v", prompt, body)
 	}
 	pending, _ := s.PendingPrompts(ctx, alice.ID)

@@ -311,11 +311,14 @@ func (s *Service) ensurePrompt(c *host.Caller, missing []Scope) (Prompt, error) 
 
 // ConsentPromptBody is the Body of the consent prompt emitted to a person.
 type ConsentPromptBody struct {
-	Type     string  `json:"type"` // "consent"
-	ID       string  `json:"id"`   // answer with Grant or Refuse
-	Merchant string  `json:"merchant"`
-	App      string  `json:"app"`
-	Scopes   []Scope `json:"scopes"`
+	Type     string `json:"type"` // "consent"
+	ID       string `json:"id"`   // answer with Grant or Refuse
+	Merchant string `json:"merchant"`
+	// MerchantName is the merchant's display name, so that the host can
+	// say who asks in plain words; empty when the merchant is unknown.
+	MerchantName string  `json:"merchant_name,omitempty"`
+	App          string  `json:"app"`
+	Scopes       []Scope `json:"scopes"`
 }
 
 // ProfileRequest is the request of identity.profile.
@@ -378,7 +381,11 @@ func (s *Service) profile(ctx context.Context, c *host.Call, req []byte) ([]byte
 		if err != nil {
 			return nil, fmt.Errorf("identity.profile: store consent prompt: %w", err)
 		}
-		body, _ := json.Marshal(ConsentPromptBody{Type: s.prompt.Name, ID: prompt.ID, Merchant: prompt.Merchant, App: prompt.App, Scopes: prompt.Scopes})
+		pb := ConsentPromptBody{Type: s.prompt.Name, ID: prompt.ID, Merchant: prompt.Merchant, App: prompt.App, Scopes: prompt.Scopes}
+		if m, err := s.Merchant(ctx, prompt.Merchant); err == nil {
+			pb.MerchantName = m.Name
+		}
+		body, _ := json.Marshal(pb)
 		if err := c.Emit(ctx, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation,
 			Prompt: &host.Prompt{ID: prompt.ID, Kind: s.prompt, Person: c.Caller.Person, Body: body}}); err != nil {
 			return nil, host.Errorf(host.StatusUnavailable, "identity.profile: the consent prompt could not be sent; try again later")

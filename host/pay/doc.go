@@ -33,7 +33,8 @@
 // # Storage
 //
 // Buckets: pay.orders, pay.idempotency, pay.balances, pay.postings,
-// pay.expiry, pay.outcomes. Writes are grouped: concurrent operations share
+// pay.account_postings (the postings by account, for Statement), pay.expiry,
+// pay.outcomes. Writes are grouped: concurrent operations share
 // one transaction and one fsync, with no added delay when alone.
 //
 // # Outcomes are not lost

@@ -122,6 +122,9 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 				return err
 			}
 		}
+		if err := openStatements(tx); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			var o Order
 			if err := json.Unmarshal(v, &o); err != nil {
@@ -200,6 +203,9 @@ func (s *Service) move(tx *bbolt.Tx, from, to, currency string, amount int64, ki
 		var k [8]byte
 		binary.BigEndian.PutUint64(k[:], seq)
 		if err := postings.Put(k[:], data); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketAccountPostings).Put(accountPostingKey(p.Account, seq), nil); err != nil {
 			return err
 		}
 	}

@@ -398,7 +398,7 @@ func (l *lunch) paid(c *passerelle.Context, rec *record, p *passerelle.Payment) 
 			lines = append(lines, s.Name+": +"+money.Format(s.Extra, p.Currency))
 		}
 	}
-	lines = append(lines, "Total paid: "+money.Format(p.Amount, p.Currency), "Order "+rec.Ref+" · payment "+p.Order)
+	lines = append(lines, "Total paid: "+money.Format(p.Amount, p.Currency), "Order "+rec.Ref) // not the platform's payment id, which means nothing to the person
 	if _, err := c.SendCard(passerelle.Card{Title: "Receipt", Text: strings.Join(lines, "\n")}); err != nil {
 		return err
 	}

@@ -191,18 +191,18 @@ func TestOrderFlow(t *testing.T) {
 	if menu == nil || menu.List == nil || len(menu.List.Items) != 4 {
 		t.Fatalf("open: want a menu card listing 4 dishes, got %+v", menu)
 	}
-	if it := menu.List.Items[0]; it.ID != "dish:soup" || it.Title != "Tomato soup" || it.Description != "6.50 € · basil, croutons" {
+	if it := menu.List.Items[0]; it.ID != "dish:soup" || it.Title != "Tomato soup" || it.Description != "€6.50 · basil, croutons" {
 		t.Fatalf("first dish %+v", it)
 	}
 
 	must(t, h.Action(passerelle.Action{ID: "dish:soup"}))
 	size := one(t, h).Card
-	if got := strings.Join(buttonTitles(size), "|"); got != "size:regular=Regular 6.50 €|size:large=Large 9.00 €" {
+	if got := strings.Join(buttonTitles(size), "|"); got != "size:regular=Regular €6.50|size:large=Large €9.00" {
 		t.Fatalf("size buttons %q", got)
 	}
 	must(t, press(h, size, "size:large"))
 	side := one(t, h).Card
-	if got := strings.Join(buttonTitles(side), "|"); got != "side:none=No side|side:fries=Fries +3.00 €|side:greens=Side salad +2.50 €" {
+	if got := strings.Join(buttonTitles(side), "|"); got != "side:none=No side|side:fries=Fries +€3.00|side:greens=Side salad +€2.50" {
 		t.Fatalf("side buttons %q", got)
 	}
 	if side.Title != "Tomato soup (large)" {
@@ -235,7 +235,7 @@ func TestOrderFlow(t *testing.T) {
 		t.Fatalf("payment request %+v", p)
 	}
 	ref, _ := refOfKey(p.IdempotencyKey)
-	if want := "Thanks, Alice! Order " + ref + ": Tomato soup (large, fries), 12.00 €. Please confirm the payment in the prompt."; thanks != want {
+	if want := "Thanks, Alice! Order " + ref + ": Tomato soup (large, fries), €12.00. Please confirm the payment in the prompt."; thanks != want {
 		t.Fatalf("got %q\nwant %q", thanks, want)
 	}
 
@@ -262,7 +262,7 @@ func TestOrderFlow(t *testing.T) {
 	if len(sent) != 2 || sent[0].Card == nil || sent[0].Card.Title != "Receipt" {
 		t.Fatalf("paid: want a receipt card and a note, got %+v", sent)
 	}
-	wantReceipt := "Tomato soup: 6.50 €\nLarge: +2.50 €\nFries: +3.00 €\nTotal paid: 12.00 €\nOrder " + ref + " · payment ord_1"
+	wantReceipt := "Tomato soup: €6.50\nLarge: +€2.50\nFries: +€3.00\nTotal paid: €12.00\nOrder " + ref
 	if sent[0].Card.Text != wantReceipt {
 		t.Fatalf("receipt %q\nwant %q", sent[0].Card.Text, wantReceipt)
 	}
@@ -287,13 +287,13 @@ func TestOrderFlow(t *testing.T) {
 	// Next time the menu offers the usual, and picking it goes straight to payment.
 	must(t, h.Open())
 	menu = one(t, h).Card
-	if it := menu.List.Items[0]; it.ID != "usual" || it.Description != "Tomato soup (large, fries) · 12.00 €" {
+	if it := menu.List.Items[0]; it.ID != "usual" || it.Description != "Tomato soup (large, fries) · €12.00" {
 		t.Fatalf("usual item %+v", it)
 	}
 	must(t, h.Action(passerelle.Action{ID: "usual"}))
 	h.TakeSent()
 	if len(f.pays) != 3 || f.pays[2].Amount != 1200 || f.pays[2].IdempotencyKey == p.IdempotencyKey {
-		t.Fatalf("usual: want a new 12.00 € order with a new key, got %+v", f.pays)
+		t.Fatalf("usual: want a new €12.00 order with a new key, got %+v", f.pays)
 	}
 }
 
@@ -302,7 +302,7 @@ func TestDeclinedAndRetry(t *testing.T) {
 		name, status, reason, want string
 	}{
 		{"insufficient funds", "declined", "insufficient_funds", "your wallet does not hold enough money"},
-		{"person declined", "declined", "declined_by_person", "You declined the payment of 6.50 €"},
+		{"person declined", "declined", "declined_by_person", "You declined the payment of €6.50"},
 		{"expired", "expired", "", "expired before it was confirmed"},
 	}
 	for _, tt := range tests {
@@ -328,7 +328,7 @@ func TestDeclinedAndRetry(t *testing.T) {
 			must(t, press(h, card, "retry"))
 			h.TakeSent()
 			if len(f.pays) != 2 || f.pays[1].Amount != 650 || !strings.HasSuffix(f.pays[1].IdempotencyKey, ":2") {
-				t.Fatalf("retry: want a second attempt for 6.50 €, got %+v", f.pays)
+				t.Fatalf("retry: want a second attempt for €6.50, got %+v", f.pays)
 			}
 			r1, _ := refOfKey(key)
 			r2, _ := refOfKey(f.pays[1].IdempotencyKey)
@@ -383,7 +383,7 @@ func TestConsentEvent(t *testing.T) {
 				t.Fatalf("%d payment requests, want %d", len(f.pays), tt.pays)
 			}
 			if tt.pays == 1 && f.pays[0].Amount != 1200 {
-				t.Fatalf("payment %+v, want 12.00 €", f.pays[0])
+				t.Fatalf("payment %+v, want €12.00", f.pays[0])
 			}
 		})
 	}

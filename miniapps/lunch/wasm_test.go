@@ -65,7 +65,7 @@ func TestWasmOrderFlow(t *testing.T) {
 	if prompt.Amount != 1200 || prompt.Currency != "EUR" || prompt.Merchant != p.Ref.Merchant {
 		t.Fatalf("payment prompt %+v, want 1200 EUR to %s", prompt, p.Ref.Merchant)
 	}
-	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Thanks, Alice! Order ") || !strings.Contains(msgs[0].Text, "Tomato soup (large, fries), 12.00 €") {
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Text, "Thanks, Alice! Order ") || !strings.Contains(msgs[0].Text, "Tomato soup (large, fries), €12.00") {
 		t.Fatalf("after the name: %s", apptest.JSON(msgs))
 	}
 	if person, merchant := p.Balances(alice, "EUR"); person != 5000 || merchant != 0 {
@@ -84,10 +84,13 @@ func TestWasmOrderFlow(t *testing.T) {
 		t.Fatalf("after payment: %s", apptest.JSON(msgs))
 	}
 	receipt := msgs[0].Card.Text
-	for _, want := range []string{"Tomato soup: 6.50 €", "Large: +2.50 €", "Fries: +3.00 €", "Total paid: 12.00 €", "payment " + prompt.Order} {
+	for _, want := range []string{"Tomato soup: €6.50", "Large: +€2.50", "Fries: +€3.00", "Total paid: €12.00", "\nOrder "} {
 		if !strings.Contains(receipt, want) {
 			t.Errorf("receipt %q lacks %q", receipt, want)
 		}
+	}
+	if strings.Contains(receipt, prompt.Order) {
+		t.Errorf("receipt %q shows the platform's payment id %s", receipt, prompt.Order)
 	}
 	if person, merchant := p.Balances(alice, "EUR"); person != 5000-1200 || merchant != 1200 {
 		t.Fatalf("balances after payment: person %d, merchant %d; want 3800 and 1200", person, merchant)
@@ -105,7 +108,7 @@ func TestWasmOrderFlow(t *testing.T) {
 	// Next time: the usual is remembered in the person's storage.
 	msgs, _ = alice.Open()
 	menu = apptest.OnlyCard(t, msgs)
-	if it := menu.List.Items[0]; it.ID != "usual" || it.Description != "Tomato soup (large, fries) · 12.00 €" {
+	if it := menu.List.Items[0]; it.ID != "usual" || it.Description != "Tomato soup (large, fries) · €12.00" {
 		t.Fatalf("usual item %+v", it)
 	}
 	// The usual goes straight to payment: the name is already allowed.
@@ -147,7 +150,7 @@ func TestWasmDeclined(t *testing.T) {
 		t.Fatalf("prompt %+v, want 650", prompt)
 	}
 	if err := alice.Confirm(prompt.Order); err == nil {
-		t.Fatal("confirm with 5.00 € for a 6.50 € order succeeded")
+		t.Fatal("confirm with €5.00 for a €6.50 order succeeded")
 	}
 	msgs = p.DeliverPayments()
 	card := apptest.OnlyCard(t, msgs)

@@ -115,7 +115,7 @@ func (c *Catalogue) Total(cart *Cart) (total int64, items int, gone []Line) {
 	return total, items, gone
 }
 
-// Describe writes the cart one line per item: "2 × Linen tee (M): 58.00 €".
+// Describe writes the cart one line per item: "2 × Linen tee (M): €58.00".
 func (c *Catalogue) Describe(cart *Cart) string {
 	var b strings.Builder
 	for _, l := range cart.Lines {

@@ -36,7 +36,7 @@ func TestCartAddAndTotal(t *testing.T) {
 	if cart.Version != 4 || len(cart.Lines) != 3 {
 		t.Fatalf("cart %+v: want 3 lines after 4 changes", cart)
 	}
-	want := "2 × Linen tee (M): 58.00 €\n1 × Straight jeans (32): 69.00 €\n1 × Wool cap (One size): 19.00 €"
+	want := "2 × Linen tee (M): €58.00\n1 × Straight jeans (32): €69.00\n1 × Wool cap (One size): €19.00"
 	if got := cat.Describe(&cart); got != want {
 		t.Fatalf("Describe:\n%s\nwant\n%s", got, want)
 	}

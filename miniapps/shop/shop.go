@@ -316,7 +316,9 @@ func (s *shop) onPayment(c *passerelle.Context, ev *passerelle.Event) error {
 	}
 	switch p.Status {
 	case "paid":
-		text := "Total paid: " + money.Format(p.Amount, p.Currency) + "\nOrder " + ref + " · payment " + p.Order
+		// The order's own reference, not the platform's payment id: that one
+		// means nothing to the person (it stays in the app's log).
+		text := "Total paid: " + money.Format(p.Amount, p.Currency) + "\nOrder " + ref
 		if found {
 			text = s.cat.Describe(&co.Cart) + "\n" + text
 		}

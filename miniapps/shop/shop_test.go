@@ -83,7 +83,7 @@ func TestBrowseAndCart(t *testing.T) {
 	h, kv := newHost(t)
 	must(t, h.Action(passerelle.Action{ID: "product:tee"}))
 	card := one(t, h).Card
-	if card.Title != "Linen tee · 29.00 €" || card.Image != "https://images.atelier-nord.example/tee.jpg" || len(card.Buttons) != 4 {
+	if card.Title != "Linen tee · €29.00" || card.Image != "https://images.atelier-nord.example/tee.jpg" || len(card.Buttons) != 4 {
 		t.Fatalf("product card %+v", card)
 	}
 	for _, size := range []string{"M", "M", "L"} {
@@ -96,7 +96,7 @@ func TestBrowseAndCart(t *testing.T) {
 	}
 	must(t, h.Message("Cart"))
 	view := one(t, h).Card
-	if want := "2 × Linen tee (M): 58.00 €\n1 × Linen tee (L): 29.00 €\nTotal: 87.00 €"; view.Text != want {
+	if want := "2 × Linen tee (M): €58.00\n1 × Linen tee (L): €29.00\nTotal: €87.00"; view.Text != want {
 		t.Fatalf("cart %q, want %q", view.Text, want)
 	}
 	must(t, h.Action(passerelle.Action{ID: "empty"}))

@@ -16,6 +16,7 @@ import (
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/sched"
 )
 
 // Errors of the router, wrapped with details: host.Error kinds.
@@ -54,6 +55,11 @@ type Config struct {
 	Logger  *slog.Logger
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
+	// Submit's workers (see runtime/sched): Workers run events of all
+	// apps (default 256); an app has at most PerApp running (default
+	// sandbox.DefaultPoolSize; give the engine's PoolSize) and Queue
+	// waiting (default sched.QueueRounds, 64, times PerApp).
+	Workers, Queue, PerApp int
 }
 
 // Router routes events to app versions. It is safe for concurrent use.
@@ -69,6 +75,11 @@ type Router struct {
 	closed bool
 
 	uploads chan struct{} // holds a token while an upload checks and compiles
+
+	sched     *sched.Scheduler    // runs Submit's events
+	refusedMu sync.Mutex          // guards refused and slow
+	refused   map[string]refusals // app -> refusals not yet in its log
+	slow      map[string]bool     // apps whose last event ran into its deadline; under refusedMu
 }
 
 // New makes a Router and loads every live and candidate version. A
@@ -84,8 +95,12 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 	if cfg.NewEventID == nil {
 		cfg.NewEventID = randomID
 	}
+	if cfg.PerApp <= 0 {
+		cfg.PerApp = sandbox.DefaultPoolSize
+	}
 	r := &Router{cfg: cfg, reg: cfg.Registry, eng: cfg.Engine, log: cfg.Logger,
-		loaded: map[host.AppRef]*sandbox.App{}, uploads: make(chan struct{}, 1)}
+		loaded: map[host.AppRef]*sandbox.App{}, uploads: make(chan struct{}, 1),
+		refused: map[string]refusals{}, slow: map[string]bool{}}
 	all, err := r.reg.Apps("")
 	if err != nil {
 		return nil, fmt.Errorf("apps: list apps: %w", err)
@@ -95,6 +110,7 @@ func New(ctx context.Context, cfg Config) (*Router, error) {
 			r.log.Error("load app", "app", all[i].ID, "err", err)
 		}
 	}
+	r.sched = sched.New(sched.Config{Workers: cfg.Workers, Queue: cfg.Queue, PerApp: cfg.PerApp, Slow: r.isSlow, Logger: r.log})
 	return r, nil
 }
 
@@ -104,15 +120,18 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Close closes every loaded version. Deliver fails afterwards.
+// Close stops Submit's workers (events still waiting are dropped, running
+// ones see their context end), then closes every loaded version. Deliver
+// and Submit fail afterwards.
 func (r *Router) Close(ctx context.Context) error {
+	serr := r.sched.Close(ctx)
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
 	r.mu.Lock()
 	loaded := r.loaded
 	r.loaded, r.closed = map[host.AppRef]*sandbox.App{}, true
 	r.mu.Unlock()
-	var errs []error
+	errs := []error{serr}
 	for _, a := range loaded {
 		errs = append(errs, a.Close(ctx))
 	}

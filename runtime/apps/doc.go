@@ -17,7 +17,17 @@
 // person appears only as the app's pseudonymous OpenID), dispatches it with
 // the configured host.Outbox, and records the figures. DeliverFor is the
 // entry point of the events the host services cause (payment outcomes,
-// consent answers, timers), which reach it through runtime/hostevents.
+// consent answers, timers), which reach it through runtime/hostevents; it
+// runs on the caller's goroutine.
+//
+// Submit is the gateway's entry point: it queues the event on workers the
+// router owns (runtime/sched) and returns at once. An app runs at most its
+// pool size of events at once and has a bounded queue; past it the event
+// is refused (sched.ErrQueueFull, kind "queue_full" in the figures and the
+// log). An app whose event ran into its deadline runs one event at a time,
+// in a slot shared with the other such apps, and the slot rests as long as
+// the event spun, until an event ends in time. The events of one
+// conversation run in order.
 //
 // # Failures
 //

@@ -55,9 +55,22 @@ func (r *Registry) Record(ref host.AppRef, d time.Duration, failure string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.countLocked(ref, failure).Hist[i]++
+}
+
+// RecordRefused counts one event ref's app was not given, with the
+// failure kind: an event and an error, without a duration.
+func (r *Registry) RecordRefused(ref host.AppRef, failure string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.countLocked(ref, failure)
+}
+
+// countLocked counts an event of ref, failed when failure is not "", and
+// returns its counts.
+func (r *Registry) countLocked(ref host.AppRef, failure string) *versionCounts {
 	c := r.countsLocked(ref.App, ref.Version)
 	c.Events++
-	c.Hist[i]++
 	if failure != "" {
 		c.Errors++
 		if c.Failures == nil {
@@ -67,6 +80,7 @@ func (r *Registry) Record(ref host.AppRef, d time.Duration, failure string) {
 	}
 	c.Last = r.opts.Now().UTC()
 	c.dirty = true
+	return c
 }
 
 func (r *Registry) countsLocked(app, version string) *versionCounts {
