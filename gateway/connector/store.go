@@ -46,6 +46,7 @@ type StoreConfig struct {
 // use.
 type Store[E any] struct {
 	name   string
+	key    func(E) string
 	b      buckets
 	db     *bbolt.DB
 	commit *bolt.Committer
@@ -59,10 +60,11 @@ type Entry[E any] struct {
 }
 
 // OpenStore returns the store named name kept in db, creating its buckets
-// (name.seen, name.expiry, name.inbox). Close it before closing db.
-func OpenStore[E any](db *bbolt.DB, name string, cfg StoreConfig) (*Store[E], error) {
-	if name == "" {
-		return nil, errors.New("connector: a store needs a name (the network: whatsapp, messenger) for its buckets")
+// (name.seen, name.expiry, name.inbox); key gives an event's dedupe key.
+// Close it before closing db.
+func OpenStore[E any](db *bbolt.DB, name string, key func(E) string, cfg StoreConfig) (*Store[E], error) {
+	if name == "" || key == nil {
+		return nil, errors.New("connector: a store needs a name (the network: whatsapp, messenger) for its buckets and a function giving an event's key")
 	}
 	if cfg.Retention < 0 {
 		return nil, fmt.Errorf("%s: retention %v is negative; give a duration of at least 7 days (168h)", name, cfg.Retention)
@@ -85,17 +87,18 @@ func OpenStore[E any](db *bbolt.DB, name string, cfg StoreConfig) (*Store[E], er
 	if err != nil {
 		return nil, fmt.Errorf("%s: create buckets: %w", name, err)
 	}
-	return &Store[E]{name: name, b: bs, db: db, commit: bolt.NewCommitter(db, bolt.Config{}), cfg: cfg}, nil
+	return &Store[E]{name: name, key: key, b: bs, db: db, commit: bolt.NewCommitter(db, bolt.Config{}), cfg: cfg}, nil
 }
 
 // Close refuses new records with ErrClosed and waits for those under way.
 func (s *Store[E]) Close() { s.commit.Close() }
 
-// Record stores e in the inbox under key unless an event with that key
-// was recorded within the retention (duplicate is then true and nothing is
-// written); it returns once the transaction is committed. It also forgets
-// a few keys older than the retention.
-func (s *Store[E]) Record(_ context.Context, key string, e E) (duplicate bool, err error) {
+// Record stores e in the inbox unless an event with its key was recorded
+// within the retention (duplicate is then true and nothing is written); it
+// returns once the transaction is committed. It also forgets a few keys
+// older than the retention.
+func (s *Store[E]) Record(_ context.Context, e E) (duplicate bool, err error) {
+	key := s.key(e)
 	if key == "" {
 		return false, fmt.Errorf("%s: an event without a key cannot be deduplicated; build events with the network's Parse", s.name)
 	}

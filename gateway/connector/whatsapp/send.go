@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/passerelle/passerelle/gateway/connector"
 )
 
 // Defaults of ClientConfig.
@@ -190,20 +192,20 @@ func decodeError(status int, b []byte) *Error {
 }
 
 // Class is what a Send API error means for the sender.
-type Class string
+type Class = connector.Class
 
-// Classes of errors.
+// Classes of errors, with the WhatsApp codes they stand for.
 const (
-	ClassThrottled     Class = "throttled"     // too many messages (per number, per pair, per app): retry after a backoff
-	ClassTransient     Class = "transient"     // Meta's service failed: retry after a backoff
-	ClassWindowClosed  Class = "window_closed" // 131047: the 24-hour window is closed; only a template may go now
-	ClassUndeliverable Class = "undeliverable" // 131026 and kin: this person cannot receive it; do not retry
-	ClassConsent       Class = "consent"       // 131050: the person stopped marketing messages from this business
-	ClassAuth          Class = "auth"          // 190, 0, 10, 200-299: the token or its permissions; fix the connection
-	ClassPolicy        Class = "policy"        // 131048, 131049, 368...: Meta limits this business; do not retry now
-	ClassTemplate      Class = "template"      // 132xxx: the template is missing, paused or does not fit its parameters
-	ClassInvalid       Class = "invalid"       // the request itself is wrong (100, 131008, 131009...)
-	ClassUnknown       Class = "unknown"       // no answer, or a code this package does not know
+	ClassThrottled     = connector.ClassThrottled     // 130429, 131056, 4, 80007: retry after a backoff
+	ClassTransient     = connector.ClassTransient     // 1, 2, 131000, 131016, 133004: retry after a backoff
+	ClassWindowClosed  = connector.ClassWindowClosed  // 131047: the 24-hour window is closed; only a template may go now
+	ClassUndeliverable = connector.ClassUndeliverable // 131026 and kin: this person cannot receive it; do not retry
+	ClassConsent       = connector.ClassConsent       // 131050: the person stopped marketing messages from this business
+	ClassAuth          = connector.ClassAuth          // 190, 0, 10, 200-299: the token or its permissions; fix the connection
+	ClassPolicy        = connector.ClassPolicy        // 131048, 131049, 368...: Meta limits this business; do not retry now
+	ClassTemplate      = connector.ClassTemplate      // 132xxx: the template is missing, paused or does not fit its parameters
+	ClassInvalid       = connector.ClassInvalid       // the request itself is wrong (100, 131008, 131009...)
+	ClassUnknown       = connector.ClassUnknown       // no answer, or a code this package does not know
 )
 
 // codes maps Meta's documented codes to classes (WhatsApp Cloud API error
@@ -255,4 +257,4 @@ func (e *Error) Error() string {
 
 // Retry reports whether the same request may be sent again after a
 // backoff: Meta refused it for throughput or a passing failure.
-func (e *Error) Retry() bool { return e.Class == ClassThrottled || e.Class == ClassTransient }
+func (e *Error) Retry() bool { return e.Class.Retry() }

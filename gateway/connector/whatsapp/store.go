@@ -1,8 +1,6 @@
 package whatsapp
 
 import (
-	"context"
-
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway/connector"
@@ -23,25 +21,13 @@ type StoreConfig = connector.StoreConfig
 type Entry = connector.Entry[Event]
 
 // Store records WhatsApp webhook events on bbolt (buckets whatsapp.seen,
-// whatsapp.expiry and whatsapp.inbox): each key once, durably, and the new
-// events in an inbox until the gateway has consumed them. It is
-// connector.Store keyed by Event.Key, and safe for concurrent use.
-type Store struct {
-	*connector.Store[Event]
-}
+// whatsapp.expiry and whatsapp.inbox): each Key once, durably, for the retention
+// (7 days by default), and the new events in an inbox until the gateway
+// has consumed them. It is safe for concurrent use.
+type Store = connector.Store[Event]
 
 // OpenStore returns the store kept in db, creating its buckets. Close it
 // before closing db.
-func OpenStore(db *bbolt.DB, cfg StoreConfig) (*Store, error) {
-	s, err := connector.OpenStore[Event](db, "whatsapp", cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Store{s}, nil
-}
-
-// Record stores e in the inbox unless an event with its Key was recorded
-// within the retention; it returns once the transaction is committed.
-func (s *Store) Record(ctx context.Context, e Event) (bool, error) {
-	return s.Store.Record(ctx, e.Key, e)
+func OpenStore(db *bbolt.DB, cfg connector.StoreConfig) (*Store, error) {
+	return connector.OpenStore(db, "whatsapp", func(e Event) string { return e.Key }, cfg)
 }
