@@ -1,29 +1,23 @@
 package messenger
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/passerelle/passerelle/gateway/connector"
 )
 
-// Defaults of ClientConfig.
+// Defaults of ClientConfig (connector's).
 const (
-	DefaultBaseURL     = "https://graph.facebook.com"
-	DefaultVersion     = "v23.0"
-	DefaultTimeout     = 15 * time.Second
-	DefaultMaxAttempts = 4
-	DefaultBackoff     = time.Second
-	maxResponse        = 1 << 20
+	DefaultBaseURL     = connector.DefaultBaseURL
+	DefaultVersion     = connector.DefaultVersion
+	DefaultTimeout     = connector.DefaultTimeout
+	DefaultMaxAttempts = connector.DefaultMaxAttempts
+	DefaultBackoff     = connector.DefaultBackoff
 )
 
 // ClientConfig is what the Send API client of one Page or Instagram
@@ -47,9 +41,8 @@ type ClientConfig struct {
 // Client sends messages through the Send API, POST /{version}/me/messages
 // with the Page token. It is safe for concurrent use.
 type Client struct {
-	url  string
-	cfg  ClientConfig
-	http *http.Client
+	net Network
+	s   *connector.Sender
 }
 
 // NewClient returns a client for cfg.
@@ -60,29 +53,34 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("messenger: the Page access token is empty; generate one with pages_messaging (and instagram_manage_messages for Instagram)")
 	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+	s, err := connector.NewSender(connector.SenderConfig{
+		Network:     "messenger",
+		BaseURL:     cfg.BaseURL,
+		Version:     cfg.Version,
+		Path:        "me/messages",
+		Token:       cfg.Token,
+		Timeout:     cfg.Timeout,
+		MaxAttempts: cfg.MaxAttempts,
+		Backoff:     cfg.Backoff,
+		HTTP:        cfg.HTTP,
+		Classify:    Classify,
+		ID:          messageID,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if _, err := url.Parse(cfg.BaseURL); err != nil {
-		return nil, fmt.Errorf("messenger: base URL: %w", err)
+	return &Client{net: cfg.Network, s: s}, nil
+}
+
+// messageID reads the mid of a 200 answer: {"recipient_id", "message_id"}.
+func messageID(b []byte) (string, bool) {
+	var ok struct {
+		MessageID string `json:"message_id"`
 	}
-	if cfg.Version == "" {
-		cfg.Version = DefaultVersion
+	if json.Unmarshal(b, &ok) != nil {
+		return "", false
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = DefaultBackoff
-	}
-	hc := cfg.HTTP
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	return &Client{url: strings.TrimRight(cfg.BaseURL, "/") + "/" + cfg.Version + "/me/messages", cfg: cfg, http: hc}, nil
+	return ok.MessageID, ok.MessageID != ""
 }
 
 // Send validates m against the documented limits and sends it to the
@@ -93,88 +91,14 @@ func (c *Client) Send(ctx context.Context, to string, m Message) (string, error)
 	if to == "" {
 		return "", &LimitError{Field: "recipient.id", Limit: "the person's PSID or IGSID", Got: "none"}
 	}
-	if err := m.validate(c.cfg.Network); err != nil {
+	if err := m.validate(c.net); err != nil {
 		return "", err
 	}
 	raw, err := json.Marshal(m.payload(to))
 	if err != nil {
 		return "", err
 	}
-	wait := c.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		id, err := c.post(ctx, raw)
-		e, ok := errors.AsType[*Error](err)
-		if err == nil || !ok || !e.Class.Retry() || attempt >= c.cfg.MaxAttempts {
-			return id, err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", err
-		case <-t.C:
-		}
-		wait *= 2
-	}
-}
-
-func (c *Client) post(ctx context.Context, raw []byte) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(raw))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", &Error{Class: ClassUnknown, Message: "the request failed and the message may or may not have been sent: " + err.Error()}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return "", &Error{Class: ClassUnknown, HTTPStatus: resp.StatusCode, Message: "reading the answer failed; the message may have been sent: " + err.Error()}
-	}
-	if resp.StatusCode == http.StatusOK {
-		var ok struct {
-			RecipientID string `json:"recipient_id"`
-			MessageID   string `json:"message_id"`
-		}
-		if json.Unmarshal(b, &ok) != nil || ok.MessageID == "" {
-			return "", &Error{Class: ClassUnknown, HTTPStatus: 200, Message: "Meta answered 200 without a message_id; the message may have been sent"}
-		}
-		return ok.MessageID, nil
-	}
-	return "", decodeError(resp.StatusCode, b)
-}
-
-// decodeError reads Meta's error shape: {"error": {"message", "type",
-// "code", "error_subcode", "fbtrace_id"}}.
-func decodeError(status int, b []byte) *Error {
-	var w struct {
-		Error struct {
-			Message   string `json:"message"`
-			Code      int    `json:"code"`
-			Subcode   int    `json:"error_subcode"`
-			FBTraceID string `json:"fbtrace_id"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(b, &w) != nil || w.Error.Code == 0 && w.Error.Message == "" {
-		e := &Error{Class: ClassInvalid, HTTPStatus: status, Message: "Meta answered " + strconv.Itoa(status) + " without an error body"}
-		if status >= 500 || status == http.StatusTooManyRequests {
-			e.Class = ClassTransient
-		}
-		return e
-	}
-	return &Error{
-		Class:      Classify(w.Error.Code, w.Error.Subcode),
-		Code:       w.Error.Code,
-		Subcode:    w.Error.Subcode,
-		HTTPStatus: status,
-		Message:    w.Error.Message,
-		Trace:      w.Error.FBTraceID,
-	}
+	return c.s.Send(ctx, raw)
 }
 
 // Class is what a Send API error means for the sender.
@@ -226,28 +150,6 @@ func Classify(code, subcode int) Class {
 	return ClassUnknown
 }
 
-// Error is a Send API failure.
-type Error struct {
-	Class      Class
-	Code       int    // Meta's code (0 when Meta gave none)
-	Subcode    int    // Meta's error_subcode
-	HTTPStatus int    // 0 when no answer came
-	Message    string // Meta's message, or what went wrong
-	Trace      string // fbtrace_id, for Meta's support
-}
-
-func (e *Error) Error() string {
-	s := fmt.Sprintf("messenger send: %s", e.Class)
-	if e.Code != 0 {
-		s += fmt.Sprintf(" (code %d", e.Code)
-		if e.Subcode != 0 {
-			s += fmt.Sprintf(", subcode %d", e.Subcode)
-		}
-		s += ")"
-	}
-	return s + ": " + e.Message
-}
-
-// Retry reports whether the same request may be sent again after a
-// backoff.
-func (e *Error) Retry() bool { return e.Class.Retry() }
+// Error is a Send API failure (connector.Error: Class, Code, Subcode,
+// HTTPStatus, Message, Details, Trace; Retry).
+type Error = connector.Error
