@@ -6,7 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+
+	"github.com/passerelle/passerelle/gateway/connector"
 )
 
 // Network is which of Meta's networks a connection serves. Both speak the
@@ -175,26 +176,8 @@ type messaging struct {
 	Edit           json.RawMessage `json:"message_edit"`
 }
 
-// flexTime is a unix time that Meta sends as a number (or, in some
-// examples, a string of digits); anything else reads as 0.
-type flexTime int64
-
-func (t *flexTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) != nil {
-		s = string(b)
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil || f != f || f > 1<<62 || f < -(1<<62) {
-			f = 0
-		}
-		n = int64(f)
-	}
-	*t = flexTime(n)
-	return nil
-}
+// flexTime is a unix time as Meta sends it.
+type flexTime = connector.UnixTime
 
 // flexID is an id Meta sends as a number or a string.
 type flexID string
