@@ -22,20 +22,25 @@ const DefaultMaxBody = 4 << 20
 // SignatureHeader is the header Meta signs a notification in.
 const SignatureHeader = "X-Hub-Signature-256"
 
+// Recorder keeps the events a webhook delivered. Record returns once the
+// event is durably recorded; duplicate says that an event with its key was
+// recorded before (and nothing was written). Store implements it.
+type Recorder[E any] interface {
+	Record(ctx context.Context, e E) (duplicate bool, err error)
+}
+
 // WebhookConfig is what the webhook of one connection needs; E is the
-// network's event type.
+// network's event type. The network packages fill in Name, Parse and Key.
 type WebhookConfig[E any] struct {
-	Name        string // the network, in logs and errors ("whatsapp", "messenger")
-	AppSecret   string // the Meta app's secret: the HMAC-SHA256 key of X-Hub-Signature-256
-	VerifyToken string // the token typed in the app dashboard, echoed in GET verification
-	// Parse turns a signed body into events; an error answers 400.
-	Parse func(body []byte) ([]E, error)
-	// Record keeps one event durably; an error answers 503 and Meta
-	// delivers again.
-	Record  func(ctx context.Context, e E) error
-	Key     func(e E) string // an event's dedupe key, for logs
-	MaxBody int64            // largest body accepted, bytes (DefaultMaxBody if 0)
-	Log     *slog.Logger     // refusals and failures (nothing is logged if nil); secrets never are
+	AppSecret   string       // the Meta app's secret: the HMAC-SHA256 key of X-Hub-Signature-256
+	VerifyToken string       // the token typed in the app dashboard, echoed in GET verification
+	Recorder    Recorder[E]  // where the events go; a failure answers 503 and Meta delivers again
+	MaxBody     int64        // largest body accepted, bytes (DefaultMaxBody if 0)
+	Log         *slog.Logger // refusals and failures (nothing is logged if nil); secrets never are
+
+	Name  string                         // the network, in logs and errors ("whatsapp", "messenger")
+	Parse func(body []byte) ([]E, error) // a signed body into events; an error answers 400
+	Key   func(e E) string               // an event's dedupe key, for logs
 }
 
 // Errors of NewWebhook.
@@ -62,7 +67,7 @@ func NewWebhook[E any](cfg WebhookConfig[E]) (*Webhook[E], error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, ErrNoSecret)
 	case cfg.VerifyToken == "":
 		return nil, fmt.Errorf("%s: %w", cfg.Name, ErrNoToken)
-	case cfg.Record == nil:
+	case cfg.Recorder == nil:
 		return nil, fmt.Errorf("%s: %w", cfg.Name, ErrNoRecorder)
 	case cfg.Parse == nil:
 		return nil, fmt.Errorf("%s: no parser for the webhook's payloads", cfg.Name)
@@ -142,7 +147,7 @@ func (h *Webhook[E]) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, e := range events {
-		if err := h.cfg.Record(r.Context(), e); err != nil {
+		if _, err := h.cfg.Recorder.Record(r.Context(), e); err != nil {
 			h.log.Error(h.cfg.Name+" webhook: recording an event failed; Meta will deliver again", "key", h.cfg.Key(e), "err", err)
 			refuse(w, http.StatusServiceUnavailable, "the event could not be recorded; deliver again later")
 			return

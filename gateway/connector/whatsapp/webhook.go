@@ -1,18 +1,12 @@
 package whatsapp
 
 import (
-	"context"
-	"log/slog"
-
 	"github.com/passerelle/passerelle/gateway/connector"
 )
 
-// Recorder keeps the events a webhook delivered. Record returns once the
-// event is durably recorded; duplicate says that an event with its Key was
-// recorded before (and nothing was written). Store implements it.
-type Recorder interface {
-	Record(ctx context.Context, e Event) (duplicate bool, err error)
-}
+// Recorder keeps the events a webhook delivered (connector.Recorder);
+// Store implements it.
+type Recorder = connector.Recorder[Event]
 
 // DefaultMaxBody is the largest webhook body accepted when
 // WebhookConfig.MaxBody is 0 (connector.DefaultMaxBody).
@@ -21,14 +15,10 @@ const DefaultMaxBody = connector.DefaultMaxBody
 // SignatureHeader is the header Meta signs a notification in.
 const SignatureHeader = connector.SignatureHeader
 
-// WebhookConfig is what the webhook of one connection needs.
-type WebhookConfig struct {
-	AppSecret   string       // the Meta app's secret: the HMAC-SHA256 key of X-Hub-Signature-256
-	VerifyToken string       // the token typed in the app dashboard, echoed in GET verification
-	Recorder    Recorder     // where the events go
-	MaxBody     int64        // largest body accepted, bytes (DefaultMaxBody if 0)
-	Log         *slog.Logger // refusals and failures (nothing is logged if nil); secrets never are
-}
+// WebhookConfig is what the webhook of one connection needs: AppSecret,
+// VerifyToken, Recorder, and optionally MaxBody and Log (Name, Parse and
+// Key are this package's).
+type WebhookConfig = connector.WebhookConfig[Event]
 
 // Errors of NewWebhook.
 var (
@@ -44,19 +34,8 @@ type Webhook = connector.Webhook[Event]
 
 // NewWebhook returns the webhook handler of one connection.
 func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
-	c := connector.WebhookConfig[Event]{
-		Name:        "whatsapp",
-		AppSecret:   cfg.AppSecret,
-		VerifyToken: cfg.VerifyToken,
-		Parse:       Parse,
-		Key:         func(e Event) string { return e.Key },
-		MaxBody:     cfg.MaxBody,
-		Log:         cfg.Log,
-	}
-	if cfg.Recorder != nil {
-		c.Record = func(ctx context.Context, e Event) error { _, err := cfg.Recorder.Record(ctx, e); return err }
-	}
-	return connector.NewWebhook(c)
+	cfg.Name, cfg.Parse, cfg.Key = "whatsapp", Parse, func(e Event) string { return e.Key }
+	return connector.NewWebhook(cfg)
 }
 
 // ValidSignature reports whether header (the value of X-Hub-Signature-256)
