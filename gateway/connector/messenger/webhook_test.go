@@ -59,26 +59,6 @@ func newWebhook(t *testing.T, rec messenger.Recorder, maxBody int64) *messenger.
 	return h
 }
 
-func TestNewWebhookRefusesMissingConfig(t *testing.T) {
-	rec := recorderFunc(func(messenger.Event) error { return nil })
-	tests := []struct {
-		name string
-		cfg  messenger.WebhookConfig
-		want error
-	}{
-		{"no secret", messenger.WebhookConfig{VerifyToken: token, Recorder: rec}, connector.ErrNoSecret},
-		{"no token", messenger.WebhookConfig{AppSecret: secret, Recorder: rec}, connector.ErrNoToken},
-		{"no recorder", messenger.WebhookConfig{AppSecret: secret, VerifyToken: token}, connector.ErrNoRecorder},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := messenger.NewWebhook(tt.cfg); !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
-			}
-		})
-	}
-}
-
 type recorderFunc func(messenger.Event) error
 
 func (f recorderFunc) Record(_ context.Context, e messenger.Event) (bool, error) { return false, f(e) }
