@@ -39,7 +39,10 @@ const (
 	CodeNotFound           Code = "not_found"           // no such conversation, person, app or prompt
 	CodeConflict           Code = "conflict"            // the request conflicts with the state: an order already paid, declined or expired
 	CodeInsufficientFunds  Code = "insufficient_funds"  // the wallet holds less than the payment; nothing was charged
-	CodeRateLimited        Code = "rate_limited"        // too many frames; the frame was dropped
+	CodeRateLimited        Code = "rate_limited"        // too many frames (the frame was dropped), or the business sent too many messages
+	CodeWindowClosed       Code = "window_closed"       // the person has not written to the business recently; nothing was sent
+	CodeNotOptedIn         Code = "not_opted_in"        // the person has not opted in to the purpose or template; nothing was sent
+	CodeOptedOut           Code = "opted_out"           // the person opted out (STOP) and has not sent START since; nothing was sent
 	CodeAppBusy            Code = "app_busy"            // the mini-app has too many events waiting; this one was not given to it
 	CodeTooLarge           Code = "too_large"           // a frame larger than the limit
 	CodeSlowConsumer       Code = "slow_consumer"       // the client did not read fast enough
@@ -68,6 +71,9 @@ var codes = map[Code]codeInfo{
 	CodeConflict:           {http.StatusConflict, 4409, false},
 	CodeInsufficientFunds:  {http.StatusPaymentRequired, 4402, false},
 	CodeRateLimited:        {http.StatusTooManyRequests, 4429, false},
+	CodeWindowClosed:       {http.StatusConflict, 4409, false},
+	CodeNotOptedIn:         {http.StatusForbidden, 4403, false},
+	CodeOptedOut:           {http.StatusForbidden, 4403, false},
 	CodeAppBusy:            {http.StatusServiceUnavailable, websocket.CloseTryAgainLater, false},
 	CodeTooLarge:           {http.StatusRequestEntityTooLarge, websocket.CloseMessageTooBig, true},
 	CodeSlowConsumer:       {http.StatusServiceUnavailable, 4008, true},
@@ -154,4 +160,8 @@ var hostCodes = map[host.Status]Code{
 	host.StatusInternal:          CodeInternal,
 	host.StatusUnknownOp:         CodeInternal,
 	host.StatusInsufficientFunds: CodeInsufficientFunds,
+	host.StatusWindowClosed:      CodeWindowClosed,
+	host.StatusNotOptedIn:        CodeNotOptedIn,
+	host.StatusOptedOut:          CodeOptedOut,
+	host.StatusRateLimited:       CodeRateLimited,
 }

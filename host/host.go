@@ -88,8 +88,15 @@ func (s Status) String() string {
 // A package declares its kinds of failure as *Error sentinels with a
 // status (kv.ErrQuota) and returns Wrapf(kind, ...) with the details;
 // errors.Is(err, kind) holds for those.
+//
+// Code is a stable name finer than Status, set by the service that knows
+// it (registry.ErrVersionExists is "version_exists", a StatusConflict): an
+// edge that promises finer codes than statuses (the HTTP API) takes it from
+// CodeOf instead of keeping a switch on sentinels. "" means the status's
+// own name. The ABI and the WebSocket protocol map Status only.
 type Error struct {
 	Status  Status
+	Code    string // stable finer name of the kind, or ""
 	Message string // says what was wrong and what to do
 	Kind    error  // the sentinel this error is an instance of, if any (Wrapf)
 }
@@ -108,7 +115,7 @@ func Errorf(s Status, format string, args ...any) *Error {
 // Wrapf returns an instance of the sentinel kind: its status, the message
 // kind's message followed by ": " and the details.
 func Wrapf(kind *Error, format string, args ...any) *Error {
-	return &Error{Status: kind.Status, Message: kind.Message + ": " + fmt.Sprintf(format, args...), Kind: kind}
+	return &Error{Status: kind.Status, Code: kind.Code, Message: kind.Message + ": " + fmt.Sprintf(format, args...), Kind: kind}
 }
 
 // StatusOf returns the status carried by err: StatusOK for nil, the status of
@@ -122,6 +129,23 @@ func StatusOf(err error) Status {
 		return he.Status
 	}
 	return StatusInternal
+}
+
+// CodeOf returns the stable name of err's kind: the Code of the first
+// *Error in its chain, or its status's name when that has none; "internal"
+// for an error that is no *Error, "" for nil.
+func CodeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	var he *Error
+	if !errors.As(err, &he) {
+		return StatusInternal.String()
+	}
+	if he.Code != "" {
+		return he.Code
+	}
+	return he.Status.String()
 }
 
 // MessageOf returns what a caller is told about err: its text when an

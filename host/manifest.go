@@ -17,7 +17,7 @@ const ABIVersion = "passerelle_v1"
 const MaxMemoryPages = 65536
 
 // ErrInvalidManifest is wrapped by every error of ParseManifest and Validate.
-var ErrInvalidManifest = &Error{Status: StatusBadRequest, Message: "invalid manifest"}
+var ErrInvalidManifest = &Error{Status: StatusBadRequest, Code: "manifest_invalid", Message: "invalid manifest"}
 
 // ParseManifest decodes a manifest from JSON and validates it. Unknown
 // fields are rejected so that a misspelt field is reported rather than

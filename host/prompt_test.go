@@ -46,3 +46,23 @@ func TestErrorKinds(t *testing.T) {
 		t.Fatal("StatusOf of a plain error or nil")
 	}
 }
+
+func TestCodeOf(t *testing.T) {
+	exists := &host.Error{Status: host.StatusConflict, Code: "version_exists", Message: "version already uploaded"}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, ""},
+		{"a kind's code", fmt.Errorf("upload: %w", host.Wrapf(exists, "1.2.0")), "version_exists"},
+		{"no code: the status's name", host.Errorf(host.StatusWindowClosed, "no window"), "window_closed"},
+		{"a host failure", errors.New("disk full"), "internal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := host.CodeOf(tc.err); got != tc.want {
+				t.Fatalf("CodeOf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

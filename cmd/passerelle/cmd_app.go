@@ -182,6 +182,7 @@ func checkModule(ctx context.Context, wasm []byte) (*sandbox.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer svc.Close()
 	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: svc.Funcs(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err

@@ -484,13 +484,12 @@ func sourceStamp(dir string) string {
 // platform's queue (runtime/hostevents) and reach the app, in order, from
 // one goroutine.
 type devHost struct {
-	dir    string
-	db     *bbolt.DB
-	svc    *services.Services
-	person string
-	events *hostevents.Queue
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
+	dir      string
+	db       *bbolt.DB
+	svc      *services.Services
+	person   string
+	events   *hostevents.Queue
+	delivery *hostevents.Deliverer
 
 	mu      sync.Mutex
 	prompts map[string]*host.Prompt // subscribe prompts awaiting /accept or /decline
@@ -510,9 +509,10 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 		return nil, err
 	}
 	if h.svc, err = services.Open(h.db, services.Config{
-		Logger:  log,
-		Events:  h.events.Push,
-		Consent: &consent.Config{}, // the rules a server runs: window_closed in dev as in production
+		Logger:     log,
+		Events:     h.events.Push,
+		Background: true,
+		Consent:    &consent.Config{}, // the rules a server runs: window_closed in dev as in production
 	}); err != nil {
 		return nil, err
 	}
@@ -527,24 +527,21 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 		}
 	}
 
-	rctx, cancel := context.WithCancel(ctx)
-	h.cancel = cancel
-	h.wg.Go(func() { h.svc.Run(rctx) })
-	h.wg.Go(func() {
-		h.events.Run(rctx, func(ctx context.Context, ev services.Event) error {
-			d.event(ctx, ev.Event.Type, "", nil, func(e *host.Event) {
-				e.Payment, e.Consent, e.Timer = ev.Event.Payment, ev.Event.Consent, ev.Event.Timer
-			})
-			return nil
+	h.delivery = hostevents.NewDeliverer(h.events, func(ctx context.Context, ev services.Event) error {
+		d.event(ctx, ev.Event.Type, "", nil, func(e *host.Event) {
+			e.Payment, e.Consent, e.Timer = ev.Event.Payment, ev.Event.Consent, ev.Event.Timer
 		})
+		return nil
 	})
 	return h, nil
 }
 
 func (h *devHost) close() {
-	if h.cancel != nil {
-		h.cancel()
-		h.wg.Wait()
+	if h.delivery != nil {
+		h.delivery.Close()
+	}
+	if h.svc != nil {
+		h.svc.Close()
 	}
 	if h.db != nil {
 		h.db.Close()

@@ -24,7 +24,7 @@ import (
 	"github.com/passerelle/passerelle/sdk/goproxy"
 )
 
-var cmdAppNew = command{"app new", "start a mini-app in a new directory, ready to test, run and build: DIR [--lang go]", runAppNew}
+var cmdAppNew = command{"app new", "start a mini-app in a new directory, ready to test, run and build: DIR [--lang go|c]", runAppNew}
 
 // newAppTemplates holds one directory of templates per language under
 // newapp/; every file becomes a file of the new app, without ".tmpl".
@@ -41,6 +41,11 @@ var appLangs = map[string]appLang{
 		"passerelle dev .                # talk to it in the terminal",
 		"passerelle app build . -o {id}.wasm",
 	}},
+	"c": {prepare: prepareCApp, finish: finishCApp, next: []string{
+		"sh test.sh                      # the tests: tests/*.session through passerelle dev",
+		"passerelle dev .                # talk to it in the terminal",
+		"passerelle app build . -o {id}.wasm",
+	}},
 }
 
 type appLang struct {
@@ -54,6 +59,7 @@ type newApp struct {
 	Dir  string // where the app is written
 	ID   string // the manifest's id
 	Name string // the manifest's name
+	Pad  string // spaces as wide as "ID> ", dev's indent for an answer's next lines
 
 	// Go
 	Module     string // the app's module path
@@ -75,10 +81,12 @@ func runAppNew(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	sdkDir := fs.String("sdk", "", "Go: use the SDK in this directory (a passerelle checkout's sdk/go) through a replace, instead of the one this binary carries")
 	proxy := fs.String("proxy", "", "Go: where to write the carried SDK as a module proxy (default: passerelle/goproxy in the user's cache directory)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: passerelle app new [--lang go] [--id ID] [--name NAME] DIR")
+		fmt.Fprintln(stderr, "usage: passerelle app new [--lang go|c] [--id ID] [--name NAME] DIR")
 		fmt.Fprintln(stderr, "Writes a ready mini-app in DIR, which must not exist or be empty: manifest.json, a handler,")
-		fmt.Fprintln(stderr, "a test on the SDK's in-memory host and a README. Needs no network: a Go app gets the SDK this")
-		fmt.Fprintln(stderr, "binary carries, through a local module proxy.")
+		fmt.Fprintln(stderr, "a test and a README. Needs no network: a Go app gets the SDK this binary carries, through a")
+		fmt.Fprintln(stderr, "local module proxy, and is tested on the SDK's in-memory host (go test); a C app is built with")
+		fmt.Fprintln(stderr, "the C SDK this binary carries (clang and lld) and tested by sessions run through passerelle dev")
+		fmt.Fprintln(stderr, "(sh test.sh).")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -105,6 +113,7 @@ func runAppNew(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if d.ID == "" {
 		d.ID = appIDFrom(filepath.Base(dir))
 	}
+	d.Pad = strings.Repeat(" ", len(d.ID)+len("> "))
 	if d.Name == "" {
 		d.Name = appNameFrom(d.ID)
 	}
@@ -171,7 +180,7 @@ func writeAppFiles(d *newApp, lang string) error {
 	funcs := template.FuncMap{"json": func(s string) (string, error) {
 		b, err := json.Marshal(s)
 		return string(b), err
-	}}
+	}, "cstr": cString}
 	return fs.WalkDir(newAppTemplates, root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
@@ -199,8 +208,33 @@ func writeAppFiles(d *newApp, lang string) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(dst, body, 0o644)
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(rel, ".sh") {
+			mode = 0o755
+		}
+		return os.WriteFile(dst, body, mode)
 	})
+}
+
+// cString quotes s as a C string literal: quotes, backslashes and control
+// bytes escaped (in octal, which ends after three digits, where \x would
+// run on into a following hex digit), UTF-8 kept as it is.
+func cString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "\\%03o", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // prepareGoApp picks the SDK: a local one (--sdk), or the one the binary
@@ -257,6 +291,30 @@ func goLine(gomod []byte) string {
 		}
 	}
 	return "1.24"
+}
+
+// prepareCApp has nothing to prepare: the C SDK is carried in the binary
+// and app build writes it beside the sources each time.
+func prepareCApp(d *newApp) error {
+	if d.Module != "" || d.SDKDir != "" || d.Proxy != "" {
+		return usageError{"--module, --sdk and --proxy are for Go apps; a C app builds with the SDK this binary carries"}
+	}
+	return nil
+}
+
+// finishCApp says what is missing when clang or lld is not installed: the
+// app is written, but neither app build nor test.sh can run yet.
+func finishCApp(_ context.Context, d *newApp, stdout, _ io.Writer) error {
+	var missing []string
+	for _, tool := range []string{"clang", "wasm-ld"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(stdout, "%s not on PATH: to build the app, install clang and lld 14 or later (Debian: apt-get install clang lld)\n", strings.Join(missing, " and "))
+	}
+	return nil
 }
 
 // finishGoApp writes go.sum for the carried SDK and puts the SDK in the

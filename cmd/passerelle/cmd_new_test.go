@@ -131,7 +131,8 @@ func TestAppNewRefuses(t *testing.T) {
 	}{
 		{"no directory", nil, "give exactly one new directory"},
 		{"a directory that holds files", []string{full}, "exists and is not empty"},
-		{"unknown language", []string{filepath.Join(tmp, "a"), "--lang", "cobol"}, `no language "cobol"; app new writes: go`},
+		{"unknown language", []string{filepath.Join(tmp, "a"), "--lang", "cobol"}, `no language "cobol"; app new writes: c, go`},
+		{"a Go flag for a C app", []string{filepath.Join(tmp, "ee"), "--lang", "c", "--module", "example.com/ee"}, "--module, --sdk and --proxy are for Go apps"},
 		{"bad id", []string{filepath.Join(tmp, "b"), "--id", "X"}, "is not an app id"},
 		{"no id from the name", []string{filepath.Join(tmp, "__")}, "choose them with --id"},
 		{"bad module path", []string{filepath.Join(tmp, "dd"), "--module", "my app"}, `--module "my app" is not a module path`},

@@ -96,8 +96,8 @@ type platform struct {
 	events   *hostevents.Queue // payment outcomes, consent answers and timers waiting for their app
 	payStats *paymentMetrics
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	deliverer *hostevents.Deliverer // hands events to their apps once everything is wired
+	wg        sync.WaitGroup        // the HTTP server's goroutine
 }
 
 // startPlatform opens the store, starts every service and begins serving
@@ -120,12 +120,13 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Logger:     log,
 		PaymentTTL: time.Duration(cfg.PaymentTTL),
 		Events:     p.events.Push,
+		Background: true,
 		Consent: &consent.Config{Window: time.Duration(cfg.Consent.Window), Limits: cfg.Consent.Limits,
 			Business: cfg.Consent.Business, Metrics: consentStats},
 	}); err != nil {
 		return nil, err
 	}
-	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry")}); err != nil {
+	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry"), FlushEvery: 5 * time.Second}); err != nil {
 		return nil, err
 	}
 	cacheDir := cfg.CacheDir
@@ -196,11 +197,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		}
 	}
 
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p.cancel = cancel
-	p.goRun("host events", func() { p.events.Run(runCtx, p.deliverHostEvent) })
-	p.goRun("services", func() { p.svc.Run(runCtx) })
-	p.goRun("registry", func() { p.registry.Run(runCtx, 5*time.Second) })
+	p.deliverer = hostevents.NewDeliverer(p.events, p.deliverHostEvent)
 
 	if p.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? pick another with --addr)", cfg.Addr, err)
@@ -259,8 +256,11 @@ func (p *platform) close(ctx context.Context) {
 			p.log.Warn("gateway close", "err", err)
 		}
 	}
-	if p.cancel != nil {
-		p.cancel()
+	if p.deliverer != nil {
+		p.deliverer.Close()
+	}
+	if p.svc != nil {
+		p.svc.Close()
 	}
 	p.wg.Wait()
 	if p.router != nil {
@@ -269,8 +269,8 @@ func (p *platform) close(ctx context.Context) {
 		}
 	}
 	if p.registry != nil {
-		if err := p.registry.Flush(); err != nil {
-			p.log.Warn("registry flush", "err", err)
+		if err := p.registry.Close(); err != nil {
+			p.log.Warn("registry close", "err", err)
 		}
 	}
 	if p.engine != nil {

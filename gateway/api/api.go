@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/runtime/registry"
-	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/sandbox/report"
 )
 
 // Authenticator verifies a bearer token (host/identity).
@@ -34,7 +34,7 @@ type Apps interface {
 	Upload(ctx context.Context, merchant, uploadedBy, appID string, wasm []byte) (registry.Version, *registry.App, error)
 	Promote(ctx context.Context, appID, version string, percent int) (*registry.App, error)
 	Rollback(ctx context.Context, appID, version string) (*registry.App, error)
-	Pools(appID string) map[string]sandbox.PoolStats
+	Pools(appID string) map[string]report.PoolStats
 }
 
 // Config wires a Handler. Auth and Apps are required.
@@ -391,7 +391,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request, a *registry.App)
 	}
 	pools := h.cfg.Apps.Pools(a.ID)
 	if pools == nil {
-		pools = map[string]sandbox.PoolStats{}
+		pools = map[string]report.PoolStats{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": a.ID, "live": a.Live, "candidate": a.Candidate,
 		"percent": a.Percent, "versions": st, "pools": pools})

@@ -7,9 +7,7 @@ import (
 	"net/http"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/apps"
-	"github.com/passerelle/passerelle/runtime/registry"
-	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/sandbox/report"
 )
 
 // Error codes of the API. They never change meaning.
@@ -29,8 +27,19 @@ const (
 	CodeRolloutInvalid  = "rollout_invalid"  // bad percent, already live, nothing to roll back to
 	CodeBadRequest      = "bad_request"      // the request body or query is malformed
 	CodeNoSuchEndpoint  = "no_such_endpoint" // unknown path or method
-	CodeUnavailable     = "unavailable"      // shutting down
-	CodeInternal        = "internal"         // a server bug; the message says what failed
+	CodeForbidden       = "forbidden"        // a service refused the merchant the operation
+	CodeConflict        = "conflict"         // the request conflicts with the state
+	CodeRateLimited     = "rate_limited"     // too many requests or a quota reached; retry later
+
+	// What a service refuses a message or a payment for (host statuses
+	// 10-14), should an endpoint send one or charge.
+	CodeInsufficientFunds = "insufficient_funds" // the wallet holds less than the amount; nothing was charged
+	CodeWindowClosed      = "window_closed"      // the person has not written to the business recently
+	CodeNotOptedIn        = "not_opted_in"       // the person has not opted in to the purpose or template
+	CodeOptedOut          = "opted_out"          // the person opted out (STOP) and has not opted in again
+
+	CodeUnavailable = "unavailable" // shutting down
+	CodeInternal    = "internal"    // a server bug; the message says what failed
 )
 
 // statusOf maps every code to its HTTP status: the one place where that is
@@ -51,8 +60,17 @@ var statusOf = map[string]int{
 	CodeRolloutInvalid:  http.StatusConflict,
 	CodeBadRequest:      http.StatusBadRequest,
 	CodeNoSuchEndpoint:  http.StatusNotFound,
-	CodeUnavailable:     http.StatusServiceUnavailable,
-	CodeInternal:        http.StatusInternalServerError,
+	CodeForbidden:       http.StatusForbidden,
+	CodeConflict:        http.StatusConflict,
+	CodeRateLimited:     http.StatusTooManyRequests,
+
+	CodeInsufficientFunds: http.StatusPaymentRequired,
+	CodeWindowClosed:      http.StatusConflict,
+	CodeNotOptedIn:        http.StatusForbidden,
+	CodeOptedOut:          http.StatusForbidden,
+
+	CodeUnavailable: http.StatusServiceUnavailable,
+	CodeInternal:    http.StatusInternalServerError,
 }
 
 // Error is the body of every failed request, under "error".
@@ -74,58 +92,65 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 func errorf(code, msg string) *Error { return &Error{Code: code, Message: msg} }
 
-// toError turns any error of the registry, router or sandbox into a coded
-// Error.
+// codeOfStatus gives the code of a service error whose *host.Error names
+// no finer Code of its own (host.CodeOf): with statusOf, the one place
+// mapping what services return to what a merchant reads. A service's
+// not-found is a version's: the API looks the app up itself (ownApp).
+var codeOfStatus = map[host.Status]string{
+	host.StatusBadRequest:        CodeBadRequest,
+	host.StatusPermissionDenied:  CodeForbidden,
+	host.StatusConsentRequired:   CodeForbidden,
+	host.StatusNotFound:          CodeVersionNotFound,
+	host.StatusQuota:             CodeRateLimited,
+	host.StatusConflict:          CodeConflict,
+	host.StatusUnavailable:       CodeUnavailable,
+	host.StatusInsufficientFunds: CodeInsufficientFunds,
+	host.StatusWindowClosed:      CodeWindowClosed,
+	host.StatusNotOptedIn:        CodeNotOptedIn,
+	host.StatusOptedOut:          CodeOptedOut,
+	host.StatusRateLimited:       CodeRateLimited,
+}
+
+// toError turns any error of the router, the registry or the sandbox into
+// a coded Error: its code from the *host.Error it carries (host.CodeOf,
+// else its status through codeOfStatus), its message from
+// host.MessageOf; an error without one is internal, its text kept so that
+// the merchant can report it. A rejected module's violations come with it.
 func toError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	code := host.CodeOf(err)
+	if _, ok := statusOf[code]; !ok {
+		code = codeOfStatus[host.StatusOf(err)]
+	}
+	if code == "" {
+		code = CodeInternal
+	}
+	msg := host.MessageOf(err)
+	if msg == "" {
+		msg = err.Error()
+	}
+	out := &Error{Code: code, Message: msg}
 	var (
-		e  *Error
-		ce *sandbox.CheckError
-		le *sandbox.LimitError
-		mb *http.MaxBytesError
+		ce *report.CheckError
+		ae *report.ABIError
 	)
 	switch {
-	case errors.As(err, &e):
-		return e
-	case errors.As(err, &mb):
-		return errorf(CodeUploadTooLarge, err.Error())
-	case errors.As(err, &ce):
-		var v []Violation
-		if ce.Report != nil {
-			for _, x := range ce.Report.Violations {
-				v = append(v, Violation{Rule: x.Rule, Where: x.Where, Problem: x.Problem, Fix: x.Fix})
-			}
+	case errors.As(err, &ce) && ce.Report != nil:
+		for _, x := range ce.Report.Violations {
+			out.Violations = append(out.Violations, Violation{Rule: x.Rule, Where: x.Where, Problem: x.Problem, Fix: x.Fix})
 		}
-		return &Error{Code: CodeModuleRejected, Message: rejectedMessage(v), Violations: v}
-	case errors.Is(err, host.ErrInvalidManifest):
-		return errorf(CodeManifestInvalid, err.Error())
-	case errors.Is(err, registry.ErrNotOwner):
-		return errorf(CodeAppIDTaken, err.Error())
-	case errors.Is(err, registry.ErrVersionExists):
-		return errorf(CodeVersionExists, err.Error())
-	case errors.Is(err, apps.ErrAppMismatch):
-		return errorf(CodeAppIDMismatch, err.Error())
-	case errors.Is(err, registry.ErrPruned):
-		return errorf(CodeVersionPruned, err.Error())
-	case errors.Is(err, registry.ErrInvalid):
-		return errorf(CodeRolloutInvalid, err.Error())
-	case errors.Is(err, registry.ErrNotFound):
-		return errorf(CodeVersionNotFound, err.Error())
-	case errors.As(err, &le):
-		return errorf(CodeModuleFailed, "the module could not start within its limits: "+err.Error())
-	case errors.Is(err, sandbox.ErrClosed):
-		return errorf(CodeUnavailable, "the server is shutting down; retry in a moment")
+		out.Message = rejectedMessage(out.Violations)
+	case errors.As(err, &ae): // only while starting: an upload runs no event
+		out.Message = "the module broke ABI rule " + ae.Rule + " while starting: " + ae.Problem
+		out.Violations = []Violation{{Rule: ae.Rule, Where: "start function or _initialize", Problem: ae.Problem,
+			Fix: "make no passerelle_v1 calls before the first event (sdk/ABI.md, Event flow); initialise without host calls"}}
+	case code == CodeModuleFailed:
+		out.Message += "; run it with 'passerelle dev' to see why"
 	}
-	var te *sandbox.TrapError
-	var ae *sandbox.ABIError
-	if errors.As(err, &ae) { // only while starting: an upload runs no event
-		return &Error{Code: CodeModuleFailed, Message: "the module broke ABI rule " + ae.Rule + " while starting: " + ae.Problem,
-			Violations: []Violation{{Rule: ae.Rule, Where: "start function or _initialize", Problem: ae.Problem,
-				Fix: "make no passerelle_v1 calls before the first event (sdk/ABI.md, Event flow); initialise without host calls"}}}
-	}
-	if errors.As(err, &te) {
-		return errorf(CodeModuleFailed, "the module failed while starting: "+err.Error()+"; run it with 'passerelle dev' to see why")
-	}
-	return errorf(CodeInternal, err.Error())
+	return out
 }
 
 // rejectedMessage names the first violations, so that a client showing

@@ -21,7 +21,8 @@
 // Confirm returns ErrInsufficientFunds (status insufficient_funds) with the
 // balance, the price and what to do. Every error the service returns for
 // what a caller did is a *host.Error (ErrNotFound, ErrState, ...). An
-// order nobody answers expires after Config.TTL (Sweep, or Run on a ticker).
+// order nobody answers expires after Config.TTL (Sweep, by the service's
+// own sweeper with Config.SweepInterval).
 // A paid order may be refunded in part or whole (pay.refund), never more than
 // was paid. Requests and refunds carry idempotency keys scoped to the app: a
 // retry returns the same order; the same key with other fields is a
@@ -59,8 +60,9 @@
 //     (gateway.Config.Prompts): its answers confirm and decline call
 //     Confirm(ctx, person, order) and Decline(ctx, person, order).
 //     Balances(ctx, person) shows a wallet.
-//   - Run(ctx) (or Sweep from the integrator's own ticker) must run: it
-//     expires orders and redelivers outcomes after a restart.
+//   - Config.SweepInterval (or Sweep from the integrator's own ticker)
+//     must be set: sweeping expires orders and redelivers outcomes after a
+//     restart. Close stops the sweeper and the service.
 //   - Funcs() goes to the runtime's sandbox.Config.Funcs; Fund is for operator
 //     tools and the demo.
 package pay

@@ -385,23 +385,40 @@ func (s *Service) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return len(expired), nil
 }
 
-// Run sweeps (see Sweep) at once and then every SweepInterval until ctx is
-// done.
-func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		if n, err := s.Sweep(ctx, s.now()); err != nil {
-			s.log.Error("expiring orders", "err", err)
-		} else if n > 0 {
-			s.log.Info("orders expired", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+// startSweeper sweeps (see Sweep) at once and then every SweepInterval
+// until Close.
+func (s *Service) startSweeper() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	if s.cfg.SweepInterval <= 0 {
+		return
 	}
+	s.sweeper.Go(func() {
+		t := time.NewTicker(s.cfg.SweepInterval)
+		defer t.Stop()
+		for {
+			if n, err := s.Sweep(ctx, s.now()); err != nil && ctx.Err() == nil {
+				s.log.Error("expiring orders", "err", err)
+			} else if n > 0 {
+				s.log.Info("orders expired", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// Close stops the sweeper, waits for it, and stops the service's commit
+// loop; the service must not be used after. Calling it again does nothing.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.sweeper.Wait()
+		s.commit.Close()
+	})
 }
 
 func (s *Service) notify(ctx context.Context, o Order) {

@@ -43,7 +43,7 @@ var (
 // Limits and defaults.
 const (
 	DefaultTTL           = 15 * time.Minute // how long an order waits for confirmation
-	DefaultSweepInterval = 10 * time.Second // how often Run expires orders
+	DefaultSweepInterval = 10 * time.Second // how often the platform's sweeper expires orders (services)
 	MaxAmount            = int64(1e12)      // largest amount of one order or funding, in minor units
 	MaxDescription       = 200              // characters
 	MaxIdempotencyKey    = 100              // bytes
@@ -75,9 +75,12 @@ type Notifier interface {
 
 // Config configures a Service.
 type Config struct {
-	TTL           time.Duration // DefaultTTL if zero
-	SweepInterval time.Duration // DefaultSweepInterval if zero
-	Notifier      Notifier      // may be nil
+	TTL time.Duration // DefaultTTL if zero
+	// SweepInterval, when positive, has the service sweep (Sweep) at once
+	// and then this often, on a goroutine it owns until Close; zero leaves
+	// sweeping to the caller.
+	SweepInterval time.Duration
+	Notifier      Notifier // may be nil
 	// MerchantName, if set, gives a merchant's display name for the
 	// payment prompt; "" or nil shows the merchant id.
 	MerchantName func(ctx context.Context, merchant string) string
@@ -95,18 +98,20 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	stop      context.CancelFunc // ends the sweeper
+	sweeper   sync.WaitGroup
+	closeOnce sync.Once
+
 	mu        sync.Mutex
 	backlog   []Order  // outcomes a previous process committed but did not see delivered
 	delivered [][]byte // outbox keys of outcomes delivered (OutcomeDelivered), deleted by the next Sweep
 }
 
-// Open prepares the service on db, creating its buckets.
+// Open prepares the service on db, creating its buckets, and starts its
+// sweeper when Config.SweepInterval is set. Close the service before db.
 func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
-	}
-	if cfg.SweepInterval <= 0 {
-		cfg.SweepInterval = DefaultSweepInterval
 	}
 	s := &Service{db: db, commit: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrNotFound, ErrInvalid, ErrInsufficientFunds, ErrState, ErrExpired, ErrConflict}}), cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	s.prompt = s.newPromptKind()
@@ -137,6 +142,7 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pay: open store: %w", err)
 	}
+	s.startSweeper()
 	return s, nil
 }
 

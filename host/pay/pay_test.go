@@ -342,8 +342,11 @@ func TestDeclineExpireInsufficient(t *testing.T) {
 	}
 }
 
-func TestRunExpires(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+// TestSweeperExpires checks the service's own sweeper: it expires an
+// order nobody answered and tells the Notifier, and Close stops it and the
+// service.
+func TestSweeperExpires(t *testing.T) {
+	ctx := context.Background()
 	n := &notes{}
 	s, err := pay.Open(openDB(t), pay.Config{TTL: time.Millisecond, SweepInterval: time.Millisecond, Notifier: n})
 	if err != nil {
@@ -353,8 +356,6 @@ func TestRunExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
 	for i := 0; ; i++ {
 		got, _ := s.Order(ctx, o.ID)
 		if got.State == pay.StateExpired {
@@ -365,9 +366,13 @@ func TestRunExpires(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	s.Close()
+	s.Close()
+	if _, _, err := s.NewOrder(ctx, shop, "alice", "", "", req(1, "EUR", "x", "k2")); err == nil {
+		t.Fatal("a closed service took an order")
+	}
+	if st := n.states(); len(st) == 0 || st[0] != pay.StateExpired {
+		t.Fatalf("outcomes told %v, want the expiry", st)
 	}
 }
 

@@ -9,10 +9,11 @@
 // neither the sandbox nor the gateway.
 //
 //	q := hostevents.New() // runtime/hostevents
-//	s, err := services.Open(db, services.Config{Events: q.Push})
+//	s, err := services.Open(db, services.Config{Events: q.Push, Background: true})
+//	defer s.Close() // stops payment expiry and timers
 //	eng, err := sandbox.New(ctx, sandbox.Config{Funcs: s.Funcs(), ...})
-//	go s.Run(ctx) // payment expiry and timers, until ctx ends
-//	go q.Run(ctx, deliver)
+//	d := hostevents.NewDeliverer(q, deliver) // once deliver can deliver
+//	defer d.Close()
 package services
 
 import (
@@ -58,6 +59,13 @@ type Config struct {
 	// without telling the rules that the person wrote (Consent.Touch); the
 	// consent service is open either way.
 	Consent *consent.Config
+	// Background runs the services' background work on goroutines the
+	// Services own until Close: handing over the consent answers a previous
+	// run kept (Identity.Redeliver), expiring unconfirmed payment orders and
+	// handing over their outcomes (pay.DefaultSweepInterval), firing due
+	// timers (timer.DefaultPoll). Without it, tools and tests step them
+	// (Pay.Sweep, Timers.FireDue).
+	Background bool
 }
 
 // Services is the platform's host services on one database.
@@ -68,6 +76,9 @@ type Services struct {
 	Chat     *chat.Service
 	Timers   *timer.Service
 	Consent  *consent.Service
+
+	stop        context.CancelFunc // ends the redelivery
+	redelivered sync.WaitGroup
 }
 
 // Open creates the services' buckets in db (each service owns its own) and
@@ -89,6 +100,9 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	}
 	payCfg := pay.Config{TTL: cfg.PaymentTTL, MerchantName: merchantName, Logger: log.With("component", "pay")}
 	timerCfg := timer.Config{Logger: log.With("component", "timer")}
+	if cfg.Background {
+		payCfg.SweepInterval, timerCfg.Poll = pay.DefaultSweepInterval, timer.DefaultPoll
+	}
 	if cfg.Events != nil {
 		idCfg.Answered = s.consentAnswered(cfg.Events, log)
 		payCfg.Notifier = outcomes{s, cfg.Events}
@@ -120,9 +134,25 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	}
 	s.Chat = chat.New(chatCfg)
 	if s.Timers, err = timer.Open(db, timerCfg); err != nil {
+		s.Pay.Close()
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	if cfg.Background {
+		s.redelivered.Go(func() { s.Identity.Redeliver(ctx) })
+	}
 	return s, nil
+}
+
+// Close stops the background work (Config.Background) and waits for it,
+// then stops the payment and timer services; the services must not be used
+// after. Close them before db.
+func (s *Services) Close() {
+	s.stop()
+	s.redelivered.Wait()
+	s.Pay.Close()
+	s.Timers.Close()
 }
 
 // Funcs returns every host operation the services serve, for
@@ -143,18 +173,6 @@ func (s *Services) Funcs() []host.Func {
 // answers.
 func (s *Services) PromptKinds() []*host.PromptKind {
 	return []*host.PromptKind{s.Pay.PromptKind(), s.Identity.PromptKind(), s.Chat.PromptKind(), s.Consent.PromptKind()}
-}
-
-// Run hands over the consent answers a previous run kept
-// (Identity.Redeliver), then runs the services' background loops (expiring
-// unconfirmed payment orders and handing over their outcomes, firing due
-// timers) until ctx ends, and returns once they have all stopped.
-func (s *Services) Run(ctx context.Context) {
-	s.Identity.Redeliver(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = s.Pay.Run(ctx) })
-	wg.Go(func() { _ = s.Timers.Run(ctx) })
-	wg.Wait()
 }
 
 // Event is an event the host services caused for an app: a payment

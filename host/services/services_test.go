@@ -91,12 +91,14 @@ func TestFuncs(t *testing.T) {
 
 // TestWiring checks the Events hook: a payment outcome becomes a payment
 // event of the order's app, person and conversation, kept by the payment
-// service until it is Done; a due timer becomes a timer event from Run;
-// and storage knows people through identity.
+// service until it is Done; with Background, a due timer becomes a timer
+// event on the services' own goroutine; and storage knows people through
+// identity.
 func TestWiring(t *testing.T) {
 	ctx := context.Background()
 	got := &caused{timers: make(chan services.Event, 1)}
-	s, err := services.Open(openDB(t), services.Config{Events: got.push})
+	db := openDB(t)
+	s, err := services.Open(db, services.Config{Events: got.push})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +136,10 @@ func TestWiring(t *testing.T) {
 		t.Errorf("person storage: %v", err)
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { s.Run(runCtx); close(done) }()
+	s.Close()
+	if s, err = services.Open(db, services.Config{Events: got.push, Background: true}); err != nil {
+		t.Fatal(err)
+	}
 	tm, err := s.Timers.After(ctx, host.Caller{App: shop, Person: alice.ID, Conversation: "cv_1"}, time.Millisecond, []byte(`{"n":1}`))
 	if err != nil {
 		t.Fatal(err)
@@ -144,8 +147,7 @@ func TestWiring(t *testing.T) {
 	if ev := <-got.timers; ev.Event.Timer.ID != tm.ID || string(ev.Event.Timer.Payload) != `{"n":1}` || ev.Person != alice.ID {
 		t.Errorf("fired %+v, want timer %s", ev, tm.ID)
 	}
-	cancel()
-	<-done // Run returns once its loops have stopped
+	s.Close() // returns once its loops have stopped
 }
 
 // TestReopen opens the services twice on the same database: the data of

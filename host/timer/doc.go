@@ -4,7 +4,7 @@
 //
 // Timers are stored in bbolt (buckets timer.due, timer.ids, timer.count)
 // and survive a restart: a timer that came due while the host was down fires
-// as soon as Run starts again. Delivery is at least once: a timer is removed
+// as soon as the service is opened again. Delivery is at least once: a timer is removed
 // after its Fire hook returned nil; when Fire fails it is retried with
 // backoff, up to Config.MaxAttempts times, then dropped with an error log.
 //
@@ -17,7 +17,9 @@
 //
 //   - Config.Fire is called for each due timer; dispatch the app's `timer`
 //     event (Timer.Ref, Person, Conversation; payload from Timer.Event()).
-//     It runs on Run's goroutine: return an error to have the timer retried.
-//   - Run(ctx) must be started by the integrator and stops when ctx is done.
+//     It runs on the service's goroutine: return an error to have the timer
+//     retried.
+//   - Config.Poll starts that goroutine (or call FireDue from the
+//     integrator's own loop); Close stops it and the service.
 //   - Funcs() goes to the runtime's sandbox.Config.Funcs.
 package timer

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -24,7 +25,7 @@ const (
 	DefaultMaxPayload  = 4096                // bytes of payload JSON
 	DefaultMaxAttempts = 5                   // Fire calls before a failing timer is dropped
 	DefaultRetryDelay  = time.Second         // first retry delay, doubled each attempt
-	DefaultPoll        = time.Second         // longest Run sleeps without looking at the store
+	DefaultPoll        = time.Second         // longest the platform's timer loop sleeps without looking at the store (services)
 )
 
 // Errors, wrapped with details; test with errors.Is.
@@ -64,9 +65,12 @@ type Config struct {
 	MaxPayload  int
 	MaxAttempts int
 	RetryDelay  time.Duration
-	Poll        time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Poll, when positive, has the service fire due timers on a goroutine
+	// it owns until Close, sleeping until the soonest is due and at most
+	// Poll; zero leaves firing to the caller (FireDue).
+	Poll   time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service stores timers and fires them. It is safe for concurrent use.
@@ -77,9 +81,14 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	wake   chan struct{}
+
+	stop      context.CancelFunc // ends the loop
+	loop      sync.WaitGroup
+	closeOnce sync.Once
 }
 
-// Open prepares the service on db, creating its buckets.
+// Open prepares the service on db, creating its buckets, and starts firing
+// due timers when Config.Poll is set. Close the service before db.
 func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
@@ -95,9 +104,6 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	}
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = DefaultRetryDelay
-	}
-	if cfg.Poll <= 0 {
-		cfg.Poll = DefaultPoll
 	}
 	s := &Service{db: db, commit: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrQuota, ErrNotFound}}), cfg: cfg, log: cfg.Logger, now: cfg.Now, wake: make(chan struct{}, 1)}
 	if s.log == nil {
@@ -117,7 +123,23 @@ func Open(db *bbolt.DB, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("timer: open store: %w", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	if cfg.Poll > 0 {
+		s.loop.Go(func() { s.run(ctx) })
+	}
 	return s, nil
+}
+
+// Close stops firing timers, waits for the timer being fired, and stops the
+// service's commit loop; the service must not be used after. Calling it
+// again does nothing.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.loop.Wait()
+		s.commit.Close()
+	})
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -335,19 +357,19 @@ func (s *Service) next() (time.Time, bool) {
 	return at, ok
 }
 
-// Run fires due timers until ctx is done. It sleeps until the soonest timer
+// run fires due timers until ctx is done. It sleeps until the soonest timer
 // is due (at most Config.Poll), and wakes early when a timer is set.
-func (s *Service) Run(ctx context.Context) error {
+func (s *Service) run(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		case <-s.wake:
 		}
-		if _, err := s.FireDue(ctx, s.now()); err != nil {
+		if _, err := s.FireDue(ctx, s.now()); err != nil && ctx.Err() == nil {
 			s.log.Error("firing timers", "err", err)
 		}
 		wait := s.cfg.Poll

@@ -204,10 +204,8 @@ func TestSurvivesRestart(t *testing.T) {
 	defer db.Close()
 	f := &fired{}
 	s, _ = timer.Open(db, timer.Config{Fire: f.Fire, Poll: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	// A timer set while Run sleeps wakes it.
+	ctx := context.Background()
+	// A timer set while the loop sleeps wakes it.
 	tm2, _ := s.After(ctx, caller, time.Millisecond, nil)
 	for i := 0; len(f.ids()) < 2; i++ {
 		if i > 5000 {
@@ -215,10 +213,8 @@ func TestSurvivesRestart(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	s.Close()
+	s.Close()
 	ids := f.ids()
 	if ids[0] != tm.ID || ids[1] != tm2.ID {
 		t.Fatalf("fired %v, want %s then %s", ids, tm.ID, tm2.ID)

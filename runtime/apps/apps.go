@@ -21,7 +21,7 @@ import (
 
 // Errors of the router, wrapped with details: host.Error kinds.
 var (
-	ErrAppMismatch  = &host.Error{Status: host.StatusBadRequest, Message: "module's app id differs from the app named in the request"}
+	ErrAppMismatch  = &host.Error{Status: host.StatusBadRequest, Code: "app_id_mismatch", Message: "module's app id differs from the app named in the request"}
 	ErrNotAvailable = &host.Error{Status: host.StatusUnavailable, Message: "app is not available"}          // no live version, or it cannot be loaded
 	ErrWrongOwner   = &host.Error{Status: host.StatusPermissionDenied, Message: "app has another merchant"} // a hook named the wrong merchant
 )
@@ -215,7 +215,10 @@ func (r *Router) sync(ctx context.Context, a *registry.App) error {
 // becomes live, later ones wait for Promote.
 //
 // A module that breaks ABI rules returns *sandbox.CheckError with every
-// violation.
+// violation (kind sandbox.ErrRejected); one that cannot start within its
+// limits, or breaks an ABI rule while starting, returns its
+// *sandbox.LimitError, *TrapError or *ABIError wrapped with
+// sandbox.ErrStartFailed. Every error carries a *host.Error with a Code.
 //
 // Uploads run one at a time: checking and compiling a module keeps a
 // processor busy, and event dispatch must keep the others. An upload waits
@@ -253,6 +256,14 @@ func (r *Router) Upload(ctx context.Context, merchant, uploadedBy, appID string,
 	ref := host.AppRef{Merchant: merchant, App: m.ID, Version: m.Version}
 	sa, err := r.eng.Load(ctx, ref, wasm)
 	if err != nil {
+		var (
+			le *sandbox.LimitError
+			te *sandbox.TrapError
+			ae *sandbox.ABIError
+		)
+		if errors.As(err, &le) || errors.As(err, &te) || errors.As(err, &ae) {
+			err = fmt.Errorf("%w: %w", sandbox.ErrStartFailed, err)
+		}
 		return registry.Version{}, nil, err
 	}
 	v, a, err := r.reg.Add(merchant, uploadedBy, m, wasm)

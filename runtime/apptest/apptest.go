@@ -191,6 +191,7 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Services.Close) // before db's
 	funcs := p.Services.Funcs()
 	for _, f := range opts.Funcs {
 		replaced := false

@@ -7,9 +7,11 @@
 //
 //	q := hostevents.New()
 //	svc, err := services.Open(db, services.Config{Events: q.Push})
-//	go q.Run(ctx, func(ctx context.Context, ev services.Event) error {
+//	// ... once the router is ready:
+//	d := hostevents.NewDeliverer(q, func(ctx context.Context, ev services.Event) error {
 //		return router.DeliverFor(ctx, ev.App, host.AppEvent{...})
 //	})
+//	defer d.Close()
 //
 // # Bounds
 //
@@ -81,10 +83,36 @@ func (q *Queue) Pending() []services.Event {
 	return slices.Clone(q.events)
 }
 
-// Run delivers the events, in order, with deliver, and tells each one's
-// service the outcome (Event.Done), until ctx ends. The events still
-// waiting then are kept by their services for the next start.
-func (q *Queue) Run(ctx context.Context, deliver func(context.Context, services.Event) error) {
+// Deliverer is the goroutine that delivers a Queue's events: New starts
+// it, Close stops it.
+type Deliverer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewDeliverer starts delivering q's events, in order, with deliver, and
+// telling each one's service the outcome (Event.Done), until Close. Start
+// it once whatever deliver reaches (the router, the gateway) is ready; the
+// events pushed before wait in q.
+func NewDeliverer(q *Queue, deliver func(context.Context, services.Event) error) *Deliverer {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Deliverer{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		q.deliver(ctx, deliver)
+	}()
+	return d
+}
+
+// Close stops the delivery and waits for it: the event being delivered
+// sees its context canceled, and the events still waiting are kept by
+// their services for the next start. Calling it again does nothing.
+func (d *Deliverer) Close() {
+	d.cancel()
+	<-d.done
+}
+
+func (q *Queue) deliver(ctx context.Context, deliver func(context.Context, services.Event) error) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -29,24 +29,22 @@ func TestNeverDrops(t *testing.T) {
 	for i := range n {
 		q.Push(context.Background(), timerEvent(fmt.Sprint(i)))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	var got []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		q.Run(ctx, func(_ context.Context, ev services.Event) error {
-			got = append(got, ev.Event.Timer.ID)
-			if len(got) == n {
-				cancel()
-			}
-			return nil
-		})
-	}()
+	all := make(chan struct{})
+	d := hostevents.NewDeliverer(q, func(_ context.Context, ev services.Event) error {
+		got = append(got, ev.Event.Timer.ID)
+		if len(got) == n {
+			close(all)
+		}
+		return nil
+	})
 	select {
-	case <-done:
+	case <-all:
 	case <-time.After(10 * time.Second):
+		d.Close()
 		t.Fatalf("delivered %d of %d", len(got), n)
 	}
+	d.Close()
 	for i, id := range got {
 		if id != fmt.Sprint(i) {
 			t.Fatalf("event %d is %s: out of order", i, id)
@@ -123,26 +121,21 @@ func TestServices(t *testing.T) {
 		t.Fatalf("%d outcomes kept after a stop, want 1", n)
 	}
 
-	// Delivered by Run, even refused by the app: forgotten.
+	// Delivered by the Deliverer, even refused by the app: forgotten.
 	order("k2")
-	runCtx, stop := context.WithCancel(ctx)
 	var mu sync.Mutex
 	var delivered []string
 	fails := 1
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		q.Run(runCtx, func(_ context.Context, ev services.Event) error {
-			mu.Lock()
-			defer mu.Unlock()
-			delivered = append(delivered, ev.Event.Type)
-			if ev.Event.Timer != nil && fails > 0 {
-				fails--
-				return errors.New("app busy")
-			}
-			return errors.New("the app refused it")
-		})
-	}()
+	d := hostevents.NewDeliverer(q, func(_ context.Context, ev services.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		delivered = append(delivered, ev.Event.Type)
+		if ev.Event.Timer != nil && fails > 0 {
+			fails--
+			return errors.New("app busy")
+		}
+		return errors.New("the app refused it")
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for kept() != 1 { // k1 stays: this process never handed it over again
 		if time.Now().After(deadline) {
@@ -161,8 +154,7 @@ func TestServices(t *testing.T) {
 	if _, err := s.Timers.FireDue(ctx, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	stop()
-	<-done
+	d.Close()
 	mu.Lock()
 	defer mu.Unlock()
 	if fmt.Sprint(delivered) != "[payment timer timer]" {

@@ -48,7 +48,7 @@
 // Logs keeps the last LogRing records per app (log lines, guest
 // stdout/stderr, failures with the event that caused them) in memory and
 // Flush persists them. Stats counts events, failures and a latency histogram
-// per version in memory; Flush persists them too. Run flushes periodically;
+// per version in memory; Flush persists them too. Options.FlushEvery flushes periodically;
 // a crash loses at most one period of logs and figures, never an upload or a
 // rollout change, which are written at once.
 package registry

@@ -106,3 +106,35 @@ func TestStats(t *testing.T) {
 	}
 	check(t, open(t, db, registry.Options{}))
 }
+
+// TestFlushEveryAndClose checks the registry's own flusher: records reach
+// the database while it runs, and Close stops it and writes the rest.
+func TestFlushEveryAndClose(t *testing.T) {
+	db := openDB(t)
+	r, err := registry.Open(db, registry.Options{FlushEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := host.AppRef{Merchant: "m", App: "app", Version: "1"}
+	r.AppendLog(ref, registry.LogRecord{Message: "while running"})
+	for i := 0; ; i++ {
+		recs, _ := open(t, db, registry.Options{}).Logs("app", 0, 0)
+		if len(recs) == 1 {
+			break
+		}
+		if i > 5000 {
+			t.Fatal("the flusher never wrote the record")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.AppendLog(ref, registry.LogRecord{Message: "before close"})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if recs, _ := open(t, db, registry.Options{}).Logs("app", 0, 0); len(recs) != 2 || recs[1].Message != "before close" {
+		t.Fatalf("after Close: %+v", recs)
+	}
+}

@@ -19,11 +19,11 @@ import (
 // Errors returned by the registry, wrapped with details: host.Error kinds,
 // so that every edge reads their status with host.StatusOf.
 var (
-	ErrNotFound      = &host.Error{Status: host.StatusNotFound, Message: "not found"}                          // no such app or version
-	ErrNotOwner      = &host.Error{Status: host.StatusConflict, Message: "app id belongs to another merchant"} // the id is taken
-	ErrVersionExists = &host.Error{Status: host.StatusConflict, Message: "version already uploaded"}           // versions are immutable
-	ErrPruned        = &host.Error{Status: host.StatusNotFound, Message: "module was pruned"}                  // metadata kept, bytes gone
-	ErrInvalid       = &host.Error{Status: host.StatusBadRequest, Message: "invalid rollout request"}          // bad percent or version
+	ErrNotFound      = &host.Error{Status: host.StatusNotFound, Message: "not found"}                                                // no such app or version
+	ErrNotOwner      = &host.Error{Status: host.StatusConflict, Code: "app_id_taken", Message: "app id belongs to another merchant"} // the id is taken
+	ErrVersionExists = &host.Error{Status: host.StatusConflict, Code: "version_exists", Message: "version already uploaded"}         // versions are immutable
+	ErrPruned        = &host.Error{Status: host.StatusNotFound, Code: "version_pruned", Message: "module was pruned"}                // metadata kept, bytes gone
+	ErrInvalid       = &host.Error{Status: host.StatusBadRequest, Code: "rollout_invalid", Message: "invalid rollout request"}       // bad percent or version
 	ErrNoLive        = &host.Error{Status: host.StatusNotFound, Message: "app has no live version"}
 )
 
@@ -43,6 +43,10 @@ type Options struct {
 	LogRing      int              // log records kept per app (default 1000)
 	Logger       *slog.Logger     // default: discard
 	Now          func() time.Time // default: time.Now
+	// FlushEvery, when positive, has the registry write the app logs and
+	// figures it keeps in memory to db this often, on a goroutine it owns
+	// until Close; zero leaves flushing to the caller (Flush).
+	FlushEvery time.Duration
 }
 
 // Registry is the app store. It is safe for concurrent use.
@@ -61,6 +65,10 @@ type Registry struct {
 	mu    sync.Mutex
 	logs  map[string]*ring          // app id -> log ring
 	stats map[string]*versionCounts // app\x00version -> figures
+
+	stop      chan struct{} // closed by Close: ends the flusher
+	flusher   sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // App is one app id and its rollout state.
@@ -96,8 +104,9 @@ func (v Version) Ref() host.AppRef {
 	return host.AppRef{Merchant: v.Merchant, App: v.App, Version: v.Version}
 }
 
-// Open prepares the registry's buckets in db and loads the persisted logs
-// and figures. The caller owns db.
+// Open prepares the registry's buckets in db, loads the persisted logs and
+// figures and, with Options.FlushEvery, starts flushing them. The caller
+// owns db and closes the registry before it.
 func Open(db *bbolt.DB, opts Options) (*Registry, error) {
 	if opts.KeepVersions <= 0 {
 		opts.KeepVersions = 10
@@ -111,7 +120,7 @@ func Open(db *bbolt.DB, opts Options) (*Registry, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Registry{db: db, opts: opts, log: opts.Logger,
+	r := &Registry{db: db, opts: opts, log: opts.Logger, stop: make(chan struct{}),
 		cache: map[string]*App{}, logs: map[string]*ring{}, stats: map[string]*versionCounts{}}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketApps, bucketVersions, bucketWasm, bucketPins, bucketLogs, bucketStats} {
@@ -126,6 +135,9 @@ func Open(db *bbolt.DB, opts Options) (*Registry, error) {
 	}
 	if err := r.loadPersisted(); err != nil {
 		return nil, err
+	}
+	if opts.FlushEvery > 0 {
+		r.flusher.Go(r.flushLoop)
 	}
 	return r, nil
 }

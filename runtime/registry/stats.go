@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -215,19 +214,27 @@ func (r *Registry) Flush() error {
 	})
 }
 
-// Run flushes every period until ctx is done, then flushes once more. The
-// caller owns the goroutine that runs it.
-func (r *Registry) Run(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
+// flushLoop flushes every Options.FlushEvery until Close.
+func (r *Registry) flushLoop() {
+	t := time.NewTicker(r.opts.FlushEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return r.Flush()
+		case <-r.stop:
+			return
 		case <-t.C:
 			if err := r.Flush(); err != nil {
 				r.log.Error("flush app logs and figures", "err", err)
 			}
 		}
 	}
+}
+
+// Close stops the flusher, waits for it, and flushes once more; the
+// registry must not be used after. It does not close db. Calling it again
+// only flushes.
+func (r *Registry) Close() error {
+	r.closeOnce.Do(func() { close(r.stop) })
+	r.flusher.Wait()
+	return r.Flush()
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/meter"
+	"github.com/passerelle/passerelle/runtime/sandbox/report"
 )
 
 // App is one loaded version of a mini-app: its own wazero Runtime (with the
@@ -51,22 +52,8 @@ type App struct {
 	}
 }
 
-// PoolStats are an app's instance and failure counters.
-type PoolStats struct {
-	Size      int    // most instances that may exist at once (Config.PoolSize)
-	Idle      int    // instantiated and waiting for an event
-	Busy      int    // running an event
-	Events    uint64 // events dispatched
-	Created   uint64 // instances made
-	Discarded uint64 // instances closed: after a failure, when recycled, or by Close
-	Recycled  uint64 // instances closed after an event because their memory grew past the soft threshold
-	Traps     uint64 // events that trapped (or failed to instantiate)
-	Deadlines uint64 // events stopped at their deadline
-	Memory    uint64 // events that failed at the memory cap
-	Quotas    uint64 // events stopped for host calls, call, event or log bytes, fuel or call depth
-	ABI       uint64 // events stopped for an ABI violation
-	Guest     uint64 // events whose on_event returned non-zero (instance kept)
-}
+// PoolStats are an app's instance and failure counters (package report).
+type PoolStats = report.PoolStats
 
 // Event is one event to dispatch.
 type Event struct {

@@ -13,45 +13,15 @@ import (
 
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/meter"
+	"github.com/passerelle/passerelle/runtime/sandbox/report"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
-// Report is what Check found in a module.
-type Report struct {
-	Manifest   *host.Manifest // nil when missing or invalid
-	Imports    []string       // "module.name" of every imported function
-	Exports    []string       // names of every exported function and memory
-	Violations []Violation    // empty when the module may be loaded
-}
+// Report is what Check found in a module (package report: wazero-free).
+type Report = report.Report
 
-// OK reports whether the module has no violations.
-func (r *Report) OK() bool { return len(r.Violations) == 0 }
-
-// Violation is one broken rule. Rule ids are stable:
-//
-//	module.empty       the file has 0 bytes
-//	module.invalid     not a WebAssembly module, or one wazero rejects
-//	module.unsupported uses a proposal the metering cannot instrument
-//	module.limit       the module declares more than a module limit allows
-//	                   (ModuleLimits); it is not compiled
-//	manifest.missing   no passerelle.manifest custom section
-//	manifest.invalid   the manifest is not valid JSON or breaks a rule
-//	limits.max         the manifest asks for more than a limit's ceiling (Config.Max or BuiltinMax)
-//	memory.limit       the module declares more memory than its limit
-//	export.memory      no exported memory named "memory"
-//	export.on_event    no passerelle_v1_on_event export
-//	export.signature   an ABI export has the wrong signature
-//	export.start       the module exports _start (a command, not a reactor)
-//	import.unknown     an import the host does not offer
-//	import.wasi        a WASI preview 1 function the host does not offer (files, sockets)
-//	import.signature   an offered import imported with the wrong signature
-//	import.permission  a host operation the manifest does not grant
-type Violation struct {
-	Rule    string // stable id, e.g. "export.on_event", "import.unknown", "import.permission"
-	Where   string // e.g. `import "env"."foo"`
-	Problem string // what is wrong
-	Fix     string // how to fix it
-}
+// Violation is one broken rule; report.Violation lists the rule ids.
+type Violation = report.Violation
 
 // Check validates a module against ABI v1 and its manifest without running
 // it. Problems with the module are reported in the Report, not as an error.

@@ -87,7 +87,11 @@
 // Dispatch returns *LimitError, *TrapError, *ABIError (a pointer outside
 // memory, a request that is not UTF-8 JSON), *GuestError (on_event returned
 // non-zero) or ErrClosed. Load returns *CheckError with every violation
-// Check would report. Failures are also sent to Config.AppLog with source
+// Check would report. These types live in package report (aliased here), so
+// that a caller that only reads them builds without wazero; ErrClosed and
+// *CheckError carry a *host.Error (unavailable; bad_request with Code
+// "module_rejected"), and ErrStartFailed ("module_failed") is the kind a
+// loader wraps a start failure with. Failures are also sent to Config.AppLog with source
 // "failure".
 //
 // # Host calls

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
-	"github.com/passerelle/passerelle/gateway/connector/whatsapp/metasim"
 )
 
 // Over a real socket: the simulator signs and delivers as Meta does, the

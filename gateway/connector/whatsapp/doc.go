@@ -59,7 +59,7 @@
 // connection) is ClassUnknown and is not retried here, since the message
 // may have gone.
 //
-// Package metasim plays Meta's side for tests and demos: it validates
+// Package metasim (gateway/connector/metasim) plays Meta's side for tests and demos: it validates
 // requests as Meta documents them (independently of this package), answers
 // in Meta's shapes, injects any error code, applies the pair rate limit,
 // and signs and delivers webhooks.

@@ -6,7 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+
+	"github.com/passerelle/passerelle/gateway/connector"
 )
 
 // Kind is what an Event is.
@@ -150,22 +151,8 @@ type wireError struct {
 	} `json:"error_data"`
 }
 
-// flexTime is a unix time Meta sends as a string of digits; a number is
-// accepted too, anything else reads as 0.
-type flexTime int64
-
-func (t *flexTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) != nil {
-		s = string(b)
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		n = 0
-	}
-	*t = flexTime(n)
-	return nil
-}
+// flexTime is a unix time as Meta sends it.
+type flexTime = connector.UnixTime
 
 func providerErrors(ws []wireError) []ProviderError {
 	if len(ws) == 0 {

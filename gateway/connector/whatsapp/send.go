@@ -1,27 +1,24 @@
 package whatsapp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/passerelle/passerelle/gateway/connector"
 )
 
-// Defaults of ClientConfig.
+// Defaults of ClientConfig (connector's).
 const (
-	DefaultBaseURL     = "https://graph.facebook.com"
-	DefaultVersion     = "v23.0"
-	DefaultTimeout     = 15 * time.Second
-	DefaultMaxAttempts = 4
-	DefaultBackoff     = time.Second
-	maxResponse        = 1 << 20
+	DefaultBaseURL     = connector.DefaultBaseURL
+	DefaultVersion     = connector.DefaultVersion
+	DefaultTimeout     = connector.DefaultTimeout
+	DefaultMaxAttempts = connector.DefaultMaxAttempts
+	DefaultBackoff     = connector.DefaultBackoff
 )
 
 // ClientConfig is what the Send API client of one business number needs.
@@ -45,10 +42,7 @@ type ClientConfig struct {
 // Client sends messages through the Cloud API's messages endpoint. It is
 // safe for concurrent use.
 type Client struct {
-	url   string
-	token string
-	cfg   ClientConfig
-	http  *http.Client
+	s *connector.Sender
 }
 
 // NewClient returns a client for cfg.
@@ -59,34 +53,36 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("whatsapp: the access token is empty; create a system user token with whatsapp_business_messaging")
 	}
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+	s, err := connector.NewSender(connector.SenderConfig{
+		Network:     "whatsapp",
+		BaseURL:     cfg.BaseURL,
+		Version:     cfg.Version,
+		Path:        cfg.PhoneNumberID + "/messages",
+		Token:       cfg.Token,
+		Timeout:     cfg.Timeout,
+		MaxAttempts: cfg.MaxAttempts,
+		Backoff:     cfg.Backoff,
+		HTTP:        cfg.HTTP,
+		Classify:    func(code, _ int) Class { return Classify(code) },
+		ID:          messageID,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if _, err := url.Parse(cfg.BaseURL); err != nil {
-		return nil, fmt.Errorf("whatsapp: base URL: %w", err)
+	return &Client{s: s}, nil
+}
+
+// messageID reads the wamid of a 200 answer: {"messages": [{"id"}]}.
+func messageID(b []byte) (string, bool) {
+	var ok struct {
+		Messages []struct {
+			ID string `json:"id"`
+		} `json:"messages"`
 	}
-	if cfg.Version == "" {
-		cfg.Version = DefaultVersion
+	if json.Unmarshal(b, &ok) != nil || len(ok.Messages) == 0 {
+		return "", false
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.Backoff <= 0 {
-		cfg.Backoff = DefaultBackoff
-	}
-	hc := cfg.HTTP
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	return &Client{
-		url:   strings.TrimRight(cfg.BaseURL, "/") + "/" + cfg.Version + "/" + cfg.PhoneNumberID + "/messages",
-		token: cfg.Token,
-		cfg:   cfg,
-		http:  hc,
-	}, nil
+	return ok.Messages[0].ID, true
 }
 
 // Send validates m against the documented limits and sends it to the
@@ -108,102 +104,24 @@ func (c *Client) Send(ctx context.Context, to string, m Message) (string, error)
 	if err != nil {
 		return "", err
 	}
-	wait := c.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		id, err := c.post(ctx, raw)
-		var e *Error
-		if err == nil || !errors.As(err, &e) || !e.Retry() || attempt >= c.cfg.MaxAttempts {
-			return id, err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", err
-		case <-t.C:
-		}
-		wait *= 2
-	}
-}
-
-func (c *Client) post(ctx context.Context, raw []byte) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(raw))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", &Error{Class: ClassUnknown, Message: "the request failed and the message may or may not have been sent: " + err.Error()}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return "", &Error{Class: ClassUnknown, HTTPStatus: resp.StatusCode, Message: "reading the answer failed; the message may have been sent: " + err.Error()}
-	}
-	if resp.StatusCode == http.StatusOK {
-		var ok struct {
-			Messages []struct {
-				ID string `json:"id"`
-			} `json:"messages"`
-		}
-		if json.Unmarshal(b, &ok) != nil || len(ok.Messages) == 0 || ok.Messages[0].ID == "" {
-			return "", &Error{Class: ClassUnknown, HTTPStatus: 200, Message: "Meta answered 200 without a message id; the message may have been sent"}
-		}
-		return ok.Messages[0].ID, nil
-	}
-	return "", decodeError(resp.StatusCode, b)
-}
-
-// decodeError reads Meta's error shape: {"error": {"message", "type",
-// "code", "error_data": {"details"}, "fbtrace_id"}}.
-func decodeError(status int, b []byte) *Error {
-	var w struct {
-		Error struct {
-			Message   string `json:"message"`
-			Type      string `json:"type"`
-			Code      int    `json:"code"`
-			ErrorData struct {
-				Details string `json:"details"`
-			} `json:"error_data"`
-			FBTraceID string `json:"fbtrace_id"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(b, &w) != nil || w.Error.Code == 0 && w.Error.Message == "" {
-		e := &Error{Class: ClassInvalid, HTTPStatus: status, Message: "Meta answered " + strconv.Itoa(status) + " without an error body"}
-		if status >= 500 || status == http.StatusTooManyRequests {
-			e.Class = ClassTransient
-		}
-		return e
-	}
-	return &Error{
-		Class:      Classify(w.Error.Code),
-		Code:       w.Error.Code,
-		HTTPStatus: status,
-		Message:    w.Error.Message,
-		Details:    w.Error.ErrorData.Details,
-		Trace:      w.Error.FBTraceID,
-	}
+	return c.s.Send(ctx, raw)
 }
 
 // Class is what a Send API error means for the sender.
-type Class string
+type Class = connector.Class
 
-// Classes of errors.
+// Classes of errors, with the WhatsApp codes they stand for.
 const (
-	ClassThrottled     Class = "throttled"     // too many messages (per number, per pair, per app): retry after a backoff
-	ClassTransient     Class = "transient"     // Meta's service failed: retry after a backoff
-	ClassWindowClosed  Class = "window_closed" // 131047: the 24-hour window is closed; only a template may go now
-	ClassUndeliverable Class = "undeliverable" // 131026 and kin: this person cannot receive it; do not retry
-	ClassConsent       Class = "consent"       // 131050: the person stopped marketing messages from this business
-	ClassAuth          Class = "auth"          // 190, 0, 10, 200-299: the token or its permissions; fix the connection
-	ClassPolicy        Class = "policy"        // 131048, 131049, 368...: Meta limits this business; do not retry now
-	ClassTemplate      Class = "template"      // 132xxx: the template is missing, paused or does not fit its parameters
-	ClassInvalid       Class = "invalid"       // the request itself is wrong (100, 131008, 131009...)
-	ClassUnknown       Class = "unknown"       // no answer, or a code this package does not know
+	ClassThrottled     = connector.ClassThrottled     // 130429, 131056, 4, 80007: retry after a backoff
+	ClassTransient     = connector.ClassTransient     // 1, 2, 131000, 131016, 133004: retry after a backoff
+	ClassWindowClosed  = connector.ClassWindowClosed  // 131047: the 24-hour window is closed; only a template may go now
+	ClassUndeliverable = connector.ClassUndeliverable // 131026 and kin: this person cannot receive it; do not retry
+	ClassConsent       = connector.ClassConsent       // 131050: the person stopped marketing messages from this business
+	ClassAuth          = connector.ClassAuth          // 190, 0, 10, 200-299: the token or its permissions; fix the connection
+	ClassPolicy        = connector.ClassPolicy        // 131048, 131049, 368...: Meta limits this business; do not retry now
+	ClassTemplate      = connector.ClassTemplate      // 132xxx: the template is missing, paused or does not fit its parameters
+	ClassInvalid       = connector.ClassInvalid       // the request itself is wrong (100, 131008, 131009...)
+	ClassUnknown       = connector.ClassUnknown       // no answer, or a code this package does not know
 )
 
 // codes maps Meta's documented codes to classes (WhatsApp Cloud API error
@@ -231,28 +149,6 @@ func Classify(code int) Class {
 	return ClassUnknown
 }
 
-// Error is a Send API failure.
-type Error struct {
-	Class      Class
-	Code       int    // Meta's code (0 when Meta gave none)
-	HTTPStatus int    // 0 when no answer came
-	Message    string // Meta's message, or what went wrong
-	Details    string // Meta's error_data.details
-	Trace      string // fbtrace_id, for Meta's support
-}
-
-func (e *Error) Error() string {
-	s := fmt.Sprintf("whatsapp send: %s", e.Class)
-	if e.Code != 0 {
-		s += fmt.Sprintf(" (code %d)", e.Code)
-	}
-	s += ": " + e.Message
-	if e.Details != "" {
-		s += ": " + e.Details
-	}
-	return s
-}
-
-// Retry reports whether the same request may be sent again after a
-// backoff: Meta refused it for throughput or a passing failure.
-func (e *Error) Retry() bool { return e.Class == ClassThrottled || e.Class == ClassTransient }
+// Error is a Send API failure (connector.Error: Class, Code, HTTPStatus,
+// Message, Details, Trace; Retry).
+type Error = connector.Error

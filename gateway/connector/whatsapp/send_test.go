@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
-	"github.com/passerelle/passerelle/gateway/connector/whatsapp/metasim"
 )
 
 const (

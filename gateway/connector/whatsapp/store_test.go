@@ -10,8 +10,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
-	"github.com/passerelle/passerelle/gateway/connector/whatsapp/metasim"
 )
 
 // clock is a settable time for retention tests.

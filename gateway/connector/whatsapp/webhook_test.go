@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
-	"github.com/passerelle/passerelle/gateway/connector/whatsapp/metasim"
 )
 
 const (

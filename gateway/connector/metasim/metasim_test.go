@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/passerelle/passerelle/gateway/connector/whatsapp/metasim"
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 )
 
 const (

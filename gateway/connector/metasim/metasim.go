@@ -1,17 +1,21 @@
-// Package metasim plays Meta's WhatsApp Cloud API for tests and demos: it
-// serves the Send API's messages endpoint, checks requests as Meta
-// documents them (token, phone number id, body shape, the limits of each
-// message type) and answers in Meta's shapes, errors included; a test can
-// make it refuse the next sends with any code, and throttle messages to
-// one person (Meta's pair rate limit). It signs and delivers webhook
-// notifications as Meta does.
+// Package metasim plays Meta's business messaging APIs for tests and
+// demos. Server is the WhatsApp Cloud API: it serves the messages
+// endpoint, checks requests as Meta documents them (token, phone number
+// id, body shape, the limits of each message type) and answers in Meta's
+// shapes, errors included; a test can make it refuse the next sends with
+// any code, and throttle messages to one person (Meta's pair rate limit).
+// MessengerServer is the Messenger Platform's Send API for a Page or an
+// Instagram account: the same checks against Messenger's limits (quick
+// replies, generic templates, messaging types and tags), injected codes
+// with their subcodes, and, when asked, the 24-hour and 7-day
+// (HUMAN_AGENT) windows. Sign and Deliver sign and post webhook
+// notifications as Meta does, for either network.
 //
-// It does not import the connector: it checks what Meta checks, from
-// Meta's documentation, not what the connector happens to send.
+// It does not import the connectors: it checks what Meta checks, from
+// Meta's documentation, not what a connector happens to send.
 //
-// It is the seed of the local Meta simulator: the phone-like pages, the
-// status webhooks that follow a send and Messenger and Instagram come on
-// top of it.
+// It is the seed of the local Meta simulator: the phone-like pages and
+// the status webhooks that follow a send come on top of it.
 package metasim
 
 import (

@@ -1,0 +1,129 @@
+// Package messenger is the foundation of the connector to the Messenger
+// Platform, which carries both Facebook Messenger (a Page; people are
+// page-scoped ids, PSIDs) and Instagram messaging (a professional account;
+// people are Instagram-scoped ids, IGSIDs). The two share the webhook and
+// Send API shapes; Network says which one a connection serves, and the
+// few differences (Instagram's text limit, its tags, read by mid) are
+// handled here. The gateway's server does not use it yet; the wiring is
+// described below.
+//
+// # Inbound
+//
+// NewWebhook returns the http.Handler of one connection, built on
+// connector.Webhook: GET verification with hub.verify_token,
+// X-Hub-Signature-256 checked in constant time over the raw body, bodies
+// bounded, 200 only after every event is recorded (503 otherwise, and Meta
+// delivers again).
+//
+// Parse turns a notification (object "page" or "instagram",
+// entry[].messaging[]) into Events: text, quick replies (the title as
+// Text, quick_reply.payload as Payload), postbacks (title, payload, mid),
+// opt-ins (notification messages: the token, frequency, expiry, and the
+// STOP/RESUME status), reads (watermark on Messenger, mid on Instagram),
+// deliveries (mids, watermark), reactions and echoes (the business's own
+// messages, from any app or the Page inbox, which the merchant inbox
+// needs to show what an agent typed in Meta's tools). Everything else is
+// KindUnsupported with its name in Raw: attachments ("attachment:image"),
+// deleted messages, referrals, handover events, standby (the conversation
+// belongs to another app), changes fields such as Instagram comments, an
+// entry without messaging, an empty entry list; never dropped, never a
+// panic (FuzzParse). Keys repeat across redeliveries: "mid:" the message
+// id, "postback:" its mid, "read:"/"delivery:" the person and the
+// watermark, "reaction:" the mid, the person, the action and the time,
+// "optin:" the person, the time, the type and the status; a hash of the
+// body and the event's place for what carries no id.
+//
+// Store is connector.Store on bbolt (buckets messenger.seen,
+// messenger.expiry, messenger.inbox): each key remembered for 7 days by
+// default, across restarts, and new events in an inbox in the order
+// recorded. It can share a database file with the WhatsApp store.
+//
+// # Outbound
+//
+// Client posts to {base}/{version}/me/messages with the Page token as a
+// bearer token (not in the URL, where proxies log it). Message carries
+// the messaging_type (RESPONSE by default, UPDATE, MESSAGE_TAG with a
+// Tag), text or a generic template (Cards), and quick replies; it is
+// checked before anything is sent (a *LimitError names the field): text
+// of 2000 characters on Messenger and 1000 bytes on Instagram; 1 to 13
+// quick replies, titles of 20, payloads of 1000; 1 to 10 elements, titles
+// and subtitles of 80, at most 3 buttons each, button titles of 20, each a
+// postback (payload) or a URL; a tag only with MESSAGE_TAG, and only
+// HUMAN_AGENT on Instagram. Meta's refusals become an *Error with a
+// connector.Class from the code and subcode (subcodes first: Meta reuses
+// codes 10, 100 and 200): 613, 4, 32 and 80006 (rate limits) and 1, 2,
+// 1200 (passing failures) are retried with a doubling backoff up to
+// ClientConfig.MaxAttempts; 10 with 2018278 or 2018065 (outside the
+// allowed window) is ClassWindowClosed; 551 and 1545041 (the person is not
+// available), 100 with 2018001 (no matching user) are ClassUndeliverable;
+// 190, 102 and the 200s are ClassAuth; 368 ClassPolicy; 100 otherwise
+// ClassInvalid. A request without an answer is ClassUnknown and is not
+// retried, since the message may have gone.
+//
+// metasim.MessengerServer plays the Send API for tests and demos,
+// checking requests from Meta's documentation independently of this
+// package, injecting any code and subcode, and applying the 24-hour and
+// HUMAN_AGENT windows when asked.
+//
+// # What the wiring needs
+//
+//   - A connection store: Page id (or Instagram account id), Page token,
+//     app secret and verify token per merchant, encrypted at rest,
+//     rotatable; routes /webhooks/messenger/{connection} and
+//     /webhooks/instagram/{connection} serving that connection's Webhook.
+//   - A consumer of the inbox: PSID or IGSID to platform person (a linked
+//     surface account), the 24-hour window opened in host/consent by each
+//     message, postback and quick reply, the app event through the
+//     runtime, a polite answer to unsupported kinds (an image: "I can only
+//     read text here"), echoes with an app id other than ours shown in the
+//     merchant inbox as an agent's message.
+//   - The merchant inbox: an agent's answer goes as MESSAGE_TAG with
+//     HumanAgent, which Meta allows up to 7 days after the person's last
+//     message (on Messenger and Instagram alike); past that, or for the
+//     app's own messages past 24 hours, ClassWindowClosed becomes a coded
+//     refusal to the app. HUMAN_AGENT is for a person's answers only,
+//     never an app's automated ones.
+//   - Consent: an opt-in's notification messages token is the consent to
+//     send outside the window on that topic, until its expiry or a "STOP
+//     NOTIFICATIONS" opt-in event (record both in the consent ledger;
+//     Meta's one-time notification, one_time_notif_token, is read the same
+//     way); ClassUndeliverable feeds the ledger too.
+//   - A durable outbox per connection in front of Client, with an
+//     idempotency key per message, that resolves ClassUnknown outcomes
+//     from echoes and deliveries before sending again, and a rate limiter
+//     per Page so that 613 is rare rather than routine.
+//   - Rendering: gateway/surface's Messenger and Instagram renderings
+//     produce quick replies and generic templates within these limits,
+//     and the numbered menu where a card does not fit; host prompts
+//     (payment, consent) use postback payloads only the host mints.
+//   - Deliveries and reads to the app as message states, and metrics per
+//     connector (events, duplicates, sends by class and code, retries).
+//
+// # Sources
+//
+// Meta's Messenger Platform and Instagram documentation, on which the
+// shapes, limits and codes here are based:
+//
+//   - Webhook events (messages, postbacks, optins, reads, deliveries,
+//     reactions, echoes, standby): https://developers.facebook.com/docs/messenger-platform/reference/webhook-events
+//     and https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events
+//   - messaging_optins (notification messages token, frequency, expiry,
+//     status): https://developers.facebook.com/docs/messenger-platform/reference/webhook-events/messaging_optins/
+//   - Instagram messaging webhooks and examples (object "instagram"):
+//     https://developers.facebook.com/docs/instagram-messaging/webhooks and
+//     https://developers.facebook.com/docs/instagram-platform/webhooks/examples/
+//   - Send API reference (messaging_type, tag, the response shape):
+//     https://developers.facebook.com/docs/messenger-platform/reference/send-api
+//   - Sending messages (the 24-hour window, message tags, HUMAN_AGENT):
+//     https://developers.facebook.com/docs/messenger-platform/send-messages
+//   - Quick replies (up to 13; Instagram: 13 of 20 characters):
+//     https://developers.facebook.com/docs/messenger-platform/reference/buttons/quick-replies
+//     and https://developers.facebook.com/docs/messenger-platform/instagram/features/quick-replies
+//   - Generic template (10 elements, titles and subtitles of 80, 3
+//     buttons): https://developers.facebook.com/documentation/business-messaging/messenger-platform/send-messages/template/generic
+//   - Instagram send message: https://developers.facebook.com/documentation/business-messaging/instagram-messaging/features/send-message
+//   - Error codes (the error shape with error_subcode, each code):
+//     https://developers.facebook.com/documentation/business-messaging/messenger-platform/error-codes
+//   - Webhook verification and payload signatures (shared with WhatsApp):
+//     https://developers.facebook.com/docs/graph-api/webhooks/getting-started
+package messenger

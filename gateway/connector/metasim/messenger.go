@@ -1,0 +1,304 @@
+package metasim
+
+import (
+	"crypto/hmac"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Messenger Platform windows: a person's last message opens 24 hours for
+// RESPONSE and UPDATE, and 7 days for the HUMAN_AGENT tag.
+const (
+	StandardWindow   = 24 * time.Hour
+	HumanAgentWindow = 7 * 24 * time.Hour
+)
+
+// MessengerConfig is the Page (or Instagram account) the simulator plays.
+type MessengerConfig struct {
+	Instagram bool   // Instagram's limits (text of 1000 bytes, HUMAN_AGENT the only tag)
+	Token     string // the Page access token it accepts
+	// Windows, when set, refuses a send to a person outside the window
+	// their last message (Inbound) opened, with code 10 and subcode
+	// 2018278 as Meta does; a person who never wrote is outside.
+	Windows bool
+	Now     func() time.Time // time.Now if nil
+}
+
+// MessengerSent is a message the simulator accepted.
+type MessengerSent struct {
+	ID            string          // the mid it answered
+	To            string          // recipient.id
+	MessagingType string          // RESPONSE, UPDATE, MESSAGE_TAG
+	Tag           string          // with MESSAGE_TAG
+	Body          json.RawMessage // the request body as received
+}
+
+// Fault is an error the simulator answers a send with.
+type Fault struct{ Code, Subcode int }
+
+// MessengerServer plays the Messenger Platform's Send API (POST
+// /{version}/me/messages, or /{version}/{page-id}/messages); it is an
+// http.Handler and safe for concurrent use.
+type MessengerServer struct {
+	cfg MessengerConfig
+
+	mu      sync.Mutex
+	sent    []MessengerSent
+	fails   []Fault
+	inbound map[string]time.Time
+	seq     int
+}
+
+// NewMessenger returns a Messenger Platform simulator for cfg.
+func NewMessenger(cfg MessengerConfig) *MessengerServer {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &MessengerServer{cfg: cfg, inbound: map[string]time.Time{}}
+}
+
+// FailNext makes the next len(faults) sends fail with these codes, in
+// order, in Meta's error shape (after the request is checked).
+func (s *MessengerServer) FailNext(faults ...Fault) {
+	s.mu.Lock()
+	s.fails = append(s.fails, faults...)
+	s.mu.Unlock()
+}
+
+// Inbound records that person wrote at t: it opens the windows.
+func (s *MessengerServer) Inbound(person string, t time.Time) {
+	s.mu.Lock()
+	s.inbound[person] = t
+	s.mu.Unlock()
+}
+
+// Sent returns the messages accepted so far.
+func (s *MessengerServer) Sent() []MessengerSent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]MessengerSent(nil), s.sent...)
+}
+
+var messengerPathRE = regexp.MustCompile(`^/v[0-9]+\.[0-9]+/[^/]+/messages$`)
+
+// graphFaults are Meta's answers to the codes tests inject most.
+var graphFaults = map[Fault]refusal{
+	{613, 0}:       {400, "(#613) Calls to this api have exceeded the rate limit.", ""},
+	{4, 0}:         {400, "(#4) Application request limit reached", ""},
+	{32, 0}:        {400, "(#32) Page request limit reached", ""},
+	{2, 0}:         {500, "An unexpected error has occurred. Please retry your request later.", ""},
+	{10, 2018278}:  {400, "(#10) This message is sent outside of allowed window.", ""},
+	{551, 1545041}: {400, "(#551) This person isn't available right now.", ""},
+	{190, 0}:       {401, "Invalid OAuth access token.", ""},
+	{100, 2018001}: {400, "(#100) No matching user found", ""},
+	{1200, 0}:      {500, "(#1200) Temporary send message failure. Please try again later", ""},
+	{368, 1390008}: {400, "(#368) You are temporarily blocked from sending messages.", ""},
+}
+
+// ServeHTTP serves the Send API.
+func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !messengerPathRE.MatchString(r.URL.Path) {
+		graphError(w, 400, Fault{Code: 100}, "Unknown path components: "+r.URL.Path)
+		return
+	}
+	if r.Method != http.MethodPost {
+		graphError(w, 400, Fault{Code: 100}, "Unsupported get request.")
+		return
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		tok = r.URL.Query().Get("access_token")
+	}
+	if tok == "" {
+		graphError(w, 400, Fault{Code: 2500}, "An active access token must be used to query information about the current user.")
+		return
+	}
+	if !hmac.Equal([]byte(tok), []byte(s.cfg.Token)) {
+		graphError(w, 401, Fault{Code: 190}, "Invalid OAuth access token - Cannot parse access token")
+		return
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		graphError(w, 400, Fault{Code: 100}, "Invalid parameter: "+err.Error())
+		return
+	}
+	var req map[string]any
+	if err := json.Unmarshal(raw, &req); err != nil {
+		graphError(w, 400, Fault{Code: 100}, "(#100) Invalid parameter: the body is not a JSON object: "+err.Error())
+		return
+	}
+	to, typ, tag, err := s.check(req)
+	if err != nil {
+		graphError(w, 400, Fault{Code: 100}, "(#100) "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.fails) > 0 {
+		f := s.fails[0]
+		s.fails = s.fails[1:]
+		rf, ok := graphFaults[f]
+		if !ok {
+			rf = refusal{400, fmt.Sprintf("(#%d) Simulated error", f.Code), ""}
+		}
+		graphError(w, rf.status, f, rf.message)
+		return
+	}
+	if s.cfg.Windows {
+		window := StandardWindow
+		if tag == "HUMAN_AGENT" {
+			window = HumanAgentWindow
+		}
+		if t, ok := s.inbound[to]; typ != "MESSAGE_TAG" || tag == "HUMAN_AGENT" {
+			if !ok || s.cfg.Now().Sub(t) > window {
+				graphError(w, 400, Fault{10, 2018278}, graphFaults[Fault{10, 2018278}].message)
+				return
+			}
+		}
+	}
+	s.seq++
+	id := fmt.Sprintf("m_sim%d_%s", s.seq, to)
+	s.sent = append(s.sent, MessengerSent{ID: id, To: to, MessagingType: typ, Tag: tag, Body: raw})
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to, "message_id": id})
+}
+
+func graphError(w http.ResponseWriter, status int, f Fault, message string) {
+	e := map[string]any{"message": message, "type": "OAuthException", "code": f.Code, "fbtrace_id": fmt.Sprintf("Asim%d", f.Code)}
+	if f.Subcode != 0 {
+		e["error_subcode"] = f.Subcode
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": e})
+}
+
+// Messenger Platform limits, from the Send API, quick replies and generic
+// template references.
+const (
+	msgrMaxText        = 2000
+	igMaxTextBytes     = 1000
+	msgrMaxQuick       = 13
+	msgrMaxQuickTitle  = 20
+	msgrMaxElements    = 10
+	msgrMaxElemTitle   = 80
+	msgrMaxElemSub     = 80
+	msgrMaxButtons     = 3
+	msgrMaxButtonTitle = 20
+)
+
+// check validates a Send API body as Meta documents it.
+func (s *MessengerServer) check(req map[string]any) (to, typ, tag string, err error) {
+	rc, _ := req["recipient"].(map[string]any)
+	to = str(rc["id"])
+	if to == "" {
+		return "", "", "", fmt.Errorf("recipient.id is required")
+	}
+	typ, tag = str(req["messaging_type"]), str(req["tag"])
+	switch typ {
+	case "RESPONSE", "UPDATE":
+		if tag != "" {
+			return "", "", "", fmt.Errorf("tag is only allowed with messaging_type MESSAGE_TAG")
+		}
+	case "MESSAGE_TAG":
+		ok := tag == "HUMAN_AGENT" || !s.cfg.Instagram && (tag == "CONFIRMED_EVENT_UPDATE" || tag == "POST_PURCHASE_UPDATE" || tag == "ACCOUNT_UPDATE")
+		if !ok {
+			return "", "", "", fmt.Errorf("tag %q is not valid for messaging_type MESSAGE_TAG", tag)
+		}
+	default:
+		return "", "", "", fmt.Errorf("messaging_type must be RESPONSE, UPDATE or MESSAGE_TAG, is %q", typ)
+	}
+	msg, _ := req["message"].(map[string]any)
+	if msg == nil {
+		return "", "", "", fmt.Errorf("message is required")
+	}
+	text, hasText := msg["text"]
+	att, hasAtt := msg["attachment"].(map[string]any)
+	switch {
+	case hasText == hasAtt:
+		return "", "", "", fmt.Errorf("message must have exactly one of text and attachment")
+	case hasText && s.cfg.Instagram:
+		if n := len(str(text)); n == 0 || n > igMaxTextBytes {
+			return "", "", "", fmt.Errorf("message.text must have 1 to %d bytes on Instagram, has %d", igMaxTextBytes, n)
+		}
+	case hasText:
+		if err := length("message.text", str(text), 1, msgrMaxText); err != nil {
+			return "", "", "", err
+		}
+	default:
+		if err := checkTemplate(att); err != nil {
+			return "", "", "", err
+		}
+	}
+	if q, ok := msg["quick_replies"]; ok {
+		qs, _ := q.([]any)
+		if len(qs) < 1 || len(qs) > msgrMaxQuick {
+			return "", "", "", fmt.Errorf("message.quick_replies must have 1 to %d items, has %d", msgrMaxQuick, len(qs))
+		}
+		for i, x := range qs {
+			qr, _ := x.(map[string]any)
+			if str(qr["content_type"]) != "text" {
+				continue // user_phone_number, user_email carry no title
+			}
+			if err := length(fmt.Sprintf("quick_replies[%d].title", i), str(qr["title"]), 1, msgrMaxQuickTitle); err != nil {
+				return "", "", "", err
+			}
+			if str(qr["payload"]) == "" {
+				return "", "", "", fmt.Errorf("quick_replies[%d].payload is required for a text quick reply", i)
+			}
+		}
+	}
+	return to, typ, tag, nil
+}
+
+func checkTemplate(att map[string]any) error {
+	if str(att["type"]) != "template" {
+		return fmt.Errorf("message.attachment.type %q is not one the simulator serves (template)", str(att["type"]))
+	}
+	p, _ := att["payload"].(map[string]any)
+	if str(p["template_type"]) != "generic" {
+		return fmt.Errorf("template_type %q is not one the simulator serves (generic)", str(p["template_type"]))
+	}
+	els, _ := p["elements"].([]any)
+	if len(els) < 1 || len(els) > msgrMaxElements {
+		return fmt.Errorf("elements must have 1 to %d items, has %d", msgrMaxElements, len(els))
+	}
+	for i, x := range els {
+		el, _ := x.(map[string]any)
+		if err := length(fmt.Sprintf("elements[%d].title", i), str(el["title"]), 1, msgrMaxElemTitle); err != nil {
+			return err
+		}
+		if err := length(fmt.Sprintf("elements[%d].subtitle", i), str(el["subtitle"]), 0, msgrMaxElemSub); err != nil {
+			return err
+		}
+		bs, _ := el["buttons"].([]any)
+		if len(bs) > msgrMaxButtons {
+			return fmt.Errorf("elements[%d].buttons must have at most %d items, has %d", i, msgrMaxButtons, len(bs))
+		}
+		for j, y := range bs {
+			b, _ := y.(map[string]any)
+			if err := length(fmt.Sprintf("elements[%d].buttons[%d].title", i, j), str(b["title"]), 1, msgrMaxButtonTitle); err != nil {
+				return err
+			}
+			switch str(b["type"]) {
+			case "postback":
+				if str(b["payload"]) == "" {
+					return fmt.Errorf("elements[%d].buttons[%d].payload is required for a postback button", i, j)
+				}
+			case "web_url":
+				if str(b["url"]) == "" {
+					return fmt.Errorf("elements[%d].buttons[%d].url is required for a web_url button", i, j)
+				}
+			default:
+				return fmt.Errorf("elements[%d].buttons[%d].type %q is not one the simulator serves (postback, web_url)", i, j, str(b["type"]))
+			}
+		}
+	}
+	return nil
+}
