@@ -78,7 +78,7 @@ func (a *fakeApps) set(react func(host.AppEvent) *host.Message, got chan host.Ap
 }
 
 func (a *fakeApps) Submit(app string, ev host.AppEvent, done func(error)) error {
-	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
+	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context, _ func()) {
 		err := a.deliver(ctx, app, ev)
 		if done != nil {
 			done(err)

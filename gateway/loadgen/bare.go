@@ -120,7 +120,7 @@ type echoApp struct {
 }
 
 func (a *echoApp) Submit(app string, ev host.AppEvent, done func(error)) error {
-	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context) {
+	return a.sched.Submit(app, ev.Conversation, func(ctx context.Context, _ func()) {
 		err := a.deliver(ctx, app, ev)
 		if done != nil {
 			done(err)

@@ -334,6 +334,13 @@ func (r *Router) Rollback(ctx context.Context, appID, version string) (*registry
 // sandbox's typed error (wrapped), after it was counted and logged and, for
 // failures the platform caused, the person was told.
 func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) error {
+	return r.deliver(ctx, appID, ev, nil)
+}
+
+// deliver is Deliver; released, if set, is called once the guest is done
+// with the event, before its messages are stored (sandbox.Event.Released),
+// or when the event ends without running.
+func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, released func()) error {
 	if ev.Out == nil {
 		ev.Out = r.cfg.Outbox
 	}
@@ -364,7 +371,7 @@ func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) er
 				return fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err)
 			}
 		}
-		err = r.dispatch(ctx, sa, a, ref, ev)
+		err = r.dispatch(ctx, sa, a, ref, ev, released)
 		if errors.Is(err, sandbox.ErrClosed) && attempt < 3 {
 			continue // the version was unloaded by a rollout meanwhile: pick again
 		}
@@ -478,7 +485,7 @@ func (r *Router) loadServing(ctx context.Context, ref host.AppRef) (*sandbox.App
 	return r.load(ctx, ref)
 }
 
-func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev host.AppEvent) error {
+func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev host.AppEvent, released func()) error {
 	e := ev.Event
 	e.V, e.App, e.Conversation, e.Surface = 1, a.ID, ev.Conversation, ev.Surface
 	if e.ID == "" {
@@ -494,9 +501,10 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	}
 	start := time.Now()
 	res, err := sa.Dispatch(ctx, &sandbox.Event{
-		Payload: payload,
-		Caller:  host.Caller{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: e.ID},
-		Out:     ev.Out,
+		Payload:  payload,
+		Caller:   host.Caller{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: e.ID},
+		Out:      ev.Out,
+		Released: released,
 	})
 	if errors.Is(err, sandbox.ErrClosed) {
 		return err

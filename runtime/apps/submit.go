@@ -41,9 +41,9 @@ type refusals struct {
 // figures as a failure of kind "queue_full" and, at most once a second, in
 // the app's log. After Close, Submit fails with sched.ErrClosed.
 func (r *Router) Submit(appID string, ev host.AppEvent, done func(error)) error {
-	err := r.sched.Submit(appID, ev.Conversation, func(ctx context.Context) {
+	err := r.sched.Submit(appID, ev.Conversation, func(ctx context.Context, release func()) {
 		start := time.Now()
-		err := r.Deliver(ctx, appID, ev)
+		err := r.deliver(ctx, appID, ev, release)
 		slow := sandbox.FailureKind(err) == sandbox.LimitDeadline
 		r.setSlow(appID, slow)
 		if done != nil {

@@ -61,6 +61,11 @@ type Event struct {
 	Caller  host.Caller     // the runtime fills Caller.App and Caller.Permissions
 	Out     host.Outbox     // where host APIs emit messages/prompts; nil discards
 	Trace   func(CallTrace) // optional; called after every host call (dev tool)
+	// Released, if set, is called once the guest is done with the event
+	// and its instance is back in the pool, before Dispatch waits for the
+	// store to take what the event sent: a scheduler can start another
+	// event of the app meanwhile.
+	Released func()
 }
 
 // CallTrace describes one host call. Request and Response must not be
@@ -266,6 +271,9 @@ func (a *App) Dispatch(ctx context.Context, ev *Event) (Result, error) {
 	} else {
 		a.closeInstance(inst)
 		a.free <- struct{}{}
+	}
+	if ev.Released != nil {
+		ev.Released()
 	}
 	// The messages the event queued are stored while the instance serves
 	// the next event; the event is done once they are.

@@ -19,6 +19,14 @@
 // deadline therefore holds only its app's share of the workers; the other
 // apps' jobs start on the rest.
 //
+// A job holds its app's share only while its guest runs: the router's
+// job releases it (Job's release) as soon as the instance is back in its
+// pool, and then waits, still on its worker and still holding its
+// conversation, for the store to take what the event sent. Holding the
+// share through that wait would bound an app to PerApp events per commit
+// (about 2,000 a second for the echo app under load, against 7,000 with
+// the release, unpaced; BENCHMARKS.md, "Through the real platform").
+//
 // Workers are not processors: guest code holds its processor until it
 // returns. An app that Config.Slow reports (its events run into their
 // deadline) runs one job at a time, and all such apps together at most

@@ -57,7 +57,7 @@ func TestHammer(t *testing.T) {
 				}
 				wg.Add(1)
 				mu.Lock() // the lock makes Submit's order the order recorded
-				err := s.Submit(app, key, func(context.Context) {
+				err := s.Submit(app, key, func(context.Context, func()) {
 					defer wg.Done()
 					mu.Lock()
 					running[app]++

@@ -49,8 +49,12 @@ type Config struct {
 }
 
 // Job is one unit of work of one app. ctx is cancelled when the Scheduler
-// closes.
-type Job func(ctx context.Context)
+// closes. A job that is done with what its app's share bounds (the guest
+// has run; what is left is waiting for the store) calls release: the app
+// may then start another job while this one finishes. The job's key stays
+// taken until it returns. release may be called more than once, or not at
+// all; a job of a slow app keeps its share until it returns.
+type Job func(ctx context.Context, release func())
 
 // Stats are the figures of one app.
 type Stats struct {
@@ -221,9 +225,9 @@ func (s *Scheduler) next() (*appQueue, *keyQueue, Job) {
 	return nil, nil, nil
 }
 
-// finish records that a job of key k of app a ended.
+// finish records that a job of key k of app a ended (its share was given
+// back already).
 func (s *Scheduler) finish(a *appQueue, k *keyQueue) {
-	a.running--
 	k.running = false
 	if k.slow {
 		k.slow = false
@@ -240,7 +244,7 @@ func (s *Scheduler) finish(a *appQueue, k *keyQueue) {
 	} else {
 		delete(a.keys, k.key)
 	}
-	if a.queued == 0 && a.running == 0 {
+	if a.queued == 0 && a.running == 0 && len(a.keys) == 0 {
 		delete(s.apps, a.name)
 		s.active = len(s.apps)
 		return
@@ -264,21 +268,36 @@ func (s *Scheduler) worker() {
 		if len(s.ring) > 0 {
 			s.cond.Signal() // another worker can start the next one
 		}
+		released := false
+		release := func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if released || k.slow {
+				return
+			}
+			released = true
+			a.running--
+			s.offer(a)
+		}
 		s.mu.Unlock()
-		s.run(a.name, job)
+		s.run(a.name, job, release)
 		s.mu.Lock()
+		if !released {
+			a.running--
+		}
+		released = true
 		s.finish(a, k)
 	}
 }
 
 // run runs job; a panic in it is logged, and the worker goes on.
-func (s *Scheduler) run(app string, job Job) {
+func (s *Scheduler) run(app string, job Job, release func()) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("sched: job panicked", "app", app, "panic", p)
 		}
 	}()
-	job(s.ctx)
+	job(s.ctx, release)
 }
 
 // Stats returns app's figures.

@@ -27,7 +27,7 @@ func newTracker() *tracker {
 // job returns a job of app that records itself as name and runs until
 // release is closed (or its context ends).
 func (tr *tracker) job(app, name string, release <-chan struct{}) sched.Job {
-	return func(ctx context.Context) {
+	return func(ctx context.Context, _ func()) {
 		tr.mu.Lock()
 		tr.running[app]++
 		tr.most[app] = max(tr.most[app], tr.running[app])
@@ -124,7 +124,7 @@ func TestBusyAppHoldsOnlyItsShare(t *testing.T) {
 			// The neighbour's jobs run while the looping app's queue is full.
 			for i := range 20 {
 				ran := make(chan struct{})
-				err := s.Submit("calm", fmt.Sprint("c", i), func(context.Context) { close(ran) })
+				err := s.Submit("calm", fmt.Sprint("c", i), func(context.Context, func()) { close(ran) })
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -199,7 +199,7 @@ func TestJobsOfOneKeyKeepTheirOrder(t *testing.T) {
 	for i := range 60 {
 		conv := fmt.Sprint("conv", i%3)
 		wg.Add(1)
-		err := s.Submit("app", conv, func(context.Context) {
+		err := s.Submit("app", conv, func(context.Context, func()) {
 			defer wg.Done()
 			mu.Lock()
 			if running[conv] {
@@ -269,7 +269,7 @@ func TestCloseStopsTheWorkers(t *testing.T) {
 	started := make(chan struct{}, 1)
 	cancelled := make(chan struct{})
 	ranLate := make(chan struct{}, 8)
-	err := s.Submit("app", "a", func(ctx context.Context) {
+	err := s.Submit("app", "a", func(ctx context.Context, _ func()) {
 		started <- struct{}{}
 		select {
 		case <-ctx.Done():
@@ -282,7 +282,7 @@ func TestCloseStopsTheWorkers(t *testing.T) {
 	}
 	<-started
 	for range 5 {
-		if err := s.Submit("app", "b", func(context.Context) { ranLate <- struct{}{} }); err != nil {
+		if err := s.Submit("app", "b", func(context.Context, func()) { ranLate <- struct{}{} }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -299,7 +299,7 @@ func TestCloseStopsTheWorkers(t *testing.T) {
 	if len(ranLate) != 0 {
 		t.Fatalf("%d waiting jobs ran after Close", len(ranLate))
 	}
-	if err := s.Submit("app", "c", func(context.Context) {}); !errors.Is(err, sched.ErrClosed) {
+	if err := s.Submit("app", "c", func(context.Context, func()) {}); !errors.Is(err, sched.ErrClosed) {
 		t.Fatalf("Submit after Close: %v, want ErrClosed", err)
 	}
 }
@@ -324,7 +324,7 @@ func TestSlowAppsShareTheSlowSlots(t *testing.T) {
 	eventually(t, "one slow job running", func() bool { return s.Stats("loop1").Running+s.Stats("loop2").Running == 1 })
 	for i := range 10 {
 		ran := make(chan struct{})
-		if err := s.Submit("calm", fmt.Sprint(i), func(context.Context) { close(ran) }); err != nil {
+		if err := s.Submit("calm", fmt.Sprint(i), func(context.Context, func()) { close(ran) }); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -356,4 +356,49 @@ func TestSlowAppsShareTheSlowSlots(t *testing.T) {
 		}
 	}
 	eventually(t, "loop1 back to 4 at once", func() bool { return s.Stats("loop1").Running == 4 })
+}
+
+// A job that released its share (its guest has run; it waits for the
+// store) lets its app start another job at once, but keeps its key: the
+// next job of the same conversation waits until it returns.
+func TestReleaseFreesTheShareNotTheKey(t *testing.T) {
+	s := sched.New(sched.Config{Workers: 4, Queue: 8, PerApp: 1})
+	closeAtEnd(t, s)
+	released, finish := make(chan struct{}), make(chan struct{})
+	if err := s.Submit("app", "c1", func(_ context.Context, release func()) {
+		release()
+		release() // a second call changes nothing
+		close(released)
+		<-finish
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-released
+	other, same := make(chan struct{}), make(chan struct{})
+	if err := s.Submit("app", "c1", func(context.Context, func()) { close(same) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Submit("app", "c2", func(context.Context, func()) { close(other) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-other: // PerApp is 1, but the first job gave its share back
+	case <-time.After(30 * time.Second):
+		t.Fatal("a job of another conversation did not start after the first released its share")
+	}
+	select {
+	case <-same:
+		t.Fatal("the conversation's next job started before the first returned")
+	default:
+	}
+	close(finish)
+	select {
+	case <-same:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the conversation's next job never started")
+	}
+	eventually(t, "no job running or queued", func() bool {
+		st := s.Stats("app")
+		return st.Running == 0 && st.Queued == 0
+	})
 }
