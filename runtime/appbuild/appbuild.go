@@ -2,8 +2,8 @@
 // accepts: it reads DIR/manifest.json, builds the Go package in DIR for
 // GOOS=wasip1 GOARCH=wasm as a reactor with the Go toolchain on PATH, or the
 // C sources in DIR with clang and the C SDK (sdk/c), or takes a module built
-// by another toolchain, and embeds the manifest in the module's custom
-// section (see sdk/ABI.md).
+// by another toolchain, and embeds the manifest and the images of
+// DIR/assets/ in the module's custom sections (see sdk/ABI.md).
 //
 // `passerelle app build`, `passerelle dev` and runtime/apptest all build
 // through this package, so a test runs exactly what a merchant uploads.
@@ -19,15 +19,17 @@ import (
 	"path/filepath"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/assets"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // ErrNoGo is returned when the go command is not on PATH.
 var ErrNoGo = errors.New("the go command is not on PATH: install Go 1.24 or later to build Go mini-apps")
 
-// Built is a module with its manifest embedded.
+// Built is a module with its manifest and assets embedded.
 type Built struct {
 	Manifest *host.Manifest
+	Assets   []assets.Asset
 	Wasm     []byte
 }
 
@@ -43,6 +45,10 @@ func Build(ctx context.Context, dir, module string, stderr io.Writer) (*Built, e
 	m, err := host.ParseManifest(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s/manifest.json: %w", dir, err)
+	}
+	files, err := assets.ReadDir(filepath.Join(dir, "assets"))
+	if err != nil {
+		return nil, fmt.Errorf("%s/assets: %w (see sdk/ABI.md#assets)", dir, err)
 	}
 	var wasm []byte
 	if module != "" {
@@ -62,7 +68,10 @@ func Build(ctx context.Context, dir, module string, stderr io.Writer) (*Built, e
 	if err != nil {
 		return nil, fmt.Errorf("embed the manifest: %w", err)
 	}
-	return &Built{Manifest: m, Wasm: wasm}, nil
+	if wasm, err = assets.Embed(wasm, files); err != nil {
+		return nil, fmt.Errorf("embed the assets: %w", err)
+	}
+	return &Built{Manifest: m, Assets: files, Wasm: wasm}, nil
 }
 
 // GoBuild compiles the Go package in dir as a wasip1 reactor

@@ -126,6 +126,34 @@ func EmbedManifest(wasm []byte, m *host.Manifest) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
+	return EmbedCustom(wasm, SectionName, body)
+}
+
+// CustomSection returns a copy of the content of the custom section named
+// name, and false when there is none. Two sections of that name are
+// ErrMalformed.
+func CustomSection(wasm []byte, name string) ([]byte, bool, error) {
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, false, err
+	}
+	var found []byte
+	for _, s := range secs {
+		if s.id != 0 || s.name != name {
+			continue
+		}
+		if found != nil {
+			return nil, false, fmt.Errorf("%w: more than one %s section; rebuild with `passerelle app build`", ErrMalformed, name)
+		}
+		found = append([]byte{}, wasm[s.payload:s.end]...)
+	}
+	return found, found != nil, nil
+}
+
+// EmbedCustom returns a copy of wasm whose custom section named name holds
+// body, replacing any existing section of that name and appending the new
+// one at the end of the file.
+func EmbedCustom(wasm []byte, name string, body []byte) ([]byte, error) {
 	secs, err := sections(wasm)
 	if err != nil {
 		return nil, err
@@ -133,13 +161,13 @@ func EmbedManifest(wasm []byte, m *host.Manifest) ([]byte, error) {
 	out := make([]byte, 0, len(wasm)+len(body)+32)
 	out = append(out, header...)
 	for _, s := range secs {
-		if s.id == 0 && s.name == SectionName {
+		if s.id == 0 && s.name == name {
 			continue
 		}
 		out = append(out, wasm[s.start:s.end]...)
 	}
-	content := appendU32(nil, uint32(len(SectionName)))
-	content = append(content, SectionName...)
+	content := appendU32(nil, uint32(len(name)))
+	content = append(content, name...)
 	content = append(content, body...)
 	out = append(out, 0)
 	out = appendU32(out, uint32(len(content)))
