@@ -14,6 +14,8 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/assets"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // Errors returned by the registry, wrapped with details: host.Error kinds,
@@ -35,6 +37,7 @@ var (
 	bucketPins     = []byte("registry.pins")
 	bucketLogs     = []byte("registry.logs")
 	bucketStats    = []byte("registry.stats")
+	bucketAssets   = []byte("registry.assets") // SHA-256 (hex) -> file; shared by versions, never pruned
 )
 
 // Options tune a Registry. Zero fields take the defaults.
@@ -97,6 +100,17 @@ type Version struct {
 	UploadedAt time.Time     `json:"uploaded_at"`
 	UploadedBy string        `json:"uploaded_by"`
 	Pruned     bool          `json:"pruned,omitempty"` // module bytes removed; cannot be promoted
+	Assets     []Asset       `json:"assets,omitempty"` // the images the module ships, by name
+}
+
+// Asset is one image a version ships; its bytes are kept once per
+// content, under SHA256.
+type Asset struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+	Path   string `json:"path"` // where the gateway serves it: /assets/<sha256>.<ext>
 }
 
 // Ref returns the AppRef of v.
@@ -123,7 +137,7 @@ func Open(db *bbolt.DB, opts Options) (*Registry, error) {
 	r := &Registry{db: db, opts: opts, log: opts.Logger, stop: make(chan struct{}),
 		cache: map[string]*App{}, logs: map[string]*ring{}, stats: map[string]*versionCounts{}}
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketApps, bucketVersions, bucketWasm, bucketPins, bucketLogs, bucketStats} {
+		for _, b := range [][]byte{bucketApps, bucketVersions, bucketWasm, bucketPins, bucketLogs, bucketStats, bucketAssets} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -204,15 +218,27 @@ func (r *Registry) CheckOwner(appID, merchant string) error {
 
 // Add stores a new version of the app named by m.ID for merchant. The
 // manifest must already be validated. The first version of an app becomes
-// live. uploadedBy is the subject of the token that uploaded it.
+// live. uploadedBy is the subject of the token that uploaded it. The
+// images the module carries (runtime/assets) are validated and kept by
+// their SHA-256.
 func (r *Registry) Add(merchant, uploadedBy string, m host.Manifest, wasm []byte) (Version, *App, error) {
+	files, err := assets.FromModule(wasm)
+	if errors.Is(err, wasmfile.ErrNotWasm) {
+		files, err = nil, nil // checking the module is runtime/sandbox's job; it carries no assets
+	}
+	if err != nil {
+		return Version{}, nil, &host.Error{Status: host.StatusBadRequest, Code: "assets_invalid", Message: err.Error()}
+	}
 	sum := sha256.Sum256(wasm)
 	now := r.opts.Now().UTC()
 	v := Version{App: m.ID, Version: m.Version, Merchant: merchant, Manifest: m,
 		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(wasm)),
 		UploadedAt: now, UploadedBy: uploadedBy}
+	for _, f := range files {
+		v.Assets = append(v.Assets, Asset{Name: f.Name, Type: f.Type, SHA256: f.SHA256, Size: len(f.Data), Path: f.Path()})
+	}
 	var app *App
-	err := r.db.Update(func(tx *bbolt.Tx) error {
+	err = r.db.Update(func(tx *bbolt.Tx) error {
 		a, err := getApp(tx, m.ID)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -231,6 +257,14 @@ func (r *Registry) Add(merchant, uploadedBy string, m host.Manifest, wasm []byte
 		}
 		if err := tx.Bucket(bucketWasm).Put(versionKey(m.ID, m.Version), wasm); err != nil {
 			return err
+		}
+		ab := tx.Bucket(bucketAssets)
+		for _, f := range files {
+			if ab.Get([]byte(f.SHA256)) == nil {
+				if err := ab.Put([]byte(f.SHA256), f.Data); err != nil {
+					return err
+				}
+			}
 		}
 		a.Name, a.Description, a.Updated = m.Name, m.Description, now
 		a.Versions = append(a.Versions, m.Version)

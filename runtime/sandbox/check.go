@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/assets"
 	"github.com/passerelle/passerelle/runtime/meter"
 	"github.com/passerelle/passerelle/runtime/sandbox/report"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
@@ -76,6 +77,11 @@ func (e *Engine) inspect(ctx context.Context, wasm []byte) (*Report, wazero.Comp
 			add("manifest.invalid", `custom section "passerelle.manifest"`, strings.TrimPrefix(one.Error(), host.ErrInvalidManifest.Error()+": "),
 				"fix manifest.json and "+buildFix)
 		}
+	}
+
+	if _, err := assets.FromModule(wasm); err != nil {
+		add("assets.invalid", `custom section "`+assets.SectionName+`"`, err.Error(),
+			"fix the files in the app's assets/ folder (PNG, JPEG or WebP; see sdk/ABI.md#assets) and "+buildFix)
 	}
 
 	// Bound the cost of compiling before compiling: a module over a limit

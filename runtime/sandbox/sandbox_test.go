@@ -107,6 +107,10 @@ func TestCheck(t *testing.T) {
 	badManifest = append(badManifest, wasmfile.SectionName...)
 	badManifest = append(badManifest, `{"x":1}`...)
 	badManifest[len(noManifestButValid)+1] = byte(1 + 19 + 7)
+	textAsPNG, err := wasmfile.EmbedCustom(fixture(t, "noop", nil, host.Limits{}), "passerelle.assets", []byte(`[{"name":"tee.png","data":"aGVsbG8="}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		wasm  []byte
@@ -119,6 +123,7 @@ func TestCheck(t *testing.T) {
 		{"broken wasm", append(fixture(t, "noop", nil, host.Limits{})[:8], 1, 9, 9), []string{"module.invalid"}},
 		{"no manifest", noManifestButValid, []string{"manifest.missing"}},
 		{"bad manifest", badManifest, []string{"manifest.invalid"}},
+		{"text named png in assets", textAsPNG, []string{"assets.invalid"}},
 		{"permission", fixture(t, "echo", nil, host.Limits{}), []string{"import.permission"}},
 		{"unknown imports", fixture(t, "unknown_import", nil, host.Limits{}), []string{"import.unknown", "import.unknown"}},
 		{"imported memory and global", fixture(t, "import_memory", nil, host.Limits{}), []string{"import.unknown", "import.unknown"}},
