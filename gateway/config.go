@@ -110,6 +110,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// API, if set, is mounted under /v1/ (the merchant HTTP API).
 	API http.Handler
+	// Assets, if set, serves the images mini-apps ship at
+	// GET /assets/<sha256>.<ext> (assets.go).
+	Assets Assets
 	// DemoSignIn, if set, offers password-free sign-in as the demo's
 	// people at /signin/demo (signin.go). Only the demo sets it.
 	DemoSignIn DemoSignIn

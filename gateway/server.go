@@ -122,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 			s.mux.Handle(m+" /v1/", cfg.API)
 		}
 	}
+	if cfg.Assets != nil {
+		s.mux.HandleFunc("GET /assets/{name}", s.serveAsset)
+	}
 	s.mux.Handle("GET /", s.web)
 	return s, nil
 }

@@ -115,8 +115,12 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.db, err = openStore(cfg.Data, time.Second); err != nil {
 		return nil, err
 	}
+	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry"), FlushEvery: 5 * time.Second}); err != nil {
+		return nil, err
+	}
 	consentStats := consent.NewMetrics()
 	if p.svc, err = services.Open(p.db, services.Config{
+		Assets:     p.registry,
 		Logger:     log,
 		PaymentTTL: time.Duration(cfg.PaymentTTL),
 		Events:     p.events.Push,
@@ -124,9 +128,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Consent: &consent.Config{Window: time.Duration(cfg.Consent.Window), Limits: cfg.Consent.Limits,
 			Business: cfg.Consent.Business, Metrics: consentStats},
 	}); err != nil {
-		return nil, err
-	}
-	if p.registry, err = registry.Open(p.db, registry.Options{Logger: log.With("component", "registry"), FlushEvery: 5 * time.Second}); err != nil {
 		return nil, err
 	}
 	cacheDir := cfg.CacheDir
@@ -186,6 +187,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Prompts:        p.svc.PromptKinds(),
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
+		Assets:         p.registry,
 		AllowedOrigins: cfg.AllowedOrigins,
 		DemoSignIn:     cfg.DemoSignIn,
 	}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/passerelle/passerelle/host"
@@ -69,7 +70,7 @@ func checkID(field, s string) error {
 
 // Validate checks a message an app sends: exactly one of text or card; text
 // of at most MaxText characters; a card with a title or text, an https
-// image, and at most one of buttons (1..MaxButtons, unique ids), a list
+// image (or the /assets/ path of an image an app ships), and at most one of buttons (1..MaxButtons, unique ids), a list
 // (1..MaxListItems items, unique ids) or a form (1..MaxFormFields fields,
 // unique names). Cards made by chat.share (Card.Share set) are refused: only
 // the host makes them. The error names the field and says what to change.
@@ -102,9 +103,14 @@ func validateCard(c *host.Card) error {
 		if len(c.Image) > MaxImageURL {
 			return invalid("card.image", "URL longer than %d bytes", MaxImageURL)
 		}
-		u, err := url.Parse(c.Image)
-		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
-			return invalid("card.image", "%q is not an https URL; host the image on https://", c.Image)
+		if strings.HasPrefix(c.Image, AssetScheme) {
+			return invalid("card.image", "%q names an asset, which only chat.send, chat.share and chat.notify resolve", c.Image)
+		}
+		if !isAssetPath(c.Image) {
+			u, err := url.Parse(c.Image)
+			if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+				return invalid("card.image", "%q is not an https URL; host the image on https:// or ship it with the app and write \"asset:<name>\"", c.Image)
+			}
 		}
 	}
 	kinds := 0
@@ -203,8 +209,64 @@ type Members interface {
 	IsMember(ctx context.Context, conversation, person string) (bool, error)
 }
 
+// AssetScheme prefixes the name of an image the app ships in its assets/
+// folder, where a card takes an image URL: "asset:tee.png".
+const AssetScheme = "asset:"
+
+// Assets finds the images an app version ships (runtime/registry
+// implements it).
+type Assets interface {
+	// AssetPath returns the URL path the image name of app is served at
+	// (/assets/<sha256>.<ext>), or an error naming it when app ships no
+	// such image.
+	AssetPath(ctx context.Context, app host.AppRef, name string) (string, error)
+}
+
+// isAssetPath reports whether s is a path the gateway serves assets at:
+// /assets/<64 lower-case hex>.<png|jpg|webp>.
+func isAssetPath(s string) bool {
+	rest, ok := strings.CutPrefix(s, "/assets/")
+	if !ok || len(rest) < 65 || rest[64] != '.' {
+		return false
+	}
+	for _, c := range rest[:64] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	switch rest[65:] {
+	case "png", "jpg", "webp":
+		return true
+	}
+	return false
+}
+
+// resolveImage turns card.image "asset:<name>" into the URL path of the
+// image the calling app version ships.
+func (s *Service) resolveImage(ctx context.Context, c *host.Call, card *host.Card) error {
+	if card == nil {
+		return nil
+	}
+	name, ok := strings.CutPrefix(card.Image, AssetScheme)
+	if !ok {
+		return nil
+	}
+	if s.assets == nil {
+		return invalid("card.image", "%q: this platform serves no app assets; give an https URL", card.Image)
+	}
+	path, err := s.assets.AssetPath(ctx, c.Caller.App, name)
+	if err != nil {
+		return invalid("card.image", "%v", err)
+	}
+	card.Image = path
+	return nil
+}
+
 // Config configures a Service.
 type Config struct {
+	// Assets resolves "asset:<name>" images in the cards apps send. Nil
+	// refuses them.
+	Assets  Assets
 	Members Members // may be nil: chat.share then only posts into the event's conversation
 	// Consent decides every chat.send to a person (host/consent's
 	// Service): a refusal goes back to the app, with its status, and to
@@ -221,6 +283,7 @@ type Consent interface {
 
 // Service serves chat.send and chat.share.
 type Service struct {
+	assets  Assets
 	members Members
 	consent Consent
 	log     *slog.Logger
@@ -229,7 +292,7 @@ type Service struct {
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{members: cfg.Members, consent: cfg.Consent, log: cfg.Logger}
+	s := &Service{assets: cfg.Assets, members: cfg.Members, consent: cfg.Consent, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -316,6 +379,9 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	if err := json.Unmarshal(req, &m); err != nil {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.send: request must be a message such as {\"text\":\"hi\"} or {\"card\":{...}}: %v", err)
 	}
+	if err := s.resolveImage(ctx, c, m.Card); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.send: %v", err)
+	}
 	if err := Validate(&m); err != nil {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.send: %v", err)
 	}
@@ -361,6 +427,9 @@ func (s *Service) share(ctx context.Context, c *host.Call, req []byte) ([]byte, 
 	}
 	if len(r.Payload) > MaxSharePayload {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.share: payload is %d bytes, at most %d", len(r.Payload), MaxSharePayload)
+	}
+	if err := s.resolveImage(ctx, c, r.Card); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.share: %v", err)
 	}
 	if err := validateCard(r.Card); err != nil {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.share: %v", err)
@@ -419,6 +488,9 @@ func (s *Service) notify(ctx context.Context, c *host.Call, req []byte) ([]byte,
 	var r NotifyRequest
 	if err := json.Unmarshal(req, &r); err != nil {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: request must be a message with a purpose or a template, such as {\"text\":\"your table is ready\",\"template\":\"table-ready\"}: %v", err)
+	}
+	if err := s.resolveImage(ctx, c, r.Message.Card); err != nil {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: %v", err)
 	}
 	if err := Validate(&r.Message); err != nil {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: %v", err)

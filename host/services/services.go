@@ -53,6 +53,9 @@ type Config struct {
 	// without either, chat.share posts only into the event's own
 	// conversation.
 	Members chat.Members
+	// Assets resolves the "asset:<name>" images of the cards apps send
+	// (chat.Assets; runtime/registry). Nil refuses them.
+	Assets chat.Assets
 	// Consent configures the consent rules (window, rate limits, metrics);
 	// its Pseudonyms and BusinessName come from identity. Nil leaves
 	// chat.send unchecked, for tools and tests that play the person
@@ -128,7 +131,7 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	if s.Consent, err = consent.Open(db, consentCfg); err != nil {
 		return nil, err
 	}
-	chatCfg := chat.Config{Members: cfg.Members, Logger: log.With("component", "chat")}
+	chatCfg := chat.Config{Members: cfg.Members, Assets: cfg.Assets, Logger: log.With("component", "chat")}
 	if cfg.Consent != nil {
 		chatCfg.Consent = s.Consent
 	}

@@ -1,5 +1,7 @@
 package main
 
+//go:generate go run ./internal/photos
+
 import (
 	"errors"
 	"fmt"
@@ -15,7 +17,7 @@ type Product struct {
 	ID          string
 	Name        string
 	Description string
-	Image       string // https URL
+	Image       string // "asset:<name>" of a photo in assets/, or an https URL
 	Price       int64
 	Sizes       []string
 }
@@ -26,16 +28,17 @@ type Catalogue struct {
 	Products []Product
 }
 
-// DefaultCatalogue is the demo shop.
+// DefaultCatalogue is the demo shop. Its photos ship with the app, in
+// assets/ (drawn by internal/photos).
 func DefaultCatalogue() Catalogue {
-	const img = "https://images.atelier-nord.example/"
+	const img = "asset:"
 	return Catalogue{
 		Currency: "EUR",
 		Products: []Product{
-			{ID: "tee", Name: "Linen tee", Description: "Washed linen, relaxed fit. Sand.", Image: img + "tee.jpg", Price: 2900, Sizes: []string{"S", "M", "L", "XL"}},
-			{ID: "jeans", Name: "Straight jeans", Description: "Organic denim, straight leg. Indigo.", Image: img + "jeans.jpg", Price: 6900, Sizes: []string{"30", "32", "34"}},
-			{ID: "hoodie", Name: "Loopback hoodie", Description: "Heavy cotton loopback. Forest green.", Image: img + "hoodie.jpg", Price: 5500, Sizes: []string{"S", "M", "L"}},
-			{ID: "cap", Name: "Wool cap", Description: "Merino wool, one size fits most.", Image: img + "cap.jpg", Price: 1900, Sizes: []string{"One size"}},
+			{ID: "tee", Name: "Linen tee", Description: "Washed linen, relaxed fit. Sand.", Image: img + "tee.png", Price: 2900, Sizes: []string{"S", "M", "L", "XL"}},
+			{ID: "jeans", Name: "Straight jeans", Description: "Organic denim, straight leg. Indigo.", Image: img + "jeans.png", Price: 6900, Sizes: []string{"30", "32", "34"}},
+			{ID: "hoodie", Name: "Loopback hoodie", Description: "Heavy cotton loopback. Forest green.", Image: img + "hoodie.png", Price: 5500, Sizes: []string{"S", "M", "L"}},
+			{ID: "cap", Name: "Wool cap", Description: "Merino wool, one size fits most.", Image: img + "cap.png", Price: 1900, Sizes: []string{"One size"}},
 		},
 	}
 }

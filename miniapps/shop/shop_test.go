@@ -83,7 +83,7 @@ func TestBrowseAndCart(t *testing.T) {
 	h, kv := newHost(t)
 	must(t, h.Action(passerelle.Action{ID: "product:tee"}))
 	card := one(t, h).Card
-	if card.Title != "Linen tee · €29.00" || card.Image != "https://images.atelier-nord.example/tee.jpg" || len(card.Buttons) != 4 {
+	if card.Title != "Linen tee · €29.00" || card.Image != "asset:tee.png" || len(card.Buttons) != 4 {
 		t.Fatalf("product card %+v", card)
 	}
 	for _, size := range []string{"M", "M", "L"} {

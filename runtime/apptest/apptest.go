@@ -59,7 +59,9 @@ import (
 	"github.com/passerelle/passerelle/runtime/appbuild"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
+	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/sandbox"
+	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
 // builds caches one build per absolute directory for the test binary.
@@ -187,7 +189,14 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	p.Services, err = services.Open(db, services.Config{Events: p.events.Push, Consent: &consent.Config{Now: p.now}})
+	// The registry keeps the app's images, as the platform's does, so that
+	// a card's "asset:<name>" resolves to the URL the gateway serves.
+	reg, err := registry.Open(db, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	p.Services, err = services.Open(db, services.Config{Events: p.events.Push, Consent: &consent.Config{Now: p.now}, Assets: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +239,14 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 		if p.Ref.Version == "" {
 			p.Ref.Version = rep.Manifest.Version
 		}
+	}
+	m, err := wasmfile.ReadManifest(p.Wasm)
+	if err != nil {
+		t.Fatalf("read the manifest of %s: %v", dir, err)
+	}
+	m.ID, m.Version = p.Ref.App, p.Ref.Version
+	if _, _, err := reg.Add(p.Ref.Merchant, "apptest", *m, p.Wasm); err != nil {
+		t.Fatalf("add %s to the registry: %v", dir, err)
 	}
 	if p.App, err = p.Engine.Load(ctx, p.Ref, p.Wasm); err != nil {
 		t.Fatalf("load %s: %v", dir, err)
