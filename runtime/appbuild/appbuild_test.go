@@ -3,6 +3,9 @@ package appbuild_test
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/passerelle/passerelle/runtime/appbuild"
 	"github.com/passerelle/passerelle/runtime/apptest"
+	"github.com/passerelle/passerelle/runtime/assets"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
 )
 
@@ -133,4 +137,57 @@ func writeFiles(t *testing.T, files map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// TestBuildAssets packs the images of assets/ into the module, and refuses
+// a file that breaks a rule, naming it.
+func TestBuildAssets(t *testing.T) {
+	var photo bytes.Buffer
+	if err := png.Encode(&photo, image.NewGray(image.Rect(0, 0, 3, 3))); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		wantErr string
+	}{
+		{"none", nil, ""},
+		{"photos", map[string]string{"tee.png": photo.String(), "cap.png": photo.String()}, ""},
+		{"text as png", map[string]string{"tee.png": photo.String(), "notes.png": "remember the milk"}, `"notes.png": not a PNG, JPEG or WebP`},
+		{"bad name", map[string]string{"Tee Shirt.png": photo.String()}, `"Tee Shirt.png": the name may hold only`},
+		{"too big", map[string]string{"big.png": photo.String() + strings.Repeat("x", 512<<10)}, `"big.png": ` + "524"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"manifest.json": manifest, "app.wasm": "\x00asm\x01\x00\x00\x00"})
+			if tc.files != nil {
+				if err := os.Mkdir(filepath.Join(dir, "assets"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for name, body := range tc.files {
+					if err := os.WriteFile(filepath.Join(dir, "assets", name), []byte(body), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			b, err := appbuild.Build(context.Background(), dir, filepath.Join(dir, "app.wasm"), io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "assets") {
+					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := assets.FromModule(b.Wasm)
+			if err != nil || len(got) != len(tc.files) || len(b.Assets) != len(tc.files) {
+				t.Fatalf("module carries %d assets (%v), want %d", len(got), err, len(tc.files))
+			}
+			for _, a := range got {
+				if a.Data == nil || tc.files[a.Name] != string(a.Data) {
+					t.Fatalf("asset %q does not hold its file", a.Name)
+				}
+			}
+		})
+	}
 }
