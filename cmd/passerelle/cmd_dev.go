@@ -24,6 +24,7 @@ import (
 	"github.com/passerelle/passerelle/host/services"
 	"github.com/passerelle/passerelle/runtime/appbuild"
 	"github.com/passerelle/passerelle/runtime/apps"
+	"github.com/passerelle/passerelle/runtime/assets"
 	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
@@ -55,7 +56,7 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	quiet := fs.Bool("q", false, "do not print host calls")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: passerelle dev [-q] DIR|FILE.wasm")
-		fmt.Fprintln(stderr, "Runs a mini-app in the terminal without a server. With DIR, rebuilds and reloads it when a .go, .c or .h file or manifest.json changes.")
+		fmt.Fprintln(stderr, "Runs a mini-app in the terminal without a server. With DIR, rebuilds and reloads it when a .go, .c or .h file, manifest.json or a file of assets/ changes.")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, devHelp)
 		fs.PrintDefaults()
@@ -161,6 +162,16 @@ type devTerm struct {
 	card   *host.Card
 	events int
 	sent   int
+	assets []assets.Asset // the images the loaded module ships
+}
+
+// AssetPath implements chat.Assets for the loaded module: a card's
+// "asset:<name>" shows as the path a server would serve the image at.
+func (d *devTerm) AssetPath(_ context.Context, _ host.AppRef, name string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	path, _, err := assets.Resolve(d.assets, assets.Scheme+name)
+	return path, err
 }
 
 func (d *devTerm) printf(format string, args ...any) {
@@ -404,9 +415,13 @@ func (d *devTerm) load(ctx context.Context, eng *sandbox.Engine, src string, isD
 		}
 		return err
 	}
+	files, err := assets.FromModule(wasm) // checked by Load; read for the cards that name them
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
 	d.mu.Lock()
 	old := d.app
-	d.app, d.id, d.card = app, m.ID, nil
+	d.app, d.id, d.card, d.assets = app, m.ID, nil, files
 	fmt.Fprintf(d.out, "loaded %s %s (%s), permissions %s\n", m.ID, m.Version, m.Name, permList(m.Permissions))
 	d.mu.Unlock()
 	if old != nil {
@@ -454,7 +469,7 @@ func (d *devTerm) watch(ctx context.Context, eng *sandbox.Engine, dir string, st
 }
 
 // sourceStamp summarises the names, sizes and modification times of the
-// .go, .c and .h files and manifest.json under dir.
+// .go, .c and .h files, manifest.json and the images of assets/ under dir.
 func sourceStamp(dir string) string {
 	var b strings.Builder
 	filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {
@@ -467,7 +482,7 @@ func sourceStamp(dir string) string {
 			}
 			return nil
 		}
-		if ext := filepath.Ext(path); ext != ".go" && ext != ".c" && ext != ".h" && e.Name() != "manifest.json" {
+		if ext := filepath.Ext(path); ext != ".go" && ext != ".c" && ext != ".h" && e.Name() != "manifest.json" && filepath.Base(filepath.Dir(path)) != "assets" {
 			return nil
 		}
 		if info, err := e.Info(); err == nil {
@@ -509,6 +524,7 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 		return nil, err
 	}
 	if h.svc, err = services.Open(h.db, services.Config{
+		Assets:     d,
 		Logger:     log,
 		Events:     h.events.Push,
 		Background: true,

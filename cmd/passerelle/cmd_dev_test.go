@@ -288,3 +288,17 @@ func startDev(t *testing.T, args ...string) (io.Writer, *devOutput) {
 	})
 	return inW, out
 }
+
+// TestDevShopPhotos runs the shop in dev: its product card names a photo
+// the app ships, which dev shows at the path a server would serve it at.
+func TestDevShopPhotos(t *testing.T) {
+	useTestCompileCache(t)
+	inW, out := startDev(t, "../../miniapps/shop")
+	pos := waitForOutput(t, out, 0, "event open ok")
+	io.WriteString(inW, "/1\n")
+	pos = waitForOutput(t, out, pos, "(image /assets/")
+	if strings.Contains(out.String(), "-> error") {
+		t.Fatalf("an asset name was not resolved:\n%s", out.String())
+	}
+	io.WriteString(inW, "/quit\n")
+}
