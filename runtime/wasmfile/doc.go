@@ -9,6 +9,8 @@
 // so the module stays valid and its code is unchanged. A file has at most
 // one such section: EmbedManifest replaces any existing one and appends the
 // new one at the end of the file; ReadManifest rejects a file with two.
+// CustomSection and EmbedCustom do the same for any other custom section
+// (runtime/assets keeps an app's images in "passerelle.assets").
 //
 // # The shape of a module
 //
