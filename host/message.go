@@ -15,7 +15,7 @@ type Message struct {
 type Card struct {
 	Title   string   `json:"title,omitempty"`
 	Text    string   `json:"text,omitempty"`
-	Image   string   `json:"image,omitempty"` // https URL
+	Image   string   `json:"image,omitempty"` // https URL, or "asset:<name>" of an image the app ships (ABI.md, Assets)
 	Buttons []Button `json:"buttons,omitempty"`
 	List    *List    `json:"list,omitempty"`
 	Form    *Form    `json:"form,omitempty"`
