@@ -217,6 +217,12 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 		CacheDir: appbuild.CompileCacheDir(),
 		Funcs:    funcs,
 		PoolSize: 1,
+		// A test must not fail because the machine running it is slow
+		// (a shared CI runner, the race detector): where the manifest
+		// says nothing, an event may run until the built-in ceiling
+		// rather than the 1 s a server gives it. The fuel budget, which
+		// does not depend on the machine, still stops a runaway guest.
+		Defaults: host.Limits{EventTimeoutMS: 10_000},
 		Logger:   slog.New(slog.DiscardHandler),
 		AppLog:   &p.log,
 	})
