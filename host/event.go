@@ -1,6 +1,10 @@
 package host
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"go.etcd.io/bbolt"
+)
 
 // AppEvent is an event for an app, as the gateway and the host services
 // hand it to the runtime: whose (Person, the platform id, which never
@@ -13,6 +17,12 @@ type AppEvent struct {
 	Surface      string
 	Event        Event
 	Out          Outbox // nil: the runtime's default (runtime/apps Config.Outbox)
+	// Consume, when not nil, marks the event consumed in the store; the
+	// runtime calls it inside the transaction that commits the event's
+	// effects (Tx), so that a durable event is delivered again until its
+	// effects are committed, and never after. Nil: the event is not kept
+	// anywhere (a test's, the dev tool's).
+	Consume func(tx *bbolt.Tx) error
 }
 
 // AppInfo is one app people can open, as a catalog lists it.

@@ -249,6 +249,10 @@ type Call struct {
 	Out    Outbox       // where messages and prompts go; never nil
 	Log    *slog.Logger // the app's log
 	Now    time.Time    // when the event started
+	// Tx, when not nil, is the event's transaction: services stage their
+	// effects in it instead of writing them (see Tx). Nil for calls made
+	// outside an event's transaction.
+	Tx *Tx
 
 	queued   Pending
 	messages int // messages emitted; see Messages
