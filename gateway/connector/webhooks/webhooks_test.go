@@ -84,7 +84,9 @@ func (f *fixture) connect(t *testing.T, c connector.Connection) connstore.Info {
 	return info
 }
 
-func (f *fixture) url(network, id string) string { return f.srv.URL + "/webhooks/" + network + "/" + id }
+func (f *fixture) url(network, id string) string {
+	return f.srv.URL + "/webhooks/" + network + "/" + id
+}
 
 func (f *fixture) post(t *testing.T, u, secret string, body []byte) int {
 	t.Helper()
