@@ -81,7 +81,7 @@ func (p *platform) openConnections(cfg platformConfig) error {
 				"key_ids", strings.Join(sortedKeys(use), ","))
 			return nil
 		}
-		p.log.Warn("no secret key is configured: merchants cannot connect WhatsApp, Messenger or Instagram accounts until one is; generate one with 'passerelle secret-key' and set " + envSecretKey + " or secret_key_file")
+		p.log.Info("no secret key is configured: merchants cannot connect WhatsApp, Messenger or Instagram accounts until one is; generate one with 'passerelle secret-key' and set " + envSecretKey + " or secret_key_file")
 		return nil
 	}
 	known := map[string]bool{}

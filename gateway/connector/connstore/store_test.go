@@ -435,3 +435,32 @@ func TestParseKeyring(t *testing.T) {
 		}
 	}
 }
+
+// Merchants racing for one account: exactly one gets it.
+func TestConcurrentClaims(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "p.db"))
+	defer db.Close()
+	s := open(t, db, connstore.Config{Keys: keyring(t, connstore.GenerateKey())})
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, _, err := s.Connect(ctx, waConn("m"+string(rune('a'+i)), "111", "token"))
+			errs <- err
+		}()
+	}
+	won := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, connstore.ErrAccountTaken):
+			t.Errorf("a losing claim: %v", err)
+		}
+	}
+	list, err := s.Infos(ctx, "")
+	if won != 1 || err != nil || len(list) != 1 {
+		t.Fatalf("%d claims won, %d connections stored (%v); want 1 and 1", won, len(list), err)
+	}
+}

@@ -40,7 +40,7 @@ type fixture struct {
 	db    *bbolt.DB
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "p.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -75,7 +75,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) connect(t *testing.T, c connector.Connection) connstore.Info {
+func (f *fixture) connect(t testing.TB, c connector.Connection) connstore.Info {
 	t.Helper()
 	info, _, err := f.conns.Connect(context.Background(), c)
 	if err != nil {
