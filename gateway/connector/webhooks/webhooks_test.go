@@ -136,7 +136,7 @@ func (f *fixture) counter(t *testing.T, name string, labels map[string]string) f
 	return 0
 }
 
-func testdata(t *testing.T, network, name string) []byte {
+func testdata(t testing.TB, network, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", network, "testdata", name))
 	if err != nil {
