@@ -14,8 +14,8 @@ import (
 
 	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/connector/connstore"
-	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/gateway/connector/messenger"
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/gateway/connector/webhooks"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
 )
