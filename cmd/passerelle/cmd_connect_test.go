@@ -260,6 +260,14 @@ func TestRekeyCLI(t *testing.T) {
 		return connstore.KeyID(b)
 	}
 
+	// A server started without the old key says which key is missing.
+	logs := &syncBuffer{}
+	p = keyedPlatform(t, dir, newKey, logs)
+	p.close(ctx)
+	if !strings.Contains(logs.String(), "does not hold") || !strings.Contains(logs.String(), idOf(oldKey)) {
+		t.Fatalf("the start with the old key missing does not name it: %s", logs)
+	}
+
 	t.Setenv(envSecretKey, newKey)
 	if code, out, errOut := cli(ctx, "", "connections", "rekey", "--data", dir); code != 1 || !strings.Contains(errOut, "nothing was changed") || !strings.Contains(errOut, idOf(oldKey)) {
 		t.Fatalf("rekey without the old key: exit %d: %s%s", code, out, errOut)
