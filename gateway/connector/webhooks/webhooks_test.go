@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -338,5 +339,40 @@ func TestUnreadableConnection(t *testing.T) {
 	code, err := metasim.Deliver(context.Background(), srv.Client(), srv.URL+"/webhooks/whatsapp/"+c.ID, []byte("wasecretm1"), testdata(t, "whatsapp", "text.json"))
 	if err != nil || code != 503 {
 		t.Fatalf("delivery with the wrong key: %d, %v; want 503", code, err)
+	}
+}
+
+// Meta redelivering one notification many times at once, while the
+// merchant rotates the token: every delivery is answered 200 and the
+// event is recorded once.
+func TestConcurrentRedeliveries(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	c := f.connect(t, wa("m1", waAccount))
+	body := testdata(t, "whatsapp", "text.json")
+	const n = 16
+	codes := make(chan int, n)
+	for i := range n {
+		go func() {
+			if i%4 == 0 {
+				f.conns.Rotate(ctx, c.ID, connector.Secrets{AccessToken: fmt.Sprintf("EAAGrotated%d", i)})
+			}
+			code, err := metasim.Deliver(ctx, f.srv.Client(), f.url("whatsapp", c.ID), []byte("wasecretm1"), body)
+			if err != nil {
+				code = -1
+			}
+			codes <- code
+		}()
+	}
+	for range n {
+		if code := <-codes; code != 200 {
+			t.Errorf("a redelivery answered %d", code)
+		}
+	}
+	if inbox, err := f.wa.Inbox(ctx, 0, 100); err != nil || len(inbox) != 1 {
+		t.Fatalf("inbox: %d events, %v; want 1", len(inbox), err)
+	}
+	if n := f.counter(t, "passerelle_connector_events_total", map[string]string{"connection": c.ID, "result": webhooks.ResultDuplicate}); n != 15 {
+		t.Errorf("duplicates counted: %v, want 15", n)
 	}
 }
