@@ -78,7 +78,9 @@ func TestRevokeInTheScreenSilencesTheBusiness(t *testing.T) {
 	// Nothing the app answers reaches Ana; START brings it back, and its
 	// answer is the first app message she sees after the confirmation.
 	c.send(map[string]any{"type": "send", "id": "s1", "conv": conv, "text": "hi"})
-	waitLog(t, p, "the refusal of the answer to hi", func(l registry.LogRecord) bool { return l.Event == host.EventMessage && refusedWith(l, host.StatusOptedOut) })
+	waitLog(t, p, "the refusal of the answer to hi", func(l registry.LogRecord) bool {
+		return l.Event == host.EventMessage && refusedWith(l, host.StatusOptedOut)
+	})
 	c.send(map[string]any{"type": "send", "id": "s2", "conv": conv, "text": "START"})
 	if got := appText(c); got != consent.StartText("Labs") {
 		t.Fatalf("after START: %q, want its confirmation and nothing from the app before it", got)
