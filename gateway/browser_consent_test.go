@@ -50,7 +50,9 @@ func TestBrowserConsentScreenByKeyboard(t *testing.T) {
 			}
 			p := newPage(t, b, "alice", browsertest.Artifacts(t), vp)
 			p.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-alice"), chromedp.WaitVisible(online))
-			focused := func() string { return p.eval(`document.activeElement.dataset.testid || document.activeElement.id || document.activeElement.textContent`) }
+			focused := func() string {
+				return p.eval(`document.activeElement.dataset.testid || document.activeElement.id || document.activeElement.textContent`)
+			}
 			enter := chromedp.KeyEvent("\r")
 
 			p.do("open the screen with Enter", chromedp.Focus(`[data-testid="consents"]`), enter,
