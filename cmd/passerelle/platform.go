@@ -205,6 +205,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Directory:      p.svc.Identity,
 		Apps:           p.router,
 		Payments:       wallet{p.svc.Pay},
+		Consents:       consentScreen{consent: p.svc.Consent, identity: p.svc.Identity, router: p.router},
 		Prompts:        p.svc.PromptKinds(),
 		Logger:         log.With("component", "gateway"),
 		API:            p.api,
