@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,10 @@ type MessengerConfig struct {
 	// their last message (Inbound) opened, with code 10 and subcode
 	// 2018278 as Meta does; a person who never wrote is outside.
 	Windows bool
-	Now     func() time.Time // time.Now if nil
+	// OnAccept, when set, is called with each message accepted, before
+	// the answer is written.
+	OnAccept func(MessengerSent)
+	Now      func() time.Time // time.Now if nil
 }
 
 // MessengerSent is a message the simulator accepted.
@@ -37,6 +41,7 @@ type MessengerSent struct {
 	MessagingType string          // RESPONSE, UPDATE, MESSAGE_TAG
 	Tag           string          // with MESSAGE_TAG
 	Body          json.RawMessage // the request body as received
+	Time          time.Time       // when it was accepted (Config.Now)
 }
 
 // Fault is an error the simulator answers a send with.
@@ -99,6 +104,24 @@ var graphFaults = map[Fault]refusal{
 	{100, 2018001}: {400, "(#100) No matching user found", ""},
 	{1200, 0}:      {500, "(#1200) Temporary send message failure. Please try again later", ""},
 	{368, 1390008}: {400, "(#368) You are temporarily blocked from sending messages.", ""},
+	{1, 0}:         {500, "An unknown error occurred", ""},
+	{102, 0}:       {401, "Session key invalid or no longer valid", ""},
+	{80006, 0}:     {400, "(#80006) There have been too many messages sent to this Messenger user. Please wait a while before sending another message.", ""},
+	{10, 2018065}:  {400, "(#10) This message is sent outside of allowed window. You need page_messaging_subscriptions permission to be able to do it.", ""},
+	{200, 1545041}: {403, "(#200) This person isn't available right now.", ""},
+}
+
+// MessengerCodes returns the codes and subcodes the Messenger simulator
+// answers with Meta's own message (FailNext takes any).
+func MessengerCodes() []ErrorCode {
+	var out []ErrorCode
+	for f, r := range graphFaults {
+		out = append(out, ErrorCode{Code: f.Code, Subcode: f.Subcode, Status: r.status, Message: r.message})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Code < out[j].Code || out[i].Code == out[j].Code && out[i].Subcode < out[j].Subcode
+	})
+	return out
 }
 
 // ServeHTTP serves the Send API.
@@ -138,11 +161,8 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, 400, Fault{Code: 100}, "(#100) "+err.Error())
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.fails) > 0 {
-		f := s.fails[0]
-		s.fails = s.fails[1:]
+	sent, f := s.accept(raw, to, typ, tag)
+	if f != (Fault{}) {
 		rf, ok := graphFaults[f]
 		if !ok {
 			rf = refusal{400, fmt.Sprintf("(#%d) Simulated error", f.Code), ""}
@@ -150,23 +170,41 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, rf.status, f, rf.message)
 		return
 	}
+	if s.cfg.OnAccept != nil {
+		s.cfg.OnAccept(sent)
+	}
+	id := sent.ID
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to, "message_id": id})
+}
+
+// accept applies the injected faults and the windows and records the
+// message, or returns the fault to answer with.
+func (s *MessengerServer) accept(raw []byte, to, typ, tag string) (MessengerSent, Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.fails) > 0 {
+		f := s.fails[0]
+		s.fails = s.fails[1:]
+		return MessengerSent{}, f
+	}
+	now := s.cfg.Now()
 	if s.cfg.Windows {
 		window := StandardWindow
 		if tag == "HUMAN_AGENT" {
 			window = HumanAgentWindow
 		}
 		if t, ok := s.inbound[to]; typ != "MESSAGE_TAG" || tag == "HUMAN_AGENT" {
-			if !ok || s.cfg.Now().Sub(t) > window {
-				graphError(w, 400, Fault{10, 2018278}, graphFaults[Fault{10, 2018278}].message)
-				return
+			if !ok || now.Sub(t) > window {
+				return MessengerSent{}, Fault{10, 2018278}
 			}
 		}
 	}
 	s.seq++
 	id := fmt.Sprintf("m_sim%d_%s", s.seq, to)
-	s.sent = append(s.sent, MessengerSent{ID: id, To: to, MessagingType: typ, Tag: tag, Body: raw})
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to, "message_id": id})
+	sent := MessengerSent{ID: id, To: to, MessagingType: typ, Tag: tag, Body: raw, Time: now}
+	s.sent = append(s.sent, sent)
+	return sent, Fault{}
 }
 
 func graphError(w http.ResponseWriter, status int, f Fault, message string) {
