@@ -165,9 +165,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, 131009, "(#131009) Parameter value is not valid", err.Error())
 		return
 	}
-	sent, code, details := s.accept(req, raw, to, typ)
-	if code != 0 {
-		refuseWith(w, code, details)
+	sent, f := s.accept(req, raw, to, typ)
+	if f != nil {
+		refuseWith(w, f.code, f.details)
 		return
 	}
 	if s.cfg.OnAccept != nil {
@@ -182,16 +182,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// failure is a refusal: its code, and details when the code's own do
+// not say enough.
+type failure struct {
+	code    int
+	details string
+}
+
 // accept applies the limits that depend on the number's state, in the
-// order Meta meets them, and records the message; it returns the code
-// (and details, when the code's own do not say enough) of a refusal.
-func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, int, string) {
+// order Meta meets them, and records the message, or returns the refusal.
+func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, *failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.fails) > 0 {
 		code := s.fails[0]
 		s.fails = s.fails[1:]
-		return Sent{}, code, ""
+		return Sent{}, &failure{code, ""}
 	}
 	now := s.cfg.Now()
 	if s.cfg.Throughput > 0 {
@@ -203,22 +209,22 @@ func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, i
 		}
 		s.recent = keep
 		if len(s.recent) >= s.cfg.Throughput {
-			return Sent{}, 130429, fmt.Sprintf("This number takes %d messages per second; send more slowly.", s.cfg.Throughput)
+			return Sent{}, &failure{130429, fmt.Sprintf("This number takes %d messages per second; send more slowly.", s.cfg.Throughput)}
 		}
 	}
 	if typ == "template" && s.cfg.Templates {
-		if code, details := s.checkTemplateSend(req); code != 0 {
-			return Sent{}, code, details
+		if f := s.checkTemplateSend(req); f != nil {
+			return Sent{}, f
 		}
 	}
 	if typ != "template" && s.cfg.Windows {
 		if t, ok := s.inbound[strings.TrimPrefix(to, "+")]; !ok || now.Sub(t) > ServiceWindow {
-			return Sent{}, 131047, ""
+			return Sent{}, &failure{131047, ""}
 		}
 	}
 	if s.cfg.PairInterval > 0 {
 		if t, ok := s.last[to]; ok && now.Sub(t) < s.cfg.PairInterval {
-			return Sent{}, 131056, ""
+			return Sent{}, &failure{131056, ""}
 		}
 		s.last[to] = now
 	}
@@ -229,7 +235,7 @@ func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, i
 	id := "wamid." + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "sim-%s-%d", s.cfg.PhoneNumberID, s.seq))
 	sent := Sent{ID: id, To: to, Type: typ, Body: raw, Time: now}
 	s.sent = append(s.sent, sent)
-	return sent, 0, ""
+	return sent, nil
 }
 
 // refusal is how Meta answers a code.

@@ -41,6 +41,7 @@ type SimConfig struct {
 // count from the send; zero delays take the defaults (50ms, 200ms, 1s).
 type StatusConfig struct {
 	Sent, Delivered, Read time.Duration
+	Off                   bool // no statuses at all (a failed status still comes)
 	NoRead                bool // the person never reads
 	SkipDelivered         bool // no delivered status (Meta does not always send it before read)
 	// OutOfOrder posts the statuses of a message in reverse order (read,
@@ -566,6 +567,9 @@ type plannedStatus struct {
 // plan returns the statuses that follow a send, in the order posted.
 func (s *Sim) plan() []plannedStatus {
 	c := s.cfg.Statuses
+	if c.Off {
+		return nil
+	}
 	ps := []plannedStatus{{"sent", c.Sent, c.Sent}}
 	if !c.SkipDelivered {
 		ps = append(ps, plannedStatus{"delivered", c.Delivered, c.Delivered})

@@ -167,27 +167,27 @@ func TemplateParams(req map[string]any) map[string]string {
 
 // checkTemplateSend checks a template message against the registered
 // template (s.mu held).
-func (s *Server) checkTemplateSend(req map[string]any) (int, string) {
+func (s *Server) checkTemplateSend(req map[string]any) *failure {
 	t, _ := req["template"].(map[string]any)
 	lang, _ := t["language"].(map[string]any)
 	tm, ok := s.tmpl[tmplKey{str(t["name"]), str(lang["code"])}]
 	if !ok {
-		return 132001, fmt.Sprintf("template name (%s) does not exist in %s", str(t["name"]), str(lang["code"]))
+		return &failure{132001, fmt.Sprintf("template name (%s) does not exist in %s", str(t["name"]), str(lang["code"]))}
 	}
 	names, named, _ := tm.params()
 	got := TemplateParams(req)
 	if len(got) != len(names) {
-		return 132000, fmt.Sprintf("body: number of localizable_params (%d) does not match the expected number of params (%d)", len(got), len(names))
+		return &failure{132000, fmt.Sprintf("body: number of localizable_params (%d) does not match the expected number of params (%d)", len(got), len(names))}
 	}
 	for i, n := range names {
 		if _, ok := got[n]; !ok {
 			if named {
-				return 132000, fmt.Sprintf("body: parameter_name %q is missing; the template's parameters are %s", n, strings.Join(names, ", "))
+				return &failure{132000, fmt.Sprintf("body: parameter_name %q is missing; the template's parameters are %s", n, strings.Join(names, ", "))}
 			}
-			return 132000, fmt.Sprintf("body: parameter %d is missing", i+1)
+			return &failure{132000, fmt.Sprintf("body: parameter %d is missing", i+1)}
 		}
 	}
-	return 0, ""
+	return nil
 }
 
 // serveTemplates serves the message_templates edge of the WABA: POST
