@@ -331,7 +331,7 @@ func (s *Sim) Thread(n Network, user string) ([]Bubble, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s %s", ErrNoUser, n, user)
 	}
-	return append([]Bubble(nil), p.thread...), nil
+	return append([]Bubble{}, p.thread...), nil
 }
 
 // FailDelivery makes the next len(codes) messages the business sends the

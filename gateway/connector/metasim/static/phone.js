@@ -41,6 +41,7 @@
   }
 
   function render(thread) {
+    thread = thread || [];
     var atEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
     list.textContent = "";
     thread.forEach(function (b, i) {
