@@ -45,6 +45,7 @@ func commands() []command {
 		cmdDemo,
 		cmdDev,
 		cmdLoadgen,
+		cmdMetasim,
 		cmdServe,
 		cmdToken,
 	}
