@@ -1,6 +1,7 @@
 package metasim
 
 import (
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -253,6 +254,7 @@ type MsgrEvent struct {
 	Watermark  time.Time // delivery and Messenger's read: everything before it
 	Read       bool      // a read: Watermark on Messenger; ReadMID on Instagram
 	ReadMID    string
+	EntryTime  time.Time // the entry's time (Meta's time of the update); Time if zero
 }
 
 // Postback is a postback button a person tapped.
@@ -318,6 +320,6 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		ID        string `json:"id"`
 		Time      int64  `json:"time"`
 		Messaging []any  `json:"messaging"`
-	}{a.ID, ms(ev.Time), []any{m}})
+	}{a.ID, ms(cmp.Or(ev.EntryTime, ev.Time)), []any{m}})
 	return Entry{Network: a.Network, JSON: b}
 }
