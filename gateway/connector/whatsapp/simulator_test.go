@@ -27,7 +27,7 @@ var classOf = map[int]whatsapp.Class{
 	131047: whatsapp.ClassWindowClosed,
 	130472: whatsapp.ClassUndeliverable, 131021: whatsapp.ClassUndeliverable, 131026: whatsapp.ClassUndeliverable, 131045: whatsapp.ClassUndeliverable,
 	131050: whatsapp.ClassConsent,
-	368: whatsapp.ClassPolicy, 130497: whatsapp.ClassPolicy, 131031: whatsapp.ClassPolicy, 131042: whatsapp.ClassPolicy, 131048: whatsapp.ClassPolicy, 131049: whatsapp.ClassPolicy,
+	368:    whatsapp.ClassPolicy, 130497: whatsapp.ClassPolicy, 131031: whatsapp.ClassPolicy, 131042: whatsapp.ClassPolicy, 131048: whatsapp.ClassPolicy, 131049: whatsapp.ClassPolicy,
 	132000: whatsapp.ClassTemplate, 132001: whatsapp.ClassTemplate, 132005: whatsapp.ClassTemplate, 132007: whatsapp.ClassTemplate,
 	132012: whatsapp.ClassTemplate, 132015: whatsapp.ClassTemplate, 132016: whatsapp.ClassTemplate,
 	100: whatsapp.ClassInvalid, 131008: whatsapp.ClassInvalid, 131051: whatsapp.ClassInvalid,
