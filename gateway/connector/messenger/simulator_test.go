@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,9 +205,59 @@ func TestGeneratorMatchesFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("parsed\n%+v\nwant\n%+v", got, want)
 			}
 		})
+	}
+}
+
+// Every recorded fixture (standby, comments, attachments, an empty entry
+// included), posted by the simulator, reaches the webhook signed and is
+// recorded as Parse reads it.
+func TestFixturesThroughTheSimulator(t *testing.T) {
+	var mu sync.Mutex
+	var got []messenger.Event
+	hook := httptest.NewServer(newWebhook(t, recorderFunc(func(e messenger.Event) error {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+		return nil
+	}), 0))
+	defer hook.Close()
+	sim, err := metasim.NewSim(metasim.SimConfig{Accounts: []metasim.Account{{Network: metasim.Messenger, ID: "105331912345678", Token: pageToken, AppSecret: secret, WebhookURL: hook.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	var want []messenger.Event
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := messenger.Parse(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		want = append(want, evs...)
+		if err := sim.Deliver("105331912345678", b); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = sim.Flush(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(files) < 10 {
+		t.Fatalf("only %d fixtures", len(files))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("recorded\n%+v\nwant\n%+v", got, want)
 	}
 }

@@ -132,6 +132,19 @@ func (d *deliverer) enqueue(acc Account, e Entry, due time.Time, onPost func()) 
 	}
 }
 
+// enqueueRaw schedules a notification body as it is, now.
+func (d *deliverer) enqueueRaw(acc Account, body []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	d.queue = append(d.queue, &delivery{acc: acc, body: body, due: now, first: now})
+	d.changedLocked()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
 func (d *deliverer) changedLocked() {
 	close(d.changed)
 	d.changed = make(chan struct{})

@@ -245,6 +245,22 @@ func (s *Sim) Flush(ctx context.Context) error { return s.d.flush(ctx) }
 // Attempts returns the webhook posts made so far, oldest first.
 func (s *Sim) Attempts() []Attempt { return s.d.Attempts() }
 
+// Deliver posts body, a notification built elsewhere (a recorded
+// payload, a type the simulator does not generate), to the webhook of
+// the account id, signed and retried like the others.
+func (s *Sim) Deliver(id string, body []byte) error {
+	for _, a := range s.accounts {
+		if a.ID == id {
+			if a.WebhookURL == "" {
+				return fmt.Errorf("metasim: %s account %s has no webhook URL to post to", a.Network, id)
+			}
+			s.d.enqueueRaw(a.Account, body)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrNoAccount, id)
+}
+
 // Accounts returns the business accounts the simulator plays.
 func (s *Sim) Accounts() []Account {
 	out := make([]Account, len(s.accounts))

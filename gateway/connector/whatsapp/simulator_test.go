@@ -199,3 +199,52 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// Every recorded fixture (errors, unsupported types, an empty entry
+// included), posted by the simulator, reaches the webhook signed and is
+// recorded as Parse reads it.
+func TestFixturesThroughTheSimulator(t *testing.T) {
+	rec := &memRecorder{}
+	hook := httptest.NewServer(newWebhook(t, rec, 0))
+	defer hook.Close()
+	sim, err := metasim.NewSim(metasim.SimConfig{Accounts: []metasim.Account{{Network: metasim.WhatsApp, ID: simPhone, Token: simToken, AppSecret: secret, WebhookURL: hook.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	var want []whatsapp.Event
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := whatsapp.Parse(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		want = append(want, evs...)
+		if err := sim.Deliver(simPhone, b); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = sim.Flush(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(files) < 10 {
+		t.Fatalf("only %d fixtures", len(files))
+	}
+	for _, a := range sim.Attempts() {
+		if a.Status != 200 {
+			t.Fatalf("a fixture was refused: %d %s", a.Status, a.Body)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if fmt.Sprintf("%+v", rec.events) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("recorded\n%+v\nwant\n%+v", rec.events, want)
+	}
+}
