@@ -174,3 +174,43 @@ func TestPhonePageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// In a real browser on Messenger: the business's quick replies show
+// under its last message; tapping one with the keyboard posts the
+// quick_reply payload; a generic template's postback button posts the
+// postback.
+func TestMessengerPageInBrowser(t *testing.T) {
+	b := browsertest.Start(t, 90*time.Second)
+	h := newHook(t, 0)
+	sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(h.srv.URL), Users: people, Statuses: metasim.StatusConfig{Off: true}})
+	sim.Say(metasim.Messenger, psid, "hungry")
+	h.next()
+	tab := browsertest.Tab(t, b)
+	dir := browsertest.Artifacts(t)
+	if err := chromedp.Do(tab, chromedp.Navigate(base+"/phone/messenger/"+psid), chromedp.WaitVisible(`li.bubble.person .text`)); err != nil {
+		t.Fatal(err)
+	}
+	post(t, base+"/v23.0/me/messages", "page-token", `{"recipient":{"id":"`+psid+`"},"messaging_type":"RESPONSE","message":{"attachment":{"type":"template","payload":{"template_type":"generic","elements":[{"title":"Ramen","subtitle":"12 EUR","buttons":[{"type":"postback","title":"Order","payload":"ORDER_RAMEN"},{"type":"web_url","title":"Menu","url":"https://example.com/menu"}]}]}}}}`)
+	post(t, base+"/v23.0/me/messages", "page-token", `{"recipient":{"id":"`+psid+`"},"messaging_type":"RESPONSE","message":{"text":"Spicy?","quick_replies":[{"content_type":"text","title":"Yes please","payload":"SPICY_YES"},{"content_type":"text","title":"No","payload":"SPICY_NO"}]}}`)
+	step, cancel := context.WithTimeout(tab, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(step,
+		chromedp.WaitVisible(`li.quick button[data-choice="SPICY_YES"]`),
+		chromedp.WaitVisible(`.card a.choice[href="https://example.com/menu"]`),
+		chromedp.Focus(`li.quick button[data-choice="SPICY_YES"]`),
+		chromedp.KeyEvent("\r"),
+	); err != nil {
+		browsertest.Screenshot(t, tab, dir, "failure.png")
+		t.Fatal(err)
+	}
+	if got := at(h.next(), "entry", 0, "messaging", 0, "message"); at(got, "quick_reply", "payload") != "SPICY_YES" || at(got, "text") != "Yes please" {
+		t.Fatalf("quick reply %v", got)
+	}
+	browsertest.Screenshot(t, tab, dir, "phone-messenger.png")
+	if err := chromedp.Do(step, chromedp.Click(`.card button[data-choice="ORDER_RAMEN"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := at(h.next(), "entry", 0, "messaging", 0, "postback"); at(got, "payload") != "ORDER_RAMEN" || at(got, "title") != "Order" {
+		t.Fatalf("postback %v", got)
+	}
+}
