@@ -24,7 +24,9 @@ var titles = map[Network]string{WhatsApp: "WhatsApp", Messenger: "Messenger", In
 // /{version}/{waba-id}/message_templates) and the phone pages: GET / lists
 // the people; GET /phone/{network}/{user} is a person's phone, with
 // /thread (JSON), /events (server-sent events, the thread at every
-// change), and POST /say (text) and /tap (message, choice).
+// change), and POST /say (text) and /tap (message, choice). Mounted
+// under SimConfig.Prefix, it expects the prefix stripped
+// (http.StripPrefix).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m := graphRE.FindStringSubmatch(r.URL.Path); m != nil {
 		s.serveGraph(w, r, m[1])
@@ -54,7 +56,7 @@ func (s *Sim) index(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) renderIndex(w http.ResponseWriter, problem string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	pages.ExecuteTemplate(w, "index.html", map[string]any{
-		"Accounts": s.Accounts(), "Users": s.Users(), "Problem": problem,
+		"Accounts": s.Accounts(), "Users": s.Users(), "Problem": problem, "Prefix": s.cfg.Prefix,
 		"Networks": []Network{WhatsApp, Messenger, Instagram},
 	})
 }
@@ -62,10 +64,10 @@ func (s *Sim) renderIndex(w http.ResponseWriter, problem string) {
 func (s *Sim) addUser(w http.ResponseWriter, r *http.Request) {
 	u := User{Network: Network(r.FormValue("network")), ID: strings.TrimSpace(r.FormValue("id")), Name: strings.TrimSpace(r.FormValue("name"))}
 	if err := s.AddUser(u); err != nil {
-		http.Redirect(w, r, "/?problem="+url.QueryEscape(err.Error()), http.StatusSeeOther)
+		http.Redirect(w, r, s.cfg.Prefix+"/?problem="+url.QueryEscape(err.Error()), http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, "/phone/"+url.PathEscape(string(u.Network))+"/"+url.PathEscape(u.ID), http.StatusSeeOther)
+	http.Redirect(w, r, s.cfg.Prefix+"/phone/"+url.PathEscape(string(u.Network))+"/"+url.PathEscape(u.ID), http.StatusSeeOther)
 }
 
 // who returns the person a phone path names, or answers 404.
@@ -98,8 +100,8 @@ func (s *Sim) phone(w http.ResponseWriter, r *http.Request) {
 	raw, _ := json.Marshal(th)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	pages.ExecuteTemplate(w, "phone.html", map[string]any{
-		"User": u, "Title": titles[u.Network], "Business": business,
-		"Base":       "/phone/" + url.PathEscape(string(u.Network)) + "/" + url.PathEscape(u.ID),
+		"User": u, "Title": titles[u.Network], "Business": business, "Prefix": s.cfg.Prefix,
+		"Base":       s.cfg.Prefix + "/phone/" + url.PathEscape(string(u.Network)) + "/" + url.PathEscape(u.ID),
 		"ThreadJSON": template.JS(raw),
 	})
 }
@@ -182,5 +184,5 @@ func (s *Sim) answer(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	http.Redirect(w, r, strings.TrimSuffix(strings.TrimSuffix(r.URL.Path, "/say"), "/tap"), http.StatusSeeOther)
+	http.Redirect(w, r, s.cfg.Prefix+strings.TrimSuffix(strings.TrimSuffix(r.URL.Path, "/say"), "/tap"), http.StatusSeeOther)
 }

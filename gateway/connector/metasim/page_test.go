@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -212,5 +213,43 @@ func TestMessengerPageInBrowser(t *testing.T) {
 	}
 	if got := at(h.next(), "entry", 0, "messaging", 0, "postback"); at(got, "payload") != "ORDER_RAMEN" || at(got, "title") != "Order" {
 		t.Fatalf("postback %v", got)
+	}
+}
+
+// Mounted under a prefix in another server, the pages link under it and
+// the Send API answers under it.
+func TestMountedUnderPrefix(t *testing.T) {
+	sim, err := metasim.NewSim(metasim.SimConfig{Accounts: accounts(""), Users: people, Prefix: "/metasim/", Statuses: metasim.StatusConfig{Off: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/metasim/", http.StripPrefix("/metasim", sim))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	if _, body := get(t, srv.URL+"/metasim/"); !strings.Contains(body, `href="/metasim/phone/whatsapp/`+waUser+`"`) || !strings.Contains(body, `href="/metasim/static/sim.css"`) {
+		t.Fatalf("index:\n%s", body)
+	}
+	if status, body := get(t, srv.URL+"/metasim/phone/whatsapp/"+waUser); status != 200 || !strings.Contains(body, `data-base="/metasim/phone/whatsapp/`+waUser+`"`) {
+		t.Fatalf("phone %d:\n%s", status, body)
+	}
+	if status, _ := get(t, srv.URL+"/metasim/static/phone.js"); status != 200 {
+		t.Fatalf("script: %d", status)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(srv.URL+"/metasim/phone/whatsapp/"+waUser+"/say", url.Values{"text": {"hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Location") != "/metasim/phone/whatsapp/"+waUser {
+		t.Fatalf("say went back to %q", resp.Header.Get("Location"))
+	}
+	if status, resp := post(t, srv.URL+"/metasim/v23.0/"+phone+"/messages", token, waText(waUser, "hello")); status != 200 {
+		t.Fatalf("send under the prefix: %d %v", status, resp)
+	}
+	if _, err := metasim.NewSim(metasim.SimConfig{Accounts: accounts(""), Prefix: "metasim"}); err == nil {
+		t.Fatal("a prefix without / was accepted")
 	}
 }

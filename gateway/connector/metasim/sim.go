@@ -31,8 +31,12 @@ type SimConfig struct {
 	// Messenger's 24 hours and 7 days of HUMAN_AGENT); by default the
 	// simulator refuses them as Meta does.
 	NoWindows bool
-	Now       func() time.Time // the clock of windows and timestamps; time.Now if nil
-	Log       *slog.Logger     // nothing is logged if nil
+	// Prefix is the path the simulator is served under when it shares a
+	// server (e.g. "/metasim", served through http.StripPrefix): its pages
+	// link under it. Empty when it has a listener of its own.
+	Prefix string
+	Now    func() time.Time // the clock of windows and timestamps; time.Now if nil
+	Log    *slog.Logger     // nothing is logged if nil
 }
 
 // StatusConfig is how the simulator reports what became of a message the
@@ -154,6 +158,10 @@ var (
 func NewSim(cfg SimConfig) (*Sim, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	cfg.Prefix = strings.TrimRight(cfg.Prefix, "/")
+	if cfg.Prefix != "" && !strings.HasPrefix(cfg.Prefix, "/") {
+		return nil, fmt.Errorf("metasim: prefix %q must start with /", cfg.Prefix)
 	}
 	if cfg.Statuses.Sent == 0 {
 		cfg.Statuses.Sent = 50 * time.Millisecond
