@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -259,5 +262,99 @@ func TestFixturesThroughTheSimulator(t *testing.T) {
 	defer mu.Unlock()
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("recorded\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// kinds maps each key path of a JSON object to its JSON kind.
+func kinds(t *testing.T, raw []byte) map[string]string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			out[prefix] = "object"
+			for k, e := range x {
+				walk(prefix+"."+k, e)
+			}
+		case string:
+			out[prefix] = "string"
+		case float64:
+			out[prefix] = "number"
+		default:
+			out[prefix] = fmt.Sprintf("%T", v)
+		}
+	}
+	walk("", v)
+	return out
+}
+
+// The documented error answers decode whole, and every answer of the
+// simulator has their shape: the same fields with the same kinds.
+func TestSendErrorFixtures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "send_error", "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	documented := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range kinds(t, b) {
+			documented[k] = v
+		}
+		var want struct {
+			Error struct {
+				Message string `json:"message"`
+				Code    int    `json:"code"`
+				Subcode int    `json:"error_subcode"`
+				Trace   string `json:"fbtrace_id"`
+			} `json:"error"`
+		}
+		json.Unmarshal(b, &want)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			w.Write(b)
+		}))
+		c, _ := messenger.NewClient(messenger.ClientConfig{Network: messenger.Messenger, BaseURL: srv.URL, Token: pageToken, MaxAttempts: 1})
+		_, err = c.Send(context.Background(), "PSID1", messenger.Message{Text: "hi"})
+		srv.Close()
+		e, ok := errors.AsType[*messenger.Error](err)
+		if !ok || e.Code != want.Error.Code || e.Subcode != want.Error.Subcode || e.Message != want.Error.Message || e.Trace != want.Error.Trace ||
+			e.Class != classOf[metasim.Fault{Code: e.Code, Subcode: e.Subcode}] && e.Class != messenger.Classify(e.Code, 0) {
+			t.Fatalf("%s decoded as %#v", f, err)
+		}
+	}
+	for _, c := range metasim.MessengerCodes() {
+		sim := metasim.NewMessenger(metasim.MessengerConfig{Token: pageToken})
+		sim.FailNext(metasim.Fault{Code: c.Code, Subcode: c.Subcode})
+		srv := httptest.NewServer(sim)
+		req, _ := http.NewRequest("POST", srv.URL+"/v23.0/me/messages", strings.NewReader(`{"recipient":{"id":"1"},"messaging_type":"RESPONSE","message":{"text":"x"}}`))
+		req.Header.Set("Authorization", "Bearer "+pageToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		got := kinds(t, b)
+		for k, kind := range got {
+			if documented[k] != kind {
+				t.Errorf("code %d/%d: %s is %s, the documented shape has %q", c.Code, c.Subcode, k, kind, documented[k])
+			}
+		}
+		for _, k := range []string{".error.message", ".error.type", ".error.code", ".error.fbtrace_id"} {
+			if got[k] == "" {
+				t.Errorf("code %d: %s is missing from %s", c.Code, k, b)
+			}
+		}
 	}
 }

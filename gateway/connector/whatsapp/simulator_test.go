@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,5 +248,98 @@ func TestFixturesThroughTheSimulator(t *testing.T) {
 	defer rec.mu.Unlock()
 	if fmt.Sprintf("%+v", rec.events) != fmt.Sprintf("%+v", want) {
 		t.Fatalf("recorded\n%+v\nwant\n%+v", rec.events, want)
+	}
+}
+
+// kinds maps each key path of a JSON object to its JSON kind.
+func kinds(t *testing.T, raw []byte) map[string]string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			out[prefix] = "object"
+			for k, e := range x {
+				walk(prefix+"."+k, e)
+			}
+		case string:
+			out[prefix] = "string"
+		case float64:
+			out[prefix] = "number"
+		default:
+			out[prefix] = fmt.Sprintf("%T", v)
+		}
+	}
+	walk("", v)
+	return out
+}
+
+// The documented error answers decode whole, and every answer of the
+// simulator has their shape: the same fields with the same kinds.
+func TestSendErrorFixtures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "send_error", "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	documented := map[string]string{".error.error_subcode": "number"}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range kinds(t, b) {
+			documented[k] = v
+		}
+		var want struct {
+			Error struct {
+				Message   string `json:"message"`
+				Code      int    `json:"code"`
+				ErrorData struct {
+					Details string `json:"details"`
+				} `json:"error_data"`
+				Trace string `json:"fbtrace_id"`
+			} `json:"error"`
+		}
+		json.Unmarshal(b, &want)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			w.Write(b)
+		}))
+		_, err = newClient(t, srv.URL, func(c *whatsapp.ClientConfig) { c.MaxAttempts = 1 }).Send(context.Background(), "16505551234", whatsapp.Text{Body: "hi"})
+		srv.Close()
+		e, ok := errors.AsType[*whatsapp.Error](err)
+		if !ok || e.Code != want.Error.Code || e.Message != want.Error.Message || e.Details != want.Error.ErrorData.Details || e.Trace != want.Error.Trace || e.Class != classOf[e.Code] && e.Class != whatsapp.ClassUnknown {
+			t.Fatalf("%s decoded as %#v", f, err)
+		}
+	}
+	for _, c := range metasim.WhatsAppCodes() {
+		sim, base := newSim(t, metasim.Config{})
+		sim.FailNext(c.Code)
+		req, _ := http.NewRequest("POST", base+"/v23.0/"+simPhone+"/messages", strings.NewReader(`{"messaging_product":"whatsapp","to":"1","text":{"body":"x"}}`))
+		req.Header.Set("Authorization", "Bearer "+simToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := kinds(t, b)
+		for k, kind := range got {
+			if documented[k] != kind {
+				t.Errorf("code %d: %s is %s, the documented shape has %q", c.Code, k, kind, documented[k])
+			}
+		}
+		for _, k := range []string{".error.message", ".error.type", ".error.code", ".error.fbtrace_id"} {
+			if got[k] == "" {
+				t.Errorf("code %d: %s is missing from %s", c.Code, k, b)
+			}
+		}
 	}
 }
