@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // SimConfig is what the simulator plays: its business accounts, the
@@ -103,6 +104,10 @@ type Element struct {
 
 // maxThread is the bubbles a conversation keeps.
 const maxThread = 500
+
+// maxPersonText is the longest message a simulated person may send
+// (WhatsApp's limit for a text message).
+const maxPersonText = 4096
 
 // Errors of the simulator's calls.
 var (
@@ -419,6 +424,9 @@ func (s *Sim) Say(n Network, user, text string) (string, error) {
 	if strings.TrimSpace(text) == "" {
 		return "", errors.New("metasim: the message is empty; type something")
 	}
+	if n := utf8.RuneCountInString(text); n > maxPersonText {
+		return "", fmt.Errorf("metasim: the message has %d characters; a person's message has at most %d", n, maxPersonText)
+	}
 	return s.inbound(n, user, func(p *person, id string, now time.Time) (Bubble, Entry) {
 		b := Bubble{ID: id, From: "person", Time: now, Kind: "text", Text: text}
 		if n == WhatsApp {
@@ -679,7 +687,6 @@ func renderWhatsApp(srv *Server, req map[string]any) Bubble {
 	case "template":
 		b.Kind = "template"
 		name, lang := templateName(req)
-		b.Header = name
 		if t, ok := srv.Template(name, lang); ok {
 			b.Text = t.Render(TemplateParams(req))
 		} else {

@@ -227,6 +227,9 @@ func TestSayPostsTheNetworksNotification(t *testing.T) {
 	if _, err := sim.Say(metasim.WhatsApp, waUser, "  "); err == nil {
 		t.Error("an empty message was sent")
 	}
+	if _, err := sim.Say(metasim.WhatsApp, waUser, strings.Repeat("é", 4097)); err == nil || !strings.Contains(err.Error(), "4096") {
+		t.Errorf("a message of 4097 characters: %v", err)
+	}
 }
 
 // A webhook that does not answer 200 gets the same body again, until it
@@ -689,5 +692,38 @@ func TestNewSimRefuses(t *testing.T) {
 				t.Fatalf("%v, want %q in it", err, tt.msg)
 			}
 		})
+	}
+}
+
+// Each account's webhooks are signed with its own app secret.
+func TestEachAccountSignsWithItsSecret(t *testing.T) {
+	var mu sync.Mutex
+	sigs := map[string]string{} // object -> signature
+	bodies := map[string][]byte{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var n struct{ Object string }
+		json.Unmarshal(b, &n)
+		mu.Lock()
+		sigs[n.Object], bodies[n.Object] = r.Header.Get("X-Hub-Signature-256"), b
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	accs := accounts(srv.URL)
+	accs[0].AppSecret, accs[1].AppSecret = "whatsapp-app", "page-app"
+	sim, _ := newSim(t, metasim.SimConfig{Accounts: accs[:2], Users: people[:2]})
+	sim.Say(metasim.WhatsApp, waUser, "a")
+	sim.Say(metasim.Messenger, psid, "b")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sim.Flush(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	for object, secret := range map[string]string{"whatsapp_business_account": "whatsapp-app", "page": "page-app"} {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write(bodies[object])
+		if sigs[object] != "sha256="+hex.EncodeToString(m.Sum(nil)) {
+			t.Errorf("%s signed %q, not with its secret", object, sigs[object])
+		}
 	}
 }
