@@ -64,11 +64,14 @@
 //     read events, with configurable delays, in reverse order
 //     (OutOfOrder) or without delivered; FailDelivery makes the next sends
 //     to a person end in a failed status with a code instead.
-//   - Phone-like pages: GET / lists the people (and adds one); GET
+//   - Phone-like pages: GET / lists the people (and adds one) and the
+//     last webhook posts with their answers; GET
 //     /phone/{network}/{user} is a person's chat in the network's colours,
 //     live over server-sent events (/events), with a labelled text box and
 //     the business's buttons, list rows and quick replies as keyboard
-//     reachable buttons that post the right reply.
+//     reachable buttons that post the right reply. POST .../say and
+//     .../tap answer a script (Accept: application/json) with the id of
+//     the person's message.
 //
 // `passerelle metasim` runs a Sim from flags; see the README.
 package metasim

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -53,10 +54,16 @@ func (s *Sim) index(w http.ResponseWriter, r *http.Request) {
 	s.renderIndex(w, r.URL.Query().Get("problem"))
 }
 
+// recentAttempts is how many webhook posts the index shows.
+const recentAttempts = 20
+
 func (s *Sim) renderIndex(w http.ResponseWriter, problem string) {
+	as := s.Attempts()
+	as = as[max(0, len(as)-recentAttempts):]
+	slices.Reverse(as)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	pages.ExecuteTemplate(w, "index.html", map[string]any{
-		"Accounts": s.Accounts(), "Users": s.Users(), "Problem": problem, "Prefix": s.cfg.Prefix,
+		"Accounts": s.Accounts(), "Users": s.Users(), "Problem": problem, "Prefix": s.cfg.Prefix, "Attempts": as,
 		"Networks": []Network{WhatsApp, Messenger, Instagram},
 	})
 }
@@ -156,8 +163,8 @@ func (s *Sim) say(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, err := s.Say(u.Network, u.ID, r.FormValue("text"))
-	s.answer(w, r, err)
+	id, err := s.Say(u.Network, u.ID, r.FormValue("text"))
+	s.answer(w, r, id, err)
 }
 
 func (s *Sim) tap(w http.ResponseWriter, r *http.Request) {
@@ -165,13 +172,14 @@ func (s *Sim) tap(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, err := s.Tap(u.Network, u.ID, r.FormValue("message"), r.FormValue("choice"))
-	s.answer(w, r, err)
+	id, err := s.Tap(u.Network, u.ID, r.FormValue("message"), r.FormValue("choice"))
+	s.answer(w, r, id, err)
 }
 
-// answer ends a person's action: 204 to the page's script, back to the
-// phone for a plain form, or the error.
-func (s *Sim) answer(w http.ResponseWriter, r *http.Request, err error) {
+// answer ends a person's action: {"id"} of the person's message to a
+// script (Accept: application/json), back to the phone for a plain form,
+// or the error.
+func (s *Sim) answer(w http.ResponseWriter, r *http.Request, id string, err error) {
 	if err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, ErrNoChoice) {
@@ -181,7 +189,8 @@ func (s *Sim) answer(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
-		w.WriteHeader(http.StatusNoContent)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"id": id})
 		return
 	}
 	http.Redirect(w, r, s.cfg.Prefix+strings.TrimSuffix(strings.TrimSuffix(r.URL.Path, "/say"), "/tap"), http.StatusSeeOther)

@@ -3,6 +3,7 @@ package metasim_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,6 +77,24 @@ func TestPages(t *testing.T) {
 	}
 	if got := at(h.next(), "entry", 0, "changes", 0, "value", "contacts", 0, "profile", "name"); got != "Jonas" {
 		t.Fatalf("name %v", got)
+	}
+	h.none(sim)
+	if _, body := get(t, base+"/"); !strings.Contains(body, "Webhooks posted") || !strings.Contains(body, "<td>200</td>") || !strings.Contains(body, "Hallo") {
+		t.Fatalf("the index does not show the post:\n%s", body)
+	}
+	// A script gets the id of the person's message.
+	req, _ := http.NewRequest("POST", base+"/phone/whatsapp/4915123456789/say", strings.NewReader("text=Noch+da%3F"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	jr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said struct{ ID string }
+	json.NewDecoder(jr.Body).Decode(&said)
+	jr.Body.Close()
+	if got := at(h.next(), "entry", 0, "changes", 0, "value", "messages", 0, "id"); said.ID == "" || got != said.ID {
+		t.Fatalf("answered id %q, webhook carried %v", said.ID, got)
 	}
 	resp, _ = noRedirect.PostForm(base+"/phone/whatsapp/4915123456789/tap", url.Values{"message": {"wamid.x"}, "choice": {"y"}})
 	resp.Body.Close()
