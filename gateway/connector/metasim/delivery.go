@@ -68,7 +68,8 @@ type deliverer struct {
 	rand func() float64
 
 	mu       sync.Mutex
-	queue    []*delivery
+	queues   map[string][]*delivery // per webhook, by due time
+	queued   int
 	busy     map[string]bool
 	attempts []Attempt
 	changed  chan struct{} // closed and replaced on every change
@@ -97,7 +98,7 @@ func newDeliverer(cfg DeliveryConfig) *deliverer {
 		c = &http.Client{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &deliverer{cfg: cfg, http: c, rand: rand.Float64, busy: map[string]bool{}, changed: make(chan struct{}),
+	d := &deliverer{cfg: cfg, http: c, rand: rand.Float64, busy: map[string]bool{}, queues: map[string][]*delivery{}, changed: make(chan struct{}),
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	d.wg.Add(1)
 	go d.run()
@@ -115,8 +116,9 @@ func (d *deliverer) enqueue(acc Account, e Entry, due time.Time, onPost func()) 
 		x.onPost = append(x.onPost, onPost)
 	}
 	if d.cfg.Batch > 0 {
-		for _, p := range d.queue {
-			if p.body == nil && p.key() == x.key() && p.acc.AppSecret == acc.AppSecret && !due.Add(-d.cfg.Batch).After(p.due) {
+		q := d.queues[x.key()]
+		for i := len(q) - 1; i >= 0 && !q[i].due.Before(due.Add(-d.cfg.Batch)); i-- {
+			if p := q[i]; p.body == nil && p.acc.AppSecret == acc.AppSecret {
 				p.entries = append(p.entries, e)
 				p.onPost = append(p.onPost, x.onPost...)
 				d.changedLocked()
@@ -124,7 +126,7 @@ func (d *deliverer) enqueue(acc Account, e Entry, due time.Time, onPost func()) 
 			}
 		}
 	}
-	d.queue = append(d.queue, x)
+	d.push(x)
 	d.changedLocked()
 	select {
 	case d.wake <- struct{}{}:
@@ -137,12 +139,25 @@ func (d *deliverer) enqueueRaw(acc Account, body []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
-	d.queue = append(d.queue, &delivery{acc: acc, body: body, due: now, first: now})
+	d.push(&delivery{acc: acc, body: body, due: now, first: now})
 	d.changedLocked()
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// push puts x in its webhook's queue, after those due no later (d.mu
+// held).
+func (d *deliverer) push(x *delivery) {
+	k := x.key()
+	q := d.queues[k]
+	i := sort.Search(len(q), func(i int) bool { return q[i].due.After(x.due) })
+	q = append(q, nil)
+	copy(q[i+1:], q[i:])
+	q[i] = x
+	d.queues[k] = q
+	d.queued++
 }
 
 func (d *deliverer) changedLocked() {
@@ -170,32 +185,36 @@ func (d *deliverer) run() {
 	}
 }
 
-// start posts what is due, one per webhook not already busy, and returns
-// when the next one falls due (zero when none waits on time).
+// start posts, for each webhook with no post in flight, its first
+// notification if it is due, and returns when the next one falls due
+// (zero when none waits on time).
 func (d *deliverer) start() time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
-	sort.SliceStable(d.queue, func(i, j int) bool { return d.queue[i].due.Before(d.queue[j].due) })
 	var next time.Time
-	keep := d.queue[:0]
-	for _, x := range d.queue {
-		k := x.key()
-		switch {
-		case x.due.After(now):
+	for k, q := range d.queues {
+		if d.busy[k] {
+			continue // the post in flight wakes the loop
+		}
+		if x := q[0]; x.due.After(now) {
 			if next.IsZero() || x.due.Before(next) {
 				next = x.due
 			}
-			keep = append(keep, x)
-		case d.busy[k]:
-			keep = append(keep, x) // the post in flight wakes the loop
-		default:
-			d.busy[k] = true
-			d.wg.Add(1)
-			go d.post(x)
+			continue
 		}
+		x := q[0]
+		q[0] = nil
+		if len(q) == 1 {
+			delete(d.queues, k)
+		} else {
+			d.queues[k] = q[1:]
+		}
+		d.queued--
+		d.busy[k] = true
+		d.wg.Add(1)
+		go d.post(x)
 	}
-	d.queue = keep
 	return next
 }
 
@@ -226,7 +245,7 @@ func (d *deliverer) post(x *delivery) {
 		// Nowhere to post: the entries only update the phone pages.
 	case a.Status == http.StatusOK:
 		if !x.dup && d.cfg.Duplicates > 0 && d.rand() < d.cfg.Duplicates {
-			d.queue = append(d.queue, &delivery{acc: x.acc, body: x.body, due: now, first: now, dup: true})
+			d.push(&delivery{acc: x.acc, body: x.body, due: now, first: now, dup: true})
 		}
 	default:
 		wait := d.cfg.Retry
@@ -238,12 +257,13 @@ func (d *deliverer) post(x *delivery) {
 			a.GaveUp = true
 		} else {
 			x.due = now.Add(wait)
-			d.queue = append(d.queue, x)
+			d.push(x)
 		}
 	}
 	if x.acc.WebhookURL != "" {
 		d.attempts = append(d.attempts, a)
-		if len(d.attempts) > maxAttempts {
+		if len(d.attempts) >= 2*maxAttempts {
+			// Trimmed by halves: no copy per post.
 			d.attempts = append([]Attempt(nil), d.attempts[len(d.attempts)-maxAttempts:]...)
 		}
 	}
@@ -266,14 +286,14 @@ func deliver(ctx context.Context, c *http.Client, url, secret string, body []byt
 func (d *deliverer) Attempts() []Attempt {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]Attempt(nil), d.attempts...)
+	return append([]Attempt(nil), d.attempts[max(0, len(d.attempts)-maxAttempts):]...)
 }
 
 // flush waits until nothing is queued or in flight, or ctx ends.
 func (d *deliverer) flush(ctx context.Context) error {
 	for {
 		d.mu.Lock()
-		idle := len(d.queue) == 0 && len(d.busy) == 0
+		idle := d.queued == 0 && len(d.busy) == 0
 		ch := d.changed
 		d.mu.Unlock()
 		if idle {

@@ -102,7 +102,8 @@ type Element struct {
 	Buttons  []Choice `json:"buttons,omitempty"`
 }
 
-// maxThread is the bubbles a conversation keeps.
+// maxThread is the bubbles a conversation shows (it keeps up to twice
+// as many).
 const maxThread = 500
 
 // maxPersonText is the longest message a simulated person may send
@@ -360,7 +361,7 @@ func (s *Sim) Thread(n Network, user string) ([]Bubble, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s %s", ErrNoUser, n, user)
 	}
-	return append([]Bubble{}, p.thread...), nil
+	return append([]Bubble{}, p.thread[max(0, len(p.thread)-maxThread):]...), nil
 }
 
 // FailDelivery makes the next len(codes) messages the business sends the
@@ -391,7 +392,9 @@ func (s *Sim) watch() <-chan struct{} {
 
 func (p *person) add(b Bubble) {
 	p.thread = append(p.thread, b)
-	if len(p.thread) > maxThread {
+	if len(p.thread) >= 2*maxThread {
+		// Trimmed by halves, so that a long conversation costs no copy
+		// per message.
 		p.thread = append([]Bubble(nil), p.thread[len(p.thread)-maxThread:]...)
 	}
 }
