@@ -25,12 +25,16 @@
 // language, category, BODY component with its samples), checked as Meta
 // checks them: name, category, numbered parameters in sequence or named
 // ones, not both, not at the start or end of the body, one sample each.
+// The same endpoint takes Meta's mark-as-read request ("status": "read",
+// "message_id", optionally a typing indicator) and answers
+// {"success": true}.
 //
 // MessengerServer is one Page or Instagram account: POST
 // /{version}/me/messages (or /{version}/{id}/messages) with Messenger's
 // limits (text, quick replies, generic templates, messaging types and
 // tags, Instagram's text in bytes) and, when asked, the 24-hour and
-// 7-day (HUMAN_AGENT) windows (code 10, subcode 2018278).
+// 7-day (HUMAN_AGENT) windows (code 10, subcode 2018278), and sender
+// actions (mark_seen, typing_on, typing_off).
 //
 // Both take injected refusals with FailNext; WhatsAppCodes and
 // MessengerCodes list the codes they answer with Meta's own message and

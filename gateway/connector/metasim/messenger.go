@@ -31,7 +31,10 @@ type MessengerConfig struct {
 	// OnAccept, when set, is called with each message accepted, before
 	// the answer is written.
 	OnAccept func(MessengerSent)
-	Now      func() time.Time // time.Now if nil
+	// OnSeen, when set, is called with the person's id when the business
+	// marks their messages seen (sender_action mark_seen).
+	OnSeen func(person string)
+	Now    func() time.Time // time.Now if nil
 }
 
 // MessengerSent is a message the simulator accepted.
@@ -156,6 +159,10 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, 400, Fault{Code: 100}, "(#100) Invalid parameter: the body is not a JSON object: "+err.Error())
 		return
 	}
+	if act, ok := req["sender_action"]; ok {
+		s.senderAction(w, req, str(act))
+		return
+	}
 	to, typ, tag, err := s.check(req)
 	if err != nil {
 		graphError(w, 400, Fault{Code: 100}, "(#100) "+err.Error())
@@ -176,6 +183,30 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := sent.ID
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to, "message_id": id})
+}
+
+// senderAction answers a sender action: {"recipient": {"id"},
+// "sender_action": "mark_seen" | "typing_on" | "typing_off"}, which
+// carries no message.
+func (s *MessengerServer) senderAction(w http.ResponseWriter, req map[string]any, act string) {
+	rc, _ := req["recipient"].(map[string]any)
+	to := str(rc["id"])
+	switch {
+	case to == "":
+		graphError(w, 400, Fault{Code: 100}, "(#100) recipient.id is required")
+		return
+	case act != "mark_seen" && act != "typing_on" && act != "typing_off":
+		graphError(w, 400, Fault{Code: 100}, fmt.Sprintf("(#100) sender_action %q must be mark_seen, typing_on or typing_off", act))
+		return
+	case req["message"] != nil:
+		graphError(w, 400, Fault{Code: 100}, "(#100) a sender action is sent without a message")
+		return
+	}
+	if act == "mark_seen" && s.cfg.OnSeen != nil {
+		s.cfg.OnSeen(to)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to})
 }
 
 // accept applies the injected faults and the windows and records the

@@ -43,7 +43,10 @@ type Config struct {
 	// OnAccept, when set, is called with each message accepted, before
 	// the answer is written.
 	OnAccept func(Sent)
-	Now      func() time.Time // time.Now if nil
+	// OnRead, when set, is called with the wamid of each person's message
+	// the business marks as read.
+	OnRead func(wamid string)
+	Now    func() time.Time // time.Now if nil
 }
 
 // DefaultThroughput is the messages per second a business number takes
@@ -160,6 +163,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, 100, "Invalid parameter", "the body is not a JSON object: "+err.Error())
 		return
 	}
+	if _, ok := req["status"]; ok {
+		s.markRead(w, req)
+		return
+	}
 	to, typ, err := check(req)
 	if err != nil {
 		writeError(w, 400, 131009, "(#131009) Parameter value is not valid", err.Error())
@@ -180,6 +187,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"contacts":          []any{map[string]any{"input": to, "wa_id": strings.TrimPrefix(to, "+")}},
 		"messages":          []any{map[string]any{"id": id}},
 	})
+}
+
+// markRead answers a request marking a person's message as read
+// ({"messaging_product": "whatsapp", "status": "read", "message_id"},
+// optionally with "typing_indicator": {"type": "text"}).
+func (s *Server) markRead(w http.ResponseWriter, req map[string]any) {
+	id := str(req["message_id"])
+	switch {
+	case str(req["messaging_product"]) != "whatsapp":
+		writeError(w, 400, 131009, "(#131009) Parameter value is not valid", "messaging_product is required and must be \"whatsapp\"")
+		return
+	case str(req["status"]) != "read":
+		writeError(w, 400, 131009, "(#131009) Parameter value is not valid", "status must be read")
+		return
+	case !strings.HasPrefix(id, "wamid."):
+		writeError(w, 400, 100, "(#100) Invalid parameter", "message_id must be the wamid of a message the person sent")
+		return
+	}
+	if ti, ok := req["typing_indicator"]; ok {
+		if m, _ := ti.(map[string]any); str(m["type"]) != "text" {
+			writeError(w, 400, 131009, "(#131009) Parameter value is not valid", "typing_indicator.type must be text")
+			return
+		}
+	}
+	if s.cfg.OnRead != nil {
+		s.cfg.OnRead(id)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"success":true}`+"\n")
 }
 
 // failure is a refusal: its code, and details when the code's own do

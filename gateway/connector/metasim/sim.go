@@ -79,7 +79,7 @@ type Bubble struct {
 	ListButton string    `json:"list_button,omitempty"` // a list's menu button
 	Choices    []Choice  `json:"choices,omitempty"`     // buttons, list rows, quick replies
 	Elements   []Element `json:"elements,omitempty"`    // a generic template's cards
-	Status     string    `json:"status,omitempty"`      // the business's: accepted, sent, delivered, read, failed
+	Status     string    `json:"status,omitempty"`      // the business's: accepted, sent, delivered, read, failed; the person's: read, once the business marked it
 	Error      string    `json:"error,omitempty"`       // a failed status's error
 }
 
@@ -231,10 +231,11 @@ func (s *Sim) addAccount(a Account, seen map[string]bool) error {
 		}
 		acc.wa = New(Config{PhoneNumberID: a.ID, Token: a.Token, WABAID: a.wabaID(), PairInterval: s.cfg.PairInterval,
 			Throughput: s.cfg.Throughput, Windows: !s.cfg.NoWindows, Templates: true, Now: s.cfg.Now,
-			OnAccept: func(m Sent) { s.waAccepted(acc, m) }})
+			OnAccept: func(m Sent) { s.waAccepted(acc, m) }, OnRead: s.personRead})
 	} else {
 		acc.ms = NewMessenger(MessengerConfig{Instagram: a.Network == Instagram, Token: a.Token, Windows: !s.cfg.NoWindows, Now: s.cfg.Now,
-			OnAccept: func(m MessengerSent) { s.msgrAccepted(acc, m) }})
+			OnAccept: func(m MessengerSent) { s.msgrAccepted(acc, m) },
+			OnSeen:   func(person string) { s.personSeen(acc.Network, person) }})
 	}
 	s.accounts = append(s.accounts, acc)
 	return nil
@@ -533,6 +534,44 @@ func (s *Sim) setStatus(n Network, user, id, status, errText string) {
 		if b.ID == id && rank[status] > rank[b.Status] {
 			b.Status, b.Error = status, errText
 			s.changedLocked()
+		}
+	}
+}
+
+// personRead marks a person's WhatsApp message, and those before it,
+// read by the business.
+func (s *Sim) personRead(wamid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.order {
+		p := s.people[k]
+		if k.net != WhatsApp {
+			continue
+		}
+		for i := range p.thread {
+			if p.thread[i].ID == wamid && p.thread[i].From == "person" {
+				markPersonRead(p.thread[:i+1])
+				s.changedLocked()
+				return
+			}
+		}
+	}
+}
+
+// personSeen marks a Messenger or Instagram person's messages seen.
+func (s *Sim) personSeen(n Network, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.people[userKey{n, user}]; ok {
+		markPersonRead(p.thread)
+		s.changedLocked()
+	}
+}
+
+func markPersonRead(th []Bubble) {
+	for i := range th {
+		if th[i].From == "person" {
+			th[i].Status = "read"
 		}
 	}
 }

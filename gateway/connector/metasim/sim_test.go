@@ -727,3 +727,42 @@ func TestEachAccountSignsWithItsSecret(t *testing.T) {
 		}
 	}
 }
+
+// The business marks a person's messages read (WhatsApp's status read,
+// Messenger's sender action mark_seen); the conversation shows it.
+func TestMarkRead(t *testing.T) {
+	sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(""), Users: people, Statuses: noStatuses()})
+	first, _ := sim.Say(metasim.WhatsApp, waUser, "one")
+	second, _ := sim.Say(metasim.WhatsApp, waUser, "two")
+	sim.Say(metasim.Messenger, psid, "hello")
+	url := base + "/v23.0/" + phone + "/messages"
+	tests := []struct {
+		name, url, tok, body string
+		status, code         int
+	}{
+		{"read with typing", url, token, `{"messaging_product":"whatsapp","status":"read","message_id":"` + first + `","typing_indicator":{"type":"text"}}`, 200, 0},
+		{"not a wamid", url, token, `{"messaging_product":"whatsapp","status":"read","message_id":"42"}`, 400, 100},
+		{"other status", url, token, `{"messaging_product":"whatsapp","status":"delivered","message_id":"` + first + `"}`, 400, 131009},
+		{"bad typing", url, token, `{"messaging_product":"whatsapp","status":"read","message_id":"` + first + `","typing_indicator":{"type":"audio"}}`, 400, 131009},
+		{"typing on", base + "/v23.0/me/messages", "page-token", `{"recipient":{"id":"` + psid + `"},"sender_action":"typing_on"}`, 200, 0},
+		{"mark seen", base + "/v23.0/me/messages", "page-token", `{"recipient":{"id":"` + psid + `"},"sender_action":"mark_seen"}`, 200, 0},
+		{"unknown action", base + "/v23.0/me/messages", "page-token", `{"recipient":{"id":"` + psid + `"},"sender_action":"wave"}`, 400, 100},
+		{"action with a message", base + "/v23.0/me/messages", "page-token", `{"recipient":{"id":"` + psid + `"},"sender_action":"typing_on","message":{"text":"x"}}`, 400, 100},
+	}
+	for _, tt := range tests {
+		status, resp := post(t, tt.url, tt.tok, tt.body)
+		if code, _ := at(resp, "error", "code").(float64); status != tt.status || int(code) != tt.code {
+			t.Errorf("%s: %d %v, want %d code %d", tt.name, status, resp, tt.status, tt.code)
+		}
+	}
+	th, _ := sim.Thread(metasim.WhatsApp, waUser)
+	if th[0].ID != first || th[0].Status != "read" || th[1].ID != second || th[1].Status != "" {
+		t.Fatalf("whatsapp thread %+v: the first message read, not the second", th)
+	}
+	if th, _ := sim.Thread(metasim.Messenger, psid); th[0].Status != "read" {
+		t.Fatalf("messenger thread %+v", th)
+	}
+	if len(sim.Attempts()) != 0 {
+		t.Fatal("marking read posted a webhook")
+	}
+}

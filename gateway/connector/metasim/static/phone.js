@@ -80,7 +80,7 @@
         li.appendChild(cards);
       }
       var meta = new Date(b.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      if (b.from === "business" && b.status) meta += " · " + b.status;
+      if (b.status) meta += " · " + b.status;
       var m = el("div", "meta" + (b.status === "failed" ? " failed" : ""), meta);
       if (b.error) m.textContent += ": " + b.error;
       li.appendChild(m);
