@@ -184,6 +184,7 @@ func TestGeneratorMatchesFixtures(t *testing.T) {
 		{"postback.json", metasim.MessengerEntry(page, metasim.MsgrEvent{From: psid, Time: ms(1764892802000), EntryTime: ms(1764892802123), MID: "m_pb1", Postback: &metasim.Postback{Title: "Order lunch", Payload: "ORDER_LUNCH"}})},
 		{"delivery.json", metasim.MessengerEntry(page, metasim.MsgrEvent{From: psid, Time: ms(1764892806000), EntryTime: ms(1764892806123), Delivered: []string{"m_sent1", "m_sent2"}, Watermark: ms(1764892805900)})},
 		{"read.json", metasim.MessengerEntry(page, metasim.MsgrEvent{From: psid, Time: ms(1764892805000), EntryTime: ms(1764892805123), Read: true, Watermark: ms(1764892804500)})},
+		{"image.json", metasim.MessengerEntry(page, metasim.MsgrEvent{From: psid, Time: ms(1764892809000), EntryTime: ms(1764892809123), MID: "m_img1", Image: &metasim.Image{URL: "https://scontent.example/photo.jpg"}})},
 		{"instagram_text.json", metasim.MessengerEntry(ig, metasim.MsgrEvent{From: igsid, Time: ms(1764892812000), EntryTime: ms(1764892812123), MID: "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx", Text: "is the ramen open?"})},
 		{"instagram_read.json", metasim.MessengerEntry(ig, metasim.MsgrEvent{From: igsid, Time: ms(1764892813000), EntryTime: ms(1764892813123), Read: true, ReadMID: "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQy"})},
 	}

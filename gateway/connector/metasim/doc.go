@@ -50,7 +50,8 @@
 //     and what the business sent as the network renders it (text, reply
 //     buttons, a list, quick replies, a generic template, a template with
 //     its parameters filled in).
-//   - A person's message (Say) or tap (Tap: a button_reply, list_reply,
+//   - A person's message (Say), photo (SendPhoto: a type the connectors
+//     report as unsupported) or tap (Tap: a button_reply, list_reply,
 //     quick reply or postback) becomes the webhook notification Meta
 //     documents (a WhatsApp messages change with contacts and messages; a
 //     Messenger or Instagram entry[].messaging[] event), signed with

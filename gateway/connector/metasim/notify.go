@@ -99,7 +99,17 @@ type WAMessage struct {
 	Text    string
 	Button  *Reply // interactive button_reply
 	List    *Reply // interactive list_reply
+	Image   *Image // an image (the connectors do not handle media)
 	Context string // the wamid of the business message the reply answers
+}
+
+// Image is a photo a person sent: WhatsApp's media id and SHA-256 (with
+// Text as its caption), or Messenger's attachment URL.
+type Image struct {
+	ID       string `json:"-"`
+	SHA256   string `json:"-"`
+	MimeType string `json:"-"`
+	URL      string `json:"-"`
 }
 
 type waMetadata struct {
@@ -156,6 +166,12 @@ func WhatsAppMessage(a Account, m WAMessage) Entry {
 		Button *Reply `json:"button_reply,omitempty"`
 		List   *Reply `json:"list_reply,omitempty"`
 	}
+	type image struct {
+		Caption  string `json:"caption,omitempty"`
+		MimeType string `json:"mime_type"`
+		SHA256   string `json:"sha256"`
+		ID       string `json:"id"`
+	}
 	msg := struct {
 		Context     *context     `json:"context,omitempty"`
 		From        string       `json:"from"`
@@ -164,12 +180,15 @@ func WhatsAppMessage(a Account, m WAMessage) Entry {
 		Type        string       `json:"type"`
 		Text        *text        `json:"text,omitempty"`
 		Interactive *interactive `json:"interactive,omitempty"`
+		Image       *image       `json:"image,omitempty"`
 	}{From: m.From, ID: m.ID, Timestamp: unix(m.Time)}
 	switch {
 	case m.Button != nil:
 		msg.Type, msg.Interactive = "interactive", &interactive{Type: "button_reply", Button: m.Button}
 	case m.List != nil:
 		msg.Type, msg.Interactive = "interactive", &interactive{Type: "list_reply", List: m.List}
+	case m.Image != nil:
+		msg.Type, msg.Image = "image", &image{Caption: m.Text, MimeType: m.Image.MimeType, SHA256: m.Image.SHA256, ID: m.Image.ID}
 	default:
 		msg.Type, msg.Text = "text", &text{m.Text}
 	}
@@ -249,6 +268,7 @@ type MsgrEvent struct {
 	MID        string // a message's or postback's id
 	Text       string
 	QuickReply string    // the payload of the quick reply tapped
+	Image      *Image    // a photo (Image.URL) instead of text
 	Postback   *Postback // a postback button tapped
 	Delivered  []string  // a delivery: the mids delivered (Messenger only)
 	Watermark  time.Time // delivery and Messenger's read: everything before it
@@ -275,10 +295,18 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 	type quick struct {
 		Payload string `json:"payload"`
 	}
+	type payload struct {
+		URL string `json:"url"`
+	}
+	type attachment struct {
+		Type    string  `json:"type"`
+		Payload payload `json:"payload"`
+	}
 	type message struct {
-		MID        string `json:"mid"`
-		Text       string `json:"text"`
-		QuickReply *quick `json:"quick_reply,omitempty"`
+		MID         string       `json:"mid"`
+		Text        string       `json:"text,omitempty"`
+		QuickReply  *quick       `json:"quick_reply,omitempty"`
+		Attachments []attachment `json:"attachments,omitempty"`
 	}
 	type postback struct {
 		MID string `json:"mid"`
@@ -310,6 +338,8 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		m.Read = &read{MID: ev.ReadMID}
 	case ev.Read:
 		m.Read = &read{Watermark: ms(ev.Watermark)}
+	case ev.Image != nil:
+		m.Message = &message{MID: ev.MID, Attachments: []attachment{{"image", payload{ev.Image.URL}}}}
 	default:
 		m.Message = &message{MID: ev.MID, Text: ev.Text}
 		if ev.QuickReply != "" {

@@ -25,7 +25,8 @@ var titles = map[Network]string{WhatsApp: "WhatsApp", Messenger: "Messenger", In
 // /{version}/{waba-id}/message_templates) and the phone pages: GET / lists
 // the people; GET /phone/{network}/{user} is a person's phone, with
 // /thread (JSON), /events (server-sent events, the thread at every
-// change), and POST /say (text) and /tap (message, choice). Mounted
+// change), and POST /say (text), /tap (message, choice) and /photo
+// (caption). Mounted
 // under SimConfig.Prefix, it expects the prefix stripped
 // (http.StripPrefix).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +48,7 @@ func (s *Sim) mux() *http.ServeMux {
 	mux.HandleFunc("GET /phone/{network}/{user}/events", s.events)
 	mux.HandleFunc("POST /phone/{network}/{user}/say", s.say)
 	mux.HandleFunc("POST /phone/{network}/{user}/tap", s.tap)
+	mux.HandleFunc("POST /phone/{network}/{user}/photo", s.photo)
 	return mux
 }
 
@@ -167,6 +169,15 @@ func (s *Sim) say(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, id, err)
 }
 
+func (s *Sim) photo(w http.ResponseWriter, r *http.Request) {
+	u, _, ok := s.who(w, r)
+	if !ok {
+		return
+	}
+	id, err := s.SendPhoto(u.Network, u.ID, r.FormValue("caption"))
+	s.answer(w, r, id, err)
+}
+
 func (s *Sim) tap(w http.ResponseWriter, r *http.Request) {
 	u, _, ok := s.who(w, r)
 	if !ok {
@@ -193,5 +204,5 @@ func (s *Sim) answer(w http.ResponseWriter, r *http.Request, id string, err erro
 		json.NewEncoder(w).Encode(map[string]string{"id": id})
 		return
 	}
-	http.Redirect(w, r, s.cfg.Prefix+strings.TrimSuffix(strings.TrimSuffix(r.URL.Path, "/say"), "/tap"), http.StatusSeeOther)
+	http.Redirect(w, r, s.cfg.Prefix+r.URL.Path[:strings.LastIndex(r.URL.Path, "/")], http.StatusSeeOther)
 }

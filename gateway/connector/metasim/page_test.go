@@ -193,6 +193,18 @@ func TestPhonePageInBrowser(t *testing.T) {
 	if err := chromedp.Do(tab, chromedp.WaitVisible(`//li[contains(@class,"person")]//div[@class="text" and .="No"]`)); err != nil {
 		t.Fatal(err)
 	}
+	// A photo with the typed text as its caption: an image message.
+	if err := chromedp.Do(tab,
+		chromedp.SendKeys(`#text`, "this one?"),
+		chromedp.Click(`#photo`),
+		chromedp.WaitVisible(`li.bubble.person img.photo`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	img := at(h.next(), "entry", 0, "changes", 0, "value", "messages", 0)
+	if at(img, "type") != "image" || at(img, "image", "caption") != "this one?" || at(img, "image", "mime_type") != "image/jpeg" || at(img, "image", "id") == nil {
+		t.Fatalf("photo %v", img)
+	}
 }
 
 // In a real browser on Messenger: the business's quick replies show

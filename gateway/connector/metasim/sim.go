@@ -2,7 +2,10 @@ package metasim
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,7 +75,7 @@ type Bubble struct {
 	ID         string    `json:"id"`   // the wamid or mid
 	From       string    `json:"from"` // "person" or "business"
 	Time       time.Time `json:"time"`
-	Kind       string    `json:"kind"` // text, buttons, list, quick_replies, generic, template, reply
+	Kind       string    `json:"kind"` // text, buttons, list, quick_replies, generic, template, reply, image
 	Header     string    `json:"header,omitempty"`
 	Text       string    `json:"text,omitempty"`
 	Footer     string    `json:"footer,omitempty"`
@@ -437,6 +440,23 @@ func (s *Sim) Say(n Network, user, text string) (string, error) {
 			return b, WhatsAppMessage(p.acc.Account, WAMessage{ID: id, From: p.ID, Name: p.Name, Time: now, Text: text})
 		}
 		return b, MessengerEntry(p.acc.Account, MsgrEvent{From: p.ID, Time: now, MID: id, Text: text})
+	})
+}
+
+// SendPhoto makes the person send a photo (a sample the simulator
+// serves at /static/photo.svg), with an optional caption on WhatsApp: a
+// message type the connectors report as unsupported, for testing what a
+// business answers to one. It returns the message's id.
+func (s *Sim) SendPhoto(n Network, user, caption string) (string, error) {
+	return s.inbound(n, user, func(p *person, id string, now time.Time) (Bubble, Entry) {
+		b := Bubble{ID: id, From: "person", Time: now, Kind: "image", Text: caption}
+		sum := sha256.Sum256([]byte(id))
+		if n == WhatsApp {
+			img := &Image{ID: fmt.Sprint(1000000000000000 + int64(binary.BigEndian.Uint32(sum[:4]))), SHA256: base64.StdEncoding.EncodeToString(sum[:]), MimeType: "image/jpeg"}
+			return b, WhatsAppMessage(p.acc.Account, WAMessage{ID: id, From: p.ID, Name: p.Name, Time: now, Text: caption, Image: img})
+		}
+		b.Text = ""
+		return b, MessengerEntry(p.acc.Account, MsgrEvent{From: p.ID, Time: now, MID: id, Image: &Image{URL: "https://scontent.example/" + hex.EncodeToString(sum[:8]) + ".jpg"}})
 	})
 }
 

@@ -160,6 +160,8 @@ func TestGeneratorMatchesFixtures(t *testing.T) {
 			Button: &metasim.Reply{ID: "change-button", Title: "Change"}, Context: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA"})},
 		{"list_reply.json", metasim.WhatsAppMessage(acc, metasim.WAMessage{ID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTU3RTM3MzA0OTE2MkY2RUNFRQA=", From: "16505551234", Name: "Sheena Nelson", Time: at(1750032413),
 			List: &metasim.Reply{ID: "priority_express", Title: "Priority Mail Express", Description: "Next Day to 2 Days"}, Context: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCNjUzOTc4MUM0MzM5RTU3MEEA"})},
+		{"image.json", metasim.WhatsAppMessage(acc, metasim.WAMessage{ID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTc4NkE3MjE0RjQzRjlCOTk3AA==", From: "16505551234", Name: "Sheena Nelson", Time: at(1750090702),
+			Text: "New TV!", Image: &metasim.Image{ID: "1003383421387256", SHA256: "SfInY3Y4bB7mFYl9+y5B/3B+jHwzeKn6aT2kM0QcBNk=", MimeType: "image/jpeg"}})},
 		{"status_sent.json", metasim.WhatsAppStatus(acc, metasim.WAStatus{ID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3NzFCMjI2MTFCNjc3QTE1MkIA", Status: "sent", Recipient: "16505551234", Time: at(1750263773), Category: "utility"})},
 		{"status_failed.json", metasim.WhatsAppStatus(acc, metasim.WAStatus{ID: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3NzFCMjI2MTFCNjc3QTE1MkIA", Status: "failed", Recipient: "16505551234", Time: at(1750263773),
 			Error: &metasim.StatusError{Code: 131047, Title: "Re-engagement message", Message: "Re-engagement message", Details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}})},

@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var base = document.currentScript.dataset.base;
+  var staticBase = document.currentScript.dataset.static;
   var list = document.getElementById("thread");
   var problem = document.getElementById("problem");
   var form = document.getElementById("say");
@@ -49,6 +50,12 @@
       li.dataset.id = b.id;
       li.dataset.kind = b.kind;
       if (b.header) li.appendChild(el("div", "head", b.header));
+      if (b.kind === "image") {
+        var photo = el("img", "photo");
+        photo.src = staticBase + "/photo.svg";
+        photo.alt = "Photo";
+        li.appendChild(photo);
+      }
       if (b.text) li.appendChild(el("div", "text", b.text));
       if (b.footer) li.appendChild(el("div", "foot", b.footer));
       if (b.kind === "buttons") {
@@ -102,6 +109,12 @@
     if (!text.trim()) return;
     input.value = "";
     post("/say", { text: text });
+  });
+
+  document.getElementById("photo").addEventListener("click", function () {
+    var caption = input.value;
+    input.value = "";
+    post("/photo", { caption: caption });
   });
 
   render(JSON.parse(document.getElementById("initial").textContent || "[]"));
