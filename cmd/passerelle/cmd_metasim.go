@@ -16,11 +16,11 @@ import (
 
 var cmdMetasim = command{"metasim", "run the local Meta simulator: WhatsApp, Messenger and Instagram Send APIs, signed webhooks, phone pages", runMetasim}
 
-// listFlag is a flag that may be given several times.
-type listFlag []string
+// metasimSpecs is a flag of passerelle metasim that may be given several times.
+type metasimSpecs []string
 
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+func (l *metasimSpecs) String() string     { return strings.Join(*l, " ") }
+func (l *metasimSpecs) Set(v string) error { *l = append(*l, v); return nil }
 
 // The accounts the simulator plays when none is given.
 var defaultSimAccounts = []metasim.Account{
@@ -40,7 +40,7 @@ func runMetasim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("passerelle metasim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8095", "listen address")
-	var accounts, users listFlag
+	var accounts, users metasimSpecs
 	fs.Var(&accounts, "account", "a business account: NETWORK,id=ID,token=TOKEN,secret=APP_SECRET,webhook=URL[,waba=ID][,phone=DIGITS][,name=NAME]; repeatable (default: one per network)")
 	fs.Var(&users, "user", "a simulated person: NETWORK:ID[:NAME] (ID a wa_id, PSID or IGSID); repeatable (default: one per network)")
 	webhook := fs.String("webhook", "", "webhook URL of the default accounts (an -account names its own)")
