@@ -60,6 +60,7 @@ type MessengerServer struct {
 	sent    []MessengerSent
 	fails   []Fault
 	inbound map[string]time.Time
+	run     string
 	seq     int
 }
 
@@ -68,7 +69,7 @@ func NewMessenger(cfg MessengerConfig) *MessengerServer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MessengerServer{cfg: cfg, inbound: map[string]time.Time{}}
+	return &MessengerServer{cfg: cfg, inbound: map[string]time.Time{}, run: runID()}
 }
 
 // FailNext makes the next len(faults) sends fail with these codes, in
@@ -232,7 +233,7 @@ func (s *MessengerServer) accept(raw []byte, to, typ, tag string) (MessengerSent
 		}
 	}
 	s.seq++
-	id := fmt.Sprintf("m_sim%d_%s", s.seq, to)
+	id := fmt.Sprintf("m_sim%s%d_%s", s.run, s.seq, to)
 	sent := MessengerSent{ID: id, To: to, MessagingType: typ, Tag: tag, Body: raw, Time: now}
 	s.sent = append(s.sent, sent)
 	return sent, Fault{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -78,6 +79,7 @@ type Server struct {
 	inbound map[string]time.Time
 	recent  []time.Time // accepted sends of the last second
 	tmpl    map[tmplKey]Template
+	run     string // distinguishes the ids of this run from an earlier one's
 	seq     int
 }
 
@@ -89,7 +91,7 @@ func New(cfg Config) *Server {
 	if cfg.Throughput == 0 {
 		cfg.Throughput = DefaultThroughput
 	}
-	return &Server{cfg: cfg, last: map[string]time.Time{}, inbound: map[string]time.Time{}, tmpl: map[tmplKey]Template{}}
+	return &Server{cfg: cfg, last: map[string]time.Time{}, inbound: map[string]time.Time{}, tmpl: map[tmplKey]Template{}, run: runID()}
 }
 
 // Inbound records that the person with wa_id wrote at t: it opens the
@@ -268,7 +270,7 @@ func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, *
 		s.recent = append(s.recent, now)
 	}
 	s.seq++
-	id := "wamid." + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "sim-%s-%d", s.cfg.PhoneNumberID, s.seq))
+	id := "wamid." + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "sim-%s-%s-%d", s.cfg.PhoneNumberID, s.run, s.seq))
 	sent := Sent{ID: id, To: to, Type: typ, Body: raw, Time: now}
 	s.sent = append(s.sent, sent)
 	return sent, nil
@@ -537,6 +539,15 @@ func length(field, s string, min, max int) error {
 		return fmt.Errorf("%s must have %d to %d characters, has %d", field, min, max, n)
 	}
 	return nil
+}
+
+// runID returns a few random characters: the ids a simulator makes
+// carry them, so that a restarted simulator does not repeat ids a
+// gateway's durable dedupe store still remembers.
+func runID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func hmacEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }

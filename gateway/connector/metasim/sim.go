@@ -154,6 +154,7 @@ type Sim struct {
 	people  map[userKey]*person
 	order   []userKey
 	seq     int
+	run     string // in the ids of people's messages: see runID
 	changed chan struct{}
 	closed  bool
 }
@@ -181,7 +182,7 @@ func NewSim(cfg SimConfig) (*Sim, error) {
 	if cfg.Statuses.Read == 0 {
 		cfg.Statuses.Read = time.Second
 	}
-	s := &Sim{cfg: cfg, log: cfg.Log, people: map[userKey]*person{}, changed: make(chan struct{}), done: make(chan struct{})}
+	s := &Sim{cfg: cfg, log: cfg.Log, people: map[userKey]*person{}, run: runID(), changed: make(chan struct{}), done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -414,7 +415,7 @@ func (s *Sim) person(n Network, user string) (*person, error) {
 // newID returns the id of a person's message (s.mu held).
 func (s *Sim) newID(p *person) string {
 	s.seq++
-	raw := fmt.Sprintf("sim-in-%s-%d", p.ID, s.seq)
+	raw := fmt.Sprintf("sim-in-%s-%s-%d", p.ID, s.run, s.seq)
 	switch p.Network {
 	case WhatsApp:
 		return "wamid." + base64.StdEncoding.EncodeToString([]byte(raw))

@@ -766,3 +766,23 @@ func TestMarkRead(t *testing.T) {
 		t.Fatal("marking read posted a webhook")
 	}
 }
+
+// A restarted simulator makes new ids: a gateway that remembers the
+// earlier run's does not take new messages for redeliveries.
+func TestIDsDifferAcrossRuns(t *testing.T) {
+	ids := map[string]bool{}
+	for range 2 {
+		sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(""), Users: people, Statuses: noStatuses()})
+		said, _ := sim.Say(metasim.WhatsApp, waUser, "hi")
+		saidM, _ := sim.Say(metasim.Messenger, psid, "hi")
+		_, wa := post(t, base+"/v23.0/"+phone+"/messages", token, waText(waUser, "hello"))
+		_, m := post(t, base+"/v23.0/me/messages", "page-token", `{"recipient":{"id":"`+psid+`"},"messaging_type":"RESPONSE","message":{"text":"hello"}}`)
+		for _, id := range []any{said, saidM, at(wa, "messages", 0, "id"), at(m, "message_id")} {
+			s, _ := id.(string)
+			if s == "" || ids[s] {
+				t.Fatalf("id %q is empty or repeats an earlier run's", s)
+			}
+			ids[s] = true
+		}
+	}
+}
