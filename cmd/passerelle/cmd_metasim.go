@@ -41,7 +41,7 @@ func runMetasim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8095", "listen address")
 	var accounts, users metasimSpecs
-	fs.Var(&accounts, "account", "a business account: NETWORK,id=ID,token=TOKEN,secret=APP_SECRET,webhook=URL[,waba=ID][,phone=DIGITS][,name=NAME]; repeatable (default: one per network)")
+	fs.Var(&accounts, "account", "a business account: NETWORK,id=ID,token=TOKEN,secret=APP_SECRET,webhook=URL[,verify=VERIFY_TOKEN][,waba=ID][,phone=DIGITS][,name=NAME]; repeatable (default: one per network); with verify=, the webhook is verified at start as Meta does")
 	fs.Var(&users, "user", "a simulated person: NETWORK:ID[:NAME] (ID a wa_id, PSID or IGSID); repeatable (default: one per network)")
 	webhook := fs.String("webhook", "", "webhook URL of the default accounts (an -account names its own)")
 	secret := fs.String("secret", "sim-app-secret", "app secret of the default accounts")
@@ -80,12 +80,16 @@ func runMetasim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *dups < 0 || *dups > 1 {
 		return usageError{fmt.Sprintf("-duplicates %g: give a share between 0 and 1", *dups)}
 	}
+	verify := map[string]string{} // account id -> verify token
 	for _, spec := range accounts {
-		a, err := parseSimAccount(spec)
+		a, v, err := parseSimAccount(spec)
 		if err != nil {
 			return usageError{err.Error()}
 		}
 		cfg.Accounts = append(cfg.Accounts, a)
+		if v != "" {
+			verify[a.ID] = v
+		}
 	}
 	if len(cfg.Accounts) == 0 {
 		for _, a := range defaultSimAccounts {
@@ -124,6 +128,15 @@ func runMetasim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	printSim(stdout, base, sim)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	for id, tok := range verify {
+		vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := sim.Verify(vctx, id, tok); err != nil {
+			fmt.Fprintf(stderr, "webhook of %s not verified: %v\n", id, err)
+		} else {
+			fmt.Fprintf(stdout, "  webhook of %s verified (hub.challenge echoed)\n", id)
+		}
+		cancel()
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -164,14 +177,16 @@ func printSim(w io.Writer, base string, sim *metasim.Sim) {
 	}
 }
 
-// parseSimAccount reads NETWORK,key=value,...
-func parseSimAccount(spec string) (metasim.Account, error) {
+// parseSimAccount reads NETWORK,key=value,... and returns the account
+// and its verify token, if given.
+func parseSimAccount(spec string) (metasim.Account, string, error) {
 	parts := strings.Split(spec, ",")
 	a := metasim.Account{Network: metasim.Network(strings.TrimSpace(parts[0]))}
+	var verify string
 	for _, p := range parts[1:] {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok {
-			return a, fmt.Errorf("-account %q: %q is not key=value", spec, p)
+			return a, "", fmt.Errorf("-account %q: %q is not key=value", spec, p)
 		}
 		v = strings.TrimSpace(v)
 		switch strings.TrimSpace(k) {
@@ -189,11 +204,13 @@ func parseSimAccount(spec string) (metasim.Account, error) {
 			a.AppSecret = v
 		case "webhook":
 			a.WebhookURL = v
+		case "verify":
+			verify = v
 		default:
-			return a, fmt.Errorf("-account %q: unknown key %q (use id, waba, phone, name, token, secret, webhook)", spec, k)
+			return a, "", fmt.Errorf("-account %q: unknown key %q (use id, waba, phone, name, token, secret, webhook, verify)", spec, k)
 		}
 	}
-	return a, nil
+	return a, verify, nil
 }
 
 // parseSimUser reads NETWORK:ID[:NAME].

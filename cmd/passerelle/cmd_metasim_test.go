@@ -22,6 +22,12 @@ func TestMetasimCommand(t *testing.T) {
 	got := make(chan *http.Request, 4)
 	bodies := make(chan []byte, 4)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			if r.URL.Query().Get("hub.verify_token") == "vt" {
+				io.WriteString(w, r.URL.Query().Get("hub.challenge"))
+			}
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		got <- r
 		bodies <- b
@@ -34,7 +40,7 @@ func TestMetasimCommand(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"metasim", "--addr", "127.0.0.1:0",
-			"--account", "whatsapp,id=4242,waba=77,phone=15550001111,name=Ramen Bar,token=tok,secret=shh,webhook=" + hook.URL,
+			"--account", "whatsapp,id=4242,waba=77,phone=15550001111,name=Ramen Bar,token=tok,secret=shh,verify=vt,webhook=" + hook.URL,
 			"--user", "whatsapp:4915123456789:Jonas", "--read-after", "1h"}, &out, &errb)
 	}()
 	var base string
@@ -46,7 +52,9 @@ func TestMetasimCommand(t *testing.T) {
 	if base == "" {
 		t.Fatalf("no address printed: %s %s", out.String(), errb.String())
 	}
-	for _, want := range []string{"/phone/whatsapp/4915123456789", "POST " + base + "/v23.0/4242/messages", "/v23.0/77/message_templates", `"shh"`} {
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "verified") && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	for _, want := range []string{"/phone/whatsapp/4915123456789", "POST " + base + "/v23.0/4242/messages", "/v23.0/77/message_templates", `"shh"`, "webhook of 4242 verified"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -56,7 +56,9 @@
 //     documents (a WhatsApp messages change with contacts and messages; a
 //     Messenger or Instagram entry[].messaging[] event), signed with
 //     X-Hub-Signature-256 under the app secret and posted to the account's
-//     webhook URL. Deliver posts a notification built elsewhere.
+//     webhook URL. Deliver posts a notification built elsewhere; Verify
+//     makes the GET with hub.challenge Meta makes when a webhook URL is
+//     configured.
 //   - Delivery as Meta does it (DeliveryConfig): a webhook that does not
 //     answer 200 gets the same bytes again with a doubling backoff for
 //     RetryFor (Meta: up to 7 days; the simulator compresses the

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -278,6 +280,53 @@ func (s *Sim) Deliver(id string, body []byte) error {
 		}
 	}
 	return fmt.Errorf("%w: %s", ErrNoAccount, id)
+}
+
+// Verify does what Meta does when a webhook URL is configured in the app
+// dashboard: GET the account's webhook URL with hub.mode=subscribe,
+// hub.verify_token=verifyToken and a random hub.challenge, and expect
+// 200 with the challenge as the body. The error says what came back.
+func (s *Sim) Verify(ctx context.Context, id, verifyToken string) error {
+	var acc *account
+	for _, a := range s.accounts {
+		if a.ID == id {
+			acc = a
+		}
+	}
+	switch {
+	case acc == nil:
+		return fmt.Errorf("%w: %s", ErrNoAccount, id)
+	case acc.WebhookURL == "":
+		return fmt.Errorf("metasim: %s account %s has no webhook URL to verify", acc.Network, id)
+	}
+	challenge := runID() + runID()
+	u, err := url.Parse(acc.WebhookURL)
+	if err != nil {
+		return fmt.Errorf("metasim: webhook URL %q: %w", acc.WebhookURL, err)
+	}
+	q := u.Query()
+	q.Set("hub.mode", "subscribe")
+	q.Set("hub.verify_token", verifyToken)
+	q.Set("hub.challenge", challenge)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	c := s.cfg.Delivery.HTTP
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("metasim: verifying %s: %w", acc.WebhookURL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK || string(body) != challenge {
+		return fmt.Errorf("metasim: verifying %s: answered %d %q, want 200 and the challenge %q (is the verify token the connection's?)", acc.WebhookURL, resp.StatusCode, strings.TrimSpace(string(body)), challenge)
+	}
+	return nil
 }
 
 // Accounts returns the business accounts the simulator plays.

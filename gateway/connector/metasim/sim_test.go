@@ -786,3 +786,33 @@ func TestIDsDifferAcrossRuns(t *testing.T) {
 		}
 	}
 }
+
+// Verify checks a webhook as Meta does when its URL is configured: the
+// connectors' real handler echoes the challenge for the right token.
+func TestVerifyWebhook(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.Method != "GET" || q.Get("hub.mode") != "subscribe" || q.Get("hub.verify_token") != "the-verify-token" || q.Get("conn") != "shop" {
+			http.Error(w, "hub.verify_token does not match", http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, q.Get("hub.challenge"))
+	}))
+	defer srv.Close()
+	accs := accounts(srv.URL + "/webhooks/whatsapp?conn=shop")
+	accs[2].WebhookURL = ""
+	sim, _ := newSim(t, metasim.SimConfig{Accounts: accs})
+	ctx := context.Background()
+	if err := sim.Verify(ctx, phone, "the-verify-token"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Verify(ctx, phone, "guess"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("wrong token: %v", err)
+	}
+	if err := sim.Verify(ctx, igID, "x"); err == nil || !strings.Contains(err.Error(), "no webhook URL") {
+		t.Fatalf("no URL: %v", err)
+	}
+	if err := sim.Verify(ctx, "nope", "x"); !errors.Is(err, metasim.ErrNoAccount) {
+		t.Fatalf("unknown account: %v", err)
+	}
+}

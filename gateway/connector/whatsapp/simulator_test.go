@@ -216,6 +216,13 @@ func TestFixturesThroughTheSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
+	// Meta verifies the callback URL first; the webhook answers it.
+	if err := sim.Verify(context.Background(), simPhone, token); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Verify(context.Background(), simPhone, "not-the-token"); err == nil {
+		t.Fatal("a wrong verify token was answered")
+	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
 	var want []whatsapp.Event
 	for _, f := range files {
