@@ -52,6 +52,7 @@ func commands() []command {
 		cmdDemo,
 		cmdDev,
 		cmdLoadgen,
+		cmdMetasim,
 		cmdSecretKey,
 		cmdServe,
 		cmdToken,
