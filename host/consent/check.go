@@ -42,6 +42,12 @@ type Message struct {
 	// decision back, marked Again, without consuming or counting anything
 	// twice, unless the person has opted out since.
 	ID string
+	// Initiated marks a message the business starts on its own (a
+	// broadcast), which the service window does not let through: it must
+	// name its Purpose or Template, relies on that consent, is recorded in
+	// the ledger and counts against the rate limits even when the person
+	// wrote recently.
+	Initiated bool
 }
 
 func (m Message) check() error {
@@ -150,7 +156,7 @@ func (s *Service) Check(ctx context.Context, m Message) (Decision, error) {
 	if _, out := stopSeq(g, all); out {
 		return s.refused(s.optedOut(m))
 	}
-	if s.inWindow(g, now) {
+	if s.inWindow(g, now) && !m.Initiated {
 		s.metrics.allow(RuleWindow)
 		return Decision{Rule: RuleWindow}, nil
 	}
@@ -185,7 +191,7 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 	if out {
 		return Decision{}, s.optedOut(m), nil
 	}
-	if s.inWindow(g, now) { // the person wrote since the first look
+	if s.inWindow(g, now) && !m.Initiated { // the person wrote since the first look
 		return Decision{Rule: RuleWindow}, nil, nil
 	}
 	var sentKey []byte
@@ -240,7 +246,7 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		n = binary.BigEndian.Uint32(v[8:])
 	}
 	if lim.PerBusinessSecond >= 0 && int(n) >= lim.PerBusinessSecond {
-		return Decision{}, host.Wrapf(ErrRateLimited,
+		return Decision{}, host.Wrapf(ErrSecondLimit,
 			"business %s already sent %d business-initiated messages this second (limit %d per second); nothing was sent: retry in a second and spread the sends out",
 			m.Business, n, lim.PerBusinessSecond), nil
 	}
