@@ -40,7 +40,8 @@ type Message struct {
 	// record, and a business-initiated message checked again with the same
 	// ID (a retry, a broadcast resumed after a restart) gets the first
 	// decision back, marked Again, without consuming or counting anything
-	// twice, unless the person has opted out since.
+	// twice, unless the person has opted out since, or (under a purpose)
+	// withdrew the opt-in, or holds none given after their last STOP.
 	ID string
 	// Initiated marks a message the business starts on its own (a
 	// broadcast), which the service window does not let through: it must
@@ -199,6 +200,15 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		sentKey = pairKey(m.Business, m.ID)
 		if v := tx.Bucket(bucketSends).Get(sentKey); len(v) == 8 {
 			if r, ok := getRecord(tx, binary.BigEndian.Uint64(v)); ok && r.Person == m.Person {
+				if r.Purpose != "" { // the opt-in must still be in force: withdrawn, or spent by a STOP, it sends nothing more
+					p, err := getPair(tx, key)
+					if err != nil {
+						return Decision{}, nil, err
+					}
+					if seq := p.Purposes[r.Purpose]; seq == 0 || seq <= stop {
+						return Decision{}, s.notOptedIn(m), nil
+					}
+				}
 				rule := RuleOptIn
 				if r.Template != "" {
 					rule = RuleSubscription

@@ -38,7 +38,8 @@
 // A business-initiated message that carries an ID and is checked again
 // (a retry, a broadcast resumed after a restart) gets its first decision
 // back (Decision.Again) without a second consumption or count, unless
-// the person opted out in between.
+// the person opted out in between, or, under a purpose, withdrew the
+// opt-in or holds none given after their last STOP (not_opted_in).
 //
 // A refusal is a *host.Error, an instance of ErrOptedOut, ErrWindowClosed,
 // ErrNotOptedIn or ErrRateLimited (errors.Is), whose message says what to
