@@ -30,7 +30,7 @@ var (
 // Errors of the engine, as *host.Error sentinels: test them with errors.Is.
 var (
 	ErrInvalid  = &host.Error{Status: host.StatusBadRequest, Message: "broadcast: invalid request"}
-	ErrNotFound = &host.Error{Status: host.StatusNotFound, Message: "broadcast: no such broadcast"}
+	ErrNotFound = &host.Error{Status: host.StatusNotFound, Code: "broadcast_not_found", Message: "broadcast: no such broadcast"}
 	ErrConflict = &host.Error{Status: host.StatusConflict, Message: "broadcast: id already used"}
 	ErrClosed   = &host.Error{Status: host.StatusUnavailable, Message: "broadcast: the engine is stopped"}
 )
