@@ -26,7 +26,9 @@ func (s gatewaySender) Conversation(ctx context.Context, app host.AppRef, person
 	return s.p.gateway.AppConversation(ctx, app, person)
 }
 
-func (s gatewaySender) Send(ctx context.Context, out host.Outgoing) error { return s.p.gateway.Emit(ctx, out) }
+func (s gatewaySender) Send(ctx context.Context, out host.Outgoing) error {
+	return s.p.gateway.Emit(ctx, out)
+}
 
 func (s gatewaySender) Sent(ctx context.Context, out host.Outgoing, since time.Time) (bool, error) {
 	return s.p.gateway.Stored(ctx, out, since)
