@@ -102,7 +102,7 @@ type stored struct {
 // app's pseudonymous id for the person, never the platform id.
 type Outcome struct {
 	ID      string    `json:"id"`                // the app's id for the person (identity's OpenID)
-	State   string    `json:"state"`             // pending, sending (sent or not, being resolved), sent, skipped
+	State   string    `json:"state"`             // pending, sent, skipped
 	Reason  Reason    `json:"reason,omitempty"`  // why skipped
 	Message string    `json:"message,omitempty"` // the message's id: the same for the person across retries
 	Record  uint64    `json:"record,omitempty"`  // the send's consent ledger record
@@ -113,7 +113,6 @@ type Outcome struct {
 // Person states.
 const (
 	statePending = "pending"
-	stateSending = "sending" // intent recorded: the message may be stored
 	stateSent    = "sent"
 	stateSkipped = "skipped"
 )
@@ -127,7 +126,6 @@ type entry struct {
 	Reason       Reason    `json:"reason,omitempty"`
 	Record       uint64    `json:"record,omitempty"`
 	Relies       uint64    `json:"relies,omitempty"`
-	Intent       time.Time `json:"intent,omitzero"` // when the message was handed to the Sender
 	Time         time.Time `json:"time,omitzero"`
 }
 
@@ -142,7 +140,7 @@ type Sender interface {
 	// conversation will never take it; any other error may pass.
 	Send(ctx context.Context, out host.Outgoing) error
 	// Sent reports whether a message from out.App with out.ID is already
-	// stored in out.Conversation; it was handed over no earlier than since.
+	// stored in out.Conversation; it was not handed over before since.
 	Sent(ctx context.Context, out host.Outgoing, since time.Time) (bool, error)
 }
 
@@ -424,7 +422,7 @@ func (e *Engine) Outcomes(ctx context.Context, merchant, id string, after, limit
 				return fmt.Errorf("broadcast %q: person %x: %w", id, k[len(prefix):], err)
 			}
 			o := Outcome{ID: e.ids.OpenID(ref, en.Person), State: en.State, Reason: en.Reason, Record: en.Record, Relies: en.Relies, Time: en.Time}
-			if en.State == stateSent || en.State == stateSending {
+			if en.State == stateSent {
 				o.Message = MessageID(merchant, id, en.Person)
 			}
 			out = append(out, o)

@@ -32,13 +32,16 @@
 // A person's message id is made from the merchant, the broadcast and the
 // person (MessageID), so a check made again after a restart gets its first
 // decision back without a second count or consumption (consent.Message.ID).
-// Before the message is handed to the Sender, an intent is recorded; the
-// outcome is recorded after. A person whose intent has no outcome (the
-// process stopped in between) is resolved on resume by asking the Sender
-// whether the message with that id is already stored (Sender.Sent): if it
-// is, the outcome is sent; if not, the check is made again (the person may
-// have sent STOP meanwhile) and the message sent. Unfinished broadcasts
-// resume when the engine starts.
+// The send's ledger record, written by the check before the message is
+// handed to the Sender, is the intent; the outcome is recorded after. A
+// person whose turn finds such a record for their message id (the process
+// stopped between the check and the outcome) is resolved by asking the
+// Sender whether the message is already stored in the record's
+// conversation (Sender.Sent): if it is, the outcome is sent; if not, the
+// check is made again (the person may have sent STOP or withdrawn the
+// opt-in meanwhile) and the message sent. Unfinished broadcasts resume
+// when the engine starts (Start). A person costs three durable commits:
+// the check's, the message's and the outcome's.
 //
 // # Storage
 //

@@ -165,17 +165,22 @@ func (e *Engine) Step(ctx context.Context, merchant, id string) (b Broadcast, wa
 	msg := s.Message
 	out := host.Outgoing{App: ref, Conversation: en.Conversation, Message: &msg, ID: MessageID(merchant, id, en.Person)}
 
-	if en.State == stateSending {
-		// The message was handed over and its outcome not recorded: the
-		// process stopped in between, or the send failed. Stored already?
-		ok, err := e.sender.Sent(ctx, out, en.Intent)
+	// Was the message let through before (the process stopped between
+	// the check and the outcome)? Then it may be stored already.
+	if rec, ok, err := e.consent.SendRecord(ctx, merchant, out.ID); err != nil {
+		return s.view(), 0, fmt.Errorf("broadcast %s: %w", id, err)
+	} else if ok && rec.Person == en.Person && rec.Conversation != "" {
+		prev := out
+		prev.Conversation = rec.Conversation
+		stored, err := e.sender.Sent(ctx, prev, rec.Time)
 		if err != nil {
 			return s.view(), 0, fmt.Errorf("broadcast %s: was message %s stored: %w", id, out.ID, err)
 		}
-		if ok {
-			en.State, en.Reason = stateSent, ""
+		if stored {
+			en.State, en.Reason, en.Conversation, en.Record, en.Relies = stateSent, "", rec.Conversation, rec.Seq, rec.Relies
 			return e.finish(merchant, id, idx, en)
 		}
+		en.Conversation, out.Conversation = rec.Conversation, rec.Conversation
 	}
 	if en.Conversation == "" {
 		conv, err := e.sender.Conversation(ctx, ref, en.Person)
@@ -198,13 +203,9 @@ func (e *Engine) Step(ctx context.Context, merchant, id string) (b Broadcast, wa
 		en.State, en.Reason = stateSkipped, reason
 		return e.finish(merchant, id, idx, en)
 	}
-	en.State, en.Record, en.Relies = stateSending, d.Record, d.Relies
-	if en.Intent.IsZero() { // a person handed over before keeps the first time: Sent looks from there
-		en.Intent = e.now().UTC()
-	}
-	if err := e.db.Update(func(tx *bbolt.Tx) error { return putEntry(tx, merchant, id, idx, en) }); err != nil {
-		return s.view(), 0, fmt.Errorf("broadcast %s: record the intent: %w", id, err)
-	}
+	// From here until the outcome is recorded, the send's ledger record
+	// (found by SendRecord above) is the intent.
+	en.Record, en.Relies = d.Record, d.Relies
 	if err := e.sender.Send(ctx, out); err != nil {
 		switch host.StatusOf(err) {
 		case host.StatusBadRequest, host.StatusNotFound, host.StatusPermissionDenied:

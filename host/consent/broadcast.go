@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sort"
 
@@ -91,3 +92,24 @@ func (s *Service) Recipients(ctx context.Context, business, purpose, template st
 // LimitsOf returns the rate limits business sends under (Config.Limits,
 // or its own in Config.Business); a negative field is no limit.
 func (s *Service) LimitsOf(business string) Limits { return s.limitsOf(business) }
+
+// SendRecord returns the ledger record of the business-initiated message
+// of business with id, if Check let it through (Message.ID): a sender
+// that stopped between the check and storing the message learns from it
+// that the message may be stored, where (Conversation) and since when
+// (Time).
+func (s *Service) SendRecord(ctx context.Context, business, id string) (Record, bool, error) {
+	var r Record
+	var ok bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketSends).Get(pairKey(business, id))
+		if len(v) == 8 {
+			r, ok = getRecord(tx, binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return Record{}, false, fmt.Errorf("consent: send record: %w", err)
+	}
+	return r, ok, nil
+}
