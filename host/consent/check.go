@@ -166,9 +166,10 @@ func (s *Service) Check(ctx context.Context, m Message) (Decision, error) {
 	}
 	var d Decision
 	var refusal *host.Error
+	msg := m // a copy, made only here: the closure keeps it on the heap (a Message is too big to be captured by value), and capturing m would cost the common paths above that allocation
 	err = s.commit.Do(func(tx *bbolt.Tx) error {
 		var err error
-		d, refusal, err = s.send(tx, m, key)
+		d, refusal, err = s.send(tx, msg, key)
 		return err
 	})
 	if err != nil {
