@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/host"
 )
 
@@ -45,6 +47,9 @@ const storedPage = 64
 // since (a minute of clock skew allowed).
 func (s *Server) Stored(ctx context.Context, out host.Outgoing, since time.Time) (bool, error) {
 	_, last, err := s.msgs.Conv(ctx, out.Conversation)
+	if errors.Is(err, convlog.ErrNotFound) {
+		return false, nil // a conversation that does not exist holds nothing
+	}
 	if err != nil {
 		return false, fmt.Errorf("gateway: conversation %q: %w", out.Conversation, err)
 	}

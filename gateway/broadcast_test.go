@@ -64,8 +64,11 @@ func TestBroadcastSeam(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.srv.Stored(ctx, host.Outgoing{App: app, Conversation: "nope", ID: "x"}, start); err == nil {
-		t.Fatal("Stored in a conversation that does not exist: no error")
+	if ok, err := e.srv.Stored(ctx, host.Outgoing{App: app, Conversation: "nope", ID: "x"}, start); ok || err != nil {
+		t.Fatalf("Stored in a conversation that does not exist: %v %v, want false", ok, err)
+	}
+	if err := e.srv.Emit(ctx, host.Outgoing{App: app, Conversation: "nope", Message: &host.Message{Text: "x"}, ID: "x"}); host.StatusOf(err) != host.StatusNotFound {
+		t.Fatalf("Emit into a conversation that does not exist: %v; a broadcast counts on not_found", err)
 	}
 	if _, err := e.srv.AppConversation(ctx, app, ""); host.StatusOf(err) != host.StatusBadRequest {
 		t.Fatalf("no person: %v", err)

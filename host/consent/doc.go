@@ -123,6 +123,10 @@
 //     Config.Answered hands every answer on as the app's consent event.
 //     chat.notify (host/chat) sends under the purpose or template.
 //   - Standings, Revoke, Audience for the web client, /v1 and the CLI.
+//   - Recipients (the audience with platform ids, for the host only),
+//     Check with Message.Initiated and SendRecord for host/broadcast,
+//     which sends a merchant's broadcasts under these rules; a broadcast
+//     paces itself on ErrSecondLimit.
 //   - NewMetrics, registered with the server's registry and given to
 //     Config.Metrics.
 package consent
