@@ -2,11 +2,15 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/broadcast"
+	consentsvc "github.com/passerelle/passerelle/host/consent"
 )
 
 // TestBroadcastSeam: AppConversation makes the person's conversation with
@@ -72,5 +76,93 @@ func TestBroadcastSeam(t *testing.T) {
 	}
 	if _, err := e.srv.AppConversation(ctx, app, ""); host.StatusOf(err) != host.StatusBadRequest {
 		t.Fatalf("no person: %v", err)
+	}
+}
+
+// gatewaySender is how a platform hands a broadcast to the gateway;
+// crash makes its next Send stop the "process" once the message is stored.
+type gatewaySender struct {
+	srv   *gateway.Server
+	crash bool
+}
+
+var errStopped = errors.New("the process stopped after storing the message")
+
+func (s *gatewaySender) Conversation(ctx context.Context, app host.AppRef, person string) (string, error) {
+	return s.srv.AppConversation(ctx, app, person)
+}
+
+func (s *gatewaySender) Send(ctx context.Context, out host.Outgoing) error {
+	if err := s.srv.Emit(ctx, out); err != nil {
+		return err
+	}
+	if s.crash {
+		s.crash = false
+		return errStopped
+	}
+	return nil
+}
+
+func (s *gatewaySender) Sent(ctx context.Context, out host.Outgoing, since time.Time) (bool, error) {
+	return s.srv.Stored(ctx, out, since)
+}
+
+type openIDs struct{}
+
+func (openIDs) OpenID(ref host.AppRef, person string) string { return "o-" + person }
+
+// TestBroadcastResumedOverTheGateway: a broadcast whose process stopped
+// after the gateway stored a person's message, before the outcome was
+// recorded, is resumed by a new engine on the same store: that person's
+// message is found in their conversation and not stored again, the next
+// person gets theirs, and each conversation holds the message once.
+func TestBroadcastResumedOverTheGateway(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	svc, err := consentsvc.Open(e.db, consentsvc.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"alice", "bob"} {
+		if _, err := svc.OptIn(ctx, consentsvc.Grant{Person: p, Business: "m", App: "lunch", Purpose: "menu", Prompt: consentsvc.OptInPrompt("Bistro", "menu")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sender := &gatewaySender{srv: e.srv, crash: true}
+	first, err := broadcast.Open(e.db, broadcast.Config{Consent: svc, Sender: sender, Pseudonyms: openIDs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := first.Create(ctx, "m", broadcast.Request{ID: "soup", App: "lunch", Purpose: "menu", Message: host.Message{Text: "Leek soup today"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := first.Step(ctx, "m", "soup"); !errors.Is(err, errStopped) {
+		t.Fatalf("the first step: %v", err)
+	}
+	second, err := broadcast.Open(e.db, broadcast.Config{Consent: svc, Sender: &gatewaySender{srv: e.srv}, Pseudonyms: openIDs{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b broadcast.Broadcast
+	for b.State != broadcast.StateDone {
+		if b, _, err = second.Step(ctx, "m", "soup"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Sent != 2 || b.Skipped != 0 {
+		t.Fatalf("progress %+v", b)
+	}
+	for _, p := range []string{"alice", "bob"} {
+		conv, err := e.srv.AppConversation(ctx, host.AppRef{Merchant: "m", App: "lunch"}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := e.log.Range(ctx, conv, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 1 || msgs[0].ID != broadcast.MessageID("m", "soup", p) || msgs[0].Msg.Text != "Leek soup today" {
+			t.Fatalf("%s's conversation holds %+v, want the broadcast's message once", p, msgs)
+		}
 	}
 }
