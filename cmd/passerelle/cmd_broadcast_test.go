@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -126,5 +127,72 @@ func TestBroadcastCLI(t *testing.T) {
 	}
 	if n, _, errOut := cli("broadcast", "send", "--id", "x", "--app", "hello", "--text", "hi"); n != 2 || !strings.Contains(errOut, "--purpose") {
 		t.Fatalf("no purpose: exit %d %s", n, errOut)
+	}
+}
+
+// TestBroadcastResumesAfterRestart: a server stopped in the middle of a
+// broadcast (paced by a per-second limit of 1) finishes it when it starts
+// again on the same data directory, and every person has the message
+// exactly once.
+func TestBroadcastResumesAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := defaultConfig()
+	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	cfg.Consent.Business = map[string]consent.Limits{"labs": {PerBusinessSecond: 1}}
+	start := func() *platform {
+		p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := start()
+	var people []string
+	for _, name := range []string{"ana", "bo", "cy", "di"} {
+		pp, _, err := p.svc.Identity.EnsurePerson(ctx, identity.Account{Surface: "web", External: name}, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, pp.ID)
+		if _, err := p.svc.Consent.OptIn(ctx, consent.Grant{Person: pp.ID, Business: "labs", App: "hello", Purpose: "news",
+			Prompt: consent.OptInPrompt("Labs", "news")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := p.broadcasts.Create(ctx, "labs", broadcast.Request{ID: "w", App: "hello", Purpose: "news", Message: host.Message{Text: "New"}}); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(p *platform, done func(broadcast.Broadcast) bool) broadcast.Broadcast {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			b, err := p.broadcasts.Get(ctx, "labs", "w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done(b) {
+				return b
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waited in vain: %+v", b)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if b := wait(p, func(b broadcast.Broadcast) bool { return b.Sent >= 1 }); b.State == broadcast.StateDone {
+		t.Fatalf("done before the restart: %+v; the limit did not pace it", b)
+	}
+	p.close(ctx)
+
+	p = start()
+	t.Cleanup(func() { p.close(ctx) })
+	if b := wait(p, func(b broadcast.Broadcast) bool { return b.State == broadcast.StateDone }); b.Sent != 4 {
+		t.Fatalf("after the restart: %+v", b)
+	}
+	for _, id := range people {
+		convs, err := p.msgs.ConvsOf(ctx, id)
+		if err != nil || len(convs) != 1 || convs[0].Last != 1 {
+			t.Fatalf("%s's conversations: %+v %v; want one holding the one message", id, convs, err)
+		}
 	}
 }
