@@ -43,6 +43,76 @@ func (o *outbox) Sent(_ context.Context, out host.Outgoing, _ time.Time) (bool, 
 	return ok, nil
 }
 
+// broadcastAPI returns a handler of e's apps serving broadcasts from a real
+// engine and consent ledger on a bbolt file of their own.
+func broadcastAPI(tb testing.TB, e *env) (*api.Handler, *broadcast.Engine, *consent.Service, *outbox) {
+	tb.Helper()
+	db, err := bbolt.Open(filepath.Join(tb.TempDir(), "b.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	svc, err := consent.Open(db, consent.Config{Pseudonyms: e.id})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	box := &outbox{sent: map[string]host.Outgoing{}}
+	eng, err := broadcast.Open(db, broadcast.Config{Consent: svc, Sender: box, Pseudonyms: e.id})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(eng.Close)
+	h, err := api.New(api.Config{Auth: tokens{}, Apps: e.router, Broadcasts: eng})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(h.Close)
+	return h, eng, svc, box
+}
+
+// FuzzBroadcastBody: whatever a POST /v1/broadcasts body holds, the answer
+// is the broadcast or a coded JSON error that says what to do, never a
+// panic or a 500.
+func FuzzBroadcastBody(f *testing.F) {
+	e := newEnv(f, 0)
+	upload := httptest.NewRequest("POST", "/v1/apps/shop/versions", bytes.NewReader(module(f, "shop", "1")))
+	upload.Header.Set("Authorization", "Bearer tok-m1")
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, upload)
+	if rec.Code != 201 {
+		f.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	h, _, svc, _ := broadcastAPI(f, e)
+	if _, err := svc.OptIn(context.Background(), consent.Grant{Person: "p_ana", Business: "m1", App: "shop", Purpose: "news", Prompt: "yes?"}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"id":"w","app":"shop","purpose":"news","message":{"text":"hi"}}`))
+	f.Add([]byte(`{"id":"w","app":"shop","template":"drop","message":{"card":{"title":"x","buttons":[{"id":"a","title":"A"}]}}}`))
+	f.Add([]byte(`{"id":"","app":"shop","purpose":"News","message":{}}`))
+	f.Add([]byte(`{"id":"w","app":"ride","purpose":"news","message":{"text":"hi"}}`))
+	f.Add([]byte(`[1,2]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/v1/broadcasts", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok-m1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch {
+		case rec.Code >= 500:
+			t.Fatalf("%q: %d %s", body, rec.Code, rec.Body)
+		case rec.Code >= 400:
+			var b errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error.Code == "" || b.Error.Message == "" {
+				t.Fatalf("error body %q", rec.Body)
+			}
+		default:
+			var b broadcast.Broadcast
+			if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.ID == "" || b.Merchant != "m1" {
+				t.Fatalf("%q: %d %s", body, rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
 // TestBroadcasts: a merchant makes a broadcast of one of its apps to the
 // people opted in to a purpose, reads its progress and each person's
 // outcome under the app's id for them; the same id and content again is
@@ -53,15 +123,7 @@ func TestBroadcasts(t *testing.T) {
 	e := newEnv(t, 0)
 	e.upload(t, "tok-m1", "shop", "1")
 	e.upload(t, "tok-m2", "ride", "1")
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "b.db"), 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	svc, err := consent.Open(db, consent.Config{Pseudonyms: e.id})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, eng, svc, box := broadcastAPI(t, e)
 	for _, g := range []consent.Grant{
 		{Person: "p_ana", Business: "m1", App: "shop", Purpose: "news"},
 		{Person: "p_bo", Business: "m1", App: "shop", Purpose: "news"},
@@ -72,17 +134,6 @@ func TestBroadcasts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	box := &outbox{sent: map[string]host.Outgoing{}}
-	eng, err := broadcast.Open(db, broadcast.Config{Consent: svc, Sender: box, Pseudonyms: e.id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
-	h, err := api.New(api.Config{Auth: tokens{}, Apps: e.router, Broadcasts: eng})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	b := &env{srv: srv}
