@@ -60,6 +60,7 @@ func (e *Engine) wake() {
 // people each, and a pause when all of them wait (a rate limit, a failed
 // send) or none is left.
 func (e *Engine) run(ctx context.Context) {
+	later := map[[2]string]time.Time{} // broadcasts waiting (a rate limit, a failed send): not before then
 	for ctx.Err() == nil {
 		keys, err := e.unfinished()
 		if err != nil {
@@ -70,7 +71,15 @@ func (e *Engine) run(ctx context.Context) {
 			pause = e.retry
 		}
 		for _, k := range keys {
-			wait := e.turn(ctx, k[0], k[1])
+			wait := time.Until(later[k])
+			if wait <= 0 {
+				wait = e.turn(ctx, k[0], k[1])
+				if wait > 0 {
+					later[k] = time.Now().Add(wait)
+				} else {
+					delete(later, k)
+				}
+			}
 			if pause < 0 || wait < pause {
 				pause = wait
 			}
