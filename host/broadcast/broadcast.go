@@ -101,7 +101,7 @@ type stored struct {
 // Outcome is one person's outcome, as the merchant sees it: under the
 // app's pseudonymous id for the person, never the platform id.
 type Outcome struct {
-	ID      string    `json:"id"`                // the app's id for the person (identity's OpenID)
+	ID      string    `json:"id"`                // the app's id for the person (identity's OpenID: the user of its events)
 	State   string    `json:"state"`             // pending, sent, skipped
 	Reason  Reason    `json:"reason,omitempty"`  // why skipped
 	Message string    `json:"message,omitempty"` // the message's id: the same for the person across retries
