@@ -240,9 +240,3 @@ func runBroadcastOutcomes(ctx context.Context, args []string, stdout, stderr io.
 	}
 	return tw.Flush()
 }
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}

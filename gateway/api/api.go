@@ -52,6 +52,11 @@ type Config struct {
 	Heartbeat time.Duration // idle interval after which a log follower gets an empty line (default 30s)
 	Logger    *slog.Logger
 
+	// Connections, if set, serves /v1/connections (gateway/connector/connstore).
+	Connections Connections
+	// PublicURL is the server's public base URL (https://chat.example.com),
+	// the start of the webhook URLs shown; "" uses the host of each request.
+	PublicURL string
 	// Broadcasts, if set, serves /v1/broadcasts (host/broadcast).
 	Broadcasts Broadcasts
 }
@@ -98,6 +103,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /v1/broadcasts", h.merchant(h.listBroadcasts))
 	h.mux.HandleFunc("GET /v1/broadcasts/{id}", h.merchant(h.getBroadcast))
 	h.mux.HandleFunc("GET /v1/broadcasts/{id}/outcomes", h.merchant(h.broadcastOutcomes))
+	h.connectionRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(CodeNoSuchEndpoint, fmt.Sprintf("%s %s is not an endpoint of this API; see API.md", r.Method, r.URL.Path)))
 	})
