@@ -25,6 +25,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/broadcast"
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/services"
 	"github.com/passerelle/passerelle/runtime/apps"
@@ -101,6 +102,8 @@ type platform struct {
 	prompts  *promptstore.Store
 	marks    *readmarks.Store
 
+	broadcasts *broadcast.Engine // merchants' broadcasts; started once the gateway runs
+
 	httpSrv  *http.Server
 	listener net.Listener
 	events   *hostevents.Queue // payment outcomes, consent answers and timers waiting for their app
@@ -175,6 +178,11 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if err := p.openConnections(cfg); err != nil {
 		return nil, err
 	}
+	broadcastStats := broadcast.NewMetrics()
+	if p.broadcasts, err = broadcast.Open(p.db, broadcast.Config{Consent: p.svc.Consent, Sender: gatewaySender{p}, Pseudonyms: p.svc.Identity,
+		Metrics: broadcastStats, Logger: log.With("component", "broadcast")}); err != nil {
+		return nil, err
+	}
 	if p.api, err = api.New(api.Config{
 		Auth:      p.svc.Identity,
 		Apps:      p.router,
@@ -185,6 +193,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 
 		Connections: p.conns,
 		PublicURL:   cfg.PublicURL,
+		Broadcasts:  p.broadcasts,
 	}); err != nil {
 		return nil, err
 	}
@@ -215,7 +224,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}); err != nil {
 		return nil, err
 	}
-	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes, consentStats} {
+	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes, consentStats, broadcastStats} {
 		if err := p.gateway.Registerer().Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -227,6 +236,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}
 
 	p.deliverer = hostevents.NewDeliverer(p.events, p.deliverHostEvent)
+	p.broadcasts.Start() // resumes the broadcasts a stopped server left unfinished
 
 	if p.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? pick another with --addr)", cfg.Addr, err)
@@ -279,6 +289,9 @@ func (p *platform) close(ctx context.Context) {
 		}
 	} else if p.listener != nil {
 		p.listener.Close()
+	}
+	if p.broadcasts != nil {
+		p.broadcasts.Close() // before the gateway it sends through
 	}
 	if p.gateway != nil {
 		if err := p.gateway.Close(ctx); err != nil {

@@ -57,6 +57,8 @@ type Config struct {
 	// PublicURL is the server's public base URL (https://chat.example.com),
 	// the start of the webhook URLs shown; "" uses the host of each request.
 	PublicURL string
+	// Broadcasts, if set, serves /v1/broadcasts (host/broadcast).
+	Broadcasts Broadcasts
 }
 
 // Handler serves /v1. Mount it on the server's mux at "/v1/".
@@ -97,6 +99,10 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /v1/apps/{app}/logs", h.merchant(h.ownApp(h.logs)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/stats", h.merchant(h.ownApp(h.stats)))
 	h.mux.HandleFunc("GET /v1/consent/audience", h.merchant(h.audience))
+	h.mux.HandleFunc("POST /v1/broadcasts", h.merchant(h.createBroadcast))
+	h.mux.HandleFunc("GET /v1/broadcasts", h.merchant(h.listBroadcasts))
+	h.mux.HandleFunc("GET /v1/broadcasts/{id}", h.merchant(h.getBroadcast))
+	h.mux.HandleFunc("GET /v1/broadcasts/{id}/outcomes", h.merchant(h.broadcastOutcomes))
 	h.connectionRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(CodeNoSuchEndpoint, fmt.Sprintf("%s %s is not an endpoint of this API; see API.md", r.Method, r.URL.Path)))

@@ -42,6 +42,9 @@ const (
 	CodeNotOptedIn        = "not_opted_in"       // the person has not opted in to the purpose or template
 	CodeOptedOut          = "opted_out"          // the person opted out (STOP) and has not opted in again
 
+	// A broadcast the merchant does not have (host/broadcast).
+	CodeBroadcastNotFound = "broadcast_not_found"
+
 	CodeUnavailable = "unavailable" // shutting down
 	CodeInternal    = "internal"    // a server bug; the message says what failed
 )
@@ -76,6 +79,8 @@ var statusOf = map[string]int{
 	CodeWindowClosed:      http.StatusConflict,
 	CodeNotOptedIn:        http.StatusForbidden,
 	CodeOptedOut:          http.StatusForbidden,
+
+	CodeBroadcastNotFound: http.StatusNotFound,
 
 	CodeUnavailable: http.StatusServiceUnavailable,
 	CodeInternal:    http.StatusInternalServerError,

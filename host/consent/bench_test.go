@@ -20,6 +20,9 @@ import (
 //   - opted_out: a refusal after STOP (one read transaction);
 //   - opt_in: a business-initiated message under a standing opt-in (a write
 //     transaction with the send's record, the rate counters and an fsync);
+//   - again: a message checked again by its id (a retry, a broadcast
+//     resumed after a restart): the first decision read back, nothing
+//     written;
 //   - opt_in-parallel: the same from 16 goroutines, whose commits are grouped.
 func BenchmarkCheck(b *testing.B) {
 	db, err := bbolt.Open(filepath.Join(b.TempDir(), "bench.db"), 0o600, &bbolt.Options{Timeout: time.Second})
@@ -76,6 +79,19 @@ func BenchmarkCheck(b *testing.B) {
 		for b.Loop() {
 			if _, err := svc.Check(ctx, m); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("again", func(b *testing.B) {
+		m := m
+		m.ID = "msg_again"
+		if _, err := svc.Check(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := svc.Check(ctx, m); err != nil || !d.Again {
+				b.Fatal(d, err)
 			}
 		}
 	})

@@ -40,8 +40,15 @@ type Message struct {
 	// record, and a business-initiated message checked again with the same
 	// ID (a retry, a broadcast resumed after a restart) gets the first
 	// decision back, marked Again, without consuming or counting anything
-	// twice, unless the person has opted out since.
+	// twice, unless the person has opted out since, or (under a purpose)
+	// withdrew the opt-in, or holds none given after their last STOP.
 	ID string
+	// Initiated marks a message the business starts on its own (a
+	// broadcast), which the service window does not let through: it must
+	// name its Purpose or Template, relies on that consent, is recorded in
+	// the ledger and counts against the rate limits even when the person
+	// wrote recently.
+	Initiated bool
 }
 
 func (m Message) check() error {
@@ -150,7 +157,7 @@ func (s *Service) Check(ctx context.Context, m Message) (Decision, error) {
 	if _, out := stopSeq(g, all); out {
 		return s.refused(s.optedOut(m))
 	}
-	if s.inWindow(g, now) {
+	if s.inWindow(g, now) && !m.Initiated {
 		s.metrics.allow(RuleWindow)
 		return Decision{Rule: RuleWindow}, nil
 	}
@@ -159,9 +166,10 @@ func (s *Service) Check(ctx context.Context, m Message) (Decision, error) {
 	}
 	var d Decision
 	var refusal *host.Error
+	msg := m // a copy, made only here: the closure keeps it on the heap (a Message is too big to be captured by value), and capturing m would cost the common paths above that allocation
 	err = s.commit.Do(func(tx *bbolt.Tx) error {
 		var err error
-		d, refusal, err = s.send(tx, m, key)
+		d, refusal, err = s.send(tx, msg, key)
 		return err
 	})
 	if err != nil {
@@ -185,7 +193,7 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 	if out {
 		return Decision{}, s.optedOut(m), nil
 	}
-	if s.inWindow(g, now) { // the person wrote since the first look
+	if s.inWindow(g, now) && !m.Initiated { // the person wrote since the first look
 		return Decision{Rule: RuleWindow}, nil, nil
 	}
 	var sentKey []byte
@@ -193,6 +201,15 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		sentKey = pairKey(m.Business, m.ID)
 		if v := tx.Bucket(bucketSends).Get(sentKey); len(v) == 8 {
 			if r, ok := getRecord(tx, binary.BigEndian.Uint64(v)); ok && r.Person == m.Person {
+				if r.Purpose != "" { // the opt-in must still be in force: withdrawn, or spent by a STOP, it sends nothing more
+					p, err := getPair(tx, key)
+					if err != nil {
+						return Decision{}, nil, err
+					}
+					if seq := p.Purposes[r.Purpose]; seq == 0 || seq <= stop {
+						return Decision{}, s.notOptedIn(m), nil
+					}
+				}
 				rule := RuleOptIn
 				if r.Template != "" {
 					rule = RuleSubscription
@@ -240,7 +257,7 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		n = binary.BigEndian.Uint32(v[8:])
 	}
 	if lim.PerBusinessSecond >= 0 && int(n) >= lim.PerBusinessSecond {
-		return Decision{}, host.Wrapf(ErrRateLimited,
+		return Decision{}, host.Wrapf(ErrSecondLimit,
 			"business %s already sent %d business-initiated messages this second (limit %d per second); nothing was sent: retry in a second and spread the sends out",
 			m.Business, n, lim.PerBusinessSecond), nil
 	}

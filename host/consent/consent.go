@@ -167,8 +167,13 @@ var (
 	ErrWindowClosed = &host.Error{Status: host.StatusWindowClosed, Message: "consent: outside the service window"}
 	ErrNotOptedIn   = &host.Error{Status: host.StatusNotOptedIn, Message: "consent: not opted in"}
 	ErrRateLimited  = &host.Error{Status: host.StatusRateLimited, Message: "consent: rate limited"}
-	ErrIDReused     = &host.Error{Status: host.StatusConflict, Message: "consent: message id reused"}
-	ErrInvalid      = &host.Error{Status: host.StatusBadRequest, Message: "consent: invalid request"}
+	// ErrSecondLimit is the refusal under the per-second limit of a
+	// business; it is an instance of ErrRateLimited too. Unlike the
+	// per-person daily limit it passes within a second: a sender that
+	// paces itself (a broadcast) waits and checks again.
+	ErrSecondLimit = &host.Error{Status: host.StatusRateLimited, Message: "consent: rate limited", Kind: ErrRateLimited}
+	ErrIDReused    = &host.Error{Status: host.StatusConflict, Message: "consent: message id reused"}
+	ErrInvalid     = &host.Error{Status: host.StatusBadRequest, Message: "consent: invalid request"}
 )
 
 // invalid is the refusal of malformed input. Input is checked before any

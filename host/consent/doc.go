@@ -38,7 +38,8 @@
 // A business-initiated message that carries an ID and is checked again
 // (a retry, a broadcast resumed after a restart) gets its first decision
 // back (Decision.Again) without a second consumption or count, unless
-// the person opted out in between.
+// the person opted out in between, or, under a purpose, withdrew the
+// opt-in or holds none given after their last STOP (not_opted_in).
 //
 // A refusal is a *host.Error, an instance of ErrOptedOut, ErrWindowClosed,
 // ErrNotOptedIn or ErrRateLimited (errors.Is), whose message says what to
@@ -122,6 +123,10 @@
 //     Config.Answered hands every answer on as the app's consent event.
 //     chat.notify (host/chat) sends under the purpose or template.
 //   - Standings, Revoke, Audience for the web client, /v1 and the CLI.
+//   - Recipients (the audience with platform ids, for the host only),
+//     Check with Message.Initiated and SendRecord for host/broadcast,
+//     which sends a merchant's broadcasts under these rules; a broadcast
+//     paces itself on ErrSecondLimit.
 //   - NewMetrics, registered with the server's registry and given to
 //     Config.Metrics.
 package consent

@@ -18,11 +18,20 @@ type model struct {
 	start     map[[2]string]int // → event of the last START
 	stopAll   map[string]int    // person → event of the last STOPALL
 	wrote     map[[2]string]time.Time
-	sentDay   map[string]int  // person|business|day → business-initiated sends allowed
-	sentSec   map[string]int  // business|second → business-initiated sends allowed
-	relied    map[uint64]bool // subscription records a send relied on
-	sends     map[uint64]bool // send records of allowed business-initiated messages
-	grantedAt map[uint64]int  // grant or subscription record → event count when granted
+	sentDay   map[string]int    // person|business|day → business-initiated sends allowed
+	sentSec   map[string]int    // business|second → business-initiated sends allowed
+	relied    map[uint64]bool   // subscription records a send relied on
+	sends     map[uint64]bool   // send records of allowed business-initiated messages
+	grantedAt map[uint64]int    // grant or subscription record → event count when granted
+	granted   map[[2]string]int // (person, business) → event of the last opt-in to "updates"
+	withdrawn map[[2]string]int // → event of the last withdrawal of "updates"
+}
+
+// inForce reports whether the person's opt-in to "updates" is in force:
+// given after the last withdrawal and the last STOP.
+func (m *model) inForce(p, b string) bool {
+	k := [2]string{p, b}
+	return m.granted[k] > max(m.withdrawn[k], m.stop[k], m.stopAll[p])
 }
 
 func (m *model) optedOut(p, b string) bool {
@@ -55,7 +64,8 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	e := newEnv(t, consent.Config{Limits: consent.Limits{PerPersonDay: perDay, PerBusinessSecond: perSecond}})
 	m := &model{stop: map[[2]string]int{}, start: map[[2]string]int{}, stopAll: map[string]int{}, wrote: map[[2]string]time.Time{},
-		sentDay: map[string]int{}, sentSec: map[string]int{}, relied: map[uint64]bool{}, sends: map[uint64]bool{}, grantedAt: map[uint64]int{}}
+		sentDay: map[string]int{}, sentSec: map[string]int{}, relied: map[uint64]bool{}, sends: map[uint64]bool{}, grantedAt: map[uint64]int{},
+		granted: map[[2]string]int{}, withdrawn: map[[2]string]int{}}
 	people := []string{"p_a", "p_b", "p_c"}
 	businesses := []string{"shop", "lunch"}
 	surfaces := []string{"web", "whatsapp", "messenger"}
@@ -86,6 +96,10 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			case m.optedOut(a.msg.Person, a.msg.Business):
 				if host.StatusOf(err) != host.StatusOptedOut {
 					fail("a send checked again after STOP: %+v, %v", d, err)
+				}
+			case a.msg.Purpose != "" && d.Rule != consent.RuleWindow && !m.inForce(a.msg.Person, a.msg.Business):
+				if host.StatusOf(err) != host.StatusNotOptedIn {
+					fail("a send checked again after its opt-in was withdrawn or spent: %+v, %v", d, err)
 				}
 			case err != nil:
 				fail("a send checked again: %v", err)
@@ -122,6 +136,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			trace = append(trace, fmt.Sprintf("opt-in %s %s", p, b))
 			m.event++
 			m.grantedAt[e.optIn(p, b, "updates").Seq] = m.event
+			m.granted[k] = m.event
 		case op < 7:
 			trace = append(trace, fmt.Sprintf("subscribe %s %s", p, b))
 			m.event++
@@ -139,6 +154,9 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			m.event++
 			if purpose == "" && r.Seq != 0 {
 				m.stop[k] = m.event
+			}
+			if purpose != "" && r.Seq != 0 {
+				m.withdrawn[k] = m.event
 			}
 		case op < 9:
 			d := []time.Duration{time.Second, 30 * time.Second, time.Minute, time.Hour, 13 * time.Hour, 25 * time.Hour}[rng.IntN(6)]
