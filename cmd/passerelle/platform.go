@@ -151,6 +151,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Identity: p.svc.Identity,
 		Consent:  p.svc.Consent,
 		Standing: p.pushStanding,
+		Handoffs: p.svc.Handoffs,
 		Logger:   log.With("component", "apps"),
 		Workers:  cfg.AppWorkers,
 		PerApp:   cfg.PoolSize,
@@ -164,6 +165,9 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		MaxUpload: cfg.MaxUploadBytes,
 		TempDir:   cfg.Data,
 		Logger:    log.With("component", "api"),
+
+		Handoffs:      p.svc.Handoffs,
+		Conversations: inboxConversations{p},
 	}); err != nil {
 		return nil, err
 	}
@@ -318,6 +322,8 @@ func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) erro
 			what, id = "prompt", ev.Event.Consent.Prompt
 		case ev.Event.Timer != nil:
 			what, id = "timer", ev.Event.Timer.ID
+		case ev.Event.Handoff != nil:
+			what, id = "handoff", ev.Event.Handoff.ID
 		}
 		p.log.Warn(ev.Event.Type+" event not delivered", what, id, "app", ev.App.String(), "err", err)
 	}

@@ -31,6 +31,9 @@ const (
 	CodeConflict        = "conflict"         // the request conflicts with the state
 	CodeRateLimited     = "rate_limited"     // too many requests or a quota reached; retry later
 
+	CodeHandoffNotFound = "handoff_not_found" // no such handoff among the merchant's
+	CodeHandoffReturned = "handoff_returned"  // the conversation was handed back to the app already
+
 	// What a service refuses a message or a payment for (host statuses
 	// 10-14), should an endpoint send one or charge.
 	CodeInsufficientFunds = "insufficient_funds" // the wallet holds less than the amount; nothing was charged
@@ -63,6 +66,8 @@ var statusOf = map[string]int{
 	CodeForbidden:       http.StatusForbidden,
 	CodeConflict:        http.StatusConflict,
 	CodeRateLimited:     http.StatusTooManyRequests,
+	CodeHandoffNotFound: http.StatusNotFound,
+	CodeHandoffReturned: http.StatusConflict,
 
 	CodeInsufficientFunds: http.StatusPaymentRequired,
 	CodeWindowClosed:      http.StatusConflict,

@@ -40,7 +40,7 @@ const (
 
 // Errors, wrapped with details.
 var (
-	ErrInvalid  = &host.Error{Status: host.StatusBadRequest, Code: "handoff_invalid", Message: "handoff: invalid request"}
+	ErrInvalid  = &host.Error{Status: host.StatusBadRequest, Message: "handoff: invalid request"}
 	ErrNotFound = &host.Error{Status: host.StatusNotFound, Code: "handoff_not_found", Message: "no such handoff"}
 	// ErrReturned is the kind of a change refused because the handoff was
 	// already handed back: the app has the conversation again.
