@@ -169,7 +169,7 @@ func (b *bot) handoff(c *passerelle.Context, ev *passerelle.Event, question stri
 	if err := store.Set(keyTicket, string(data)); err != nil {
 		c.Logf(passerelle.LevelWarn, "keep ticket %s: %v", t.Ref, err)
 	}
-	c.Logf(passerelle.LevelInfo, "handoff %s id=%s conversation=%s user=%s question=%q", t.Ref, res.ID, ev.Conversation, ev.User, t.Question)
+	c.Logf(passerelle.LevelInfo, "handoff %s conversation=%s user=%s question=%q", t.Ref, ev.Conversation, ev.User, t.Question)
 	_, err = c.SendText(fmt.Sprintf("I have passed this conversation to our support team (reference %s). A person will answer here, usually within one working day.", t.Ref))
 	return err
 }
