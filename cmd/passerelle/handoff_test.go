@@ -53,7 +53,7 @@ type handoffList struct {
 	Version  uint64 `json:"version"`
 	Handoffs []struct {
 		ID, App, Conversation, User, Surface, Reason, Summary, Status, Agent, Note string
-		Fields                                                                   map[string]string
+		Fields                                                                     map[string]string
 	} `json:"handoffs"`
 }
 
@@ -239,3 +239,74 @@ func TestHandoffToTheMerchantInbox(t *testing.T) {
 	}
 }
 
+// TestInboxCLI: passerelle inbox list, show, reply and handback answer a
+// handed-off conversation from a terminal, against the real server.
+func TestInboxCLI(t *testing.T) {
+	ctx := context.Background()
+	p := testPlatform(t)
+	built, err := demoApps(ctx, "", []string{"support"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.svc.Identity.EnsureMerchant(ctx, "helpdesk", "Helpdesk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.router.Upload(ctx, "helpdesk", "test", "support", built[0].Wasm); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := p.svc.Identity.Issue("helpdesk", identity.RoleMerchant, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana, _, err := p.svc.Identity.EnsurePerson(ctx, identity.Account{Surface: "whatsapp", External: "ana"}, "Ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := dialPerson(t, p, ana.ID)
+	c.send(map[string]any{"type": "open", "id": "o1", "app": "support"})
+	conv := c.until("ack")["conv"].(string)
+	c.send(map[string]any{"type": "send", "id": "s1", "conv": conv, "text": "human please"})
+	deadline := time.Now().Add(10 * time.Second)
+	var open []string
+	for len(open) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the bot did not hand off")
+		}
+		time.Sleep(20 * time.Millisecond)
+		hs, _ := p.svc.Handoffs.List(ctx, "helpdesk", true, 0)
+		for _, h := range hs {
+			open = append(open, h.ID)
+		}
+	}
+	id := open[0]
+	flags := []string{"--server", p.url(), "--token", tok}
+	cli := func(args ...string) (int, string, string) { return runCLI(append(args, flags...)...) }
+
+	if code, out, errOut := cli("inbox", "list"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "waiting") || !strings.Contains(out, "asked for a person") {
+		t.Fatalf("inbox list: exit %d:\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := cli("inbox", "show", id); code != 0 || !strings.Contains(out, "summary: The person asked: human please") || !strings.Contains(out, "person: human please") {
+		t.Fatalf("inbox show: exit %d:\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := cli("inbox", "reply", id, "hello"); code == 0 || !strings.Contains(errOut, "--agent") {
+		t.Fatalf("a reply without an agent: exit %d: %s", code, errOut)
+	}
+	if code, out, errOut := cli("inbox", "reply", id, "Lea here, looking into it", "--agent", "Lea"); code != 0 || !strings.HasPrefix(out, "sent msg_") {
+		t.Fatalf("inbox reply: exit %d:\n%s%s", code, out, errOut)
+	}
+	for {
+		f := c.until("msg")
+		if from, _ := f["from"].(map[string]any); from["agent"] == "Lea" {
+			break
+		}
+	}
+	if code, out, errOut := cli("inbox", "handback", id, "--agent", "Lea", "--note", "sorted"); code != 0 || !strings.Contains(out, "handed back to support") {
+		t.Fatalf("inbox handback: exit %d:\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := cli("inbox", "handback", id, "--agent", "Lea"); code == 0 || !strings.Contains(errOut, "handoff_returned") {
+		t.Fatalf("a second handback: exit %d: %s", code, errOut)
+	}
+	if code, out, errOut := cli("inbox", "list", "--all"); code != 0 || !strings.Contains(out, "handed back by Lea") {
+		t.Fatalf("inbox list --all: exit %d:\n%s%s", code, out, errOut)
+	}
+}
