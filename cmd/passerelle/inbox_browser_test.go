@@ -177,4 +177,27 @@ func TestInboxInABrowser(t *testing.T) {
 	}
 	appText("I am back")
 	pg.until("the list empties", `document.getElementById("empty").hidden === false`)
+
+	// A link carrying the token in its fragment (the demo prints one)
+	// asks only for the name, and the token leaves the address bar.
+	lnk := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "inbox-link", dir: pg.dir}
+	if err := chromedp.Do(lnk.ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	lnk.step("open a link with the token", chromedp.Navigate(p.url()+"/inbox#token="+tok), chromedp.WaitVisible(`[data-testid="inbox-agent"]`))
+	if h := lnk.eval(`location.hash`); h != "" {
+		t.Fatalf("the token stays in the address bar: %q", h)
+	}
+	lnk.step("give a name", chromedp.SendKeys(`[data-testid="inbox-agent"]`, "Lea"), chromedp.Click(`[data-testid="inbox-signin"]`),
+		chromedp.WaitVisible(`#empty`))
+	lnk.axe("the empty inbox on a phone")
+}
+
+func (p *e2ePage) eval(js string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return s
 }

@@ -277,6 +277,21 @@
     setTimeout(() => p.remove(), 8000);
   }
 
+  // A link may carry the token in its fragment (#token=..., as the demo
+  // prints it): it never reaches the server's logs, and leaves the
+  // address bar at once.
+  const linked = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (linked) {
+    history.replaceState(null, "", location.pathname);
+    S.token = linked;
+    sessionStorage.setItem("inbox.token", linked);
+  }
   if (S.token && S.agent) start();
-  else showSignIn("");
+  else {
+    showSignIn("");
+    if (S.token) { // only the name is missing
+      $("signin-token").value = S.token;
+      $("signin-agent").focus();
+    }
+  }
 })();
