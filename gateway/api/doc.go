@@ -1,6 +1,8 @@
 // Package api is the merchants' HTTP API under /v1: upload app versions,
 // list apps and versions, promote (gray release) and roll back, read and
-// follow app logs, read figures. API.md documents every endpoint.
+// follow app logs, read figures, and answer the conversations apps handed
+// to the merchant's staff (the merchant inbox, /v1/handoffs: handoffs.go).
+// API.md documents every endpoint.
 //
 // # Authentication
 //

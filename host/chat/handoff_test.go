@@ -113,3 +113,34 @@ func TestHandoffCommits(t *testing.T) {
 		t.Fatal("the committed handoff does not hold the conversation")
 	}
 }
+
+// FuzzHandoffRequest: whatever bytes a guest sends chat.handoff, the host
+// answers without panicking; a handoff it accepts is within every limit
+// and holds the conversation, and a refusal is a bad request that holds
+// nothing.
+func FuzzHandoffRequest(f *testing.F) {
+	for _, s := range []string{`{"reason":"asked for a person"}`, `{"reason":"r","summary":"s","fields":{"order":"42"}}`,
+		`{"reason":""}`, `{"reason":"r","fields":{"":"x"}}`, `{"reason":"\u00e9\ud800"}`, `[]`, `{"reason":"r","fields":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, req []byte) {
+		hs, _ := handoffService(t)
+		ho := op(chat.New(chat.Config{Handoffs: hs}), "chat.handoff")
+		resp, err := ho.Handle(context.Background(), newCall(&outbox{}), req)
+		held, _ := hs.Holds(context.Background(), "c-alice-shop")
+		if err != nil {
+			if host.StatusOf(err) != host.StatusBadRequest || held {
+				t.Fatalf("%q: %v (%s), held %v; want a bad request holding nothing", req, err, host.StatusOf(err), held)
+			}
+			return
+		}
+		var r chat.HandoffResponse
+		if json.Unmarshal(resp, &r) != nil || !held {
+			t.Fatalf("%q: accepted with %s, held %v", req, resp, held)
+		}
+		h, err := hs.Get(context.Background(), "acme", r.ID)
+		if err != nil || strings.TrimSpace(h.Reason) == "" || len([]rune(h.Reason)) > handoff.MaxReason || len(h.Fields) > handoff.MaxFields {
+			t.Fatalf("%q: stored %+v, %v", req, h, err)
+		}
+	})
+}

@@ -168,7 +168,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	open    map[string]open   // conversation -> its open handoff
 	version map[string]uint64 // merchant -> changes seen since start
 	changed chan struct{}     // closed and replaced at every change
@@ -327,11 +327,13 @@ func (s *Service) bumpLocked(merchant string) {
 // answer counts as a change of the merchant's inbox (see Wait): the
 // runtime asks just before it would have delivered a person's message.
 func (s *Service) Holds(_ context.Context, conversation string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Every person's message to an app asks: the common answer, no, takes
+	// a read lock only.
+	s.mu.RLock()
 	o, ok := s.open[conversation]
+	s.mu.RUnlock()
 	if ok {
-		s.bumpLocked(o.merchant)
+		s.Changed(o.merchant)
 	}
 	return ok, nil
 }

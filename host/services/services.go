@@ -4,7 +4,8 @@
 // `passerelle dev` and the mini-app tests (runtime/apptest).
 //
 // What the services cause for apps (payment outcomes, consent answers, due
-// timers) leaves them as Events through one hook, Config.Events; who is in
+// timers, an agent taking or handing back a handed-off conversation)
+// leaves them as Events through one hook, Config.Events; who is in
 // a conversation comes in as Config.Members. So this package depends on
 // neither the sandbox nor the gateway.
 //
