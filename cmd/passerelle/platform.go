@@ -168,6 +168,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 
 		Handoffs:      p.svc.Handoffs,
 		Conversations: inboxConversations{p},
+		Standings:     p.svc.Consent,
 	}); err != nil {
 		return nil, err
 	}

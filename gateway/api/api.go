@@ -56,6 +56,9 @@ type Config struct {
 	// /v1/handoffs (handoffs.go).
 	Handoffs      Handoffs
 	Conversations Conversations
+	// Standings, if set, refuses an agent's answer to a person who sent
+	// the business STOP (host/consent).
+	Standings Standings
 }
 
 // Handler serves /v1. Mount it on the server's mux at "/v1/".

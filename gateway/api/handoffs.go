@@ -9,6 +9,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
+	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/handoff"
 )
 
@@ -30,6 +31,12 @@ type Handoffs interface {
 type Conversations interface {
 	Messages(ctx context.Context, conversation string, after uint64, limit int) ([]convlog.Message, error)
 	Emit(ctx context.Context, out host.Outgoing) error
+}
+
+// Standings tells what a business may send a person (host/consent's
+// Service satisfies it): an agent answers nobody who stopped the business.
+type Standings interface {
+	Standings(ctx context.Context, person string) ([]consent.Standing, error)
 }
 
 // HandoffWait is the longest GET /v1/handoffs?wait= holds a request
@@ -240,8 +247,16 @@ func (h *Handler) replyHandoff(w http.ResponseWriter, r *http.Request, merchant 
 		writeError(w, errorf(CodeBadRequest, "text: "+host.MessageOf(err)))
 		return
 	}
-	ho, err := h.cfg.Handoffs.Take(r.Context(), merchant, r.PathValue("id"), req.Agent)
+	ho, err := h.cfg.Handoffs.Get(r.Context(), merchant, r.PathValue("id"))
 	if err != nil {
+		writeError(w, handoffError(err, r.PathValue("id")))
+		return
+	}
+	if e := h.stopped(r.Context(), ho); e != nil {
+		writeError(w, e)
+		return
+	}
+	if ho, err = h.cfg.Handoffs.Take(r.Context(), merchant, ho.ID, req.Agent); err != nil {
 		writeError(w, handoffError(err, r.PathValue("id")))
 		return
 	}
@@ -254,6 +269,26 @@ func (h *Handler) replyHandoff(w http.ResponseWriter, r *http.Request, merchant 
 	}
 	h.cfg.Handoffs.Changed(merchant)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "handoff": viewOf(ho)})
+}
+
+// stopped refuses an answer to a person who stopped the handoff's
+// business (STOP): the business's staff may send them nothing either.
+func (h *Handler) stopped(ctx context.Context, ho handoff.Handoff) *Error {
+	if h.cfg.Standings == nil {
+		return nil
+	}
+	all, err := h.cfg.Standings.Standings(ctx, ho.Person)
+	if err != nil {
+		h.log.Warn("standings not read", "handoff", ho.ID, "err", err)
+		return errorf(CodeUnavailable, "whether the person still hears from you could not be read; send it again")
+	}
+	for _, st := range all {
+		if st.Business == ho.App.Merchant && st.OptedOut {
+			return errorf(CodeOptedOut, "the person sent STOP to your business on "+st.OptedOutSince.UTC().Format("2006-01-02 15:04 MST")+
+				"; nothing was sent. They hear from you again once they write START; hand the conversation back meanwhile")
+		}
+	}
+	return nil
 }
 
 // handBack serves POST /v1/handoffs/{id}/handback {"agent","note"}: the

@@ -15,6 +15,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/api"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/handoff"
 )
 
@@ -67,7 +68,11 @@ func TestHandoffEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := b.Handoff.ID
-	h, err := api.New(api.Config{Auth: tokens{}, Apps: e.router, Handoffs: hs, Conversations: conversations{log}})
+	rules, err := consent.Open(db, consent.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.New(api.Config{Auth: tokens{}, Apps: e.router, Handoffs: hs, Conversations: conversations{log}, Standings: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +135,19 @@ func TestHandoffEndpoints(t *testing.T) {
 	if len(read.Messages) != 2 || read.Messages[0]["from"] != "person" || read.Messages[1]["from"] != "agent" || read.Messages[1]["agent"] != "Sam" ||
 		read.Handoff["status"] != "taken" || read.Handoff["user"] != "o-p1" || read.AnswerUntil != 1+api.HumanAgentWindow.Milliseconds() {
 		t.Fatalf("read %s", body)
+	}
+	// A person who sent STOP hears nothing more from the business's staff.
+	if _, err := rules.Inbound(ctx, consent.Inbound{Person: "p1", Business: "m1", Surface: "messenger", Text: "STOP"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = inbox.do(t, "POST", "/v1/handoffs/"+id+"/reply", "tok-m1", map[string]string{"agent": "Sam", "text": "still there?"})
+	var stop errorBody
+	json.Unmarshal(body, &stop)
+	if resp.StatusCode != http.StatusForbidden || stop.Error.Code != "opted_out" || !strings.Contains(stop.Error.Message, "START") {
+		t.Fatalf("an answer after STOP: %d %s", resp.StatusCode, body)
+	}
+	if msgs, _ := log.Range(ctx, "cv1", 0, 10); len(msgs) != 2 {
+		t.Fatalf("%d messages in the conversation after a refused answer, want 2", len(msgs))
 	}
 	if resp, body := inbox.do(t, "POST", "/v1/handoffs/"+id+"/handback", "tok-m1", map[string]string{"agent": "Sam", "note": "done"}); resp.StatusCode != 200 {
 		t.Fatalf("handback: %d %s", resp.StatusCode, body)
