@@ -166,6 +166,24 @@ func TestInboxInABrowser(t *testing.T) {
 	}
 	pg.until("the answer is in the page", `[...document.querySelectorAll("#messages li.agent")].some(li => li.innerText.includes("Sam (you)"))`)
 
+	// The person's own client shows the answer in the same conversation,
+	// under the business's and the agent's names.
+	person := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "person", dir: pg.dir}
+	if err := chromedp.Do(person.ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	ptok, err := p.svc.Identity.Issue(ana.ID, identity.RolePerson, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	person.step("open the person's client", chromedp.Navigate(p.url()+"/?surface=messenger#token="+ptok),
+		chromedp.WaitVisible(`#status[data-state="online"]`),
+		chromedp.Click(`#conversations li[data-testid="conv"]`))
+	person.until("the agent's answer shows with the business's and the agent's names",
+		`[...document.querySelectorAll("#messages .msg")].some(m => m.innerText.includes("Help centre · Sam") && m.innerText.includes("it ships today"))`)
+	person.until("the bot's messages before it are in the same conversation",
+		`document.getElementById("messages").innerText.includes("A person will answer here")`)
+
 	pg.screenshot("conversation.png")
 	if ctxText := pg.text(`[data-testid="inbox-context"]`); !strings.Contains(ctxText, "Answer until") {
 		t.Fatalf("after live updates the context panel lost the answer window: %q", ctxText)
