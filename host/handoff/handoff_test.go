@@ -396,3 +396,40 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("open after every handback: %+v", open)
 	}
 }
+
+// BenchmarkHolds is the check the router makes before every person's
+// message to an app, among 10,000 open handoffs: "no" for a conversation
+// not handed off, "yes" for one that is (which also counts a change of
+// the merchant's inbox).
+func BenchmarkHolds(b *testing.B) {
+	db, err := bbolt.Open(filepath.Join(b.TempDir(), "h.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	s, err := handoff.Open(db, handoff.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 10_000 {
+		bg, err := s.Start(ctx, app, fmt.Sprint("c", i), "p", "web", handoff.Request{Reason: "r"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Update(bg.Apply); err != nil {
+			b.Fatal(err)
+		}
+		bg.Committed()
+	}
+	for _, tt := range []struct{ name, conv string }{{"no", "elsewhere"}, {"yes", "c42"}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Holds(ctx, tt.conv); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

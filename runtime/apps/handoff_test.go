@@ -3,6 +3,7 @@ package apps_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/passerelle/passerelle/host"
@@ -79,5 +80,54 @@ func TestHandedOffConversation(t *testing.T) {
 	}
 	if outs := e.out.take(); len(outs) != 1 {
 		t.Fatalf("after the handback the app sent %d messages, want 1", len(outs))
+	}
+}
+
+// BenchmarkDeliverHandoffs is BenchmarkDeliver on a router that asks the
+// handoff state before every person's message: "open" when the
+// conversation is not handed off (the guest runs, as in BenchmarkDeliver),
+// "held" when it is (the router stops before the guest).
+func BenchmarkDeliverHandoffs(b *testing.B) {
+	ctx := context.Background()
+	e := newEnv(b)
+	if _, _, err := e.router.Upload(ctx, "m1", "m1", "shop", module(b, "shop", "1")); err != nil {
+		b.Fatal(err)
+	}
+	hs, err := handoff.Open(e.db, handoff.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	router, err := apps.New(ctx, apps.Config{Registry: e.reg, Engine: e.eng, Identity: pseudonyms{}, Outbox: e.out, Handoffs: hs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer router.Close(ctx)
+	for i := range 1000 { // other conversations handed off
+		bg, err := hs.Start(ctx, host.AppRef{Merchant: "m1", App: "shop", Version: "1"}, fmt.Sprint("other-", i), "p", "web", handoff.Request{Reason: "r"})
+		if err == nil {
+			err = bg.Commit()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	bg, err := hs.Start(ctx, host.AppRef{Merchant: "m1", App: "shop", Version: "1"}, "held", "p", "web", handoff.Request{Reason: "r"})
+	if err == nil {
+		err = bg.Commit()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, conv := range []string{"open", "held"} {
+		b.Run(conv, func(b *testing.B) {
+			ev := host.AppEvent{Person: "p", Conversation: conv, Surface: "web", Event: host.Event{Type: host.EventMessage, Text: "hi"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := router.Deliver(ctx, "shop", ev); err != nil {
+					b.Fatal(err)
+				}
+				e.out.take()
+			}
+		})
 	}
 }
