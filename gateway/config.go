@@ -102,6 +102,7 @@ type Config struct {
 	Directory   Directory
 	Apps        Apps
 	Payments    Payments
+	Consents    Consents // the consent screen (consent.go)
 	// Prompts are the kinds of prompt the host services draw (payment,
 	// consent, share, ...): the gateway stores and shows prompts of any
 	// kind and hands each answer to its kind. A prompt of a kind not

@@ -554,6 +554,8 @@ var handlers = map[string]func(c *conn, ctx context.Context, f *Frame) error{
 	TypeMark:          (*conn).mark,
 	TypePayments:      (*conn).payments,
 	TypeTyping:        (*conn).typing,
+	TypeConsents:      (*conn).consents,
+	TypeRevoke:        (*conn).revoke,
 }
 
 func (c *conn) handle(ctx context.Context, f *Frame) error {

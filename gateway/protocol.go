@@ -27,6 +27,8 @@ const (
 	TypeMark          = "mark"
 	TypePayments      = "payments"
 	TypeTyping        = "typing"
+	TypeConsents      = "consents"
+	TypeRevoke        = "revoke"
 )
 
 // Frame is a client frame. Which fields matter depends on Type; PROTOCOL.md
@@ -52,6 +54,9 @@ type Frame struct {
 	Query   string            `json:"query,omitempty"`   // people
 	Seq     uint64            `json:"seq,omitempty"`     // mark
 	State   string            `json:"state,omitempty"`   // mark: delivered or read
+	// Business and Purpose: revoke.
+	Business string `json:"business,omitempty"`
+	Purpose  string `json:"purpose,omitempty"`
 }
 
 const (
@@ -83,7 +88,7 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		f.ID = ""
 		return &f, errorf(CodeBadRequest, "id is %d bytes; use at most %d (got %.16q...)", len(id), maxIDBytes, id)
 	}
-	for _, s := range []string{f.Surface, f.Conv, f.To, f.App, f.Prompt, f.Answer, f.Title, f.Query, f.State} {
+	for _, s := range []string{f.Surface, f.Conv, f.To, f.App, f.Prompt, f.Answer, f.Title, f.Query, f.State, f.Business, f.Purpose} {
 		if len(s) > maxFieldBytes {
 			return &f, errorf(CodeBadRequest, "a field is %d bytes; names and ids are at most %d", len(s), maxFieldBytes)
 		}
@@ -150,7 +155,9 @@ func ParseFrame(data []byte, maxText int) (*Frame, error) {
 		}
 	case TypeTyping:
 		return &f, need("conv", f.Conv)
-	case TypeConversations, TypePeople, TypeApps, TypeWallet, TypePayments:
+	case TypeRevoke:
+		return &f, need("business", f.Business)
+	case TypeConversations, TypePeople, TypeApps, TypeWallet, TypePayments, TypeConsents:
 	case "":
 		return &f, errorf(CodeBadRequest, `the frame has no "type"`)
 	default:

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,36 +32,6 @@ func (p *e2ePage) until(what, js string) {
 	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
 	if err != nil {
 		p.fail(what+" ("+js+")", err)
-	}
-}
-
-// axe runs axe-core (vendored in gateway/testdata/axe-core) on the page
-// and fails on any serious or critical violation.
-func (p *e2ePage) axe(when string) {
-	p.t.Helper()
-	src, err := os.ReadFile("../../gateway/testdata/axe-core/axe.min.js")
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if _, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](string(src)+";true")); err != nil {
-		p.fail("load axe-core", err)
-	}
-	res, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))))`,
-		chromedp.EvalAwaitPromise))
-	if err != nil {
-		p.fail("run axe-core", err)
-	}
-	var v []map[string]any
-	if err := json.Unmarshal([]byte(res), &v); err != nil {
-		p.t.Fatalf("axe-core result %q: %v", res, err)
-	}
-	if len(v) > 0 {
-		p.screenshot("axe.png")
-		var b strings.Builder
-		for _, x := range v {
-			fmt.Fprintf(&b, "\n  %v (%v): %v at %v", x["id"], x["impact"], x["help"], x["nodes"])
-		}
-		p.t.Errorf("%s, %s: axe-core finds %d serious or critical violations:%s", p.name, when, len(v), b.String())
 	}
 }
 
@@ -209,13 +177,4 @@ func TestInboxInABrowser(t *testing.T) {
 	lnk.step("give a name", chromedp.SendKeys(`[data-testid="inbox-agent"]`, "Lea"), chromedp.Click(`[data-testid="inbox-signin"]`),
 		chromedp.WaitVisible(`#empty`))
 	lnk.axe("the empty inbox on a phone")
-}
-
-func (p *e2ePage) eval(js string) string {
-	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](js))
-	if err != nil {
-		p.t.Fatalf("evaluate %s: %v", js, err)
-	}
-	return s
 }

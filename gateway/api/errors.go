@@ -31,8 +31,11 @@ const (
 	CodeConflict        = "conflict"         // the request conflicts with the state
 	CodeRateLimited     = "rate_limited"     // too many requests or a quota reached; retry later
 
-	CodeHandoffNotFound = "handoff_not_found" // no such handoff among the merchant's
-	CodeHandoffReturned = "handoff_returned"  // the conversation was handed back to the app already
+	CodeConnectionNotFound = "connection_not_found" // no such connection among the merchant's
+	CodeAccountTaken       = "account_taken"        // another merchant connected the network account
+	CodeNoSecretKey        = "no_secret_key"        // the server has no key to seal secrets with
+	CodeHandoffNotFound    = "handoff_not_found"    // no such handoff among the merchant's
+	CodeHandoffReturned    = "handoff_returned"     // the conversation was handed back to the app already
 
 	// What a service refuses a message or a payment for (host statuses
 	// 10-14), should an endpoint send one or charge.
@@ -68,6 +71,10 @@ var statusOf = map[string]int{
 	CodeRateLimited:     http.StatusTooManyRequests,
 	CodeHandoffNotFound: http.StatusNotFound,
 	CodeHandoffReturned: http.StatusConflict,
+
+	CodeConnectionNotFound: http.StatusNotFound,
+	CodeAccountTaken:       http.StatusConflict,
+	CodeNoSecretKey:        http.StatusServiceUnavailable,
 
 	CodeInsufficientFunds: http.StatusPaymentRequired,
 	CodeWindowClosed:      http.StatusConflict,

@@ -183,6 +183,7 @@
     S.delivered = {};
     closeSheet($("prompt-sheet"));
     closeSheet($("wallet-sheet"));
+    closeSheet($("consents-sheet"));
     renderConvs();
     showChat(null);
     showSignIn(reason);
@@ -786,7 +787,7 @@
   function closeSheet(sheet) {
     if (sheet.hidden) return;
     sheet.hidden = true;
-    if ($("prompt-sheet").hidden && $("wallet-sheet").hidden) {
+    if ([...document.querySelectorAll(".sheet")].every((s) => s.hidden)) {
       $("app").inert = false;
       if (sheetReturn && document.contains(sheetReturn)) sheetReturn.focus();
       sheetReturn = null;
@@ -838,6 +839,15 @@
       yes.textContent = "Share"; no.textContent = "Cancel";
       yes.setAttribute("data-testid", "share-confirm"); no.setAttribute("data-testid", "share-cancel");
       ya = "share"; na = "dismiss";
+    } else if (p.type === "subscribe") {
+      // The host's own words (they are what the consent ledger records the
+      // person saw), under the business's name.
+      sheet.setAttribute("data-testid", "subscribe-sheet");
+      $("prompt-title").textContent = b.merchant_name || appName;
+      $("prompt-text").textContent = b.text || "";
+      yes.textContent = "Allow"; no.textContent = "Not now";
+      yes.setAttribute("data-testid", "subscribe-accept"); no.setAttribute("data-testid", "subscribe-decline");
+      ya = "accept"; na = "decline";
     } else {
       sheet.setAttribute("data-testid", "prompt-sheet");
       $("prompt-title").textContent = appName;
@@ -881,6 +891,100 @@
       if (!list.children.length) list.append(el("li", { class: "hint", text: "No payments yet." }));
     });
     openSheet($("wallet-sheet"), $("wallet-close"));
+  }
+
+  // ---- who can message me (the consent screen) ----
+  const longFmt = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+  const when = (t) => longFmt.format(new Date(t));
+  const words = (name) => String(name || "").replace(/[-_.]+/g, " ");
+  const surfaceWords = { web: "the web", whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram" };
+  function showConsents() {
+    $("consents-status").textContent = "";
+    $("consents-list").replaceChildren(el("li", { class: "hint", text: "Loading…" }));
+    request({ type: "consents" }, renderConsents);
+    openSheet($("consents-sheet"), $("consents-close"));
+  }
+  function renderConsents(f) {
+    const list = $("consents-list");
+    list.replaceChildren();
+    if (f.type !== "consents") { list.append(el("li", { class: "hint", text: f.message || "This server does not show who may message you." })); return; }
+    f.consents.forEach((b, i) => list.append(consentItem(b, "consent-b" + i)));
+    if (!f.consents.length) list.append(el("li", { class: "hint", text: "No business may message you: you have written to none and allowed none." }));
+  }
+  // howAgreed says where the person agreed and quotes what they were asked.
+  function howAgreed(e, b) {
+    const app = (b.apps || {})[e.app] || (S.apps.get(e.app) || {}).name || e.app;
+    const where = [app && "in " + app, e.surface && "on " + (surfaceWords[e.surface] || e.surface)].filter(Boolean).join(", ");
+    return el("p", { class: "how" }, "You allowed it" + (where ? " " + where : "") + ", answering: ",
+      e.prompt ? el("q", { text: e.prompt }) : el("span", { text: "a question kept only as its fingerprint " + String(e.prompt_hash || "").slice(0, 12) + "…" }));
+  }
+  function consentItem(b, hid) {
+    const name = b.name || b.business;
+    const li = el("li", { "data-testid": "consent-business", "data-business": b.business, "aria-labelledby": hid },
+      el("h3", { id: hid, tabindex: "-1", text: name }));
+    if (b.opted_out) {
+      li.append(el("p", { class: "state stopped", "data-testid": "consent-stopped",
+        text: "Stopped" + (b.opted_out_since ? " since " + when(b.opted_out_since) : "") + ": it may send you nothing. Reply START in one of its conversations to hear from it again." }));
+      return li;
+    }
+    const optIns = b.opt_ins || [], subs = b.subscriptions || [];
+    if (b.window_until) li.append(el("p", { class: "state", text: "May reply to you until " + when(b.window_until) + ", because you wrote to it." }));
+    if (!optIns.length && !subs.length) li.append(el("p", { class: "state", text: "You allowed it nothing more: it may only answer when you write to it." }));
+    const grants = el("ul", { class: "grants", "aria-label": "What " + name + " may send you" });
+    for (const e of optIns) {
+      const stop = el("button", { type: "button", class: "secondary", "data-testid": "consent-withdraw", text: "Stop " + words(e.purpose) + " messages" });
+      stop.onclick = () => confirmRevoke(b, e.purpose, stop);
+      grants.append(el("li", { "data-testid": "consent-optin", "data-purpose": e.purpose },
+        el("span", { class: "what", text: "Messages about " + words(e.purpose) + ", whenever it likes" }),
+        el("span", { class: "since", "data-testid": "consent-since", text: "Since " + when(e.time) }),
+        howAgreed(e, b), stop));
+    }
+    for (const e of subs) {
+      grants.append(el("li", { "data-testid": "consent-subscription", "data-template": e.template },
+        el("span", { class: "what", text: "One message: " + words(e.template) }),
+        el("span", { class: "since", "data-testid": "consent-since", text: "Since " + when(e.time) }),
+        howAgreed(e, b)));
+    }
+    if (grants.children.length) li.append(grants);
+    const all = el("button", { type: "button", class: "revoke", "data-testid": "consent-revoke", text: "Stop all messages from " + name });
+    all.onclick = () => confirmRevoke(b, "", all);
+    li.append(all);
+    return li;
+  }
+  // confirmRevoke asks, in place of the button pressed, before stopping a
+  // purpose or the whole business.
+  function confirmRevoke(b, purpose, trigger) {
+    for (const box of document.querySelectorAll("#consents-list .confirm")) box.cancel();
+    const name = b.name || b.business;
+    const id = "consent-confirm-text";
+    const question = purpose
+      ? "Stop " + words(purpose) + " messages from " + name + "? It may still answer when you write to it."
+      : "Stop all messages from " + name + ", on every surface? As if you replied STOP: it may send you nothing until you reply START.";
+    const no = el("button", { type: "button", class: "secondary", "data-testid": "consent-cancel", text: "Cancel" });
+    const yes = el("button", { type: "button", class: "danger", "data-testid": "consent-confirm", text: purpose ? "Stop them" : "Stop all" });
+    const box = el("div", { class: "confirm", role: "group", "aria-labelledby": id }, el("p", { id, text: question }), el("div", { class: "sheet-actions" }, no, yes));
+    box.cancel = () => { box.remove(); trigger.hidden = false; };
+    trigger.hidden = true;
+    trigger.after(box);
+    yes.focus();
+    no.onclick = () => { box.cancel(); trigger.focus(); };
+    yes.onclick = () => {
+      yes.disabled = no.disabled = true;
+      request({ type: "revoke", business: b.business, purpose: purpose || undefined }, (f) => {
+        if (f.type !== "consents") {
+          box.cancel();
+          $("consents-status").textContent = f.message || "That did not work; try again.";
+          trigger.focus();
+          return;
+        }
+        renderConsents(f);
+        $("consents-status").textContent = purpose
+          ? name + " may no longer send you " + words(purpose) + " messages."
+          : name + " may send you nothing more, on any surface.";
+        const head = $("consents-list").querySelector('[data-business="' + CSS.escape(b.business) + '"] h3');
+        (head || $("consents-close")).focus();
+      });
+    };
   }
 
   // announce says text in the status line (a live region), for a while.
@@ -995,8 +1099,11 @@
   $("search").addEventListener("input", () => renderConvs());
   $("wallet").addEventListener("click", showWallet);
   $("wallet-close").addEventListener("click", () => closeSheet($("wallet-sheet")));
+  $("consents").addEventListener("click", showConsents);
+  $("consents-close").addEventListener("click", () => closeSheet($("consents-sheet")));
   document.addEventListener("keydown", (ev) => {
-    if (ev.key === "Escape" && !$("wallet-sheet").hidden) closeSheet($("wallet-sheet"));
+    if (ev.key === "Escape" && !$("consents-sheet").hidden) closeSheet($("consents-sheet"));
+    else if (ev.key === "Escape" && !$("wallet-sheet").hidden) closeSheet($("wallet-sheet"));
     else if (ev.key === "Escape" && !$("picker").hidden) { $("picker").hidden = true; $("new-chat").focus(); }
   });
   document.addEventListener("visibilitychange", () => { markRead(); if (document.visibilityState === "visible") refreshWallet(); });

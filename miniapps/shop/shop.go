@@ -54,6 +54,8 @@ func newApp(cat Catalogue) *passerelle.App {
 	app.OnMessage(s.onMessage)
 	app.OnAction(s.onAction)
 	app.OnPayment(s.onPayment)
+	app.OnConsent(s.onConsent)
+	app.OnOptOut(s.onOptOut)
 	return app
 }
 
@@ -69,6 +71,8 @@ func (s *shop) onMessage(c *passerelle.Context, ev *passerelle.Event) error {
 		return s.showCart(c)
 	case "checkout", "pay":
 		return s.checkout(c)
+	case "news", "keep me posted":
+		return s.askPosted(c)
 	}
 	return s.catalogue(c, "Here is the collection. Pick an item to see it.")
 }
@@ -108,6 +112,8 @@ func (s *shop) onAction(c *passerelle.Context, ev *passerelle.Event) error {
 		return err
 	case "retry":
 		return s.retry(c, a.Value)
+	case "keep-posted":
+		return s.askPosted(c)
 	}
 	c.Logf(passerelle.LevelWarn, "unknown action %q", a.ID)
 	return s.catalogue(c, "I did not understand that. Pick an item to see it.")
@@ -322,7 +328,13 @@ func (s *shop) onPayment(c *passerelle.Context, ev *passerelle.Event) error {
 		if found {
 			text = s.cat.Describe(&co.Cart) + "\n" + text
 		}
-		if _, err := c.SendCard(passerelle.Card{Title: "Thank you for your order", Text: text + "\nWe ship within one working day."}); err != nil {
+		thanks := passerelle.Card{Title: "Thank you for your order", Text: text + "\nWe ship within one working day."}
+		if !posted(c) {
+			// A good moment to offer the news: the person just bought.
+			thanks.Text += "\nWant to hear when a new collection arrives?"
+			thanks.Buttons = []passerelle.Button{{ID: "keep-posted", Title: "Keep me posted"}}
+		}
+		if _, err := c.SendCard(thanks); err != nil {
 			return err
 		}
 		if found {

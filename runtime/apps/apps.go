@@ -458,23 +458,52 @@ func (r *Router) standing(ctx context.Context, ref host.AppRef, ev host.AppEvent
 		return
 	}
 	for _, business := range reply.Businesses {
-		all, err := r.reg.Apps(business)
-		if err != nil {
-			r.log.Warn("apps: "+typ+" not told", "merchant", business, "err", err)
+		r.tell(ctx, business, ref, ev, host.Event{Type: typ})
+	}
+}
+
+// tell gives every live app of business the event e about ev's person
+// (Config.Standing): the app ref names in ev's conversation, the others
+// without one.
+func (r *Router) tell(ctx context.Context, business string, ref host.AppRef, ev host.AppEvent, e host.Event) {
+	all, err := r.reg.Apps(business)
+	if err != nil {
+		r.log.Warn("apps: "+e.Type+" not told", "merchant", business, "err", err)
+		return
+	}
+	for _, a := range all {
+		if a.Live == "" {
 			continue
 		}
-		for _, a := range all {
-			if a.Live == "" {
-				continue
-			}
-			conv := ""
-			if a.ID == ref.App && business == ref.Merchant {
-				conv = ev.Conversation
-			}
-			r.cfg.Standing(ctx, host.AppRef{Merchant: business, App: a.ID},
-				host.AppEvent{Person: ev.Person, Conversation: conv, Surface: ev.Surface, Event: host.Event{Type: typ}})
+		conv := ""
+		if a.ID == ref.App && business == ref.Merchant {
+			conv = ev.Conversation
 		}
+		r.cfg.Standing(ctx, host.AppRef{Merchant: business, App: a.ID},
+			host.AppEvent{Person: ev.Person, Conversation: conv, Surface: ev.Surface, Event: e})
 	}
+}
+
+// Revoked tells every live app of rec's business that the person revoked
+// their consent in the consent screen (rec is what consent.Service.Revoke
+// recorded; a zero rec tells nobody): the whole business, like STOP, with
+// an optout event; one purpose (a withdrawal) with a consent event naming
+// the purpose, granted false and no prompt. The events have no
+// conversation and go through Config.Standing, like those of STOP.
+func (r *Router) Revoked(ctx context.Context, rec consent.Record) {
+	if rec.Seq == 0 || rec.Business == "" || r.cfg.Standing == nil {
+		return
+	}
+	var e host.Event
+	switch rec.Kind {
+	case consent.KindOptOut:
+		e = host.Event{Type: host.EventOptOut}
+	case consent.KindWithdrawal:
+		e = host.Event{Type: host.EventConsent, Consent: &host.ConsentEvent{Purpose: rec.Purpose}}
+	default:
+		return
+	}
+	r.tell(ctx, rec.Business, host.AppRef{}, host.AppEvent{Person: rec.Person, Surface: rec.Surface}, e)
 }
 
 // loadServing loads ref if it still serves its app, so that a version a

@@ -27,8 +27,11 @@
 // keyword (STOP, START, HELP...) is answered by the platform and never
 // reaches the app. A keyword that changed the business's standing tells
 // every live app of the business with an optout or optin event
-// (Config.Standing, queued like the services' events). passerelle dev and
-// runtime/apptest call Screen too, so the rules are the same everywhere.
+// (Config.Standing, queued like the services' events). Revoked does the
+// same for a revocation in the person's consent screen: optout for the
+// whole business, a consent event naming the purpose (granted false) for
+// one purpose. passerelle dev and runtime/apptest call Screen too, so the
+// rules are the same everywhere.
 //
 // Submit is the gateway's entry point: it queues the event on workers the
 // router owns (runtime/sched) and returns at once. An app runs at most its

@@ -3,6 +3,7 @@ package apps_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/passerelle/passerelle/host"
@@ -77,6 +78,70 @@ func TestStandingEvents(t *testing.T) {
 			})
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("%q told %+v, want %+v", tc.text, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRevokedTellsTheApps: a revocation in the consent screen tells every
+// live app of the business, and no other business, without a
+// conversation: the whole business with optout, as STOP does; one purpose
+// with a consent event naming it, not granted. Nothing recorded (a
+// revocation of what was not in force) tells nobody.
+func TestRevokedTellsTheApps(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.upload(t, "m1", "shop", "1")
+	e.upload(t, "m1", "lunch", "1")
+	e.upload(t, "m2", "ride", "1")
+	svc, err := consent.Open(e.db, consent.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type event struct {
+		App, Conv, Type, Purpose string
+		Granted                  bool
+	}
+	var got []event
+	r, err := apps.New(ctx, apps.Config{Registry: e.reg, Engine: e.eng, Identity: pseudonyms{}, Outbox: e.out, Consent: svc,
+		Standing: func(_ context.Context, ref host.AppRef, ev host.AppEvent) {
+			if ev.Person != "p_ana" || ev.Surface != "web" {
+				t.Errorf("Standing(%+v, %+v): want ana's event, on the web", ref, ev)
+			}
+			got = append(got, event{App: ref.Merchant + "/" + ref.App, Conv: ev.Conversation, Type: ev.Event.Type})
+			if c := ev.Event.Consent; c != nil {
+				got[len(got)-1].Purpose, got[len(got)-1].Granted = c.Purpose, c.Granted
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(ctx) })
+	for _, b := range []string{"m1", "m2"} {
+		if _, err := svc.OptIn(ctx, consent.Grant{Person: "p_ana", Business: b, App: "shop", Purpose: "updates", Prompt: "Allow?"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byApp := func(a, b event) int { return strings.Compare(a.App, b.App) }
+	for _, tc := range []struct {
+		name, purpose string
+		want          []event
+	}{
+		{"one purpose", "updates", []event{{App: "m1/lunch", Type: "consent", Purpose: "updates"}, {App: "m1/shop", Type: "consent", Purpose: "updates"}}},
+		{"the purpose again", "updates", nil},
+		{"the whole business", "", []event{{App: "m1/lunch", Type: "optout"}, {App: "m1/shop", Type: "optout"}}},
+		{"the whole business again", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = nil
+			rec, err := svc.Revoke(ctx, "p_ana", "m1", tc.purpose, "web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Revoked(ctx, rec)
+			slices.SortFunc(got, byApp)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("told %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -333,6 +333,7 @@ type instance struct {
 	ev       *Event
 	evCtx    context.Context
 	call     host.Call
+	hostLog  *slog.Logger // host.Call.Log: the app's log (hostLogHandler)
 	result   []byte
 	abort    error
 	calls    uint32
@@ -358,6 +359,7 @@ func (a *App) newInstance() (*instance, error) {
 	inst := &instance{app: a, stack: make([]uint64, 1), memory: &guestMemory{}}
 	inst.stdout = stream{inst: inst, source: "stdout", level: slog.LevelInfo}
 	inst.stderr = stream{inst: inst, source: "stderr", level: slog.LevelWarn}
+	inst.hostLog = slog.New(&hostLogHandler{inst: inst})
 	inst.ctx = context.WithValue(e.baseCtx, instanceKey{}, inst)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -424,7 +426,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 		out = discardOutbox{}
 	}
 	inst.ev, inst.evCtx = ev, ctx
-	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: a.log, Now: start}
+	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: inst.hostLog, Now: start}
 	inst.call.Caller.App = a.ref
 	inst.call.Caller.Permissions = a.perms
 	inst.result, inst.abort = nil, nil

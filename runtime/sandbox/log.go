@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/passerelle/passerelle/host"
@@ -19,7 +21,7 @@ type AppLogger interface {
 type LogRecord struct {
 	Time    time.Time
 	Level   slog.Level
-	Source  string // "log", "stdout", "stderr", "failure"
+	Source  string // "log", "stdout", "stderr", "host", "failure"
 	Message string
 	EventID string
 }
@@ -71,3 +73,49 @@ func (s *stream) flush(eventID string) {
 	}
 	s.buf = s.buf[:0]
 }
+
+// hostLogHandler is the handler of host.Call.Log: what a host function
+// says about one of the app's calls (a business message the consent rules
+// refused, with its code) goes to the app's log with source "host" and the
+// event's id, where the merchant reads it (passerelle app logs), and to
+// the engine's logger as before. Its attributes are written into the line
+// as key=value.
+type hostLogHandler struct {
+	inst  *instance
+	attrs []slog.Attr
+}
+
+func (h *hostLogHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelInfo || h.inst.app.log.Enabled(ctx, level)
+}
+
+func (h *hostLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	a := h.inst.app
+	var b strings.Builder
+	b.WriteString(r.Message)
+	write := func(at slog.Attr) bool {
+		b.WriteString(" ")
+		b.WriteString(at.Key)
+		b.WriteString("=")
+		b.WriteString(at.Value.String())
+		return true
+	}
+	for _, at := range h.attrs {
+		write(at)
+	}
+	r.Attrs(write)
+	eventID := h.inst.call.Caller.EventID
+	if l := a.engine.cfg.AppLog; l != nil && r.Level >= slog.LevelInfo {
+		l.AppLog(a.ref, LogRecord{Time: r.Time, Level: r.Level, Source: "host", Message: b.String(), EventID: eventID})
+	}
+	if a.log.Enabled(ctx, r.Level) {
+		a.log.Log(ctx, r.Level, b.String(), "source", "host", "event", eventID)
+	}
+	return nil
+}
+
+func (h *hostLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &hostLogHandler{inst: h.inst, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *hostLogHandler) WithGroup(string) slog.Handler { return h }

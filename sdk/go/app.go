@@ -53,11 +53,13 @@ func (a *App) OnPayment(h Handler) *App { a.payment = h; return a }
 func (a *App) OnTimer(h Handler) *App { a.timer = h; return a }
 
 // OnConsent sets the handler for "consent" events and returns a: the person
-// answered the consent prompt a call of the app caused.
+// answered the consent prompt a call of the app caused, or withdrew an
+// opt-in in their consent screen (see Consent).
 func (a *App) OnConsent(h Handler) *App { a.consent = h; return a }
 
 // OnOptOut sets the handler for "optout" events and returns a: the person
-// stopped the app's business (STOP to any of its apps, or STOPALL), and
+// stopped the app's business (STOP to any of its apps, STOPALL, or in
+// their consent screen), and
 // nothing the app sends reaches them until an "optin" event.
 func (a *App) OnOptOut(h Handler) *App { a.optOut = h; return a }
 

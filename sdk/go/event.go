@@ -10,7 +10,7 @@ const (
 	EventPayment = "payment" // an order the app requested reached a final state
 	EventTimer   = "timer"   // a timer the app set fired
 	EventConsent = "consent" // the person answered a consent prompt one of the app's calls caused
-	EventOptOut  = "optout"  // the person stopped the app's business (STOP, STOPALL): Notify and Send fail with ErrOptedOut
+	EventOptOut  = "optout"  // the person stopped the app's business (STOP, STOPALL, their consent screen): Notify and Send fail with ErrOptedOut
 	EventOptIn   = "optin"   // the person started the business again (START) after a STOP
 	// EventHandoff: a member of the merchant's staff took the conversation
 	// the app handed off (Context.Handoff); Event.Handoff says who.
@@ -79,7 +79,10 @@ type Timer struct {
 // (Purpose) or RequestSubscription (Template) drew. The event comes in the
 // conversation where the app asked. After a grant, asking again succeeds,
 // and Notify passes under the purpose (until STOP) or, once, under the
-// template.
+// template. When the person withdraws an opt-in in their consent screen,
+// every app of the business gets a Consent with that Purpose, Granted
+// false, no Prompt and no conversation: Notify under the purpose fails
+// with ErrNotOptedIn from then on.
 type Consent struct {
 	Prompt   string   `json:"prompt"`             // the prompt's id
 	Scopes   []string `json:"scopes,omitempty"`   // what it asked for: "identity.profile", "identity.phone"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,13 @@ type MessengerConfig struct {
 	// their last message (Inbound) opened, with code 10 and subcode
 	// 2018278 as Meta does; a person who never wrote is outside.
 	Windows bool
-	Now     func() time.Time // time.Now if nil
+	// OnAccept, when set, is called with each message accepted, before
+	// the answer is written.
+	OnAccept func(MessengerSent)
+	// OnSeen, when set, is called with the person's id when the business
+	// marks their messages seen (sender_action mark_seen).
+	OnSeen func(person string)
+	Now    func() time.Time // time.Now if nil
 }
 
 // MessengerSent is a message the simulator accepted.
@@ -37,6 +44,7 @@ type MessengerSent struct {
 	MessagingType string          // RESPONSE, UPDATE, MESSAGE_TAG
 	Tag           string          // with MESSAGE_TAG
 	Body          json.RawMessage // the request body as received
+	Time          time.Time       // when it was accepted (Config.Now)
 }
 
 // Fault is an error the simulator answers a send with.
@@ -52,6 +60,7 @@ type MessengerServer struct {
 	sent    []MessengerSent
 	fails   []Fault
 	inbound map[string]time.Time
+	run     string
 	seq     int
 }
 
@@ -60,7 +69,7 @@ func NewMessenger(cfg MessengerConfig) *MessengerServer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MessengerServer{cfg: cfg, inbound: map[string]time.Time{}}
+	return &MessengerServer{cfg: cfg, inbound: map[string]time.Time{}, run: runID()}
 }
 
 // FailNext makes the next len(faults) sends fail with these codes, in
@@ -99,6 +108,24 @@ var graphFaults = map[Fault]refusal{
 	{100, 2018001}: {400, "(#100) No matching user found", ""},
 	{1200, 0}:      {500, "(#1200) Temporary send message failure. Please try again later", ""},
 	{368, 1390008}: {400, "(#368) You are temporarily blocked from sending messages.", ""},
+	{1, 0}:         {500, "An unknown error occurred", ""},
+	{102, 0}:       {401, "Session key invalid or no longer valid", ""},
+	{80006, 0}:     {400, "(#80006) There have been too many messages sent to this Messenger user. Please wait a while before sending another message.", ""},
+	{10, 2018065}:  {400, "(#10) This message is sent outside of allowed window. You need page_messaging_subscriptions permission to be able to do it.", ""},
+	{200, 1545041}: {403, "(#200) This person isn't available right now.", ""},
+}
+
+// MessengerCodes returns the codes and subcodes the Messenger simulator
+// answers with Meta's own message (FailNext takes any).
+func MessengerCodes() []ErrorCode {
+	var out []ErrorCode
+	for f, r := range graphFaults {
+		out = append(out, ErrorCode{Code: f.Code, Subcode: f.Subcode, Status: r.status, Message: r.message})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Code < out[j].Code || out[i].Code == out[j].Code && out[i].Subcode < out[j].Subcode
+	})
+	return out
 }
 
 // ServeHTTP serves the Send API.
@@ -133,16 +160,17 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, 400, Fault{Code: 100}, "(#100) Invalid parameter: the body is not a JSON object: "+err.Error())
 		return
 	}
+	if act, ok := req["sender_action"]; ok {
+		s.senderAction(w, req, str(act))
+		return
+	}
 	to, typ, tag, err := s.check(req)
 	if err != nil {
 		graphError(w, 400, Fault{Code: 100}, "(#100) "+err.Error())
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.fails) > 0 {
-		f := s.fails[0]
-		s.fails = s.fails[1:]
+	sent, f := s.accept(raw, to, typ, tag)
+	if f != (Fault{}) {
 		rf, ok := graphFaults[f]
 		if !ok {
 			rf = refusal{400, fmt.Sprintf("(#%d) Simulated error", f.Code), ""}
@@ -150,23 +178,65 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, rf.status, f, rf.message)
 		return
 	}
+	if s.cfg.OnAccept != nil {
+		s.cfg.OnAccept(sent)
+	}
+	id := sent.ID
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to, "message_id": id})
+}
+
+// senderAction answers a sender action: {"recipient": {"id"},
+// "sender_action": "mark_seen" | "typing_on" | "typing_off"}, which
+// carries no message.
+func (s *MessengerServer) senderAction(w http.ResponseWriter, req map[string]any, act string) {
+	rc, _ := req["recipient"].(map[string]any)
+	to := str(rc["id"])
+	switch {
+	case to == "":
+		graphError(w, 400, Fault{Code: 100}, "(#100) recipient.id is required")
+		return
+	case act != "mark_seen" && act != "typing_on" && act != "typing_off":
+		graphError(w, 400, Fault{Code: 100}, fmt.Sprintf("(#100) sender_action %q must be mark_seen, typing_on or typing_off", act))
+		return
+	case req["message"] != nil:
+		graphError(w, 400, Fault{Code: 100}, "(#100) a sender action is sent without a message")
+		return
+	}
+	if act == "mark_seen" && s.cfg.OnSeen != nil {
+		s.cfg.OnSeen(to)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to})
+}
+
+// accept applies the injected faults and the windows and records the
+// message, or returns the fault to answer with.
+func (s *MessengerServer) accept(raw []byte, to, typ, tag string) (MessengerSent, Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.fails) > 0 {
+		f := s.fails[0]
+		s.fails = s.fails[1:]
+		return MessengerSent{}, f
+	}
+	now := s.cfg.Now()
 	if s.cfg.Windows {
 		window := StandardWindow
 		if tag == "HUMAN_AGENT" {
 			window = HumanAgentWindow
 		}
 		if t, ok := s.inbound[to]; typ != "MESSAGE_TAG" || tag == "HUMAN_AGENT" {
-			if !ok || s.cfg.Now().Sub(t) > window {
-				graphError(w, 400, Fault{10, 2018278}, graphFaults[Fault{10, 2018278}].message)
-				return
+			if !ok || now.Sub(t) > window {
+				return MessengerSent{}, Fault{10, 2018278}
 			}
 		}
 	}
 	s.seq++
-	id := fmt.Sprintf("m_sim%d_%s", s.seq, to)
-	s.sent = append(s.sent, MessengerSent{ID: id, To: to, MessagingType: typ, Tag: tag, Body: raw})
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to, "message_id": id})
+	id := fmt.Sprintf("m_sim%s%d_%s", s.run, s.seq, to)
+	sent := MessengerSent{ID: id, To: to, MessagingType: typ, Tag: tag, Body: raw, Time: now}
+	s.sent = append(s.sent, sent)
+	return sent, Fault{}
 }
 
 func graphError(w http.ResponseWriter, status int, f Fault, message string) {

@@ -1,27 +1,10 @@
-// Package metasim plays Meta's business messaging APIs for tests and
-// demos. Server is the WhatsApp Cloud API: it serves the messages
-// endpoint, checks requests as Meta documents them (token, phone number
-// id, body shape, the limits of each message type) and answers in Meta's
-// shapes, errors included; a test can make it refuse the next sends with
-// any code, and throttle messages to one person (Meta's pair rate limit).
-// MessengerServer is the Messenger Platform's Send API for a Page or an
-// Instagram account: the same checks against Messenger's limits (quick
-// replies, generic templates, messaging types and tags), injected codes
-// with their subcodes, and, when asked, the 24-hour and 7-day
-// (HUMAN_AGENT) windows. Sign and Deliver sign and post webhook
-// notifications as Meta does, for either network.
-//
-// It does not import the connectors: it checks what Meta checks, from
-// Meta's documentation, not what a connector happens to send.
-//
-// It is the seed of the local Meta simulator: the phone-like pages and
-// the status webhooks that follow a send come on top of it.
 package metasim
 
 import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -30,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -40,12 +24,39 @@ import (
 type Config struct {
 	PhoneNumberID string // the id in the endpoint's path
 	Token         string // the access token it accepts
+	// WABAID is the WhatsApp Business Account's id: the node of the
+	// message_templates endpoint (which is not served when it is empty).
+	WABAID string
 	// PairInterval, when set, refuses a message to a person sooner than
 	// this after the previous one with 131056 (Meta documents about one
 	// message every 6 seconds per business and person).
 	PairInterval time.Duration
-	Now          func() time.Time // time.Now if nil
+	// Throughput refuses a send with 130429 when the number already took
+	// this many in the last second (DefaultThroughput if 0; none if < 0).
+	Throughput int
+	// Windows refuses a message other than a template to a person whose
+	// last message (Inbound) is more than 24 hours old, or who never
+	// wrote, with 131047 as Meta does.
+	Windows bool
+	// Templates refuses a template that was not registered (132001) or
+	// whose body parameters do not fit it (132000).
+	Templates bool
+	// OnAccept, when set, is called with each message accepted, before
+	// the answer is written.
+	OnAccept func(Sent)
+	// OnRead, when set, is called with the wamid of each person's message
+	// the business marks as read.
+	OnRead func(wamid string)
+	Now    func() time.Time // time.Now if nil
 }
+
+// DefaultThroughput is the messages per second a business number takes
+// before Meta answers 130429 (Cloud API's default throughput).
+const DefaultThroughput = 80
+
+// ServiceWindow is the customer service window a person's message opens
+// on WhatsApp: outside it only a template may be sent.
+const ServiceWindow = 24 * time.Hour
 
 // Sent is a message the simulator accepted.
 type Sent struct {
@@ -53,6 +64,7 @@ type Sent struct {
 	To   string          // the "to" of the request
 	Type string          // text, interactive, template
 	Body json.RawMessage // the request body as received
+	Time time.Time       // when it was accepted (Config.Now)
 }
 
 // Server is the simulator; it is an http.Handler (serve it with
@@ -60,11 +72,15 @@ type Sent struct {
 type Server struct {
 	cfg Config
 
-	mu    sync.Mutex
-	sent  []Sent
-	fails []int // codes to answer the next sends with, in order
-	last  map[string]time.Time
-	seq   int
+	mu      sync.Mutex
+	sent    []Sent
+	fails   []int // codes to answer the next sends with, in order
+	last    map[string]time.Time
+	inbound map[string]time.Time
+	recent  []time.Time // accepted sends of the last second
+	tmpl    map[tmplKey]Template
+	run     string // distinguishes the ids of this run from an earlier one's
+	seq     int
 }
 
 // New returns a simulator for cfg.
@@ -72,7 +88,20 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg, last: map[string]time.Time{}}
+	if cfg.Throughput == 0 {
+		cfg.Throughput = DefaultThroughput
+	}
+	return &Server{cfg: cfg, last: map[string]time.Time{}, inbound: map[string]time.Time{}, tmpl: map[tmplKey]Template{}, run: runID()}
+}
+
+// Inbound records that the person with wa_id wrote at t: it opens the
+// customer service window.
+func (s *Server) Inbound(waID string, t time.Time) {
+	s.mu.Lock()
+	if t.After(s.inbound[waID]) {
+		s.inbound[waID] = t
+	}
+	s.mu.Unlock()
 }
 
 // FailNext makes the next len(codes) sends fail with these codes, in
@@ -90,12 +119,18 @@ func (s *Server) Sent() []Sent {
 	return append([]Sent(nil), s.sent...)
 }
 
-var pathRE = regexp.MustCompile(`^/(v[0-9]+\.[0-9]+)/([^/]+)/messages$`)
+var pathRE = regexp.MustCompile(`^/(v[0-9]+\.[0-9]+)/([^/]+)/(messages|message_templates)$`)
 
-// ServeHTTP serves POST /{version}/{phone-number-id}/messages.
+// ServeHTTP serves POST /{version}/{phone-number-id}/messages, and POST
+// and GET /{version}/{waba-id}/message_templates when Config.WABAID is
+// set.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := pathRE.FindStringSubmatch(r.URL.Path)
-	if m == nil {
+	if m != nil && m[3] == "message_templates" && s.cfg.WABAID != "" {
+		s.serveTemplates(w, r, m[2])
+		return
+	}
+	if m == nil || m[3] != "messages" {
 		writeError(w, 400, 100, "Unknown path components: "+r.URL.Path, "")
 		return
 	}
@@ -130,30 +165,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, 100, "Invalid parameter", "the body is not a JSON object: "+err.Error())
 		return
 	}
+	if _, ok := req["status"]; ok {
+		s.markRead(w, req)
+		return
+	}
 	to, typ, err := check(req)
 	if err != nil {
 		writeError(w, 400, 131009, "(#131009) Parameter value is not valid", err.Error())
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.fails) > 0 {
-		code := s.fails[0]
-		s.fails = s.fails[1:]
-		refuse(w, code)
+	sent, f := s.accept(req, raw, to, typ)
+	if f != nil {
+		refuseWith(w, f.code, f.details)
 		return
 	}
-	now := s.cfg.Now()
-	if s.cfg.PairInterval > 0 {
-		if t, ok := s.last[to]; ok && now.Sub(t) < s.cfg.PairInterval {
-			refuse(w, 131056)
-			return
-		}
-		s.last[to] = now
+	if s.cfg.OnAccept != nil {
+		s.cfg.OnAccept(sent)
 	}
-	s.seq++
-	id := "wamid." + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "sim-%s-%d", s.cfg.PhoneNumberID, s.seq))
-	s.sent = append(s.sent, Sent{ID: id, To: to, Type: typ, Body: raw})
+	id := sent.ID
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
 		"messaging_product": "whatsapp",
@@ -162,30 +191,162 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// markRead answers a request marking a person's message as read
+// ({"messaging_product": "whatsapp", "status": "read", "message_id"},
+// optionally with "typing_indicator": {"type": "text"}).
+func (s *Server) markRead(w http.ResponseWriter, req map[string]any) {
+	id := str(req["message_id"])
+	switch {
+	case str(req["messaging_product"]) != "whatsapp":
+		writeError(w, 400, 131009, "(#131009) Parameter value is not valid", "messaging_product is required and must be \"whatsapp\"")
+		return
+	case str(req["status"]) != "read":
+		writeError(w, 400, 131009, "(#131009) Parameter value is not valid", "status must be read")
+		return
+	case !strings.HasPrefix(id, "wamid."):
+		writeError(w, 400, 100, "(#100) Invalid parameter", "message_id must be the wamid of a message the person sent")
+		return
+	}
+	if ti, ok := req["typing_indicator"]; ok {
+		if m, _ := ti.(map[string]any); str(m["type"]) != "text" {
+			writeError(w, 400, 131009, "(#131009) Parameter value is not valid", "typing_indicator.type must be text")
+			return
+		}
+	}
+	if s.cfg.OnRead != nil {
+		s.cfg.OnRead(id)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"success":true}`+"\n")
+}
+
+// failure is a refusal: its code, and details when the code's own do
+// not say enough.
+type failure struct {
+	code    int
+	details string
+}
+
+// accept applies the limits that depend on the number's state, in the
+// order Meta meets them, and records the message, or returns the refusal.
+func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, *failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.fails) > 0 {
+		code := s.fails[0]
+		s.fails = s.fails[1:]
+		return Sent{}, &failure{code, ""}
+	}
+	now := s.cfg.Now()
+	if s.cfg.Throughput > 0 {
+		keep := s.recent[:0]
+		for _, t := range s.recent {
+			if now.Sub(t) < time.Second {
+				keep = append(keep, t)
+			}
+		}
+		s.recent = keep
+		if len(s.recent) >= s.cfg.Throughput {
+			return Sent{}, &failure{130429, fmt.Sprintf("This number takes %d messages per second; send more slowly.", s.cfg.Throughput)}
+		}
+	}
+	if typ == "template" && s.cfg.Templates {
+		if f := s.checkTemplateSend(req); f != nil {
+			return Sent{}, f
+		}
+	}
+	if typ != "template" && s.cfg.Windows {
+		if t, ok := s.inbound[strings.TrimPrefix(to, "+")]; !ok || now.Sub(t) > ServiceWindow {
+			return Sent{}, &failure{131047, ""}
+		}
+	}
+	if s.cfg.PairInterval > 0 {
+		if t, ok := s.last[to]; ok && now.Sub(t) < s.cfg.PairInterval {
+			return Sent{}, &failure{131056, ""}
+		}
+		s.last[to] = now
+	}
+	if s.cfg.Throughput > 0 {
+		s.recent = append(s.recent, now)
+	}
+	s.seq++
+	id := "wamid." + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "sim-%s-%s-%d", s.cfg.PhoneNumberID, s.run, s.seq))
+	sent := Sent{ID: id, To: to, Type: typ, Body: raw, Time: now}
+	s.sent = append(s.sent, sent)
+	return sent, nil
+}
+
 // refusal is how Meta answers a code.
 type refusal struct {
 	status           int
 	message, details string
 }
 
-// refusals are Meta's documented answers to the codes tests inject most;
-// another code gets a generic message with HTTP 400.
+// refusals are Meta's answers to the WhatsApp Cloud API error codes
+// (error codes reference); another code gets a generic message with HTTP
+// 400.
 var refusals = map[int]refusal{
-	130429: {429, "(#130429) Rate limit hit", "Cloud API message throughput has been reached."},
-	131056: {429, "(#131056) (Business Account, Consumer Account) pair rate limit hit", "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time."},
-	131047: {400, "(#131047) Re-engagement message", "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
-	131026: {400, "(#131026) Message undeliverable", "Unable to deliver message."},
-	131050: {400, "(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.", ""},
+	0:      {401, "(#0) AuthException", "We were unable to authenticate the app user."},
+	4:      {400, "(#4) Application request limit reached", "Too many API calls from this app."},
+	10:     {403, "(#10) Application does not have permission for this action", "Permission is either not granted or has been removed."},
+	100:    {400, "(#100) Invalid parameter", "The request included one or more unsupported or misspelled parameters."},
 	190:    {401, "Error validating access token: Session has expired.", ""},
+	368:    {400, "(#368) Temporarily blocked for policies violations", "The WhatsApp Business Account is restricted or disabled on the platform for violating a platform policy."},
+	80007:  {400, "(#80007) Rate limit issues", "The WhatsApp Business Account has reached its rate limit."},
+	130429: {429, "(#130429) Rate limit hit", "Cloud API message throughput has been reached."},
+	130472: {400, "(#130472) User's number is part of an experiment", "Failed to send message because this user's phone number is part of an experiment."},
+	130497: {400, "(#130497) Business account is restricted from messaging users in this country", ""},
 	131000: {500, "(#131000) Something went wrong", "Message failed to send due to an unknown error."},
+	131008: {400, "(#131008) Required parameter is missing", "The request is missing a required parameter."},
+	131016: {503, "(#131016) Service unavailable", "A service is temporarily unavailable."},
+	131021: {400, "(#131021) Recipient cannot be sender", "Sender and recipient phone number is the same."},
+	131026: {400, "(#131026) Message undeliverable", "Unable to deliver message."},
+	131031: {400, "(#131031) Account has been locked", "The WhatsApp Business Account associated with the app has been restricted or disabled."},
+	131042: {400, "(#131042) Business eligibility payment issue", "There was an error related to your payment method."},
+	131045: {400, "(#131045) Incorrect certificate", "Message failed to send due to a phone number registration error."},
+	131047: {400, "(#131047) Re-engagement message", "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+	131048: {400, "(#131048) Spam rate limit hit", "Message failed to send because there are restrictions on how many messages can be sent from this phone number."},
+	131049: {400, "(#131049) This message was not delivered to maintain healthy ecosystem engagement.", ""},
+	131050: {400, "(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.", ""},
+	131051: {400, "(#131051) Unsupported message type", "Unsupported message type."},
+	131056: {429, "(#131056) (Business Account, Consumer Account) pair rate limit hit", "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time."},
+	132000: {400, "(#132000) Number of parameters does not match the expected number of params", "The number of variable parameter values included in the request did not match the number of variable parameters defined in the template."},
 	132001: {404, "(#132001) Template name does not exist in the translation", "template name does not exist in the language"},
+	132005: {400, "(#132005) Translated text too long", "Translated text is too long."},
+	132007: {400, "(#132007) Template Format Character Policy Violated", "Template content violates a WhatsApp policy."},
+	132012: {400, "(#132012) Parameter format does not match format in the created template", ""},
+	132015: {400, "(#132015) Template is Paused", "Template is paused due to low quality so it cannot be sent in a template message."},
+	132016: {400, "(#132016) Template is Disabled", "Template has been paused too many times due to low quality and is now permanently disabled."},
+	133004: {503, "(#133004) Server temporarily unavailable", "Indicates that the server is temporarily unavailable."},
 }
 
-// refuse answers with code as Meta does.
-func refuse(w http.ResponseWriter, code int) {
+// ErrorCode is an error the simulator answers a send with: Meta's code,
+// subcode (Messenger), the HTTP status and the message.
+type ErrorCode struct {
+	Code, Subcode, Status int
+	Message               string
+}
+
+// WhatsAppCodes returns the codes the WhatsApp simulator answers with
+// Meta's own message (FailNext takes any code).
+func WhatsAppCodes() []ErrorCode {
+	var out []ErrorCode
+	for c, r := range refusals {
+		out = append(out, ErrorCode{Code: c, Status: r.status, Message: r.message})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out
+}
+
+// refuseWith answers with code as Meta does; details, when given,
+// replace the code's own.
+func refuseWith(w http.ResponseWriter, code int, details string) {
 	r, ok := refusals[code]
 	if !ok {
 		r = refusal{400, fmt.Sprintf("(#%d) Simulated error", code), ""}
+	}
+	if details != "" {
+		r.details = details
 	}
 	writeError(w, r.status, code, r.message, r.details)
 }
@@ -379,3 +540,14 @@ func length(field, s string, min, max int) error {
 	}
 	return nil
 }
+
+// runID returns a few random characters: the ids a simulator makes
+// carry them, so that a restarted simulator does not repeat ids a
+// gateway's durable dedupe store still remembers.
+func runID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func hmacEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }

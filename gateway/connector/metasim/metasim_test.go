@@ -28,7 +28,7 @@ type graphError struct {
 	} `json:"error"`
 }
 
-func do(t *testing.T, sim http.Handler, method, path, auth, body string) (int, []byte) {
+func do(t testing.TB, sim http.Handler, method, path, auth, body string) (int, []byte) {
 	t.Helper()
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
