@@ -114,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.sessionRoutes()
+	s.inboxRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{Registry: s.met.reg}))
 	if cfg.API != nil {
 		// Every method of /v1/ goes to the API, which answers a wrong
@@ -543,7 +544,7 @@ func appMessage(out host.Outgoing) (*msgRecord, error) {
 	case out.Conversation == "":
 		return nil, host.Wrapf(ErrBadOutgoing, "a message needs a conversation")
 	}
-	return &msgRecord{ID: out.ID, Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App}, Msg: *out.Message}, nil
+	return &msgRecord{ID: out.ID, Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App, Agent: out.Agent}, Msg: *out.Message}, nil
 }
 
 // prompt stores out's prompt and shows it to its person. A prompt already

@@ -42,6 +42,13 @@ const (
 	EventConsent = "consent" // the person answered a consent prompt the app caused
 	EventOptOut  = "optout"  // the person stopped the app's business (STOP, STOPALL): send nothing more
 	EventOptIn   = "optin"   // the person started the app's business again (START) after a STOP
+	// EventHandoff: a member of the merchant's staff took the
+	// conversation the app handed off (chat.handoff); the person's
+	// messages go to them, not to the app, until the hand-back.
+	EventHandoff = "handoff"
+	// EventHandback: the merchant's staff handed the conversation back to
+	// the app, with a note; the person's next messages reach the app again.
+	EventHandback = "handback"
 )
 
 // Event is the JSON document a guest reads with event_read. User is the
@@ -59,6 +66,17 @@ type Event struct {
 	Payment      *PaymentEvent `json:"payment,omitempty"` // payment
 	Timer        *TimerEvent   `json:"timer,omitempty"`   // timer
 	Consent      *ConsentEvent `json:"consent,omitempty"` // consent
+	Handoff      *HandoffEvent `json:"handoff,omitempty"` // handoff, handback
+}
+
+// HandoffEvent tells the app what became of a conversation it handed to
+// the merchant's staff with chat.handoff: taken by an agent (a handoff
+// event) or handed back (a handback event, with the agent's note).
+type HandoffEvent struct {
+	ID     string `json:"id"`              // the handoff, as chat.handoff answered it
+	Status string `json:"status"`          // taken or returned
+	Agent  string `json:"agent,omitempty"` // the display name of the staff member
+	Note   string `json:"note,omitempty"`  // handback: what the agent tells the app
 }
 
 // Action is a button press, a list choice or a form submission.

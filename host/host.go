@@ -164,7 +164,7 @@ func MessageOf(err error) string {
 type Permission string
 
 const (
-	PermChat            Permission = "chat"             // chat.send, chat.share
+	PermChat            Permission = "chat"             // chat.send, chat.share, chat.notify, chat.handoff
 	PermStorage         Permission = "storage"          // kv.*
 	PermIdentityProfile Permission = "identity.profile" // display name, after consent
 	PermIdentityPhone   Permission = "identity.phone"   // phone number, after consent
@@ -224,6 +224,14 @@ type Outgoing struct {
 	Message      *Message // a message from the app
 	ID           string   // the message's id, the one chat.send answered; the stored message keeps it
 	Prompt       *Prompt  // a prompt to Prompt.Person
+	// Agent, set on a message only, is the display name of the member of
+	// the merchant's staff who wrote it in the merchant inbox, answering
+	// a conversation the app handed off; "" for the app's own messages.
+	// It travels with the stored message, so that the person sees the
+	// business and the agent's name, and a network that has a rule for a
+	// person's answers (Messenger's HUMAN_AGENT message tag, 7 days) can
+	// apply it.
+	Agent string
 }
 
 // Outbox is the one interface through which host APIs emit outgoing messages.

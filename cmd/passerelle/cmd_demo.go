@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -117,10 +118,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "\nEach wallet holds %s %d.%02d. Open \"Lunch\" from the app list, order, and confirm the payment.\n",
 		demoCurrency, demoFunds/100, demoFunds%100)
+	if u, err := d.inboxURL(); err == nil {
+		fmt.Fprintf(stdout, "\nAsk the Help centre for a person, then answer as its staff in the merchant inbox:\n  %s\n", u)
+	}
 	fmt.Fprintln(stdout, "Stop with Ctrl-C.")
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "Stopping the demo.")
 	return nil
+}
+
+// inboxURL is the merchant inbox of the support bot's merchant, signed in
+// with a merchant token in the URL's fragment (which never reaches the
+// server's logs); an error when the demo has no support bot.
+func (d *demo) inboxURL() (string, error) {
+	a, err := d.p.registry.App("support")
+	if err != nil {
+		return "", err
+	}
+	tok, err := d.p.svc.Identity.Issue(a.Merchant, identity.RoleMerchant, 24*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	return d.p.url() + "/inbox#token=" + url.QueryEscape(tok), nil
 }
 
 // demoOptions says where a demo serves and which apps it installs.

@@ -39,6 +39,8 @@ const devHelp = `Type a line to send it as a message. Commands:
   /grant ID     grant the consent prompt ID (/refuse ID refuses it)
   /accept ID    let the business message you under the subscribe prompt ID (/decline ID refuses it)
   STOP, START   the platform's keywords work as on a server: the app never sees them
+  /take NAME    once the app handed the conversation off, take it as the agent NAME
+  /handback [NOTE]  hand it back to the app, with NOTE
   /help         show this help
   /quit         exit`
 
@@ -124,6 +126,11 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			d.printf("%s\n", devHelp)
 		case line == "/open":
 			d.event(ctx, host.EventOpen, "", nil, nil)
+		case line == "/handback" || strings.HasPrefix(line, "/handback ") || strings.HasPrefix(line, "/take "):
+			cmd, arg, _ := strings.Cut(line, " ")
+			if err := d.staff(ctx, cmd, strings.TrimSpace(arg)); err != nil {
+				d.printf("%s: %v\n", cmd, err)
+			}
 		case strings.HasPrefix(line, "/confirm "), strings.HasPrefix(line, "/decline "),
 			strings.HasPrefix(line, "/grant "), strings.HasPrefix(line, "/refuse "), strings.HasPrefix(line, "/accept "):
 			cmd, id, _ := strings.Cut(line, " ")
@@ -147,6 +154,39 @@ func devSession(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 	}
 	return lines.Err()
+}
+
+// staff plays the merchant's staff on the open handoff of the dev
+// conversation: /take NAME takes it (the app gets a handoff event),
+// /handback NOTE hands it back (a handback event).
+func (d *devTerm) staff(ctx context.Context, cmd, arg string) error {
+	d.mu.Lock()
+	ref := d.app.Ref()
+	d.mu.Unlock()
+	hs := d.host.svc.Handoffs
+	open, err := hs.List(ctx, ref.Merchant, true, 0)
+	if err != nil {
+		return err
+	}
+	for _, h := range open {
+		if h.Conversation != "dev" {
+			continue
+		}
+		if cmd == "/take" {
+			if arg == "" {
+				return errors.New("say who takes it: /take NAME")
+			}
+			_, err = hs.Take(ctx, ref.Merchant, h.ID, arg)
+			return err
+		}
+		agent := h.Agent
+		if agent == "" {
+			agent = "staff"
+		}
+		_, err = hs.Return(ctx, ref.Merchant, h.ID, agent, arg)
+		return err
+	}
+	return errors.New("the app has not handed this conversation off (chat.handoff)")
 }
 
 // devTerm is one terminal session: the loaded app, the last card shown, and
@@ -362,6 +402,10 @@ func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action, s
 		}
 		return
 	}
+	if held, err := apps.Held(ctx, d.host.svc.Handoffs, host.AppEvent{Person: person, Conversation: "dev", Event: e}); held || err != nil {
+		d.printf("host> (handed off: the merchant's staff read this, not the app; /take NAME answers as one of them, /handback [NOTE] gives the conversation back)\n")
+		return
+	}
 	payload, err := json.Marshal(e)
 	if err != nil {
 		d.printf("encode event: %v\n", err)
@@ -545,7 +589,7 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 
 	h.delivery = hostevents.NewDeliverer(h.events, func(ctx context.Context, ev services.Event) error {
 		d.event(ctx, ev.Event.Type, "", nil, func(e *host.Event) {
-			e.Payment, e.Consent, e.Timer = ev.Event.Payment, ev.Event.Consent, ev.Event.Timer
+			e.Payment, e.Consent, e.Timer, e.Handoff = ev.Event.Payment, ev.Event.Consent, ev.Event.Timer, ev.Event.Handoff
 		})
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -300,5 +301,44 @@ func TestDevShopPhotos(t *testing.T) {
 	if strings.Contains(out.String(), "-> error") {
 		t.Fatalf("an asset name was not resolved:\n%s", out.String())
 	}
+	io.WriteString(inW, "/quit\n")
+}
+
+// TestDevHandoff: in dev, once the support bot hands the conversation
+// off, the person's lines are held for the staff; /take and /handback
+// play the staff, and the bot hears both.
+func TestDevHandoff(t *testing.T) {
+	useTestCompileCache(t)
+	mods, err := demoApps(context.Background(), "", []string{"support"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm := filepath.Join(t.TempDir(), "support.wasm")
+	if err := os.WriteFile(wasm, mods[0].Wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, inW := io.Pipe()
+	out := &devOutput{}
+	done := make(chan error, 1)
+	go func() { done <- devSession(context.Background(), []string{wasm}, in, out, io.Discard) }()
+	defer func() {
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Errorf("dev: %v", err)
+		}
+	}()
+	pos := waitForOutput(t, out, 0, "Talk to a person")
+	io.WriteString(inW, "/handback\n")
+	pos = waitForOutput(t, out, pos, "/handback: the app has not handed this conversation off")
+	io.WriteString(inW, "talk to a human\n")
+	pos = waitForOutput(t, out, pos, "A person will answer here")
+	io.WriteString(inW, "hello?\n")
+	pos = waitForOutput(t, out, pos, "host> (handed off")
+	io.WriteString(inW, "/take Sam\n")
+	pos = waitForOutput(t, out, pos, "Sam from our team has joined the conversation.")
+	io.WriteString(inW, "/handback sorted\n")
+	pos = waitForOutput(t, out, pos, "I am back")
+	io.WriteString(inW, "how do refunds work\n")
+	waitForOutput(t, out, pos, "[How do refunds work?]")
 	io.WriteString(inW, "/quit\n")
 }

@@ -169,6 +169,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Identity: p.svc.Identity,
 		Consent:  p.svc.Consent,
 		Standing: p.pushStanding,
+		Handoffs: p.svc.Handoffs,
 		Logger:   log.With("component", "apps"),
 		Workers:  cfg.AppWorkers,
 		PerApp:   cfg.PoolSize,
@@ -194,6 +195,10 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Connections: p.conns,
 		PublicURL:   cfg.PublicURL,
 		Broadcasts:  p.broadcasts,
+
+		Handoffs:      p.svc.Handoffs,
+		Conversations: inboxConversations{p},
+		Standings:     p.svc.Consent,
 	}); err != nil {
 		return nil, err
 	}
@@ -359,6 +364,8 @@ func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) erro
 			what, id = "prompt", ev.Event.Consent.Prompt
 		case ev.Event.Timer != nil:
 			what, id = "timer", ev.Event.Timer.ID
+		case ev.Event.Handoff != nil:
+			what, id = "handoff", ev.Event.Handoff.ID
 		}
 		p.log.Warn(ev.Event.Type+" event not delivered", what, id, "app", ev.App.String(), "err", err)
 	}

@@ -59,6 +59,14 @@ type Config struct {
 	PublicURL string
 	// Broadcasts, if set, serves /v1/broadcasts (host/broadcast).
 	Broadcasts Broadcasts
+
+	// Handoffs and Conversations, if both set, serve the merchant inbox,
+	// /v1/handoffs (handoffs.go).
+	Handoffs      Handoffs
+	Conversations Conversations
+	// Standings, if set, refuses an agent's answer to a person who sent
+	// the business STOP (host/consent).
+	Standings Standings
 }
 
 // Handler serves /v1. Mount it on the server's mux at "/v1/".
@@ -104,6 +112,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /v1/broadcasts/{id}", h.merchant(h.getBroadcast))
 	h.mux.HandleFunc("GET /v1/broadcasts/{id}/outcomes", h.merchant(h.broadcastOutcomes))
 	h.connectionRoutes()
+	h.handoffRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(CodeNoSuchEndpoint, fmt.Sprintf("%s %s is not an endpoint of this API; see API.md", r.Method, r.URL.Path)))
 	})

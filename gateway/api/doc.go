@@ -2,7 +2,9 @@
 // list apps and versions, promote (gray release) and roll back, read and
 // follow app logs, read figures, connect the merchant's WhatsApp,
 // Messenger and Instagram accounts to its apps (connections.go: secrets in,
-// never out). API.md documents every endpoint.
+// never out), and answer the conversations apps handed to the merchant's
+// staff (the merchant inbox, /v1/handoffs: handoffs.go). API.md documents
+// every endpoint.
 //
 // # Authentication
 //

@@ -34,6 +34,8 @@ const (
 	CodeConnectionNotFound = "connection_not_found" // no such connection among the merchant's
 	CodeAccountTaken       = "account_taken"        // another merchant connected the network account
 	CodeNoSecretKey        = "no_secret_key"        // the server has no key to seal secrets with
+	CodeHandoffNotFound    = "handoff_not_found"    // no such handoff among the merchant's
+	CodeHandoffReturned    = "handoff_returned"     // the conversation was handed back to the app already
 
 	// What a service refuses a message or a payment for (host statuses
 	// 10-14), should an endpoint send one or charge.
@@ -70,6 +72,8 @@ var statusOf = map[string]int{
 	CodeForbidden:       http.StatusForbidden,
 	CodeConflict:        http.StatusConflict,
 	CodeRateLimited:     http.StatusTooManyRequests,
+	CodeHandoffNotFound: http.StatusNotFound,
+	CodeHandoffReturned: http.StatusConflict,
 
 	CodeConnectionNotFound: http.StatusNotFound,
 	CodeAccountTaken:       http.StatusConflict,

@@ -54,6 +54,10 @@ type Sender struct {
 	Kind string `json:"kind"` // person or app
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// Agent is the display name of the member of the merchant's staff who
+	// wrote an app conversation's message from the merchant inbox
+	// (host.Outgoing.Agent); "" for the app's own messages.
+	Agent string `json:"agent,omitempty"`
 }
 
 // Message is one message of a conversation.

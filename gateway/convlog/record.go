@@ -17,6 +17,10 @@ func (s Sender) AppendJSON(b []byte) []byte {
 		b = append(b, `,"name":`...)
 		b = jsonstr.Append(b, s.Name)
 	}
+	if s.Agent != "" {
+		b = append(b, `,"agent":`...)
+		b = jsonstr.Append(b, s.Agent)
+	}
 	return append(b, '}')
 }
 

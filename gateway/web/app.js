@@ -109,7 +109,10 @@
     return a;
   }
   function senderName(from) {
-    if (from.kind === "app") return (S.apps.get(from.id) || {}).name || from.name || "Mini-app";
+    if (from.kind === "app") {
+      const app = (S.apps.get(from.id) || {}).name || from.name || "Mini-app";
+      return from.agent ? app + " · " + from.agent : app; // a person of the business answering from its inbox
+    }
     return from.name || "Someone";
   }
   function preview(m) {

@@ -274,6 +274,10 @@ type Config struct {
 	// that play the person themselves).
 	Consent Consent
 	Logger  *slog.Logger
+
+	// Handoffs serves chat.handoff (host/handoff). Nil answers it with
+	// unavailable.
+	Handoffs Handoffs
 }
 
 // Consent is the check of a message a business sends a person.
@@ -286,13 +290,14 @@ type Service struct {
 	assets  Assets
 	members Members
 	consent Consent
+	inbox   Handoffs
 	log     *slog.Logger
 	prompt  *host.PromptKind
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{assets: cfg.Assets, members: cfg.Members, consent: cfg.Consent, log: cfg.Logger}
+	s := &Service{assets: cfg.Assets, members: cfg.Members, consent: cfg.Consent, inbox: cfg.Handoffs, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -356,12 +361,14 @@ func (s *Service) applyShare(ctx context.Context, a host.Answer) (bool, error) {
 	return err == nil, err
 }
 
-// Funcs returns chat.send and chat.share, both needing the "chat" permission.
+// Funcs returns chat.send, chat.share, chat.notify and chat.handoff, all
+// needing the "chat" permission.
 func (s *Service) Funcs() []host.Func {
 	return []host.Func{
 		{Op: "chat.send", Permission: host.PermChat, Handle: s.send},
 		{Op: "chat.share", Permission: host.PermChat, Handle: s.share},
 		{Op: "chat.notify", Permission: host.PermChat, Handle: s.notify},
+		{Op: "chat.handoff", Permission: host.PermChat, Handle: s.handoff},
 	}
 }
 

@@ -23,6 +23,17 @@
 // of that conversation (Config.Members; without it, only the event's own
 // conversation is allowed).
 //
+// # chat.handoff
+//
+// {"reason":...,"summary":...,"fields":{...}}: the event's conversation
+// goes to the merchant's staff (Config.Handoffs, host/handoff), who answer
+// it from the merchant inbox until they hand it back; meanwhile the
+// router holds the person's messages in it from the app. Inside an
+// event's transaction (host.Call.Tx) the handoff is staged and takes
+// effect when the event commits. The response is {"id":"ho_...",
+// "status":"waiting"}, with "already":true when the conversation was
+// handed off already.
+//
 // # Hooks the integrator wires
 //
 //   - Config.Members answers whether a person is in a conversation; without

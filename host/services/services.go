@@ -4,7 +4,8 @@
 // `passerelle dev` and the mini-app tests (runtime/apptest).
 //
 // What the services cause for apps (payment outcomes, consent answers, due
-// timers) leaves them as Events through one hook, Config.Events; who is in
+// timers, an agent taking or handing back a handed-off conversation)
+// leaves them as Events through one hook, Config.Events; who is in
 // a conversation comes in as Config.Members. So this package depends on
 // neither the sandbox nor the gateway.
 //
@@ -27,6 +28,7 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/chat"
 	"github.com/passerelle/passerelle/host/consent"
+	"github.com/passerelle/passerelle/host/handoff"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/kv"
 	"github.com/passerelle/passerelle/host/pay"
@@ -79,6 +81,9 @@ type Services struct {
 	Chat     *chat.Service
 	Timers   *timer.Service
 	Consent  *consent.Service
+	// Handoffs keeps the conversations apps handed to their merchant's
+	// staff (chat.handoff) for the merchant inbox.
+	Handoffs *handoff.Service
 
 	stop        context.CancelFunc // ends the redelivery
 	redelivered sync.WaitGroup
@@ -131,7 +136,14 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	if s.Consent, err = consent.Open(db, consentCfg); err != nil {
 		return nil, err
 	}
-	chatCfg := chat.Config{Members: cfg.Members, Assets: cfg.Assets, Logger: log.With("component", "chat")}
+	hoCfg := handoff.Config{Pseudonyms: s.Identity, Logger: log.With("component", "handoff")}
+	if cfg.Events != nil {
+		hoCfg.Notify = handoffNotice(cfg.Events)
+	}
+	if s.Handoffs, err = handoff.Open(db, hoCfg); err != nil {
+		return nil, err
+	}
+	chatCfg := chat.Config{Members: cfg.Members, Assets: cfg.Assets, Logger: log.With("component", "chat"), Handoffs: s.Handoffs}
 	if cfg.Consent != nil {
 		chatCfg.Consent = s.Consent
 	}
@@ -144,6 +156,11 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	s.stop = cancel
 	if cfg.Background {
 		s.redelivered.Go(func() { s.Identity.Redeliver(ctx) })
+		s.redelivered.Go(func() {
+			if err := s.Handoffs.Redeliver(ctx); err != nil {
+				log.Warn("handoff events of the previous run not handed over", "err", err)
+			}
+		})
 	}
 	return s, nil
 }
@@ -270,5 +287,16 @@ func fireTimer(events func(context.Context, Event)) func(context.Context, timer.
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// handoffNotice is the handoff.Config.Notify hook: an agent taking a
+// handed-off conversation, or handing it back, becomes a handoff or
+// handback event for the app, in that conversation.
+func handoffNotice(events func(context.Context, Event)) func(context.Context, handoff.Notice) {
+	return func(ctx context.Context, n handoff.Notice) {
+		h := n.Handoff
+		events(ctx, Event{App: host.AppRef{Merchant: h.App.Merchant, App: h.App.App}, Person: h.Person,
+			Conversation: h.Conversation, Surface: h.Surface, Event: n.Event, done: n.Done})
 	}
 }

@@ -62,7 +62,7 @@ func TestFuncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]host.Permission{
-		"chat.send": host.PermChat, "chat.share": host.PermChat, "chat.notify": host.PermChat,
+		"chat.send": host.PermChat, "chat.share": host.PermChat, "chat.notify": host.PermChat, "chat.handoff": host.PermChat,
 		"consent.request_optin": host.PermChat, "consent.request_subscription": host.PermChat,
 		"identity.profile": host.PermIdentityProfile,
 		"kv.delete":        host.PermStorage, "kv.get": host.PermStorage, "kv.list": host.PermStorage, "kv.set": host.PermStorage,

@@ -2,8 +2,9 @@
  * Support is a Passerelle support bot in C, the port of miniapps/support
  * (Go): it lists help topics, answers common questions asked in people's
  * own words by matching them against its FAQ (faq.c), and hands the
- * conversation to a person when asked (or when it cannot help), giving a
- * reference the person can quote.
+ * conversation to the merchant's team when asked (or when it cannot help),
+ * giving a reference the person can quote, and greets the person back when
+ * the team hands the conversation back.
  *
  * Build it with
  *
@@ -100,38 +101,70 @@ static const char *error_text(void) {
 	return pl_sprintf("%s: %s", e->op, e->code);
 }
 
-/* handoff passes the conversation to the support team, once: a person
- * asking again gets the same reference. */
+/* handoff passes the conversation to the merchant's support team
+ * (chat.handoff): a person answers in this conversation, and the person's
+ * messages go to them until they hand it back. A person asking again while
+ * it is open gets the same reference. */
 static pl_status handoff(const pl_event *ev, const char *question) {
 	const char *raw;
 	uint32_t n;
+	const char *ref = "", *asked = "";
 	pl_status st = pl_kv_get(PL_SCOPE_PERSON, KEY_TICKET, &raw, &n);
 	if (st == PL_OK) {
-		const char *ref = pl_json_str(pl_json_get(pl_json_parse(raw, n), "ref"), "");
-		if (*ref) {
-			return pl_send_text(pl_sprintf("You are already in our queue (reference %s). A person from our team will answer here.", ref), NULL);
-		}
+		pl_json *t = pl_json_parse(raw, n);
+		ref = pl_json_str(pl_json_get(t, "ref"), "");
+		asked = pl_json_str(pl_json_get(t, "question"), "");
 	} else if (st != PL_NOT_FOUND) {
 		pl_logf(PL_WARN, "read ticket: %s", error_text());
 	}
-	const char *ref = reference(ev->id, ev->user);
-	question = clip(question, 200);
+	if (*ref == 0) { /* none open: a new ticket */
+		ref = reference(ev->id, ev->user);
+		asked = clip(question, 200);
+	}
+	const char *summary = *asked ? pl_sprintf("The person asked: %s", asked) : "The person asked for a person.";
+	pl_field fields[] = {{"reference", ref}, {"surface", ev->surface}};
+	const char *id;
+	bool already;
+	if (pl_handoff("asked for a person", summary, fields, PL_COUNT(fields), &id, &already) != PL_OK) {
+		pl_logf(PL_WARN, "handoff %s: %s", ref, error_text());
+		return pl_send_text(pl_sprintf("I could not reach our team just now (reference %s). Please try again in a moment.", ref), NULL);
+	}
+	if (already) {
+		return pl_send_text(pl_sprintf("You are already in our queue (reference %s). A person from our team will answer here.", ref), NULL);
+	}
 	pl_jw w;
 	pl_jw_init(&w);
 	pl_jw_object(&w);
 	pl_jw_key(&w, "ref");
 	pl_jw_string(&w, ref);
-	if (*question) {
+	if (*asked) {
 		pl_jw_key(&w, "question");
-		pl_jw_string(&w, question);
+		pl_jw_string(&w, asked);
 	}
 	pl_jw_end_object(&w);
 	if (pl_kv_set(PL_SCOPE_PERSON, KEY_TICKET, pl_jw_done(&w, NULL)) != PL_OK) {
 		pl_logf(PL_WARN, "keep ticket %s: %s", ref, error_text());
 	}
-	/* The merchant's support team watches the app log for handoffs. */
-	pl_logf(PL_INFO, "handoff %s conversation=%s user=%s question=%s", ref, ev->conversation, ev->user, pl_quote(question));
+	pl_logf(PL_INFO, "handoff %s conversation=%s user=%s question=%s", ref, ev->conversation, ev->user, pl_quote(asked));
 	return pl_send_text(pl_sprintf("I have passed this conversation to our support team (reference %s). A person will answer here, usually within one working day.", ref), NULL);
+}
+
+/* on_handoff tells the person who from the team joined. */
+static pl_status on_handoff(const pl_event *ev) {
+	if (ev->handoff == NULL || *ev->handoff->agent == 0) return PL_OK;
+	return pl_send_text(pl_sprintf("%s from our team has joined the conversation.", ev->handoff->agent), NULL);
+}
+
+/* on_handback greets the person back once the team handed the conversation
+ * back, and forgets the ticket. */
+static pl_status on_handback(const pl_event *ev) {
+	if (pl_kv_delete(PL_SCOPE_PERSON, KEY_TICKET, NULL) != PL_OK) {
+		pl_logf(PL_WARN, "forget ticket: %s", error_text());
+	}
+	if (ev->handoff != NULL && *ev->handoff->note) {
+		pl_logf(PL_INFO, "handback %s by %s: %s", ev->handoff->id, ev->handoff->agent, ev->handoff->note);
+	}
+	return topics("I am back: thanks for your patience with our team! Anything else? Pick a topic, or type your question.");
 }
 
 static pl_status on_open(const pl_event *ev) {
@@ -166,4 +199,5 @@ static pl_status on_action(const pl_event *ev) {
 	return topics("I did not understand that. Pick a topic, or type your question.");
 }
 
-PASSERELLE_APP(.on_open = on_open, .on_message = on_message, .on_action = on_action);
+PASSERELLE_APP(.on_open = on_open, .on_message = on_message, .on_action = on_action,
+               .on_handoff = on_handoff, .on_handback = on_handback);

@@ -31,6 +31,8 @@ func newApp(faq FAQ) *passerelle.App {
 	app.OnOpen(b.onOpen)
 	app.OnMessage(b.onMessage)
 	app.OnAction(b.onAction)
+	app.OnHandoff(b.onHandoff)
+	app.OnHandback(b.onHandback)
 	return app
 }
 
@@ -134,28 +136,63 @@ func (b *bot) topic(c *passerelle.Context, id string) error {
 	return err
 }
 
-// handoff passes the conversation to the support team, once: a person
-// asking again gets the same reference.
+// handoff passes the conversation to the merchant's support team
+// (chat.handoff): a person answers in this conversation, and the
+// person's messages go to them until they hand it back. A person asking
+// again while it is open gets the same reference.
 func (b *bot) handoff(c *passerelle.Context, ev *passerelle.Event, question string) error {
 	store := c.PersonStore()
 	raw, err := store.Get(keyTicket)
-	var t ticket
-	switch {
-	case err == nil && json.Unmarshal([]byte(raw), &t) == nil && t.Ref != "":
-		_, err := c.SendText(fmt.Sprintf("You are already in our queue (reference %s). A person from our team will answer here.", t.Ref))
-		return err
-	case err != nil && !errors.Is(err, passerelle.ErrNotFound):
+	if err != nil && !errors.Is(err, passerelle.ErrNotFound) {
 		c.Logf(passerelle.LevelWarn, "read ticket: %v", err)
 	}
-	t = ticket{Ref: reference(ev.ID, ev.User), Question: clip(question, 200)}
+	var t ticket // the one of a handoff still open, or a new one
+	if err != nil || json.Unmarshal([]byte(raw), &t) != nil || t.Ref == "" {
+		t = ticket{Ref: reference(ev.ID, ev.User), Question: clip(question, 200)}
+	}
+	summary := "The person asked for a person."
+	if t.Question != "" {
+		summary = "The person asked: " + t.Question
+	}
+	res, err := c.Handoff(passerelle.HandoffRequest{Reason: "asked for a person", Summary: summary,
+		Fields: map[string]string{"reference": t.Ref, "surface": ev.Surface}})
+	if err != nil {
+		c.Logf(passerelle.LevelWarn, "handoff %s: %v", t.Ref, err)
+		_, err = c.SendText(fmt.Sprintf("I could not reach our team just now (reference %s). Please try again in a moment.", t.Ref))
+		return err
+	}
+	if res.Already {
+		_, err := c.SendText(fmt.Sprintf("You are already in our queue (reference %s). A person from our team will answer here.", t.Ref))
+		return err
+	}
 	data, _ := json.Marshal(t)
 	if err := store.Set(keyTicket, string(data)); err != nil {
 		c.Logf(passerelle.LevelWarn, "keep ticket %s: %v", t.Ref, err)
 	}
-	// The merchant's support team watches the app log for handoffs.
 	c.Logf(passerelle.LevelInfo, "handoff %s conversation=%s user=%s question=%q", t.Ref, ev.Conversation, ev.User, t.Question)
 	_, err = c.SendText(fmt.Sprintf("I have passed this conversation to our support team (reference %s). A person will answer here, usually within one working day.", t.Ref))
 	return err
+}
+
+// onHandoff tells the person who from the team joined.
+func (b *bot) onHandoff(c *passerelle.Context, ev *passerelle.Event) error {
+	if ev.Handoff == nil || ev.Handoff.Agent == "" {
+		return nil
+	}
+	_, err := c.SendText(ev.Handoff.Agent + " from our team has joined the conversation.")
+	return err
+}
+
+// onHandback greets the person back once the team handed the
+// conversation back, and forgets the ticket.
+func (b *bot) onHandback(c *passerelle.Context, ev *passerelle.Event) error {
+	if _, err := c.PersonStore().Delete(keyTicket); err != nil {
+		c.Logf(passerelle.LevelWarn, "forget ticket: %v", err)
+	}
+	if ev.Handoff != nil && ev.Handoff.Note != "" {
+		c.Logf(passerelle.LevelInfo, "handback %s by %s: %s", ev.Handoff.ID, ev.Handoff.Agent, ev.Handoff.Note)
+	}
+	return b.topics(c, "I am back: thanks for your patience with our team! Anything else? Pick a topic, or type your question.")
 }
 
 // reference makes a short ticket reference from the event that opened it.

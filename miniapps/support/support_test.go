@@ -53,6 +53,15 @@ func newHost(t *testing.T) (*sdktest.Host, map[string]string) {
 		kv[r.Key] = *r.Value
 		return struct{}{}, nil
 	})
+	h.Handle("kv.delete", func(b []byte) (any, error) {
+		r, err := decode(b)
+		if err != nil {
+			return nil, err
+		}
+		_, ok := kv[r.Key]
+		delete(kv, r.Key)
+		return map[string]bool{"deleted": ok}, nil
+	})
 	return h, kv
 }
 
@@ -160,11 +169,62 @@ func TestHandoff(t *testing.T) {
 	if !logged {
 		t.Fatalf("the handoff is not in the app log: %+v", h.Logs())
 	}
+	hos := h.Handoffs()
+	if len(hos) != 1 || hos[0].Reason == "" || hos[0].Fields["reference"] != m[1] || !strings.Contains(hos[0].Summary, "what's the weather like") {
+		t.Fatalf("handoff requests %+v, want one with the reference %s and the question", hos, m[1])
+	}
 
-	// Asking again, in words, gives the same reference.
+	// While handed off, the person talks to the team: the app hears nothing.
 	must(t, h.Message("let me talk to a human"))
-	if again := one(t, h).Text; !strings.Contains(again, "already in our queue (reference "+m[1]+")") {
-		t.Fatalf("second handoff: %q", again)
+	if sent := h.TakeSent(); len(sent) != 0 || len(h.Held()) != 1 {
+		t.Fatalf("while handed off the app answered %+v (held %+v)", sent, h.Held())
+	}
+	must(t, h.Take("Ana"))
+	if joined := one(t, h).Text; joined != "Ana from our team has joined the conversation." {
+		t.Fatalf("handoff event answered %q", joined)
+	}
+
+	// Handed back: the bot greets the person and answers again.
+	must(t, h.Handback("Ana", "refund issued"))
+	if back := one(t, h).Card; back == nil || !strings.Contains(back.Text, "I am back") || back.List == nil {
+		t.Fatalf("handback answered %+v", back)
+	}
+	if _, ok := kv["ticket"]; ok {
+		t.Fatalf("the ticket outlived the handback: %q", kv["ticket"])
+	}
+	must(t, h.Message("how do refunds work"))
+	if c := one(t, h).Card; c == nil || c.Title != "How do refunds work?" {
+		t.Fatalf("after the handback the bot answered %+v", c)
+	}
+
+	// Asking for a person again is a new handoff with a new reference.
+	must(t, h.Message("talk to a human"))
+	if again := refRE.FindStringSubmatch(one(t, h).Text); again == nil || again[1] == m[1] || len(h.Handoffs()) != 2 {
+		t.Fatalf("second handoff: %v, %d requests", again, len(h.Handoffs()))
+	}
+}
+
+// A conversation handed off already answers with the reference it has.
+func TestHandoffAlready(t *testing.T) {
+	h, _ := newHost(t)
+	h.Handle("chat.handoff", func([]byte) (any, error) {
+		return passerelle.HandoffResult{ID: "ho1", Status: "taken", Already: true}, nil
+	})
+	must(t, h.Message("talk to a human"))
+	if text := one(t, h).Text; !strings.Contains(text, "already in our queue (reference S-") {
+		t.Fatalf("already handed off: %q", text)
+	}
+}
+
+// When the host cannot take the handoff, the person is told, not left waiting.
+func TestHandoffRefused(t *testing.T) {
+	h, _ := newHost(t)
+	h.Handle("chat.handoff", func([]byte) (any, error) {
+		return nil, &passerelle.Error{Status: passerelle.StatusUnavailable, Message: "no merchant inbox"}
+	})
+	must(t, h.Message("talk to a human"))
+	if text := one(t, h).Text; !strings.Contains(text, "could not reach our team") {
+		t.Fatalf("refused handoff: %q", text)
 	}
 }
 

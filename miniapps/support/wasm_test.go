@@ -44,16 +44,39 @@ func TestWasmSupport(t *testing.T) {
 	if err != nil || !strings.Contains(string(v.Data), ticket) {
 		t.Fatalf("stored ticket %q, %v; want %s", v.Data, err, ticket)
 	}
-	msgs, _ = bob.Message("agent please")
-	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "already in our queue (reference "+ticket+")") {
-		t.Fatalf("second handoff: %+v", msgs)
-	}
 	found := false
 	for _, l := range p.Log() {
 		found = found || strings.HasPrefix(l, "log INFO handoff "+ticket)
 	}
 	if !found {
 		t.Fatalf("no handoff line in the app log: %q", p.Log())
+	}
+
+	// Handed off: Bob's messages are for the merchant's staff.
+	open, err := p.Services.Handoffs.List(ctx, p.Ref.Merchant, true, 0)
+	if err != nil || len(open) != 1 || open[0].Fields["reference"] != ticket || open[0].User != bob.OpenID() {
+		t.Fatalf("open handoffs %+v, %v", open, err)
+	}
+	if msgs, _ = bob.Message("agent please"); len(msgs) != 0 {
+		t.Fatalf("the app answered a message the team holds: %+v", msgs)
+	}
+	if _, err := p.Services.Handoffs.Take(ctx, p.Ref.Merchant, open[0].ID, "Ana"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ = p.Deliver(host.EventHandoff); len(msgs) != 1 || msgs[0].Text != "Ana from our team has joined the conversation." {
+		t.Fatalf("handoff event: %+v", msgs)
+	}
+	if _, err := p.Services.Handoffs.Return(ctx, p.Ref.Merchant, open[0].ID, "Ana", "refund sent"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ = p.Deliver(host.EventHandback); len(msgs) != 1 || msgs[0].Card == nil || !strings.Contains(msgs[0].Card.Text, "I am back") {
+		t.Fatalf("handback event: %+v", msgs)
+	}
+	if _, err := p.Services.KV.Get(ctx, ns, "ticket"); err == nil {
+		t.Fatal("the ticket outlived the handback")
+	}
+	if msgs, _ = bob.Message("I want my money back"); len(msgs) != 1 || msgs[0].Card == nil {
+		t.Fatalf("after the handback: %+v", msgs)
 	}
 
 	rep, err := p.Engine.Check(ctx, p.Wasm)

@@ -60,6 +60,10 @@ type Config struct {
 	// there.
 	Standing func(ctx context.Context, ref host.AppRef, ev host.AppEvent)
 	Logger   *slog.Logger
+	// Handoffs, if set, holds the person's messages, actions and opens in
+	// a conversation the app handed to its merchant's staff (chat.handoff)
+	// from the app until they hand it back (handoff.go).
+	Handoffs Handoffs
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
 	// Submit's workers (see runtime/sched): Workers run events of all
@@ -360,6 +364,9 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 			if taken, err := r.inbound(ctx, ref, ev); taken || err != nil {
 				return err
 			}
+		}
+		if attempt == 0 && r.held(ctx, ref, ev) {
+			return nil
 		}
 		sa := r.get(ref)
 		if sa == nil {

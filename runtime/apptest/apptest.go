@@ -421,6 +421,9 @@ func (p *Platform) dispatch(person string, ev host.Event) ([]host.Message, []hos
 		}
 		return []host.Message{{Text: reply.Text}}, nil, nil
 	}
+	if held, err := apps.Held(ctx, p.Services.Handoffs, appEv); held || err != nil {
+		return nil, nil, err // the merchant's staff read it in the inbox
+	}
 	_, err = p.App.Dispatch(ctx, &sandbox.Event{
 		Payload: payload,
 		Caller:  host.Caller{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: id},

@@ -110,6 +110,30 @@ func (pr *probe) prompts(t *testing.T, out []host.Outgoing) []string {
 	return types
 }
 
+// staff plays the merchant's staff on the probe's open handoff: an agent
+// takes it, or hands it back with a note; it returns what the probe sent
+// in answer to the event that causes.
+func (pr *probe) staff(t *testing.T, do string) []host.Message {
+	ctx := context.Background()
+	hs := pr.p.Services.Handoffs
+	open, err := hs.List(ctx, pr.p.Ref.Merchant, true, 0)
+	if err != nil || len(open) != 1 {
+		t.Fatalf("%s: open handoffs %+v, %v; want one", do, open, err)
+	}
+	typ := host.EventHandoff
+	if do == "take" {
+		_, err = hs.Take(ctx, pr.p.Ref.Merchant, open[0].ID, "Sam")
+	} else {
+		typ = host.EventHandback
+		_, err = hs.Return(ctx, pr.p.Ref.Merchant, open[0].ID, "Sam", "done \"ok\"")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := pr.p.Deliver(typ)
+	return msgs
+}
+
 // run performs one step and returns what the app sent, the prompts drawn
 // and the status on_event returned.
 func (pr *probe) run(t *testing.T, s step) ([]host.Message, []string, uint32) {
@@ -137,6 +161,8 @@ func (pr *probe) run(t *testing.T, s step) ([]host.Message, []string, uint32) {
 		msgs, out = pr.p.DeliverConsents()
 	case s.Do == "fire_timers":
 		msgs = pr.p.FireTimers(time.Minute)
+	case s.Do == "take", s.Do == "handback":
+		msgs = pr.staff(t, s.Do)
 	default:
 		t.Fatalf("step %s: unknown", s)
 	}

@@ -26,6 +26,8 @@ type Host interface {
 type App struct {
 	open, message, action, payment, timer, consent, optOut, optIn, other Handler
 	contexts                                                             sync.Pool
+
+	handoff, handback Handler
 }
 
 // NewApp returns an App with no handlers.
@@ -66,6 +68,16 @@ func (a *App) OnOptOut(h Handler) *App { a.optOut = h; return a }
 // subscriptions stay spent: ask again.
 func (a *App) OnOptIn(h Handler) *App { a.optIn = h; return a }
 
+// OnHandoff sets the handler for "handoff" events and returns a: a member
+// of the merchant's staff took the conversation the app handed off
+// (Event.Handoff.Agent).
+func (a *App) OnHandoff(h Handler) *App { a.handoff = h; return a }
+
+// OnHandback sets the handler for "handback" events and returns a: the
+// merchant's staff handed the conversation back, with a note
+// (Event.Handoff.Note); the person's next messages reach the app again.
+func (a *App) OnHandback(h Handler) *App { a.handback = h; return a }
+
 // OnOther sets the handler for event types without a handler of their own
 // (including types added to the ABI later) and returns a.
 func (a *App) OnOther(h Handler) *App { a.other = h; return a }
@@ -89,6 +101,10 @@ func (a *App) handler(typ string) Handler {
 		h = a.optOut
 	case EventOptIn:
 		h = a.optIn
+	case EventHandoff:
+		h = a.handoff
+	case EventHandback:
+		h = a.handback
 	}
 	if h == nil {
 		h = a.other

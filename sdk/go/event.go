@@ -12,6 +12,13 @@ const (
 	EventConsent = "consent" // the person answered a consent prompt one of the app's calls caused
 	EventOptOut  = "optout"  // the person stopped the app's business (STOP, STOPALL, their consent screen): Notify and Send fail with ErrOptedOut
 	EventOptIn   = "optin"   // the person started the business again (START) after a STOP
+	// EventHandoff: a member of the merchant's staff took the conversation
+	// the app handed off (Context.Handoff); Event.Handoff says who.
+	EventHandoff = "handoff"
+	// EventHandback: the merchant's staff handed the conversation back;
+	// Event.Handoff carries the agent's note. The person's next messages
+	// reach the app again.
+	EventHandback = "handback"
 )
 
 // Event is one event the host delivers. User is the person's pseudonymous id
@@ -29,6 +36,17 @@ type Event struct {
 	Payment      *Payment `json:"payment,omitempty"` // payment
 	Timer        *Timer   `json:"timer,omitempty"`   // timer
 	Consent      *Consent `json:"consent,omitempty"` // consent
+	Handoff      *Handoff `json:"handoff,omitempty"` // handoff, handback
+}
+
+// Handoff tells the app what became of a conversation it handed to the
+// merchant's staff: taken by an agent (EventHandoff, Status "taken") or
+// handed back (EventHandback, Status "returned", with the agent's Note).
+type Handoff struct {
+	ID     string `json:"id"`              // the handoff, as Context.Handoff returned it
+	Status string `json:"status"`          // taken or returned
+	Agent  string `json:"agent,omitempty"` // the staff member's display name
+	Note   string `json:"note,omitempty"`  // handback: what the agent tells the app
 }
 
 // Action is a button press, a list choice or a form submission.

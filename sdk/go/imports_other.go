@@ -21,4 +21,6 @@ var (
 
 	importConsentRequestOptIn        importFunc
 	importConsentRequestSubscription importFunc
+
+	importChatHandoff importFunc
 )

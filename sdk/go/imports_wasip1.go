@@ -51,3 +51,6 @@ func importConsentRequestOptIn(ptr unsafe.Pointer, n uint32) uint64
 
 //go:wasmimport passerelle_v1 consent_request_subscription
 func importConsentRequestSubscription(ptr unsafe.Pointer, n uint32) uint64
+
+//go:wasmimport passerelle_v1 chat_handoff
+func importChatHandoff(ptr unsafe.Pointer, n uint32) uint64

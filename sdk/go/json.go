@@ -590,6 +590,15 @@ func (d *decoder) event(ev, prev *Event) {
 				ev.Consent = &Consent{}
 			}
 			d.consent(ev.Consent)
+		case "handoff":
+			if d.null() {
+				ev.Handoff = nil
+				continue
+			}
+			if ev.Handoff == nil {
+				ev.Handoff = &Handoff{}
+			}
+			d.handoff(ev.Handoff)
 		default:
 			d.skip()
 		}
@@ -838,6 +847,27 @@ func (d *decoder) consent(c *Consent) {
 			d.str(&c.Template)
 		case "granted":
 			d.bool(&c.Granted)
+		default:
+			d.skip()
+		}
+	}
+}
+
+func (d *decoder) handoff(h *Handoff) {
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "id":
+			d.str(&h.ID)
+		case "status":
+			d.str(&h.Status)
+		case "agent":
+			d.str(&h.Agent)
+		case "note":
+			d.str(&h.Note)
 		default:
 			d.skip()
 		}

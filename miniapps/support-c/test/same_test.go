@@ -3,7 +3,9 @@
 package supportc_test
 
 import (
+	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -27,10 +29,13 @@ func newBots(t testing.TB) *bots {
 }
 
 // normal replaces what differs between two platforms by design (the
-// person's pseudonymous id, hence the ticket reference) in s.
+// person's pseudonymous id, hence the ticket reference, and the handoff
+// ids) in s.
 func normal(s, user string) string {
-	return refRE.ReplaceAllString(strings.ReplaceAll(s, user, "USER"), "S-REF")
+	return handoffRE.ReplaceAllString(refRE.ReplaceAllString(strings.ReplaceAll(s, user, "USER"), "S-REF"), "HANDOFF")
 }
+
+var handoffRE = regexp.MustCompile(`ho_[0-9a-f]+`)
 
 // step sends ev to both bots and fails t unless they sent the same.
 func (b *bots) step(t testing.TB, ev host.Event) []host.Message {
@@ -89,7 +94,60 @@ func TestSameAsGo(t *testing.T) {
 	for _, ev := range script {
 		b.step(t, ev)
 	}
+	// The merchant's staff take the conversation and hand it back.
+	b.staff(t, "Ana", "refund sent")
+	b.step(t, msg("my refund hasn't arrived yet"))
 	b.logs(t)
+}
+
+// release hands back each bot's open handoff without delivering the
+// handback event (the platforms' t is the fuzz target's F, which a fuzz
+// function must not use).
+func (b *bots) release(t *testing.T) {
+	ctx := context.Background()
+	for _, p := range []*apptest.Platform{b.goP, b.cP} {
+		open, err := p.Services.Handoffs.List(ctx, p.Ref.Merchant, true, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range open {
+			if _, err := p.Services.Handoffs.Return(ctx, p.Ref.Merchant, h.ID, "Ana", ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// staff plays an agent taking each bot's open handoff, then handing it
+// back with note, and fails t unless both bots answered the handoff and
+// handback events alike. It does nothing for a bot with no open handoff.
+func (b *bots) staff(t testing.TB, agent, note string) {
+	t.Helper()
+	ctx := context.Background()
+	var sent [2][2]string
+	for i, p := range []*apptest.Platform{b.goP, b.cP} {
+		open, err := p.Services.Handoffs.List(ctx, p.Ref.Merchant, true, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range open {
+			if _, err := p.Services.Handoffs.Take(ctx, p.Ref.Merchant, h.ID, agent); err != nil {
+				t.Fatal(err)
+			}
+			m, _ := p.Deliver(host.EventHandoff)
+			j, _ := json.Marshal(m)
+			sent[i][0] += string(j)
+			if _, err := p.Services.Handoffs.Return(ctx, p.Ref.Merchant, h.ID, agent, note); err != nil {
+				t.Fatal(err)
+			}
+			m, _ = p.Deliver(host.EventHandback)
+			j, _ = json.Marshal(m)
+			sent[i][1] += string(j)
+		}
+	}
+	if sent[0] != sent[1] {
+		t.Fatalf("the bots answered the staff differently:\nGo %q\nC  %q", sent[0], sent[1])
+	}
 }
 
 // FuzzSameAsGo sends free text, as people type it, to both bots: they
@@ -104,6 +162,7 @@ func FuzzSameAsGo(f *testing.F) {
 	}
 	b := newBots(f)
 	f.Fuzz(func(t *testing.T, s string) {
+		b.release(t) // a person who asked for a human is handed back before the next input
 		ev := host.Event{Type: host.EventMessage, Text: s}
 		if !latin(s) {
 			msgs, _, err := b.cB.TrySend(ev)

@@ -260,13 +260,38 @@ func TestWasmSupport(t *testing.T) {
 	if err != nil || json.Unmarshal(v.Data, &stored) != nil || stored.Ref != ticket || stored.Question != "How do refunds work?" {
 		t.Fatalf("stored ticket %q, %v; want %s with the question", v.Data, err, ticket)
 	}
-	msgs, _ = bob.Message("agent please")
-	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "already in our queue (reference "+ticket+")") {
-		t.Fatalf("second handoff: %+v", msgs)
-	}
 	want := fmt.Sprintf("log INFO handoff %s conversation=cv_1 user=%s question=%q", ticket, bob.OpenID(), "How do refunds work?")
 	if !slices.Contains(p.Log(), want) {
 		t.Fatalf("app log %q lacks %q", p.Log(), want)
+	}
+	// Handed off: the team has Bob's messages, the bot none of them.
+	open, err := p.Services.Handoffs.List(ctx, p.Ref.Merchant, true, 0)
+	if err != nil || len(open) != 1 || open[0].Fields["reference"] != ticket || open[0].Summary != "The person asked: How do refunds work?" {
+		t.Fatalf("open handoffs %+v, %v", open, err)
+	}
+	if msgs, _ = bob.Message("agent please"); len(msgs) != 0 {
+		t.Fatalf("the bot answered a message the team holds: %+v", msgs)
+	}
+	if _, err := p.Services.Handoffs.Take(ctx, p.Ref.Merchant, open[0].ID, "Ana"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ = p.Deliver(host.EventHandoff); len(msgs) != 1 || msgs[0].Text != "Ana from our team has joined the conversation." {
+		t.Fatalf("handoff event: %+v", msgs)
+	}
+	if _, err := p.Services.Handoffs.Return(ctx, p.Ref.Merchant, open[0].ID, "Ana", "refund sent"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ = p.Deliver(host.EventHandback); len(msgs) != 1 || msgs[0].Card == nil || !strings.Contains(msgs[0].Card.Text, "I am back") {
+		t.Fatalf("handback event: %+v", msgs)
+	}
+	if !slices.Contains(p.Log(), "log INFO handback "+open[0].ID+" by Ana: refund sent") {
+		t.Fatalf("app log %q lacks the handback", p.Log())
+	}
+	if _, err := p.Services.KV.Get(ctx, ns, "ticket"); err == nil {
+		t.Fatal("the ticket outlived the handback")
+	}
+	if msgs, _ = bob.Message("agent please"); len(msgs) != 1 || !strings.Contains(msgs[0].Text, "passed this conversation") {
+		t.Fatalf("a new handoff after the handback: %+v", msgs)
 	}
 	rep, err := p.Engine.Check(ctx, p.Wasm)
 	if err != nil || len(rep.Violations) > 0 {

@@ -108,6 +108,16 @@ typedef struct pl_consent {
 	bool granted;               /* false: the person refused */
 } pl_consent;
 
+/* pl_handoff_event says what became of a conversation the app handed to
+ * the merchant's staff (pl_handoff): taken by an agent (a handoff event)
+ * or handed back (a handback event, with the agent's note). */
+typedef struct pl_handoff_event {
+	const char *id;     /* the handoff, as pl_handoff returned it */
+	const char *status; /* taken or returned */
+	const char *agent;  /* the staff member's display name */
+	const char *note;   /* handback: what the agent tells the app; "" otherwise */
+} pl_handoff_event;
+
 /* Event types. */
 #define PL_EVENT_OPEN "open"
 #define PL_EVENT_MESSAGE "message"
@@ -115,6 +125,8 @@ typedef struct pl_consent {
 #define PL_EVENT_PAYMENT "payment"
 #define PL_EVENT_TIMER "timer"
 #define PL_EVENT_CONSENT "consent"
+#define PL_EVENT_HANDOFF "handoff"   /* an agent took the conversation the app handed off */
+#define PL_EVENT_HANDBACK "handback" /* the merchant's staff handed the conversation back */
 
 /* pl_event is one decoded event. Absent strings are "" (never NULL); absent
  * objects are NULL. user is the person's pseudonymous id for this app. */
@@ -126,6 +138,7 @@ typedef struct pl_event {
 	const pl_payment *payment;
 	const pl_timer *timer;
 	const pl_consent *consent;
+	const pl_handoff_event *handoff; /* handoff, handback */
 	const char *raw; /* the event JSON as the host sent it */
 	uint32_t raw_len;
 } pl_event;
@@ -144,6 +157,7 @@ typedef pl_status (*pl_handler)(const pl_event *ev);
  * (including types added to the ABI later). */
 typedef struct pl_app {
 	pl_handler on_open, on_message, on_action, on_payment, on_timer, on_consent, on_other;
+	pl_handler on_handoff, on_handback;
 } pl_app;
 
 /* PASSERELLE_APP defines the app, once, in one .c file:
@@ -207,6 +221,19 @@ pl_status pl_send_card(const pl_card *card, const char **id);
  * conversation NULL lets the person choose where (*prompted becomes true). */
 pl_status pl_share(const pl_card *card, const char *payload, const char *conversation,
                    const char **id, bool *prompted);
+
+/* pl_handoff hands the event's conversation to the merchant's staff
+ * (chat.handoff): they answer the person in the merchant inbox, in the same
+ * conversation, and the person's messages no longer reach the app (payment
+ * outcomes and timers still do) until an agent hands it back: a handoff
+ * event when an agent takes it, a handback event, with the agent's note,
+ * when it is back. reason is required (at most 200 characters); summary
+ * (at most 2000) may be NULL; fields are at most 20 named facts for the
+ * agent (nfields 0: none). id (may be NULL) receives the handoff's id;
+ * *already (may be NULL) becomes true when the conversation was handed off
+ * already and nothing changed. */
+pl_status pl_handoff(const char *reason, const char *summary, const pl_field *fields, uint32_t nfields,
+                     const char **id, bool *already);
 
 /* ---- Storage (permission "storage") ---- */
 

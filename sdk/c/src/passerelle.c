@@ -18,6 +18,7 @@ PL_IMPORT("result_read") uint32_t pl__result_read(void *ptr, uint32_t len);
 PL_IMPORT("log") void pl__log(uint32_t level, const void *ptr, uint32_t len);
 PL_IMPORT("chat_send") uint64_t pl__chat_send(const void *ptr, uint32_t len);
 PL_IMPORT("chat_share") uint64_t pl__chat_share(const void *ptr, uint32_t len);
+PL_IMPORT("chat_handoff") uint64_t pl__chat_handoff(const void *ptr, uint32_t len);
 PL_IMPORT("kv_get") uint64_t pl__kv_get(const void *ptr, uint32_t len);
 PL_IMPORT("kv_set") uint64_t pl__kv_set(const void *ptr, uint32_t len);
 PL_IMPORT("kv_delete") uint64_t pl__kv_delete(const void *ptr, uint32_t len);
@@ -1027,6 +1028,29 @@ pl_status pl_share(const pl_card *card, const char *payload, const char *convers
 	return st;
 }
 
+pl_status pl_handoff(const char *reason, const char *summary, const pl_field *fields, uint32_t nfields,
+                     const char **id, bool *already) {
+	pl_jw w;
+	pl_jw_init(&w);
+	pl_jw_object(&w);
+	jw_str(&w, "reason", reason ? reason : "");
+	jw_opt(&w, "summary", summary);
+	if (fields != NULL && nfields > 0) {
+		pl_jw_key(&w, "fields");
+		pl_jw_object(&w);
+		for (uint32_t i = 0; i < nfields; i++) jw_str(&w, fields[i].name, fields[i].value ? fields[i].value : "");
+		pl_jw_end_object(&w);
+	}
+	pl_jw_end_object(&w);
+	uint32_t n;
+	const char *req = pl_jw_done(&w, &n);
+	pl_json *resp = NULL;
+	pl_status st = finish("chat.handoff", pl__chat_handoff(req, n), &resp);
+	if (id) *id = st == PL_OK ? str(resp, "id") : "";
+	if (already) *already = st == PL_OK && json_bool(pl_json_get(resp, "already"));
+	return st;
+}
+
 /* ---- Storage ---- */
 
 static void kv_head(pl_jw *w, pl_scope scope, const char *key) {
@@ -1338,7 +1362,7 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 	if (!is_object(doc)) return "the event is not a JSON object";
 	/* One pass over the members; a repeated key takes the last value, as
 	 * with pl_json_get. */
-	pl_json *a = NULL, *p = NULL, *t = NULL, *c = NULL;
+	pl_json *a = NULL, *p = NULL, *t = NULL, *c = NULL, *h = NULL;
 	for (pl_json *m = doc->child; m; m = m->next) {
 		const char *k = m->key, *sv = m->kind == PL_JSON_STRING ? m->str : "";
 		switch (k[0]) {
@@ -1363,6 +1387,9 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 			break;
 		case 'u':
 			if (pl_streq(k, "user")) ev->user = sv;
+			break;
+		case 'h':
+			if (pl_streq(k, "handoff")) h = m;
 			break;
 		case 's':
 			if (pl_streq(k, "surface")) ev->surface = sv;
@@ -1423,6 +1450,14 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 		}
 		ev->consent = cs;
 	}
+	if (is_object(h)) {
+		pl_handoff_event *ho = pl_alloc(sizeof *ho);
+		ho->id = str(h, "id");
+		ho->status = str(h, "status");
+		ho->agent = str(h, "agent");
+		ho->note = str(h, "note");
+		ev->handoff = ho;
+	}
 	return NULL;
 }
 
@@ -1435,6 +1470,8 @@ static pl_handler handler_for(const char *type) {
 	else if (pl_streq(type, PL_EVENT_PAYMENT)) h = a->on_payment;
 	else if (pl_streq(type, PL_EVENT_TIMER)) h = a->on_timer;
 	else if (pl_streq(type, PL_EVENT_CONSENT)) h = a->on_consent;
+	else if (pl_streq(type, PL_EVENT_HANDOFF)) h = a->on_handoff;
+	else if (pl_streq(type, PL_EVENT_HANDBACK)) h = a->on_handback;
 	return h ? h : a->on_other;
 }
 

@@ -7,7 +7,9 @@
 // chat.send, storage (kv.*, in memory), payments (pay.*: the test confirms
 // or declines orders), timers (timer.*: the test fires them) and the
 // consent rules (chat.notify and consent.request_*: the test accepts or
-// declines the prompts, and plays STOP and START) are built in; other operations answer unknown_op until a test serves them with
+// declines the prompts, and plays STOP and START) and handoffs
+// (chat.handoff: the person's messages are held until the test plays the
+// hand-back, handoff.go) are built in; other operations answer unknown_op until a test serves them with
 // Handle, which also replaces a built-in. Permissions, when set, are enforced
 // like the platform does.
 package sdktest
@@ -64,6 +66,7 @@ type Host struct {
 	timers  []Timer
 	orders  []*passerelle.Order
 	consent consentState
+	handoff handoffState
 	sent    []passerelle.Message
 	logs    []LogLine
 	calls   []Call
@@ -104,7 +107,11 @@ func (h *Host) Event(ev passerelle.Event) error {
 	fill(&ev.Conversation, h.Conversation)
 	fill(&ev.User, h.User)
 	fill(&ev.Surface, h.Surface)
+	held := h.holds(ev)
 	h.mu.Unlock()
+	if held {
+		return nil
+	}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("sdktest: encode event: %w", err)
@@ -219,7 +226,7 @@ func (h *Host) Log(level passerelle.Level, msg string) {
 
 // permissions maps each platform operation to the permission it needs.
 var permissions = map[string]string{
-	"chat.send": "chat", "chat.share": "chat", "chat.notify": "chat",
+	"chat.send": "chat", "chat.share": "chat", "chat.notify": "chat", "chat.handoff": "chat",
 	"consent.request_optin": "chat", "consent.request_subscription": "chat",
 	"kv.get": "storage", "kv.set": "storage", "kv.delete": "storage", "kv.list": "storage",
 	"identity.profile": "identity.profile",
@@ -245,6 +252,8 @@ func (h *Host) serve(op string, req []byte) (passerelle.Status, []byte) {
 			fn = h.chatSend
 		case "chat.notify":
 			fn = h.chatNotify
+		case "chat.handoff":
+			fn = h.chatHandoff
 		case "consent.request_optin":
 			fn = h.consentAsk(false)
 		case "consent.request_subscription":

@@ -136,6 +136,20 @@ static pl_status share(void) {
 	return say(pl_sprintf("share id=%s", *id ? "set" : "none"));
 }
 
+static pl_status handoff(void) {
+	static const pl_field fields[] = {{"order", "42"}};
+	const char *id;
+	bool already;
+	if (pl_handoff("probe", "a \"summary\"", fields, PL_COUNT(fields), &id, &already) != PL_OK) return pl_last_error()->status;
+	pl_status st = pl_handoff("", NULL, NULL, 0, NULL, NULL);
+	return say(pl_sprintf("handoff id=%s already=%d empty_reason=%s", *id ? "set" : "none", already, st == PL_OK ? "ok" : code()));
+}
+
+static pl_status on_handoff(const pl_event *ev) {
+	const pl_handoff_event *h = ev->handoff;
+	return say(pl_sprintf("%s %s agent=%s note=%s id=%s", ev->type, h->status, h->agent, h->note, *h->id ? "set" : "none"));
+}
+
 static pl_status on_message(const pl_event *ev) {
 	const char *t = ev->text, *arg;
 	if (pl_streq(t, "buttons") || pl_streq(t, "list") || pl_streq(t, "form")) return cards(t);
@@ -149,6 +163,7 @@ static pl_status on_message(const pl_event *ev) {
 	if (pl_streq(t, "timer")) return timer();
 	if (pl_streq(t, "cancel-timer")) return cancel(); /* "cancel" alone is STOP, the platform's */
 	if (pl_streq(t, "share")) return share();
+	if (pl_streq(t, "handoff")) return handoff();
 	if (pl_streq(t, "log")) {
 		pl_log(PL_DEBUG, "debug line");
 		pl_logf(PL_WARN, "warn %s %d", pl_quote("q\"\n"), -7);
@@ -187,4 +202,5 @@ static pl_status on_consent(const pl_event *ev) {
 static pl_status on_other(const pl_event *ev) { return say(pl_sprintf("other %s", ev->type)); }
 
 PASSERELLE_APP(.on_open = on_open, .on_message = on_message, .on_action = on_action, .on_payment = on_payment,
-               .on_timer = on_timer, .on_consent = on_consent, .on_other = on_other);
+               .on_timer = on_timer, .on_consent = on_consent, .on_other = on_other,
+               .on_handoff = on_handoff, .on_handback = on_handoff);

@@ -48,6 +48,12 @@ func init() {
 		}
 		return profile(c)
 	})
+	onHandoff := func(c *passerelle.Context, ev *passerelle.Event) error {
+		h := ev.Handoff
+		return say(c, "%s %s agent=%s note=%s id=%s", ev.Type, h.Status, h.Agent, h.Note, map[bool]string{true: "set", false: "none"}[h.ID != ""])
+	}
+	app.OnHandoff(onHandoff)
+	app.OnHandback(onHandoff)
 	app.OnOther(func(c *passerelle.Context, ev *passerelle.Event) error {
 		return say(c, "other %s", ev.Type)
 	})
@@ -104,6 +110,13 @@ func onMessage(c *passerelle.Context, ev *passerelle.Event) error {
 			return err
 		}
 		return say(c, "share id=%s", map[bool]string{true: "set", false: "none"}[id != ""])
+	case "handoff":
+		r, err := c.Handoff(passerelle.HandoffRequest{Reason: "probe", Summary: `a "summary"`, Fields: map[string]string{"order": "42"}})
+		if err != nil {
+			return err
+		}
+		_, empty := c.Handoff(passerelle.HandoffRequest{})
+		return say(c, "handoff id=%s already=%d empty_reason=%s", map[bool]string{true: "set", false: "none"}[r.ID != ""], b2i(r.Already), code(empty))
 	case "log":
 		c.Log(passerelle.LevelDebug, "debug line")
 		c.Logf(passerelle.LevelWarn, "warn %q %d", "q\"\n", -7)
