@@ -210,4 +210,3 @@ func getRoute(tx *bbolt.Tx, conv string) (*route, error) {
 	}
 	return &r, nil
 }
-
