@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -75,6 +76,20 @@ func (c *conns) List(_ context.Context, merchant string) ([]connector.Connection
 	return out, nil
 }
 
+// cacheDir is the compilation cache the tests share: the apps compile once.
+var cacheDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bridge-cache-")
+	if err != nil {
+		panic(err)
+	}
+	cacheDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // Names of the test's merchant and accounts.
 const (
 	merchant  = "kitchen"
@@ -130,6 +145,7 @@ func (l *appLog) all() []string {
 type stackOpts struct {
 	configure func(*bridge.Config)
 	wa        metasim.Config
+	waApp     string // the WhatsApp number's app: lunch if ""
 }
 
 func newStack(t *testing.T, opts stackOpts) *stack {
@@ -150,7 +166,7 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.svc.Close)
-	engine, err := sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(dir, "cache"), Funcs: s.svc.Funcs(), PoolSize: 2,
+	engine, err := sandbox.New(ctx, sandbox.Config{CacheDir: cacheDir, Funcs: s.svc.Funcs(), PoolSize: 2,
 		AppLog: apps.LogSink{Registry: s.reg}})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +209,10 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 		marks.Close()
 	})
 
-	// The lunch app, live for its merchant.
+	if opts.waApp == "" {
+		opts.waApp = "lunch"
+	}
+	// The lunch app (and the WhatsApp number's), live for its merchant.
 	if _, _, err := s.svc.Identity.EnsureMerchant(ctx, merchant, "The Kitchen"); err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +221,8 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 		t.Fatal(err)
 	}
 	for _, m := range mods {
-		if m.Name == "lunch" {
-			if _, _, err := s.router.Upload(ctx, merchant, "test", "lunch", m.Wasm); err != nil {
+		if m.Name == "lunch" || m.Name == opts.waApp {
+			if _, _, err := s.router.Upload(ctx, merchant, "test", m.Name, m.Wasm); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -218,7 +237,7 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 	t.Cleanup(waSim.Close)
 	t.Cleanup(msSim.Close)
 	s.conns.list = []connector.Connection{
-		{ID: "c_wa", Merchant: merchant, Network: connector.NetworkWhatsApp, Account: phoneID, App: "lunch", BaseURL: waSim.URL,
+		{ID: "c_wa", Merchant: merchant, Network: connector.NetworkWhatsApp, Account: phoneID, App: opts.waApp, BaseURL: waSim.URL,
 			Secrets: connector.Secrets{AccessToken: waToken, AppSecret: appSecret, VerifyToken: "v"}},
 		{ID: "c_page", Merchant: merchant, Network: connector.NetworkMessenger, Account: pageID, App: "lunch", BaseURL: msSim.URL,
 			Secrets: connector.Secrets{AccessToken: pageToken, AppSecret: appSecret, VerifyToken: "v"}},
