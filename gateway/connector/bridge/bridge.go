@@ -93,7 +93,8 @@ type Bridge struct {
 
 	hand   chan handoff // app messages from Message, for the writer
 	rescan chan struct{}
-	wake   chan struct{} // a webhook event was recorded
+	wake   chan struct{} // a webhook event was recorded: WhatsApp's reader
+	wake2  chan struct{} // Messenger's reader
 	pairs  *pairLimiter
 }
 
@@ -153,7 +154,7 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	b := &Bridge{cfg: cfg, srv: cfg.Server, log: cfg.Logger, met: met,
 		routes: map[string]*route{}, workers: map[string]*worker{}, clients: map[string]*client{},
-		hand: make(chan handoff, 4096), rescan: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		hand: make(chan handoff, 4096), rescan: make(chan struct{}, 1), wake: make(chan struct{}, 1), wake2: make(chan struct{}, 1),
 		pairs: newPairLimiter(cfg.PairInterval, cfg.PairBurst)}
 	err := cfg.DB.Update(func(tx *bbolt.Tx) error {
 		for _, n := range allBuckets {
@@ -187,10 +188,10 @@ func (b *Bridge) Start() error {
 	b.srv.SetNetworks(b)
 	b.goRun(b.writer)
 	if b.cfg.WhatsApp != nil {
-		b.goRun(func() { consume(b, b.cfg.WhatsApp, b.whatsApp) })
+		b.goRun(func() { consume(b, b.cfg.WhatsApp, b.wake, b.whatsApp) })
 	}
 	if b.cfg.Messenger != nil {
-		b.goRun(func() { consume(b, b.cfg.Messenger, b.messenger) })
+		b.goRun(func() { consume(b, b.cfg.Messenger, b.wake2, b.messenger) })
 	}
 	b.kick()
 	var conns []string
@@ -218,11 +219,27 @@ func (b *Bridge) goRun(f func()) {
 }
 
 // Wake tells the inbox readers that a webhook event was recorded, so that
-// they read it now rather than at their next poll. Recorder calls it.
+// they read it now rather than at their next poll, and the senders to look
+// at their queues again (a status may have settled a send). Recorder calls
+// it.
 func (b *Bridge) Wake() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{b.wake, b.wake2} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	b.mu.Lock()
+	ws := make([]*worker, 0, len(b.workers))
+	for _, w := range b.workers {
+		ws = append(ws, w)
+	}
+	b.mu.Unlock()
+	for _, w := range ws {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

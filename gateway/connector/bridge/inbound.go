@@ -31,7 +31,7 @@ const UnsupportedText = "Sorry, I can read text and button replies only. Please 
 // consume reads st's inbox in order, hands each event to handle and marks
 // it done. A failing event is tried again a few times, then logged and
 // passed over, so that one bad event does not stop a connection.
-func consume[E any](b *Bridge, st *connector.Store[E], handle func(context.Context, E) error) {
+func consume[E any](b *Bridge, st *connector.Store[E], wake <-chan struct{}, handle func(context.Context, E) error) {
 	t := time.NewTicker(b.cfg.Poll)
 	defer t.Stop()
 	for {
@@ -69,7 +69,7 @@ func consume[E any](b *Bridge, st *connector.Store[E], handle func(context.Conte
 		select {
 		case <-b.ctx.Done():
 			return
-		case <-b.wake:
+		case <-wake:
 		case <-t.C:
 		}
 	}

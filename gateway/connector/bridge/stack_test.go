@@ -121,7 +121,29 @@ type stack struct {
 	waStore *whatsapp.Store
 	msStore *messenger.Store
 	appLog  *appLog
+	marks   *readmarks.Store
+	cfg     bridge.Config // the bridge's, for a restart
 	seq     atomic.Int64
+}
+
+// clock is a clock a test moves.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // appLog keeps what the bridge wrote to apps' logs.
@@ -191,6 +213,7 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.marks = marks
 	if s.gw, err = gateway.New(gateway.Config{Log: msgs, PromptStore: prompts, Marks: marks, Auth: s.svc.Identity,
 		Directory: s.svc.Identity, Apps: s.router, Prompts: s.svc.PromptKinds()}); err != nil {
 		t.Fatal(err)
@@ -257,6 +280,7 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 	if opts.configure != nil {
 		opts.configure(&cfg)
 	}
+	s.cfg = cfg
 	if s.bridge, err = bridge.New(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -427,3 +451,9 @@ func (m sentWA) pick(t *testing.T, prefix string) (id, title string) {
 
 // wamid returns a fresh person's message id.
 func (s *stack) wamid() string { return fmt.Sprintf("wamid.person-%d", s.seq.Add(1)) }
+
+// metasimPair is a WhatsApp simulator refusing a second message to a
+// person within an hour of clk (Meta's pair rate limit, 131056).
+func metasimPair(clk *clock) metasim.Config {
+	return metasim.Config{PairInterval: time.Hour, Now: clk.Now}
+}
