@@ -136,7 +136,9 @@ func TestRefusalsByClass(t *testing.T) {
 	s.wa.FailNext(131047)
 	s.deliver(s.waHook, waText("15550012", "Gus", s.wamid(), "hi"))
 	waitFor(t, "the window refusal in the app's log", func() bool {
-		return slices.ContainsFunc(s.appLog.all(), func(l string) bool { return strings.HasPrefix(l, "lunch window_closed:") && strings.Contains(l, "131047") })
+		return slices.ContainsFunc(s.appLog.all(), func(l string) bool {
+			return strings.HasPrefix(l, "lunch window_closed:") && strings.Contains(l, "131047")
+		})
 	})
 	if n := len(s.wa.Sent()); n != 0 {
 		t.Fatalf("%d messages went out after a closed window", n)
