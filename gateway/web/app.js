@@ -148,7 +148,7 @@
 
   function demoSignIn(p) {
     fetch("signin/demo", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ person: p.id }) })
-      .then((r) => r.json().then((d) => ({ ok: r.ok, d })))
+      .then((r) => r.json().catch(() => ({})).then((d) => ({ ok: r.ok && d.code, d })))
       .then(({ ok, d }) => {
         if (!ok) { showSignIn((d.error || {}).message || "Sign-in failed; try again."); return; }
         if (p.surface) store.set("surface", p.surface);
@@ -180,6 +180,7 @@
     S.delivered = {};
     closeSheet($("prompt-sheet"));
     closeSheet($("wallet-sheet"));
+    closeSheet($("link-sheet"));
     renderConvs();
     showChat(null);
     showSignIn(reason);
@@ -783,7 +784,7 @@
   function closeSheet(sheet) {
     if (sheet.hidden) return;
     sheet.hidden = true;
-    if ($("prompt-sheet").hidden && $("wallet-sheet").hidden) {
+    if ($("prompt-sheet").hidden && $("wallet-sheet").hidden && $("link-sheet").hidden) {
       $("app").inert = false;
       if (sheetReturn && document.contains(sheetReturn)) sheetReturn.focus();
       sheetReturn = null;
@@ -878,6 +879,23 @@
       if (!list.children.length) list.append(el("li", { class: "hint", text: "No payments yet." }));
     });
     openSheet($("wallet-sheet"), $("wallet-close"));
+  }
+
+  // showLink asks the server for a one-time code that links a network
+  // account: the person sends "LINK <code>" from WhatsApp, Messenger or
+  // Instagram.
+  function showLink() {
+    $("link-code").textContent = "…";
+    $("link-text").textContent = "";
+    fetch("link-code", { method: "POST", headers: { Authorization: "Bearer " + S.token }, cache: "no-store" })
+      .then((r) => r.json().catch(() => ({})).then((d) => ({ ok: r.ok && d.code, d })))
+      .then(({ ok, d }) => {
+        if (!ok) { $("link-code").textContent = ""; $("link-text").textContent = (d.error && d.error.message) || "Linking is not available on this server."; return; }
+        $("link-code").textContent = "LINK " + d.code;
+        $("link-text").textContent = d.text;
+      })
+      .catch(() => { $("link-code").textContent = ""; $("link-text").textContent = "The server could not be reached; try again."; });
+    openSheet($("link-sheet"), $("link-close"));
   }
 
   // announce says text in the status line (a live region), for a while.
@@ -992,8 +1010,11 @@
   $("search").addEventListener("input", () => renderConvs());
   $("wallet").addEventListener("click", showWallet);
   $("wallet-close").addEventListener("click", () => closeSheet($("wallet-sheet")));
+  $("link").addEventListener("click", showLink);
+  $("link-close").addEventListener("click", () => closeSheet($("link-sheet")));
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && !$("wallet-sheet").hidden) closeSheet($("wallet-sheet"));
+    else if (ev.key === "Escape" && !$("link-sheet").hidden) closeSheet($("link-sheet"));
     else if (ev.key === "Escape" && !$("picker").hidden) { $("picker").hidden = true; $("new-chat").focus(); }
   });
   document.addEventListener("visibilitychange", () => { markRead(); if (document.visibilityState === "visible") refreshWallet(); });

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -106,6 +107,27 @@ func (c *wsClient) until(ok func(map[string]any) bool) (before []map[string]any)
 	}
 }
 
+// linkCode asks the gateway for a link code as the web client does.
+func (s *stack) linkCode(person string) string {
+	s.t.Helper()
+	tok, err := s.svc.Identity.Issue(person, identity.RolePerson, time.Hour)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.gwHTTP.URL+"/link-code", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Code, Text string }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 || !strings.Contains(got.Text, "LINK "+got.Code) {
+		s.t.Fatalf("POST /link-code: %d %+v %v", resp.StatusCode, got, err)
+	}
+	return got.Code
+}
+
 // TestStopFollowsThePerson: a person signed in on the web links their
 // WhatsApp number and their Messenger account with one-time codes
 // ("LINK 123456"); STOP on WhatsApp then silences the business on
@@ -119,10 +141,7 @@ func TestStopFollowsThePerson(t *testing.T) {
 	}
 	const waAna, psidAna = "15550002", "psid-ana"
 
-	code, _, err := s.svc.Identity.IssueLinkCode(ctx, ana.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	code := s.linkCode(ana.ID)
 	s.deliver(s.waHook, waText(waAna, "Ana on WA", s.wamid(), "LINK "+code))
 	linked, n := s.nextWA(0)
 	if !strings.HasPrefix(linked.Text, "Linked") || !strings.Contains(linked.Text, "Ana") {

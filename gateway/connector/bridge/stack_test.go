@@ -215,7 +215,7 @@ func newStack(t *testing.T, opts stackOpts) *stack {
 	}
 	s.marks = marks
 	if s.gw, err = gateway.New(gateway.Config{Log: msgs, PromptStore: prompts, Marks: marks, Auth: s.svc.Identity,
-		Directory: s.svc.Identity, Apps: s.router, Prompts: s.svc.PromptKinds()}); err != nil {
+		Directory: s.svc.Identity, Apps: s.router, Prompts: s.svc.PromptKinds(), LinkCodes: s.svc.Identity}); err != nil {
 		t.Fatal(err)
 	}
 	s.gwHTTP = httptest.NewServer(s.gw.Handler())
