@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/connector/messenger"
@@ -25,6 +26,7 @@ import (
 // Identity is what the bridge needs of host/identity: a person for each
 // network account, and link codes.
 type Identity interface {
+	PersonByAccount(ctx context.Context, a identity.Account) (identity.Person, error)
 	EnsurePerson(ctx context.Context, a identity.Account, name string) (identity.Person, bool, error)
 	RedeemLinkCode(ctx context.Context, code string, a identity.Account) (identity.Person, error)
 }
@@ -91,6 +93,8 @@ type Bridge struct {
 	workers map[string]*worker
 	clients map[string]*client
 
+	commit *bolt.Committer // the bridge's writes, grouped into shared transactions
+
 	hand   chan handoff // app messages from Message, for the writer
 	rescan chan struct{}
 	wake   chan struct{} // a webhook event was recorded: WhatsApp's reader
@@ -155,7 +159,7 @@ func New(cfg Config) (*Bridge, error) {
 	b := &Bridge{cfg: cfg, srv: cfg.Server, log: cfg.Logger, met: met,
 		routes: map[string]*route{}, workers: map[string]*worker{}, clients: map[string]*client{},
 		hand: make(chan handoff, 4096), rescan: make(chan struct{}, 1), wake: make(chan struct{}, 1), wake2: make(chan struct{}, 1),
-		pairs: newPairLimiter(cfg.PairInterval, cfg.PairBurst)}
+		pairs: newPairLimiter(cfg.PairInterval, cfg.PairBurst), commit: bolt.NewCommitter(cfg.DB, bolt.Config{})}
 	err := cfg.DB.Update(func(tx *bbolt.Tx) error {
 		for _, n := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(n); err != nil {
@@ -188,10 +192,14 @@ func (b *Bridge) Start() error {
 	b.srv.SetNetworks(b)
 	b.goRun(b.writer)
 	if b.cfg.WhatsApp != nil {
-		b.goRun(func() { consume(b, b.cfg.WhatsApp, b.wake, b.whatsApp) })
+		b.goRun(func() {
+			consume(b, b.cfg.WhatsApp, b.wake, func(e whatsapp.Event) string { return e.From + e.Recipient }, b.whatsApp)
+		})
 	}
 	if b.cfg.Messenger != nil {
-		b.goRun(func() { consume(b, b.cfg.Messenger, b.wake2, b.messenger) })
+		b.goRun(func() {
+			consume(b, b.cfg.Messenger, b.wake2, func(e messenger.Event) string { return e.Sender }, b.messenger)
+		})
 	}
 	b.kick()
 	var conns []string
@@ -211,6 +219,7 @@ func (b *Bridge) Close() {
 	b.srv.SetNetworks(nil)
 	b.stop()
 	b.wg.Wait()
+	b.commit.Close()
 }
 
 func (b *Bridge) goRun(f func()) {
@@ -343,7 +352,7 @@ func (b *Bridge) writer() {
 func (b *Bridge) store(batch []handoff) error {
 	conns := map[string]bool{}
 	now := b.cfg.Now().UnixMilli()
-	err := b.cfg.DB.Update(func(tx *bbolt.Tx) error {
+	err := b.commit.Do(func(tx *bbolt.Tx) error {
 		for _, h := range batch {
 			r, err := getRoute(tx, h.r.Conv)
 			if err != nil || r == nil {

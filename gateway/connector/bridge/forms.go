@@ -144,7 +144,7 @@ func (b *Bridge) formAnswer(ctx context.Context, r *route, in inbound, nm gatewa
 	}
 	f.Index++
 	done := f.Index >= len(f.Form.Fields)
-	err = b.cfg.DB.Update(func(tx *bbolt.Tx) error {
+	err = b.commit.Do(func(tx *bbolt.Tx) error {
 		if done {
 			return tx.Bucket(bucketForms).Delete([]byte(r.Conv))
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -28,10 +29,15 @@ const inboxBatch = 64
 // conversation, and they are told what works.
 const UnsupportedText = "Sorry, I can read text and button replies only. Please write your message as text."
 
-// consume reads st's inbox in order, hands each event to handle and marks
-// it done. A failing event is tried again a few times, then logged and
-// passed over, so that one bad event does not stop a connection.
-func consume[E any](b *Bridge, st *connector.Store[E], wake <-chan struct{}, handle func(context.Context, E) error) {
+// consume reads st's inbox in order and hands each event to handle: the
+// events of one person (party) in order, those of different people at
+// once, then marks the batch done. A failing event is tried again a few
+// times, then logged and passed over, so that one bad event does not stop
+// a connection. Events handled but not marked done when the server stops
+// are handled again on the next start: every handler recognises what it
+// did before (the message's id is its client id in the conversation, a
+// status never moves a message back).
+func consume[E any](b *Bridge, st *connector.Store[E], wake <-chan struct{}, party func(E) string, handle func(context.Context, E) error) {
 	t := time.NewTicker(b.cfg.Poll)
 	defer t.Stop()
 	for {
@@ -39,28 +45,32 @@ func consume[E any](b *Bridge, st *connector.Store[E], wake <-chan struct{}, han
 		if err != nil && b.ctx.Err() == nil {
 			b.log.Error("bridge: reading the inbox failed", "err", err)
 		}
+		groups := map[string][]connector.Entry[E]{}
+		var order []string
 		for _, e := range entries {
-			wait := 50 * time.Millisecond
-			for attempt := 1; ; attempt++ {
-				err := handle(b.ctx, e.Event)
-				if err == nil || b.ctx.Err() != nil {
-					break
-				}
-				if attempt >= 6 {
-					b.met.inboundFailed.Inc()
-					b.log.Error("bridge: an inbox event could not be handled; passed over", "seq", e.Seq, "err", err)
-					break
-				}
-				if !sleep(b.ctx, wait) {
-					break
-				}
-				wait = min(wait*2, 2*time.Second)
+			k := party(e.Event)
+			if _, ok := groups[k]; !ok {
+				order = append(order, k)
 			}
-			if b.ctx.Err() != nil {
-				return // not done: the next start handles it again
-			}
-			if err := st.Done(b.ctx, e.Seq); err != nil {
-				b.log.Error("bridge: marking an inbox event done failed", "seq", e.Seq, "err", err)
+			groups[k] = append(groups[k], e)
+		}
+		var wg sync.WaitGroup
+		for _, k := range order {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, e := range groups[k] {
+					b.handleOne(e.Seq, func() error { return handle(b.ctx, e.Event) })
+				}
+			}()
+		}
+		wg.Wait()
+		if b.ctx.Err() != nil {
+			return // not done: the next start handles them again
+		}
+		if len(entries) > 0 {
+			if err := st.Done(b.ctx, entries[len(entries)-1].Seq); err != nil {
+				b.log.Error("bridge: marking inbox events done failed", "err", err)
 			}
 		}
 		if len(entries) == inboxBatch {
@@ -72,6 +82,27 @@ func consume[E any](b *Bridge, st *connector.Store[E], wake <-chan struct{}, han
 		case <-wake:
 		case <-t.C:
 		}
+	}
+}
+
+// handleOne runs an inbox event's handler, again after a failure, a few
+// times.
+func (b *Bridge) handleOne(seq uint64, handle func() error) {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := handle()
+		if err == nil || b.ctx.Err() != nil {
+			return
+		}
+		if attempt >= 6 {
+			b.met.inboundFailed.Inc()
+			b.log.Error("bridge: an inbox event could not be handled; passed over", "seq", seq, "err", err)
+			return
+		}
+		if !sleep(b.ctx, wait) {
+			return
+		}
+		wait = min(wait*2, 2*time.Second)
 	}
 }
 
@@ -219,7 +250,10 @@ func (b *Bridge) inbound(ctx context.Context, in inbound) error {
 	if name == "" {
 		name = defaultName(in.network, in.from)
 	}
-	p, _, err := b.cfg.Identity.EnsurePerson(ctx, acct, name)
+	p, err := b.cfg.Identity.PersonByAccount(ctx, acct) // a read: most messages come from people met before
+	if errors.Is(err, identity.ErrNotFound) {
+		p, _, err = b.cfg.Identity.EnsurePerson(ctx, acct, name)
+	}
 	if err != nil {
 		return err
 	}
@@ -304,7 +338,7 @@ func (b *Bridge) ensureRoute(ctx context.Context, conn connector.Connection, fro
 		return r, nil
 	}
 	var r *route
-	err = b.cfg.DB.Update(func(tx *bbolt.Tx) error {
+	err = b.commit.Do(func(tx *bbolt.Tx) error {
 		old, err := getRoute(tx, conv)
 		if err != nil {
 			return err

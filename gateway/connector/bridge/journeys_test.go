@@ -63,7 +63,7 @@ func (s *stack) msSent() []sentMS {
 
 // wsClient is a person's WebSocket connection to the gateway.
 type wsClient struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 }
 

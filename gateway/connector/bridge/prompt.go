@@ -77,7 +77,7 @@ func (b *Bridge) sendPrompt(ctx context.Context, r *route, p promptstore.Prompt)
 	it := &item{Key: "prompt:" + p.ID, Conn: r.Conn, Network: r.Network, To: r.To, Person: r.Person, Conv: r.Conv,
 		App: r.App, Merch: r.Merchant, Host: &hostMsg{Text: text}, Created: b.cfg.Now().UnixMilli()}
 	var added bool
-	err = b.cfg.DB.Update(func(tx *bbolt.Tx) error {
+	err = b.commit.Do(func(tx *bbolt.Tx) error {
 		added = false
 		if tx.Bucket(bucketItems).Get([]byte(it.Key)) != nil {
 			return nil

@@ -19,9 +19,10 @@ import (
 
 // worker sends the queue of one connection, in order per person.
 type worker struct {
-	conn string
-	wake chan struct{}
-	lim  *bucket
+	conn   string
+	wake   chan struct{}
+	lim    *bucket
+	client *client // of the round under way
 }
 
 // wakeWorker starts conn's sender if it is not running and tells it that
@@ -44,16 +45,25 @@ func (b *Bridge) wakeWorker(conn string) {
 	}
 }
 
-// run is the sender of one connection. An item waiting for a retry holds
-// back the later items to the same person, so that a person reads the
-// messages in order; an item whose outcome is unknown does not (it has
-// probably gone).
+// errNotSent is the outcome of a send the server stopped before it began.
+var errNotSent = errors.New("not sent: the server is stopping")
+
+// maxInFlight bounds the sends of one connection under way at once.
+const maxInFlight = 16
+
+// run is the sender of one connection. Each round it takes the next item
+// of every person whose turn it is, marks them sending in one
+// transaction, sends them at once (at the connection's rate) and records
+// the outcomes in one transaction. An item waiting for a retry holds back
+// the later items to the same person, so that a person reads the messages
+// in order; an item whose outcome is unknown does not (it has probably
+// gone).
 func (b *Bridge) run(w *worker) {
 	for {
 		var items []*item
 		if err := b.cfg.DB.View(func(tx *bbolt.Tx) error {
 			var err error
-			items, err = queued(tx, w.conn, 256)
+			items, err = queued(tx, w.conn, 1024)
 			return err
 		}); err != nil {
 			b.log.Error("bridge: reading the outbox failed", "conn", w.conn, "err", err)
@@ -67,11 +77,8 @@ func (b *Bridge) run(w *worker) {
 			}
 		}
 		held := map[string]bool{}
-		sent := 0
+		var round []*item
 		for _, it := range items {
-			if b.ctx.Err() != nil {
-				return
-			}
 			if held[it.To] {
 				continue
 			}
@@ -82,20 +89,17 @@ func (b *Bridge) run(w *worker) {
 				}
 				continue
 			}
+			held[it.To] = true // one item per person per round: in order
 			if it.Network == connector.NetworkWhatsApp {
 				if d := b.pairs.take(w.conn, it.To, now); d > 0 {
 					later(now.Add(d))
-					held[it.To] = true
 					continue
 				}
 			}
-			if !w.lim.wait(b.ctx) {
-				return
-			}
-			b.send(b.ctx, it)
-			sent++
+			round = append(round, it)
 		}
-		if sent > 0 {
+		if len(round) > 0 {
+			b.sendRound(b.ctx, w, round)
 			continue
 		}
 		var timer <-chan time.Time
@@ -118,131 +122,174 @@ func (b *Bridge) run(w *worker) {
 	}
 }
 
-// send sends one item and records the outcome.
-func (b *Bridge) send(ctx context.Context, it *item) {
-	conn, err := b.cfg.Connections.Get(ctx, it.Conn)
-	if err != nil {
-		if errors.Is(err, connector.ErrNoConnection) {
-			b.fail(ctx, it, &connector.Error{Network: it.Network, Class: connector.ClassAuth, Message: "the connection was removed; nothing can be sent through it"})
-			return
+// outcome is what became of one send.
+type outcome struct {
+	it  *item
+	out Out
+	id  string
+	err error
+}
+
+// sendRound sends items of w's connection and records what became of them.
+func (b *Bridge) sendRound(ctx context.Context, w *worker, items []*item) {
+	var settled []func()
+	var ready []*outcome
+	attempts := make([]int, len(items)) // a job may run twice: count from here
+	for i, it := range items {
+		attempts[i] = it.Attempts
+	}
+	err := b.commit.Do(func(tx *bbolt.Tx) error {
+		settled, ready = settled[:0], ready[:0]
+		conn, cerr := b.cfg.Connections.Get(ctx, w.conn)
+		var c *client
+		if cerr == nil {
+			c, cerr = b.client(conn)
 		}
-		b.retry(it, err)
-		return
-	}
-	out, err := b.prepare(it)
+		for i, it := range items {
+			it.Attempts = attempts[i]
+			o := &outcome{it: it}
+			switch {
+			case errors.Is(cerr, connector.ErrNoConnection):
+				o.err = &connector.Error{Network: it.Network, Class: connector.ClassAuth, Message: "the connection was removed; nothing can be sent through it"}
+			case cerr != nil:
+				o.err = &connector.Error{Network: it.Network, Class: connector.ClassAuth, Message: cerr.Error()}
+			default:
+				o.out, o.err = b.prepare(tx, it)
+				if o.err != nil {
+					o.err = &connector.Error{Network: it.Network, Class: connector.ClassInvalid, Message: o.err.Error()}
+				}
+			}
+			if o.err != nil {
+				f, err := b.settle(tx, o)
+				if err != nil {
+					return err
+				}
+				settled = append(settled, f)
+				continue
+			}
+			it.State = StateSending
+			it.Attempts++
+			if err := putJSON(tx.Bucket(bucketItems), []byte(it.Key), it); err != nil {
+				return err
+			}
+			ready = append(ready, o)
+		}
+		w.client = c
+		return nil
+	})
 	if err != nil {
-		b.fail(ctx, it, &connector.Error{Network: it.Network, Class: connector.ClassInvalid, Message: err.Error()})
+		b.log.Error("bridge: outbox write failed", "conn", w.conn, "err", err)
+		sleep(ctx, b.cfg.Backoff)
 		return
 	}
-	c, err := b.client(conn)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxInFlight)
+	for _, o := range ready {
+		if !w.lim.wait(ctx) {
+			o.err = errNotSent
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			o.id, o.err = w.client.send(ctx, o.it.To, o.out)
+		}()
+	}
+	wg.Wait()
+	err = b.commit.Do(func(tx *bbolt.Tx) error {
+		for _, o := range ready {
+			f, err := b.settle(tx, o)
+			if err != nil {
+				return err
+			}
+			settled = append(settled, f)
+		}
+		return nil
+	})
 	if err != nil {
-		b.fail(ctx, it, &connector.Error{Network: it.Network, Class: connector.ClassAuth, Message: err.Error()})
+		// The items stay "sending": the next start treats them as unknown.
+		b.log.Error("bridge: recording sends failed", "conn", w.conn, "err", err)
 		return
 	}
-	it.State = StateSending
-	it.Attempts++
-	if err := b.put(it, nil); err != nil {
-		b.log.Error("bridge: outbox write failed", "key", it.Key, "err", err)
-		return
+	for _, f := range settled {
+		if f != nil {
+			f()
+		}
 	}
-	id, err := c.send(ctx, it.To, out)
-	if err == nil {
-		b.sent(it, id)
-		return
+}
+
+// settle records in tx what became of o's send and returns what to do
+// once that is committed.
+func (b *Bridge) settle(tx *bbolt.Tx, o *outcome) (func(), error) {
+	it := o.it
+	items := tx.Bucket(bucketItems)
+	put := func() error { return putJSON(items, []byte(it.Key), it) }
+	now := b.cfg.Now()
+	if o.err == nil {
+		it.State, it.ID, it.Error, it.NextAt = StateSent, o.id, "", 0
+		if err := put(); err != nil {
+			return nil, err
+		}
+		if err := dequeue(tx, it); err != nil {
+			return nil, err
+		}
+		if err := tx.Bucket(bucketSent).Put(sentKey(it.Network, o.id), []byte(it.Key)); err != nil {
+			return nil, err
+		}
+		if it.Conv != "" && it.Seq > 0 {
+			r, err := getRoute(tx, it.Conv)
+			if err != nil {
+				return nil, err
+			}
+			if r != nil && it.Seq > r.LastSeq {
+				r.LastSeq, r.LastAt = it.Seq, now.UnixMilli()
+				if err := putJSON(tx.Bucket(bucketRoutes), []byte(r.Conv), r); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return func() { b.met.sends.WithLabelValues(it.Network, "sent", "0").Inc() }, nil
+	}
+	if o.err == errNotSent {
+		it.State, it.Attempts = StateQueued, it.Attempts-1
+		return nil, put()
 	}
 	var ce *connector.Error
 	var wl *whatsapp.LimitError
 	var ml *messenger.LimitError
 	switch {
-	case errors.As(err, &wl) || errors.As(err, &ml):
-		b.fail(ctx, it, &connector.Error{Network: it.Network, Class: connector.ClassInvalid, Message: err.Error()})
-	case errors.As(err, &ce) && ce.Retry():
-		b.met.retries.WithLabelValues(it.Network, string(ce.Class)).Inc()
-		if it.Attempts >= b.cfg.MaxAttempts {
-			b.fail(ctx, it, ce)
-			return
-		}
-		b.retry(it, ce)
-	case errors.As(err, &ce) && ce.Class == connector.ClassUnknown:
+	case errors.As(o.err, &wl) || errors.As(o.err, &ml):
+		ce = &connector.Error{Network: it.Network, Class: connector.ClassInvalid, Message: o.err.Error()}
+	case errors.As(o.err, &ce):
+	case errors.Is(o.err, context.Canceled):
+		// Stopping: the request was cut short; the outcome is unknown.
+		ce = &connector.Error{Network: it.Network, Class: connector.ClassUnknown, Message: "the server stopped during the send"}
+	default:
+		ce = &connector.Error{Network: it.Network, Class: connector.ClassTransient, Message: o.err.Error()}
+	}
+	switch {
+	case ce.Retry() && it.Attempts < b.cfg.MaxAttempts:
+		d := b.cfg.Backoff << min(max(it.Attempts-1, 0), 6)
+		it.State, it.Error, it.NextAt = StateQueued, ce.Error(), now.Add(min(d, time.Minute)).UnixMilli()
+		return func() { b.met.retries.WithLabelValues(it.Network, string(ce.Class)).Inc() }, put()
+	case ce.Class == connector.ClassUnknown:
 		// The network may have the message: wait for its status before
 		// any resend.
-		b.met.sends.WithLabelValues(it.Network, "unknown", "0").Inc()
-		it.State, it.Error = StateUnknown, ce.Error()
-		it.NextAt = b.cfg.Now().Add(b.cfg.UnknownWait).UnixMilli()
-		if err := b.put(it, nil); err != nil {
-			b.log.Error("bridge: outbox write failed", "key", it.Key, "err", err)
-		}
-	case errors.As(err, &ce):
-		b.fail(ctx, it, ce)
-	case ctx.Err() != nil:
-		// Stopping: the request was cut short; the outcome is unknown.
-		it.State, it.NextAt = StateUnknown, b.cfg.Now().Add(b.cfg.UnknownWait).UnixMilli()
-		_ = b.put(it, nil)
-	default:
-		b.retry(it, err)
+		it.State, it.Error, it.NextAt = StateUnknown, ce.Error(), now.Add(b.cfg.UnknownWait).UnixMilli()
+		return func() { b.met.sends.WithLabelValues(it.Network, "unknown", "0").Inc() }, put()
 	}
-}
-
-// retry puts it back in the queue after a doubling backoff.
-func (b *Bridge) retry(it *item, cause error) {
-	d := b.cfg.Backoff << min(max(it.Attempts-1, 0), 6)
-	it.State, it.Error = StateQueued, cause.Error()
-	it.NextAt = b.cfg.Now().Add(min(d, time.Minute)).UnixMilli()
-	if err := b.put(it, nil); err != nil {
-		b.log.Error("bridge: outbox write failed", "key", it.Key, "err", err)
+	if ce.Retry() {
+		b.met.retries.WithLabelValues(it.Network, string(ce.Class)).Inc()
 	}
-}
-
-// put writes it; with more, in the same transaction.
-func (b *Bridge) put(it *item, more func(tx *bbolt.Tx) error) error {
-	return b.cfg.DB.Update(func(tx *bbolt.Tx) error {
-		if err := putJSON(tx.Bucket(bucketItems), []byte(it.Key), it); err != nil {
-			return err
-		}
-		if more != nil {
-			return more(tx)
-		}
-		return nil
-	})
-}
-
-// sent records that the network took it under id.
-func (b *Bridge) sent(it *item, id string) {
-	it.State, it.ID, it.Error, it.NextAt = StateSent, id, "", 0
-	now := b.cfg.Now().UnixMilli()
-	err := b.put(it, func(tx *bbolt.Tx) error {
-		if err := dequeue(tx, it); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketSent).Put(sentKey(it.Network, id), []byte(it.Key)); err != nil {
-			return err
-		}
-		if it.Conv == "" || it.Seq == 0 {
-			return nil
-		}
-		r, err := getRoute(tx, it.Conv)
-		if err != nil || r == nil {
-			return err
-		}
-		if it.Seq > r.LastSeq {
-			r.LastSeq, r.LastAt = it.Seq, now
-		}
-		return putJSON(tx.Bucket(bucketRoutes), []byte(r.Conv), r)
-	})
-	if err != nil {
-		b.log.Error("bridge: outbox write failed after a send", "key", it.Key, "id", id, "err", err)
+	it.State, it.Class, it.Code, it.Error, it.NextAt = StateFailed, string(ce.Class), ce.Code, ce.Error(), 0
+	if err := put(); err != nil {
+		return nil, err
 	}
-	b.met.sends.WithLabelValues(it.Network, "sent", "0").Inc()
-}
-
-// fail records that it will not be sent, and acts on why: the app's log
-// gets the code; a person who stopped the business is opted out of it.
-func (b *Bridge) fail(ctx context.Context, it *item, e *connector.Error) {
-	it.State, it.Class, it.Code, it.Error, it.NextAt = StateFailed, string(e.Class), e.Code, e.Error(), 0
-	if err := b.put(it, func(tx *bbolt.Tx) error { return dequeue(tx, it) }); err != nil {
-		b.log.Error("bridge: outbox write failed", "key", it.Key, "err", err)
+	if err := dequeue(tx, it); err != nil {
+		return nil, err
 	}
-	b.refused(ctx, it, e)
+	return func() { b.refused(b.ctx, it, ce) }, nil
 }
 
 // refused acts on a network's refusal of it (at send or in a status).
@@ -286,7 +333,7 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 	}
 	var it *item
 	var moved bool
-	err := b.cfg.DB.Update(func(tx *bbolt.Tx) error {
+	err := b.commit.Do(func(tx *bbolt.Tx) error {
 		it, moved = nil, false
 		key := tx.Bucket(bucketSent).Get(sentKey(network, id))
 		if key == nil {
@@ -363,7 +410,7 @@ func (b *Bridge) hostText(ctx context.Context, conn connector.Connection, to, pe
 func (b *Bridge) hostSend(conn connector.Connection, it *item) error {
 	it.Created = b.cfg.Now().UnixMilli()
 	var added bool
-	err := b.cfg.DB.Update(func(tx *bbolt.Tx) error {
+	err := b.commit.Do(func(tx *bbolt.Tx) error {
 		var err error
 		added, err = enqueue(tx, it)
 		return err
@@ -376,7 +423,7 @@ func (b *Bridge) hostSend(conn connector.Connection, it *item) error {
 
 // prepare renders it for its network. An app's form starts its
 // question-by-question exchange here, when it is its turn to go out.
-func (b *Bridge) prepare(it *item) (Out, error) {
+func (b *Bridge) prepare(tx *bbolt.Tx, it *item) (Out, error) {
 	if h := it.Host; h != nil {
 		if len(h.Buttons) > 0 {
 			return renderHost(it.Network, h.Text, h.Buttons), nil
@@ -391,7 +438,7 @@ func (b *Bridge) prepare(it *item) (Out, error) {
 			return Out{}, err
 		}
 		f := newForm(it, c)
-		if err := b.cfg.DB.Update(func(tx *bbolt.Tx) error { return putJSON(tx.Bucket(bucketForms), []byte(it.Conv), f) }); err != nil {
+		if err := putJSON(tx.Bucket(bucketForms), []byte(it.Conv), f); err != nil {
 			return Out{}, err
 		}
 		return renderText(it.Network, f.intro()+"\n\n"+f.question()), nil

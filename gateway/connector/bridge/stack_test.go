@@ -104,7 +104,7 @@ const (
 // and app router with the real lunch app, the gateway, the bridge, Meta's
 // simulators and the webhooks, over real HTTP on loopback.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	db      *bbolt.DB
 	svc     *services.Services
 	router  *apps.Router
@@ -168,13 +168,14 @@ type stackOpts struct {
 	configure func(*bridge.Config)
 	wa        metasim.Config
 	waApp     string // the WhatsApp number's app: lunch if ""
+	sync      bool   // fsync every commit, as a server does (tests skip it)
 }
 
-func newStack(t *testing.T, opts stackOpts) *stack {
+func newStack(t testing.TB, opts stackOpts) *stack {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := bbolt.Open(filepath.Join(dir, "p.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true})
+	db, err := bbolt.Open(filepath.Join(dir, "p.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: !opts.sync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +374,7 @@ func msMessage(psid string, message map[string]any) []byte {
 }
 
 // waitFor polls cond until it holds, failing after 20 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
