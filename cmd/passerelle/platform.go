@@ -17,6 +17,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
@@ -50,6 +51,9 @@ type platformConfig struct {
 	// DemoSignIn lets anyone sign in as the demo's people, without a
 	// password. Only the demo sets it; no config file can.
 	DemoSignIn gateway.DemoSignIn `json:"-"`
+	// Connections, if set, are the merchants' WhatsApp numbers, Pages and
+	// Instagram accounts: the connector runtime serves them (networks.go).
+	Connections connector.Connections `json:"-"`
 }
 
 // consentConfig is the operator's part of the consent rules (host/consent).
@@ -97,6 +101,7 @@ type platform struct {
 	payStats *paymentMetrics
 
 	deliverer *hostevents.Deliverer // hands events to their apps once everything is wired
+	networks  *networks             // WhatsApp, Messenger, Instagram (networks.go); nil without connections
 	wg        sync.WaitGroup        // the HTTP server's goroutine
 }
 
@@ -190,7 +195,11 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Assets:         p.registry,
 		AllowedOrigins: cfg.AllowedOrigins,
 		DemoSignIn:     cfg.DemoSignIn,
+		LinkCodes:      p.svc.Identity,
 	}); err != nil {
+		return nil, err
+	}
+	if err := p.startNetworks(cfg.Connections, log); err != nil {
 		return nil, err
 	}
 	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes, consentStats} {
@@ -253,6 +262,7 @@ func (p *platform) close(ctx context.Context) {
 	} else if p.listener != nil {
 		p.listener.Close()
 	}
+	p.closeNetworks()
 	if p.gateway != nil {
 		if err := p.gateway.Close(ctx); err != nil {
 			p.log.Warn("gateway close", "err", err)
