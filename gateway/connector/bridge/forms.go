@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -86,7 +87,7 @@ func (f *formState) accept(reply string) (string, error) {
 	}
 	switch fl.Type {
 	case "number":
-		if _, err := strconv.ParseFloat(strings.ReplaceAll(v, ",", "."), 64); err != nil {
+		if n, err := strconv.ParseFloat(strings.ReplaceAll(v, ",", "."), 64); err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
 			return "", fmt.Errorf("%q is not a number", v)
 		}
 	case "email":
