@@ -73,11 +73,15 @@ func NetworkConvID(app, key, person string) string { return hashID("n_", app, ke
 // through the network account key exists (kind app; the person's web
 // clients list it too) and returns its id.
 func (s *Server) EnsureNetworkConv(ctx context.Context, app, key, person string) (conv string, created bool, err error) {
+	id := NetworkConvID(app, key, person)
+	if _, _, err := s.msgs.Conv(ctx, id); err == nil {
+		return id, false, nil // the common case: no catalog lookup
+	}
 	title := app
 	if s.cfg.Apps != nil {
 		title, _ = s.appName(ctx, app)
 	}
-	rec, created, err := s.msgs.Ensure(ctx, convRecord{ID: NetworkConvID(app, key, person), Kind: KindApp, App: app, Title: title, Members: []string{person}})
+	rec, created, err := s.msgs.Ensure(ctx, convRecord{ID: id, Kind: KindApp, App: app, Title: title, Members: []string{person}})
 	if err != nil {
 		return "", false, err
 	}
@@ -122,8 +126,11 @@ type Posted struct {
 // the numbered menu the network showed for the app's last card becomes
 // that choice's action.
 func (s *Server) PostFromNetwork(ctx context.Context, m NetworkMessage) (Posted, error) {
-	if err := s.emitting(host.Outgoing{}); err != nil {
-		return Posted{}, err
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return Posted{}, ErrClosed
 	}
 	cv, err := s.conversation(m.Conv)
 	if err != nil {

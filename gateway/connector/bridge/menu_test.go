@@ -96,12 +96,15 @@ func TestChoicesComeBackAsActions(t *testing.T) {
 	}
 	wa := metasim.New(metasim.Config{PhoneNumberID: phoneID, Token: waToken})
 	ms := metasim.NewMessenger(metasim.MessengerConfig{Token: pageToken})
-	waSim, msSim := httptest.NewServer(wa), httptest.NewServer(ms)
+	ig := metasim.NewMessenger(metasim.MessengerConfig{Token: "ig-token", Instagram: true})
+	waSim, msSim, igSim := httptest.NewServer(wa), httptest.NewServer(ms), httptest.NewServer(ig)
 	cs := &conns{list: []connector.Connection{
 		{ID: "c_wa", Merchant: merchant, Network: connector.NetworkWhatsApp, Account: phoneID, App: "cards", BaseURL: waSim.URL,
 			Secrets: connector.Secrets{AccessToken: waToken}},
 		{ID: "c_page", Merchant: merchant, Network: connector.NetworkMessenger, Account: pageID, App: "cards", BaseURL: msSim.URL,
 			Secrets: connector.Secrets{AccessToken: pageToken}},
+		{ID: "c_ig", Merchant: merchant, Network: connector.NetworkInstagram, Account: "ig-1", App: "cards", BaseURL: igSim.URL,
+			Secrets: connector.Secrets{AccessToken: "ig-token"}},
 	}}
 	waStore, err := whatsapp.OpenStore(db, whatsapp.StoreConfig{})
 	if err != nil {
@@ -126,6 +129,7 @@ func TestChoicesComeBackAsActions(t *testing.T) {
 		msStore.Close()
 		waSim.Close()
 		msSim.Close()
+		igSim.Close()
 		msgs.Close()
 		prompts.Close()
 	})
@@ -165,5 +169,29 @@ func TestChoicesComeBackAsActions(t *testing.T) {
 	waitFor(t, "the second action", func() bool { return len(app.actions()) == 2 })
 	if a := app.actions()[1]; a.ID != "b4" || a.Value != "v4" {
 		t.Fatalf("the quick reply came back as %+v", a)
+	}
+
+	// Instagram: the same card, the same way back, to the Instagram account.
+	if _, err := msStore.Record(ctx, messenger.Event{Key: "mid:i1", Network: messenger.Instagram, Kind: messenger.KindText,
+		AccountID: "ig-1", Sender: "igsid-lou", MessageID: "i1", Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Wake()
+	waitFor(t, "the quick replies on Instagram", func() bool { return len(ig.Sent()) == 1 })
+	qr = decodeMS(ig.Sent()[0].Body)
+	if len(qr.Quick) != 5 || ig.Sent()[0].To != "igsid-lou" {
+		t.Fatalf("five buttons went out on Instagram as %+v", qr)
+	}
+	if _, err := msStore.Record(ctx, messenger.Event{Key: "mid:i2", Network: messenger.Instagram, Kind: messenger.KindQuickReply,
+		AccountID: "ig-1", Sender: "igsid-lou", MessageID: "i2", Text: qr.Quick[0], Payload: qr.Payloads[0]}); err != nil {
+		t.Fatal(err)
+	}
+	b.Wake()
+	waitFor(t, "the Instagram action", func() bool { return len(app.actions()) == 3 })
+	if a := app.actions()[2]; a.ID != "b1" {
+		t.Fatalf("the Instagram quick reply came back as %+v", a)
+	}
+	if p, err := ids.PersonByAccount(ctx, identity.Account{Surface: connector.NetworkInstagram, External: "igsid-lou"}); err != nil || p.Name != "Instagram user -lou" {
+		t.Fatalf("the Instagram person: %+v %v", p, err)
 	}
 }
