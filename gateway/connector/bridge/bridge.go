@@ -47,6 +47,7 @@ const (
 	DefaultMaxAttempts  = 8                // sends of one message refused for throughput before it fails
 	DefaultUnknownWait  = 10 * time.Minute // how long a send with no answer waits for a status before a resend
 	DefaultPoll         = 250 * time.Millisecond
+	DefaultKeep         = 7 * 24 * time.Hour // how long a sent message and a prompt's buttons are remembered
 )
 
 // Config configures a Bridge.
@@ -71,8 +72,12 @@ type Config struct {
 	MaxAttempts  int           // DefaultMaxAttempts
 	UnknownWait  time.Duration // DefaultUnknownWait
 	Poll         time.Duration // how often an idle inbox is read again (DefaultPoll)
-	Now          func() time.Time
-	Metrics      *Metrics // optional: NewMetrics, registered by the caller
+	// Keep is how long the outbox remembers a message once it is settled
+	// (its statuses may come for days) and a host prompt's buttons
+	// (DefaultKeep); older ones are pruned hourly.
+	Keep    time.Duration
+	Now     func() time.Time
+	Metrics *Metrics // optional: NewMetrics, registered by the caller
 }
 
 // Bridge is the connector runtime: it reads the networks' inboxes into
@@ -152,6 +157,9 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Keep <= 0 {
+		cfg.Keep = DefaultKeep
+	}
 	met := cfg.Metrics
 	if met == nil {
 		met = NewMetrics()
@@ -191,6 +199,7 @@ func (b *Bridge) Start() error {
 	}
 	b.srv.SetNetworks(b)
 	b.goRun(b.writer)
+	b.goRun(b.pruner)
 	if b.cfg.WhatsApp != nil {
 		b.goRun(func() {
 			consume(b, b.cfg.WhatsApp, b.wake, func(e whatsapp.Event) string { return e.From + e.Recipient }, b.whatsApp)
@@ -452,4 +461,43 @@ func (b *Bridge) recoverSending() error {
 		}
 		return nil
 	})
+}
+
+// pruner forgets settled messages and old prompt buttons, hourly.
+func (b *Bridge) pruner() {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		b.Prune()
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Prune forgets the messages settled and the host prompt buttons minted
+// more than Config.Keep ago, a thousand at a time; it returns how many.
+// The bridge runs it hourly.
+func (b *Bridge) Prune() int {
+	total := 0
+	before := b.cfg.Now().Add(-b.cfg.Keep).UnixMilli()
+	for b.ctx.Err() == nil {
+		var n int
+		err := b.commit.Do(func(tx *bbolt.Tx) error {
+			var err error
+			n, err = prune(tx, before, 1000)
+			return err
+		})
+		if err != nil {
+			b.log.Error("bridge: pruning the outbox failed", "err", err)
+			return total
+		}
+		total += n
+		if n < 1000 {
+			return total
+		}
+	}
+	return total
 }

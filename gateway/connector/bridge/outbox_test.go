@@ -283,3 +283,29 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 		t.Fatalf("%d sends after the restart, want 2", n)
 	}
 }
+
+// TestPrune: what the outbox sent is forgotten after Config.Keep; a late
+// status for it is ignored, and what is still queued is kept.
+func TestPrune(t *testing.T) {
+	clk := newClock()
+	s := newStack(t, stackOpts{configure: func(c *bridge.Config) { c.Now, c.Keep = clk.Now, 24 * time.Hour }})
+	const who = "15550017"
+	s.deliver(s.waHook, waText(who, "Lea", s.wamid(), "hi"))
+	menu, _ := s.nextWA(0)
+	waitFor(t, "the send counted", func() bool {
+		return s.metric("passerelle_connector_sends_total", map[string]string{"outcome": "sent"}) == 1
+	})
+	if n := s.bridge.Prune(); n != 0 {
+		t.Fatalf("pruned %d entries within Keep", n)
+	}
+	clk.Add(25 * time.Hour)
+	if n := s.bridge.Prune(); n != 1 {
+		t.Fatalf("pruned %d entries after Keep, want the one message", n)
+	}
+	s.deliver(s.waHook, waStatus(menu.ID, "read", who, 0))
+	s.deliver(s.waHook, waText(who, "Lea", s.wamid(), "menu"))
+	s.nextWA(1)
+	if got := s.metric("passerelle_connector_statuses_total", nil); got != 0 {
+		t.Fatalf("a status for a forgotten message moved %v", got)
+	}
+}

@@ -85,7 +85,7 @@ func (b *Bridge) sendPrompt(ctx context.Context, r *route, p promptstore.Prompt)
 		it.Host.Buttons = it.Host.Buttons[:0]
 		for _, a := range answers {
 			t := hostToken()
-			if err := putJSON(tx.Bucket(bucketTokens), []byte(t), hostAnswer{Prompt: p.ID, Answer: a[0], Person: r.Person, Conv: r.Conv}); err != nil {
+			if err := putJSON(tx.Bucket(bucketTokens), []byte(t), hostAnswer{Prompt: p.ID, Answer: a[0], Person: r.Person, Conv: r.Conv, Created: it.Created}); err != nil {
 				return err
 			}
 			it.Host.Buttons = append(it.Host.Buttons, hostButton{Token: t, Title: a[1]})

@@ -107,10 +107,11 @@ type hostMsg struct {
 
 // hostAnswer is what a host prompt's reply token stands for.
 type hostAnswer struct {
-	Prompt string `json:"prompt"`
-	Answer string `json:"answer"`
-	Person string `json:"person"`
-	Conv   string `json:"conv"`
+	Prompt  string `json:"prompt"`
+	Answer  string `json:"answer"`
+	Person  string `json:"person"`
+	Conv    string `json:"conv"`
+	Created int64  `json:"created"` // unix ms
 }
 
 func queueKey(conn string, seq uint64) []byte {
@@ -209,4 +210,56 @@ func getRoute(tx *bbolt.Tx, conv string) (*route, error) {
 		return nil, fmt.Errorf("bridge: route %q: %w", conv, err)
 	}
 	return &r, nil
+}
+
+// prune forgets what the outbox no longer needs: items that reached a
+// final state (sent, delivered, read, failed) more than keep ago, with
+// their network ids, and host prompt tokens minted more than keep ago. It
+// deletes at most limit entries and reports how many.
+func prune(tx *bbolt.Tx, before int64, limit int) (int, error) {
+	n := 0
+	items, sent := tx.Bucket(bucketItems), tx.Bucket(bucketSent)
+	var keys [][]byte
+	var ids [][]byte
+	c := items.Cursor()
+	for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
+		var it item
+		if json.Unmarshal(v, &it) != nil {
+			continue
+		}
+		if it.Created >= before || rank(it.State) == 0 {
+			continue // recent, or not settled yet (queued, sending, unknown)
+		}
+		keys = append(keys, bytes.Clone(k))
+		if it.ID != "" {
+			ids = append(ids, sentKey(it.Network, it.ID))
+		}
+	}
+	for _, k := range keys {
+		if err := items.Delete(k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	for _, k := range ids {
+		if err := sent.Delete(k); err != nil {
+			return n, err
+		}
+	}
+	tokens := tx.Bucket(bucketTokens)
+	var old [][]byte
+	tc := tokens.Cursor()
+	for k, v := tc.First(); k != nil && len(old) < limit; k, v = tc.Next() {
+		var ha hostAnswer
+		if json.Unmarshal(v, &ha) == nil && ha.Created < before {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, k := range old {
+		if err := tokens.Delete(k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
