@@ -285,10 +285,10 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 }
 
 // TestPrune: what the outbox sent is forgotten after Config.Keep; a late
-// status for it is ignored, and what is still queued is kept.
+// status for it is ignored.
 func TestPrune(t *testing.T) {
 	clk := newClock()
-	s := newStack(t, stackOpts{configure: func(c *bridge.Config) { c.Now, c.Keep = clk.Now, 24 * time.Hour }})
+	s := newStack(t, stackOpts{configure: func(c *bridge.Config) { c.Now, c.Keep = clk.Now, 24*time.Hour }})
 	const who = "15550017"
 	s.deliver(s.waHook, waText(who, "Lea", s.wamid(), "hi"))
 	menu, _ := s.nextWA(0)
