@@ -609,8 +609,8 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 	return s.answerAs(ctx, c.person, string(c.surface()), id, answer, conv)
 }
 
-// answerAs is answer for person answering on surface.
-func (s *Server) answerAs(ctx context.Context, person, surface, id, answer, conv string) error {
+// answerAs is answer for person answering on surface surf.
+func (s *Server) answerAs(ctx context.Context, person, surf, id, answer, conv string) error {
 	p, err := s.st.Get(ctx, id)
 	if err != nil {
 		return err
@@ -631,7 +631,7 @@ func (s *Server) answerAs(ctx context.Context, person, surface, id, answer, conv
 		}
 		var settled bool
 		settled, err = kind.Apply(ctx, host.Answer{Prompt: p.ID, Person: p.Person, App: p.App, Conversation: p.Conv,
-			Body: p.Body, Choice: answer, Surface: surface, Target: conv, Out: s})
+			Body: p.Body, Choice: answer, Surface: surf, Target: conv, Out: s})
 		if !settled {
 			if err == nil {
 				err = errorf(CodeInternal, "the %s prompt took the answer but did not settle", p.Type)
