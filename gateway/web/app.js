@@ -148,7 +148,7 @@
 
   function demoSignIn(p) {
     fetch("signin/demo", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ person: p.id }) })
-      .then((r) => r.json().catch(() => ({})).then((d) => ({ ok: r.ok && d.code, d })))
+      .then((r) => r.json().then((d) => ({ ok: r.ok, d })))
       .then(({ ok, d }) => {
         if (!ok) { showSignIn((d.error || {}).message || "Sign-in failed; try again."); return; }
         if (p.surface) store.set("surface", p.surface);
