@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -308,4 +309,29 @@ func TestPrune(t *testing.T) {
 	if got := s.metric("passerelle_connector_statuses_total", nil); got != 0 {
 		t.Fatalf("a status for a forgotten message moved %v", got)
 	}
+}
+
+// TestMessengerReadWatermark: Messenger reports reads as a watermark (every
+// message before this time); the person's marker moves to the last
+// message sent before it.
+func TestMessengerReadWatermark(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, stackOpts{})
+	s.deliver(s.msHook, msMessage("psid-mo", map[string]any{"mid": "m.hi", "text": "hi"}))
+	waitFor(t, "the menu on Messenger", func() bool { return len(s.ms.Sent()) == 1 })
+	waitFor(t, "the send counted", func() bool {
+		return s.metric("passerelle_connector_sends_total", map[string]string{"network": "messenger", "outcome": "sent"}) == 1
+	})
+	p, err := s.svc.Identity.PersonByAccount(ctx, identity.Account{Surface: connector.NetworkMessenger, External: "psid-mo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := gateway.NetworkConvID("lunch", "c_page", p.ID)
+	body, _ := json.Marshal(map[string]any{"object": "page", "entry": []any{map[string]any{
+		"id": pageID, "time": time.Now().UnixMilli(), "messaging": []any{map[string]any{
+			"sender": map[string]any{"id": "psid-mo"}, "recipient": map[string]any{"id": pageID},
+			"timestamp": time.Now().UnixMilli(), "read": map[string]any{"watermark": time.Now().Add(time.Second).UnixMilli()},
+		}}}}})
+	s.deliver(s.msHook, body)
+	waitFor(t, "the read marker", func() bool { return s.marker(conv, p.ID).Read == 2 })
 }
