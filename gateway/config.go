@@ -117,6 +117,9 @@ type Config struct {
 	// DemoSignIn, if set, offers password-free sign-in as the demo's
 	// people at /signin/demo (signin.go). Only the demo sets it.
 	DemoSignIn DemoSignIn
+	// LinkCodes, if set, lets a signed-in person ask for a code that links
+	// a network account to them at POST /link-code (linkcode.go).
+	LinkCodes LinkCodes
 
 	// AllowedOrigins lists browser origins ("https://chat.example.com")
 	// allowed besides the server's own host. "*" allows any origin.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -49,6 +50,8 @@ type Server struct {
 	names sync.Map // person id -> display name
 
 	kinds map[string]*host.PromptKind // Config.Prompts by name
+
+	nets atomic.Pointer[networksBox] // network.go
 }
 
 var _ host.Outbox = (*Server)(nil)
@@ -115,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.sessionRoutes()
 	s.inboxRoutes()
+	s.linkRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{Registry: s.met.reg}))
 	if cfg.API != nil {
 		// Every method of /v1/ goes to the API, which answers a wrong
@@ -476,6 +480,7 @@ func (s *Server) fanout(rec convRecord, m pendingMsg) {
 			s.met.msgsOut.Inc()
 		}
 	}
+	s.toNetworks(rec, m.rec)
 }
 
 // Emit delivers what a host API sends: a message is persisted in
@@ -575,6 +580,7 @@ func (s *Server) prompt(ctx context.Context, out host.Outgoing) error {
 	for _, c := range s.connsOf(pr.Person) {
 		c.deliver(outFrame{data: f})
 	}
+	s.promptToNetworks(p)
 	return nil
 }
 
@@ -601,11 +607,16 @@ func (s *Server) IsMember(_ context.Context, conversation, person string) (bool,
 // once that settled it, closes it on every connection of the person. Any
 // prompt can be dismissed; its kind is not told.
 func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) error {
+	return s.answerAs(ctx, c.person, string(c.surface()), id, answer, conv)
+}
+
+// answerAs is answer for person answering on surface surf.
+func (s *Server) answerAs(ctx context.Context, person, surf, id, answer, conv string) error {
 	p, err := s.st.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if p.Person != c.person {
+	if p.Person != person {
 		return errorf(CodeForbidden, "this prompt is for someone else")
 	}
 	if p.Answer != "" {
@@ -621,7 +632,7 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 		}
 		var settled bool
 		settled, err = kind.Apply(ctx, host.Answer{Prompt: p.ID, Person: p.Person, App: p.App, Conversation: p.Conv,
-			Body: p.Body, Choice: answer, Surface: string(c.surface()), Target: conv, Out: s})
+			Body: p.Body, Choice: answer, Surface: surf, Target: conv, Out: s})
 		if !settled {
 			if err == nil {
 				err = errorf(CodeInternal, "the %s prompt took the answer but did not settle", p.Type)
@@ -635,7 +646,7 @@ func (s *Server) answer(ctx context.Context, c *conn, id, answer, conv string) e
 		return err
 	}
 	f, _ := json.Marshal(map[string]any{"type": "prompt_closed", "prompt": p.ID, "answer": answer})
-	for _, c := range s.connsOf(c.person) {
+	for _, c := range s.connsOf(person) {
 		c.deliver(outFrame{data: f})
 	}
 	return err

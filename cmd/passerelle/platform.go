@@ -21,6 +21,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/connector/messenger"
 	"github.com/passerelle/passerelle/gateway/connector/webhooks"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
+	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
@@ -61,6 +62,9 @@ type platformConfig struct {
 	// DemoSignIn lets anyone sign in as the demo's people, without a
 	// password. Only the demo sets it; no config file can.
 	DemoSignIn gateway.DemoSignIn `json:"-"`
+	// Connections, if set, are the merchants' WhatsApp numbers, Pages and
+	// Instagram accounts: the connector runtime serves them (networks.go).
+	Connections connector.Connections `json:"-"`
 }
 
 // consentConfig is the operator's part of the consent rules (host/consent).
@@ -110,6 +114,7 @@ type platform struct {
 	payStats *paymentMetrics
 
 	deliverer *hostevents.Deliverer // hands events to their apps once everything is wired
+	networks  *networks             // WhatsApp, Messenger, Instagram (networks.go); nil without connections
 	wg        sync.WaitGroup        // the HTTP server's goroutine
 
 	conns    *connstore.Store  // merchants' connections to WhatsApp, Messenger and Instagram
@@ -226,7 +231,15 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Assets:         p.registry,
 		AllowedOrigins: cfg.AllowedOrigins,
 		DemoSignIn:     cfg.DemoSignIn,
+		LinkCodes:      p.svc.Identity,
 	}); err != nil {
+		return nil, err
+	}
+	conns := connector.Connections(p.conns)
+	if cfg.Connections != nil {
+		conns = cfg.Connections
+	}
+	if err := p.startNetworks(conns, log); err != nil {
 		return nil, err
 	}
 	for _, c := range []prometheus.Collector{newRuntimeCollector(p.router), p.payStats.outcomes, consentStats, broadcastStats} {
@@ -235,7 +248,8 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		}
 	}
 
-	if p.webhooks, err = webhooks.New(webhooks.Config{Connections: p.conns, WhatsApp: p.waInbox, Messenger: p.msInbox,
+	if p.webhooks, err = webhooks.New(webhooks.Config{Connections: p.conns,
+		WhatsApp: p.networks.WhatsAppRecorder(), Messenger: p.networks.MessengerRecorder(),
 		Log: log.With("component", "webhooks"), Metrics: p.gateway.Registerer()}); err != nil {
 		return nil, err
 	}
@@ -298,6 +312,7 @@ func (p *platform) close(ctx context.Context) {
 	if p.broadcasts != nil {
 		p.broadcasts.Close() // before the gateway it sends through
 	}
+	p.closeNetworks()
 	if p.gateway != nil {
 		if err := p.gateway.Close(ctx); err != nil {
 			p.log.Warn("gateway close", "err", err)

@@ -184,6 +184,7 @@
     closeSheet($("prompt-sheet"));
     closeSheet($("wallet-sheet"));
     closeSheet($("consents-sheet"));
+    closeSheet($("link-sheet"));
     renderConvs();
     showChat(null);
     showSignIn(reason);
@@ -987,6 +988,23 @@
     };
   }
 
+  // showLink asks the server for a one-time code that links a network
+  // account: the person sends "LINK <code>" from WhatsApp, Messenger or
+  // Instagram.
+  function showLink() {
+    $("link-code").textContent = "…";
+    $("link-text").textContent = "";
+    fetch("link-code", { method: "POST", headers: { Authorization: "Bearer " + S.token }, cache: "no-store" })
+      .then((r) => r.json().catch(() => ({})).then((d) => ({ ok: r.ok && d.code, d })))
+      .then(({ ok, d }) => {
+        if (!ok) { $("link-code").textContent = ""; $("link-text").textContent = (d.error && d.error.message) || "Linking is not available on this server."; return; }
+        $("link-code").textContent = "LINK " + d.code;
+        $("link-text").textContent = d.text;
+      })
+      .catch(() => { $("link-code").textContent = ""; $("link-text").textContent = "The server could not be reached; try again."; });
+    openSheet($("link-sheet"), $("link-close"));
+  }
+
   // announce says text in the status line (a live region), for a while.
   let toastTimer;
   function announce(text) {
@@ -1101,9 +1119,12 @@
   $("wallet-close").addEventListener("click", () => closeSheet($("wallet-sheet")));
   $("consents").addEventListener("click", showConsents);
   $("consents-close").addEventListener("click", () => closeSheet($("consents-sheet")));
+  $("link").addEventListener("click", showLink);
+  $("link-close").addEventListener("click", () => closeSheet($("link-sheet")));
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && !$("consents-sheet").hidden) closeSheet($("consents-sheet"));
     else if (ev.key === "Escape" && !$("wallet-sheet").hidden) closeSheet($("wallet-sheet"));
+    else if (ev.key === "Escape" && !$("link-sheet").hidden) closeSheet($("link-sheet"));
     else if (ev.key === "Escape" && !$("picker").hidden) { $("picker").hidden = true; $("new-chat").focus(); }
   });
   document.addEventListener("visibilitychange", () => { markRead(); if (document.visibilityState === "visible") refreshWallet(); });

@@ -1,0 +1,109 @@
+// Package bridge is the connector runtime: it makes WhatsApp, Messenger
+// and Instagram real surfaces of the gateway. One merchant app answers the
+// people who write to the merchant's WhatsApp number, Facebook Page and
+// Instagram account, with the same code it runs for the web client. Meta
+// carries business↔person messages only; a network conversation has one
+// person and one app.
+//
+// # Inbound
+//
+// The webhooks (package connector and the network packages) record each
+// event once, durably, in their network's inbox before Meta gets its 200;
+// Recorder wraps a store so that the bridge hears of it at once. The
+// bridge reads each inbox in order: the events of one person in order,
+// those of different people at once, a batch marked done together. For a
+// person's message it finds the connection by the account written to
+// (connector.Connections.ByAccount), the person by their network account
+// (identity.EnsurePerson with Account{Surface: network, External: wa_id,
+// PSID or IGSID}, the profile name as display name), and their
+// conversation with the connection's app (gateway.NetworkConvID: kind app,
+// one per person and connection; the person's web clients list it too).
+// The message is stored there like a web client's message
+// (gateway.Server.PostFromNetwork, with the network's message id as its
+// client id, so a redelivery is stored once) and handed to the app through
+// the router like a client's (DispatchFromNetwork), so the consent rules
+// see it: the service window opens, STOP and its synonyms are the
+// platform's. Text is a message event; a reply button, list row, quick
+// reply or postback is the action event of the app's choice it carries;
+// "2" in answer to a numbered menu is that menu's second choice
+// (surface.Rendered.Pick). A photo, a location, a sticker is kept in the
+// conversation as "[image]" and answered with UnsupportedText; it never
+// reaches the app and is never dropped. "LINK 123456" redeems a link code
+// (below).
+//
+// Statuses (sent, delivered, read, failed; in any order, read implying
+// delivered) move the message's state in the outbox forward only, and the
+// person's marker in the conversation (gateway.Server.MarkFromNetwork):
+// the web client shows them as it shows a web reader's. A failed status
+// is handled like a refusal at send time.
+//
+// # Outbound
+//
+// The gateway hands the bridge every stored message (gateway.Networks);
+// an app's message in a network conversation goes into the durable outbox
+// of its connection (bbolt, keyed by the message's id, its idempotency
+// key). Each conversation keeps the highest seq handed over, so a message
+// the process stored but did not hand over before a crash is found in the
+// log on the next start. One sender per connection renders each message
+// with gateway/surface for its network (Render: WhatsApp reply buttons and
+// lists, Messenger and Instagram quick replies and generic templates,
+// numbered menus where a card does not fit) and sends it with the
+// network's Send API client: at most Config.Rate messages a second per
+// connection (80 by default), on WhatsApp at most one every
+// Config.PairInterval (6 s) to the same person after a burst of
+// Config.PairBurst (45), in order per person.
+//
+// What a refusal means depends on its class (connector.Class):
+//
+//   - throttled, transient: sent again after a doubling backoff, up to
+//     Config.MaxAttempts sends;
+//   - unknown (no answer: the message may have gone): not sent again while
+//     a status may name it. A status for an id the outbox never learnt
+//     settles the person's oldest such send; after Config.UnknownWait
+//     without one it is sent again. A send the process was making when it
+//     stopped is unknown on the next start. A message is never sent twice
+//     unless the network lost both its answer and its statuses;
+//   - window closed (WhatsApp 131047, Messenger 10/2018278): a coded
+//     refusal in the app's log ("window_closed", with Meta's code);
+//   - consent (WhatsApp 131050: the person stopped the business's
+//     messages on WhatsApp): the person is opted out of the merchant in the
+//     consent ledger (consent.Revoke, via the network), everywhere;
+//   - undeliverable and the others: failed, in the app's log with the code.
+//
+// # Host-drawn prompts
+//
+// A prompt the host draws (a payment to confirm, a consent to give) for a
+// person in a network conversation is sent as an interactive message whose
+// reply ids are tokens only the host mints (HostPrefix and 96 random bits,
+// kept in bridge.tokens with the prompt and the answer they stand for). A
+// tap on one goes to the prompt's kind through the gateway's answer path
+// (AnswerFromNetwork), never to the app: a payment confirmed on WhatsApp
+// moves the ledger exactly as one confirmed on the web. An app's choice
+// whose id starts with HostPrefix is refused by Render (ErrReservedID),
+// and the ids the bridge gives app choices start with AppPrefix: no app can
+// draw a button that answers a host prompt.
+//
+// # Forms
+//
+// No network has forms. A card with a form becomes one question per field,
+// asked in order; a reply that does not fit the field's type (number,
+// email, phone; required) is answered with the reason and the question
+// again; "-" skips an optional field. After the last field the app gets
+// the action event a web client's form sends, with the values. STOP and
+// the other keywords keep their meaning in the middle of a form.
+//
+// # Linking
+//
+// A person signed in on the web client asks for a one-time code (POST
+// /link-code: 6 digits, valid 10 minutes) and sends "LINK 123456" from
+// WhatsApp, Messenger or Instagram: the network account then belongs to
+// the same platform person (identity.RedeemLinkCode), so STOP, the wallet
+// and consent follow them across surfaces.
+//
+// # Figures
+//
+// Metrics (register it with the server's registry): events in by network
+// and kind, duplicates dropped, sends by outcome and Meta's code, retries,
+// statuses, outbox depth per connection, prompts, answers, forms and
+// links.
+package bridge
