@@ -141,11 +141,11 @@ type Config struct {
 	// (Server.Resume); it must share the Log's database. Optional: without
 	// it, an event not yet handled when the server stops is lost. The
 	// caller closes it after Close.
-	Events EventStore
-	Auth        Authenticator
-	Directory   Directory
-	Apps        Apps
-	Payments    Payments
+	Events    EventStore
+	Auth      Authenticator
+	Directory Directory
+	Apps      Apps
+	Payments  Payments
 	// Prompts are the kinds of prompt the host services draw (payment,
 	// consent, share, ...): the gateway stores and shows prompts of any
 	// kind and hands each answer to its kind. A prompt of a kind not

@@ -169,7 +169,7 @@ func msgTexts(frames []map[string]any) []string {
 // of an event that did not commit.
 func TestAppEventExactlyOnceAcrossACrash(t *testing.T) {
 	tests := []struct {
-		crash      crashPoint
+		crash     crashPoint
 		resumed   int  // events Resume hands to the app again
 		liveReply bool // the person got the reply before the crash
 	}{
