@@ -136,16 +136,10 @@ type Config struct {
 	Log         Log         // conversations and messages; the caller closes it after Close
 	PromptStore PromptStore // prompts and their answers; the caller closes it after Close
 	Marks       MarkStore   // read markers (marks.go); optional, the caller closes it after Close
-	// Events keeps persons' events for apps until their app consumed them,
-	// so that an event accepted before a crash is delivered after it
-	// (Server.Resume); it must share the Log's database. Optional: without
-	// it, an event not yet handled when the server stops is lost. The
-	// caller closes it after Close.
-	Events    EventStore
-	Auth      Authenticator
-	Directory Directory
-	Apps      Apps
-	Payments  Payments
+	Auth        Authenticator
+	Directory   Directory
+	Apps        Apps
+	Payments    Payments
 	// Prompts are the kinds of prompt the host services draw (payment,
 	// consent, share, ...): the gateway stores and shows prompts of any
 	// kind and hands each answer to its kind. A prompt of a kind not
@@ -160,6 +154,13 @@ type Config struct {
 	// DemoSignIn, if set, offers password-free sign-in as the demo's
 	// people at /signin/demo (signin.go). Only the demo sets it.
 	DemoSignIn DemoSignIn
+
+	// Events keeps persons' events for apps until their app consumed them,
+	// so that an event accepted before a crash is delivered after it
+	// (Server.Resume); it must share the Log's database. Optional: without
+	// it, an event not yet handled when the server stops is lost. The
+	// caller closes it after Close.
+	Events EventStore
 
 	// AllowedOrigins lists browser origins ("https://chat.example.com")
 	// allowed besides the server's own host. "*" allows any origin.
