@@ -122,7 +122,7 @@ func (a *txApps) next(t *testing.T) ran {
 // were doing); then they are opened again on the same file with apps, and
 // the server resumes.
 // It returns how many kept events Resume handed on.
-func (e *env) crash(apps *txApps) int {
+func (e *env) crash(apps gateway.Apps) int {
 	e.t.Helper()
 	e.stop()
 	if err := e.db.Close(); err != nil {
