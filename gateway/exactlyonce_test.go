@@ -140,7 +140,7 @@ func (e *env) crash(apps gateway.Apps) int {
 // texts returns the messages of conv in the store, "seq:text".
 func (e *env) texts(conv string) []string {
 	e.t.Helper()
-	msgs, err := e.log.Range(context.Background(), conv, 0, 100)
+	msgs, err := e.log.Range(context.Background(), conv, 0, 10000)
 	if err != nil {
 		e.t.Fatal(err)
 	}
