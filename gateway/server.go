@@ -27,7 +27,8 @@ import (
 
 // Server is the chat gateway: WebSocket connections, conversations,
 // persisted delivery with replay, surface rendering, prompts, the web
-// client, health and metrics. It implements host.Outbox.
+// client, health and metrics. It implements host.Outbox, host.Queuer and
+// host.TxOutbox.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger

@@ -36,6 +36,7 @@ type stagedMsg struct {
 	conv  string
 	rec   *msgRecord
 	cs    *convState // held from the first Apply
+	dup   bool       // the last Apply found the message stored already
 	start time.Time
 }
 
@@ -68,15 +69,18 @@ func (m *stagedMsg) apply(s *Server) func(tx *bbolt.Tx) error {
 			}
 			m.cs = cs
 		}
-		_, err := s.msgs.AppendTx(tx, m.conv, m.rec)
+		res, err := s.msgs.AppendTx(tx, m.conv, m.rec)
+		m.dup = res.Dup
 		return err
 	}
 }
 
 func (m *stagedMsg) committed(s *Server) func() {
 	return func() {
-		s.met.persist.Observe(time.Since(m.start).Seconds())
-		s.sequence(m.cs, pendingMsg{rec: m.rec})
+		if !m.dup {
+			s.met.persist.Observe(time.Since(m.start).Seconds())
+			s.sequence(m.cs, pendingMsg{rec: m.rec})
+		}
 		s.convMu.Lock()
 		delete(m.cs.staged, weak.Make(m))
 		s.convMu.Unlock()
