@@ -123,8 +123,10 @@ type EventStore interface {
 	// ConsumeTx deletes the event kept under key inside tx; one already
 	// consumed is no error.
 	ConsumeTx(tx *bbolt.Tx, key uint64) error
-	// Consume deletes the event kept under key if it still is.
-	Consume(ctx context.Context, key uint64) error
+	// Consume queues the deletion of the event kept under key, if it still
+	// is, and returns; then gets the outcome once committed (not called
+	// when there was nothing to delete).
+	Consume(ctx context.Context, key uint64, then func(error)) error
 	// List returns the events kept, in the order they were kept.
 	List(ctx context.Context) ([]eventstore.Event, error)
 }

@@ -62,14 +62,18 @@ func (s *Server) dispatchKept(ctx context.Context, app string, ev host.AppEvent)
 }
 
 // consumed deletes k, when set and still kept, after the runtime handled
-// its event or refused it.
+// its event or refused it, without waiting for the store: the runtime's
+// worker goes on to its next event.
 func (s *Server) consumed(k *eventstore.Event) {
 	if k == nil {
 		return
 	}
-	if err := s.cfg.Events.Consume(context.WithoutCancel(s.ctx), k.Key); err != nil {
-		s.log.Warn("gateway: a handled app event is kept; it is delivered again at the next start", "app", k.App, "event", k.Event.ID, "err", err)
+	failed := func(err error) {
+		if err != nil {
+			s.log.Warn("gateway: a handled app event is kept; it is delivered again at the next start", "app", k.App, "event", k.Event.ID, "err", err)
+		}
 	}
+	failed(s.cfg.Events.Consume(context.WithoutCancel(s.ctx), k.Key, failed))
 }
 
 // Resume hands every event kept in Config.Events to its app again, in the

@@ -110,16 +110,22 @@ func (s *Store) ConsumeTx(tx *bbolt.Tx, k uint64) error {
 	return b.Delete(key(k))
 }
 
-// Consume deletes the event kept under k, if it is still kept, and returns
-// once that is committed. When the event was already consumed (the usual
-// case once the runtime consumed it with the event's effects), it writes
-// nothing.
-func (s *Store) Consume(_ context.Context, k uint64) error {
+// Consume deletes the event kept under k, if it is still kept, without
+// waiting: it returns once the deletion is queued for the store's group
+// commit, and then, when not nil, gets the deletion's outcome once it is
+// committed (on the goroutine that committed it; it must be quick). When
+// the event was already consumed (the usual case once the runtime consumed
+// it with the event's effects), Consume writes nothing and then is not
+// called. Until the deletion commits, List may still return the event.
+func (s *Store) Consume(_ context.Context, k uint64, then func(error)) error {
 	var kept bool
 	if err := s.db.View(func(tx *bbolt.Tx) error { kept = tx.Bucket(bucketEvents).Get(key(k)) != nil; return nil }); err != nil || !kept {
 		return err
 	}
-	return closed(s.commit.Do(func(tx *bbolt.Tx) error { return s.ConsumeTx(tx, k) }))
+	if then == nil {
+		then = func(error) {}
+	}
+	return closed(s.commit.Go(func(tx *bbolt.Tx) error { return s.ConsumeTx(tx, k) }, then))
 }
 
 // List returns every event kept, in the order they were kept.

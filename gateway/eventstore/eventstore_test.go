@@ -102,10 +102,16 @@ func TestKeptUntilConsumed(t *testing.T) {
 	if err := db.Update(func(tx *bbolt.Tx) error { return s.ConsumeTx(tx, two.Key) }); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // the second time it is already consumed
-		if err := s.Consume(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
+	done := make(chan error, 1)
+	if err := s.Consume(ctx, 1, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Already consumed: nothing is written, then is not called.
+	if err := s.Consume(ctx, 1, func(err error) { t.Errorf("then called for an event already consumed: %v", err) }); err != nil {
+		t.Fatal(err)
 	}
 	if got, want := fmt.Sprint(texts(t, s)), "[3:c1:three]"; got != want {
 		t.Fatalf("kept %s, want %s", got, want)
