@@ -80,12 +80,16 @@ func (s *Server) consumed(k *eventstore.Event) {
 // order they were accepted: those accepted before the server last stopped
 // whose effects were not committed. Call it once, when Apps can take
 // events and before Handler serves people, so that each conversation's
-// events reach its app in order. It returns how many events it handed on;
+// events reach its app in order; a second call is refused, as the events
+// are then on their way. It returns how many events it handed on;
 // an event its app refuses (a full queue) stays kept for the next start,
 // and the error names it.
 func (s *Server) Resume(ctx context.Context) (int, error) {
 	if s.cfg.Events == nil {
 		return 0, nil
+	}
+	if s.resumed.Swap(true) {
+		return 0, errors.New("gateway: resume: already called; the events it handed on are on their way")
 	}
 	if s.cfg.Apps == nil {
 		return 0, fmt.Errorf("gateway: resume: %w", ErrUnavailable)

@@ -89,6 +89,9 @@ func TestKeptEventsResumedInOrder(t *testing.T) {
 	if n := e.crash(e.apps); n != len(before) {
 		t.Fatalf("Resume handed on %d events, want %d", n, len(before))
 	}
+	if n, err := e.srv.Resume(context.Background()); n != 0 || err == nil {
+		t.Fatalf("a second Resume: %d, %v; want it refused", n, err)
+	}
 	for i, old := range before {
 		ev := <-ran
 		if ev.Event.ID != old.Event.ID || describe(ev.Event) != describe(old.Event) || ev.Person != "alice" || ev.Conversation != conv ||

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -52,6 +53,8 @@ type Server struct {
 	names sync.Map // person id -> display name
 
 	kinds map[string]*host.PromptKind // Config.Prompts by name
+
+	resumed atomic.Bool // Resume was called (pending.go)
 }
 
 var (
