@@ -44,7 +44,8 @@ type stagedMsg struct {
 // message in its conversation, or a prompt to a person) inside the event's
 // transaction, and once that committed delivers it as Emit does. Nothing
 // is stored or shown when the transaction rolls back; Apply may then run
-// again in a new one. Stage itself checks out and refuses what Emit would.
+// again in a new one. Stage itself checks out and refuses what Emit would,
+// a conversation that does not exist included (convlog.ErrNotFound).
 func (s *Server) Stage(_ context.Context, out host.Outgoing) (host.Effect, error) {
 	if err := s.emitting(out); err != nil {
 		return host.Effect{}, err
@@ -54,6 +55,11 @@ func (s *Server) Stage(_ context.Context, out host.Outgoing) (host.Effect, error
 	}
 	rec, err := appMessage(out)
 	if err != nil {
+		return host.Effect{}, err
+	}
+	// A conversation that does not exist is the app's call's error, as
+	// with Emit, rather than a failed commit of the whole event.
+	if _, err := s.conversation(out.Conversation); err != nil {
 		return host.Effect{}, err
 	}
 	m := &stagedMsg{conv: out.Conversation, rec: rec, start: time.Now()}

@@ -165,13 +165,9 @@ func TestStageRefusals(t *testing.T) {
 			}
 		})
 	}
-	// A message to a conversation that does not exist fails its Apply, so
-	// the event's commit.
-	eff, err := e.srv.Stage(context.Background(), host.Outgoing{Conversation: "nope", Message: &host.Message{Text: "x"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.db.Update(eff.Apply); host.StatusOf(err) != host.StatusNotFound {
-		t.Fatalf("Apply to a missing conversation: %v, want not found", err)
+	// A message to a conversation that does not exist is refused at once,
+	// as by Emit.
+	if _, err := e.srv.Stage(context.Background(), host.Outgoing{Conversation: "nope", Message: &host.Message{Text: "x"}}); host.StatusOf(err) != host.StatusNotFound {
+		t.Fatalf("Stage to a missing conversation: %v, want not found", err)
 	}
 }
