@@ -58,4 +58,7 @@ func TestBusyAppRefusesWithAppBusy(t *testing.T) {
 			break
 		}
 	}
+	// The refused events are not kept to be run later: the person was
+	// told. Every other one ran and was consumed.
+	e.keptDrained()
 }

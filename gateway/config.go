@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/eventstore"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/identity"
@@ -65,6 +68,18 @@ type Log interface {
 	// person already used in conv within the log's dedupe window is not
 	// stored again: the result says Dup, with the earlier seq.
 	Append(ctx context.Context, conv string, m *convlog.Message) (convlog.Appended, error)
+	// AppendWith is Append that also runs with, when not nil, in the
+	// transaction that stores m (not for a Dup): what with writes commits
+	// together with m, or neither does. with may run more than once, each
+	// time in a new transaction.
+	AppendWith(ctx context.Context, conv string, m *convlog.Message, with func(tx *bbolt.Tx, seq uint64) error) (convlog.Appended, error)
+	// AppendTx stores m as the next message of conv inside tx, a write
+	// transaction the caller commits or rolls back (an app event's: see
+	// Server.Stage), with Append's guarantees; m.Seq is set, and holds
+	// once tx committed. A rolled-back tx leaves no trace of m.
+	AppendTx(tx *bbolt.Tx, conv string, m *convlog.Message) (convlog.Appended, error)
+	// ConvTx is Conv read inside tx.
+	ConvTx(tx *bbolt.Tx, id string) (convlog.Conv, uint64, error)
 	// AppendAsync queues m (a message without a client id) and returns;
 	// then gets the outcome once m is durable, with m.Seq set. then is
 	// called in queue order and must be quick.
@@ -87,8 +102,33 @@ type PromptStore interface {
 	Put(ctx context.Context, p promptstore.Prompt) error
 	// Get returns a prompt; promptstore.ErrNotFound when there is none.
 	Get(ctx context.Context, id string) (promptstore.Prompt, error)
+	// PutTx and GetTx are Put and Get inside tx, a write transaction the
+	// caller commits or rolls back (an app event's: see Server.Stage).
+	PutTx(tx *bbolt.Tx, p promptstore.Prompt) error
+	GetTx(tx *bbolt.Tx, id string) (promptstore.Prompt, error)
 	// Pending lists person's unanswered prompts, oldest first.
 	Pending(ctx context.Context, person string) ([]promptstore.Prompt, error)
+}
+
+// EventStore keeps a person's events for apps from their acceptance until
+// their app consumed them (eventstore.Store on bbolt, in the database of
+// the Log): a person's message and the event it causes are stored in one
+// transaction, and the runtime deletes the event in the transaction that
+// commits its effects (host.AppEvent.Consume). See pending.go.
+type EventStore interface {
+	// PutTx keeps e inside tx, after every event kept before; e.Key is set.
+	PutTx(tx *bbolt.Tx, e *eventstore.Event) error
+	// Put keeps e in a transaction of its own; e.Key is set.
+	Put(ctx context.Context, e *eventstore.Event) error
+	// ConsumeTx deletes the event kept under key inside tx; one already
+	// consumed is no error.
+	ConsumeTx(tx *bbolt.Tx, key uint64) error
+	// Consume queues the deletion of the event kept under key, if it still
+	// is, and returns; then gets the outcome once committed (not called
+	// when there was nothing to delete).
+	Consume(ctx context.Context, key uint64, then func(error)) error
+	// List returns the events kept, in the order they were kept.
+	List(ctx context.Context) ([]eventstore.Event, error)
 }
 
 // Config configures a Server. Log, PromptStore and Auth are required; every other
@@ -120,6 +160,13 @@ type Config struct {
 	// LinkCodes, if set, lets a signed-in person ask for a code that links
 	// a network account to them at POST /link-code (linkcode.go).
 	LinkCodes LinkCodes
+
+	// Events keeps persons' events for apps until their app consumed them,
+	// so that an event accepted before a crash is delivered after it
+	// (Server.Resume); it must share the Log's database. Optional: without
+	// it, an event not yet handled when the server stops is lost. The
+	// caller closes it after Close.
+	Events EventStore
 
 	// AllowedOrigins lists browser origins ("https://chat.example.com")
 	// allowed besides the server's own host. "*" allows any origin.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/passerelle/passerelle/gateway/eventstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/gateway/surface"
 	"github.com/passerelle/passerelle/host"
@@ -581,7 +582,7 @@ func (c *conn) open(ctx context.Context, f *Frame) error {
 }
 
 // action sends a card's choice to the app of a mini-app conversation.
-func (c *conn) action(_ context.Context, f *Frame) error {
+func (c *conn) action(ctx context.Context, f *Frame) error {
 	rec, err := c.member(f.Conv)
 	if err != nil {
 		return err
@@ -591,7 +592,7 @@ func (c *conn) action(_ context.Context, f *Frame) error {
 	}
 	ev := c.event(host.EventAction, rec.App, f.Conv)
 	ev.Action = f.Action
-	if err := c.s.dispatch(rec.App, c.appEvent(ev)); err != nil {
+	if err := c.s.dispatchKept(ctx, rec.App, c.appEvent(ev)); err != nil {
 		return err
 	}
 	c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: f.Conv})
@@ -757,7 +758,7 @@ func (c *conn) openApp(ctx context.Context, app, payload string) (string, error)
 	}
 	ev := c.event(host.EventOpen, app, rec.ID)
 	ev.Text = payload
-	return rec.ID, s.dispatch(app, c.appEvent(ev))
+	return rec.ID, s.dispatchKept(ctx, app, c.appEvent(ev))
 }
 
 // appName returns the catalog's display name of app and whether the
@@ -827,31 +828,44 @@ func (c *conn) sendText(ctx context.Context, f *Frame) error {
 			}
 		}
 	}
+	// The event the message causes in a mini-app conversation is kept with
+	// the message, in one transaction (pending.go).
+	var ev *host.AppEvent
+	switch {
+	case cv.Kind != KindApp || pick != nil && pick.Kind == "share":
+	case pick == nil:
+		e := c.event(host.EventMessage, cv.App, conv)
+		e.Text = f.Text
+		a := c.appEvent(e)
+		ev = &a
+	default:
+		e := c.event(host.EventAction, cv.App, conv)
+		e.Action = &host.Action{ID: pick.ID, Value: pick.Value}
+		a := c.appEvent(e)
+		ev = &a
+	}
+	var kept *eventstore.Event
+	if ev != nil {
+		kept = s.keep(cv.App, *ev)
+	}
 	rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "person", ID: c.person, Name: c.name},
 		Msg: host.Message{Text: f.Text}, Client: f.ID, Surface: string(c.surface())}
-	res, err := s.post(conv, rec, c, f.ID) // the ack comes with the message
+	res, err := s.post(conv, rec, c, f.ID, s.keepWith(kept)) // the ack comes with the message
 	if err != nil {
 		return err
 	}
 	if res.Dup {
 		c.reply(ackFrame{Type: "ack", ID: f.ID, Conv: conv, Seq: res.Seq, Dup: true})
-	}
-	if cv.Kind != KindApp || res.Dup {
 		return nil
 	}
 	switch {
-	case pick == nil:
-		ev := c.event(host.EventMessage, cv.App, conv)
-		ev.Text = f.Text
-		return s.dispatch(cv.App, c.appEvent(ev))
-	case pick.Kind == "share":
+	case ev != nil:
+		return s.dispatch(cv.App, *ev, kept)
+	case cv.Kind == KindApp: // a share
 		_, err := c.openApp(ctx, pick.App, pick.Payload)
 		return err
-	default:
-		ev := c.event(host.EventAction, cv.App, conv)
-		ev.Action = &host.Action{ID: pick.ID, Value: pick.Value}
-		return s.dispatch(cv.App, c.appEvent(ev))
 	}
+	return nil
 }
 
 // lastCard returns the newest message of conv sent by an app with a card,

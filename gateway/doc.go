@@ -18,7 +18,13 @@
 // implements host.Outbox: host APIs emit app messages and prompts through
 // Emit, during an app's event or later; and host.Queuer, so that during an
 // event an app's message is queued for the log's group commit while the app's
-// instance serves the next event. App events are handed to Apps.Submit
+// instance serves the next event; and host.TxOutbox (Stage, stage.go), so
+// that an app's message or prompt is stored in its event's transaction,
+// with the event's other effects, and delivered once that committed.
+// Events, the store of persons' events for apps (EventStore,
+// eventstore.Store), keeps each event from its acceptance until its app
+// consumed it, and Resume hands on what a crash left (pending.go). App
+// events are handed to Apps.Submit
 // without waiting: the runtime runs them on workers it shares fairly among
 // apps, and refuses an event (app_busy) when its app has too many waiting.
 // Handler serves /ws, /healthz,
@@ -71,8 +77,10 @@
 //
 // # Storage
 //
-// The gateway itself keeps nothing on disk and does not import bbolt:
-// conversations and messages are the Log's (see package convlog for their
-// layout and commits), prompts the PromptStore's (package promptstore),
-// read markers the MarkStore's (package readmarks).
+// The gateway itself opens no bucket: conversations and messages are the
+// Log's (see package convlog for their layout and commits), prompts the
+// PromptStore's (package promptstore), read markers the MarkStore's
+// (package readmarks), persons' events for apps the EventStore's (package
+// eventstore). It names bbolt's transaction only where a message, a prompt
+// or an event joins a transaction of the node's store.
 package gateway

@@ -19,6 +19,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/eventstore"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
@@ -183,6 +184,8 @@ type env struct {
 	log   *convlog.Log       // opened by start, closed by stop
 	pr    *promptstore.Store // opened by start, closed by stop
 	marks *readmarks.Store   // opened by start, closed by stop
+	evs   *eventstore.Store  // opened by start, closed by stop
+	dir   string             // the database's folder
 	apps  *fakeApps
 	pay   *payments
 	cons  *consent
@@ -201,7 +204,7 @@ func openDB(t testing.TB, dir string) *bbolt.DB {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, db: openDB(t, dir), apps: &fakeApps{sched: sched.New(sched.Config{Workers: 16})}, pay: &payments{}, cons: &consent{},
+	e := &env{t: t, db: openDB(t, dir), dir: dir, apps: &fakeApps{sched: sched.New(sched.Config{Workers: 16})}, pay: &payments{}, cons: &consent{},
 		share: chat.New(chat.Config{})}
 	e.start(mod)
 	t.Cleanup(func() { e.stop(); e.apps.sched.Close(context.Background()); e.db.Close() })
@@ -220,7 +223,10 @@ func (e *env) start(mod func(*gateway.Config)) {
 	if e.marks, err = readmarks.Open(e.db); err != nil {
 		e.t.Fatal(err)
 	}
-	cfg := gateway.Config{Log: log, PromptStore: e.pr, Marks: e.marks, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
+	if e.evs, err = eventstore.Open(e.db); err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := gateway.Config{Log: log, PromptStore: e.pr, Marks: e.marks, Events: e.evs, Auth: auth{}, Directory: directory{"alice": "Alice", "bob": "Bob", "carol": "Carol"},
 		Apps: e.apps, Payments: e.pay, Prompts: []*host.PromptKind{e.pay.kind(), e.cons.kind(), e.share.PromptKind()}}
 	if mod != nil {
 		mod(&cfg)
@@ -256,6 +262,7 @@ func (e *env) stop() {
 	e.log.Close()
 	e.pr.Close()
 	e.marks.Close()
+	e.evs.Close()
 	e.http.Close()
 	e.http = nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/eventstore"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/surface"
 	"github.com/passerelle/passerelle/host"
@@ -108,6 +109,11 @@ type NetworkMessage struct {
 	// postback picked; nil for text, which may still pick a numbered
 	// menu's choice (surface Pick).
 	Action *host.Action
+	// Keep stores the message's app event with the message, in the same
+	// transaction, until the app's effects for it commit (or a restart
+	// resumes it): set it when the event is to be dispatched
+	// (DispatchFromNetwork), not for a message the bridge answers itself.
+	Keep bool
 }
 
 // Posted is what PostFromNetwork stored.
@@ -117,6 +123,8 @@ type Posted struct {
 	// Event is the app's event for the message (message or action); its
 	// ID is derived from the network's id.
 	Event host.Event
+
+	kept *eventstore.Event // the kept event, with NetworkMessage.Keep
 }
 
 // PostFromNetwork stores a person's message in their network conversation
@@ -155,11 +163,15 @@ func (s *Server) PostFromNetwork(ctx context.Context, m NetworkMessage) (Posted,
 	}
 	rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: "person", ID: m.Person, Name: m.Name},
 		Msg: host.Message{Text: m.Text}, Client: m.ID, Surface: string(sf)}
-	res, err := s.post(m.Conv, rec, nil, "")
+	var kept *eventstore.Event
+	if m.Keep {
+		kept = s.keep(cv.App, host.AppEvent{Person: m.Person, Conversation: m.Conv, Surface: string(sf), Event: ev})
+	}
+	res, err := s.post(m.Conv, rec, nil, "", s.keepWith(kept))
 	if err != nil {
 		return Posted{}, err
 	}
-	return Posted{Seq: res.Seq, Dup: res.Dup, Event: ev}, nil
+	return Posted{Seq: res.Seq, Dup: res.Dup, Event: ev, kept: kept}, nil
 }
 
 // networkEventID is the event id of a network's message id: the same
@@ -169,11 +181,13 @@ func networkEventID(network, id string) string {
 	return "ev_" + hex.EncodeToString(h[:12])
 }
 
-// DispatchFromNetwork hands the event of a person's network message to the
-// conversation's app, through the same router (and consent rules) as a
-// client's. A full app queue is an error with code app_busy: try again.
-func (s *Server) DispatchFromNetwork(person string, ev host.Event) error {
-	return s.dispatch(ev.App, host.AppEvent{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev, Out: s})
+// DispatchFromNetwork hands the event of a person's network message
+// (PostFromNetwork's) to the conversation's app, through the same router
+// (and consent rules) as a client's. A full app queue is an error with
+// code app_busy: try again; a kept event stays kept until it ran.
+func (s *Server) DispatchFromNetwork(person string, p Posted) error {
+	ev := p.Event
+	return s.submit(ev.App, host.AppEvent{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev, Out: s}, p.kept)
 }
 
 // AnswerFromNetwork answers one of person's prompts from a network, as an

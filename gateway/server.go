@@ -14,10 +14,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/surface"
@@ -26,7 +28,8 @@ import (
 
 // Server is the chat gateway: WebSocket connections, conversations,
 // persisted delivery with replay, surface rendering, prompts, the web
-// client, health and metrics. It implements host.Outbox.
+// client, health and metrics. It implements host.Outbox, host.Queuer and
+// host.TxOutbox.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
@@ -51,10 +54,14 @@ type Server struct {
 
 	kinds map[string]*host.PromptKind // Config.Prompts by name
 
-	nets atomic.Pointer[networksBox] // network.go
+	nets    atomic.Pointer[networksBox] // network.go
+	resumed atomic.Bool                 // Resume was called (pending.go)
 }
 
-var _ host.Outbox = (*Server)(nil)
+var (
+	_ host.Outbox   = (*Server)(nil)
+	_ host.TxOutbox = (*Server)(nil)
+)
 
 // convState orders live delivery of one conversation: messages are fanned
 // out in seq order even when their group commits finish out of order.
@@ -64,6 +71,11 @@ type convState struct {
 	rec     convRecord
 	next    uint64 // next seq to fan out
 	pending map[uint64]pendingMsg
+	// staged are the app messages stored inside an event's transaction
+	// (Stage) not yet fanned out; under Server.convMu. While one may still
+	// be committed and handed to the fan-out, the state is kept, so that
+	// next does not pass its seq (stage.go).
+	staged map[weak.Pointer[stagedMsg]]struct{}
 }
 
 // pendingMsg is a stored message waiting for its turn to be fanned out;
@@ -375,7 +387,7 @@ func (s *Server) release(cs *convState) {
 		if len(s.convs) <= keep {
 			break
 		}
-		if st.users == 0 {
+		if st.users == 0 && !st.pinned() {
 			delete(s.convs, id)
 		}
 	}
@@ -400,13 +412,17 @@ type appendResult = convlog.Appended
 // with Dup and nothing is sent. When origin is set, it gets, in the
 // message's place in the conversation's order, an ack carrying the message
 // instead of a msg.
-func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string) (appendResult, error) {
+//
+// with, when not nil, runs in the transaction that stores rec (see
+// Log.AppendWith): a person's event for an app is kept with the message
+// that caused it (pending.go).
+func (s *Server) post(conv string, rec *msgRecord, origin *conn, ack string, with func(tx *bbolt.Tx, seq uint64) error) (appendResult, error) {
 	cs, err := s.acquire(conv)
 	if err != nil {
 		return appendResult{}, err
 	}
 	start := time.Now()
-	res, err := s.msgs.Append(s.ctx, conv, rec)
+	res, err := s.msgs.AppendWith(s.ctx, conv, rec, with)
 	if err == nil && res.Dup {
 		s.release(cs)
 		s.met.dups.Inc()
@@ -442,13 +458,28 @@ func (s *Server) queue(conv string, rec *msgRecord) (wait func() error, err erro
 // releases cs.
 func (s *Server) stored(cs *convState, m pendingMsg, start time.Time, err error) (appendResult, error) {
 	defer s.release(cs)
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
 	if err != nil {
 		return appendResult{}, err
 	}
 	s.met.persist.Observe(time.Since(start).Seconds())
+	s.sequence(cs, m)
+	return appendResult{Seq: m.rec.Seq}, nil
+}
+
+// sequence takes m, stored and committed, into the fan-out of its
+// conversation, and fans out every message now in seq order.
+func (s *Server) sequence(cs *convState, m pendingMsg) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
 	s.met.msgsIn.Inc()
+	if m.rec.Seq < cs.next {
+		// Its turn has passed (it cannot, while the state is held from
+		// before the message is stored until it is fanned out): late is
+		// better than never, and a client that missed it fetches it.
+		s.log.Warn("gateway: a message reached the fan-out after its turn", "conv", cs.rec.ID, "seq", m.rec.Seq, "next", cs.next)
+		s.fanout(cs.rec, m)
+		return
+	}
 	cs.pending[m.rec.Seq] = m
 	for {
 		m, ok := cs.pending[cs.next]
@@ -459,7 +490,6 @@ func (s *Server) stored(cs *convState, m pendingMsg, start time.Time, err error)
 		cs.next++
 		s.fanout(cs.rec, m)
 	}
-	return appendResult{Seq: m.rec.Seq}, nil
 }
 
 // fanout queues m to every connection of every member, rendered once per
@@ -498,7 +528,7 @@ func (s *Server) Emit(ctx context.Context, out host.Outgoing) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.post(out.Conversation, rec, nil, "")
+	_, err = s.post(out.Conversation, rec, nil, "", nil)
 	return err
 }
 
@@ -555,33 +585,27 @@ func appMessage(out host.Outgoing) (*msgRecord, error) {
 // prompt stores out's prompt and shows it to its person. A prompt already
 // answered is not shown again: a retried request does not ask twice.
 func (s *Server) prompt(ctx context.Context, out host.Outgoing) error {
-	pr := out.Prompt
-	switch {
-	case pr.Person == "":
-		return host.Wrapf(ErrBadOutgoing, "a prompt needs a person")
-	case pr.Kind == nil || pr.Kind.Name == "":
-		return host.Wrapf(ErrBadOutgoing, "a prompt needs a kind")
-	case !json.Valid(pr.Body):
-		return host.Wrapf(ErrBadOutgoing, "the prompt's body is not JSON")
+	p, err := promptOf(out)
+	if err != nil {
+		return err
 	}
-	id := pr.ID
-	if id == "" {
-		id = randomID("pr_")
-	}
-	p := promptRecord{ID: id, Type: pr.Kind.Name, Person: pr.Person, App: out.App, Conv: out.Conversation,
-		Body: pr.Body, Created: time.Now().UnixNano()}
-	if old, err := s.st.Get(ctx, id); err == nil && old.Answer != "" {
+	if old, err := s.st.Get(ctx, p.ID); err == nil && old.Answer != "" {
 		return nil
 	}
 	if err := s.st.Put(ctx, p); err != nil {
 		return err
 	}
+	s.show(p)
+	return nil
+}
+
+// show delivers p, stored, to its person's connections.
+func (s *Server) show(p promptRecord) {
 	f := encodePrompt(p)
-	for _, c := range s.connsOf(pr.Person) {
+	for _, c := range s.connsOf(p.Person) {
 		c.deliver(outFrame{data: f})
 	}
 	s.promptToNetworks(p)
-	return nil
 }
 
 func encodePrompt(p promptRecord) []byte {
@@ -650,22 +674,4 @@ func (s *Server) answerAs(ctx context.Context, person, surf, id, answer, conv st
 		c.deliver(outFrame{data: f})
 	}
 	return err
-}
-
-// dispatch hands ev to the app router without waiting for the app. The
-// app's replies come back through Emit and Queue.
-func (s *Server) dispatch(app string, ev host.AppEvent) error {
-	if s.cfg.Apps == nil {
-		return ErrUnavailable
-	}
-	start := time.Now()
-	err := s.cfg.Apps.Submit(app, ev, func(err error) {
-		s.met.appEvents.WithLabelValues(app, ev.Event.Type).Inc()
-		s.met.appLatency.WithLabelValues(app).Observe(time.Since(start).Seconds())
-		if err != nil {
-			s.met.appFailures.WithLabelValues(app).Inc()
-			s.log.Warn("gateway: app delivery failed", "app", app, "event", ev.Event.ID, "err", err)
-		}
-	})
-	return err // a full queue is app_busy (codeOf)
 }

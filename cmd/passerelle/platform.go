@@ -17,12 +17,13 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/connector/connstore"
 	"github.com/passerelle/passerelle/gateway/connector/messenger"
 	"github.com/passerelle/passerelle/gateway/connector/webhooks"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
-	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/eventstore"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
@@ -105,6 +106,7 @@ type platform struct {
 	msgs     *convlog.Log
 	prompts  *promptstore.Store
 	marks    *readmarks.Store
+	kept     *eventstore.Store // persons' events for apps, until consumed
 
 	broadcasts *broadcast.Engine // merchants' broadcasts; started once the gateway runs
 
@@ -216,10 +218,14 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.marks, err = readmarks.Open(p.db); err != nil {
 		return nil, err
 	}
+	if p.kept, err = eventstore.Open(p.db); err != nil {
+		return nil, err
+	}
 	if p.gateway, err = gateway.New(gateway.Config{
 		Log:            p.msgs,
 		PromptStore:    p.prompts,
 		Marks:          p.marks,
+		Events:         p.kept,
 		Auth:           p.svc.Identity,
 		Directory:      p.svc.Identity,
 		Apps:           p.router,
@@ -256,6 +262,13 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 
 	p.deliverer = hostevents.NewDeliverer(p.events, p.deliverHostEvent)
 	p.broadcasts.Start() // resumes the broadcasts a stopped server left unfinished
+	// The persons' events accepted before the last stop whose effects did
+	// not commit, before anyone can add to them.
+	if n, err := p.gateway.Resume(ctx); err != nil {
+		log.Warn("app events kept from before the restart", "resumed", n, "err", err)
+	} else if n > 0 {
+		log.Info("app events kept from before the restart resumed", "events", n)
+	}
 
 	if p.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? pick another with --addr)", cfg.Addr, err)
@@ -346,6 +359,9 @@ func (p *platform) close(ctx context.Context) {
 	}
 	if p.marks != nil {
 		p.marks.Close()
+	}
+	if p.kept != nil {
+		p.kept.Close() // after the router: a handled event is consumed
 	}
 	if p.prompts != nil {
 		p.prompts.Close()

@@ -175,13 +175,9 @@ func (l *Log) Ensure(_ context.Context, c Conv) (out Conv, created bool, err err
 func (l *Log) Conv(_ context.Context, id string) (Conv, uint64, error) {
 	var c Conv
 	var last uint64
-	err := l.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketConvs).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("conversation %q: %w", id, ErrNotFound)
-		}
-		last = lastSeq(tx, id)
-		return json.Unmarshal(v, &c)
+	err := l.db.View(func(tx *bbolt.Tx) (err error) {
+		c, last, err = l.ConvTx(tx, id)
+		return err
 	})
 	return c, last, err
 }
@@ -216,13 +212,56 @@ func (l *Log) ConvsOf(_ context.Context, person string) ([]Summary, error) {
 // committed; m.Seq is then set. A message with a client id that its sender
 // already used in conv within the dedupe window is not stored again: the
 // result says Dup, with the earlier message's seq.
-func (l *Log) Append(_ context.Context, conv string, m *Message) (Appended, error) {
+func (l *Log) Append(ctx context.Context, conv string, m *Message) (Appended, error) {
+	return l.AppendWith(ctx, conv, m, nil)
+}
+
+// AppendWith is Append that also runs with, when not nil, in the
+// transaction that stores m, once m is stored as seq (not for a Dup): what
+// with writes commits together with the message, or neither does. with
+// may run more than once (a group that failed is retried job by job), each
+// time in a new transaction; it must start afresh each time. An error from
+// with fails the append.
+func (l *Log) AppendWith(_ context.Context, conv string, m *Message, with func(tx *bbolt.Tx, seq uint64) error) (Appended, error) {
 	a, err := l.appender(conv, m)
 	if err != nil {
 		return Appended{}, err
 	}
+	a.with = with
 	err = l.commit.Do(a.write)
 	return a.done(err)
+}
+
+// AppendTx stores m as the next message of conv inside tx, a write
+// transaction of the log's database that the caller commits or rolls back,
+// with the guarantees of Append: the seq follows the conversation's newest
+// committed or in tx, without a gap, and a client id its sender already
+// used in conv within the dedupe window is a Dup. m.Seq is set, and means
+// something only once tx committed. The log keeps nothing in memory about
+// the append: when tx rolls back, no trace of m remains, and the next
+// append takes the seq m had. AppendTx may be called again for m in a new
+// transaction after a rollback. It runs alongside Append and AppendAsync:
+// bbolt runs one write transaction at a time, and each append reads the
+// conversation's head in its own.
+func (l *Log) AppendTx(tx *bbolt.Tx, conv string, m *Message) (Appended, error) {
+	a, err := l.appender(conv, m)
+	if err != nil {
+		return Appended{}, err
+	}
+	if !tx.Writable() {
+		return Appended{}, fmt.Errorf("convlog: store a message of %q: the transaction is read-only", conv)
+	}
+	return a.done(a.write(tx))
+}
+
+// ConvTx is Conv read in tx, seeing what tx itself wrote.
+func (l *Log) ConvTx(tx *bbolt.Tx, id string) (Conv, uint64, error) {
+	var c Conv
+	v := tx.Bucket(bucketConvs).Get([]byte(id))
+	if v == nil {
+		return c, 0, fmt.Errorf("conversation %q: %w", id, ErrNotFound)
+	}
+	return c, lastSeq(tx, id), json.Unmarshal(v, &c)
 }
 
 // AppendAsync queues m as the next message of conv and returns at once;
@@ -259,6 +298,7 @@ type appender struct {
 	rec  []byte
 	key  []byte // dedupe key; nil without a client id
 	now  int64
+	with func(tx *bbolt.Tx, seq uint64) error // AppendWith's
 	res  Appended
 }
 
@@ -296,6 +336,9 @@ func (a *appender) write(tx *bbolt.Tx) error {
 		}
 	}
 	a.res.Seq = seq
+	if a.with != nil {
+		return a.with(tx, seq)
+	}
 	return nil
 }
 

@@ -48,7 +48,11 @@ func (l *Log) remember(tx *bbolt.Tx, key []byte, seq uint64, now int64) error {
 // sweep looks at the sweepPerAppend ids after l.sweepAt and forgets the
 // expired ones. l.sweepAt is only used inside write transactions, which
 // bbolt runs one at a time; it is not durable (after a restart the sweep
-// starts again from the first id).
+// starts again from the first id). It is a hint, not state the log must
+// agree with: a transaction that rolls back (an AppendTx whose caller
+// aborts, a group that is retried job by job) may leave it at an id that
+// was never committed, and the next sweep seeks to the first id after it
+// in what is stored.
 func (l *Log) sweep(b *bbolt.Bucket, now int64) error {
 	var old [sweepPerAppend][]byte
 	n := 0

@@ -30,7 +30,16 @@
 // committed; AppendAsync returns at once and calls back after the commit,
 // on the goroutine that committed, so an app's instance can serve its next
 // event while its message is written. Close waits for every accepted
-// append.
+// append. AppendWith writes more in the transaction that stores the
+// message (the event a person's message causes, kept until consumed).
+//
+// AppendTx appends inside a transaction of the caller (an app event's,
+// which commits the message with the event's other effects), with the same
+// guarantees: the seq follows the conversation's head as that transaction
+// sees it, the client id is checked and remembered in it, and the log keeps
+// nothing in memory about the append, so a transaction that rolls back
+// leaves no trace and the next append takes the same seq. bbolt runs one
+// write transaction at a time, so AppendTx and the group commit take turns.
 //
 // # Resends
 //

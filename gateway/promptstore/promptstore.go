@@ -74,30 +74,49 @@ func (s *Store) Put(_ context.Context, p Prompt) error {
 	if err != nil {
 		return err
 	}
-	err = s.commit.Do(func(tx *bbolt.Tx) error {
-		if err := tx.Bucket(bucketPrompts).Put([]byte(p.ID), v); err != nil {
-			return err
-		}
-		if p.Answer == "" {
-			return tx.Bucket(bucketPending).Put(bolt.Key(p.Person, p.ID), nil)
-		}
-		return tx.Bucket(bucketPending).Delete(bolt.Key(p.Person, p.ID))
-	})
+	err = s.commit.Do(func(tx *bbolt.Tx) error { return put(tx, p, v) })
 	if errors.Is(err, bolt.ErrClosed) {
 		return ErrClosed
 	}
 	return err
 }
 
+// PutTx is Put inside tx, a write transaction of the store's database that
+// the caller commits or rolls back.
+func (s *Store) PutTx(tx *bbolt.Tx, p Prompt) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return put(tx, p, v)
+}
+
+func put(tx *bbolt.Tx, p Prompt, v []byte) error {
+	if err := tx.Bucket(bucketPrompts).Put([]byte(p.ID), v); err != nil {
+		return err
+	}
+	if p.Answer == "" {
+		return tx.Bucket(bucketPending).Put(bolt.Key(p.Person, p.ID), nil)
+	}
+	return tx.Bucket(bucketPending).Delete(bolt.Key(p.Person, p.ID))
+}
+
+// GetTx is Get inside tx, seeing what tx itself wrote.
+func (s *Store) GetTx(tx *bbolt.Tx, id string) (Prompt, error) {
+	var p Prompt
+	v := tx.Bucket(bucketPrompts).Get([]byte(id))
+	if v == nil {
+		return p, fmt.Errorf("prompt %q: %w", id, ErrNotFound)
+	}
+	return p, json.Unmarshal(v, &p)
+}
+
 // Get returns the prompt id.
 func (s *Store) Get(_ context.Context, id string) (Prompt, error) {
 	var p Prompt
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketPrompts).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("prompt %q: %w", id, ErrNotFound)
-		}
-		return json.Unmarshal(v, &p)
+	err := s.db.View(func(tx *bbolt.Tx) (err error) {
+		p, err = s.GetTx(tx, id)
+		return err
 	})
 	return p, err
 }

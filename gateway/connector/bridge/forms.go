@@ -158,8 +158,7 @@ func (b *Bridge) formAnswer(ctx context.Context, r *route, in inbound, nm gatewa
 		return b.hostText(ctx, in.conn, in.from, r.Person, key, f.question())
 	}
 	b.met.forms.WithLabelValues(r.Network, "submitted").Inc()
-	ev := posted.Event
-	ev.Type, ev.Text, ev.Action = host.EventAction, "", &host.Action{ID: f.Form.ID, Fields: f.Values}
-	b.dispatch(ctx, r.Person, ev)
+	posted.Event.Type, posted.Event.Text, posted.Event.Action = host.EventAction, "", &host.Action{ID: f.Form.ID, Fields: f.Values}
+	b.dispatch(ctx, r.Person, posted)
 	return nil
 }

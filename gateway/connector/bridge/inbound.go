@@ -289,6 +289,7 @@ func (b *Bridge) inbound(ctx context.Context, in inbound) error {
 	if strings.TrimSpace(nm.Text) == "" {
 		nm.Text = "(empty)"
 	}
+	nm.Keep = true
 	posted, err := b.srv.PostFromNetwork(ctx, nm)
 	if err != nil {
 		return err
@@ -297,16 +298,17 @@ func (b *Bridge) inbound(ctx context.Context, in inbound) error {
 		b.met.inbound.WithLabelValues(in.network, "duplicate").Inc()
 		return nil
 	}
-	b.dispatch(ctx, p.ID, posted.Event)
+	b.dispatch(ctx, p.ID, posted)
 	return nil
 }
 
 // dispatch hands ev to the app, waiting while the app's queue is full. A
 // failure is logged: the message is stored, the person sees it.
-func (b *Bridge) dispatch(ctx context.Context, person string, ev host.Event) {
+func (b *Bridge) dispatch(ctx context.Context, person string, posted gateway.Posted) {
+	ev := posted.Event
 	wait := 20 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := b.srv.DispatchFromNetwork(person, ev)
+		err := b.srv.DispatchFromNetwork(person, posted)
 		if err == nil {
 			return
 		}
