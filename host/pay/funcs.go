@@ -79,7 +79,13 @@ func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]by
 	if c.Caller.Person == "" {
 		return nil, host.Errorf(host.StatusBadRequest, "pay.request: this event has no person to pay; request payments while handling an event a person caused")
 	}
-	o, _, err := s.NewOrder(ctx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
+	var o Order
+	var err error
+	if c.Tx != nil {
+		o, err = s.stageOrder(ctx, c.Tx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
+	} else {
+		o, _, err = s.NewOrder(ctx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
+	}
 	if err != nil {
 		return nil, err
 	}

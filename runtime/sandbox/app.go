@@ -66,6 +66,11 @@ type Event struct {
 	// store to take what the event sent: a scheduler can start another
 	// event of the app meanwhile.
 	Released func()
+	// Tx, when not nil, is the event's transaction: the host services
+	// stage the event's effects in it (host.Call.Tx) and the guest's log
+	// lines wait in it for the commit; the caller commits or drops it
+	// once Dispatch returned. Nil: effects happen as the calls are made.
+	Tx *host.Tx
 }
 
 // CallTrace describes one host call. Request and Response must not be
@@ -424,7 +429,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 		out = discardOutbox{}
 	}
 	inst.ev, inst.evCtx = ev, ctx
-	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: a.log, Now: start}
+	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: a.log, Now: start, Tx: ev.Tx}
 	inst.call.Caller.App = a.ref
 	inst.call.Caller.Permissions = a.perms
 	inst.result, inst.abort = nil, nil

@@ -25,12 +25,29 @@ type LogRecord struct {
 }
 
 func (a *App) emitLog(level slog.Level, source, msg, eventID string) {
-	rec := LogRecord{Time: time.Now(), Level: level, Source: source, Message: msg, EventID: eventID}
+	a.emitLogAt(time.Now(), level, source, msg, eventID)
+}
+
+func (a *App) emitLogAt(at time.Time, level slog.Level, source, msg, eventID string) {
+	rec := LogRecord{Time: at, Level: level, Source: source, Message: msg, EventID: eventID}
 	if l := a.engine.cfg.AppLog; l != nil {
 		l.AppLog(a.ref, rec)
 		return
 	}
 	a.log.Log(a.engine.baseCtx, level, msg, "source", source, "event", eventID)
+}
+
+// guestLog sends a line the guest wrote during an event to the app log.
+// Within an event's transaction (Event.Tx) the line is kept with the
+// event's other effects: it reaches the log once the event commits, and
+// is dropped with them when the event fails or runs again.
+func (inst *instance) guestLog(level slog.Level, source, msg, eventID string) {
+	if ev := inst.ev; ev != nil && ev.Tx != nil {
+		a, at := inst.app, time.Now()
+		ev.Tx.Stage(host.Effect{Committed: func() { a.emitLogAt(at, level, source, msg, eventID) }})
+		return
+	}
+	inst.app.emitLog(level, source, msg, eventID)
 }
 
 // stream captures a guest's stdout or stderr. Bytes written during an event
@@ -67,7 +84,7 @@ func (s *stream) flush(eventID string) {
 		return
 	}
 	for _, line := range bytes.Split(bytes.TrimRight(s.buf, "\n"), []byte("\n")) {
-		s.inst.app.emitLog(s.level, s.source, string(bytes.ToValidUTF8(line, []byte("\uFFFD"))), eventID)
+		s.inst.guestLog(s.level, s.source, string(bytes.ToValidUTF8(line, []byte("\uFFFD"))), eventID)
 	}
 	s.buf = s.buf[:0]
 }
