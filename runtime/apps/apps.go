@@ -545,7 +545,7 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	}
 	msg := err.Error()
 	if r.cfg.Commit != nil {
-		msg += " (nothing the event did was kept: its storage writes, messages, timers, requests and log lines were dropped)"
+		msg += " (nothing the event did was kept: its storage writes, messages, timers and requests were dropped; its log lines above are kept)"
 	}
 	r.reg.AppendLog(ref, registry.LogRecord{Level: slog.LevelError.String(), Source: "failure",
 		Message: msg, EventID: e.ID, Event: e.Type, Kind: kind})

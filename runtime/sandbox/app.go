@@ -348,6 +348,7 @@ type instance struct {
 	fuelGranted, fuelLeft int64
 
 	stdout, stderr stream
+	logs           []LogRecord // the event's lines, held for its commit (keepLogs)
 }
 
 const killed = -1
@@ -462,6 +463,8 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	}
 	inst.ev, inst.evCtx, inst.result = nil, nil, nil
 	// inst.call keeps the queued messages for Dispatch, which clears it.
+	succeeded := callErr == nil && !timedOut && uint32(inst.stack[0]) == 0
+	inst.keepLogs(ev.Tx, succeeded)
 
 	if callErr == nil && !timedOut {
 		res.Status = uint32(inst.stack[0])
