@@ -226,7 +226,8 @@ type outcomes struct {
 func (n outcomes) PaymentOutcome(ctx context.Context, o pay.Order) {
 	pe := o.Event()
 	n.events(ctx, Event{App: o.Ref, Person: o.Person, Conversation: o.Conversation, Surface: o.Surface,
-		Event: host.Event{Type: host.EventPayment, Payment: &pe},
+		Event:   host.Event{Type: host.EventPayment, Payment: &pe},
+		Consume: n.s.Pay.ConsumeOutcome(o),
 		done: func(ctx context.Context, _ error) {
 			if ctx.Err() == nil {
 				n.s.Pay.OutcomeDelivered(o)
