@@ -73,6 +73,12 @@ func init() {
 		case "timer":
 			_, err := c.After(time.Millisecond, "t1")
 			return err
+		case "ask":
+			// As lunch does: ask for the name, then note what waits for it.
+			if _, err := c.Profile(passerelle.FieldName); !errors.Is(err, passerelle.ErrConsentRequired) {
+				return errors.New("profile without consent")
+			}
+			return c.PersonStore().Set("waiting", "order-1")
 		}
 		if key, ok := strings.CutPrefix(ev.Text, "pay "); ok {
 			_, err := c.RequestPayment(passerelle.PaymentRequest{Amount: 500, Currency: "EUR", Description: "lunch", IdempotencyKey: key})
@@ -119,7 +125,7 @@ func buildTxGuest(t *testing.T) []byte {
 		t.Fatal(txWasmErr)
 	}
 	wasm, err := wasmfile.EmbedManifest(txWasm, &host.Manifest{ABI: "passerelle_v1", ID: "counter", Name: "Counter",
-		Version: "1.0.0", Permissions: []host.Permission{host.PermChat, host.PermStorage, host.PermTimer, host.PermPay}})
+		Version: "1.0.0", Permissions: []host.Permission{host.PermChat, host.PermStorage, host.PermTimer, host.PermPay, host.PermIdentityProfile}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +162,8 @@ var sentBucket = []byte("test.sent")
 // handed to the members once committed (Committed); one emitted outside a
 // transaction is stored at once.
 type txOutbox struct {
-	db *bbolt.DB
+	db       *bbolt.DB
+	onPrompt func(host.Outgoing) // called as a prompt reaches its person
 
 	mu        sync.Mutex
 	delivered []string
@@ -193,6 +200,9 @@ func (o *txOutbox) Stage(_ context.Context, out host.Outgoing) (host.Effect, err
 
 func (o *txOutbox) deliver(out host.Outgoing) {
 	if out.Message == nil {
+		if o.onPrompt != nil {
+			o.onPrompt(out)
+		}
 		return
 	}
 	o.mu.Lock()
@@ -366,6 +376,42 @@ func TestTxTrapAfterWrite(t *testing.T) {
 	// Only the platform's apology was sent.
 	if got := stored(t, n.db); len(got) != 1 || !strings.Contains(got[0], "had a problem") {
 		t.Fatalf("sent %q", got)
+	}
+}
+
+// A prompt an event causes reaches the person only once the event's
+// writes are committed: an app that asks for consent and then notes what
+// waits for the answer cannot be overtaken by the answer.
+func TestTxPromptAfterCommit(t *testing.T) {
+	wasm := buildTxGuest(t)
+	n := startNode(t, t.TempDir(), 1)
+	defer n.stop()
+	ctx := context.Background()
+	if _, _, err := n.router.Upload(ctx, "m1", "m1", "counter", wasm); err != nil {
+		t.Fatal(err)
+	}
+	person, err := n.svc.Identity.CreatePerson(ctx, "Ann", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := host.AppRef{Merchant: "m1", App: "counter"}
+	var prompts int
+	n.out.onPrompt = func(host.Outgoing) {
+		prompts++
+		ns, err := n.svc.KV.PersonNamespace(ref, person.ID)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if v, err := n.svc.KV.Get(ctx, ns, "waiting"); err != nil || string(v.Data) != "order-1" {
+			t.Errorf("the prompt reached the person before the event's write: %q %v", v.Data, err)
+		}
+	}
+	if err := n.message(t, person.ID, "ask"); err != nil {
+		t.Fatal(err)
+	}
+	if prompts != 1 {
+		t.Fatalf("%d prompts, want 1", prompts)
 	}
 }
 
