@@ -63,6 +63,16 @@ func init() {
 		case "inc":
 			_, err := incr(c, "n")
 			return err
+		case "echo":
+			_, err := c.SendText("echo")
+			return err
+		case "inc echo":
+			n, err := incr(c, "n")
+			if err != nil {
+				return err
+			}
+			_, err = c.SendText("n=" + strconv.Itoa(n))
+			return err
 		case "trap":
 			if err := c.Store().Set("t", "written"); err != nil {
 				return err
@@ -115,7 +125,7 @@ var (
 )
 
 // buildTxGuest builds txGuest once per test binary.
-func buildTxGuest(t *testing.T) []byte {
+func buildTxGuest(t testing.TB) []byte {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds a Go guest with the toolchain")
@@ -240,12 +250,19 @@ type node struct {
 	out    *txOutbox
 }
 
-func startNode(t *testing.T, dir string, pool int) *node {
+func startNode(t testing.TB, dir string, pool int) *node {
+	return startNodeWith(t, dir, pool, true, false)
+}
+
+// startNodeWith is startNode; without transactions (tx false) effects are
+// written as the host calls are made, as before events were transactions.
+// noSync skips the store's fsync, to show the processor's share.
+func startNodeWith(t testing.TB, dir string, pool int, tx, noSync bool) *node {
 	t.Helper()
 	ctx := context.Background()
 	n := &node{events: hostevents.New()}
 	var err error
-	if n.db, err = bbolt.Open(filepath.Join(dir, "p.db"), 0o600, &bbolt.Options{Timeout: time.Second}); err != nil {
+	if n.db, err = bbolt.Open(filepath.Join(dir, "p.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: noSync}); err != nil {
 		t.Fatal(err)
 	}
 	n.out = &txOutbox{db: n.db}
@@ -260,8 +277,11 @@ func startNode(t *testing.T, dir string, pool int) *node {
 		t.Fatal(err)
 	}
 	n.commit = bolt.NewCommitter(n.db, bolt.Config{})
-	if n.router, err = apps.New(ctx, apps.Config{Registry: n.reg, Engine: n.eng, Identity: n.svc.Identity,
-		Outbox: n.out, Commit: n.commit, PerApp: pool}); err != nil {
+	cfg := apps.Config{Registry: n.reg, Engine: n.eng, Identity: n.svc.Identity, Outbox: n.out, Commit: n.commit, PerApp: pool}
+	if !tx {
+		cfg.Commit = nil
+	}
+	if n.router, err = apps.New(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -346,6 +366,42 @@ func TestTxCounterTwoInstances(t *testing.T) {
 		t.Fatalf("figures %+v", st)
 	}
 	t.Logf("%d events, %d re-runs", st[0].Events, st[0].Reruns)
+}
+
+// BenchmarkDeliverTx measures what the transaction costs an event, through
+// the router on a real store: an event that sends one message ("echo"),
+// one that reads and writes a key ("inc"), and one that does both ("inc
+// echo"), with the effects written as the calls are made (tx=off, each
+// write its own store transaction, as before events were transactions)
+// and staged and committed with the event (tx=on). The outbox stores each
+// message in the store, as the gateway does. sync=off skips the store's
+// fsync, to show what the processor spends.
+func BenchmarkDeliverTx(b *testing.B) {
+	wasm := buildTxGuest(b)
+	onOff := map[bool]string{false: "off", true: "on"}
+	for _, sync := range []bool{true, false} {
+		for _, text := range []string{"echo", "inc", "inc echo"} {
+			for _, tx := range []bool{false, true} {
+				b.Run(fmt.Sprintf("sync=%s/%s/tx=%s", onOff[sync], strings.ReplaceAll(text, " ", "+"), onOff[tx]), func(b *testing.B) {
+					benchDeliver(b, wasm, text, tx, !sync)
+				})
+			}
+		}
+	}
+}
+
+func benchDeliver(b *testing.B, wasm []byte, text string, tx, noSync bool) {
+	n := startNodeWith(b, b.TempDir(), 1, tx, noSync)
+	defer n.stop()
+	if _, _, err := n.router.Upload(context.Background(), "m1", "m1", "counter", wasm); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := n.message(b, "p1", text); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // A trap after a write leaves the store as it was: nothing of the event
