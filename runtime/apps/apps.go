@@ -536,8 +536,11 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 		d = time.Since(start)
 	}
 	kind := sandbox.FailureKind(err)
-	if errors.Is(err, host.ErrTxConflict) {
+	switch {
+	case errors.Is(err, host.ErrTxConflict):
 		kind = KindConflict
+	case kind == "internal" && host.StatusOf(err) == host.StatusQuota:
+		kind = KindQuota // the commit found a quota exceeded
 	}
 	r.reg.Record(ref, d, kind)
 	if err == nil {
@@ -567,9 +570,14 @@ const (
 	SerialRuns     = 3
 )
 
-// KindConflict is the failure kind of an event that kept finding what it
-// read changed, even when run alone.
-const KindConflict = "conflict"
+// Failure kinds of an event whose commit failed: it kept finding what it
+// read changed, even when run alone (KindConflict), or its writes would
+// have exceeded a storage or timer quota filled by other events meanwhile
+// (KindQuota).
+const (
+	KindConflict = "conflict"
+	KindQuota    = "quota_exceeded"
+)
 
 // serialStripes is how many locks the apps' serialized runs share (by a
 // hash of the app id).
