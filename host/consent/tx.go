@@ -19,7 +19,8 @@ import (
 // (the subscription was used by another event meanwhile, the person sent
 // STOP, a rate limit filled up) the commit is a conflict
 // (host.ErrTxConflict) and the runtime runs the event again, which then
-// gets the refusal.
+// gets the refusal. A message inside the service window records nothing
+// and is not decided again.
 
 // txKey is the key of a Service's part of a host.Tx.
 type txKey struct{ s *Service }
@@ -53,8 +54,10 @@ func (s *Service) CheckTx(ctx context.Context, tx *host.Tx, m Message) (Decision
 		return s.refused(s.optedOut(m))
 	}
 	if s.inWindow(g, s.now()) {
+		// Nothing to record: the message only waits for the commit, as
+		// Check lets it go at once.
 		d = Decision{Rule: RuleWindow}
-		s.stage(tx, m, key, d)
+		tx.Stage(host.Effect{Committed: func() { s.metrics.allow(RuleWindow) }})
 		return d, nil
 	}
 	err = s.db.Update(func(btx *bbolt.Tx) error {

@@ -69,18 +69,3 @@ func TestCheckTxSubscription(t *testing.T) {
 		t.Fatalf("second event run again: %v", err)
 	}
 }
-
-// A STOP between a message inside the window and the event's commit makes
-// the commit a conflict: the message is not sent after the STOP.
-func TestCheckTxStopBeforeCommit(t *testing.T) {
-	e := newEnv(t, consent.Config{})
-	e.say("p_ann", "lunch", "web", "hi")
-	tx := &host.Tx{}
-	if d, err := e.svc.CheckTx(ctx, tx, consent.Message{Person: "p_ann", Business: "lunch", App: "lunch", ID: "m_1"}); err != nil || d.Rule != consent.RuleWindow {
-		t.Fatalf("in the window: %+v %v", d, err)
-	}
-	e.say("p_ann", "lunch", "web", "STOP")
-	if err := commitTx(e.db, tx); !errors.Is(err, host.ErrTxConflict) {
-		t.Fatalf("commit after STOP: %v, want a conflict", err)
-	}
-}

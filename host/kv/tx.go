@@ -18,7 +18,8 @@ import (
 // absent) and every key range a kv.list walked is recorded and checked
 // again inside the commit: if another event changed it meanwhile, the
 // commit fails with host.ErrTxConflict and the runtime runs the event
-// again. This is optimistic concurrency control: events of one app never
+// again. An event that only reads is not checked: it writes nothing
+// another event could lose. This is optimistic concurrency control: events of one app never
 // wait for each other while they run; the cost is a second look at what
 // the event read, inside the commit, and a re-run when two events changed
 // the same key at once.
@@ -58,6 +59,7 @@ type walked struct {
 // overlay is one event's view of a Store.
 type overlay struct {
 	s      *Store
+	tx     *host.Tx
 	reads  map[entry]read
 	writes map[entry]*staged
 	order  []entry // writes in the order first staged
@@ -67,9 +69,7 @@ type overlay struct {
 
 func (s *Store) overlay(tx *host.Tx) *overlay {
 	return tx.Local(txKey{s}, func() any {
-		o := &overlay{s: s, reads: map[entry]read{}, writes: map[entry]*staged{}, usage: map[string]int64{}}
-		tx.Stage(host.Effect{Apply: o.apply})
-		return o
+		return &overlay{s: s, tx: tx, reads: map[entry]read{}, writes: map[entry]*staged{}, usage: map[string]int64{}}
 	}).(*overlay)
 }
 
@@ -179,6 +179,12 @@ func (o *overlay) del(ns Namespace, key string) (bool, error) {
 }
 
 func (o *overlay) stage(e entry, w *staged, delta int64) {
+	if len(o.order) == 0 {
+		// The first write: from now on the event commits something, and
+		// what it read is checked there. An event that only reads writes
+		// nothing another event could lose, and is not checked.
+		o.tx.Stage(host.Effect{Apply: o.apply})
+	}
 	if _, ok := o.writes[e]; !ok {
 		o.order = append(o.order, e)
 	}

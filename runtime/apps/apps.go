@@ -642,6 +642,14 @@ func commit(c *bolt.Committer, tx *host.Tx, consume func(*bbolt.Tx) error, step 
 	}
 	step("before-commit")
 	effects := tx.Effects()
+	writes := consume != nil
+	for _, e := range effects {
+		writes = writes || e.Apply != nil
+	}
+	if !writes { // nothing to store: no transaction, no sync
+		committed(effects, step)
+		return nil
+	}
 	err := c.Do(func(btx *bbolt.Tx) error {
 		for _, e := range effects {
 			if e.Apply == nil {
@@ -662,6 +670,13 @@ func commit(c *bolt.Committer, tx *host.Tx, consume func(*bbolt.Tx) error, step 
 		}
 		return fmt.Errorf("apps: commit the event's effects: %w", err)
 	}
+	committed(effects, step)
+	return nil
+}
+
+// committed runs the Committed hooks of a committed event's effects, in
+// order.
+func committed(effects []host.Effect, step func(string)) {
 	step("after-commit")
 	for i, e := range effects {
 		if e.Committed != nil {
@@ -671,7 +686,6 @@ func commit(c *bolt.Committer, tx *host.Tx, consume func(*bbolt.Tx) error, step 
 			step("committed-hook")
 		}
 	}
-	return nil
 }
 
 // step calls the crash hook tests set (export_test.go).

@@ -41,7 +41,7 @@
 //
 // Concurrency control is optimistic: events of one app run at once, and
 // the commit checks what each read (storage keys, present or absent, and
-// listed ranges; a timer it cancels; the idempotency key of an order it
+// listed ranges, once the event writes storage; a timer it cancels; the idempotency key of an order it
 // creates; the consent ledger a business-initiated message relies on). A
 // change by another event meanwhile fails the commit with
 // host.ErrTxConflict: the run is dropped, counted (registry Stats.Reruns)
@@ -51,7 +51,9 @@
 // after SerialRuns more it fails with kind "conflict". The cost is the
 // second look at what the event read, inside the commit, and the re-runs
 // when two events of an app change one key at once (two instances
-// incrementing one counter re-run about seven events in ten). Per-key
+// incrementing one counter re-run about seven events in ten). An event
+// that stores nothing (no write, no consumption: an echo) commits no
+// store transaction at all; its Committed hooks just run. Per-key
 // ordering would spare the re-runs but make every event wait for the
 // slowest event touching any key it might touch, which the router cannot
 // know before the guest runs.
