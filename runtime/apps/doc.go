@@ -46,8 +46,9 @@
 // change by another event meanwhile fails the commit with
 // host.ErrTxConflict: the run is dropped, counted (registry Stats.Reruns)
 // and the event runs again. After OptimisticRuns runs it runs with the
-// app's other events held back (a lock per app, shared by its ordinary
-// runs, taken alone by such a run), so that a hot key cannot starve it;
+// app's other events held back (the app's lock, one of 64 that apps share
+// by a hash of their id: held shared by ordinary runs, alone by such a
+// run), so that a hot key cannot starve it;
 // after SerialRuns more it fails with kind "conflict". The cost is the
 // second look at what the event read, inside the commit, and the re-runs
 // when two events of an app change one key at once (two instances
