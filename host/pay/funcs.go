@@ -109,7 +109,13 @@ func (s *Service) opRefund(ctx context.Context, c *host.Call, req []byte) ([]byt
 	if err := decode("pay.refund", req, &r, `{"order":"ord_...","amount":500,"idempotency_key":"..."}`); err != nil {
 		return nil, err
 	}
-	o, err := s.Refund(ctx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
+	var o Order
+	var err error
+	if c.Tx != nil {
+		o, err = s.stageRefund(ctx, c.Tx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
+	} else {
+		o, err = s.Refund(ctx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package pay
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"go.etcd.io/bbolt"
 
@@ -17,8 +19,84 @@ import (
 // same new key at once conflict in the commit (host.ErrTxConflict): the
 // one that runs again finds the other's order.
 
+// pay.refund inside an event is decided when the app asks and carried out
+// in the event's commit, where it is decided again: a refund that another
+// event changed meanwhile (a refund of the same order, the same key) makes
+// the commit a conflict, and the event runs again. A dropped event moves
+// no money.
+
 // txKey is the key of a Service's part of a host.Tx.
 type txKey struct{ s *Service }
+
+// refundKeyTx is the key of the refunds an event staged.
+type refundKeyTx struct{ s *Service }
+
+type stagedRefund struct {
+	ref        host.AppRef
+	order, key string
+	amount     int64
+	changed    bool
+	refunded   int64
+	state      State
+}
+
+// errDryRun rolls back the transaction in which a staged refund is decided.
+var errDryRun = errors.New("pay: decided without writing")
+
+// stageRefund is Refund inside tx.
+func (s *Service) stageRefund(ctx context.Context, tx *host.Tx, ref host.AppRef, orderID string, amount int64, key string) (Order, error) {
+	if key == "" || len(key) > MaxIdempotencyKey {
+		return Order{}, host.Wrapf(ErrInvalid, "idempotency_key must be 1..%d bytes", MaxIdempotencyKey)
+	}
+	if amount < 0 {
+		return Order{}, host.Wrapf(ErrInvalid, "amount %d is negative; give the minor units to refund, or 0 for all", amount)
+	}
+	staged := tx.Local(refundKeyTx{s}, func() any { return new([]*stagedRefund) }).(*[]*stagedRefund)
+	var o Order
+	var changed bool
+	err := s.db.Update(func(btx *bbolt.Tx) error {
+		for _, r := range *staged { // what the event already refunded counts
+			if _, _, err := s.refund(btx, r.ref, r.order, r.amount, r.key); err != nil {
+				return err
+			}
+		}
+		var err error
+		if o, changed, err = s.refund(btx, ref, orderID, amount, key); err != nil {
+			return err
+		}
+		return errDryRun
+	})
+	if !errors.Is(err, errDryRun) {
+		var he *host.Error
+		if errors.As(err, &he) {
+			return Order{}, err
+		}
+		return Order{}, fmt.Errorf("pay: refund: %w", err)
+	}
+	r := &stagedRefund{ref: ref, order: orderID, key: key, amount: amount, changed: changed, refunded: o.Refunded, state: o.State}
+	*staged = append(*staged, r)
+	var done Order
+	tx.Stage(host.Effect{
+		Apply: func(btx *bbolt.Tx) error {
+			got, ch, err := s.refund(btx, ref, orderID, amount, key)
+			var he *host.Error
+			if err != nil && !errors.As(err, &he) {
+				return err // the store failed
+			}
+			if err != nil || ch != r.changed || got.Refunded != r.refunded || got.State != r.state {
+				return host.Wrapf(host.ErrTxConflict, "order %s changed before the refund committed", orderID)
+			}
+			done = got
+			return nil
+		},
+		Committed: func() {
+			if r.changed {
+				s.notify(context.WithoutCancel(ctx), done)
+			}
+		},
+	})
+	return o, nil
+}
 
 // stageOrder is NewOrder inside tx.
 func (s *Service) stageOrder(ctx context.Context, tx *host.Tx, ref host.AppRef, person, conversation, surface string, r Request) (Order, error) {

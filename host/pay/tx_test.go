@@ -102,3 +102,76 @@ func TestRequestInTx(t *testing.T) {
 		t.Fatalf("run again: %s %v, want %s", rerun.Order, err, a.Order)
 	}
 }
+
+// Inside an event pay.refund moves no money before the commit, none for a
+// dropped event, and two events refunding the rest of one order at once
+// conflict: the one that runs again is refused.
+func TestRefundInTx(t *testing.T) {
+	db := openDB(t)
+	s, err := pay.Open(db, pay.Config{TTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Fund(ctx, pay.PersonAccount("p_ann"), "EUR", 1000); err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := s.NewOrder(ctx, shop, "p_ann", "c1", "web", req(500, "EUR", "lunch", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Confirm(ctx, "p_ann", o.ID); err != nil {
+		t.Fatal(err)
+	}
+	var op host.Func
+	for _, f := range s.Funcs() {
+		if f.Op == "pay.refund" {
+			op = f
+		}
+	}
+	refund := func(tx *host.Tx, key string) error {
+		data, _ := json.Marshal(pay.RefundRequest{Order: o.ID, IdempotencyKey: key})
+		c := &host.Call{Caller: host.Caller{App: shop, Permissions: []host.Permission{host.PermPay}}, Out: &outbox{}, Tx: tx}
+		_, err := op.Handle(ctx, c, data)
+		return err
+	}
+	balance := func() int64 {
+		b, err := s.Balance(ctx, pay.PersonAccount("p_ann"), "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if err := refund(&host.Tx{}, "dropped"); err != nil {
+		t.Fatal(err)
+	}
+	if balance() != 500 {
+		t.Fatalf("balance %d after a dropped refund, want 500", balance())
+	}
+	first, second := &host.Tx{}, &host.Tx{}
+	if err := refund(first, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := refund(second, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	if balance() != 500 {
+		t.Fatal("a staged refund moved money before its commit")
+	}
+	if err := commitTx(db, first); err != nil {
+		t.Fatal(err)
+	}
+	if balance() != 1000 {
+		t.Fatalf("balance %d after the refund committed, want 1000", balance())
+	}
+	if err := commitTx(db, second); !errors.Is(err, host.ErrTxConflict) {
+		t.Fatalf("second refund of the same money: %v, want a conflict", err)
+	}
+	if err := refund(&host.Tx{}, "r2"); !errors.Is(err, pay.ErrState) {
+		t.Fatalf("second refund run again: %v, want the order's state refused", err)
+	}
+	if err := s.Audit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
