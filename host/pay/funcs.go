@@ -127,7 +127,13 @@ func (s *Service) opStatus(ctx context.Context, c *host.Call, req []byte) ([]byt
 	if err := decode("pay.status", req, &r, `{"order":"ord_..."}`); err != nil {
 		return nil, err
 	}
-	o, err := s.Order(ctx, r.Order)
+	var o Order
+	var err error
+	if c.Tx != nil {
+		o, err = s.orderInTx(ctx, c.Tx, r.Order) // the event reads its own requests and refunds
+	} else {
+		o, err = s.Order(ctx, r.Order)
+	}
 	if err != nil || o.Ref.Merchant != c.Caller.App.Merchant || o.Ref.App != c.Caller.App.App {
 		return nil, host.Errorf(host.StatusNotFound, "pay.status: no order %q of this app", r.Order)
 	}

@@ -162,3 +162,35 @@ func (s *Service) ConsumeOutcome(o Order) func(*bbolt.Tx) error {
 		return btx.Bucket(bucketOutbox).Delete(outcomeKey(o))
 	}
 }
+
+// orderInTx returns order id as the event in tx sees it: with the orders
+// it created and the refunds it made, not yet committed.
+func (s *Service) orderInTx(ctx context.Context, tx *host.Tx, id string) (Order, error) {
+	if created, ok := tx.Local(txKey{s}, func() any { return map[string]*Order{} }).(map[string]*Order); ok {
+		for _, o := range created {
+			if o.ID == id {
+				return *o, nil
+			}
+		}
+	}
+	staged := tx.Local(refundKeyTx{s}, func() any { return new([]*stagedRefund) }).(*[]*stagedRefund)
+	if len(*staged) == 0 {
+		return s.Order(ctx, id)
+	}
+	var o Order
+	err := s.db.Update(func(btx *bbolt.Tx) error {
+		for _, r := range *staged {
+			if _, _, err := s.refund(btx, r.ref, r.order, r.amount, r.key); err != nil {
+				return err
+			}
+		}
+		if err := getJSON(btx.Bucket(bucketOrders), []byte(id), &o); err != nil {
+			return host.Wrapf(ErrNotFound, "no order %q", id)
+		}
+		return errDryRun
+	})
+	if !errors.Is(err, errDryRun) {
+		return Order{}, err
+	}
+	return o, nil
+}
