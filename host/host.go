@@ -270,7 +270,15 @@ type Call struct {
 // during the event, successfully or not.
 func (c *Call) Messages() int { return c.messages }
 
-// Emit sends out through c.Out. A message, when c.Out is a Queuer, is only
+// Emit sends out through c.Out. Within an event's transaction (c.Tx set)
+// nothing leaves before the event commits: when c.Out is a TxOutbox, out is
+// staged there (stored inside the commit, delivered once committed);
+// otherwise an Effect is staged whose Committed hook hands out to c.Out.Emit
+// after the commit, which is at-least-once only: a crash between the
+// commit and that hook loses the message, and an Emit error is logged, not
+// returned to the guest.
+//
+// Without a Tx, a message, when c.Out is a Queuer, is only
 // queued: the guest goes on (and its instance serves the next event) while
 // the message is stored, and whoever made the Call waits for it with
 // TakePending. Anything else (a prompt, shown at once) first waits for the
@@ -279,6 +287,9 @@ func (c *Call) Messages() int { return c.messages }
 func (c *Call) Emit(ctx context.Context, out Outgoing) error {
 	if out.Message != nil {
 		c.messages++
+	}
+	if c.Tx != nil {
+		return c.stage(ctx, out)
 	}
 	if q, ok := c.Out.(Queuer); ok && out.Message != nil {
 		wait, err := q.Queue(ctx, out)
@@ -292,6 +303,26 @@ func (c *Call) Emit(ctx context.Context, out Outgoing) error {
 		return err
 	}
 	return c.Out.Emit(ctx, out)
+}
+
+// stage puts out in c.Tx (see Emit).
+func (c *Call) stage(ctx context.Context, out Outgoing) error {
+	if to, ok := c.Out.(TxOutbox); ok {
+		e, err := to.Stage(ctx, out)
+		if err != nil {
+			return err
+		}
+		c.Tx.Stage(e)
+		return nil
+	}
+	dst, log := c.Out, c.Log
+	ctx = context.WithoutCancel(ctx)
+	c.Tx.Stage(Effect{Committed: func() {
+		if err := dst.Emit(ctx, out); err != nil && log != nil {
+			log.Warn("a committed message could not be handed over", "conversation", out.Conversation, "err", err)
+		}
+	}})
+	return nil
 }
 
 // TakePending returns the waits of the messages Emit queued and forgets

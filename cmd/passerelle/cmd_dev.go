@@ -18,6 +18,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/pay"
@@ -375,6 +376,12 @@ func (d *devTerm) choice(n int) (*host.Action, error) {
 // event sends one event to the app and prints its outcome; set, when not
 // nil, fills the event's payment or timer.
 func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action, set func(*host.Event)) {
+	d.eventTx(ctx, typ, text, a, set, nil)
+}
+
+// eventTx is event for an event the host services keep until consume
+// runs in its commit.
+func (d *devTerm) eventTx(ctx context.Context, typ, text string, a *host.Action, set func(*host.Event), consume func(*bbolt.Tx) error) {
 	d.mu.Lock()
 	d.events++
 	id := "ev_" + strconv.Itoa(d.events)
@@ -422,9 +429,9 @@ func (d *devTerm) event(ctx context.Context, typ, text string, a *host.Action, s
 				strings.TrimSpace(string(t.Response)), t.Duration.Round(time.Microsecond))
 		}
 	}
-	res, err := app.Dispatch(ctx, ev)
+	res, err := apps.RunTx(ctx, app, ev, d.host.commit, consume)
 	if err != nil {
-		d.printf("  event %s failed: %v\n", typ, err)
+		d.printf("  event %s failed (nothing it did was kept): %v\n", typ, err)
 		return
 	}
 	if d.trace {
@@ -549,6 +556,7 @@ type devHost struct {
 	person   string
 	events   *hostevents.Queue
 	delivery *hostevents.Deliverer
+	commit   *bolt.Committer // commits each event's effects (apps.RunTx)
 
 	mu      sync.Mutex
 	prompts map[string]*host.Prompt // subscribe prompts awaiting /accept or /decline
@@ -567,6 +575,7 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 	if h.db, err = bbolt.Open(filepath.Join(h.dir, "dev.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true}); err != nil {
 		return nil, err
 	}
+	h.commit = bolt.NewCommitter(h.db, bolt.Config{})
 	if h.svc, err = services.Open(h.db, services.Config{
 		Assets:     d,
 		Logger:     log,
@@ -588,9 +597,9 @@ func openDevHost(ctx context.Context, d *devTerm, log *slog.Logger) (_ *devHost,
 	}
 
 	h.delivery = hostevents.NewDeliverer(h.events, func(ctx context.Context, ev services.Event) error {
-		d.event(ctx, ev.Event.Type, "", nil, func(e *host.Event) {
+		d.eventTx(ctx, ev.Event.Type, "", nil, func(e *host.Event) {
 			e.Payment, e.Consent, e.Timer, e.Handoff = ev.Event.Payment, ev.Event.Consent, ev.Event.Timer, ev.Event.Handoff
-		})
+		}, ev.Consume)
 		return nil
 	})
 	return h, nil
@@ -602,6 +611,9 @@ func (h *devHost) close() {
 	}
 	if h.svc != nil {
 		h.svc.Close()
+	}
+	if h.commit != nil {
+		h.commit.Close()
 	}
 	if h.db != nil {
 		h.db.Close()

@@ -26,9 +26,10 @@ func TestDevSession(t *testing.T) {
 			input: "hello\n/1\n/2\nmenu\n/3\n/quit\nnot sent\n",
 			want: []string{
 				"loaded echo 1.0.0 (Echo), permissions chat",
-				"echo> [Echo]", "/1 Say hello", "/2 Shout", "/3 Help",
+				// A call is traced as it is made; its message leaves once the event commits.
 				`call chat.send {"card":{"title":"Echo"`, "-> ok",
-				"echo> echo: hello", `call chat.send {"text":"echo: hello"} -> ok {"id":"msg_`,
+				"echo> [Echo]", "/1 Say hello", "/2 Shout", "/3 Help",
+				`call chat.send {"text":"echo: hello"} -> ok {"id":"msg_`, "echo> echo: hello",
 				"echo> Hello, o_",
 				"echo> HELLO THERE!",
 				"echo> [Echo]",

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/api"
 	"github.com/passerelle/passerelle/gateway/connector"
@@ -101,6 +102,7 @@ type platform struct {
 	engine   *sandbox.Engine
 	registry *registry.Registry
 	router   *apps.Router
+	commit   *bolt.Committer // commits each app event's effects with its consumption
 	api      *api.Handler
 	gateway  *gateway.Server
 	msgs     *convlog.Log
@@ -170,9 +172,11 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}); err != nil {
 		return nil, err
 	}
+	p.commit = bolt.NewCommitter(p.db, bolt.Config{})
 	if p.router, err = apps.New(ctx, apps.Config{
 		Registry: p.registry,
 		Engine:   p.engine,
+		Commit:   p.commit,
 		Identity: p.svc.Identity,
 		Consent:  p.svc.Consent,
 		Standing: p.pushStanding,
@@ -343,6 +347,9 @@ func (p *platform) close(ctx context.Context) {
 			p.log.Warn("router close", "err", err)
 		}
 	}
+	if p.commit != nil {
+		p.commit.Close()
+	}
 	if p.registry != nil {
 		if err := p.registry.Close(); err != nil {
 			p.log.Warn("registry close", "err", err)
@@ -385,7 +392,7 @@ func (p *platform) deliverHostEvent(ctx context.Context, ev services.Event) erro
 		p.payStats.observe(*pe)
 	}
 	err := p.router.DeliverFor(ctx, ev.App, host.AppEvent{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface,
-		Event: ev.Event, Out: p.gateway})
+		Event: ev.Event, Out: p.gateway, Consume: ev.Consume})
 	if err != nil {
 		what, id := "person", ev.Person
 		switch {

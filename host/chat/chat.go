@@ -285,6 +285,25 @@ type Consent interface {
 	Check(ctx context.Context, m consent.Message) (consent.Decision, error)
 }
 
+// TxConsent is a Consent that can decide a message inside an event's
+// transaction and record it when the event commits (consent.Service's
+// CheckTx): a message of a dropped event uses up no subscription and
+// counts against no rate limit.
+type TxConsent interface {
+	CheckTx(ctx context.Context, tx *host.Tx, m consent.Message) (consent.Decision, error)
+}
+
+// check asks the consent rules about m, inside the event's transaction
+// when there is one.
+func (s *Service) check(ctx context.Context, c *host.Call, m consent.Message) error {
+	if tc, ok := s.consent.(TxConsent); ok && c.Tx != nil {
+		_, err := tc.CheckTx(ctx, c.Tx, m)
+		return err
+	}
+	_, err := s.consent.Check(ctx, m)
+	return err
+}
+
 // Service serves chat.send and chat.share.
 type Service struct {
 	assets  Assets
@@ -400,7 +419,7 @@ func (s *Service) send(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	}
 	id := NewID()
 	if s.consent != nil && c.Caller.Person != "" {
-		_, err := s.consent.Check(ctx, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
+		err := s.check(ctx, c, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
 			Surface: c.Caller.Surface, Conversation: c.Caller.Conversation, ID: id})
 		if err != nil {
 			if c.Log != nil {
@@ -513,7 +532,7 @@ func (s *Service) notify(ctx context.Context, c *host.Call, req []byte) ([]byte,
 	}
 	id := NewID()
 	if s.consent != nil {
-		_, err := s.consent.Check(ctx, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
+		err := s.check(ctx, c, consent.Message{Person: c.Caller.Person, Business: c.Caller.App.Merchant, App: c.Caller.App.App,
 			Purpose: r.Purpose, Template: r.Template, Surface: c.Caller.Surface, Conversation: c.Caller.Conversation, ID: id})
 		if err != nil {
 			if c.Log != nil {

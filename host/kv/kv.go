@@ -179,6 +179,32 @@ func putUsage(b *bbolt.Bucket, k []byte, n int64) error {
 	return b.Put(k, v[:])
 }
 
+// checkSet checks a write's key and value size.
+func (s *Store) checkSet(key string, v Value) error {
+	if err := s.checkKey(key); err != nil {
+		return err
+	}
+	if len(v.Data) > s.lim.ValueBytes {
+		return host.Wrapf(ErrQuota, "value of %d bytes is above the limit of %d bytes per value", len(v.Data), s.lim.ValueBytes)
+	}
+	return nil
+}
+
+// checkList checks a listing's bounds and returns its limit, the default
+// for 0.
+func (s *Store) checkList(prefix, cursor string, limit int) (int, error) {
+	if limit <= 0 {
+		limit = DefaultList
+	}
+	if limit > MaxList {
+		return 0, host.Wrapf(ErrInvalid, "limit %d is above %d", limit, MaxList)
+	}
+	if len(prefix) > s.lim.KeyBytes || len(cursor) > s.lim.KeyBytes {
+		return 0, host.Wrapf(ErrInvalid, "prefix and cursor are at most %d bytes", s.lim.KeyBytes)
+	}
+	return limit, nil
+}
+
 // Get returns the value of key in ns.
 func (s *Store) Get(ctx context.Context, ns Namespace, key string) (Value, error) {
 	if err := ns.check(); err != nil {
@@ -209,11 +235,8 @@ func (s *Store) Set(ctx context.Context, ns Namespace, key string, v Value) erro
 	if err := ns.check(); err != nil {
 		return err
 	}
-	if err := s.checkKey(key); err != nil {
+	if err := s.checkSet(key, v); err != nil {
 		return err
-	}
-	if len(v.Data) > s.lim.ValueBytes {
-		return host.Wrapf(ErrQuota, "value of %d bytes is above the limit of %d bytes per value", len(v.Data), s.lim.ValueBytes)
 	}
 	return s.commit.Do(func(tx *bbolt.Tx) error {
 		// Every check comes before the first write: a refused write leaves
@@ -298,14 +321,8 @@ func (s *Store) List(ctx context.Context, ns Namespace, prefix, cursor string, l
 	if err := ns.check(); err != nil {
 		return nil, "", err
 	}
-	if limit <= 0 {
-		limit = DefaultList
-	}
-	if limit > MaxList {
-		return nil, "", host.Wrapf(ErrInvalid, "limit %d is above %d", limit, MaxList)
-	}
-	if len(prefix) > s.lim.KeyBytes || len(cursor) > s.lim.KeyBytes {
-		return nil, "", host.Wrapf(ErrInvalid, "prefix and cursor are at most %d bytes", s.lim.KeyBytes)
+	if limit, err = s.checkList(prefix, cursor, limit); err != nil {
+		return nil, "", err
 	}
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketData).Bucket(ns.appKey())
@@ -415,7 +432,14 @@ func (s *Store) opGet(ctx context.Context, c *host.Call, req []byte) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.Get(ctx, ns, r.Key)
+	var v Value
+	if c.Tx != nil {
+		if err = s.checkKey(r.Key); err == nil {
+			v, err = s.overlay(c.Tx).get(ns, r.Key)
+		}
+	} else {
+		v, err = s.Get(ctx, ns, r.Key)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +472,15 @@ func (s *Store) opSet(ctx context.Context, c *host.Call, req []byte) ([]byte, er
 	default:
 		return nil, host.Errorf(host.StatusBadRequest, "kv.set: give exactly one of \"value\" (text) or \"value_b64\" (base64 bytes)")
 	}
-	if err := s.Set(ctx, ns, r.Key, v); err != nil {
+	if c.Tx != nil {
+		err = s.checkSet(r.Key, v)
+		if err == nil {
+			err = s.overlay(c.Tx).set(ctx, ns, r.Key, v)
+		}
+	} else {
+		err = s.Set(ctx, ns, r.Key, v)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return []byte("{}"), nil
@@ -459,7 +491,14 @@ func (s *Store) opDelete(ctx context.Context, c *host.Call, req []byte) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	found, err := s.Delete(ctx, ns, r.Key)
+	var found bool
+	if c.Tx != nil {
+		if err = s.checkKey(r.Key); err == nil {
+			found, err = s.overlay(c.Tx).del(ns, r.Key)
+		}
+	} else {
+		found, err = s.Delete(ctx, ns, r.Key)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -471,7 +510,16 @@ func (s *Store) opList(ctx context.Context, c *host.Call, req []byte) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	keys, next, err := s.List(ctx, ns, r.Prefix, r.Cursor, r.Limit)
+	var keys []string
+	var next string
+	if c.Tx != nil {
+		limit := r.Limit
+		if limit, err = s.checkList(r.Prefix, r.Cursor, limit); err == nil {
+			keys, next, err = s.overlay(c.Tx).list(ns, r.Prefix, r.Cursor, limit)
+		}
+	} else {
+		keys, next, err = s.List(ctx, ns, r.Prefix, r.Cursor, r.Limit)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,13 @@ func (s *Service) opRequest(ctx context.Context, c *host.Call, req []byte) ([]by
 	if c.Caller.Person == "" {
 		return nil, host.Errorf(host.StatusBadRequest, "pay.request: this event has no person to pay; request payments while handling an event a person caused")
 	}
-	o, _, err := s.NewOrder(ctx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
+	var o Order
+	var err error
+	if c.Tx != nil {
+		o, err = s.stageOrder(ctx, c.Tx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
+	} else {
+		o, _, err = s.NewOrder(ctx, c.Caller.App, c.Caller.Person, c.Caller.Conversation, c.Caller.Surface, r)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +109,13 @@ func (s *Service) opRefund(ctx context.Context, c *host.Call, req []byte) ([]byt
 	if err := decode("pay.refund", req, &r, `{"order":"ord_...","amount":500,"idempotency_key":"..."}`); err != nil {
 		return nil, err
 	}
-	o, err := s.Refund(ctx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
+	var o Order
+	var err error
+	if c.Tx != nil {
+		o, err = s.stageRefund(ctx, c.Tx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
+	} else {
+		o, err = s.Refund(ctx, c.Caller.App, r.Order, r.Amount, r.IdempotencyKey)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +127,13 @@ func (s *Service) opStatus(ctx context.Context, c *host.Call, req []byte) ([]byt
 	if err := decode("pay.status", req, &r, `{"order":"ord_..."}`); err != nil {
 		return nil, err
 	}
-	o, err := s.Order(ctx, r.Order)
+	var o Order
+	var err error
+	if c.Tx != nil {
+		o, err = s.orderInTx(ctx, c.Tx, r.Order) // the event reads its own requests and refunds
+	} else {
+		o, err = s.Order(ctx, r.Order)
+	}
 	if err != nil || o.Ref.Merchant != c.Caller.App.Merchant || o.Ref.App != c.Caller.App.App {
 		return nil, host.Errorf(host.StatusNotFound, "pay.status: no order %q of this app", r.Order)
 	}

@@ -265,54 +265,12 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 	if amount < 0 {
 		return Order{}, host.Wrapf(ErrInvalid, "amount %d is negative; give the minor units to refund, or 0 for all", amount)
 	}
-	type record struct {
-		Order  string `json:"order"`
-		Amount int64  `json:"amount"`
-	}
 	var o Order
 	var changed bool
 	err := s.commit.Do(func(tx *bbolt.Tx) error {
-		changed, o = false, Order{}
-		orders, idem := tx.Bucket(bucketOrders), tx.Bucket(bucketIdem)
-		if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Ref.Merchant != ref.Merchant || o.Ref.App != ref.App {
-			return host.Wrapf(ErrNotFound, "no order %q of this app", orderID)
-		}
-		rk := refundKey(ref.Merchant, ref.App, key)
-		var prev record
-		if err := getJSON(idem, rk, &prev); err == nil {
-			if prev.Order != orderID || prev.Amount != amount {
-				return host.Wrapf(ErrConflict, "idempotency_key %q was used to refund %d of order %s; use a new key for a new refund", key, prev.Amount, prev.Order)
-			}
-			return nil
-		}
-		if o.State != StatePaid && o.State != StatePartiallyRefunded {
-			return host.Wrapf(ErrState, "order %s is %s; only paid orders can be refunded", o.ID, o.State)
-		}
-		left := o.Amount - o.Refunded
-		give := amount
-		if give == 0 {
-			give = left
-		}
-		if give > left {
-			return host.Wrapf(ErrInvalid, "refund of %d exceeds the %d %s still refundable on order %s", give, left, o.Currency, o.ID)
-		}
-		if err := s.move(tx, MerchantAccount(o.Ref.Merchant), PersonAccount(o.Person), o.Currency, give, "refund", o.ID); err != nil {
-			return err
-		}
-		o.Refunded += give
-		o.State = StatePartiallyRefunded
-		if o.Refunded == o.Amount {
-			o.State = StateRefunded
-		}
-		o.Updated = s.now().UTC()
-		changed = true
-		if err := putJSON(idem, rk, record{Order: orderID, Amount: amount}); err != nil {
-			return err
-		}
-		if err := putJSON(tx.Bucket(bucketOutbox), outcomeKey(o), o); err != nil {
-			return err
-		}
-		return putJSON(orders, []byte(o.ID), o)
+		var err error
+		o, changed, err = s.refund(tx, ref, orderID, amount, key)
+		return err
 	})
 	if err != nil {
 		return Order{}, err
@@ -321,6 +279,55 @@ func (s *Service) Refund(ctx context.Context, ref host.AppRef, orderID string, a
 		s.notify(ctx, o)
 	}
 	return o, nil
+}
+
+// refundRecord is what the idempotency bucket keeps of a refund.
+type refundRecord struct {
+	Order  string `json:"order"`
+	Amount int64  `json:"amount"`
+}
+
+// refund is Refund inside tx; changed reports whether money moved.
+func (s *Service) refund(tx *bbolt.Tx, ref host.AppRef, orderID string, amount int64, key string) (o Order, changed bool, err error) {
+	orders, idem := tx.Bucket(bucketOrders), tx.Bucket(bucketIdem)
+	if err := getJSON(orders, []byte(orderID), &o); err != nil || o.Ref.Merchant != ref.Merchant || o.Ref.App != ref.App {
+		return Order{}, false, host.Wrapf(ErrNotFound, "no order %q of this app", orderID)
+	}
+	rk := refundKey(ref.Merchant, ref.App, key)
+	var prev refundRecord
+	if err := getJSON(idem, rk, &prev); err == nil {
+		if prev.Order != orderID || prev.Amount != amount {
+			return Order{}, false, host.Wrapf(ErrConflict, "idempotency_key %q was used to refund %d of order %s; use a new key for a new refund", key, prev.Amount, prev.Order)
+		}
+		return o, false, nil
+	}
+	if o.State != StatePaid && o.State != StatePartiallyRefunded {
+		return Order{}, false, host.Wrapf(ErrState, "order %s is %s; only paid orders can be refunded", o.ID, o.State)
+	}
+	left := o.Amount - o.Refunded
+	give := amount
+	if give == 0 {
+		give = left
+	}
+	if give > left {
+		return Order{}, false, host.Wrapf(ErrInvalid, "refund of %d exceeds the %d %s still refundable on order %s", give, left, o.Currency, o.ID)
+	}
+	if err := s.move(tx, MerchantAccount(o.Ref.Merchant), PersonAccount(o.Person), o.Currency, give, "refund", o.ID); err != nil {
+		return Order{}, false, err
+	}
+	o.Refunded += give
+	o.State = StatePartiallyRefunded
+	if o.Refunded == o.Amount {
+		o.State = StateRefunded
+	}
+	o.Updated = s.now().UTC()
+	if err := putJSON(idem, rk, refundRecord{Order: orderID, Amount: amount}); err != nil {
+		return Order{}, false, err
+	}
+	if err := putJSON(tx.Bucket(bucketOutbox), outcomeKey(o), o); err != nil {
+		return Order{}, false, err
+	}
+	return o, true, putJSON(orders, []byte(o.ID), o)
 }
 
 // Sweep expires every order still awaiting confirmation whose TTL ended

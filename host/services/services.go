@@ -108,13 +108,14 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	}
 	payCfg := pay.Config{TTL: cfg.PaymentTTL, MerchantName: merchantName, Logger: log.With("component", "pay")}
 	timerCfg := timer.Config{Logger: log.With("component", "timer")}
+	consumeTimer := func(t timer.Timer) func(*bbolt.Tx) error { return s.Timers.Consume(t) }
 	if cfg.Background {
 		payCfg.SweepInterval, timerCfg.Poll = pay.DefaultSweepInterval, timer.DefaultPoll
 	}
 	if cfg.Events != nil {
 		idCfg.Answered = s.consentAnswered(cfg.Events, log)
 		payCfg.Notifier = outcomes{s, cfg.Events}
-		timerCfg.Fire = fireTimer(cfg.Events)
+		timerCfg.Fire = fireTimer(cfg.Events, consumeTimer)
 	}
 	if s.Identity, err = identity.Open(db, idCfg); err != nil {
 		return nil, err
@@ -206,16 +207,26 @@ type Event struct {
 	Conversation string
 	Surface      string
 	Event        host.Event
+	// Consume, when not nil, marks the event consumed in the store: give it
+	// to host.AppEvent.Consume, so that the runtime calls it in the
+	// transaction that commits the event's effects. Until then the event
+	// is kept (a payment outcome in the payment service's outbox, a
+	// consent answer in the identity service's, a timer pending) and a
+	// restarted process hands it over again; after it, never. Nil for an
+	// event nothing keeps (an answer to a subscribe prompt).
+	Consume func(tx *bbolt.Tx) error
 
 	done func(ctx context.Context, err error)
 }
 
 // Done tells the service that caused ev how its delivery ended: err is nil
 // once the app had the event, or the reason it did not. A payment outcome
-// or a consent answer is forgotten unless ctx has ended (the process is
-// stopping: the next start hands it over again), whatever err; a timer
-// whose delivery failed is tried again later (timer.Config.MaxAttempts).
-// Call it once per event.
+// or a consent answer whose delivery failed is forgotten unless ctx has
+// ended (the process is stopping: the next start hands it over again); a
+// timer whose delivery failed is tried again later
+// (timer.Config.MaxAttempts). A delivered event was consumed by Consume in
+// its commit, or, where the runtime commits nothing (no Consume given to
+// it), is forgotten here. Call it once per event.
 func (ev Event) Done(ctx context.Context, err error) {
 	if ev.done != nil {
 		ev.done(ctx, err)
@@ -232,7 +243,8 @@ type outcomes struct {
 func (n outcomes) PaymentOutcome(ctx context.Context, o pay.Order) {
 	pe := o.Event()
 	n.events(ctx, Event{App: o.Ref, Person: o.Person, Conversation: o.Conversation, Surface: o.Surface,
-		Event: host.Event{Type: host.EventPayment, Payment: &pe},
+		Event:   host.Event{Type: host.EventPayment, Payment: &pe},
+		Consume: n.s.Pay.ConsumeOutcome(o),
 		done: func(ctx context.Context, _ error) {
 			if ctx.Err() == nil {
 				n.s.Pay.OutcomeDelivered(o)
@@ -246,7 +258,8 @@ func (s *Services) consentAnswered(events func(context.Context, Event), log *slo
 	return func(ctx context.Context, p identity.Prompt, granted bool) {
 		ce := p.Event(granted)
 		events(ctx, Event{App: p.Ref(), Person: p.Person, Conversation: p.Conversation,
-			Event: host.Event{Type: host.EventConsent, Consent: &ce},
+			Event:   host.Event{Type: host.EventConsent, Consent: &ce},
+			Consume: s.Identity.ConsumeAnswer(ce.Prompt),
 			done: func(ctx context.Context, _ error) {
 				if ctx.Err() != nil {
 					return
@@ -274,13 +287,14 @@ func subscribeAnswered(events func(context.Context, Event)) func(context.Context
 // fireTimer is the timer.Config.Fire hook: it hands the timer event over
 // and waits for its delivery, so that a timer whose event did not reach the
 // app is tried again.
-func fireTimer(events func(context.Context, Event)) func(context.Context, timer.Timer) error {
+func fireTimer(events func(context.Context, Event), consume func(timer.Timer) func(*bbolt.Tx) error) func(context.Context, timer.Timer) error {
 	return func(ctx context.Context, t timer.Timer) error {
 		te := t.Event()
 		res := make(chan error, 1)
 		events(ctx, Event{App: t.Ref, Person: t.Person, Conversation: t.Conversation, Surface: t.Surface,
-			Event: host.Event{Type: host.EventTimer, Timer: &te},
-			done:  func(_ context.Context, err error) { res <- err }})
+			Event:   host.Event{Type: host.EventTimer, Timer: &te},
+			Consume: consume(t),
+			done:    func(_ context.Context, err error) { res <- err }})
 		select {
 		case err := <-res:
 			return err

@@ -424,7 +424,13 @@ func (s *Service) opAfter(ctx context.Context, c *host.Call, req []byte) ([]byte
 	if string(r.Payload) == "null" {
 		r.Payload = nil
 	}
-	t, err := s.After(ctx, c.Caller, time.Duration(r.AfterMS)*time.Millisecond, r.Payload)
+	var t Timer
+	var err error
+	if c.Tx != nil {
+		t, err = s.stageAfter(ctx, c.Tx, c.Caller, time.Duration(r.AfterMS)*time.Millisecond, r.Payload)
+	} else {
+		t, err = s.After(ctx, c.Caller, time.Duration(r.AfterMS)*time.Millisecond, r.Payload)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +442,13 @@ func (s *Service) opCancel(ctx context.Context, c *host.Call, req []byte) ([]byt
 	if err := json.Unmarshal(req, &r); err != nil {
 		return nil, host.Errorf(host.StatusBadRequest, "timer.cancel: request must be {\"id\":\"tm_...\"}: %v", err)
 	}
-	if err := s.Cancel(ctx, c.Caller.App, r.ID); err != nil {
+	var err error
+	if c.Tx != nil {
+		err = s.stageCancel(c.Tx, c.Caller.App, r.ID)
+	} else {
+		err = s.Cancel(ctx, c.Caller.App, r.ID)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return []byte(`{"cancelled":true}`), nil

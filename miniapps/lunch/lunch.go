@@ -262,7 +262,8 @@ func (l *lunch) checkout(c *passerelle.Context, d Draft) error {
 		name, err = profileName(c)
 		switch {
 		case errors.Is(err, passerelle.ErrConsentRequired):
-			// The platform asked the person; their answer comes back as a
+			// The platform asks the person once this event commits, with
+			// the waiting order written: their answer comes back as a
 			// consent event, which continues this checkout (onConsent). The
 			// buttons stay for people who answered elsewhere or earlier.
 			if err := setKey(c, keyWaiting, d.Encode()); err != nil {
@@ -283,8 +284,7 @@ func (l *lunch) checkout(c *passerelle.Context, d Draft) error {
 		}
 	}
 	for {
-		// The record is written before the request so that it is there
-		// when the payment event arrives.
+		// The record commits with the request: the payment event finds it.
 		rec := record{Ref: d.Ref(), Nonce: d.Nonce, Choice: d.Choice, Try: d.Try, Name: name, Total: total, Currency: m.Currency}
 		if err := putRecord(c, &rec); err != nil {
 			return l.sorry(c, "take your order", err)

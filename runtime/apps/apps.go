@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/bbolt"
+
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/runtime/registry"
@@ -66,6 +69,15 @@ type Config struct {
 	Handoffs Handoffs
 	// NewEventID makes event ids; default: 16 random bytes in hex.
 	NewEventID func() string
+	// Commit, when set, makes every event one transaction: the host
+	// services stage the event's effects (host.Tx) and, once the guest
+	// returned successfully, they are written together with the event's
+	// consumption (host.AppEvent.Consume) in one store transaction through
+	// this committer, which must write to the services' database. An
+	// event whose reads changed meanwhile runs again (see the package
+	// documentation, "Events and their effects"). Nil: effects are written
+	// as the host calls are made, for tools without a store.
+	Commit *bolt.Committer
 	// Submit's workers (see runtime/sched): Workers run events of all
 	// apps (default 256); an app has at most PerApp running (default
 	// sandbox.DefaultPoolSize; give the engine's PoolSize) and Queue
@@ -91,6 +103,9 @@ type Router struct {
 	refusedMu sync.Mutex          // guards refused and slow
 	refused   map[string]refusals // app -> refusals not yet in its log
 	slow      map[string]bool     // apps whose last event ran into its deadline; under refusedMu
+
+	serial [serialStripes]sync.RWMutex // an app's events hold its stripe shared; a serialized run holds it alone
+	crash  func(stage string)          // tests: called at each step of an event's commit
 }
 
 // New makes a Router and loads every live and candidate version. A
@@ -536,12 +551,19 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 		return fmt.Errorf("apps: encode event: %w", err)
 	}
 	start := time.Now()
-	res, err := sa.Dispatch(ctx, &sandbox.Event{
-		Payload:  payload,
-		Caller:   host.Caller{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: e.ID},
-		Out:      ev.Out,
-		Released: released,
-	})
+	var res sandbox.Result
+	for run := 1; ; run++ {
+		res, err = r.run(ctx, sa, ev, &sandbox.Event{
+			Payload:  payload,
+			Caller:   host.Caller{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: e.ID},
+			Out:      ev.Out,
+			Released: released,
+		}, run > OptimisticRuns)
+		if !errors.Is(err, host.ErrTxConflict) || run >= OptimisticRuns+SerialRuns {
+			break
+		}
+		r.reg.RecordRerun(ref)
+	}
 	if errors.Is(err, sandbox.ErrClosed) {
 		return err
 	}
@@ -550,17 +572,163 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 		d = time.Since(start)
 	}
 	kind := sandbox.FailureKind(err)
+	switch {
+	case errors.Is(err, host.ErrTxConflict):
+		kind = KindConflict
+	case kind == "internal" && host.StatusOf(err) == host.StatusQuota:
+		kind = KindQuota // the commit found a quota exceeded
+	}
 	r.reg.Record(ref, d, kind)
 	if err == nil {
 		return nil
 	}
+	msg := err.Error()
+	if r.cfg.Commit != nil {
+		msg += " (nothing the event did was kept: its storage writes, messages, timers and requests were dropped; its log lines above are kept)"
+	}
 	r.reg.AppendLog(ref, registry.LogRecord{Level: slog.LevelError.String(), Source: "failure",
-		Message: err.Error(), EventID: e.ID, Event: e.Type, Kind: kind})
+		Message: msg, EventID: e.ID, Event: e.Type, Kind: kind})
 	r.log.Warn("app event failed", "app", ref.String(), "event", e.ID, "type", e.Type, "kind", kind, "err", err)
 	if kind != "guest" && ev.Conversation != "" {
 		r.tellProblem(ctx, a, ref, ev)
 	}
 	return fmt.Errorf("app %s event %s: %w", ref, e.ID, err)
+}
+
+// OptimisticRuns is how often an event runs alongside its app's other
+// events before it runs alone: a run whose commit finds that what it read
+// changed (host.ErrTxConflict) is dropped and the event runs again. After
+// OptimisticRuns such runs the event runs with its app's other events
+// held back (up to SerialRuns more times), where no event of the same app
+// can change what it reads.
+const (
+	OptimisticRuns = 5
+	SerialRuns     = 3
+)
+
+// Failure kinds of an event whose commit failed: it kept finding what it
+// read changed, even when run alone (KindConflict), or its writes would
+// have exceeded a storage or timer quota filled by other events meanwhile
+// (KindQuota).
+const (
+	KindConflict = "conflict"
+	KindQuota    = "quota_exceeded"
+)
+
+// serialStripes is how many locks the apps' serialized runs share (by a
+// hash of the app id).
+const serialStripes = 64
+
+func (r *Router) stripe(app string) *sync.RWMutex {
+	h := uint32(2166136261)
+	for i := 0; i < len(app); i++ {
+		h = (h ^ uint32(app[i])) * 16777619
+	}
+	return &r.serial[h%serialStripes]
+}
+
+// run dispatches one run of an event and, with Config.Commit, commits its
+// effects with its consumption. alone runs it with the other events of
+// its app held back.
+func (r *Router) run(ctx context.Context, sa *sandbox.App, ev host.AppEvent, se *sandbox.Event, alone bool) (sandbox.Result, error) {
+	if r.cfg.Commit == nil {
+		return sa.Dispatch(ctx, se)
+	}
+	lock := r.stripe(sa.Ref().App)
+	if alone {
+		lock.Lock()
+		defer lock.Unlock()
+	} else {
+		lock.RLock()
+		defer lock.RUnlock()
+	}
+	se.Tx = &host.Tx{}
+	res, err := sa.Dispatch(ctx, se)
+	if err != nil {
+		return res, err
+	}
+	return res, commit(r.cfg.Commit, se.Tx, ev.Consume, r.step)
+}
+
+// RunTx runs one event on sa as a transaction, for tools that run one app
+// without a Router (passerelle dev, runtime/apptest): se gets a new
+// host.Tx, and once the guest returned successfully its effects commit
+// with consume (which may be nil) through c. A run whose commit conflicts
+// (host.ErrTxConflict) is dropped and the event runs again, up to
+// OptimisticRuns+SerialRuns times; the caller runs one event at a time.
+func RunTx(ctx context.Context, sa *sandbox.App, se *sandbox.Event, c *bolt.Committer, consume func(*bbolt.Tx) error) (sandbox.Result, error) {
+	for run := 1; ; run++ {
+		se.Tx = &host.Tx{}
+		res, err := sa.Dispatch(ctx, se)
+		if err == nil {
+			err = commit(c, se.Tx, consume, nil)
+		}
+		if !errors.Is(err, host.ErrTxConflict) || run >= OptimisticRuns+SerialRuns {
+			return res, err
+		}
+	}
+}
+
+// commit writes tx's effects and the event's consumption in one store
+// transaction through c, then runs the effects' Committed hooks in order.
+// step, when not nil, is told each step (Router.crash).
+func commit(c *bolt.Committer, tx *host.Tx, consume func(*bbolt.Tx) error, step func(string)) error {
+	if step == nil {
+		step = func(string) {}
+	}
+	step("before-commit")
+	effects := tx.Effects()
+	writes := consume != nil
+	for _, e := range effects {
+		writes = writes || e.Apply != nil
+	}
+	if !writes { // nothing to store: no transaction, no sync
+		committed(effects, step)
+		return nil
+	}
+	err := c.Do(func(btx *bbolt.Tx) error {
+		for _, e := range effects {
+			if e.Apply == nil {
+				continue
+			}
+			if err := e.Apply(btx); err != nil {
+				return err
+			}
+		}
+		if consume != nil {
+			return consume(btx)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, host.ErrTxConflict) {
+			return err
+		}
+		return fmt.Errorf("apps: commit the event's effects: %w", err)
+	}
+	committed(effects, step)
+	return nil
+}
+
+// committed runs the Committed hooks of a committed event's effects, in
+// order.
+func committed(effects []host.Effect, step func(string)) {
+	step("after-commit")
+	for i, e := range effects {
+		if e.Committed != nil {
+			e.Committed()
+		}
+		if i == 0 {
+			step("committed-hook")
+		}
+	}
+}
+
+// step calls the crash hook tests set (export_test.go).
+func (r *Router) step(stage string) {
+	if r.crash != nil {
+		r.crash(stage)
+	}
 }
 
 func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppRef, ev host.AppEvent) {

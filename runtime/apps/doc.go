@@ -20,6 +20,48 @@
 // consent answers, timers), which reach it through runtime/hostevents; it
 // runs on the caller's goroutine.
 //
+// # Events and their effects
+//
+// With Config.Commit every event is one transaction. The router gives the
+// sandbox a new host.Tx for each run of the event; the host services stage
+// the event's effects in it (storage writes in an overlay the event reads
+// back, messages and prompts through host.Call.Emit, timers, payment
+// orders, consent ledger records) and the guest's log lines wait in it.
+// Once the guest returned 0, one store transaction (through the
+// bolt.Committer, so that events group their commits) applies every
+// effect and the event's consumption (host.AppEvent.Consume: the durable
+// record that makes the event be delivered again after a crash); then the
+// effects' Committed hooks run in order (a message published, a timer loop
+// woken, log lines written). A crash before the commit leaves nothing and
+// the event comes again; after it, the event is gone. A failed run (trap,
+// deadline, limit, non-zero return, a failed commit) keeps no effect and
+// is not consumed: its service decides from Done whether to deliver it
+// again (a timer is tried again; a payment outcome or consent answer is
+// not).
+//
+// Concurrency control is optimistic: events of one app run at once, and
+// the commit checks what each read (storage keys, present or absent, and
+// listed ranges, once the event writes storage; a timer it cancels; the idempotency key of an order it
+// creates; the consent ledger a business-initiated message relies on). A
+// change by another event meanwhile fails the commit with
+// host.ErrTxConflict: the run is dropped, counted (registry Stats.Reruns)
+// and the event runs again. After OptimisticRuns runs it runs with the
+// app's other events held back (the app's lock, one of 64 that apps share
+// by a hash of their id: held shared by ordinary runs, alone by such a
+// run), so that a hot key cannot starve it;
+// after SerialRuns more it fails with kind "conflict". The cost is the
+// second look at what the event read, inside the commit, and the re-runs
+// when two events of an app change one key at once (two instances
+// incrementing one counter re-run about seven events in ten). An event
+// that stores nothing (no write, no consumption: an echo) commits no
+// store transaction at all; its Committed hooks just run. Per-key
+// ordering would spare the re-runs but make every event wait for the
+// slowest event touching any key it might touch, which the router cannot
+// know before the guest runs.
+//
+// RunTx runs one event the same way for tools that have no Router
+// (passerelle dev, runtime/apptest).
+//
 // # Consent
 //
 // With Config.Consent, a person's message, open or action passes through

@@ -52,6 +52,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/pay"
@@ -163,6 +164,7 @@ type Platform struct {
 	log          appLog
 
 	events *hostevents.Queue // payment outcomes, consent answers and due timers, as the platform queues them
+	commit *bolt.Committer   // commits each event's effects with its consumption (apps.RunTx)
 
 	mu  sync.Mutex
 	seq int
@@ -201,6 +203,8 @@ func New(t testing.TB, dir string, opts Options) *Platform {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Services.Close) // before db's
+	p.commit = bolt.NewCommitter(db, bolt.Config{})
+	t.Cleanup(p.commit.Close)
 	funcs := p.Services.Funcs()
 	for _, f := range opts.Funcs {
 		replaced := false
@@ -362,7 +366,10 @@ func (p *Platform) deliver(evs []services.Event) ([]host.Message, []host.Outgoin
 		}
 		e := ev.Event
 		e.Conversation, e.Surface = ev.Conversation, ev.Surface
-		m, pr := p.person(ev.Person).Send(e)
+		m, pr, err := p.dispatch(ev.Person, e, ev.Consume)
+		if err != nil {
+			p.t.Fatalf("%s event: %v\napp log:\n%s", e.Type, err, strings.Join(p.Log(), "\n"))
+		}
 		ev.Done(context.Background(), nil)
 		msgs = append(msgs, m...)
 		prompts = append(prompts, pr...)
@@ -390,7 +397,8 @@ func (p *Platform) person(id string) *Person { return &Person{ID: id, p: p} }
 
 // dispatch hands the app one event of person, filling in what the router
 // fills in, and returns what the app emitted.
-func (p *Platform) dispatch(person string, ev host.Event) ([]host.Message, []host.Outgoing, error) {
+// consume, when not nil, marks a kept event consumed in the commit.
+func (p *Platform) dispatch(person string, ev host.Event, consume func(*bbolt.Tx) error) ([]host.Message, []host.Outgoing, error) {
 	p.mu.Lock()
 	p.seq++
 	id := fmt.Sprintf("ev%d", p.seq)
@@ -424,11 +432,11 @@ func (p *Platform) dispatch(person string, ev host.Event) ([]host.Message, []hos
 	if held, err := apps.Held(ctx, p.Services.Handoffs, appEv); held || err != nil {
 		return nil, nil, err // the merchant's staff read it in the inbox
 	}
-	_, err = p.App.Dispatch(ctx, &sandbox.Event{
+	_, err = apps.RunTx(ctx, p.App, &sandbox.Event{
 		Payload: payload,
 		Caller:  host.Caller{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: id},
 		Out:     &p.out,
-	})
+	}, p.commit, consume)
 	msgs, prompts := p.out.take()
 	return msgs, prompts, err
 }
@@ -467,7 +475,7 @@ func (a *Person) Balance(currency string) int64 {
 // log, if the event fails.
 func (a *Person) Send(ev host.Event) ([]host.Message, []host.Outgoing) {
 	a.p.t.Helper()
-	msgs, prompts, err := a.p.dispatch(a.ID, ev)
+	msgs, prompts, err := a.p.dispatch(a.ID, ev, nil)
 	if err != nil {
 		a.p.t.Fatalf("%s event: %v\napp log:\n%s", ev.Type, err, strings.Join(a.p.Log(), "\n"))
 	}
@@ -477,7 +485,7 @@ func (a *Person) Send(ev host.Event) ([]host.Message, []host.Outgoing) {
 // TrySend is Send returning the event's error (a *sandbox.GuestError, a
 // *sandbox.LimitError...) instead of failing the test.
 func (a *Person) TrySend(ev host.Event) ([]host.Message, []host.Outgoing, error) {
-	return a.p.dispatch(a.ID, ev)
+	return a.p.dispatch(a.ID, ev, nil)
 }
 
 // Open opens the app.

@@ -19,9 +19,10 @@
 // made the change, sometimes inside a guest's host call, and the event is
 // already committed. What waits here is bounded by what caused it: a
 // payment outcome or a consent answer per person's answer (the pay and
-// identity services keep each one on disk until its Done, and hand it over
-// again after a restart), and one due timer at a time (the timer loop waits
-// for its Done).
+// identity services keep each one on disk until the app's event that
+// handles it commits, services.Event.Consume, or its Done gives it up, and
+// hand it over again after a restart), and one due timer at a time (the
+// timer loop waits for its Done).
 package hostevents
 
 import (

@@ -28,6 +28,7 @@ type versionCounts struct {
 	Events   uint64            `json:"events"`
 	Errors   uint64            `json:"errors"`
 	Failures map[string]uint64 `json:"failures,omitempty"`
+	Reruns   uint64            `json:"reruns,omitempty"`
 	Hist     []uint64          `json:"hist"`
 	Last     time.Time         `json:"last"`
 	dirty    bool
@@ -43,6 +44,10 @@ type Stats struct {
 	P50      time.Duration     `json:"p50_ns"`
 	P99      time.Duration     `json:"p99_ns"`
 	Last     time.Time         `json:"last_event,omitzero"`
+	// Reruns counts the runs of events discarded because what they read
+	// changed before they committed (host.ErrTxConflict); each such event
+	// ran again and counts once in Events.
+	Reruns uint64 `json:"reruns,omitempty"`
 }
 
 // Record counts one event served by ref that took d. failure is "" for
@@ -55,6 +60,16 @@ func (r *Registry) Record(ref host.AppRef, d time.Duration, failure string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.countLocked(ref, failure).Hist[i]++
+}
+
+// RecordRerun counts one run of an event of ref discarded for a conflict
+// and run again (Stats.Reruns).
+func (r *Registry) RecordRerun(ref host.AppRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.countsLocked(ref.App, ref.Version)
+	c.Reruns++
+	c.dirty = true
 }
 
 // RecordRefused counts one event ref's app was not given, with the
@@ -104,7 +119,7 @@ func (r *Registry) Stats(app string) []Stats {
 		if !ok {
 			continue
 		}
-		s := Stats{App: app, Version: ver, Events: c.Events, Errors: c.Errors,
+		s := Stats{App: app, Version: ver, Events: c.Events, Errors: c.Errors, Reruns: c.Reruns,
 			P50: quantile(c.Hist, 0.50), P99: quantile(c.Hist, 0.99), Last: c.Last}
 		if len(c.Failures) > 0 {
 			s.Failures = make(map[string]uint64, len(c.Failures))

@@ -113,7 +113,7 @@ func logLine(ctx context.Context, _ api.Module, stack []uint64) {
 	case 3:
 		lvl = slog.LevelError
 	}
-	inst.app.emitLog(lvl, "log", msg, inst.call.Caller.EventID)
+	inst.guestLog(lvl, "log", msg, inst.call.Caller.EventID)
 }
 
 func outOfRange(what string, ptr, n, size uint32) *ABIError {

@@ -66,6 +66,11 @@ type Event struct {
 	// store to take what the event sent: a scheduler can start another
 	// event of the app meanwhile.
 	Released func()
+	// Tx, when not nil, is the event's transaction: the host services
+	// stage the event's effects in it (host.Call.Tx) and the guest's log
+	// lines wait in it for the commit; the caller commits or drops it
+	// once Dispatch returned. Nil: effects happen as the calls are made.
+	Tx *host.Tx
 }
 
 // CallTrace describes one host call. Request and Response must not be
@@ -344,6 +349,7 @@ type instance struct {
 	fuelGranted, fuelLeft int64
 
 	stdout, stderr stream
+	logs           []LogRecord // the event's lines, held for its commit (keepLogs)
 }
 
 const killed = -1
@@ -426,7 +432,7 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 		out = discardOutbox{}
 	}
 	inst.ev, inst.evCtx = ev, ctx
-	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: inst.hostLog, Now: start}
+	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: inst.hostLog, Now: start, Tx: ev.Tx}
 	inst.call.Caller.App = a.ref
 	inst.call.Caller.Permissions = a.perms
 	inst.result, inst.abort = nil, nil
@@ -459,6 +465,8 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 	}
 	inst.ev, inst.evCtx, inst.result = nil, nil, nil
 	// inst.call keeps the queued messages for Dispatch, which clears it.
+	succeeded := callErr == nil && !timedOut && uint32(inst.stack[0]) == 0
+	inst.keepLogs(ev.Tx, succeeded)
 
 	if callErr == nil && !timedOut {
 		res.Status = uint32(inst.stack[0])

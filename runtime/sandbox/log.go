@@ -27,12 +27,50 @@ type LogRecord struct {
 }
 
 func (a *App) emitLog(level slog.Level, source, msg, eventID string) {
-	rec := LogRecord{Time: time.Now(), Level: level, Source: source, Message: msg, EventID: eventID}
+	a.emitLogAt(time.Now(), level, source, msg, eventID)
+}
+
+func (a *App) emitLogAt(at time.Time, level slog.Level, source, msg, eventID string) {
+	rec := LogRecord{Time: at, Level: level, Source: source, Message: msg, EventID: eventID}
 	if l := a.engine.cfg.AppLog; l != nil {
 		l.AppLog(a.ref, rec)
 		return
 	}
 	a.log.Log(a.engine.baseCtx, level, msg, "source", source, "event", eventID)
+}
+
+// guestLog sends a line the guest wrote during an event to the app log.
+// Within an event's transaction (Event.Tx) the line waits for the end of
+// the event (keepLogs).
+func (inst *instance) guestLog(level slog.Level, source, msg, eventID string) {
+	if ev := inst.ev; ev != nil && ev.Tx != nil {
+		inst.logs = append(inst.logs, LogRecord{Time: time.Now(), Level: level, Source: source, Message: msg, EventID: eventID})
+		return
+	}
+	inst.app.emitLog(level, source, msg, eventID)
+}
+
+// keepLogs hands on the lines the guest wrote during an event run in a
+// transaction: an event that succeeded keeps them with its effects (they
+// reach the log once it commits, and are dropped with a run that must run
+// again); a failed event's lines, which say why it failed, go to the log
+// now, although its effects are dropped.
+func (inst *instance) keepLogs(tx *host.Tx, ok bool) {
+	if len(inst.logs) == 0 {
+		return
+	}
+	recs, a := inst.logs, inst.app
+	inst.logs = nil
+	emit := func() {
+		for _, r := range recs {
+			a.emitLogAt(r.Time, r.Level, r.Source, r.Message, r.EventID)
+		}
+	}
+	if ok && tx != nil {
+		tx.Stage(host.Effect{Committed: emit})
+		return
+	}
+	emit()
 }
 
 // stream captures a guest's stdout or stderr. Bytes written during an event
@@ -69,7 +107,7 @@ func (s *stream) flush(eventID string) {
 		return
 	}
 	for _, line := range bytes.Split(bytes.TrimRight(s.buf, "\n"), []byte("\n")) {
-		s.inst.app.emitLog(s.level, s.source, string(bytes.ToValidUTF8(line, []byte("\uFFFD"))), eventID)
+		s.inst.guestLog(s.level, s.source, string(bytes.ToValidUTF8(line, []byte("\uFFFD"))), eventID)
 	}
 	s.buf = s.buf[:0]
 }

@@ -55,6 +55,21 @@
 // log, and exits; the platform discards that instance and serves the next
 // event with a fresh one.
 //
+// # Events are transactions
+//
+// Everything a handler does (storage writes, messages, timers, payment
+// requests, consent prompts, log lines) takes effect together when it
+// returns nil, or not at all when it returns an error or panics: a write
+// made before a failure is not kept, and nobody sees a message of a failed
+// event. The platform delivers each payment, timer and consent event until
+// a handler of it succeeded, and never after, so handlers need no "already
+// handled" bookkeeping. Inside a handler, Store and PersonStore read the
+// handler's own writes. When two events of the app change a key the other
+// read, the platform runs one of them again from the start, with the same
+// event; nothing of the dropped run is seen. Payment idempotency keys stay:
+// they tie a request to its order across events. sdk/ABI.md, "Events and
+// their effects", has the details.
+//
 // # Errors
 //
 // A failed host call returns an *Error carrying the operation, the ABI status,
