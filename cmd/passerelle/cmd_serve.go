@@ -23,6 +23,8 @@ const (
 	envConfig  = "PASSERELLE_CONFIG"
 	envOrigins = "PASSERELLE_ALLOWED_ORIGINS"
 	envLog     = "PASSERELLE_LOG_LEVEL"
+
+	envPublicURL = "PASSERELLE_PUBLIC_URL"
 )
 
 func defaultConfig() platformConfig {
@@ -56,6 +58,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if v := os.Getenv(envOrigins); v != "" {
 		cfg.AllowedOrigins = strings.Split(v, ",")
 	}
+	cfg.SecretKey = os.Getenv(envSecretKey)
+	cfg.PublicURL = firstOf(os.Getenv(envPublicURL), cfg.PublicURL)
 	log, err := newLogger(stderr, cfg.LogLevel)
 	if err != nil {
 		return usageError{err.Error()}

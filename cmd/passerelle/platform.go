@@ -18,6 +18,10 @@ import (
 	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/gateway/connector/connstore"
+	"github.com/passerelle/passerelle/gateway/connector/messenger"
+	"github.com/passerelle/passerelle/gateway/connector/webhooks"
+	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
@@ -47,6 +51,12 @@ type platformConfig struct {
 	Consent        consentConfig `json:"consent"`
 	LogLevel       string        `json:"log_level"` // debug, info, warn, error
 	CacheDir       string        `json:"-"`         // compilation cache; "" = Data/cache
+
+	// Connections to Meta's networks (connections.go).
+	SecretKeyFile string `json:"secret_key_file"` // file of the keys sealing connection secrets, the current one first
+	SecretKey     string `json:"-"`               // the same keys inline, from PASSERELLE_SECRET_KEY; wins over the file
+	PublicURL     string `json:"public_url"`      // the server's public base URL, for the webhook URLs shown to merchants
+	GraphBaseURL  string `json:"graph_base_url"`  // the Graph API's base URL for sends: a Meta simulator; "" is Meta's
 
 	// DemoSignIn lets anyone sign in as the demo's people, without a
 	// password. Only the demo sets it; no config file can.
@@ -100,6 +110,11 @@ type platform struct {
 
 	deliverer *hostevents.Deliverer // hands events to their apps once everything is wired
 	wg        sync.WaitGroup        // the HTTP server's goroutine
+
+	conns    *connstore.Store  // merchants' connections to WhatsApp, Messenger and Instagram
+	waInbox  *whatsapp.Store   // WhatsApp webhook events, recorded before Meta gets its 200
+	msInbox  *messenger.Store  // Messenger and Instagram webhook events, likewise
+	webhooks *webhooks.Handler // /webhooks/{network}/{id}
 }
 
 // startPlatform opens the store, starts every service and begins serving
@@ -161,6 +176,9 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	}); err != nil {
 		return nil, err
 	}
+	if err := p.openConnections(cfg); err != nil {
+		return nil, err
+	}
 	if p.api, err = api.New(api.Config{
 		Auth:      p.svc.Identity,
 		Apps:      p.router,
@@ -168,6 +186,9 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		MaxUpload: cfg.MaxUploadBytes,
 		TempDir:   cfg.Data,
 		Logger:    log.With("component", "api"),
+
+		Connections: p.conns,
+		PublicURL:   cfg.PublicURL,
 	}); err != nil {
 		return nil, err
 	}
@@ -203,13 +224,18 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		}
 	}
 
+	if p.webhooks, err = webhooks.New(webhooks.Config{Connections: p.conns, WhatsApp: p.waInbox, Messenger: p.msInbox,
+		Log: log.With("component", "webhooks"), Metrics: p.gateway.Registerer()}); err != nil {
+		return nil, err
+	}
+
 	p.deliverer = hostevents.NewDeliverer(p.events, p.deliverHostEvent)
 
 	if p.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? pick another with --addr)", cfg.Addr, err)
 	}
 	p.httpSrv = &http.Server{
-		Handler:           p.gateway.Handler(),
+		Handler:           p.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -287,6 +313,7 @@ func (p *platform) close(ctx context.Context) {
 			p.log.Warn("sandbox close", "err", err)
 		}
 	}
+	p.closeConnections()
 	if p.msgs != nil {
 		p.msgs.Close() // after everything that posts messages
 	}

@@ -51,6 +51,12 @@ type Config struct {
 	TempDir   string        // where uploads are spooled ("" = os.TempDir())
 	Heartbeat time.Duration // idle interval after which a log follower gets an empty line (default 30s)
 	Logger    *slog.Logger
+
+	// Connections, if set, serves /v1/connections (gateway/connector/connstore).
+	Connections Connections
+	// PublicURL is the server's public base URL (https://chat.example.com),
+	// the start of the webhook URLs shown; "" uses the host of each request.
+	PublicURL string
 }
 
 // Handler serves /v1. Mount it on the server's mux at "/v1/".
@@ -91,6 +97,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /v1/apps/{app}/logs", h.merchant(h.ownApp(h.logs)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/stats", h.merchant(h.ownApp(h.stats)))
 	h.mux.HandleFunc("GET /v1/consent/audience", h.merchant(h.audience))
+	h.connectionRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(CodeNoSuchEndpoint, fmt.Sprintf("%s %s is not an endpoint of this API; see API.md", r.Method, r.URL.Path)))
 	})

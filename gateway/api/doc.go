@@ -1,6 +1,8 @@
 // Package api is the merchants' HTTP API under /v1: upload app versions,
 // list apps and versions, promote (gray release) and roll back, read and
-// follow app logs, read figures. API.md documents every endpoint.
+// follow app logs, read figures, connect the merchant's WhatsApp,
+// Messenger and Instagram accounts to its apps (connections.go: secrets in,
+// never out). API.md documents every endpoint.
 //
 // # Authentication
 //

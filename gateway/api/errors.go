@@ -31,6 +31,10 @@ const (
 	CodeConflict        = "conflict"         // the request conflicts with the state
 	CodeRateLimited     = "rate_limited"     // too many requests or a quota reached; retry later
 
+	CodeConnectionNotFound = "connection_not_found" // no such connection among the merchant's
+	CodeAccountTaken       = "account_taken"        // another merchant connected the network account
+	CodeNoSecretKey        = "no_secret_key"        // the server has no key to seal secrets with
+
 	// What a service refuses a message or a payment for (host statuses
 	// 10-14), should an endpoint send one or charge.
 	CodeInsufficientFunds = "insufficient_funds" // the wallet holds less than the amount; nothing was charged
@@ -63,6 +67,10 @@ var statusOf = map[string]int{
 	CodeForbidden:       http.StatusForbidden,
 	CodeConflict:        http.StatusConflict,
 	CodeRateLimited:     http.StatusTooManyRequests,
+
+	CodeConnectionNotFound: http.StatusNotFound,
+	CodeAccountTaken:       http.StatusConflict,
+	CodeNoSecretKey:        http.StatusServiceUnavailable,
 
 	CodeInsufficientFunds: http.StatusPaymentRequired,
 	CodeWindowClosed:      http.StatusConflict,
