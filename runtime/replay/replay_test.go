@@ -107,7 +107,9 @@ func (o *outbox) Emit(_ context.Context, out host.Outgoing) error {
 
 type pseudonyms struct{}
 
-func (pseudonyms) OpenID(ref host.AppRef, person string) string { return "openid-" + ref.App + "-" + person }
+func (pseudonyms) OpenID(ref host.AppRef, person string) string {
+	return "openid-" + ref.App + "-" + person
+}
 
 // chatSend emits the request's text and answers a message id.
 func chatSend() host.Func {
