@@ -77,6 +77,8 @@ var statusOf = map[string]int{
 	CodeNotOptedIn:        http.StatusForbidden,
 	CodeOptedOut:          http.StatusForbidden,
 
+	CodeReplayRefused: http.StatusConflict,
+
 	CodeUnavailable: http.StatusServiceUnavailable,
 	CodeInternal:    http.StatusInternalServerError,
 }
@@ -86,6 +88,7 @@ type Error struct {
 	Code       string      `json:"code"`
 	Message    string      `json:"message"`
 	Violations []Violation `json:"violations,omitempty"`
+	Report     any         `json:"report,omitempty"` // replay_refused: the replay report (replay.go)
 }
 
 // Violation is one ABI rule a rejected module breaks.

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,10 +20,12 @@ func (r *Router) capture(se *sandbox.Event) *replay.Capture {
 		return nil
 	}
 	c := &replay.Capture{}
-	if prev := se.Trace; prev != nil {
-		se.Trace = func(t sandbox.CallTrace) { prev(t); c.Trace(t) }
-	} else {
-		se.Trace = c.Trace
+	prev := se.Trace
+	se.Trace = func(t sandbox.CallTrace) {
+		if prev != nil {
+			prev(t)
+		}
+		c.Trace(t.Op, t.Request, t.Response, t.Status)
 	}
 	se.Clock, se.Seed = time.Now(), sandbox.NewSeed()
 	return c
@@ -46,7 +49,12 @@ func (r *Router) record(c *replay.Capture, sa *sandbox.App, ev host.AppEvent, se
 	default:
 		return
 	}
-	rec := c.Record(sa.Ref(), se, ev.Event.Type, status)
+	effects := 0
+	if se.Tx != nil {
+		effects = len(se.Tx.Effects())
+	}
+	rec := c.Record(replay.Ran{Ref: sa.Ref(), Caller: se.Caller, Type: ev.Event.Type, Payload: se.Payload,
+		Clock: se.Clock, Seed: se.Seed, Status: status, Effects: effects})
 	if err == nil && se.Tx != nil {
 		se.Tx.Stage(r.cfg.Recordings.Effect(rec))
 		return
@@ -86,7 +94,7 @@ func (r *Router) Replay(ctx context.Context, appID, version string, q ReplayQuer
 		return nil, fmt.Errorf("load %s for the replay: %w", ref, err)
 	}
 	defer sa.Close(context.WithoutCancel(ctx))
-	rep := replay.Run(ctx, sa, recs, accept)
+	rep := replay.Run(ctx, recorded{sa}, recs, accept)
 	return &rep, ctx.Err()
 }
 
@@ -114,4 +122,34 @@ func (r *Router) PromoteReplayed(ctx context.Context, appID, version string, per
 	}
 	a, err := r.Promote(ctx, appID, version, percent)
 	return a, rep, err
+}
+
+// recorded runs recorded events on a loaded version (replay.Runner).
+type recorded struct{ sa *sandbox.App }
+
+func (r recorded) Version() string { return r.sa.Ref().Version }
+
+func (r recorded) RunRecorded(ctx context.Context, rec *replay.Record, answer replay.Answer, trace func(replay.Call)) (uint32, error) {
+	seed := rec.Seed
+	if seed == 0 {
+		seed = 1 // a record always has one; 0 would draw a random seed
+	}
+	se := &sandbox.Event{
+		Payload: rec.Payload,
+		Caller:  host.Caller{Person: rec.Person, Conversation: rec.Conversation, Surface: rec.Surface, EventID: rec.Event},
+		Clock:   rec.Clock,
+		Seed:    seed,
+		Tx:      &host.Tx{}, // never committed: its log lines and effects are dropped
+		Answer:  answer,
+		Trace: func(t sandbox.CallTrace) {
+			trace(replay.Call{Op: t.Op, Request: append(json.RawMessage(nil), t.Request...),
+				Response: append(json.RawMessage(nil), t.Response...), Status: t.Status})
+		},
+	}
+	_, err := r.sa.Dispatch(ctx, se)
+	var ge *sandbox.GuestError
+	if errors.As(err, &ge) {
+		return ge.Status, nil
+	}
+	return 0, err
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // Call is one host call of a recorded event.
@@ -35,34 +34,41 @@ type Record struct {
 	Redacted     bool            `json:"redacted,omitempty"`
 }
 
-// Capture collects the host calls of one event for its Record. Attach
-// Trace to the sandbox.Event before Dispatch.
+// Capture collects the host calls of one event for its Record: the
+// runtime calls Trace after each of them.
 type Capture struct {
 	calls []Call
 }
 
 // Trace records one host call; it copies what it keeps.
-func (c *Capture) Trace(t sandbox.CallTrace) {
-	c.calls = append(c.calls, Call{Op: t.Op, Request: clone(t.Request), Response: clone(t.Response), Status: t.Status})
+func (c *Capture) Trace(op string, req, resp []byte, status host.Status) {
+	c.calls = append(c.calls, Call{Op: op, Request: clone(req), Response: clone(resp), Status: status})
 }
 
 // Calls returns the calls captured so far.
 func (c *Capture) Calls() []Call { return c.calls }
 
-// Record returns the record of the event se that ran in ref, once
-// Dispatch returned with the guest's status.
-func (c *Capture) Record(ref host.AppRef, se *sandbox.Event, typ string, status uint32) *Record {
-	effects := 0
-	if se.Tx != nil {
-		effects = len(se.Tx.Effects())
-	}
+// Ran describes an event that ran, for its Record.
+type Ran struct {
+	Ref     host.AppRef
+	Caller  host.Caller // Person, Conversation, Surface and EventID
+	Type    string      // the event's type
+	Payload []byte      // the guest-visible event
+	Clock   time.Time   // the event's clock and seed (sandbox.Event)
+	Seed    uint64
+	Status  uint32 // what on_event returned
+	Effects int    // effects staged
+}
+
+// Record returns the record of the event r with the calls captured.
+func (c *Capture) Record(r Ran) *Record {
 	calls := c.calls
 	if calls == nil {
 		calls = []Call{}
 	}
-	return &Record{Merchant: ref.Merchant, App: ref.App, Version: ref.Version, Event: se.Caller.EventID, Type: typ,
-		Person: se.Caller.Person, Conversation: se.Caller.Conversation, Surface: se.Caller.Surface,
-		Clock: se.Clock.UTC(), Seed: se.Seed, Payload: clone(se.Payload), Calls: calls, Status: status, Effects: effects}
+	return &Record{Merchant: r.Ref.Merchant, App: r.Ref.App, Version: r.Ref.Version, Event: r.Caller.EventID, Type: r.Type,
+		Person: r.Caller.Person, Conversation: r.Caller.Conversation, Surface: r.Caller.Surface,
+		Clock: r.Clock.UTC(), Seed: r.Seed, Payload: clone(r.Payload), Calls: calls, Status: r.Status, Effects: r.Effects}
 }
 
 func clone(b []byte) json.RawMessage {

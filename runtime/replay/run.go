@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"time"
 
 	"github.com/passerelle/passerelle/host"
-	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // Outcome is what became of one replayed event.
@@ -72,6 +70,21 @@ type Report struct {
 // trapped, or diverged in an operation not accepted.
 func (r *Report) Refused() bool { return r.Trapped > 0 || r.Diverged > r.Accepted }
 
+// Answer answers a host call of a replayed event: the response and status
+// the guest gets.
+type Answer func(op string, req []byte) ([]byte, host.Status)
+
+// Runner runs one recorded event in a version with rec's clock and seed,
+// its host calls answered by answer (after the permission check) and each
+// call, answered or refused, passed to trace; nothing is committed or
+// sent. It returns the status the guest returned, or the failure (a trap,
+// a limit, an ABI violation) that stopped the event. runtime/apps makes
+// one over a loaded sandbox version.
+type Runner interface {
+	Version() string
+	RunRecorded(ctx context.Context, rec *Record, answer Answer, trace func(Call)) (status uint32, failure error)
+}
+
 // Run replays recs, in order, against sa. Each event runs with its
 // recorded clock and seed; its host calls are answered from its record,
 // a call the record does not have (another operation or request at that
@@ -79,10 +92,13 @@ func (r *Report) Refused() bool { return r.Trapped > 0 || r.Diverged > r.Accepte
 // committed and nothing is sent. accept names operations (and OpStatus)
 // whose divergences the merchant accepts. ctx ends the replay early: the
 // events not run are left out of the report.
-func Run(ctx context.Context, sa *sandbox.App, recs []Record, accept []string) Report {
+func Run(ctx context.Context, sa Runner, recs []Record, accept []string) Report {
 	start := time.Now()
-	ref := sa.Ref()
-	rep := Report{App: ref.App, Version: ref.Version, Accept: accept, Events: make([]EventReport, 0, len(recs))}
+	app := ""
+	if len(recs) > 0 {
+		app = recs[0].App
+	}
+	rep := Report{App: app, Version: sa.Version(), Accept: accept, Events: make([]EventReport, 0, len(recs))}
 	for i := range recs {
 		if ctx.Err() != nil {
 			break
@@ -106,7 +122,7 @@ func Run(ctx context.Context, sa *sandbox.App, recs []Record, accept []string) R
 }
 
 // One replays rec against sa (see Run).
-func One(ctx context.Context, sa *sandbox.App, rec *Record, accept []string) EventReport {
+func One(ctx context.Context, sa Runner, rec *Record, accept []string) EventReport {
 	er := EventReport{Event: rec.Event, Type: rec.Type, Version: rec.Version, Conversation: rec.Conversation,
 		Clock: rec.Clock, RecordedStatus: rec.Status}
 	var made []Call
@@ -117,45 +133,30 @@ func One(ctx context.Context, sa *sandbox.App, rec *Record, accept []string) Eve
 			div = d
 		}
 	}
-	se := &sandbox.Event{
-		Payload: rec.Payload,
-		Caller:  host.Caller{Person: rec.Person, Conversation: rec.Conversation, Surface: rec.Surface, EventID: rec.Event},
-		Clock:   rec.Clock,
-		Seed:    rec.Seed,
-		Tx:      &host.Tx{}, // never committed: log lines and effects are dropped
-		Answer: func(op string, req []byte) ([]byte, host.Status) {
-			if i := len(made); i < len(rec.Calls) && rec.Calls[i].Op == op && sameJSON(rec.Calls[i].Request, req) {
-				return rec.Calls[i].Response, rec.Calls[i].Status
-			}
-			return missing, host.StatusUnavailable
-		},
-		Trace: func(t sandbox.CallTrace) {
-			c := Call{Op: t.Op, Request: clone(t.Request), Response: clone(t.Response), Status: t.Status}
-			i := len(made)
-			made = append(made, c)
-			switch {
-			case i >= len(rec.Calls):
-				diverge(&Divergence{Index: i, Op: c.Op, Replayed: &made[i]})
-			case !sameCall(rec.Calls[i], c):
-				r := rec.Calls[i]
-				diverge(&Divergence{Index: i, Op: c.Op, Recorded: &r, Replayed: &made[i]})
-			}
-		},
+	answer := func(op string, req []byte) ([]byte, host.Status) {
+		if i := len(made); i < len(rec.Calls) && rec.Calls[i].Op == op && sameJSON(rec.Calls[i].Request, req) {
+			return rec.Calls[i].Response, rec.Calls[i].Status
+		}
+		return missing, host.StatusUnavailable
 	}
-	if se.Seed == 0 {
-		se.Seed = 1 // a record always has one; 0 would draw a random seed
+	trace := func(c Call) {
+		i := len(made)
+		made = append(made, c)
+		switch {
+		case i >= len(rec.Calls):
+			diverge(&Divergence{Index: i, Op: c.Op, Replayed: &made[i]})
+		case !sameCall(rec.Calls[i], c):
+			r := rec.Calls[i]
+			diverge(&Divergence{Index: i, Op: c.Op, Recorded: &r, Replayed: &made[i]})
+		}
 	}
-	_, err := sa.Dispatch(ctx, se)
+	status, failure := sa.RunRecorded(ctx, rec, answer, trace)
 	er.Calls = len(made)
-	var ge *sandbox.GuestError
-	switch {
-	case err == nil:
-	case errors.As(err, &ge):
-		er.ReplayedStatus = ge.Status
-	default:
-		er.Outcome, er.Failure = Trapped, err.Error()
+	if failure != nil {
+		er.Outcome, er.Failure = Trapped, failure.Error()
 		return er
 	}
+	er.ReplayedStatus = status
 	if div == nil && len(made) < len(rec.Calls) {
 		r := rec.Calls[len(made)]
 		diverge(&Divergence{Index: len(made), Op: r.Op, Recorded: &r})
