@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/passerelle/passerelle/runtime/replay"
+)
+
+// replayExpireEvery is how often the server removes recorded events past
+// their retention.
+const replayExpireEvery = 10 * time.Minute
+
+// openRecordings opens the store of recorded events (runtime/replay) with
+// the operator's retention (replay_retention; 0 records nothing and
+// removes what an earlier run recorded) and starts removing expired
+// events.
+func (p *platform) openRecordings(cfg platformConfig) error {
+	var err error
+	if p.recordings, err = replay.Open(p.db, replay.Config{Retention: time.Duration(cfg.ReplayRetention)}); err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	p.stopRecordings = stop
+	p.goRun("replay-expiry", func() {
+		p.recordings.Run(ctx, replayExpireEvery, func(err error) { p.log.Error("remove expired recorded events", "err", err) })
+	})
+	return nil
+}
