@@ -37,6 +37,13 @@ type Config struct {
 	Retention time.Duration
 	// Now is the store's clock for Expire (default time.Now).
 	Now func() time.Time
+	// Async writes records off the events' path: an event's record is
+	// queued once the event committed and a writer stores queued records
+	// in batches (Close flushes them). Off (the default), a record is
+	// written inside the event's own commit. BENCHMARKS.md compares both.
+	Async bool
+	// Errors, if set, learns the failures of asynchronous writes.
+	Errors func(error)
 }
 
 // Store keeps the records of the events apps handled. It is safe for
@@ -44,6 +51,7 @@ type Config struct {
 type Store struct {
 	db  *bbolt.DB
 	cfg Config
+	w   *writer // Config.Async
 }
 
 // Open opens the store's buckets in db.
@@ -65,7 +73,19 @@ func Open(db *bbolt.DB, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay: open buckets: %w", err)
 	}
-	return &Store{db: db, cfg: cfg}, nil
+	s := &Store{db: db, cfg: cfg}
+	if cfg.Async && cfg.Retention > 0 {
+		s.startWriter()
+	}
+	return s, nil
+}
+
+// Close writes the records still queued (Config.Async). Records handed
+// to the store afterwards are written at once.
+func (s *Store) Close() {
+	if s != nil && s.w != nil {
+		s.w.close()
+	}
 }
 
 // Enabled reports whether events are recorded (the retention is not 0).
@@ -85,14 +105,23 @@ func personKey(merchant, app string, key []byte) []byte {
 	return append(k, key...)
 }
 
-// Effect returns the effect that stores rec with the event's commit.
+// Effect returns the effect that stores rec with the event's commit, or,
+// with Config.Async, queues it once the event committed.
 func (s *Store) Effect(rec *Record) host.Effect {
+	if s.w != nil {
+		return host.Effect{Committed: func() { s.w.enqueue(rec) }}
+	}
 	return host.Effect{Apply: func(tx *bbolt.Tx) error { return s.put(tx, rec) }}
 }
 
-// Put stores rec in a transaction of its own (an event whose effects are
-// not committed: the guest returned a non-zero status).
+// Put stores rec outside any event's commit (an event whose effects are
+// not committed: the guest returned a non-zero status), in a transaction
+// of its own or, with Config.Async, through the writer's queue.
 func (s *Store) Put(rec *Record) error {
+	if s.w != nil {
+		s.w.enqueue(rec)
+		return nil
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error { return s.put(tx, rec) })
 }
 
