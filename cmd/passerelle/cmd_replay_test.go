@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/gateway/api"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/replay"
@@ -163,5 +165,77 @@ func TestAppReplayCommands(t *testing.T) {
 	}
 	if out, code = cli("app", "replay", "shop"); code != 2 || !strings.Contains(out, "--version") {
 		t.Fatalf("replay without a version (%d):\n%s", code, out)
+	}
+}
+
+// person forget removes a person's recorded events from the data
+// directory; person revoke redacts their profile answers.
+func TestPersonForgetAndRevoke(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := openStore(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(db, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, _ := os.ReadFile(guestVariant(t, t.TempDir(), "1", '!', '!'))
+	if _, _, err := reg.Add("m1", "m1", host.Manifest{ABI: "passerelle_v1", ID: "shop", Name: "Shop", Version: "1"}, wasm); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := identity.Open(db, identity.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, _, err := ids.EnsurePerson(ctx, identity.Account{Surface: "web", External: "ann"}, "Ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ids.GrantScopes(ctx, ann.ID, host.AppRef{Merchant: "m1", App: "shop"}, []identity.Scope{identity.ScopeProfile}, "web"); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := replay.Open(db, replay.Config{Retention: time.Hour})
+	profile := replay.Call{Op: replay.ProfileOp, Request: json.RawMessage(`{}`), Response: json.RawMessage(`{"name":"Ann"}`)}
+	for i, person := range []string{ann.ID, ann.ID, "p-bob"} {
+		r := &replay.Record{Merchant: "m1", App: "shop", Version: "1", Event: fmt.Sprint("e", i), Person: person,
+			Clock: time.Now(), Seed: 1, Payload: json.RawMessage(`{}`), Calls: []replay.Call{profile}}
+		if err := recs.Put(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	cli := func(args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		code := run(ctx, args, &out, &errb)
+		return out.String() + errb.String(), code
+	}
+	if out, code := cli("person", "revoke", ann.ID, "shop", "identity.profile", "--data", dir); code != 0 || !strings.Contains(out, "2 recorded events redacted") {
+		t.Fatalf("person revoke (%d): %s", code, out)
+	}
+	if out, code := cli("person", "forget", ann.ID, "--data", dir); code != 0 || !strings.Contains(out, "removed 2 recorded events") {
+		t.Fatalf("person forget (%d): %s", code, out)
+	}
+	if out, code := cli("person", "forget", "--data", dir); code != 2 {
+		t.Fatalf("person forget without a person (%d): %s", code, out)
+	}
+	db, err = openStore(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, _ = replay.Open(db, replay.Config{})
+	left, _ := recs.Events("m1", "shop", replay.Query{})
+	if len(left) != 1 || left[0].Person != "p-bob" || string(left[0].Calls[0].Response) != `{"name":"Ann"}` {
+		t.Fatalf("left %+v", left)
+	}
+	if ids, err = identity.Open(db, identity.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := ids.Grants(ctx, ann.ID)
+	if len(g) != 1 || g[0].Active() {
+		t.Fatalf("grants %+v", g)
 	}
 }
