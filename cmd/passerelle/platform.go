@@ -62,6 +62,7 @@ type platformConfig struct {
 	// ReplayRetention is how long the events apps handle are recorded for
 	// replay (runtime/replay); 0, the default, records nothing.
 	ReplayRetention Duration `json:"replay_retention"`
+	ReplayAsync     bool     `json:"replay_async"` // write records after each event's commit, in batches (runtime/replay Config.Async)
 
 	// DemoSignIn lets anyone sign in as the demo's people, without a
 	// password. Only the demo sets it; no config file can.

@@ -17,11 +17,16 @@ const replayExpireEvery = 10 * time.Minute
 // events.
 func (p *platform) openRecordings(cfg platformConfig) error {
 	var err error
-	if p.recordings, err = replay.Open(p.db, replay.Config{Retention: time.Duration(cfg.ReplayRetention)}); err != nil {
+	p.recordings, err = replay.Open(p.db, replay.Config{Retention: time.Duration(cfg.ReplayRetention), Async: cfg.ReplayAsync,
+		Errors: func(err error) { p.log.Error("record events", "err", err) }})
+	if err != nil {
 		return err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	p.stopRecordings = stop
+	p.stopRecordings = func() {
+		stop()
+		p.recordings.Close() // the records still queued; later ones are written at once
+	}
 	p.goRun("replay-expiry", func() {
 		p.recordings.Run(ctx, replayExpireEvery, func(err error) { p.log.Error("remove expired recorded events", "err", err) })
 	})
