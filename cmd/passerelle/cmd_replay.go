@@ -7,22 +7,34 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"go.etcd.io/bbolt"
+
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/replay"
+	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
 // cmdAppReplay replays recorded events against a version (/v1/apps/{app}/replay).
-var cmdAppReplay = command{"app replay", "replay recorded events against a version: APP --version V [--last N | --session CONV | --from T --to T] [--accept op,...]", runAppReplay}
+var cmdAppReplay = command{"app replay", "replay recorded events against a version: APP --version V | --wasm FILE [--last N | --session CONV | --from T --to T] [--accept op,...]", runAppReplay}
 
 // replayFlags are the flags of app replay that select events and accepted operations.
 type replayFlags struct {
-	version, from, to, session, accept *string
-	last                               *int
-	asJSON                             *bool
+	version, from, to, session, accept, wasm *string
+	last                                     *int
+	asJSON                                   *bool
 }
 
 func runAppReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -35,15 +47,19 @@ func runAppReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		f.last = fs.Int("last", 0, "replay the last N events only (of those the other flags select)")
 		f.accept = fs.String("accept", "", "operations whose differences are accepted, comma-separated (chat.send,kv.set; on_event for the status)")
 		f.asJSON = fs.Bool("json", false, "print the report as JSON")
+		f.wasm = fs.String("wasm", "", "replay on this machine against this module file (the server only sends the recorded events)")
 	})
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(pos, 1, 1, "app replay APP --version V [--last N | --session CONV | --from T --to T] [--accept op,...]"); err != nil {
+	if err := wantArgs(pos, 1, 1, "app replay APP --version V | --wasm FILE [--last N | --session CONV | --from T --to T] [--accept op,...]"); err != nil {
 		return err
 	}
+	if *f.wasm != "" {
+		return replayLocal(ctx, c, pos[0], &f, stdout)
+	}
 	if *f.version == "" {
-		return usageError{"name the version to replay against with --version"}
+		return usageError{"name the version to replay against with --version, or a module file with --wasm"}
 	}
 	req := map[string]any{"version": *f.version, "from": *f.from, "to": *f.to, "session": *f.session, "last": *f.last,
 		"accept": splitOps(*f.accept)}
@@ -61,6 +77,66 @@ func runAppReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var rep replay.Report
 	if err := json.Unmarshal(out.Report, &rep); err != nil {
 		return fmt.Errorf("unexpected report from the server: %w", err)
+	}
+	return printReplay(stdout, &rep)
+}
+
+// replayLocal fetches the recorded events f selects
+// (/v1/apps/{app}/recordings) and replays them here against the module
+// in f.wasm, in a sandbox offering the platform's operations (the real
+// host services on a throwaway store, never called: every answer comes
+// from the recording).
+func replayLocal(ctx context.Context, c *apiClient, appID string, f *replayFlags, stdout io.Writer) error {
+	wasm, err := os.ReadFile(*f.wasm)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"from": *f.from, "to": *f.to, "session": *f.session} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if *f.last != 0 {
+		q.Set("last", strconv.Itoa(*f.last))
+	}
+	var out struct {
+		Records []replay.Record `json:"records"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/v1/apps/"+url.PathEscape(appID)+"/recordings?"+q.Encode(), nil, &out); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "passerelle-replay-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	db, err := bbolt.Open(filepath.Join(dir, "replay.db"), 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc, err := services.Open(db, services.Config{})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: svc.Funcs(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer eng.Close(ctx)
+	sa, err := eng.Load(ctx, host.AppRef{App: appID, Version: *f.version}, wasm)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", *f.wasm, err)
+	}
+	if id := sa.Manifest().ID; id != appID {
+		return fmt.Errorf("%s is app %q, not %q; replay it against that app's recordings", *f.wasm, id, appID)
+	}
+	rep := replay.Run(ctx, apps.ReplayRunner(sa), out.Records, splitOps(*f.accept))
+	rep.App = appID
+	if *f.asJSON {
+		return json.NewEncoder(stdout).Encode(&rep)
 	}
 	return printReplay(stdout, &rep)
 }

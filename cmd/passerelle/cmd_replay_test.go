@@ -148,6 +148,19 @@ func TestAppReplayCommands(t *testing.T) {
 		t.Fatalf("replay of another conversation (%d):\n%s", code, out)
 	}
 
+	// On this machine, against module files: the server sends the records only.
+	out, code = cli("app", "replay", "shop", "--wasm", guestVariant(t, dir, "1", '!', '!'))
+	if code != 0 || !strings.Contains(out, "3 events against 1: 3 same") {
+		t.Fatalf("local replay of the same module (%d):\n%s", code, out)
+	}
+	out, code = cli("app", "replay", "shop", "--wasm", guestVariant(t, dir, "4", '!', '"'), "--session", "c1", "--last", "2")
+	if code != 0 || !strings.Contains(out, "2 events against 4: 0 same, 0 diverged (0 accepted), 2 trapped") {
+		t.Fatalf("local replay of a trapping module (%d):\n%s", code, out)
+	}
+	if out, code = cli("app", "replay", "shop", "--wasm", filepath.Join(dir, "none.wasm")); code != 1 {
+		t.Fatalf("local replay of a missing file (%d):\n%s", code, out)
+	}
+
 	out, code = cli("app", "promote", "shop", "3", "--replay-last", "1000", "--accept", "chat.send")
 	if code != 1 || !strings.Contains(out, "replay_refused") || !strings.Contains(out, "trapped: ") {
 		t.Fatalf("promote of a trapping version (%d):\n%s", code, out)

@@ -94,6 +94,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /v1/apps/{app}/versions", h.merchant(h.ownApp(h.listVersions)))
 	h.mux.HandleFunc("POST /v1/apps/{app}/promote", h.merchant(h.ownApp(h.promote)))
 	h.mux.HandleFunc("POST /v1/apps/{app}/replay", h.merchant(h.ownApp(h.replay)))
+	h.mux.HandleFunc("GET /v1/apps/{app}/recordings", h.merchant(h.ownApp(h.recordings)))
 	h.mux.HandleFunc("POST /v1/apps/{app}/rollback", h.merchant(h.ownApp(h.rollback)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/logs", h.merchant(h.ownApp(h.logs)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/stats", h.merchant(h.ownApp(h.stats)))

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ const CodeReplayRefused = "replay_refused"
 type Replayer interface {
 	Replay(ctx context.Context, appID, version string, q replay.Query, accept []string) (*replay.Report, error)
 	PromoteReplayed(ctx context.Context, appID, version string, percent, last int, accept []string) (*registry.App, *replay.Report, error)
+	Recordings(ctx context.Context, appID string, q replay.Query) ([]replay.Record, error)
 }
 
 // replayRequest is the body of POST /v1/apps/{app}/replay (API.md).
@@ -117,4 +119,38 @@ func (h *Handler) promoteReplayed(w http.ResponseWriter, r *http.Request, a *reg
 		h.log.Error("promote: unload old versions", "app", a.ID, "err", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": app, "report": rep})
+}
+
+// recordings serves GET /v1/apps/{app}/recordings: the recorded events
+// themselves, for a replay on the merchant's machine.
+func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, a *registry.App) {
+	qs := r.URL.Query()
+	req := replayRequest{From: qs.Get("from"), To: qs.Get("to"), Session: qs.Get("session")}
+	if v := qs.Get("last"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, errorf(CodeBadRequest, "last="+v+" is not a number; give the number of recent events"))
+			return
+		}
+		req.Last = n
+	}
+	q, e := req.query()
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	rp, e := h.replayer()
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	recs, err := rp.Recordings(r.Context(), a.ID, q)
+	if err != nil {
+		writeError(w, toError(err))
+		return
+	}
+	if recs == nil {
+		recs = []replay.Record{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": recs})
 }

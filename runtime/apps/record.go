@@ -94,7 +94,7 @@ func (r *Router) Replay(ctx context.Context, appID, version string, q ReplayQuer
 		return nil, fmt.Errorf("load %s for the replay: %w", ref, err)
 	}
 	defer sa.Close(context.WithoutCancel(ctx))
-	rep := replay.Run(ctx, recorded{sa}, recs, accept)
+	rep := replay.Run(ctx, ReplayRunner(sa), recs, accept)
 	return &rep, ctx.Err()
 }
 
@@ -123,6 +123,30 @@ func (r *Router) PromoteReplayed(ctx context.Context, appID, version string, per
 	a, err := r.Promote(ctx, appID, version, percent)
 	return a, rep, err
 }
+
+// Recordings returns the recorded events of appID that q selects, oldest
+// first, without the platform's person ids (a merchant knows people by
+// the app's pseudonymous ids in the events). Replay them elsewhere with
+// replay.Run and ReplayRunner.
+func (r *Router) Recordings(ctx context.Context, appID string, q ReplayQuery) ([]replay.Record, error) {
+	if r.cfg.Recordings == nil {
+		return nil, host.Errorf(host.StatusUnavailable, "this server keeps no recordings; set replay_retention in its config")
+	}
+	a, err := r.reg.App(appID)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := r.cfg.Recordings.Events(a.Merchant, appID, q)
+	for i := range recs {
+		recs[i].Person = ""
+	}
+	return recs, err
+}
+
+// ReplayRunner runs recorded events on sa, a version loaded for the
+// replay (replay.Run): each with its recorded clock and seed, its host
+// calls answered by the replay, nothing committed or sent.
+func ReplayRunner(sa *sandbox.App) replay.Runner { return recorded{sa} }
 
 // recorded runs recorded events on a loaded version (replay.Runner).
 type recorded struct{ sa *sandbox.App }
