@@ -176,6 +176,12 @@ func TestAppReplayCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "shop: live 2") {
 		t.Fatalf("promote with the divergence accepted (%d):\n%s", code, out)
 	}
+	for _, bad := range [][]string{{"--from", "yesterday"}, {"--last", "-1"}} {
+		out, code = cli(append([]string{"app", "replay", "shop", "--version", "1"}, bad...)...)
+		if code != 1 || !strings.Contains(out, "bad_request") {
+			t.Fatalf("replay %v (%d):\n%s", bad, code, out)
+		}
+	}
 	if out, code = cli("app", "replay", "shop"); code != 2 || !strings.Contains(out, "--version") {
 		t.Fatalf("replay without a version (%d):\n%s", code, out)
 	}
