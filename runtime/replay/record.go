@@ -30,7 +30,7 @@ type Record struct {
 	Payload      json.RawMessage `json:"payload"`
 	Calls        []Call          `json:"calls"`
 	Status       uint32          `json:"status"`  // what on_event returned
-	Effects      int             `json:"effects"` // effects the event staged (storage writes, messages, timers, requests)
+	Effects      int             `json:"effects"` // effects the event staged (storage writes, messages, timers, requests, log lines)
 	Redacted     bool            `json:"redacted,omitempty"`
 }
 
