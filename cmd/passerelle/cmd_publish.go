@@ -26,7 +26,7 @@ var (
 	cmdAppUpload   = command{"app upload", "upload a built module as a new version (FILE.wasm)", runAppUpload}
 	cmdAppList     = command{"app list", "list your apps and their live versions", runAppList}
 	cmdAppVersions = command{"app versions", "list the versions of an app (APP)", runAppVersions}
-	cmdAppPromote  = command{"app promote", "roll a version out: APP VERSION [--percent N]", runAppPromote}
+	cmdAppPromote  = command{"app promote", "roll a version out: APP VERSION [--percent N] [--replay-last N --accept op,...]", runAppPromote}
 	cmdAppRollback = command{"app rollback", "drop the gray release or go back: APP [VERSION]", runAppRollback}
 	cmdAppLogs     = command{"app logs", "print an app's log: APP [--follow]", runAppLogs}
 	cmdAppStats    = command{"app stats", "print an app's figures per version (APP)", runAppStats}
@@ -96,6 +96,7 @@ type apiError struct {
 	Violations []struct {
 		Rule, Where, Problem, Fix string
 	} `json:"violations"`
+	Report json.RawMessage `json:"report"` // replay_refused: the replay report (cmd_replay.go)
 }
 
 func (e *apiError) Error() string {
@@ -381,9 +382,12 @@ func runAppVersions(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runAppPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var percent *int
+	var percent, replayLast *int
+	var accept *string
 	c, pos, err := publishFlags("app promote", args, stderr, func(fs *flag.FlagSet) {
 		percent = fs.Int("percent", 100, "share of people who get the version: 1..99 for a gray release, 100 to make it live")
+		replayLast = fs.Int("replay-last", 0, "first replay the last N recorded events against the version; refuse if one traps or diverges")
+		accept = fs.String("accept", "", "with --replay-last: operations whose differences are accepted, comma-separated")
 	})
 	if err != nil {
 		return err
@@ -395,7 +399,11 @@ func runAppPromote(ctx context.Context, args []string, stdout, stderr io.Writer)
 		App appView `json:"app"`
 	}
 	req := map[string]any{"version": pos[1], "percent": *percent}
+	if *replayLast != 0 {
+		req["replay_last"], req["accept"] = *replayLast, splitOps(*accept)
+	}
 	if err := c.call(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(pos[0])+"/promote", req, &out); err != nil {
+		printRefusal(stdout, err)
 		return err
 	}
 	printApp(stdout, out.App)

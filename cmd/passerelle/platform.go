@@ -34,6 +34,7 @@ import (
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/replay"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 )
 
@@ -60,6 +61,11 @@ type platformConfig struct {
 	SecretKey     string `json:"-"`               // the same keys inline, from PASSERELLE_SECRET_KEY; wins over the file
 	PublicURL     string `json:"public_url"`      // the server's public base URL, for the webhook URLs shown to merchants
 	GraphBaseURL  string `json:"graph_base_url"`  // the Graph API's base URL for sends: a Meta simulator; "" is Meta's
+
+	// ReplayRetention is how long the events apps handle are recorded for
+	// replay (runtime/replay); 0, the default, records nothing.
+	ReplayRetention Duration `json:"replay_retention"`
+	ReplayAsync     bool     `json:"replay_async"` // write records after each event's commit, in batches (runtime/replay Config.Async)
 
 	// DemoSignIn lets anyone sign in as the demo's people, without a
 	// password. Only the demo sets it; no config file can.
@@ -125,6 +131,9 @@ type platform struct {
 	waInbox  *whatsapp.Store   // WhatsApp webhook events, recorded before Meta gets its 200
 	msInbox  *messenger.Store  // Messenger and Instagram webhook events, likewise
 	webhooks *webhooks.Handler // /webhooks/{network}/{id}
+
+	recordings     *replay.Store // events recorded for replay (recordings.go)
+	stopRecordings func()        // stops removing expired recorded events
 }
 
 // startPlatform opens the store, starts every service and begins serving
@@ -173,6 +182,9 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		return nil, err
 	}
 	p.commit = bolt.NewCommitter(p.db, bolt.Config{})
+	if err := p.openRecordings(cfg); err != nil {
+		return nil, err
+	}
 	if p.router, err = apps.New(ctx, apps.Config{
 		Registry: p.registry,
 		Engine:   p.engine,
@@ -184,6 +196,8 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Logger:   log.With("component", "apps"),
 		Workers:  cfg.AppWorkers,
 		PerApp:   cfg.PoolSize,
+
+		Recordings: p.recordings, // events recorded for replay (recordings.go)
 	}); err != nil {
 		return nil, err
 	}
@@ -340,6 +354,9 @@ func (p *platform) close(ctx context.Context) {
 	}
 	if p.svc != nil {
 		p.svc.Close()
+	}
+	if p.stopRecordings != nil {
+		p.stopRecordings()
 	}
 	p.wg.Wait()
 	if p.router != nil {

@@ -103,6 +103,8 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /v1/apps", h.merchant(h.listApps))
 	h.mux.HandleFunc("GET /v1/apps/{app}/versions", h.merchant(h.ownApp(h.listVersions)))
 	h.mux.HandleFunc("POST /v1/apps/{app}/promote", h.merchant(h.ownApp(h.promote)))
+	h.mux.HandleFunc("POST /v1/apps/{app}/replay", h.merchant(h.ownApp(h.replay)))
+	h.mux.HandleFunc("GET /v1/apps/{app}/recordings", h.merchant(h.ownApp(h.recordings)))
 	h.mux.HandleFunc("POST /v1/apps/{app}/rollback", h.merchant(h.ownApp(h.rollback)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/logs", h.merchant(h.ownApp(h.logs)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/stats", h.merchant(h.ownApp(h.stats)))
@@ -289,6 +291,9 @@ func (h *Handler) promote(w http.ResponseWriter, r *http.Request, a *registry.Ap
 	var req struct {
 		Version string `json:"version"`
 		Percent *int   `json:"percent"`
+		// replay_last and accept: replay.go
+		ReplayLast int      `json:"replay_last"`
+		Accept     []string `json:"accept"`
 	}
 	if e := decode(r, w, &req); e != nil {
 		writeError(w, e)
@@ -301,6 +306,14 @@ func (h *Handler) promote(w http.ResponseWriter, r *http.Request, a *registry.Ap
 	percent := 100
 	if req.Percent != nil {
 		percent = *req.Percent
+	}
+	if req.ReplayLast != 0 || req.Accept != nil {
+		if req.ReplayLast <= 0 {
+			writeError(w, errorf(CodeBadRequest, "replay_last must be a positive number of recorded events to replay before promoting"))
+			return
+		}
+		h.promoteReplayed(w, r, a, req.Version, percent, req.ReplayLast, req.Accept)
+		return
 	}
 	app, err := h.cfg.Apps.Promote(r.Context(), a.ID, req.Version, percent)
 	if err != nil && app == nil {

@@ -184,6 +184,9 @@ func TestEveryEndpointRefusesStrangers(t *testing.T) {
 		{"GET", "/v1/apps/shop/logs", nil, api.CodeAppNotFound},
 		{"GET", "/v1/apps/shop/logs?follow=1", nil, api.CodeAppNotFound},
 		{"GET", "/v1/apps/shop/stats", nil, api.CodeAppNotFound},
+		{"POST", "/v1/apps/shop/replay", func() any { return map[string]any{"version": "2"} }, api.CodeAppNotFound},
+		{"GET", "/v1/apps/shop/recordings", nil, api.CodeAppNotFound},
+		{"POST", "/v1/apps/shop/promote", func() any { return map[string]any{"version": "2", "replay_last": 10} }, api.CodeAppNotFound},
 	}
 	callers := []struct {
 		name   string

@@ -85,6 +85,7 @@ var statusOf = map[string]int{
 	CodeOptedOut:          http.StatusForbidden,
 
 	CodeBroadcastNotFound: http.StatusNotFound,
+	CodeReplayRefused:     http.StatusConflict,
 
 	CodeUnavailable: http.StatusServiceUnavailable,
 	CodeInternal:    http.StatusInternalServerError,
@@ -95,6 +96,7 @@ type Error struct {
 	Code       string      `json:"code"`
 	Message    string      `json:"message"`
 	Violations []Violation `json:"violations,omitempty"`
+	Report     any         `json:"report,omitempty"` // replay_refused: the replay report (replay.go)
 }
 
 // Violation is one ABI rule a rejected module breaks.

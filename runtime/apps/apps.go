@@ -18,6 +18,7 @@ import (
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/runtime/registry"
+	"github.com/passerelle/passerelle/runtime/replay"
 	"github.com/passerelle/passerelle/runtime/sandbox"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
@@ -83,6 +84,9 @@ type Config struct {
 	// sandbox.DefaultPoolSize; give the engine's PoolSize) and Queue
 	// waiting (default sched.QueueRounds, 64, times PerApp).
 	Workers, Queue, PerApp int
+	// Recordings, when set and enabled, records every event the apps
+	// handle (runtime/replay; record.go).
+	Recordings *replay.Store
 }
 
 // Router routes events to app versions. It is safe for concurrent use.
@@ -631,8 +635,11 @@ func (r *Router) stripe(app string) *sync.RWMutex {
 // effects with its consumption. alone runs it with the other events of
 // its app held back.
 func (r *Router) run(ctx context.Context, sa *sandbox.App, ev host.AppEvent, se *sandbox.Event, alone bool) (sandbox.Result, error) {
+	rec := r.capture(se)
 	if r.cfg.Commit == nil {
-		return sa.Dispatch(ctx, se)
+		res, err := sa.Dispatch(ctx, se)
+		r.record(rec, sa, ev, se, err)
+		return res, err
 	}
 	lock := r.stripe(sa.Ref().App)
 	if alone {
@@ -644,6 +651,7 @@ func (r *Router) run(ctx context.Context, sa *sandbox.App, ev host.AppEvent, se 
 	}
 	se.Tx = &host.Tx{}
 	res, err := sa.Dispatch(ctx, se)
+	r.record(rec, sa, ev, se, err)
 	if err != nil {
 		return res, err
 	}

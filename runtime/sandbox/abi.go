@@ -191,6 +191,11 @@ func (inst *instance) hostCall(f *host.Func, stack []uint64) {
 	var err error
 	if !inst.call.Caller.Has(f.Permission) {
 		err = host.Errorf(host.StatusPermissionDenied, "%s needs the %q permission; add it to the permissions in manifest.json", f.Op, f.Permission)
+	} else if ev.Answer != nil {
+		var st host.Status
+		if resp, st = ev.Answer(f.Op, req); st != host.StatusOK {
+			err = &answered{status: st, resp: resp}
+		}
 	} else {
 		resp, err = inst.handle(f, req)
 		if err == nil && !json.Valid(resp) {
@@ -206,6 +211,9 @@ func (inst *instance) hostCall(f *host.Func, stack []uint64) {
 			msg = "the host failed to serve " + f.Op + "; retry later"
 		}
 		resp = errorJSON(status, msg)
+		if a, ok := err.(*answered); ok && json.Valid(a.resp) {
+			resp = a.resp // a recorded error response, as the guest saw it
+		}
 	}
 	if uint64(len(resp)) > uint64(lim.CallBytes) {
 		inst.fail(&LimitError{Limit: LimitCallBytes, Max: uint64(lim.CallBytes), Got: uint64(len(resp)), Unit: "bytes"})

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +70,17 @@ type Event struct {
 	// lines wait in it for the commit; the caller commits or drops it
 	// once Dispatch returned. Nil: effects happen as the calls are made.
 	Tx *host.Tx
+	// Clock and Seed are the event's time and randomness (determinism.go):
+	// the guest's clock starts at Clock and random_get reads a stream
+	// seeded with Seed. Dispatch sets them when zero (to now and a random
+	// seed); a recorder reads them back from the Event afterwards.
+	Clock time.Time
+	Seed  uint64
+	// Answer, when not nil, answers the event's host calls instead of the
+	// host services (a replay from a recording, runtime/replay): it gets
+	// the operation and request of each call its permission allows and
+	// returns the response and status the guest sees.
+	Answer func(op string, req []byte) ([]byte, host.Status)
 }
 
 // CallTrace describes one host call. Request and Response must not be
@@ -348,6 +358,9 @@ type instance struct {
 	// Fuel of the event handed to the guest so far, and not yet handed.
 	fuelGranted, fuelLeft int64
 
+	clock eventClock // the event's clock and random stream (determinism.go)
+	made  time.Time  // when the instance was made
+
 	stdout, stderr stream
 	logs           []LogRecord // the event's lines, held for its commit (keepLogs)
 }
@@ -362,7 +375,7 @@ func (discardOutbox) Emit(context.Context, host.Outgoing) error { return nil }
 // the app's deadline.
 func (a *App) newInstance() (*instance, error) {
 	e := a.engine
-	inst := &instance{app: a, stack: make([]uint64, 1), memory: &guestMemory{}}
+	inst := &instance{app: a, stack: make([]uint64, 1), memory: &guestMemory{}, made: time.Now()}
 	inst.stdout = stream{inst: inst, source: "stdout", level: slog.LevelInfo}
 	inst.stderr = stream{inst: inst, source: "stderr", level: slog.LevelWarn}
 	inst.hostLog = slog.New(&hostLogHandler{inst: inst})
@@ -372,9 +385,9 @@ func (a *App) newInstance() (*instance, error) {
 		WithStartFunctions().
 		WithStdout(&inst.stdout).
 		WithStderr(&inst.stderr).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithRandSource(rand.Reader)
+		WithWalltime(inst.walltime, 1).
+		WithNanotime(inst.nanotime, 1).
+		WithRandSource(randSource{inst})
 
 	start := time.Now() // before the timer starts: took is never below the limit
 	ctx, cancel := context.WithTimeout(inst.ctx, a.timeout)
@@ -432,6 +445,8 @@ func (inst *instance) run(ctx context.Context, ev *Event) (res Result, keep bool
 		out = discardOutbox{}
 	}
 	inst.ev, inst.evCtx = ev, ctx
+	inst.beginClock(ev)
+	defer inst.endClock()
 	inst.call = host.Call{Caller: ev.Caller, Out: out, Log: inst.hostLog, Now: start, Tx: ev.Tx}
 	inst.call.Caller.App = a.ref
 	inst.call.Caller.Permissions = a.perms

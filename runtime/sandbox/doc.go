@@ -20,10 +20,13 @@
 // one event at a time; when all are busy, Dispatch waits for one (until its
 // context is done), so one app cannot grow without bound. Guests are
 // instantiated without a name (nothing can import them), with WASI offering
-// no filesystem, no environment and no arguments; the clock and randomness
-// are the host's; stdout and stderr are captured, bounded, into the app
-// log, and so is what a host function says about the app's call through
-// host.Call.Log (source "host": a refused message and its code). A module's start function and _initialize run once, when the
+// no filesystem, no environment and no arguments; inside an event the
+// clock and randomness are the event's (Event.Clock, Event.Seed,
+// determinism.go), so that a recorded event replays the same; stdout and
+// stderr are captured, bounded, into the app log, and so is what a host
+// function says about the app's call through host.Call.Log (source
+// "host": a refused message and its code). A module's start function and
+// _initialize run once, when the
 // instance is made; a module exporting _start is rejected.
 //
 // App.Prewarm makes instances ahead of traffic (after an upload, or before
