@@ -34,11 +34,11 @@ type demoPerson struct {
 	Surface string
 }
 
+// demoPeople sign in to the web client. The people on WhatsApp, Messenger
+// and Instagram write from the Meta simulator's phone pages instead
+// (demoPhonePeople).
 var demoPeople = []demoPerson{
 	{"Alice", "web"},
-	{"Bruno", "whatsapp"},
-	{"Chiara", "messenger"},
-	{"Deniz", "instagram"},
 }
 
 // demoMerchants names the merchant that owns each example app.
@@ -61,7 +61,8 @@ type demo struct {
 	p      *platform
 	mu     sync.Mutex // guards people: the sign-in page may ask while they are made
 	people []demoLogin
-	tmp    string // data directory to remove on close, if the demo made it
+	tmp    string        // data directory to remove on close, if the demo made it
+	nets   *demoNetworks // the Meta simulator and the accounts connected through it
 }
 
 type demoLogin struct {
@@ -118,6 +119,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "\nEach wallet holds %s %d.%02d. Open \"Lunch\" from the app list, order, and confirm the payment.\n",
 		demoCurrency, demoFunds/100, demoFunds%100)
+	if len(d.nets.phones) > 0 {
+		fmt.Fprintf(stdout, "\nPeople on their phones, in the Meta simulator (%s): their messages reach the demo\n", d.nets.base)
+		fmt.Fprintln(stdout, "through its webhooks and the answers go back through the Send API, as with Meta.")
+		fmt.Fprintln(stdout, "Write \"hi\" to get the app's menu:")
+		for _, ph := range d.nets.phones {
+			fmt.Fprintf(stdout, "  %s on %s: %s\n", ph.Name, networkTitle(ph.Network), ph.URL)
+		}
+	}
+	if u, err := d.merchantInboxURL("lunch"); err == nil && len(d.nets.phones) > 0 {
+		fmt.Fprintf(stdout, "\nThe lunch merchant's inbox (its WhatsApp and Messenger conversations):\n  %s\n", u)
+	}
 	if u, err := d.inboxURL(); err == nil {
 		fmt.Fprintf(stdout, "\nAsk the Help centre for a person, then answer as its staff in the merchant inbox:\n  %s\n", u)
 	}
@@ -130,8 +142,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // inboxURL is the merchant inbox of the support bot's merchant, signed in
 // with a merchant token in the URL's fragment (which never reaches the
 // server's logs); an error when the demo has no support bot.
-func (d *demo) inboxURL() (string, error) {
-	a, err := d.p.registry.App("support")
+func (d *demo) inboxURL() (string, error) { return d.merchantInboxURL("support") }
+
+// merchantInboxURL is the merchant inbox of the merchant owning app, signed
+// in as inboxURL is.
+func (d *demo) merchantInboxURL(app string) (string, error) {
+	a, err := d.p.registry.App(app)
 	if err != nil {
 		return "", err
 	}
@@ -174,6 +190,13 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 	}
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = o.Addr, data
+	if err := demoSecretKey(&cfg, d.tmp == ""); err != nil {
+		return nil, err
+	}
+	if d.nets, err = listenDemoNetworks(o.Addr); err != nil {
+		return nil, err
+	}
+	cfg.GraphBaseURL = d.nets.base
 	cfg.DemoSignIn = demoSignIn{d}
 	if d.tmp != "" {
 		// A throwaway data directory keeps compiled modules where the local
@@ -184,6 +207,13 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 		return nil, err
 	}
 	if err := installDemoApps(ctx, d.p, built); err != nil {
+		return nil, err
+	}
+	var installed []string
+	for _, b := range built {
+		installed = append(installed, b.Manifest.ID)
+	}
+	if err := d.nets.connect(ctx, d.p, installed, log); err != nil {
 		return nil, err
 	}
 	for _, dp := range demoPeople {
@@ -282,6 +312,9 @@ func forEach[T any](items []T, n int, fn func(T) error) error {
 }
 
 func (d *demo) close(ctx context.Context) {
+	if d.nets != nil {
+		d.nets.close(ctx) // before the platform: the simulator posts to its webhooks
+	}
 	if d.p != nil {
 		d.p.close(ctx)
 	}
