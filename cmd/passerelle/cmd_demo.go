@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/miniapps/dist"
@@ -34,11 +35,14 @@ type demoPerson struct {
 	Surface string
 }
 
-// demoPeople sign in to the web client. The people on WhatsApp, Messenger
-// and Instagram write from the Meta simulator's phone pages instead
-// (demoPhonePeople).
+// demoPeople sign in to the web client: Alice on the web, Emil in the web
+// client's WhatsApp preview (which shows a card as WhatsApp would render it;
+// the client labels him "as on WhatsApp"). The people really on WhatsApp,
+// Messenger and Instagram write from the Meta simulator's phone pages
+// (demoPhonePeople), through the connectors.
 var demoPeople = []demoPerson{
 	{"Alice", "web"},
+	{"Emil", "whatsapp"},
 }
 
 // demoMerchants names the merchant that owns each example app.
@@ -115,20 +119,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "Open it and pick a person to sign in as, or open one URL per person\n")
 	fmt.Fprintln(stdout, "(each signs you in as that person, on that surface):")
 	for _, l := range d.people {
-		fmt.Fprintf(stdout, "  %-7s (%-9s) %s\n", l.Name, l.Surface, l.URL)
+		where := "web"
+		if l.Surface != "web" {
+			where = "web, as on " + networkTitle(metasim.Network(l.Surface))
+		}
+		fmt.Fprintf(stdout, "  %-7s (%s) %s\n", l.Name, where, l.URL)
 	}
 	fmt.Fprintf(stdout, "\nEach wallet holds %s %d.%02d. Open \"Lunch\" from the app list, order, and confirm the payment.\n",
 		demoCurrency, demoFunds/100, demoFunds%100)
 	if len(d.nets.phones) > 0 {
 		fmt.Fprintf(stdout, "\nPeople on their phones, in the Meta simulator (%s): their messages reach the demo\n", d.nets.base)
 		fmt.Fprintln(stdout, "through its webhooks and the answers go back through the Send API, as with Meta.")
-		fmt.Fprintln(stdout, "Write \"hi\" to get the app's menu:")
+		fmt.Fprintln(stdout, "Open a phone and write \"hi\" to the business; its app answers:")
 		for _, ph := range d.nets.phones {
-			fmt.Fprintf(stdout, "  %s on %s: %s\n", ph.Name, networkTitle(ph.Network), ph.URL)
+			fmt.Fprintf(stdout, "  %s on %s, to %s: %s\n", ph.Name, networkTitle(ph.Network), ph.Business, ph.URL)
 		}
-	}
-	if u, err := d.merchantInboxURL("lunch"); err == nil && len(d.nets.phones) > 0 {
-		fmt.Fprintf(stdout, "\nThe lunch merchant's inbox (its WhatsApp and Messenger conversations):\n  %s\n", u)
 	}
 	if u, err := d.inboxURL(); err == nil {
 		fmt.Fprintf(stdout, "\nAsk the Help centre for a person, then answer as its staff in the merchant inbox:\n  %s\n", u)
@@ -142,12 +147,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // inboxURL is the merchant inbox of the support bot's merchant, signed in
 // with a merchant token in the URL's fragment (which never reaches the
 // server's logs); an error when the demo has no support bot.
-func (d *demo) inboxURL() (string, error) { return d.merchantInboxURL("support") }
-
-// merchantInboxURL is the merchant inbox of the merchant owning app, signed
-// in as inboxURL is.
-func (d *demo) merchantInboxURL(app string) (string, error) {
-	a, err := d.p.registry.App(app)
+func (d *demo) inboxURL() (string, error) {
+	a, err := d.p.registry.App("support")
 	if err != nil {
 		return "", err
 	}

@@ -64,6 +64,7 @@ var demoPhonePeople = []demoPhonePerson{
 type demoPhone struct {
 	demoPhonePerson
 	PersonID string // the person on the platform
+	Business string // the name of the business they write to
 	URL      string // the phone page
 }
 
@@ -203,7 +204,13 @@ func (n *demoNetworks) connect(ctx context.Context, p *platform, installed []str
 				return err
 			}
 		}
-		n.phones = append(n.phones, demoPhone{demoPhonePerson: u, PersonID: person.ID,
+		var business string
+		for _, a := range cfg.Accounts {
+			if a.ID == u.Account {
+				business = a.Name
+			}
+		}
+		n.phones = append(n.phones, demoPhone{demoPhonePerson: u, PersonID: person.ID, Business: business,
 			URL: n.base + "/phone/" + string(u.Network) + "/" + u.ID})
 	}
 	return nil
