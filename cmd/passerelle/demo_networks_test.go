@@ -196,6 +196,22 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 		t.Fatalf("%v host prompts answered on WhatsApp, want 2", m)
 	}
 
+	// Chloé on Messenger (to the same bistro) and Deniz on Instagram (to
+	// the shop) are answered through their connections too.
+	for _, ph := range d.nets.phones[1:] {
+		c := phoneClient{t, ph.URL}
+		c.post("say", url.Values{"text": {"hi"}})
+		first, _ := c.await(0, "an answer to "+ph.Name, func(b metasim.Bubble) bool { return true })
+		if first.Text == "" && len(first.Choices) == 0 && len(first.Elements) == 0 {
+			t.Fatalf("%s on %s got an empty answer: %+v", ph.Name, ph.Network, first)
+		}
+	}
+	for _, network := range []string{"messenger", "instagram"} {
+		if m := metric(t, d, "passerelle_connector_sends_total", `network="`+network+`"`, `outcome="sent"`); m < 1 {
+			t.Fatalf("%v sends on %s, want at least 1", m, network)
+		}
+	}
+
 	done := make(chan struct{})
 	go func() { d.close(context.Background()); close(done) }()
 	select {
