@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/miniapps/dist"
@@ -34,11 +35,14 @@ type demoPerson struct {
 	Surface string
 }
 
+// demoPeople sign in to the web client: Alice on the web, Emil in the web
+// client's WhatsApp preview (which shows a card as WhatsApp would render it;
+// the client labels him "as on WhatsApp"). The people really on WhatsApp,
+// Messenger and Instagram write from the Meta simulator's phone pages
+// (demoPhonePeople), through the connectors.
 var demoPeople = []demoPerson{
 	{"Alice", "web"},
-	{"Bruno", "whatsapp"},
-	{"Chiara", "messenger"},
-	{"Deniz", "instagram"},
+	{"Emil", "whatsapp"},
 }
 
 // demoMerchants names the merchant that owns each example app.
@@ -61,7 +65,8 @@ type demo struct {
 	p      *platform
 	mu     sync.Mutex // guards people: the sign-in page may ask while they are made
 	people []demoLogin
-	tmp    string // data directory to remove on close, if the demo made it
+	tmp    string        // data directory to remove on close, if the demo made it
+	nets   *demoNetworks // the Meta simulator and the accounts connected through it
 }
 
 type demoLogin struct {
@@ -114,10 +119,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "Open it and pick a person to sign in as, or open one URL per person\n")
 	fmt.Fprintln(stdout, "(each signs you in as that person, on that surface):")
 	for _, l := range d.people {
-		fmt.Fprintf(stdout, "  %-7s (%-9s) %s\n", l.Name, l.Surface, l.URL)
+		where := "web"
+		if l.Surface != "web" {
+			where = "web, as on " + networkTitle(metasim.Network(l.Surface))
+		}
+		fmt.Fprintf(stdout, "  %-7s (%s) %s\n", l.Name, where, l.URL)
 	}
 	fmt.Fprintf(stdout, "\nEach wallet holds %s %d.%02d. Open \"Lunch\" from the app list, order, and confirm the payment.\n",
 		demoCurrency, demoFunds/100, demoFunds%100)
+	if len(d.nets.phones) > 0 {
+		fmt.Fprintf(stdout, "\nPeople on their phones, in the Meta simulator (%s): their messages reach the demo\n", d.nets.base)
+		fmt.Fprintln(stdout, "through its webhooks and the answers go back through the Send API, as with Meta.")
+		fmt.Fprintln(stdout, "Open a phone and write \"hi\" to the business; its app answers:")
+		for _, ph := range d.nets.phones {
+			fmt.Fprintf(stdout, "  %s on %s, to %s: %s\n", ph.Name, networkTitle(ph.Network), ph.Business, ph.URL)
+		}
+	}
 	if u, err := d.inboxURL(); err == nil {
 		fmt.Fprintf(stdout, "\nAsk the Help centre for a person, then answer as its staff in the merchant inbox:\n  %s\n", u)
 	}
@@ -174,6 +191,13 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 	}
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = o.Addr, data
+	if err := demoSecretKey(&cfg, d.tmp == ""); err != nil {
+		return nil, err
+	}
+	if d.nets, err = listenDemoNetworks(o.Addr); err != nil {
+		return nil, err
+	}
+	cfg.GraphBaseURL = d.nets.base
 	cfg.DemoSignIn = demoSignIn{d}
 	if d.tmp != "" {
 		// A throwaway data directory keeps compiled modules where the local
@@ -184,6 +208,13 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 		return nil, err
 	}
 	if err := installDemoApps(ctx, d.p, built); err != nil {
+		return nil, err
+	}
+	var installed []string
+	for _, b := range built {
+		installed = append(installed, b.Manifest.ID)
+	}
+	if err := d.nets.connect(ctx, d.p, installed, log); err != nil {
 		return nil, err
 	}
 	for _, dp := range demoPeople {
@@ -282,6 +313,9 @@ func forEach[T any](items []T, n int, fn func(T) error) error {
 }
 
 func (d *demo) close(ctx context.Context) {
+	if d.nets != nil {
+		d.nets.close(ctx) // before the platform: the simulator posts to its webhooks
+	}
 	if d.p != nil {
 		d.p.close(ctx)
 	}

@@ -85,8 +85,8 @@ func TestEndToEndInABrowser(t *testing.T) {
 	for _, l := range d.people {
 		login[l.Name] = l
 	}
-	alice, bruno := login["Alice"], login["Bruno"]
-	if alice.Surface != "web" || bruno.Surface != "whatsapp" {
+	alice, emil := login["Alice"], login["Emil"]
+	if alice.Surface != "web" || emil.Surface != "whatsapp" {
 		t.Fatalf("demo people: %+v", d.people)
 	}
 
@@ -95,21 +95,21 @@ func TestEndToEndInABrowser(t *testing.T) {
 	page := func(name string) *e2ePage {
 		return &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: name, dir: dir}
 	}
-	a, br := page("alice"), page("bruno")
+	a, br := page("alice"), page("emil")
 	online := `#status[data-state="online"]`
 	a.do("open the client", chromedp.Navigate(alice.URL), chromedp.WaitVisible(online))
-	// Bruno signs in from the demo's sign-in page, with no token in a URL.
-	br.do("sign in as Bruno from the list", chromedp.Navigate(d.p.url()),
-		chromedp.Click(fmt.Sprintf(`[data-testid="signin-person"][data-id=%q]`, bruno.ID)), chromedp.WaitVisible(online))
+	// Emil signs in from the demo's sign-in page, with no token in a URL.
+	br.do("sign in as Emil from the list", chromedp.Navigate(d.p.url()),
+		chromedp.Click(fmt.Sprintf(`[data-testid="signin-person"][data-id=%q]`, emil.ID)), chromedp.WaitVisible(online))
 	if sf := br.text("#status"); !strings.Contains(sf, "WhatsApp") {
-		t.Fatalf("Bruno, signed in from the list, is on %q; the demo puts him on WhatsApp", sf)
+		t.Fatalf("Emil, signed in from the list, is on %q; the demo puts him in the WhatsApp preview", sf)
 	}
 
 	t.Run("people on different surfaces chat", func(t *testing.T) {
-		a.do("write to Bruno",
+		a.do("write to Emil",
 			chromedp.Click("#new-chat"),
-			chromedp.Click(fmt.Sprintf(`[data-testid="people-item"][data-id=%q]`, bruno.ID)),
-			chromedp.SendKeys("#composer-input", "Bruno, lunch at noon?"),
+			chromedp.Click(fmt.Sprintf(`[data-testid="people-item"][data-id=%q]`, emil.ID)),
+			chromedp.SendKeys("#composer-input", "Emil, lunch at noon?"),
 			chromedp.Click("#composer-send"),
 			chromedp.WaitVisible(`.msg.mine[data-seq="1"]`),
 		)
@@ -117,8 +117,8 @@ func TestEndToEndInABrowser(t *testing.T) {
 			chromedp.Click(`#conversations li[data-testid="conv"]`),
 			chromedp.WaitVisible(`.msg[data-seq="1"]`),
 		)
-		if got := br.text(`.msg[data-seq="1"] .text`); got != "Bruno, lunch at noon?" {
-			t.Fatalf("Bruno sees %q", got)
+		if got := br.text(`.msg[data-seq="1"] .text`); got != "Emil, lunch at noon?" {
+			t.Fatalf("Emil sees %q", got)
 		}
 		br.do("answer",
 			chromedp.SendKeys("#composer-input", "Yes! Writing from WhatsApp."),
@@ -129,7 +129,7 @@ func TestEndToEndInABrowser(t *testing.T) {
 		if got := a.text(`.msg[data-seq="2"] .text`); got != "Yes! Writing from WhatsApp." {
 			t.Fatalf("Alice sees %q", got)
 		}
-		if from := a.text(`.msg[data-seq="2"] .from`); from != "Bruno" {
+		if from := a.text(`.msg[data-seq="2"] .from`); from != "Emil" {
 			t.Fatalf("Alice sees the answer from %q", from)
 		}
 		a.screenshot("chat.png")
