@@ -78,5 +78,6 @@ func (h *Handler) deleteTemplate(w http.ResponseWriter, r *http.Request, c conns
 		writeError(w, h.connectionError(err))
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	h.log.Info("template deleted", "connection", c.ID, "template", name)
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": name})
 }
