@@ -57,6 +57,10 @@ type Config struct {
 	DB          *bbolt.DB             // required: the outbox, routes, prompt tokens and forms
 	Identity    Identity              // required
 	Consent     Consent               // optional: stops recorded by the network reach the ledger
+	// Templates, if set, holds the WhatsApp templates merchants
+	// registered: a business-initiated message outside the 24-hour window
+	// goes as the one of its purpose's or template's name.
+	Templates Templates
 	WhatsApp    *whatsapp.Store       // the WhatsApp webhooks' inbox (nil: no WhatsApp)
 	Messenger   *messenger.Store      // the Messenger and Instagram webhooks' inbox (nil: neither)
 	// AppLog, if set, writes to an app's log (the merchant reads it): a
@@ -376,7 +380,7 @@ func (b *Bridge) store(batch []handoff) error {
 			}
 			msg := h.m.Msg
 			it := &item{Key: key, Conn: r.Conn, Network: r.Network, To: r.To, Person: r.Person, Conv: r.Conv, Seq: h.m.Seq,
-				App: r.App, Merch: r.Merchant, Msg: &msg, Created: now}
+				App: r.App, Merch: r.Merchant, Msg: &msg, Basis: h.m.Basis, Agent: h.m.From.Agent, Created: now}
 			if _, err := enqueue(tx, it); err != nil {
 				return err
 			}

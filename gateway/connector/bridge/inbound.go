@@ -261,6 +261,9 @@ func (b *Bridge) inbound(ctx context.Context, in inbound) error {
 	if err != nil {
 		return err
 	}
+	if err := b.seen(r.Conv, b.cfg.Now()); err != nil {
+		return err
+	}
 	nm := gateway.NetworkMessage{Conv: r.Conv, Person: p.ID, Name: p.Name, Surface: in.network, ID: in.id, Text: in.text}
 	if in.unsupported != "" {
 		nm.Text = "[" + in.unsupported + "]"
