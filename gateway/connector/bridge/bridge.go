@@ -61,8 +61,8 @@ type Config struct {
 	// registered: a business-initiated message outside the 24-hour window
 	// goes as the one of its purpose's or template's name.
 	Templates Templates
-	WhatsApp    *whatsapp.Store       // the WhatsApp webhooks' inbox (nil: no WhatsApp)
-	Messenger   *messenger.Store      // the Messenger and Instagram webhooks' inbox (nil: neither)
+	WhatsApp  *whatsapp.Store  // the WhatsApp webhooks' inbox (nil: no WhatsApp)
+	Messenger *messenger.Store // the Messenger and Instagram webhooks' inbox (nil: neither)
 	// AppLog, if set, writes to an app's log (the merchant reads it): a
 	// refusal by the network, with its code, goes there.
 	AppLog func(ref host.AppRef, level slog.Level, code, msg string)

@@ -36,7 +36,6 @@ const (
 	AgentWindow = 7 * 24 * time.Hour
 )
 
-
 // seen records that the person of conv wrote at at.
 func (b *Bridge) seen(conv string, at time.Time) error {
 	return b.commit.Do(func(tx *bbolt.Tx) error {
