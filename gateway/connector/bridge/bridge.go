@@ -36,6 +36,12 @@ type Identity interface {
 // everywhere.
 type Consent interface {
 	Revoke(ctx context.Context, person, business, purpose, via string) (consent.Record, error)
+	// Undeliverable records that the network could not deliver message
+	// (WhatsApp 131026): broadcasts skip the person until they write again.
+	Undeliverable(ctx context.Context, person, business, via, message string, code int) (consent.Record, error)
+	// OptedOut says whether the person stopped the business: the bridge
+	// then sends them none of its own messages.
+	OptedOut(ctx context.Context, person, business string) (bool, error)
 }
 
 // Defaults of Config.

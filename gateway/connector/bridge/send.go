@@ -332,6 +332,12 @@ func (b *Bridge) refused(ctx context.Context, it *item, e *connector.Error) {
 	case connector.ClassUndeliverable:
 		code = "undeliverable"
 		msg = fmt.Sprintf("message %s not delivered on %s: the person cannot receive it (code %d: %s)", it.Key, it.Network, e.Code, e.Message)
+		if it.Network == connector.NetworkWhatsApp && e.Code == waUndeliverable && b.cfg.Consent != nil && it.Person != "" && it.Merch != "" {
+			if _, err := b.cfg.Consent.Undeliverable(ctx, it.Person, it.Merch, it.Network, it.Key, e.Code); err != nil {
+				b.log.Error("bridge: recording an undeliverable message failed", "person", it.Person, "merchant", it.Merch, "err", err)
+			}
+			msg += "; broadcasts skip the person until they write again"
+		}
 	default:
 		code = string(e.Class)
 		msg = fmt.Sprintf("message %s not sent on %s: %s", it.Key, it.Network, e.Error())
@@ -421,8 +427,28 @@ func adopt(tx *bbolt.Tx, network, to, id string) (*item, error) {
 // conversation (an answer to LINK, a form's question, a refusal). key
 // makes it idempotent: a redelivered message gets no second answer.
 func (b *Bridge) hostText(ctx context.Context, conn connector.Connection, to, person, key, text string) error {
+	if b.optedOut(ctx, person, conn.Merchant) {
+		b.met.sends.WithLabelValues(conn.Network, "withheld:opted_out", "0").Inc()
+		return nil
+	}
 	return b.hostSend(conn, &item{Key: "host:" + key, Conn: conn.ID, Network: conn.Network, To: to, Person: person,
 		App: conn.App, Merch: conn.Merchant, Host: &hostMsg{Text: text}})
+}
+
+// optedOut says whether person stopped merchant: the bridge's own
+// messages (a form's question, a LINK answer, a refusal) are withheld.
+// The answers to STOP, START and HELP are the consent rules' and go as
+// the app conversation's messages. A failed check withholds nothing.
+func (b *Bridge) optedOut(ctx context.Context, person, merchant string) bool {
+	if b.cfg.Consent == nil || person == "" || merchant == "" {
+		return false
+	}
+	out, err := b.cfg.Consent.OptedOut(ctx, person, merchant)
+	if err != nil {
+		b.log.Warn("bridge: reading the person's consent failed", "person", person, "merchant", merchant, "err", err)
+		return false
+	}
+	return out
 }
 
 // hostSend queues a host item and wakes its sender.

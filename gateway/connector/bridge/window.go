@@ -151,3 +151,7 @@ func (b *Bridge) agentTag(tx *bbolt.Tx, it *item, out *Out) error {
 				strings.TrimSuffix(b.cfg.Now().Sub(at).Round(time.Hour).String(), "0m0s"), it.Network)}
 	}
 }
+
+// waUndeliverable is WhatsApp's "message undeliverable" (131026): the
+// number is not on WhatsApp or cannot receive the message.
+const waUndeliverable = 131026
