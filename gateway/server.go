@@ -579,7 +579,7 @@ func appMessage(out host.Outgoing) (*msgRecord, error) {
 	case out.Conversation == "":
 		return nil, host.Wrapf(ErrBadOutgoing, "a message needs a conversation")
 	}
-	return &msgRecord{ID: out.ID, Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App, Agent: out.Agent}, Msg: *out.Message}, nil
+	return &msgRecord{ID: out.ID, Time: time.Now().UnixMilli(), From: sender{Kind: "app", ID: out.App.App, Name: out.App.App, Agent: out.Agent}, Msg: *out.Message, Basis: out.Basis}, nil
 }
 
 // prompt stores out's prompt and shows it to its person. A prompt already

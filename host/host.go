@@ -232,6 +232,20 @@ type Outgoing struct {
 	// person's answers (Messenger's HUMAN_AGENT message tag, 7 days) can
 	// apply it.
 	Agent string
+	// Basis, set on a message chat.notify sent, is the consent it rests
+	// on: a network that cannot reach the person with free-form text
+	// (WhatsApp outside its 24-hour window) sends the template of the same
+	// name the merchant registered for the connection. Nil for the rest.
+	Basis *Basis
+}
+
+// Basis is the consent a business-initiated message rests on: the purpose
+// the person opted in to or the template they subscribed to, and the
+// values of the template's numbered parameters, {{1}} first.
+type Basis struct {
+	Purpose  string   `json:"purpose,omitempty"`
+	Template string   `json:"template,omitempty"`
+	Params   []string `json:"params,omitempty"`
 }
 
 // Outbox is the one interface through which host APIs emit outgoing messages.

@@ -53,6 +53,9 @@ func commands() []command {
 		cmdConnectionsRekey,
 		cmdConnectionsRotate,
 		cmdConnectionsShow,
+		cmdConnectionsTemplates,
+		cmdConnectionsTemplateAdd,
+		cmdConnectionsTemplateDelete,
 		cmdConsentAudience,
 		cmdConsentVerify,
 		cmdDemo,
@@ -83,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	// Longest match first: "app build" before "app".
-	for n := 2; n >= 1; n-- {
+	for n := 3; n >= 1; n-- {
 		if len(args) < n {
 			continue
 		}

@@ -49,6 +49,7 @@ func (h *Handler) connectionRoutes() {
 	h.mux.HandleFunc("PATCH /v1/connections/{id}", h.merchant(h.connections(h.ownConnection(h.rotate))))
 	h.mux.HandleFunc("POST /v1/connections/{id}/rotate", h.merchant(h.connections(h.ownConnection(h.rotate))))
 	h.mux.HandleFunc("DELETE /v1/connections/{id}", h.merchant(h.connections(h.ownConnection(h.deleteConnection))))
+	h.templateRoutes()
 }
 
 // connections refuses the endpoints on a server that keeps no connections.

@@ -35,6 +35,7 @@ const (
 	CodeAccountTaken       = "account_taken"        // another merchant connected the network account
 	CodeNoSecretKey        = "no_secret_key"        // the server has no key to seal secrets with
 	CodeHandoffNotFound    = "handoff_not_found"    // no such handoff among the merchant's
+	CodeTemplateNotFound   = "template_not_found"   // the connection has no such message template
 	CodeHandoffReturned    = "handoff_returned"     // the conversation was handed back to the app already
 
 	// What a service refuses a message or a payment for (host statuses
@@ -78,6 +79,7 @@ var statusOf = map[string]int{
 	CodeConnectionNotFound: http.StatusNotFound,
 	CodeAccountTaken:       http.StatusConflict,
 	CodeNoSecretKey:        http.StatusServiceUnavailable,
+	CodeTemplateNotFound:   http.StatusNotFound,
 
 	CodeInsufficientFunds: http.StatusPaymentRequired,
 	CodeWindowClosed:      http.StatusConflict,

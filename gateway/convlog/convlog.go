@@ -69,6 +69,9 @@ type Message struct {
 	Msg     host.Message `json:"msg"`
 	Client  string       `json:"cid,omitempty"` // the sender's id for the message, for resends
 	Surface string       `json:"surface,omitempty"`
+	// Basis is the consent an app's business-initiated message rests on
+	// (host.Outgoing.Basis); nil for the rest.
+	Basis *host.Basis `json:"basis,omitempty"`
 }
 
 // Appended is what Append stored.

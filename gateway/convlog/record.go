@@ -27,7 +27,7 @@ func (s Sender) AppendJSON(b []byte) []byte {
 // encodeRecord is the stored form of m: JSON, as encoding/json writes it
 // (a text message, the most frequent, without reflection).
 func encodeRecord(m *Message) ([]byte, error) {
-	if m.Msg.Card != nil {
+	if m.Msg.Card != nil || m.Basis != nil {
 		return json.Marshal(m)
 	}
 	b := make([]byte, 0, 128+len(m.From.ID)+len(m.From.Name)+2*len(m.Msg.Text)+len(m.Client)+len(m.Surface))

@@ -172,7 +172,8 @@ func (e *Engine) Step(ctx context.Context, merchant, id string) (b Broadcast, wa
 	idx := s.Next
 	ref := host.AppRef{Merchant: merchant, App: s.App}
 	msg := s.Message
-	out := host.Outgoing{App: ref, Conversation: en.Conversation, Message: &msg, ID: MessageID(merchant, id, en.Person)}
+	out := host.Outgoing{App: ref, Conversation: en.Conversation, Message: &msg, ID: MessageID(merchant, id, en.Person),
+		Basis: &host.Basis{Purpose: s.Purpose, Template: s.Template}}
 
 	// Was the message let through before (the process stopped between
 	// the check and the outcome)? Then it may be stored already.

@@ -504,7 +504,14 @@ type NotifyRequest struct {
 	host.Message
 	Purpose  string `json:"purpose,omitempty"`
 	Template string `json:"template,omitempty"`
+	// Params are the values of the numbered parameters ({{1}}, {{2}}...)
+	// of the WhatsApp template of the same name as Template or Purpose,
+	// used where the message must go as that template.
+	Params []string `json:"params,omitempty"`
 }
+
+// MaxParams is the most template parameters chat.notify takes.
+const MaxParams = 20
 
 // notify serves chat.notify: a business-initiated message to the event's
 // person in the event's conversation (a timer carries both), which the
@@ -523,6 +530,14 @@ func (s *Service) notify(ctx context.Context, c *host.Call, req []byte) ([]byte,
 	}
 	if r.Purpose != "" && r.Template != "" {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: names purpose %q and template %q; send it under one of them", r.Purpose, r.Template)
+	}
+	if len(r.Params) > MaxParams {
+		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: %d params, at most %d; a template takes one value per numbered parameter", len(r.Params), MaxParams)
+	}
+	for i, p := range r.Params {
+		if p == "" || len(p) > 1024 {
+			return nil, host.Errorf(host.StatusBadRequest, "chat.notify: params[%d] must have 1 to 1024 bytes; give each numbered parameter a value", i)
+		}
 	}
 	if c.Caller.Person == "" || c.Caller.Conversation == "" {
 		return nil, host.Errorf(host.StatusBadRequest, "chat.notify: this event has no person to notify; notify from an event of the person (a timer set while they were in the conversation)")
@@ -545,7 +560,11 @@ func (s *Service) notify(ctx context.Context, c *host.Call, req []byte) ([]byte,
 		}
 	}
 	m := r.Message
-	return s.emit(ctx, c, id, host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &m, ID: id})
+	out := host.Outgoing{App: c.Caller.App, Conversation: c.Caller.Conversation, Message: &m, ID: id}
+	if r.Purpose != "" || r.Template != "" {
+		out.Basis = &host.Basis{Purpose: r.Purpose, Template: r.Template, Params: r.Params}
+	}
+	return s.emit(ctx, c, id, out)
 }
 
 // checkCap refuses a message past MaxMessagesPerEvent.

@@ -50,8 +50,9 @@ func (s *Service) Recipients(ctx context.Context, business, purpose, template st
 				return err
 			}
 			person := string(k[len(prefix):])
-			stop, out1 := stopSeq(getGate(tx, k), stopAll(tx, person))
-			if out1 || len(v) == 0 {
+			g := getGate(tx, k)
+			stop, out1 := stopSeq(g, stopAll(tx, person))
+			if out1 || len(v) == 0 || undeliverable(tx, k, g) {
 				continue
 			}
 			p, err := getPair(tx, k)

@@ -10,6 +10,12 @@ type Notification struct {
 	Message  Message
 	Purpose  string
 	Template string
+	// Params are the values of the numbered parameters ({{1}}, {{2}}...)
+	// of the WhatsApp template the merchant registered under the name of
+	// Template or Purpose: where the person is on WhatsApp outside its
+	// 24-hour window, the message goes as that template, filled with
+	// Params in order.
+	Params []string
 }
 
 // Notify sends n to the event's person in the event's conversation
@@ -29,6 +35,17 @@ func (c *Context) Notify(n Notification) (id string, err error) {
 		}
 		if n.Template != "" {
 			b = appendString(append(b, `,"template":`...), n.Template)
+		}
+		for i, p := range n.Params {
+			if i == 0 {
+				b = append(b, `,"params":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = appendString(b, p)
+		}
+		if len(n.Params) > 0 {
+			b = append(b, ']')
 		}
 		b = append(b, '}')
 	}

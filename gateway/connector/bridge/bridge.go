@@ -36,6 +36,12 @@ type Identity interface {
 // everywhere.
 type Consent interface {
 	Revoke(ctx context.Context, person, business, purpose, via string) (consent.Record, error)
+	// Undeliverable records that the network could not deliver message
+	// (WhatsApp 131026): broadcasts skip the person until they write again.
+	Undeliverable(ctx context.Context, person, business, via, message string, code int) (consent.Record, error)
+	// OptedOut says whether the person stopped the business: the bridge
+	// then sends them none of its own messages.
+	OptedOut(ctx context.Context, person, business string) (bool, error)
 }
 
 // Defaults of Config.
@@ -57,8 +63,12 @@ type Config struct {
 	DB          *bbolt.DB             // required: the outbox, routes, prompt tokens and forms
 	Identity    Identity              // required
 	Consent     Consent               // optional: stops recorded by the network reach the ledger
-	WhatsApp    *whatsapp.Store       // the WhatsApp webhooks' inbox (nil: no WhatsApp)
-	Messenger   *messenger.Store      // the Messenger and Instagram webhooks' inbox (nil: neither)
+	// Templates, if set, holds the WhatsApp templates merchants
+	// registered: a business-initiated message outside the 24-hour window
+	// goes as the one of its purpose's or template's name.
+	Templates Templates
+	WhatsApp  *whatsapp.Store  // the WhatsApp webhooks' inbox (nil: no WhatsApp)
+	Messenger *messenger.Store // the Messenger and Instagram webhooks' inbox (nil: neither)
 	// AppLog, if set, writes to an app's log (the merchant reads it): a
 	// refusal by the network, with its code, goes there.
 	AppLog func(ref host.AppRef, level slog.Level, code, msg string)
@@ -376,7 +386,7 @@ func (b *Bridge) store(batch []handoff) error {
 			}
 			msg := h.m.Msg
 			it := &item{Key: key, Conn: r.Conn, Network: r.Network, To: r.To, Person: r.Person, Conv: r.Conv, Seq: h.m.Seq,
-				App: r.App, Merch: r.Merchant, Msg: &msg, Created: now}
+				App: r.App, Merch: r.Merchant, Msg: &msg, Basis: h.m.Basis, Agent: h.m.From.Agent, Created: now}
 			if _, err := enqueue(tx, it); err != nil {
 				return err
 			}

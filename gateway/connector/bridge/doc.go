@@ -63,12 +63,37 @@
 //     without one it is sent again. A send the process was making when it
 //     stopped is unknown on the next start. A message is never sent twice
 //     unless the network lost both its answer and its statuses;
-//   - window closed (WhatsApp 131047, Messenger 10/2018278): a coded
-//     refusal in the app's log ("window_closed", with Meta's code);
+//   - window closed (WhatsApp 131047, Messenger 10/2018278): for a
+//     business-initiated WhatsApp message (chat.notify or a broadcast: it
+//     carries the purpose or template it rests on, host.Basis) the same
+//     message goes again once, as the template the merchant registered
+//     under that name (Config.Templates); otherwise a coded refusal in the
+//     app's log ("window_closed", with Meta's code and why no template
+//     could go);
 //   - consent (WhatsApp 131050: the person stopped the business's
 //     messages on WhatsApp): the person is opted out of the merchant in the
 //     consent ledger (consent.Revoke, via the network), everywhere;
-//   - undeliverable and the others: failed, in the app's log with the code.
+//   - undeliverable (WhatsApp 131026): recorded in the consent ledger
+//     (consent.KindUndeliverable), so broadcasts skip the person until
+//     they write again; in the app's log with the code;
+//   - the others: failed, in the app's log with the code.
+//
+// # Windows
+//
+// The bridge notes when each person last wrote (bridge.seen). A
+// business-initiated WhatsApp message to a person who last wrote more
+// than 24 hours ago goes as its registered template at once, filled with
+// the message's params; one whose template is missing or does not fit is
+// refused (window_closed) without a send. A message a member of staff
+// wrote in the merchant inbox (Agent) goes on Messenger and Instagram as
+// usual within 24 hours of the person's last message, under the
+// HUMAN_AGENT message tag within 7 days, and is refused after with the
+// reason in the app's log.
+//
+// A person who stopped the business (STOP, consent.OptedOut) gets none
+// of the bridge's own messages: no answer to an unsupported message type,
+// no form question, no LINK answer. The answers to their keywords are the
+// consent rules' and still go.
 //
 // # Host-drawn prompts
 //

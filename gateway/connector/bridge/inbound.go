@@ -261,12 +261,19 @@ func (b *Bridge) inbound(ctx context.Context, in inbound) error {
 	if err != nil {
 		return err
 	}
+	if err := b.seen(r.Conv, b.cfg.Now()); err != nil {
+		return err
+	}
 	nm := gateway.NetworkMessage{Conv: r.Conv, Person: p.ID, Name: p.Name, Surface: in.network, ID: in.id, Text: in.text}
 	if in.unsupported != "" {
 		nm.Text = "[" + in.unsupported + "]"
 		posted, err := b.srv.PostFromNetwork(ctx, nm)
 		if err != nil || posted.Dup {
 			return err
+		}
+		if b.optedOut(ctx, p.ID, r.Merchant) {
+			b.met.inbound.WithLabelValues(in.network, "unsupported_withheld").Inc()
+			return nil
 		}
 		b.met.inbound.WithLabelValues(in.network, "unsupported_answered").Inc()
 		return b.srv.Emit(ctx, host.Outgoing{App: host.AppRef{Merchant: r.Merchant, App: r.App}, Conversation: r.Conv,
@@ -418,7 +425,13 @@ func (b *Bridge) link(ctx context.Context, in inbound, acct identity.Account, co
 		text = fmt.Sprintf("Linked: this %s account is now part of %s's account. STOP, payments and consents follow you everywhere.", in.network, p.Name)
 		b.met.links.WithLabelValues(in.network, "linked").Inc()
 	}
-	return b.hostText(ctx, in.conn, in.to(), "", "link:"+in.network+":"+in.id, text)
+	person := p.ID
+	if err != nil {
+		if q, qerr := b.cfg.Identity.PersonByAccount(ctx, acct); qerr == nil {
+			person = q.ID
+		}
+	}
+	return b.hostText(ctx, in.conn, in.to(), person, "link:"+in.network+":"+in.id, text)
 }
 
 func (in inbound) to() string { return in.from }

@@ -138,6 +138,7 @@ func (b *Bridge) sendRound(ctx context.Context, w *worker, items []*item) {
 	for i, it := range items {
 		attempts[i] = it.Attempts
 	}
+	tmpls, noTmpl := b.templates(ctx, w.conn, items)
 	err := b.commit.Do(func(tx *bbolt.Tx) error {
 		settled, ready = settled[:0], ready[:0]
 		conn, cerr := b.cfg.Connections.Get(ctx, w.conn)
@@ -153,10 +154,17 @@ func (b *Bridge) sendRound(ctx context.Context, w *worker, items []*item) {
 				o.err = &connector.Error{Network: it.Network, Class: connector.ClassAuth, Message: "the connection was removed; nothing can be sent through it"}
 			case cerr != nil:
 				o.err = &connector.Error{Network: it.Network, Class: connector.ClassAuth, Message: cerr.Error()}
+			case noTmpl[it.Key] != nil:
+				o.err = windowError(it, noTmpl[it.Key])
+			case tmpls[it.Key] != nil:
+				it.AsTemplate = true
+				o.out = Out{WhatsApp: *tmpls[it.Key], Text: it.Msg.Text}
 			default:
 				o.out, o.err = b.prepare(tx, it)
 				if o.err != nil {
 					o.err = &connector.Error{Network: it.Network, Class: connector.ClassInvalid, Message: o.err.Error()}
+				} else {
+					o.err = b.agentTag(tx, it, &o.out)
 				}
 			}
 			if o.err != nil {
@@ -269,6 +277,11 @@ func (b *Bridge) settle(tx *bbolt.Tx, o *outcome) (func(), error) {
 		ce = &connector.Error{Network: it.Network, Class: connector.ClassTransient, Message: o.err.Error()}
 	}
 	switch {
+	case ce.Class == connector.ClassWindowClosed && it.Network == connector.NetworkWhatsApp && !it.AsTemplate && basisName(it) != "":
+		// Refused as free-form text, so nothing went: the same message
+		// goes again as the template its consent names, if there is one.
+		it.State, it.AsTemplate, it.Error, it.NextAt = StateQueued, true, ce.Error(), 0
+		return func() { b.met.retries.WithLabelValues(it.Network, string(ce.Class)).Inc() }, put()
 	case ce.Retry() && it.Attempts < b.cfg.MaxAttempts:
 		d := b.cfg.Backoff << min(max(it.Attempts-1, 0), 6)
 		it.State, it.Error, it.NextAt = StateQueued, ce.Error(), now.Add(min(d, time.Minute)).UnixMilli()
@@ -302,6 +315,12 @@ func (b *Bridge) refused(ctx context.Context, it *item, e *connector.Error) {
 	case connector.ClassWindowClosed:
 		code = "window_closed"
 		msg = fmt.Sprintf("message %s not sent on %s: the person last wrote more than 24 hours ago (code %d); only a template or an opted-in purpose may reach them now (chat.notify)", it.Key, it.Network, e.Code)
+		if e.Message != "" {
+			msg += ". " + e.Message
+		}
+		if it.Agent != "" && e.Message != "" {
+			msg = fmt.Sprintf("%s's answer %s not sent on %s (code %d): %s", it.Agent, it.Key, it.Network, e.Code, e.Message)
+		}
 	case connector.ClassConsent:
 		code = "opted_out"
 		msg = fmt.Sprintf("message %s not sent on %s: the person stopped messages from this business on the network (code %d); they are opted out everywhere until they send START", it.Key, it.Network, e.Code)
@@ -313,6 +332,12 @@ func (b *Bridge) refused(ctx context.Context, it *item, e *connector.Error) {
 	case connector.ClassUndeliverable:
 		code = "undeliverable"
 		msg = fmt.Sprintf("message %s not delivered on %s: the person cannot receive it (code %d: %s)", it.Key, it.Network, e.Code, e.Message)
+		if it.Network == connector.NetworkWhatsApp && e.Code == waUndeliverable && b.cfg.Consent != nil && it.Person != "" && it.Merch != "" {
+			if _, err := b.cfg.Consent.Undeliverable(ctx, it.Person, it.Merch, it.Network, it.Key, e.Code); err != nil {
+				b.log.Error("bridge: recording an undeliverable message failed", "person", it.Person, "merchant", it.Merch, "err", err)
+			}
+			msg += "; broadcasts skip the person until they write again"
+		}
 	default:
 		code = string(e.Class)
 		msg = fmt.Sprintf("message %s not sent on %s: %s", it.Key, it.Network, e.Error())
@@ -402,8 +427,28 @@ func adopt(tx *bbolt.Tx, network, to, id string) (*item, error) {
 // conversation (an answer to LINK, a form's question, a refusal). key
 // makes it idempotent: a redelivered message gets no second answer.
 func (b *Bridge) hostText(ctx context.Context, conn connector.Connection, to, person, key, text string) error {
+	if b.optedOut(ctx, person, conn.Merchant) {
+		b.met.sends.WithLabelValues(conn.Network, "withheld:opted_out", "0").Inc()
+		return nil
+	}
 	return b.hostSend(conn, &item{Key: "host:" + key, Conn: conn.ID, Network: conn.Network, To: to, Person: person,
 		App: conn.App, Merch: conn.Merchant, Host: &hostMsg{Text: text}})
+}
+
+// optedOut says whether person stopped merchant: the bridge's own
+// messages (a form's question, a LINK answer, a refusal) are withheld.
+// The answers to STOP, START and HELP are the consent rules' and go as
+// the app conversation's messages. A failed check withholds nothing.
+func (b *Bridge) optedOut(ctx context.Context, person, merchant string) bool {
+	if b.cfg.Consent == nil || person == "" || merchant == "" {
+		return false
+	}
+	out, err := b.cfg.Consent.OptedOut(ctx, person, merchant)
+	if err != nil {
+		b.log.Warn("bridge: reading the person's consent failed", "person", person, "merchant", merchant, "err", err)
+		return false
+	}
+	return out
 }
 
 // hostSend queues a host item and wakes its sender.

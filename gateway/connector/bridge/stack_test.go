@@ -167,6 +167,7 @@ func (l *appLog) all() []string {
 type stackOpts struct {
 	configure func(*bridge.Config)
 	wa        metasim.Config
+	ms        metasim.MessengerConfig
 	waApp     string // the WhatsApp number's app: lunch if ""
 	sync      bool   // fsync every commit, as a server does (tests skip it)
 }
@@ -256,7 +257,8 @@ func newStack(t testing.TB, opts stackOpts) *stack {
 	opts.wa.PhoneNumberID, opts.wa.Token = phoneID, waToken
 	s.wa = metasim.New(opts.wa)
 	waSim := httptest.NewServer(s.wa)
-	s.ms = metasim.NewMessenger(metasim.MessengerConfig{Token: pageToken})
+	opts.ms.Token = pageToken
+	s.ms = metasim.NewMessenger(opts.ms)
 	msSim := httptest.NewServer(s.ms)
 	t.Cleanup(waSim.Close)
 	t.Cleanup(msSim.Close)

@@ -19,7 +19,8 @@ var (
 	bucketSent   = []byte("bridge.sent")   // network, 0, the network's message id -> item key
 	bucketTokens = []byte("bridge.tokens") // a host prompt's reply token -> hostAnswer (JSON)
 	bucketForms  = []byte("bridge.forms")  // conversation id -> formState (JSON)
-	allBuckets   = [][]byte{bucketRoutes, bucketItems, bucketQueue, bucketSent, bucketTokens, bucketForms}
+	bucketSeen   = []byte("bridge.seen")   // conversation id -> when its person last wrote (8-byte BE unix ms)
+	allBuckets   = [][]byte{bucketRoutes, bucketItems, bucketQueue, bucketSent, bucketTokens, bucketForms, bucketSeen}
 )
 
 // route is a network conversation: which connection carries it, to whom.
@@ -84,6 +85,15 @@ type item struct {
 
 	Msg  *host.Message `json:"msg,omitempty"`  // an app's message
 	Host *hostMsg      `json:"host,omitempty"` // or a host's: a prompt, a question, a notice
+	// Basis is the consent an app's business-initiated message rests on
+	// (chat.notify's purpose or template and params); nil for the rest.
+	Basis *host.Basis `json:"basis,omitempty"`
+	// Agent is the member of staff who wrote the message in the merchant
+	// inbox ("" for the app's own).
+	Agent string `json:"agent,omitempty"`
+	// AsTemplate: WhatsApp refused the message as free-form text (131047);
+	// it goes again as the template its Basis names.
+	AsTemplate bool `json:"as_template,omitempty"`
 
 	State    string `json:"state"`
 	Attempts int    `json:"attempts,omitempty"`
