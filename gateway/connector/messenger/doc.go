@@ -4,8 +4,10 @@
 // people are Instagram-scoped ids, IGSIDs). The two share the webhook and
 // Send API shapes; Network says which one a connection serves, and the
 // few differences (Instagram's text limit, its tags, read by mid) are
-// handled here. The gateway's server does not use it yet; the wiring is
-// described below.
+// handled here. The gateway wires it: gateway/connector/webhooks serves
+// each connection's webhook, gateway/connector/bridge reads the inbox and
+// sends through Client (the human-agent tag for the merchant inbox's
+// answers included).
 //
 // # Inbound
 //
@@ -65,39 +67,14 @@
 // package, injecting any code and subcode, and applying the 24-hour and
 // HUMAN_AGENT windows when asked.
 //
-// # What the wiring needs
+// # Not wired yet
 //
-//   - A connection store: Page id (or Instagram account id), Page token,
-//     app secret and verify token per merchant, encrypted at rest,
-//     rotatable; routes /webhooks/messenger/{connection} and
-//     /webhooks/instagram/{connection} serving that connection's Webhook.
-//   - A consumer of the inbox: PSID or IGSID to platform person (a linked
-//     surface account), the 24-hour window opened in host/consent by each
-//     message, postback and quick reply, the app event through the
-//     runtime, a polite answer to unsupported kinds (an image: "I can only
-//     read text here"), echoes with an app id other than ours shown in the
-//     merchant inbox as an agent's message.
-//   - The merchant inbox: an agent's answer goes as MESSAGE_TAG with
-//     HumanAgent, which Meta allows up to 7 days after the person's last
-//     message (on Messenger and Instagram alike); past that, or for the
-//     app's own messages past 24 hours, ClassWindowClosed becomes a coded
-//     refusal to the app. HUMAN_AGENT is for a person's answers only,
-//     never an app's automated ones.
-//   - Consent: an opt-in's notification messages token is the consent to
-//     send outside the window on that topic, until its expiry or a "STOP
-//     NOTIFICATIONS" opt-in event (record both in the consent ledger;
-//     Meta's one-time notification, one_time_notif_token, is read the same
-//     way); ClassUndeliverable feeds the ledger too.
-//   - A durable outbox per connection in front of Client, with an
-//     idempotency key per message, that resolves ClassUnknown outcomes
-//     from echoes and deliveries before sending again, and a rate limiter
-//     per Page so that 613 is rare rather than routine.
-//   - Rendering: gateway/surface's Messenger and Instagram renderings
-//     produce quick replies and generic templates within these limits,
-//     and the numbered menu where a card does not fit; host prompts
-//     (payment, consent) use postback payloads only the host mints.
-//   - Deliveries and reads to the app as message states, and metrics per
-//     connector (events, duplicates, sends by class and code, retries).
+//   - Notification-messages opt-ins (and their "STOP NOTIFICATIONS") are
+//     parsed, not recorded in the consent ledger.
+//   - Echoes of messages another app of the Page sent are not shown in the
+//     merchant inbox.
+//   - 551 (person unavailable) is not recorded as undeliverable; deliveries
+//     and reads reach the person's read marker, not the app as events.
 //
 // # Sources
 //

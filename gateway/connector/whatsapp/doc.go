@@ -1,7 +1,8 @@
 // Package whatsapp is the foundation of the WhatsApp Cloud API connector:
 // the webhook Meta calls, the parser of its notifications, the durable
-// record of what they reported, and the Send API client. The gateway's
-// server does not use it yet; the wiring is described below.
+// record of what they reported, and the Send API client. The gateway
+// wires it: gateway/connector/webhooks serves each connection's webhook,
+// gateway/connector/bridge reads the inbox and sends through Client.
 //
 // # Inbound
 //
@@ -64,30 +65,13 @@
 // in Meta's shapes, injects any error code, applies the pair rate limit,
 // and signs and delivers webhooks.
 //
-// # What the wiring needs
+// # Not wired yet
 //
-//   - A connection store: phone number id, access token, app secret and
-//     verify token per merchant, encrypted at rest, rotatable; a route
-//     /webhooks/whatsapp/{connection} serving that connection's Webhook.
-//   - A consumer of the inbox: wa_id to platform person (linked surface
-//     account), the service window opened in host/consent, STOP through
-//     the consent keywords, the app event through the runtime, and a
-//     polite answer to unsupported kinds.
-//   - A durable outbox per connection in front of Client, with an
-//     idempotency key per message, that resolves ClassUnknown outcomes
-//     from the statuses webhook before sending again.
-//   - Rate limiters per business number (Meta's default 80 messages per
-//     second) and per business and person pair (about one message every
-//     6 seconds), so that 130429 and 131056 are rare rather than routine.
-//   - Consent: ClassConsent and ClassUndeliverable feed the consent ledger;
-//     ClassWindowClosed becomes a template send where the merchant
-//     registered one and consent allows, or a coded refusal to the app.
-//   - Rendering: gateway/surface's WhatsApp rendering produces Buttons or
-//     List within these limits, and its numbered menu where a card does
-//     not fit; host prompts (payment, consent) are drawn by the host with
-//     reply ids only the host mints.
-//   - Statuses to the app and the merchant's figures, and metrics per
-//     connector (events, duplicates, sends by class and code, retries).
+//   - Statuses reach the person's read marker and the connector metrics,
+//     not the app as events.
+//   - A 131047 reported in a failed status webhook (rather than in the
+//     answer to the send) is a refusal; only the latter is sent again as
+//     the registered template.
 //
 // # Sources
 //
