@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -245,6 +246,10 @@ func (b *Bridge) settle(tx *bbolt.Tx, o *outcome) (func(), error) {
 		if err := tx.Bucket(bucketSent).Put(sentKey(it.Network, o.id), []byte(it.Key)); err != nil {
 			return nil, err
 		}
+		es, err := unpark(tx, it.Network, o.id)
+		if err != nil {
+			return nil, err
+		}
 		if it.Conv != "" && it.Seq > 0 {
 			r, err := getRoute(tx, it.Conv)
 			if err != nil {
@@ -257,7 +262,15 @@ func (b *Bridge) settle(tx *bbolt.Tx, o *outcome) (func(), error) {
 				}
 			}
 		}
-		return func() { b.met.sends.WithLabelValues(it.Network, "sent", "0").Inc() }, nil
+		network, to, id := it.Network, it.To, o.id
+		return func() {
+			b.met.sends.WithLabelValues(network, "sent", "0").Inc()
+			if es != nil { // the status that came first applies now
+				if err := b.status(b.ctx, network, to, id, es.State, es.Fail); err != nil {
+					b.log.Warn("bridge: an early status", "network", network, "id", id, "err", err)
+				}
+			}
+		}, nil
 	}
 	if o.err == errNotSent {
 		it.State, it.Attempts = StateQueued, it.Attempts-1
@@ -363,8 +376,13 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 		key := tx.Bucket(bucketSent).Get(sentKey(network, id))
 		if key == nil {
 			adopted, err := adopt(tx, network, to, id)
-			if err != nil || adopted == nil {
+			if err != nil {
 				return err
+			}
+			if adopted == nil {
+				// The send's answer may not be recorded yet (a status can
+				// overtake it): keep the status until it is (settle).
+				return park(tx, network, to, id, state, fail, b.cfg.Now().UnixMilli())
 			}
 			key = []byte(adopted.Key)
 		}
@@ -397,6 +415,48 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 		}
 	}
 	return nil
+}
+
+// earlyStatus is a status kept because it came before the answer to its
+// send was recorded; settle applies it once that is.
+type earlyStatus struct {
+	To    string           `json:"to"`
+	State string           `json:"state"`
+	Fail  *connector.Error `json:"fail,omitempty"`
+	At    int64            `json:"at"` // unix ms it came; prune forgets it after the outbox's keep
+}
+
+// park keeps the status state of the network's message id until its send
+// is recorded, the most advanced one when several come.
+func park(tx *bbolt.Tx, network, to, id, state string, fail *connector.Error, now int64) error {
+	b := tx.Bucket(bucketEarly)
+	k := sentKey(network, id)
+	if v := b.Get(k); v != nil {
+		var cur earlyStatus
+		if json.Unmarshal(v, &cur) == nil && rank(state) <= rank(cur.State) {
+			return nil
+		}
+	}
+	return putJSON(b, k, earlyStatus{To: to, State: state, Fail: fail, At: now})
+}
+
+// unpark takes the status kept for the network's message id, if any.
+func unpark(tx *bbolt.Tx, network, id string) (*earlyStatus, error) {
+	b := tx.Bucket(bucketEarly)
+	k := sentKey(network, id)
+	v := b.Get(k)
+	if v == nil {
+		return nil, nil
+	}
+	var es earlyStatus
+	err := json.Unmarshal(v, &es)
+	if derr := b.Delete(k); derr != nil {
+		return nil, derr
+	}
+	if err != nil {
+		return nil, nil // unreadable: forgotten
+	}
+	return &es, nil
 }
 
 // adopt gives the network id id to the oldest item sent to to on network

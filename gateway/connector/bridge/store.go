@@ -20,7 +20,8 @@ var (
 	bucketTokens = []byte("bridge.tokens") // a host prompt's reply token -> hostAnswer (JSON)
 	bucketForms  = []byte("bridge.forms")  // conversation id -> formState (JSON)
 	bucketSeen   = []byte("bridge.seen")   // conversation id -> when its person last wrote (8-byte BE unix ms)
-	allBuckets   = [][]byte{bucketRoutes, bucketItems, bucketQueue, bucketSent, bucketTokens, bucketForms, bucketSeen}
+	bucketEarly  = []byte("bridge.early")  // network, 0, the network's message id -> earlyStatus (JSON): a status that came before the send's answer was recorded
+	allBuckets   = [][]byte{bucketRoutes, bucketItems, bucketQueue, bucketSent, bucketTokens, bucketForms, bucketSeen, bucketEarly}
 )
 
 // route is a network conversation: which connection carries it, to whom.
@@ -255,6 +256,21 @@ func prune(tx *bbolt.Tx, before int64, limit int) (int, error) {
 		if err := sent.Delete(k); err != nil {
 			return n, err
 		}
+	}
+	early := tx.Bucket(bucketEarly)
+	var stale [][]byte
+	ec := early.Cursor()
+	for k, v := ec.First(); k != nil && len(stale) < limit; k, v = ec.Next() {
+		var es earlyStatus
+		if json.Unmarshal(v, &es) != nil || es.At < before {
+			stale = append(stale, bytes.Clone(k)) // a status of a message this outbox never sent
+		}
+	}
+	for _, k := range stale {
+		if err := early.Delete(k); err != nil {
+			return n, err
+		}
+		n++
 	}
 	tokens := tx.Bucket(bucketTokens)
 	var old [][]byte
