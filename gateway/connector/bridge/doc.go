@@ -67,9 +67,15 @@
 //     business-initiated WhatsApp message (chat.notify or a broadcast: it
 //     carries the purpose or template it rests on, host.Basis) the same
 //     message goes again once, as the template the merchant registered
-//     under that name (Config.Templates); otherwise a coded refusal in the
-//     app's log ("window_closed", with Meta's code and why no template
-//     could go);
+//     under that name (Config.Templates), unless the person stopped the
+//     business since; otherwise a coded refusal in the app's log
+//     ("window_closed", with Meta's code and why no template could go).
+//     Cloud API mostly accepts free-form text outside the window and
+//     reports 131047 in a failed status webhook: that status puts the
+//     outbox item back in its place in the queue, marked to go as the
+//     template, in the transaction that records it, so a restart loses
+//     nothing; the item forgets the refused send's id, so a redelivered
+//     status of it moves nothing, and its key stays its idempotency key;
 //   - consent (WhatsApp 131050: the person stopped the business's
 //     messages on WhatsApp): the person is opted out of the merchant in the
 //     consent ledger (consent.Revoke, via the network), everywhere;

@@ -290,7 +290,7 @@ func (b *Bridge) settle(tx *bbolt.Tx, o *outcome) (func(), error) {
 		ce = &connector.Error{Network: it.Network, Class: connector.ClassTransient, Message: o.err.Error()}
 	}
 	switch {
-	case ce.Class == connector.ClassWindowClosed && it.Network == connector.NetworkWhatsApp && !it.AsTemplate && basisName(it) != "":
+	case retemplate(it, ce):
 		// Refused as free-form text, so nothing went: the same message
 		// goes again as the template its consent names, if there is one.
 		it.State, it.AsTemplate, it.Error, it.NextAt = StateQueued, true, ce.Error(), 0
@@ -370,9 +370,9 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 		return nil
 	}
 	var it *item
-	var moved bool
+	var moved, requeued bool
 	err := b.commit.Do(func(tx *bbolt.Tx) error {
-		it, moved = nil, false
+		it, moved, requeued = nil, false, false
 		key := tx.Bucket(bucketSent).Get(sentKey(network, id))
 		if key == nil {
 			adopted, err := adopt(tx, network, to, id)
@@ -391,6 +391,16 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 			return err
 		}
 		it = cur
+		if it.ID != id {
+			return nil // a status of the item's earlier send, before it went again as a template
+		}
+		if state == StateFailed && retemplate(it, fail) {
+			// Accepted as free-form text, then refused in the status
+			// (131047): nothing reached the person, so the same item goes
+			// again, once, as its template.
+			requeued = true
+			return requeue(tx, it, fail)
+		}
 		if rank(state) <= rank(it.State) {
 			return nil
 		}
@@ -400,8 +410,17 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 		}
 		return putJSON(tx.Bucket(bucketItems), key, it)
 	})
-	if err != nil || it == nil || !moved {
+	if err != nil || it == nil {
 		return err
+	}
+	if requeued {
+		b.met.statuses.WithLabelValues(network, state).Inc()
+		b.met.retries.WithLabelValues(network, string(fail.Class)).Inc()
+		b.wakeWorker(it.Conn)
+		return nil
+	}
+	if !moved {
+		return nil
 	}
 	b.met.statuses.WithLabelValues(network, state).Inc()
 	switch state {

@@ -122,7 +122,8 @@ type stack struct {
 	msStore *messenger.Store
 	appLog  *appLog
 	marks   *readmarks.Store
-	cfg     bridge.Config // the bridge's, for a restart
+	cfg     bridge.Config     // the bridge's, for a restart
+	failed  chan metasim.Sent // what the WhatsApp simulator accepted and failed (templateStack)
 	seq     atomic.Int64
 }
 

@@ -49,9 +49,16 @@ func templateStack(t *testing.T, meta, br *clock) *stack {
 	if err := connstore.ValidateTemplate(tableReady); err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, stackOpts{wa: metasim.Config{Windows: true, Templates: true, Now: meta.Now},
+	failed := make(chan metasim.Sent, 64)
+	s := newStack(t, stackOpts{wa: metasim.Config{Windows: true, Templates: true, Now: meta.Now,
+		OnAccept: func(m metasim.Sent) {
+			if m.Fail != 0 {
+				failed <- m
+			}
+		}},
 		ms:        metasim.MessengerConfig{Windows: true, Now: meta.Now},
 		configure: func(c *bridge.Config) { c.Templates, c.Now = reg, br.Now }})
+	s.failed = failed
 	if err := s.wa.RegisterTemplate(metasim.Template{Name: tableReady.Name, Language: tableReady.Language, Category: tableReady.Category,
 		Body: tableReady.Body, Examples: tableReady.Examples}); err != nil {
 		t.Fatal(err)
@@ -123,10 +130,26 @@ func TestNotifyOutsideWindowGoesAsTemplate(t *testing.T) {
 	}
 }
 
+// reportFailed posts the failed status Meta reports for the next message
+// the WhatsApp simulator accepted and failed (131047 outside the window),
+// and returns that message.
+func (s *stack) reportFailed() metasim.Sent {
+	s.t.Helper()
+	select {
+	case m := <-s.failed:
+		s.deliver(s.waHook, waStatus(m.ID, "failed", m.To, m.Fail))
+		return m
+	case <-time.After(20 * time.Second):
+		s.t.Fatal("no message failed at Meta")
+	}
+	return metasim.Sent{}
+}
+
 // TestWindowClosedResendsAsTemplate: when the bridge does not know the
 // window closed (Meta's record of the person's last message is older),
-// WhatsApp refuses the text with 131047 and the same message goes once,
-// as the template.
+// WhatsApp accepts the text and reports it failed with 131047 in a status
+// webhook, as Cloud API does; the same message goes once more, as the
+// template. A redelivery of that status sends nothing more.
 func TestWindowClosedResendsAsTemplate(t *testing.T) {
 	meta, br := newClock(), newClock()
 	s := templateStack(t, meta, br)
@@ -138,17 +161,25 @@ func TestWindowClosedResendsAsTemplate(t *testing.T) {
 
 	meta.Add(30 * time.Hour) // only Meta sees the time pass
 	s.notify(conv, "msg_ready2", "Your table for 2 is ready", &host.Basis{Template: "table-ready", Params: []string{"2"}})
-	waitFor(t, "the template", func() bool { return len(s.wa.Sent()) > n })
-	name, params := decodeTemplate(t, s.wa.Sent()[n])
+	text := s.reportFailed()
+	if text.Type != "text" {
+		t.Fatalf("first went as %s", text.Type)
+	}
+	waitFor(t, "the template", func() bool { return len(s.wa.Sent()) > n+1 })
+	name, params := decodeTemplate(t, s.wa.Sent()[n+1])
 	if name != "table_ready" || !slices.Equal(params, []string{"2"}) {
 		t.Fatalf("sent template %s %v", name, params)
 	}
 	if got := s.metric("passerelle_connector_retries_total", map[string]string{"class": "window_closed"}); got != 1 {
 		t.Fatalf("%v resends after 131047, want 1", got)
 	}
-	time.Sleep(100 * time.Millisecond) // a second send would show by now
-	if got := len(s.wa.Sent()); got != n+1 {
-		t.Fatalf("%d messages sent, want %d: the message went twice", got, n+1)
+	s.deliver(s.waHook, waStatus(text.ID, "failed", who, 131047))
+	s.deliver(s.waHook, waStatus(s.wa.Sent()[n+1].ID, "delivered", who, 0))
+	waitFor(t, "the template delivered", func() bool {
+		return s.metric("passerelle_connector_statuses_total", map[string]string{"state": "delivered"}) == 1
+	})
+	if got := len(s.wa.Sent()); got != n+2 {
+		t.Fatalf("%d messages sent, want %d: the message went twice", got, n+2)
 	}
 	if l := s.appLog.all(); slices.ContainsFunc(l, func(l string) bool { return strings.Contains(l, "window_closed") }) {
 		t.Fatalf("a refusal in the app's log: %q", l)

@@ -100,6 +100,10 @@ func (b *Bridge) templates(ctx context.Context, conn string, round []*item) (map
 	ok, bad := map[string]*whatsapp.Template{}, map[string]error{}
 	for _, it := range want {
 		name := basisName(it)
+		if b.optedOut(ctx, it.Person, it.Merch) {
+			bad[it.Key] = errors.New("the person has stopped this business's messages (STOP) since it was sent, so no template goes either")
+			continue
+		}
 		if b.cfg.Templates == nil {
 			bad[it.Key] = fmt.Errorf("this server keeps no message templates, and %q needs one", name)
 			continue
@@ -155,3 +159,25 @@ func (b *Bridge) agentTag(tx *bbolt.Tx, it *item, out *Out) error {
 // waUndeliverable is WhatsApp's "message undeliverable" (131026): the
 // number is not on WhatsApp or cannot receive the message.
 const waUndeliverable = 131026
+
+// retemplate says whether WhatsApp's refusal e of it, at send or in a
+// failed status, means that it goes again as its template: a
+// business-initiated message (it rests on a purpose or template) sent as
+// free-form text outside the window (131047).
+func retemplate(it *item, e *connector.Error) bool {
+	return e != nil && e.Class == connector.ClassWindowClosed && it.Network == connector.NetworkWhatsApp &&
+		!it.AsTemplate && basisName(it) != ""
+}
+
+// requeue puts it, which WhatsApp accepted as free-form text and then
+// reported failed with 131047, back in its place in its connection's
+// queue, to go as its template. Its network id is forgotten, so that a
+// status of the refused send (a redelivery) no longer moves it; the
+// item's key stays its idempotency key.
+func requeue(tx *bbolt.Tx, it *item, e *connector.Error) error {
+	it.State, it.AsTemplate, it.ID, it.Error, it.NextAt = StateQueued, true, "", e.Error(), 0
+	if err := putJSON(tx.Bucket(bucketItems), []byte(it.Key), it); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketQueue).Put(queueKey(it.Conn, it.QSeq), []byte(it.Key))
+}

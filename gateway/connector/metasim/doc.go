@@ -18,7 +18,10 @@
 // 130429 past Config.Throughput messages a second (80 by default),
 // 131056 to one person sooner than PairInterval after the last, 131047
 // for anything but a template more than 24 hours after the person's last
-// message (Inbound), 132001 for a template that was not registered and
+// message (Inbound) as Cloud API reports it: the send is accepted with a
+// wamid and its status is failed with the code (Sent.Fail; Sim posts the
+// status webhook; FailNext(131047) gives the form in the send's answer),
+// 132001 for a template that was not registered and
 // 132000 for one whose body parameters do not fit. Templates are
 // registered with RegisterTemplate or POST
 // /{version}/{waba-id}/message_templates (Meta's creation request: name,

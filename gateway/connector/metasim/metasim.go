@@ -34,9 +34,11 @@ type Config struct {
 	// Throughput refuses a send with 130429 when the number already took
 	// this many in the last second (DefaultThroughput if 0; none if < 0).
 	Throughput int
-	// Windows refuses a message other than a template to a person whose
+	// Windows fails a message other than a template to a person whose
 	// last message (Inbound) is more than 24 hours old, or who never
-	// wrote, with 131047 as Meta does.
+	// wrote, as Meta does: the send is accepted with a wamid, and the
+	// message's status is failed with 131047 (Sent.Fail; Sim posts it).
+	// FailNext(131047) gives the refusal in the send's answer instead.
 	Windows bool
 	// Templates refuses a template that was not registered (132001) or
 	// whose body parameters do not fit it (132000).
@@ -65,6 +67,10 @@ type Sent struct {
 	Type string          // text, interactive, template
 	Body json.RawMessage // the request body as received
 	Time time.Time       // when it was accepted (Config.Now)
+	// Fail is the code of the failed status Meta reports for the message
+	// after accepting it (131047: free-form outside the window), 0 when
+	// it goes.
+	Fail int
 }
 
 // Server is the simulator; it is an http.Handler (serve it with
@@ -255,9 +261,10 @@ func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, *
 			return Sent{}, f
 		}
 	}
+	fail := 0
 	if typ != "template" && s.cfg.Windows {
 		if t, ok := s.inbound[strings.TrimPrefix(to, "+")]; !ok || now.Sub(t) > ServiceWindow {
-			return Sent{}, &failure{131047, ""}
+			fail = 131047 // accepted; the status says it failed
 		}
 	}
 	if s.cfg.PairInterval > 0 {
@@ -271,7 +278,7 @@ func (s *Server) accept(req map[string]any, raw []byte, to, typ string) (Sent, *
 	}
 	s.seq++
 	id := "wamid." + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "sim-%s-%s-%d", s.cfg.PhoneNumberID, s.run, s.seq))
-	sent := Sent{ID: id, To: to, Type: typ, Body: raw, Time: now}
+	sent := Sent{ID: id, To: to, Type: typ, Body: raw, Time: now, Fail: fail}
 	s.sent = append(s.sent, sent)
 	return sent, nil
 }

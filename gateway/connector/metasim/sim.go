@@ -664,8 +664,8 @@ func (s *Sim) waAccepted(acc *account, m Sent) {
 		s.order = append(s.order, userKey{WhatsApp, to})
 	}
 	p.add(b)
-	var fail int
-	if len(p.fail) > 0 {
+	fail := m.Fail
+	if fail == 0 && len(p.fail) > 0 {
 		fail, p.fail = p.fail[0], p.fail[1:]
 	}
 	s.changedLocked()

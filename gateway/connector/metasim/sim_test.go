@@ -391,13 +391,16 @@ func TestFailedStatus(t *testing.T) {
 }
 
 // WhatsApp's window: 24 hours after the person's last message, only a
-// registered template goes, with the parameters it declares.
+// registered template goes, with the parameters it declares. Free-form
+// text outside the window is accepted with a wamid, and its status is
+// failed with 131047, as Meta reports it.
 func TestWhatsAppWindowAndTemplates(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(""), Users: people, Now: clock, Statuses: noStatuses()})
+	h := newHook(t, 0)
+	sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(h.srv.URL), Users: people, Now: clock, Statuses: noStatuses()})
 	srv, _ := sim.WhatsApp(phone)
 	if err := srv.RegisterTemplate(metasim.Template{Name: "order_ready", Language: "en_US", Category: "UTILITY", Body: "Hi {{1}}, order {{2}} is ready.", Examples: []string{"Ana", "42"}}); err != nil {
 		t.Fatal(err)
@@ -414,18 +417,19 @@ func TestWhatsAppWindowAndTemplates(t *testing.T) {
 		name    string
 		advance time.Duration
 		body    string
-		code    int
+		code    int // in the answer
+		failed  int // in a failed status after a 200
 	}{
-		{"never wrote", 0, waText(waUser, "hi"), 131047},
-		{"template without a window", 0, tmpl("order_ready", "en_US", "Ana", "42"), 0},
-		{"person writes", -1, "", 0},
-		{"inside the window", 23 * time.Hour, waText(waUser, "still here"), 0},
-		{"window closed", 2 * time.Hour, waText(waUser, "late"), 131047},
-		{"unknown template", 0, tmpl("order_gone", "en_US", "Ana", "42"), 132001},
-		{"other language", 0, tmpl("order_ready", "fr", "Ana", "42"), 132001},
-		{"one parameter short", 0, tmpl("order_ready", "en_US", "Ana"), 132000},
-		{"one too many", 0, tmpl("order_ready", "en_US", "Ana", "42", "x"), 132000},
-		{"template fits", 0, tmpl("order_ready", "en_US", "Ana", "42"), 0},
+		{"never wrote", 0, waText(waUser, "hi"), 0, 131047},
+		{"template without a window", 0, tmpl("order_ready", "en_US", "Ana", "42"), 0, 0},
+		{"person writes", -1, "", 0, 0},
+		{"inside the window", 23 * time.Hour, waText(waUser, "still here"), 0, 0},
+		{"window closed", 2 * time.Hour, waText(waUser, "late"), 0, 131047},
+		{"unknown template", 0, tmpl("order_gone", "en_US", "Ana", "42"), 132001, 0},
+		{"other language", 0, tmpl("order_ready", "fr", "Ana", "42"), 132001, 0},
+		{"one parameter short", 0, tmpl("order_ready", "en_US", "Ana"), 132000, 0},
+		{"one too many", 0, tmpl("order_ready", "en_US", "Ana", "42", "x"), 132000, 0},
+		{"template fits", 0, tmpl("order_ready", "en_US", "Ana", "42"), 0, 0},
 	}
 	for _, st := range steps {
 		if st.advance > 0 {
@@ -433,6 +437,7 @@ func TestWhatsAppWindowAndTemplates(t *testing.T) {
 		}
 		if st.advance < 0 {
 			sim.Say(metasim.WhatsApp, waUser, "hello")
+			h.next()
 			continue
 		}
 		status, resp := post(t, url, token, st.body)
@@ -440,8 +445,21 @@ func TestWhatsAppWindowAndTemplates(t *testing.T) {
 		if int(code) != st.code || (st.code == 0) != (status == 200) {
 			t.Fatalf("%s: %d %v, want code %d", st.name, status, resp, st.code)
 		}
+		if st.failed != 0 {
+			n := h.next()
+			s := at(n, "entry", 0, "changes", 0, "value", "statuses", 0)
+			if at(s, "status") != "failed" || at(s, "errors", 0, "code") != float64(st.failed) || at(s, "id") != at(resp, "messages", 0, "id") {
+				t.Fatalf("%s: status %v, want failed with %d for %v", st.name, s, st.failed, at(resp, "messages", 0, "id"))
+			}
+		}
 	}
+	h.none(sim)
 	th, _ := sim.Thread(metasim.WhatsApp, waUser)
+	for _, b := range th {
+		if b.From == "business" && (b.Text == "hi" || b.Text == "late") && b.Status != "failed" {
+			t.Fatalf("free-form text outside the window shows %+v on the phone, want failed", b)
+		}
+	}
 	if last := th[len(th)-1]; last.Kind != "template" || last.Text != "Hi Ana, order 42 is ready." {
 		t.Fatalf("template rendered as %+v", last)
 	}

@@ -69,9 +69,6 @@
 //
 //   - Statuses reach the person's read marker and the connector metrics,
 //     not the app as events.
-//   - A 131047 reported in a failed status webhook (rather than in the
-//     answer to the send) is a refusal; only the latter is sent again as
-//     the registered template.
 //
 // # Sources
 //
