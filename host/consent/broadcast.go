@@ -42,6 +42,7 @@ func (s *Service) Recipients(ctx context.Context, business, purpose, template st
 		}
 	}
 	var out []Recipient
+	now := s.now()
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		prefix := pairKey(business, "")
 		c := tx.Bucket(bucketPairs).Cursor()
@@ -61,9 +62,7 @@ func (s *Service) Recipients(ctx context.Context, business, purpose, template st
 			}
 			var seq uint64
 			if purpose != "" {
-				if g := p.Purposes[purpose]; g > stop {
-					seq = g
-				}
+				seq = p.inForce(purpose, stop, now)
 			} else {
 				for _, g := range p.Subs[template] {
 					if g > stop {

@@ -84,8 +84,33 @@ type Decision struct {
 type pair struct {
 	Purposes map[string]uint64   `json:"purposes,omitempty"` // purpose → seq of the grant in force
 	Subs     map[string][]uint64 `json:"subs,omitempty"`     // template → seqs of unused subscriptions, oldest first
-	Day      int64               `json:"day,omitempty"`      // UTC day (days since 1970) that Sent counts
+	// Until holds the expiry (unix ns) of the opt-ins a network gave
+	// with one (OptInUntil): past it, the opt-in is no longer in force.
+	Until map[string]int64 `json:"until,omitempty"`
+	Day   int64            `json:"day,omitempty"` // UTC day (days since 1970) that Sent counts
 	Sent     int                 `json:"sent,omitempty"`     // business-initiated messages sent on Day
+}
+
+// inForce returns the record of the opt-in to purpose in force at now:
+// given after the last stop and not expired; 0 when there is none.
+func (p pair) inForce(purpose string, stop uint64, now time.Time) uint64 {
+	seq := p.Purposes[purpose]
+	if seq == 0 || seq <= stop {
+		return 0
+	}
+	if until, ok := p.Until[purpose]; ok && now.UnixNano() >= until {
+		return 0
+	}
+	return seq
+}
+
+// expired says whether the opt-in to purpose given after stop ran out.
+func (p pair) expired(purpose string, stop uint64, now time.Time) (time.Time, bool) {
+	seq, until := p.Purposes[purpose], p.Until[purpose]
+	if seq == 0 || seq <= stop || until == 0 || now.UnixNano() < until {
+		return time.Time{}, false
+	}
+	return time.Unix(0, until).UTC(), true
 }
 
 func getPair(tx *bbolt.Tx, key []byte) (pair, error) {
@@ -206,8 +231,8 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 					if err != nil {
 						return Decision{}, nil, err
 					}
-					if seq := p.Purposes[r.Purpose]; seq == 0 || seq <= stop {
-						return Decision{}, s.notOptedIn(m), nil
+					if p.inForce(r.Purpose, stop, now) == 0 {
+						return Decision{}, s.notOptedInPair(m, p, stop, now), nil
 					}
 				}
 				rule := RuleOptIn
@@ -226,9 +251,7 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 	}
 	d := Decision{Rule: RuleOptIn}
 	if m.Purpose != "" {
-		if seq := p.Purposes[m.Purpose]; seq > stop {
-			d.Relies = seq
-		}
+		d.Relies = p.inForce(m.Purpose, stop, now)
 	} else {
 		d.Rule = RuleSubscription
 		for _, seq := range p.Subs[m.Template] {
@@ -239,7 +262,7 @@ func (s *Service) send(tx *bbolt.Tx, m Message, key []byte) (Decision, *host.Err
 		}
 	}
 	if d.Relies == 0 {
-		return Decision{}, s.notOptedIn(m), nil
+		return Decision{}, s.notOptedInPair(m, p, stop, now), nil
 	}
 	lim := s.limitsOf(m.Business)
 	day := now.UTC().Unix() / 86400
@@ -326,6 +349,19 @@ func (s *Service) windowClosed(m Message, g gate, now time.Time) *host.Error {
 	return host.Wrapf(ErrWindowClosed,
 		"the person %s business %s; nothing was sent: send it under a purpose they opted in to, or a template they subscribed to, or wait until they write again",
 		since, m.Business)
+}
+
+// notOptedInPair is the refusal of m for want of consent, saying when
+// the opt-in ran out if it did.
+func (s *Service) notOptedInPair(m Message, p pair, stop uint64, now time.Time) *host.Error {
+	if m.Purpose != "" {
+		if at, ok := p.expired(m.Purpose, stop, now); ok {
+			return host.Wrapf(ErrNotOptedIn,
+				"the person's opt-in to %q messages from business %s, given on a network with an expiry, expired at %s; nothing was sent: ask them again with an opt-in prompt while they are in a conversation with you",
+				m.Purpose, m.Business, at.Format(time.RFC3339))
+		}
+	}
+	return s.notOptedIn(m)
 }
 
 func (s *Service) notOptedIn(m Message) *host.Error {

@@ -27,7 +27,10 @@
 //     one message: it is consumed in the transaction that writes the
 //     send's record. Without either: StatusWindowClosed (window_closed)
 //     for a message naming neither, StatusNotOptedIn (not_opted_in) for a
-//     purpose or template the person did not grant.
+//     purpose or template the person did not grant. An opt-in a network
+//     gave with an expiry (OptInUntil: Messenger's notification
+//     messages token) is in force until then; Withdraw records the
+//     network's stop of it (STOP NOTIFICATIONS).
 //  4. Rate limits, for those business-initiated messages only (rule 3):
 //     per business and person per UTC day (DefaultPerPersonDay) and per
 //     business per second (DefaultPerBusinessSecond); the operator sets

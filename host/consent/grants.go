@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"time"
 	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
@@ -75,31 +76,46 @@ func SubscriptionPrompt(businessName, what string) string {
 // person messages of g.Purpose outside the service window, until the
 // person withdraws it or sends STOP.
 func (s *Service) OptIn(ctx context.Context, g Grant) (Record, error) {
-	return s.grant(g, KindGrant)
+	return s.grant(g, KindGrant, "prompt", time.Time{})
 }
 
 // Subscribe records a one-time subscription: the business may send the
 // person one message of g.Template, once, whenever. Each grant allows one
 // more message.
 func (s *Service) Subscribe(ctx context.Context, g Grant) (Record, error) {
-	return s.grant(g, KindSubscription)
+	return s.grant(g, KindSubscription, "prompt", time.Time{})
 }
 
-// grant checks and records g as a grant (KindGrant) or a subscription.
-func (s *Service) grant(g Grant, kind Kind) (Record, error) {
+// grant checks and records g as a grant (KindGrant) or a subscription,
+// given via (how), expiring at expires (a grant; zero: never). A grant
+// whose answer id is that of the opt-in already in force (the same
+// prompt answered again, or first on the network that drew it) writes
+// nothing and returns that opt-in's record.
+func (s *Service) grant(g Grant, kind Kind, via string, expires time.Time) (Record, error) {
 	if err := g.check(kind); err != nil {
 		return Record{}, err
 	}
 	var stored Record
+	var again bool
 	err := s.commit.Do(func(tx *bbolt.Tx) error {
+		again = false
 		key := pairKey(g.Business, g.Person)
 		p, err := getPair(tx, key)
 		if err != nil {
 			return err
 		}
+		if kind == KindGrant && g.Answer != "" {
+			stop, _ := stopSeq(getGate(tx, key), stopAll(tx, g.Person))
+			if seq := p.inForce(g.Purpose, stop, s.now()); seq != 0 {
+				if r, ok := getRecord(tx, seq); ok && r.Message == g.Answer {
+					stored, again = r, true
+					return nil
+				}
+			}
+		}
 		stored, err = s.appendRecord(tx, Record{Kind: kind, Person: g.Person, Business: g.Business, App: g.App,
 			Purpose: g.Purpose, Template: g.Template, Surface: g.Surface, Conversation: g.Conversation,
-			Seen: g.Prompt, SeenHash: g.PromptHash, Message: g.Answer, Via: "prompt"})
+			Seen: g.Prompt, SeenHash: g.PromptHash, Message: g.Answer, Via: via, Expires: expires.UTC()})
 		if err != nil {
 			return err
 		}
@@ -108,6 +124,13 @@ func (s *Service) grant(g Grant, kind Kind) (Record, error) {
 				p.Purposes = map[string]uint64{}
 			}
 			p.Purposes[g.Purpose] = stored.Seq
+			delete(p.Until, g.Purpose)
+			if !expires.IsZero() {
+				if p.Until == nil {
+					p.Until = map[string]int64{}
+				}
+				p.Until[g.Purpose] = expires.UnixNano()
+			}
 		} else {
 			if p.Subs == nil {
 				p.Subs = map[string][]uint64{}
@@ -121,6 +144,9 @@ func (s *Service) grant(g Grant, kind Kind) (Record, error) {
 	})
 	if err != nil {
 		return Record{}, fmt.Errorf("consent: record %s: %w", kind, err)
+	}
+	if again {
+		return stored, nil
 	}
 	if kind == KindGrant {
 		s.metrics.optIn("purpose")
@@ -179,6 +205,7 @@ func (s *Service) Revoke(ctx context.Context, person, business, purpose, via str
 			return err
 		}
 		delete(p.Purposes, purpose)
+		delete(p.Until, purpose)
 		return putPair(tx, key, p)
 	})
 	if err != nil {

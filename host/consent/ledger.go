@@ -44,7 +44,11 @@ type Record struct {
 	SeenHash     string    `json:"seen_hash,omitempty"` // hex SHA-256 of what the person saw
 	Message      string    `json:"message,omitempty"`   // the message or prompt answer that carried it; for a send, the message sent
 	Relies       uint64    `json:"relies,omitempty"`    // send, consumption: the grant or subscription record relied on
-	Via          string    `json:"via,omitempty"`       // how: "prompt", "keyword", "consent screen", "operator"
+	Via          string    `json:"via,omitempty"`       // how: "prompt", "keyword", "consent screen", "operator", a network's opt-in
+	// Expires is when a grant given on a network with an expiry
+	// (OptInUntil: Messenger's notification messages token) runs out;
+	// zero for the others.
+	Expires time.Time `json:"expires,omitzero"`
 	Time         time.Time `json:"time"`
 }
 
