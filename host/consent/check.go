@@ -87,8 +87,8 @@ type pair struct {
 	// Until holds the expiry (unix ns) of the opt-ins a network gave
 	// with one (OptInUntil): past it, the opt-in is no longer in force.
 	Until map[string]int64 `json:"until,omitempty"`
-	Day   int64            `json:"day,omitempty"` // UTC day (days since 1970) that Sent counts
-	Sent     int                 `json:"sent,omitempty"`     // business-initiated messages sent on Day
+	Day   int64            `json:"day,omitempty"`  // UTC day (days since 1970) that Sent counts
+	Sent  int              `json:"sent,omitempty"` // business-initiated messages sent on Day
 }
 
 // inForce returns the record of the opt-in to purpose in force at now:

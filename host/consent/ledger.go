@@ -31,25 +31,25 @@ const (
 // Record is one entry of the consent ledger. Records are only appended;
 // each is chained to the one before by a SHA-256 hash (see Verify).
 type Record struct {
-	Seq          uint64    `json:"seq"`
-	Kind         Kind      `json:"kind"`
-	Person       string    `json:"person"`             // platform person id
-	Business     string    `json:"business,omitempty"` // merchant id; "" on a STOPALL
-	App          string    `json:"app,omitempty"`      // the app of the business involved, when there is one
-	Purpose      string    `json:"purpose,omitempty"`  // grant, withdrawal, send under an opt-in
-	Template     string    `json:"template,omitempty"` // subscription, consumption, send under a subscription
-	Surface      string    `json:"surface,omitempty"`
-	Conversation string    `json:"conversation,omitempty"`
-	Seen         string    `json:"seen,omitempty"`      // what the person saw (the prompt's text) or typed (the keyword)
-	SeenHash     string    `json:"seen_hash,omitempty"` // hex SHA-256 of what the person saw
-	Message      string    `json:"message,omitempty"`   // the message or prompt answer that carried it; for a send, the message sent
-	Relies       uint64    `json:"relies,omitempty"`    // send, consumption: the grant or subscription record relied on
-	Via          string    `json:"via,omitempty"`       // how: "prompt", "keyword", "consent screen", "operator", a network's opt-in
+	Seq          uint64 `json:"seq"`
+	Kind         Kind   `json:"kind"`
+	Person       string `json:"person"`             // platform person id
+	Business     string `json:"business,omitempty"` // merchant id; "" on a STOPALL
+	App          string `json:"app,omitempty"`      // the app of the business involved, when there is one
+	Purpose      string `json:"purpose,omitempty"`  // grant, withdrawal, send under an opt-in
+	Template     string `json:"template,omitempty"` // subscription, consumption, send under a subscription
+	Surface      string `json:"surface,omitempty"`
+	Conversation string `json:"conversation,omitempty"`
+	Seen         string `json:"seen,omitempty"`      // what the person saw (the prompt's text) or typed (the keyword)
+	SeenHash     string `json:"seen_hash,omitempty"` // hex SHA-256 of what the person saw
+	Message      string `json:"message,omitempty"`   // the message or prompt answer that carried it; for a send, the message sent
+	Relies       uint64 `json:"relies,omitempty"`    // send, consumption: the grant or subscription record relied on
+	Via          string `json:"via,omitempty"`       // how: "prompt", "keyword", "consent screen", "operator", a network's opt-in
 	// Expires is when a grant given on a network with an expiry
 	// (OptInUntil: Messenger's notification messages token) runs out;
 	// zero for the others.
 	Expires time.Time `json:"expires,omitzero"`
-	Time         time.Time `json:"time"`
+	Time    time.Time `json:"time"`
 }
 
 // HashSize is the size of a record's chain hash.
