@@ -15,6 +15,7 @@ const (
 	ClassPolicy        Class = "policy"        // Meta limits this business; do not retry now
 	ClassTemplate      Class = "template"      // the template is missing, paused or does not fit its parameters
 	ClassInvalid       Class = "invalid"       // the request itself is wrong
+	ClassOptInExpired  Class = "optin_expired" // the person's opt-in token (Messenger notification messages) ran out: ask them again
 	ClassUnknown       Class = "unknown"       // no answer, or a code the network package does not know
 )
 

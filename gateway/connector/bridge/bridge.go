@@ -42,6 +42,11 @@ type Consent interface {
 	// OptedOut says whether the person stopped the business: the bridge
 	// then sends them none of its own messages.
 	OptedOut(ctx context.Context, person, business string) (bool, error)
+	// OptInUntil records the opt-in a person gave on Messenger's opt-in
+	// request (notification messages), expiring with its token; Withdraw
+	// records their STOP NOTIFICATIONS.
+	OptInUntil(ctx context.Context, g consent.Grant, via string, expires time.Time) (consent.Record, error)
+	Withdraw(ctx context.Context, person, business, purpose, surface, via string) (consent.Record, error)
 }
 
 // Defaults of Config.

@@ -79,7 +79,10 @@
 //   - consent (WhatsApp 131050: the person stopped the business's
 //     messages on WhatsApp): the person is opted out of the merchant in the
 //     consent ledger (consent.Revoke, via the network), everywhere;
-//   - undeliverable (WhatsApp 131026): recorded in the consent ledger
+//   - undeliverable (WhatsApp 131026; Messenger and Instagram 551 with or
+//     without 1545041, 200/1545041, 10/2018108, 100/2018001 and
+//     100/2534014: the person is not available, blocks the business or
+//     is unknown): recorded in the consent ledger
 //     (consent.KindUndeliverable), so broadcasts skip the person until
 //     they write again; in the app's log with the code;
 //   - the others: failed, in the app's log with the code.

@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway"
+	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/consent"
@@ -83,6 +84,19 @@ func (b *Bridge) sendPrompt(ctx context.Context, r *route, p promptstore.Prompt)
 			return nil
 		}
 		it.Host.Buttons = it.Host.Buttons[:0]
+		if o := optinPrompt(r, p); o != nil {
+			// Messenger's own opt-in request: its button answers yes
+			// through the opt-in webhook, whose payload is the token.
+			t := hostToken()
+			if err := putJSON(tx.Bucket(bucketTokens), []byte(t), hostAnswer{Prompt: p.ID, Answer: consent.AnswerAccept, Person: r.Person,
+				Conv: r.Conv, Created: it.Created, Purpose: o.Purpose, Text: text}); err != nil {
+				return err
+			}
+			it.Host.Optin = &hostOptin{Title: optinTitle(o.Purpose, cmp(o.MerchantName, o.Merchant)), Token: t}
+			var err error
+			added, err = enqueue(tx, it)
+			return err
+		}
 		for _, a := range answers {
 			t := hostToken()
 			if err := putJSON(tx.Bucket(bucketTokens), []byte(t), hostAnswer{Prompt: p.ID, Answer: a[0], Person: r.Person, Conv: r.Conv, Created: it.Created}); err != nil {
@@ -132,4 +146,20 @@ func (b *Bridge) answerHost(ctx context.Context, r *route, in inbound, nm gatewa
 		msg = ge.Message
 	}
 	return b.hostText(ctx, in.conn, in.from, r.Person, "answer:"+in.network+":"+in.id, "That did not go through: "+msg)
+}
+
+// optinPrompt returns the body of p when it is drawn on r's network as
+// Messenger's opt-in request for notification messages: a subscribe
+// prompt for a purpose (consent.request_optin) in a Messenger
+// conversation. The opt-in it gives is what lets the business's messages
+// of that purpose reach the person outside the 24-hour window.
+func optinPrompt(r *route, p promptstore.Prompt) *consent.PromptBody {
+	if r.Network != connector.NetworkMessenger || p.Type != consent.PromptName {
+		return nil
+	}
+	var b consent.PromptBody
+	if json.Unmarshal(p.Body, &b) != nil || b.Purpose == "" {
+		return nil
+	}
+	return &b
 }

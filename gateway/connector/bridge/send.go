@@ -164,8 +164,8 @@ func (b *Bridge) sendRound(ctx context.Context, w *worker, items []*item) {
 				o.out, o.err = b.prepare(tx, it)
 				if o.err != nil {
 					o.err = &connector.Error{Network: it.Network, Class: connector.ClassInvalid, Message: o.err.Error()}
-				} else {
-					o.err = b.agentTag(tx, it, &o.out)
+				} else if o.err = b.agentTag(tx, it, &o.out); o.err == nil {
+					o.err = b.byToken(tx, it, &o.out)
 				}
 			}
 			if o.err != nil {
@@ -324,8 +324,8 @@ func (b *Bridge) refused(ctx context.Context, it *item, e *connector.Error) {
 	b.log.Warn("bridge: message refused", "key", it.Key, "network", it.Network, "class", e.Class, "code", e.Code, "err", e.Message)
 	ref := host.AppRef{Merchant: it.Merch, App: it.App}
 	var code, msg string
-	switch e.Class {
-	case connector.ClassWindowClosed:
+	switch {
+	case e.Class == connector.ClassWindowClosed:
 		code = "window_closed"
 		msg = fmt.Sprintf("message %s not sent on %s: the person last wrote more than 24 hours ago (code %d); only a template or an opted-in purpose may reach them now (chat.notify)", it.Key, it.Network, e.Code)
 		if e.Message != "" {
@@ -334,7 +334,11 @@ func (b *Bridge) refused(ctx context.Context, it *item, e *connector.Error) {
 		if it.Agent != "" && e.Message != "" {
 			msg = fmt.Sprintf("%s's answer %s not sent on %s (code %d): %s", it.Agent, it.Key, it.Network, e.Code, e.Message)
 		}
-	case connector.ClassConsent:
+	case e.Class == connector.ClassConsent && e.Subcode == msTopicStopped:
+		code = "not_opted_in"
+		msg = fmt.Sprintf("message %s not sent on %s: the person stopped this topic's notification messages (code %d/%d); the opt-in is withdrawn until they resume them", it.Key, it.Network, e.Code, e.Subcode)
+		b.topicStopped(ctx, it)
+	case e.Class == connector.ClassConsent:
 		code = "opted_out"
 		msg = fmt.Sprintf("message %s not sent on %s: the person stopped messages from this business on the network (code %d); they are opted out everywhere until they send START", it.Key, it.Network, e.Code)
 		if b.cfg.Consent != nil && it.Person != "" && it.Merch != "" {
@@ -342,10 +346,10 @@ func (b *Bridge) refused(ctx context.Context, it *item, e *connector.Error) {
 				b.log.Error("bridge: recording a network's opt-out failed", "person", it.Person, "merchant", it.Merch, "err", err)
 			}
 		}
-	case connector.ClassUndeliverable:
+	case e.Class == connector.ClassUndeliverable:
 		code = "undeliverable"
 		msg = fmt.Sprintf("message %s not delivered on %s: the person cannot receive it (code %d: %s)", it.Key, it.Network, e.Code, e.Message)
-		if it.Network == connector.NetworkWhatsApp && e.Code == waUndeliverable && b.cfg.Consent != nil && it.Person != "" && it.Merch != "" {
+		if recordUndeliverable(it.Network, e) && b.cfg.Consent != nil && it.Person != "" && it.Merch != "" {
 			if _, err := b.cfg.Consent.Undeliverable(ctx, it.Person, it.Merch, it.Network, it.Key, e.Code); err != nil {
 				b.log.Error("bridge: recording an undeliverable message failed", "person", it.Person, "merchant", it.Merch, "err", err)
 			}
@@ -549,6 +553,9 @@ func (b *Bridge) hostSend(conn connector.Connection, it *item) error {
 // question-by-question exchange here, when it is its turn to go out.
 func (b *Bridge) prepare(tx *bbolt.Tx, it *item) (Out, error) {
 	if h := it.Host; h != nil {
+		if o := h.Optin; o != nil && it.Network == connector.NetworkMessenger {
+			return Out{Messenger: &messenger.Message{OptinRequest: &messenger.OptinRequest{Title: o.Title, Payload: o.Token}}, Text: o.Title}, nil
+		}
 		if len(h.Buttons) > 0 {
 			return renderHost(it.Network, h.Text, h.Buttons), nil
 		}

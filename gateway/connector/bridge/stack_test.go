@@ -169,8 +169,9 @@ type stackOpts struct {
 	configure func(*bridge.Config)
 	wa        metasim.Config
 	ms        metasim.MessengerConfig
-	waApp     string // the WhatsApp number's app: lunch if ""
-	sync      bool   // fsync every commit, as a server does (tests skip it)
+	waApp     string           // the WhatsApp number's app: lunch if ""
+	sync      bool             // fsync every commit, as a server does (tests skip it)
+	consent   func() time.Time // the consent rules' clock (time.Now if nil)
 }
 
 func newStack(t testing.TB, opts stackOpts) *stack {
@@ -187,7 +188,7 @@ func newStack(t testing.TB, opts stackOpts) *stack {
 		t.Fatal(err)
 	}
 	events := hostevents.New()
-	if s.svc, err = services.Open(db, services.Config{Assets: s.reg, Events: events.Push, Background: true, Consent: &consent.Config{}}); err != nil {
+	if s.svc, err = services.Open(db, services.Config{Assets: s.reg, Events: events.Push, Background: true, Consent: &consent.Config{Now: opts.consent}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.svc.Close)

@@ -21,7 +21,7 @@ var (
 	bucketForms  = []byte("bridge.forms")  // conversation id -> formState (JSON)
 	bucketSeen   = []byte("bridge.seen")   // conversation id -> when its person last wrote (8-byte BE unix ms)
 	bucketEarly  = []byte("bridge.early")  // network, 0, the network's message id -> earlyStatus (JSON): a status that came before the send's answer was recorded
-	allBuckets   = [][]byte{bucketRoutes, bucketItems, bucketQueue, bucketSent, bucketTokens, bucketForms, bucketSeen, bucketEarly}
+	allBuckets   = [][]byte{bucketRoutes, bucketItems, bucketQueue, bucketSent, bucketTokens, bucketForms, bucketSeen, bucketEarly, bucketOptins}
 )
 
 // route is a network conversation: which connection carries it, to whom.
@@ -114,6 +114,16 @@ type hostMsg struct {
 	// Form, when set, starts the question-by-question form of Conv
 	// before Text (the first question) is sent.
 	Form *formState `json:"form,omitempty"`
+	// Optin, when set, draws the prompt as Messenger's opt-in request for
+	// notification messages instead of text and buttons.
+	Optin *hostOptin `json:"optin,omitempty"`
+}
+
+// hostOptin is a Messenger opt-in request: the topic's title and the
+// host's token, which the opt-in webhook carries back as its payload.
+type hostOptin struct {
+	Title string `json:"title"`
+	Token string `json:"token"`
 }
 
 // hostAnswer is what a host prompt's reply token stands for.
@@ -123,6 +133,11 @@ type hostAnswer struct {
 	Person  string `json:"person"`
 	Conv    string `json:"conv"`
 	Created int64  `json:"created"` // unix ms
+	// Purpose and Text: a Messenger opt-in request drawn for a subscribe
+	// prompt (the token is its payload): the purpose asked for and the
+	// prompt's words.
+	Purpose string `json:"purpose,omitempty"`
+	Text    string `json:"text,omitempty"`
 }
 
 func queueKey(conn string, seq uint64) []byte {

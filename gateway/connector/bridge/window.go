@@ -181,3 +181,19 @@ func requeue(tx *bbolt.Tx, it *item, e *connector.Error) error {
 	}
 	return tx.Bucket(bucketQueue).Put(queueKey(it.Conn, it.QSeq), []byte(it.Key))
 }
+
+// recordUndeliverable says whether the network's refusal e means the
+// person cannot be reached, for the consent ledger (KindUndeliverable):
+// WhatsApp's 131026; on Messenger and Instagram every undeliverable code
+// (551 "this person isn't available" or "isn't receiving messages from
+// you", 200/1545041, 10/2018108, 100/2018001 and 2534014 "no matching
+// user").
+func recordUndeliverable(network string, e *connector.Error) bool {
+	if e.Class != connector.ClassUndeliverable {
+		return false
+	}
+	if network == connector.NetworkWhatsApp {
+		return e.Code == waUndeliverable
+	}
+	return network == connector.NetworkMessenger || network == connector.NetworkInstagram
+}

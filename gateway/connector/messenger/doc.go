@@ -56,8 +56,12 @@
 // codes 10, 100 and 200): 613, 4, 32 and 80006 (rate limits) and 1, 2,
 // 1200 (passing failures) are retried with a doubling backoff up to
 // ClientConfig.MaxAttempts; 10 with 2018278 or 2018065 (outside the
-// allowed window) is ClassWindowClosed; 551 and 1545041 (the person is not
-// available), 100 with 2018001 (no matching user) are ClassUndeliverable;
+// allowed window) is ClassWindowClosed; 551 (the person blocks the
+// business, or with 1545041 is not available), 200 with 1545041, 10 with
+// 2018108 (they can't receive your messages), 100 with 2018001 or 2534014
+// (no matching user) are ClassUndeliverable, which the bridge records in
+// the consent ledger; 10 with 1893015 (the person stopped this topic's
+// notification messages) is ClassConsent;
 // 190, 102 and the 200s are ClassAuth; 368 ClassPolicy; 100 otherwise
 // ClassInvalid. A request without an answer is ClassUnknown and is not
 // retried, since the message may have gone.
@@ -73,8 +77,8 @@
 //     parsed, not recorded in the consent ledger.
 //   - Echoes of messages another app of the Page sent are not shown in the
 //     merchant inbox.
-//   - 551 (person unavailable) is not recorded as undeliverable; deliveries
-//     and reads reach the person's read marker, not the app as events.
+//   - Deliveries and reads reach the person's read marker, not the app as
+//     events.
 //
 // # Sources
 //

@@ -39,17 +39,40 @@ const (
 	MaxElementSubtitle = 80
 	MaxButtons         = 3
 	MaxButtonTitle     = 20
+	MaxOptinTitle      = 65 // an opt-in request's title
 )
 
-// Message is what a send carries: text (with optional quick replies) or a
-// generic template (cards, with optional quick replies).
+// Message is what a send carries: text (with optional quick replies), a
+// generic template (cards, with optional quick replies) or the opt-in
+// request of notification messages.
 type Message struct {
 	Type MessagingType // Response if empty
 	Tag  Tag           // required with MessageTag, refused otherwise
+	// Token, when set, addresses the message by the person's
+	// notification messages token (recipient.notification_messages_token)
+	// instead of their PSID: a message of the topic they opted in to,
+	// outside the 24-hour window. It goes without a messaging_type.
+	Token string
 
 	Text         string
 	Cards        []Card // a generic template instead of text
 	QuickReplies []QuickReply
+	// OptinRequest, instead of text or cards, is the opt-in request
+	// (template_type notification_messages).
+	OptinRequest *OptinRequest
+}
+
+// OptinRequest is Messenger's opt-in request for notification messages
+// (the marketing messages opt-in): a card naming the topic with a button;
+// a tap sends a messaging_optins webhook with the person's token, Payload
+// and Title (Event.Optin).
+type OptinRequest struct {
+	Title     string // the topic, at most MaxOptinTitle characters
+	Payload   string // comes back in the opt-in webhook, at most MaxPayload
+	ImageURL  string // optional
+	Frequency string // optional: DAILY, WEEKLY or MONTHLY
+	Timezone  string // optional: the person's timezone id
+	CTAText   string // optional: ALLOW, FREQUENCY, GET, OPT_IN or SIGN_UP (the button's words)
 }
 
 // QuickReply is a text quick reply: Title is posted back as the person's
@@ -124,6 +147,34 @@ func (m Message) validate(net Network) error {
 	default:
 		return &LimitError{Field: "messaging_type", Limit: "RESPONSE, UPDATE or MESSAGE_TAG", Got: string(m.Type)}
 	}
+	if m.Token != "" && (m.Type != "" || m.Tag != "") {
+		return &LimitError{Field: "messaging_type", Limit: "none with a notification messages token", Got: string(m.Type) + string(m.Tag)}
+	}
+	if r := m.OptinRequest; r != nil {
+		switch {
+		case m.Text != "" || len(m.Cards) > 0 || len(m.QuickReplies) > 0:
+			return &LimitError{Field: "message", Limit: "an opt-in request alone", Got: "text, cards or quick replies beside it"}
+		case m.Token != "":
+			return &LimitError{Field: "recipient", Limit: "the person's PSID for an opt-in request", Got: "a notification messages token"}
+		}
+		if err := runes("attachment.payload.title", r.Title, 1, MaxOptinTitle); err != nil {
+			return err
+		}
+		if err := runes("attachment.payload.payload", r.Payload, 0, MaxPayload); err != nil {
+			return err
+		}
+		switch r.Frequency {
+		case "", "DAILY", "WEEKLY", "MONTHLY":
+		default:
+			return &LimitError{Field: "notification_messages_frequency", Limit: "DAILY, WEEKLY or MONTHLY", Got: r.Frequency}
+		}
+		switch r.CTAText {
+		case "", "ALLOW", "FREQUENCY", "GET", "OPT_IN", "SIGN_UP":
+		default:
+			return &LimitError{Field: "notification_messages_cta_text", Limit: "ALLOW, FREQUENCY, GET, OPT_IN or SIGN_UP", Got: r.CTAText}
+		}
+		return nil
+	}
 	switch {
 	case m.Text != "" && len(m.Cards) > 0:
 		return &LimitError{Field: "message", Limit: "either text or cards", Got: "both"}
@@ -188,7 +239,16 @@ func (m Message) payload(to string) map[string]any {
 		typ = Response
 	}
 	msg := map[string]any{}
-	if m.Text != "" {
+	if r := m.OptinRequest; r != nil {
+		p := map[string]any{"template_type": "notification_messages", "title": r.Title}
+		for k, v := range map[string]string{"payload": r.Payload, "image_url": r.ImageURL, "notification_messages_frequency": r.Frequency,
+			"notification_messages_timezone": r.Timezone, "notification_messages_cta_text": r.CTAText} {
+			if v != "" {
+				p[k] = v
+			}
+		}
+		msg["attachment"] = map[string]any{"type": "template", "payload": p}
+	} else if m.Text != "" {
 		msg["text"] = m.Text
 	} else {
 		els := make([]any, len(m.Cards))
@@ -226,6 +286,10 @@ func (m Message) payload(to string) map[string]any {
 		"recipient":      map[string]any{"id": to},
 		"messaging_type": string(typ),
 		"message":        msg,
+	}
+	if m.Token != "" {
+		body["recipient"] = map[string]any{"notification_messages_token": m.Token}
+		delete(body, "messaging_type")
 	}
 	if m.Tag != "" {
 		body["tag"] = string(m.Tag)

@@ -109,7 +109,8 @@ const (
 	ClassThrottled     = connector.ClassThrottled     // 613, 4, 32, 80006: retry after a backoff
 	ClassTransient     = connector.ClassTransient     // 1, 2, 1200: retry after a backoff
 	ClassWindowClosed  = connector.ClassWindowClosed  // 10 (2018278, 2018065), 2018278: outside the 24-hour window; a tag or an opt-in token only
-	ClassUndeliverable = connector.ClassUndeliverable // 551 (1545041), 100 (2018001), 200 (1545041): the person is not available
+	ClassUndeliverable = connector.ClassUndeliverable // 551 (with or without 1545041), 10 (2018108), 100 (2018001, 2534014), 200 (1545041): the person is not available or blocks the business
+	ClassConsent       = connector.ClassConsent       // 10 (1893015): the person stopped the notification messages of this topic
 	ClassAuth          = connector.ClassAuth          // 190, 102, 200-299 otherwise: the token or its permissions
 	ClassPolicy        = connector.ClassPolicy        // 368: Meta limits this Page
 	ClassInvalid       = connector.ClassInvalid       // 100 and the rest of the request's faults
@@ -120,7 +121,8 @@ const (
 // for faults that mean different things.
 var subcodes = map[int]Class{
 	2018278: ClassWindowClosed, 2018065: ClassWindowClosed,
-	1545041: ClassUndeliverable, 2018001: ClassUndeliverable,
+	1545041: ClassUndeliverable, 2018001: ClassUndeliverable, 2018108: ClassUndeliverable, 2534014: ClassUndeliverable,
+	1893015: ClassConsent,
 	2018344: ClassPolicy,
 }
 

@@ -28,7 +28,9 @@ var classOf = map[metasim.Fault]messenger.Class{
 	{Code: 4}: messenger.ClassThrottled, {Code: 32}: messenger.ClassThrottled, {Code: 613}: messenger.ClassThrottled, {Code: 80006}: messenger.ClassThrottled,
 	{Code: 10, Subcode: 2018278}: messenger.ClassWindowClosed, {Code: 10, Subcode: 2018065}: messenger.ClassWindowClosed,
 	{Code: 100, Subcode: 2018001}: messenger.ClassUndeliverable, {Code: 200, Subcode: 1545041}: messenger.ClassUndeliverable, {Code: 551, Subcode: 1545041}: messenger.ClassUndeliverable,
-	{Code: 102}: messenger.ClassAuth, {Code: 190}: messenger.ClassAuth,
+	{Code: 551}: messenger.ClassUndeliverable, {Code: 10, Subcode: 2018108}: messenger.ClassUndeliverable, {Code: 100, Subcode: 2534014}: messenger.ClassUndeliverable,
+	{Code: 10, Subcode: 1893015}: messenger.ClassConsent,
+	{Code: 102}:                  messenger.ClassAuth, {Code: 190}: messenger.ClassAuth,
 	{Code: 368, Subcode: 1390008}: messenger.ClassPolicy,
 }
 

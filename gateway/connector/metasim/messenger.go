@@ -60,8 +60,28 @@ type MessengerServer struct {
 	sent    []MessengerSent
 	fails   []Fault
 	inbound map[string]time.Time
+	tokens  map[string]*nmToken // notification messages tokens
 	run     string
 	seq     int
+}
+
+// nmToken is a person's opt-in to a topic's notification messages.
+type nmToken struct {
+	person  string
+	optin   Optin
+	stopped bool
+}
+
+// Notification messages tokens last by the frequency the person chose
+// (Meta: 6 months for daily, 9 for weekly, 12 for monthly or none).
+func tokenLife(frequency string) time.Duration {
+	switch frequency {
+	case "DAILY":
+		return 183 * 24 * time.Hour
+	case "WEEKLY":
+		return 274 * 24 * time.Hour
+	}
+	return 365 * 24 * time.Hour
 }
 
 // NewMessenger returns a Messenger Platform simulator for cfg.
@@ -69,7 +89,62 @@ func NewMessenger(cfg MessengerConfig) *MessengerServer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &MessengerServer{cfg: cfg, inbound: map[string]time.Time{}, run: runID()}
+	return &MessengerServer{cfg: cfg, inbound: map[string]time.Time{}, tokens: map[string]*nmToken{}, run: runID()}
+}
+
+// OptIn is the person tapping the button of an opt-in request for the
+// topic title (with its payload and frequency): Meta mints a
+// notification messages token, valid for the frequency's time, and
+// reports it in the messaging_optins webhook (MessengerEntry with
+// MsgrEvent.Optin). Opting in does not open the 24-hour window.
+func (s *MessengerServer) OptIn(person, title, payload, frequency string) Optin {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	now := s.cfg.Now()
+	o := Optin{Token: fmt.Sprintf("nmt_sim%s%d_%s", s.run, s.seq, person), Title: title, Payload: payload, Frequency: frequency,
+		Timezone: "UTC", Expiry: now.Add(tokenLife(frequency)), TokenStatus: "NOT_REFRESHED"}
+	s.tokens[o.Token] = &nmToken{person: person, optin: o}
+	return o
+}
+
+// Notifications is the person stopping (stop) or resuming the
+// notification messages of the token's topic, as Messenger lets them on
+// such a message: it returns the opt-in with its status, for the
+// webhook. A stopped token is refused (10/1893015) until resumed.
+func (s *MessengerServer) Notifications(token string, stop bool) (Optin, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[token]
+	if !ok {
+		return Optin{}, fmt.Errorf("metasim: no notification messages token %q", token)
+	}
+	t.stopped = stop
+	o := t.optin
+	o.Status = "RESUME NOTIFICATIONS"
+	if stop {
+		o.Status = "STOP NOTIFICATIONS"
+	}
+	return o, nil
+}
+
+// Tokens returns the notification messages opt-ins of person, in the
+// order given, with Status "STOP NOTIFICATIONS" for a stopped one.
+func (s *MessengerServer) Tokens(person string) []Optin {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Optin
+	for _, t := range s.tokens {
+		if t.person == person {
+			o := t.optin
+			if t.stopped {
+				o.Status = "STOP NOTIFICATIONS"
+			}
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Token < out[j].Token })
+	return out
 }
 
 // FailNext makes the next len(faults) sends fail with these codes, in
@@ -113,6 +188,10 @@ var graphFaults = map[Fault]refusal{
 	{80006, 0}:     {400, "(#80006) There have been too many messages sent to this Messenger user. Please wait a while before sending another message.", ""},
 	{10, 2018065}:  {400, "(#10) This message is sent outside of allowed window. You need page_messaging_subscriptions permission to be able to do it.", ""},
 	{200, 1545041}: {403, "(#200) This person isn't available right now.", ""},
+	{551, 0}:       {400, "(#551) This person isn't receiving messages from you right now.", ""},
+	{10, 2018108}:  {400, "(#10) They can't receive your messages right now.", ""},
+	{100, 2534014}: {400, "(#100) No matching Instagram user", ""},
+	{10, 1893015}:  {400, "(#10) This user has currently stopped notification messages for this topic", ""},
 }
 
 // MessengerCodes returns the codes and subcodes the Messenger simulator
@@ -169,11 +248,14 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, 400, Fault{Code: 100}, "(#100) "+err.Error())
 		return
 	}
-	sent, f := s.accept(raw, to, typ, tag)
+	sent, f, why := s.accept(raw, to, typ, tag)
 	if f != (Fault{}) {
 		rf, ok := graphFaults[f]
 		if !ok {
 			rf = refusal{400, fmt.Sprintf("(#%d) Simulated error", f.Code), ""}
+		}
+		if why != "" {
+			rf.message = why
 		}
 		graphError(w, rf.status, f, rf.message)
 		return
@@ -183,7 +265,7 @@ func (s *MessengerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := sent.ID
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to, "message_id": id})
+	json.NewEncoder(w).Encode(map[string]any{"recipient_id": sent.To, "message_id": id})
 }
 
 // senderAction answers a sender action: {"recipient": {"id"},
@@ -210,25 +292,41 @@ func (s *MessengerServer) senderAction(w http.ResponseWriter, req map[string]any
 	json.NewEncoder(w).Encode(map[string]any{"recipient_id": to})
 }
 
-// accept applies the injected faults and the windows and records the
-// message, or returns the fault to answer with.
-func (s *MessengerServer) accept(raw []byte, to, typ, tag string) (MessengerSent, Fault) {
+// tokenPrefix marks a recipient given as a notification messages token
+// (check returns it so; accept resolves it to the person).
+const tokenPrefix = "\x00token:"
+
+// accept applies the injected faults, the windows and the notification
+// messages tokens, and records the message, or returns the fault to
+// answer with (and Meta's message when the fault's own is not it).
+func (s *MessengerServer) accept(raw []byte, to, typ, tag string) (MessengerSent, Fault, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.fails) > 0 {
 		f := s.fails[0]
 		s.fails = s.fails[1:]
-		return MessengerSent{}, f
+		return MessengerSent{}, f, ""
 	}
 	now := s.cfg.Now()
-	if s.cfg.Windows {
+	if tok, ok := strings.CutPrefix(to, tokenPrefix); ok {
+		t := s.tokens[tok]
+		switch {
+		case t == nil:
+			return MessengerSent{}, Fault{Code: 100}, "(#100) notification_messages_token is invalid"
+		case !now.Before(t.optin.Expiry):
+			return MessengerSent{}, Fault{Code: 100}, "(#100) notification_messages_token has expired"
+		case t.stopped:
+			return MessengerSent{}, Fault{10, 1893015}, ""
+		}
+		to = t.person // a message of the topic the person opted in to: no window
+	} else if s.cfg.Windows {
 		window := StandardWindow
 		if tag == "HUMAN_AGENT" {
 			window = HumanAgentWindow
 		}
 		if t, ok := s.inbound[to]; typ != "MESSAGE_TAG" || tag == "HUMAN_AGENT" {
 			if !ok || now.Sub(t) > window {
-				return MessengerSent{}, Fault{10, 2018278}
+				return MessengerSent{}, Fault{10, 2018278}, ""
 			}
 		}
 	}
@@ -236,7 +334,7 @@ func (s *MessengerServer) accept(raw []byte, to, typ, tag string) (MessengerSent
 	id := fmt.Sprintf("m_sim%s%d_%s", s.run, s.seq, to)
 	sent := MessengerSent{ID: id, To: to, MessagingType: typ, Tag: tag, Body: raw, Time: now}
 	s.sent = append(s.sent, sent)
-	return sent, Fault{}
+	return sent, Fault{}, ""
 }
 
 func graphError(w http.ResponseWriter, status int, f Fault, message string) {
@@ -267,10 +365,20 @@ const (
 func (s *MessengerServer) check(req map[string]any) (to, typ, tag string, err error) {
 	rc, _ := req["recipient"].(map[string]any)
 	to = str(rc["id"])
-	if to == "" {
+	token := str(rc["notification_messages_token"])
+	switch {
+	case to != "" && token != "":
+		return "", "", "", fmt.Errorf("recipient takes one of id and notification_messages_token")
+	case to == "" && token == "":
 		return "", "", "", fmt.Errorf("recipient.id is required")
 	}
 	typ, tag = str(req["messaging_type"]), str(req["tag"])
+	if token != "" {
+		to = tokenPrefix + token
+		if typ == "" && tag == "" {
+			typ = "UPDATE" // a notification message needs no messaging_type
+		}
+	}
 	switch typ {
 	case "RESPONSE", "UPDATE":
 		if tag != "" {
@@ -305,6 +413,9 @@ func (s *MessengerServer) check(req map[string]any) (to, typ, tag string, err er
 		if err := checkTemplate(att); err != nil {
 			return "", "", "", err
 		}
+		if p, _ := att["payload"].(map[string]any); str(p["template_type"]) == "notification_messages" && token != "" {
+			return "", "", "", fmt.Errorf("an opt-in request goes to the person's id, not to a notification messages token")
+		}
 	}
 	if q, ok := msg["quick_replies"]; ok {
 		qs, _ := q.([]any)
@@ -332,8 +443,11 @@ func checkTemplate(att map[string]any) error {
 		return fmt.Errorf("message.attachment.type %q is not one the simulator serves (template)", str(att["type"]))
 	}
 	p, _ := att["payload"].(map[string]any)
+	if str(p["template_type"]) == "notification_messages" {
+		return checkOptinRequest(p)
+	}
 	if str(p["template_type"]) != "generic" {
-		return fmt.Errorf("template_type %q is not one the simulator serves (generic)", str(p["template_type"]))
+		return fmt.Errorf("template_type %q is not one the simulator serves (generic, notification_messages)", str(p["template_type"]))
 	}
 	els, _ := p["elements"].([]any)
 	if len(els) < 1 || len(els) > msgrMaxElements {
@@ -368,6 +482,29 @@ func checkTemplate(att map[string]any) error {
 			default:
 				return fmt.Errorf("elements[%d].buttons[%d].type %q is not one the simulator serves (postback, web_url)", i, j, str(b["type"]))
 			}
+		}
+	}
+	return nil
+}
+
+// checkOptinRequest checks the payload of an opt-in request for
+// notification messages (template_type notification_messages): a title
+// of at most 65 characters, and the optional fields within their values.
+func checkOptinRequest(p map[string]any) error {
+	if err := length("payload.title", str(p["title"]), 1, 65); err != nil {
+		return err
+	}
+	if err := length("payload.payload", str(p["payload"]), 0, 1000); err != nil {
+		return err
+	}
+	if f, ok := p["notification_messages_frequency"]; ok && str(f) != "DAILY" && str(f) != "WEEKLY" && str(f) != "MONTHLY" {
+		return fmt.Errorf("notification_messages_frequency %q must be DAILY, WEEKLY or MONTHLY", str(f))
+	}
+	if c, ok := p["notification_messages_cta_text"]; ok {
+		switch str(c) {
+		case "ALLOW", "FREQUENCY", "GET", "OPT_IN", "SIGN_UP":
+		default:
+			return fmt.Errorf("notification_messages_cta_text %q must be ALLOW, FREQUENCY, GET, OPT_IN or SIGN_UP", str(c))
 		}
 	}
 	return nil

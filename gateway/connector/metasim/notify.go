@@ -275,6 +275,23 @@ type MsgrEvent struct {
 	Read       bool      // a read: Watermark on Messenger; ReadMID on Instagram
 	ReadMID    string
 	EntryTime  time.Time // the entry's time (Meta's time of the update); Time if zero
+	Optin      *Optin    // a messaging_optins event: the person opted in to, stopped or resumed notification messages
+}
+
+// Optin is a person's notification messages opt-in as the
+// messaging_optins webhook reports it: the token a send outside the
+// window is addressed by, the topic (Title) and the Payload of the
+// opt-in request, the token's expiry, and Status when the person stopped
+// or resumed the notifications.
+type Optin struct {
+	Token       string
+	Title       string
+	Payload     string
+	Frequency   string    // DAILY, WEEKLY, MONTHLY
+	Timezone    string    // the person's timezone id
+	Expiry      time.Time // token_expiry_timestamp
+	Status      string    // "", "STOP NOTIFICATIONS" or "RESUME NOTIFICATIONS"
+	TokenStatus string    // user_token_status: REFRESHED or NOT_REFRESHED
 }
 
 // Postback is a postback button a person tapped.
@@ -320,6 +337,17 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		Watermark int64  `json:"watermark,omitempty"`
 		MID       string `json:"mid,omitempty"`
 	}
+	type optin struct {
+		Type        string `json:"type"`
+		Payload     string `json:"payload,omitempty"`
+		Token       string `json:"notification_messages_token"`
+		Frequency   string `json:"notification_messages_frequency,omitempty"`
+		Timezone    string `json:"notification_messages_timezone,omitempty"`
+		Expiry      int64  `json:"token_expiry_timestamp"`
+		TokenStatus string `json:"user_token_status,omitempty"`
+		Status      string `json:"notification_messages_status,omitempty"`
+		Title       string `json:"title,omitempty"`
+	}
 	m := struct {
 		Sender    id        `json:"sender"`
 		Recipient id        `json:"recipient"`
@@ -328,8 +356,13 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		Postback  *postback `json:"postback,omitempty"`
 		Delivery  *delivery `json:"delivery,omitempty"`
 		Read      *read     `json:"read,omitempty"`
+		Optin     *optin    `json:"optin,omitempty"`
 	}{Sender: id{ev.From}, Recipient: id{a.ID}, Timestamp: ms(ev.Time)}
 	switch {
+	case ev.Optin != nil:
+		o := ev.Optin
+		m.Optin = &optin{Type: "notification_messages", Payload: o.Payload, Token: o.Token, Frequency: o.Frequency, Timezone: o.Timezone,
+			Expiry: ms(o.Expiry), TokenStatus: o.TokenStatus, Status: o.Status, Title: o.Title}
 	case ev.Postback != nil:
 		m.Postback = &postback{ev.MID, *ev.Postback}
 	case ev.Delivered != nil:

@@ -1,6 +1,7 @@
 package metasim
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -86,6 +87,7 @@ type Bubble struct {
 	Elements   []Element `json:"elements,omitempty"`    // a generic template's cards
 	Status     string    `json:"status,omitempty"`      // the business's: accepted, sent, delivered, read, failed; the person's: read, once the business marked it
 	Error      string    `json:"error,omitempty"`       // a failed status's error
+	Token      string    `json:"token,omitempty"`       // an opt-in request the person accepted: their notification messages token
 }
 
 // Choice is something a person can tap: a reply button, a list row, a
@@ -534,6 +536,14 @@ func (s *Sim) Tap(n Network, user, msg, choice string) (string, error) {
 			return b, MessengerEntry(a, MsgrEvent{From: p.ID, Time: now, MID: id, Text: c.Title, QuickReply: c.ID})
 		case "postback":
 			return b, MessengerEntry(a, MsgrEvent{From: p.ID, Time: now, MID: id, Postback: &Postback{Title: c.Title, Payload: c.ID}})
+		case "optin", "stop", "resume":
+			o, err2 := s.optin(p, msg, c)
+			if err2 != nil {
+				err = err2
+				return Bubble{}, Entry{}
+			}
+			b.Kind = "optin"
+			return b, MessengerEntry(a, MsgrEvent{From: p.ID, Time: now, Optin: &o})
 		}
 		err = fmt.Errorf("%w: a %s button opens %s; it sends no webhook", ErrNoChoice, c.Kind, c.URL)
 		return Bubble{}, Entry{}
@@ -542,6 +552,40 @@ func (s *Sim) Tap(n Network, user, msg, choice string) (string, error) {
 		return "", err2
 	}
 	return id, err
+}
+
+// optin is the person tapping choice c of the opt-in request msg (s.mu
+// held): "optin" opts in to its topic (Meta mints the token), "stop" and
+// "resume" stop and resume that topic's notifications. The request's
+// button becomes the next thing the person can do.
+func (s *Sim) optin(p *person, msg string, c Choice) (Optin, error) {
+	if p.acc.ms == nil {
+		return Optin{}, fmt.Errorf("%w: notification messages are Messenger's and Instagram's", ErrNoChoice)
+	}
+	var b *Bubble
+	for i := range p.thread {
+		if p.thread[i].ID == msg {
+			b = &p.thread[i]
+		}
+	}
+	var o Optin
+	var err error
+	switch c.Kind {
+	case "optin":
+		o = p.acc.ms.OptIn(p.ID, b.Text, c.ID, c.Description)
+	default:
+		o, err = p.acc.ms.Notifications(b.Token, c.Kind == "stop")
+	}
+	if err != nil {
+		return Optin{}, err
+	}
+	b.Token = o.Token
+	if c.Kind == "stop" {
+		b.Choices = []Choice{{Kind: "resume", ID: "resume", Title: "Resume notifications"}}
+	} else {
+		b.Choices = []Choice{{Kind: "stop", ID: "stop", Title: "Stop notifications"}}
+	}
+	return o, nil
 }
 
 func (p *person) choice(msg, id string) (Choice, bool) {
@@ -581,9 +625,11 @@ func (s *Sim) inbound(n Network, user string, build func(p *person, id string, n
 	s.changedLocked()
 	acc := p.acc
 	s.mu.Unlock()
-	if acc.wa != nil {
+	switch {
+	case b.Kind == "optin": // opting in opens no window
+	case acc.wa != nil:
 		acc.wa.Inbound(user, now)
-	} else {
+	default:
 		acc.ms.Inbound(user, now)
 	}
 	s.d.enqueue(acc.Account, e, time.Now(), nil)
@@ -811,6 +857,21 @@ func renderWhatsApp(srv *Server, req map[string]any) Bubble {
 	return b
 }
 
+// ctaTitle is the words of an opt-in request's button.
+func ctaTitle(cta string) string {
+	switch cta {
+	case "ALLOW":
+		return "Allow messages"
+	case "FREQUENCY":
+		return "Choose frequency"
+	case "OPT_IN":
+		return "Opt in to messages"
+	case "SIGN_UP":
+		return "Sign up for messages"
+	}
+	return "Get messages"
+}
+
 // renderMessenger is what a Send API request looks like in Messenger or
 // Instagram.
 func renderMessenger(req map[string]any) Bubble {
@@ -818,8 +879,15 @@ func renderMessenger(req map[string]any) Bubble {
 	msg, _ := req["message"].(map[string]any)
 	b.Text = str(msg["text"])
 	if att, ok := msg["attachment"].(map[string]any); ok {
-		b.Kind = "generic"
 		p, _ := att["payload"].(map[string]any)
+		if str(p["template_type"]) == "notification_messages" {
+			// Meta's opt-in request: the topic and one button.
+			b.Kind, b.Text = "optin_request", str(p["title"])
+			b.Choices = []Choice{{Kind: "optin", ID: cmp.Or(str(p["payload"]), "notification_messages"), Title: ctaTitle(str(p["notification_messages_cta_text"])),
+				Description: str(p["notification_messages_frequency"])}}
+			return b
+		}
+		b.Kind = "generic"
 		els, _ := p["elements"].([]any)
 		for _, x := range els {
 			el, _ := x.(map[string]any)

@@ -58,7 +58,7 @@
       }
       if (b.text) li.appendChild(el("div", "text", b.text));
       if (b.footer) li.appendChild(el("div", "foot", b.footer));
-      if (b.kind === "buttons") {
+      if (b.kind === "buttons" || b.kind === "optin_request") {
         var bs = el("div", "choices");
         b.choices.forEach(function (c) { bs.appendChild(choiceButton(b, c)); });
         li.appendChild(bs);
