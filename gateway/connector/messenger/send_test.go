@@ -66,6 +66,8 @@ func TestSendWithinLimits(t *testing.T) {
 		{"human agent", messenger.Messenger, messenger.Message{Type: messenger.MessageTag, Tag: messenger.HumanAgent, Text: "Hi, Ana from the shop"}, `"tag":"HUMAN_AGENT"`},
 		{"update", messenger.Messenger, messenger.Message{Type: messenger.Update, Text: "Your order is ready"}, `"messaging_type":"UPDATE"`},
 		{"instagram text", messenger.Instagram, messenger.Message{Text: strings.Repeat("a", messenger.MaxInstagramText)}, `"recipient":{"id":"IGSID1"}`},
+		{"opt-in request", messenger.Messenger, messenger.Message{OptinRequest: &messenger.OptinRequest{Title: strings.Repeat("t", messenger.MaxOptinTitle),
+			Payload: "topic", Frequency: "WEEKLY", CTAText: "GET"}}, `"template_type":"notification_messages"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +116,12 @@ func TestSendRefusesBeyondLimits(t *testing.T) {
 		{"MESSAGE_TAG without tag", messenger.Messenger, messenger.Message{Type: messenger.MessageTag, Text: "x"}, "tag"},
 		{"instagram takes HUMAN_AGENT only", messenger.Instagram, messenger.Message{Type: messenger.MessageTag, Tag: messenger.AccountUpdate, Text: "x"}, "tag"},
 		{"unknown messaging type", messenger.Messenger, messenger.Message{Type: "PROMO", Text: "x"}, "messaging_type"},
+		{"opt-in title 66", messenger.Messenger, messenger.Message{OptinRequest: &messenger.OptinRequest{Title: strings.Repeat("t", 66)}}, "attachment.payload.title"},
+		{"opt-in frequency", messenger.Messenger, messenger.Message{OptinRequest: &messenger.OptinRequest{Title: "Deals", Frequency: "HOURLY"}}, "notification_messages_frequency"},
+		{"opt-in button words", messenger.Messenger, messenger.Message{OptinRequest: &messenger.OptinRequest{Title: "Deals", CTAText: "CLICK"}}, "notification_messages_cta_text"},
+		{"opt-in with text", messenger.Messenger, messenger.Message{Text: "x", OptinRequest: &messenger.OptinRequest{Title: "Deals"}}, "message"},
+		{"opt-in by token", messenger.Messenger, messenger.Message{Token: "nmt", OptinRequest: &messenger.OptinRequest{Title: "Deals"}}, "recipient"},
+		{"token with a tag", messenger.Messenger, messenger.Message{Token: "nmt", Type: messenger.MessageTag, Tag: messenger.HumanAgent, Text: "x"}, "messaging_type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,5 +293,35 @@ func TestNewClientRefusesBadConfig(t *testing.T) {
 		if _, err := messenger.NewClient(cfg); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// A message by a notification messages token goes to the token's person
+// outside the 24-hour window, without a messaging_type; Meta's refusals
+// of a stopped topic and an expired token come back classified.
+func TestSendByToken(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	sim := metasim.NewMessenger(metasim.MessengerConfig{Token: pageToken, Windows: true, Now: clock})
+	c := newClient(t, sim, messenger.Messenger, 1)
+	o := sim.OptIn("PSID1", "Deals", "DEALS", "DAILY")
+	if _, err := c.Send(context.Background(), "PSID1", messenger.Message{Token: o.Token, Text: "Two for one"}); err != nil {
+		t.Fatal(err)
+	}
+	sent := sim.Sent()
+	if len(sent) != 1 || sent[0].To != "PSID1" || strings.Contains(string(sent[0].Body), "messaging_type") ||
+		!strings.Contains(string(sent[0].Body), `"recipient":{"notification_messages_token":"`+o.Token+`"}`) {
+		t.Fatalf("sent %+v", sent)
+	}
+	if _, err := sim.Notifications(o.Token, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Send(context.Background(), "PSID1", messenger.Message{Token: o.Token, Text: "Again"})
+	if e, ok := errors.AsType[*messenger.Error](err); !ok || e.Class != messenger.ClassConsent || e.Subcode != 1893015 {
+		t.Fatalf("after STOP NOTIFICATIONS: %v", err)
+	}
+	_, err = c.Send(context.Background(), "PSID1", messenger.Message{Token: "nmt_other", Text: "x"})
+	if e, ok := errors.AsType[*messenger.Error](err); !ok || e.Class != messenger.ClassInvalid || !strings.Contains(e.Message, "notification_messages_token is invalid") {
+		t.Fatalf("unknown token: %v", err)
 	}
 }

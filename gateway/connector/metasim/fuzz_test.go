@@ -27,6 +27,8 @@ func FuzzSendAPI(f *testing.F) {
 	f.Add("whatsapp", `{`+ok+`,"type":"template","template":{"name":"x","language":{"code":"en"},"components":[{"type":"body","parameters":[{"type":"text","text":"a"}]}]}}`)
 	f.Add("messenger", `{"recipient":{"id":"1"},"messaging_type":"RESPONSE","message":{"text":"hi","quick_replies":[{"content_type":"text","title":"A","payload":"A"}]}}`)
 	f.Add("instagram", `{"recipient":{"id":"1"},"messaging_type":"MESSAGE_TAG","tag":"HUMAN_AGENT","message":{"attachment":{"type":"template","payload":{"template_type":"generic","elements":[{"title":"T","buttons":[{"type":"postback","title":"B","payload":"P"}]}]}}}}`)
+	f.Add("messenger", `{"recipient":{"id":"1"},"messaging_type":"RESPONSE","message":{"attachment":{"type":"template","payload":{"template_type":"notification_messages","title":"Deals","payload":"D","notification_messages_frequency":"DAILY","notification_messages_cta_text":"GET"}}}}`)
+	f.Add("messenger", `{"recipient":{"notification_messages_token":"nmt_1"},"message":{"text":"Deals"}}`)
 	f.Fuzz(func(t *testing.T, network, body string) {
 		var h http.Handler
 		path := "/v23.0/" + phone + "/messages"
