@@ -99,6 +99,33 @@
 // HUMAN_AGENT message tag within 7 days, and is refused after with the
 // reason in the app's log.
 //
+// # Notification messages (Messenger)
+//
+// On Messenger a business may write outside the 24-hour window only to a
+// person who opted in to a topic's notification messages, by the token
+// the opt-in gave. consent.request_optin in a Messenger conversation is
+// drawn as Meta's opt-in request (template_type notification_messages),
+// titled "<purpose> from <business>" (65 characters at most), whose
+// payload is a token only the host mints, kept in bridge.tokens with the
+// prompt and the purpose. The messaging_optins webhook of the tap is
+// recorded in the consent ledger as a standing opt-in of the person to
+// the connection's merchant for that purpose, with the token's expiry
+// (consent.OptInUntil, via "messenger notification messages", the
+// request's title as the evidence); the prompt is then answered (the app
+// gets its consent event) and the ledger keeps one grant for both. An
+// opt-in to a request the Page sent otherwise (Meta's tools, a plugin)
+// is recorded under the purpose its title names (TopicPurpose: "Lunch
+// deals!" is lunch-deals). STOP NOTIFICATIONS withdraws it
+// (consent.Withdraw), RESUME NOTIFICATIONS grants it again; the token,
+// its purpose, expiry and state are kept in bridge.optins. A
+// business-initiated message of a purpose (chat.notify) to a person who
+// last wrote more than 24 hours ago goes by the token of their opt-in to
+// that purpose (recipient.notification_messages_token); an expired token
+// is refused before any send (optin_expired in the app's log), and
+// Meta's 10/1893015 (the person stopped the topic) withdraws the opt-in
+// (not_opted_in). The consent rules refuse chat.notify itself once the
+// opt-in expired or was withdrawn (not_opted_in).
+//
 // A person who stopped the business (STOP, consent.OptedOut) gets none
 // of the bridge's own messages: no answer to an unsupported message type,
 // no form question, no LINK answer. The answers to their keywords are the

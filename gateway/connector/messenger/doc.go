@@ -51,7 +51,17 @@
 // quick replies, titles of 20, payloads of 1000; 1 to 10 elements, titles
 // and subtitles of 80, at most 3 buttons each, button titles of 20, each a
 // postback (payload) or a URL; a tag only with MESSAGE_TAG, and only
-// HUMAN_AGENT on Instagram. Meta's refusals become an *Error with a
+// HUMAN_AGENT on Instagram. Notification messages (the marketing
+// messages opt-in): Message.OptinRequest is the opt-in request
+// (template_type notification_messages; a title of at most 65
+// characters, a payload that comes back in the opt-in webhook, an
+// optional frequency and button words), sent to the PSID within the
+// window; Message.Token addresses a message by the person's
+// notification_messages_token instead of the PSID, without a
+// messaging_type, for a message of the topic they opted in to outside
+// the window. The bridge draws consent.request_optin as the opt-in
+// request, with the host's token as its payload, and records the
+// opt-ins (see gateway/connector/bridge). Meta's refusals become an *Error with a
 // connector.Class from the code and subcode (subcodes first: Meta reuses
 // codes 10, 100 and 200): 613, 4, 32 and 80006 (rate limits) and 1, 2,
 // 1200 (passing failures) are retried with a doubling backoff up to
@@ -73,8 +83,6 @@
 //
 // # Not wired yet
 //
-//   - Notification-messages opt-ins (and their "STOP NOTIFICATIONS") are
-//     parsed, not recorded in the consent ledger.
 //   - Echoes of messages another app of the Page sent are not shown in the
 //     merchant inbox.
 //   - Deliveries and reads reach the person's read marker, not the app as
@@ -90,6 +98,10 @@
 //     and https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events
 //   - messaging_optins (notification messages token, frequency, expiry,
 //     status): https://developers.facebook.com/docs/messenger-platform/reference/webhook-events/messaging_optins/
+//   - Marketing messages (notification messages: the opt-in request, the
+//     send by token, tokens lasting 6, 9 or 12 months by frequency; Meta
+//     announced this Send API form's retirement in favour of its
+//     Marketing Message API): https://developers.facebook.com/docs/messenger-platform/marketing-messages
 //   - Instagram messaging webhooks and examples (object "instagram"):
 //     https://developers.facebook.com/docs/instagram-messaging/webhooks and
 //     https://developers.facebook.com/docs/instagram-platform/webhooks/examples/

@@ -37,7 +37,16 @@
 // limits (text, quick replies, generic templates, messaging types and
 // tags, Instagram's text in bytes) and, when asked, the 24-hour and
 // 7-day (HUMAN_AGENT) windows (code 10, subcode 2018278), and sender
-// actions (mark_seen, typing_on, typing_off).
+// actions (mark_seen, typing_on, typing_off). It plays Messenger's
+// notification messages: the opt-in request (template_type
+// notification_messages: a title of at most 65 characters, the optional
+// frequency and button words checked), OptIn minting a person's
+// notification_messages_token (valid 6, 9 or 12 months by frequency),
+// Notifications stopping and resuming it, and sends addressed by a token
+// (recipient.notification_messages_token, no messaging_type, no window):
+// an unknown or expired token is refused with 100 ("is invalid", "has
+// expired"), a stopped one with 10/1893015. MessengerEntry reports an
+// opt-in (MsgrEvent.Optin) as the messaging_optins webhook does.
 //
 // Both take injected refusals with FailNext; WhatsAppCodes and
 // MessengerCodes list the codes they answer with Meta's own message and
@@ -55,8 +64,10 @@
 //     its parameters filled in).
 //   - A person's message (Say), photo (SendPhoto: a type the connectors
 //     report as unsupported) or tap (Tap: a button_reply, list_reply,
-//     quick reply or postback) becomes the webhook notification Meta
-//     documents (a WhatsApp messages change with contacts and messages; a
+//     quick reply or postback; on an opt-in request, the opt-in, then
+//     "stop" and "resume" of its notifications, each a messaging_optins
+//     event, none opening the window) becomes the webhook notification
+//     Meta documents (a WhatsApp messages change with contacts and messages; a
 //     Messenger or Instagram entry[].messaging[] event), signed with
 //     X-Hub-Signature-256 under the app secret and posted to the account's
 //     webhook URL. Deliver posts a notification built elsewhere; Verify
