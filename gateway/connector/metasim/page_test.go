@@ -284,3 +284,45 @@ func TestMountedUnderPrefix(t *testing.T) {
 		t.Fatal("a prefix without / was accepted")
 	}
 }
+
+// In a real browser on Messenger: the opt-in request shows its topic and
+// button; the click posts the messaging_optins webhook with the token;
+// the bubble then offers to stop the notifications, and the click posts
+// STOP NOTIFICATIONS.
+func TestOptinRequestInBrowser(t *testing.T) {
+	b := browsertest.Start(t, 90*time.Second)
+	h := newHook(t, 0)
+	sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(h.srv.URL), Users: people, Statuses: metasim.StatusConfig{Off: true}})
+	sim.Say(metasim.Messenger, psid, "hi")
+	h.next()
+	tab := browsertest.Tab(t, b)
+	dir := browsertest.Artifacts(t)
+	if err := chromedp.Do(tab, chromedp.Navigate(base+"/phone/messenger/"+psid), chromedp.WaitVisible(`li.bubble.person .text`)); err != nil {
+		t.Fatal(err)
+	}
+	post(t, base+"/v23.0/me/messages", "page-token", `{"recipient":{"id":"`+psid+`"},"messaging_type":"RESPONSE","message":{"attachment":{"type":"template","payload":{"template_type":"notification_messages","title":"updates from The Kitchen","payload":"TOPIC"}}}}`)
+	step, cancel := context.WithTimeout(tab, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(step,
+		chromedp.WaitVisible(`li.bubble.business[data-kind="optin_request"] button[data-choice="TOPIC"]`),
+		chromedp.Click(`button[data-choice="TOPIC"]`),
+	); err != nil {
+		browsertest.Screenshot(t, tab, dir, "failure.png")
+		t.Fatal(err)
+	}
+	o := at(h.next(), "entry", 0, "messaging", 0, "optin")
+	if at(o, "payload") != "TOPIC" || at(o, "title") != "updates from The Kitchen" || at(o, "notification_messages_token") == nil {
+		t.Fatalf("optin %v", o)
+	}
+	if err := chromedp.Do(step, chromedp.WaitVisible(`button[data-choice="stop"]`)); err != nil {
+		browsertest.Screenshot(t, tab, dir, "failure.png")
+		t.Fatal(err)
+	}
+	browsertest.Screenshot(t, tab, dir, "phone-optin.png")
+	if err := chromedp.Do(step, chromedp.Click(`button[data-choice="stop"]`), chromedp.WaitVisible(`button[data-choice="resume"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if st := at(h.next(), "entry", 0, "messaging", 0, "optin", "notification_messages_status"); st != "STOP NOTIFICATIONS" {
+		t.Fatalf("stop: %v", st)
+	}
+}
