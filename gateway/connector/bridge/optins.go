@@ -105,7 +105,11 @@ func TopicPurpose(title string) string {
 		}
 		dash = true
 	}
-	p := strings.TrimRight(b.String(), "-")
+	p := b.String()
+	if len(p) > 64 {
+		p = p[:64]
+	}
+	p = strings.TrimRight(p, "-")
 	if p == "" {
 		return "notifications"
 	}

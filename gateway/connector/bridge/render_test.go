@@ -112,3 +112,22 @@ func FuzzParseReplyID(f *testing.F) {
 		}
 	})
 }
+
+// TestTopicPurpose: a Messenger topic's title names a consent purpose.
+func TestTopicPurpose(t *testing.T) {
+	for title, want := range map[string]string{
+		"Lunch deals!":             "lunch-deals",
+		"  Été 2026 / offers  ":    "t-2026-offers",
+		"updates from The Kitchen": "updates-from-the-kitchen",
+		"!!!":                      "notifications",
+		strings.Repeat("ab ", 40):  strings.TrimRight(strings.Repeat("ab-", 22)[:64], "-"),
+	} {
+		got := bridge.TopicPurpose(title)
+		if got != want {
+			t.Errorf("TopicPurpose(%q) = %q, want %q", title, got, want)
+		}
+		if len(got) > 64 || strings.Trim(got, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			t.Errorf("TopicPurpose(%q) = %q is not a purpose name", title, got)
+		}
+	}
+}

@@ -95,6 +95,10 @@ type item struct {
 	// AsTemplate: WhatsApp refused the message as free-form text (131047);
 	// it goes again as the template its Basis names.
 	AsTemplate bool `json:"as_template,omitempty"`
+	// Prev is the network id of the free-form send WhatsApp accepted and
+	// then failed with 131047, before the item went as its template: its
+	// statuses still name the item (and move nothing); prune forgets it.
+	Prev string `json:"prev,omitempty"`
 
 	State    string `json:"state"`
 	Attempts int    `json:"attempts,omitempty"`
@@ -259,6 +263,9 @@ func prune(tx *bbolt.Tx, before int64, limit int) (int, error) {
 		keys = append(keys, bytes.Clone(k))
 		if it.ID != "" {
 			ids = append(ids, sentKey(it.Network, it.ID))
+		}
+		if it.Prev != "" {
+			ids = append(ids, sentKey(it.Network, it.Prev))
 		}
 	}
 	for _, k := range keys {

@@ -175,7 +175,7 @@ func retemplate(it *item, e *connector.Error) bool {
 // status of the refused send (a redelivery) no longer moves it; the
 // item's key stays its idempotency key.
 func requeue(tx *bbolt.Tx, it *item, e *connector.Error) error {
-	it.State, it.AsTemplate, it.ID, it.Error, it.NextAt = StateQueued, true, "", e.Error(), 0
+	it.State, it.AsTemplate, it.Prev, it.ID, it.Error, it.NextAt = StateQueued, true, it.ID, "", e.Error(), 0
 	if err := putJSON(tx.Bucket(bucketItems), []byte(it.Key), it); err != nil {
 		return err
 	}
