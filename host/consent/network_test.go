@@ -46,6 +46,9 @@ func TestNetworkOptInExpiresAndWithdraws(t *testing.T) {
 
 	e.clk.Add(48 * time.Hour)
 	check(nil, "two days later")
+	if sts, err := e.svc.Standings(ctx, "p_ada"); err != nil || len(sts) != 1 || len(sts[0].OptIns) != 1 || !sts[0].OptIns[0].Expires.Equal(until) {
+		t.Fatalf("Standings = %+v %v, want the opt-in with its expiry", sts, err)
+	}
 	e.restart()
 	msg.ID = "m2"
 	check(nil, "after a restart")
@@ -73,6 +76,9 @@ func TestNetworkOptInExpiresAndWithdraws(t *testing.T) {
 	}
 	if rs, err := e.svc.Recipients(ctx, "shop", "updates", ""); err != nil || len(rs) != 0 {
 		t.Fatalf("Recipients after the expiry: %+v %v", rs, err)
+	}
+	if sts, err := e.svc.Standings(ctx, "p_ada"); err != nil || len(sts) != 1 || len(sts[0].OptIns) != 0 {
+		t.Fatalf("Standings after the expiry = %+v %v, want no opt-in", sts, err)
 	}
 	if _, err := e.svc.Verify(ctx); err != nil {
 		t.Fatal(err)

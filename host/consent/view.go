@@ -24,11 +24,12 @@ type Evidence struct {
 	PromptHash   string    `json:"prompt_hash,omitempty"` // its hex SHA-256
 	Answer       string    `json:"answer,omitempty"`      // the answer that carried it
 	Time         time.Time `json:"time"`                  // since when
+	Expires      time.Time `json:"expires,omitzero"`      // until when, for an opt-in a network gave with an expiry
 }
 
 func evidenceOf(r Record) Evidence {
 	return Evidence{Record: r.Seq, Kind: r.Kind, Purpose: r.Purpose, Template: r.Template, App: r.App, Surface: r.Surface,
-		Conversation: r.Conversation, Prompt: r.Seen, PromptHash: r.SeenHash, Answer: r.Message, Time: r.Time}
+		Conversation: r.Conversation, Prompt: r.Seen, PromptHash: r.SeenHash, Answer: r.Message, Time: r.Time, Expires: r.Expires}
 }
 
 // Standing is what one business may send one person, and why.
@@ -66,8 +67,8 @@ func (s *Service) pairStanding(tx *bbolt.Tx, person, business string, now time.T
 	if err != nil {
 		return st, err
 	}
-	for _, seq := range p.Purposes {
-		if seq > stop {
+	for purpose := range p.Purposes {
+		if seq := p.inForce(purpose, stop, now); seq != 0 {
 			r, ok := getRecord(tx, seq)
 			if !ok {
 				return st, fmt.Errorf("consent: record %d of %s's opt-in is missing", seq, business)
