@@ -124,7 +124,10 @@
 // is refused before any send (optin_expired in the app's log), and
 // Meta's 10/1893015 (the person stopped the topic) withdraws the opt-in
 // (not_opted_in). The consent rules refuse chat.notify itself once the
-// opt-in expired or was withdrawn (not_opted_in).
+// opt-in expired or was withdrawn (not_opted_in). An Instagram opt-in
+// webhook is recorded the same way, but the request and the sends by
+// token are drawn on Messenger only: on Instagram such a message goes by
+// the IGSID and Meta refuses it outside the window (window_closed).
 //
 // A person who stopped the business (STOP, consent.OptedOut) gets none
 // of the bridge's own messages: no answer to an unsupported message type,
