@@ -391,3 +391,29 @@ func TestHeldEventDecidedAgainAfterAConflict(t *testing.T) {
 		}
 	}
 }
+
+// An event a host service caused (DeliverFor) that fails is not consumed
+// with the platform's answer: its service decides from Done whether to
+// deliver it again (a timer is tried again). The person is told all the
+// same, once.
+func TestHostEventFailureLeftToItsService(t *testing.T) {
+	wasm := buildTxGuest(t)
+	ctx := context.Background()
+	n := startAnswerNode(t, t.TempDir(), &standings{told: map[string]int{}})
+	defer n.stop()
+	if _, _, err := n.router.Upload(ctx, "m1", "m1", "counter", wasm); err != nil {
+		t.Fatal(err)
+	}
+	keepEvent(t, n.db, host.AppEvent{Person: "p1", Conversation: "c1", Event: host.Event{Type: host.EventMessage, ID: "e1", Text: "trap"}})
+	for _, ev := range keptEvents(t, n.db) {
+		if err := n.router.DeliverFor(ctx, host.AppRef{Merchant: "m1", App: "counter"}, ev); sandbox.FailureKind(err) != "trap" {
+			t.Fatalf("err = %v, want a trap", err)
+		}
+	}
+	if kept := keptEvents(t, n.db); len(kept) != 1 {
+		t.Fatalf("%d events kept, want the failed one, for its service", len(kept))
+	}
+	if sent := stored(t, n.db); len(sent) != 1 || !strings.Contains(sent[0], "had a problem") {
+		t.Fatalf("sent %q, want the notice once", sent)
+	}
+}

@@ -359,14 +359,22 @@ func (r *Router) Rollback(ctx context.Context, appID, version string) (*registry
 // failed event returns the
 // sandbox's typed error (wrapped), after it was counted and logged and, for
 // failures the platform caused, the person was told.
+//
+// Deliver is for a person's events (Submit's): with Config.Commit, their
+// consumption (host.AppEvent.Consume) commits with whatever is written for
+// them, their failure included. The events the host services cause come
+// through DeliverFor, whose consumption commits only with the app's
+// effects: a failed one is left to its service (Done).
 func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) error {
-	return r.deliver(ctx, appID, ev, nil)
+	return r.deliver(ctx, appID, ev, nil, true)
 }
 
 // deliver is Deliver; released, if set, is called once the guest is done
 // with the event, before its messages are stored (sandbox.Event.Released),
-// or when the event ends without running.
-func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, released func()) error {
+// or when the event ends without running. settles says whether the
+// router consumes the event whatever the outcome (a person's event), or
+// only with the app's effects (an event a host service caused).
+func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, released func(), settles bool) error {
 	if ev.Out == nil {
 		ev.Out = r.cfg.Outbox
 	}
@@ -377,7 +385,7 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 		a, version, err := r.reg.Pick(appID, ev.Person, ev.Conversation)
 		if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNoLive) {
 			// Nothing will run it: it is consumed, and written nowhere else.
-			return errors.Join(fmt.Errorf("%w: %v", ErrNotAvailable, err), r.settle(ctx, &host.Tx{}, ev))
+			return errors.Join(fmt.Errorf("%w: %v", ErrNotAvailable, err), r.settle(ctx, &host.Tx{}, ev, settles))
 		}
 		if err != nil {
 			return err
@@ -388,7 +396,7 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 			if err != nil && !answered {
 				// The rules refused the event: it is consumed, as one that
 				// failed, and the app does not get it.
-				return errors.Join(err, r.settle(ctx, &host.Tx{}, ev))
+				return errors.Join(err, r.settle(ctx, &host.Tx{}, ev, settles))
 			}
 			if answered {
 				return err
@@ -404,10 +412,10 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 				return fmt.Errorf("%w: %s: %w", ErrNotAvailable, ref, err) // closing: the event stays kept
 			}
 			if err != nil {
-				return errors.Join(fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err), r.settle(ctx, &host.Tx{}, ev))
+				return errors.Join(fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err), r.settle(ctx, &host.Tx{}, ev, settles))
 			}
 		}
-		err = r.dispatch(ctx, sa, a, ref, ev, released)
+		err = r.dispatch(ctx, sa, a, ref, ev, released, settles)
 		if errors.Is(err, sandbox.ErrClosed) && attempt < 3 {
 			continue // the version was unloaded by a rollout meanwhile: pick again
 		}
@@ -519,13 +527,19 @@ func (r *Router) stageOut(ctx context.Context, tx *host.Tx, o host.Outbox, out h
 
 // settle commits tx's effects with ev's consumption (Config.Commit), for
 // an event the platform answers itself or one that failed; without
-// Config.Commit there is nothing to consume and tx holds nothing. A commit
-// that fails leaves the event kept: it comes again at the next start.
-func (r *Router) settle(ctx context.Context, tx *host.Tx, ev host.AppEvent) error {
+// consume (an event a host service caused, whose service decides from its
+// Done), the effects alone. Without Config.Commit there is nothing to
+// consume and tx holds nothing. A commit that fails leaves the event
+// kept: it comes again at the next start.
+func (r *Router) settle(ctx context.Context, tx *host.Tx, ev host.AppEvent, consume bool) error {
 	if r.cfg.Commit == nil {
 		return nil
 	}
-	if err := commit(r.cfg.Commit, tx, ev.Consume, r.step); err != nil {
+	c := ev.Consume
+	if !consume {
+		c = nil
+	}
+	if err := commit(r.cfg.Commit, tx, c, r.step); err != nil {
 		r.log.Warn("apps: the platform's answer to an event was not committed; the event is kept and comes again at the next start",
 			"event", ev.Event.ID, "type", ev.Event.Type, "err", err)
 		return err
@@ -666,7 +680,7 @@ func (r *Router) loadServing(ctx context.Context, ref host.AppRef) (*sandbox.App
 	return r.load(ctx, ref)
 }
 
-func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev host.AppEvent, released func()) error {
+func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev host.AppEvent, released func(), settles bool) error {
 	e := ev.Event
 	e.V, e.App, e.Conversation, e.Surface = 1, a.ID, ev.Conversation, ev.Surface
 	if e.ID == "" {
@@ -745,7 +759,7 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 		}
 	}
 	tx.Stage(host.Effect{Committed: func() { r.reg.AppendLog(ref, line) }})
-	if serr := r.settle(ctx, tx, ev); serr != nil {
+	if serr := r.settle(ctx, tx, ev, settles); serr != nil {
 		line.Message += " (the event is kept and runs again at the next start: " + serr.Error() + ")"
 		r.reg.AppendLog(ref, line)
 	}
@@ -924,7 +938,7 @@ func (r *Router) DeliverFor(ctx context.Context, ref host.AppRef, ev host.AppEve
 	if ref.Merchant != "" && a.Merchant != ref.Merchant {
 		return fmt.Errorf("%w: %s", ErrWrongOwner, ref)
 	}
-	return r.Deliver(ctx, ref.App, ev)
+	return r.deliver(ctx, ref.App, ev, nil, false)
 }
 
 // Catalog lists the apps that have a live version, by id.

@@ -48,7 +48,7 @@ type refusals struct {
 func (r *Router) Submit(appID string, ev host.AppEvent, done func(error)) error {
 	err := r.sched.Submit(appID, ev.Conversation, func(ctx context.Context, release func()) {
 		start := time.Now()
-		err := r.deliver(ctx, appID, ev, release)
+		err := r.deliver(ctx, appID, ev, release, true)
 		slow := sandbox.FailureKind(err) == sandbox.LimitDeadline
 		r.setSlow(appID, slow)
 		if done != nil && !errors.Is(err, ErrStopped) {
