@@ -45,7 +45,11 @@ type Apps interface {
 	// (runtime/apps.Router.Submit: the runtime owns the workers and shares
 	// them fairly among apps). When app has too many events waiting it
 	// refuses ev with an error wrapping sched.ErrQueueFull. done, when not
-	// nil, is called with the outcome once the app handled ev.
+	// nil, is called with the outcome once the app handled ev. A runtime
+	// that consumes every event it handles (ev.Consume) in the commit of
+	// what it wrote for it says so with a method ConsumesEvents() bool
+	// (runtime/apps.Router has it); the gateway deletes the events of any
+	// other runtime itself once done is called (pending.go).
 	Submit(app string, ev host.AppEvent, done func(error)) error
 	Catalog(ctx context.Context) ([]host.AppInfo, error)
 }

@@ -19,18 +19,34 @@ import (
 // in the transaction that stores the message (Log.AppendWith), an open or
 // an action in a transaction of its own before it is acknowledged. The
 // event reaches the runtime with host.AppEvent.Consume set to delete it,
-// which the runtime does in the transaction that commits the event's
-// effects: a crash before that commit leaves the event kept, and Resume
-// hands it to the app again; after it, it is gone.
+// which the runtime does in the transaction that commits what is written
+// for the event, whatever the outcome: the app's effects; a keyword's
+// ledger record and the platform's confirmation (a STOP, which the app
+// never sees); a held event's check that the conversation is still handed
+// to staff; a failed event's notice to the person and its recording. A
+// crash before that commit leaves the event kept, and Resume hands it to
+// the runtime again; after it, it is gone.
 //
-// The gateway also deletes the event itself once the runtime reports it
-// handled (Apps.Submit's done), when the runtime did not consume it: an
-// event that failed (the runtime told the person), one the consent rules
-// took (a STOP, answered by the platform, which the app never sees), or
-// one a runtime that does not commit effects ran. The deletion writes
+// A runtime that consumes events so says (ConsumesEvents:
+// runtime/apps.Router with a Commit, which the server always has), and
+// the gateway deletes nothing once it reports an event handled: an event
+// whose commit failed stays kept for the next start. Only for a runtime
+// that does not commit effects (the load generator's echo app, a router
+// without a store) does the gateway delete the event itself once the
+// runtime reports it handled (Apps.Submit's done); that deletion writes
 // nothing when the event is already gone. An event the runtime refused
-// (app_busy: the person was told) is deleted at once. An event dropped by
-// the runtime's Close is kept for Resume.
+// (app_busy: the person was told) is deleted at once; one the runtime's
+// Close dropped or stopped is kept for Resume.
+
+// eventConsumer is a runtime that consumes every event it handles in the
+// commit of what it wrote for it (runtime/apps.Router.ConsumesEvents).
+type eventConsumer interface{ ConsumesEvents() bool }
+
+// consumes reports whether the runtime consumes the events it handles.
+func (s *Server) consumes() bool {
+	c, ok := s.cfg.Apps.(eventConsumer)
+	return ok && c.ConsumesEvents()
+}
 
 // keep returns the record that keeps ev for app, or nil without a store.
 func (s *Server) keep(app string, ev host.AppEvent) *eventstore.Event {
@@ -61,9 +77,9 @@ func (s *Server) dispatchKept(ctx context.Context, app string, ev host.AppEvent)
 	return s.dispatch(app, ev, k)
 }
 
-// consumed deletes k, when set and still kept, after the runtime handled
-// its event or refused it, without waiting for the store: the runtime's
-// worker goes on to its next event.
+// consumed deletes k, when set and still kept, after the runtime refused
+// its event, or handled it without consuming it, without waiting for the
+// store: the runtime's worker goes on to its next event.
 func (s *Server) consumed(k *eventstore.Event) {
 	if k == nil {
 		return
@@ -138,7 +154,7 @@ func (s *Server) submit(app string, ev host.AppEvent, k *eventstore.Event) error
 		key, events := k.Key, s.cfg.Events
 		ev.Consume = func(tx *bbolt.Tx) error { return events.ConsumeTx(tx, key) }
 	}
-	start := time.Now()
+	start, consumes := time.Now(), s.consumes()
 	err := s.cfg.Apps.Submit(app, ev, func(err error) {
 		s.met.appEvents.WithLabelValues(app, ev.Event.Type).Inc()
 		s.met.appLatency.WithLabelValues(app).Observe(time.Since(start).Seconds())
@@ -146,7 +162,9 @@ func (s *Server) submit(app string, ev host.AppEvent, k *eventstore.Event) error
 			s.met.appFailures.WithLabelValues(app).Inc()
 			s.log.Warn("gateway: app delivery failed", "app", app, "event", ev.Event.ID, "err", err)
 		}
-		s.consumed(k)
+		if !consumes {
+			s.consumed(k)
+		}
 	})
 	return err
 }

@@ -60,7 +60,7 @@ func describe(ev host.Event) string {
 // did not run before the server stopped is kept, and Resume hands them to
 // the app again, in order, as the same events. Once the app ran them they
 // are consumed, even by a runtime that does not consume them in its own
-// commit (as one that answers a STOP itself, without the app).
+// commit (as the load generator's echo app): the gateway deletes them.
 func TestKeptEventsResumedInOrder(t *testing.T) {
 	e := newEnv(t, nil)
 	held := &holdApps{}

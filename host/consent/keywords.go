@@ -3,11 +3,15 @@ package consent
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/passerelle/passerelle/host"
 )
 
 // Keyword is a word a person types to control what businesses send them.
@@ -151,13 +155,7 @@ func (s *Service) Inbound(ctx context.Context, in Inbound) (Reply, error) {
 	if kw == KeywordNone {
 		return Reply{}, s.Touch(ctx, in.Person, in.Business, s.now())
 	}
-	name := in.BusinessName
-	if name == "" && s.name != nil {
-		name = s.name(ctx, in.Business)
-	}
-	if name == "" {
-		name = in.Business
-	}
+	name := s.businessName(ctx, in)
 	var r Reply
 	err := s.commit.Do(func(tx *bbolt.Tx) error {
 		var err error
@@ -167,8 +165,78 @@ func (s *Service) Inbound(ctx context.Context, in Inbound) (Reply, error) {
 	if err != nil {
 		return Reply{}, fmt.Errorf("consent: %s: %w", kw, err)
 	}
+	s.applied(kw, r, in.Surface)
+	return r, nil
+}
+
+// InboundTx is Inbound for a message whose handling commits in one
+// transaction with what the platform answers (host.Tx; runtime/apps
+// stages the confirmation from the Reply and commits both with the
+// message's consumption). An ordinary message opens the service window at
+// once, as Inbound does, and stages nothing. A keyword is decided now, on
+// the ledger as it is, and applied when tx commits: its record, the gate
+// it moves and the note that the message was seen are written in that
+// commit, so a dropped transaction leaves no trace and a committed one
+// leaves all. The commit applies the keyword again on the ledger as it
+// then is; when the answer changed (the same message was applied
+// meanwhile, a STOPALL now reaches other businesses) it fails with
+// host.ErrTxConflict, and the caller decides again. The Reply's Record is
+// the number the record would have had when decided: the commit may give
+// it a later one.
+func (s *Service) InboundTx(ctx context.Context, tx *host.Tx, in Inbound) (Reply, error) {
+	if err := checkParties(in.Person, in.Business, "app", in.App, "surface", in.Surface, "conversation", in.Conversation, "message id", in.Message); err != nil {
+		return Reply{}, err
+	}
+	kw := ParseKeyword(in.Text)
+	if kw == KeywordNone {
+		return Reply{}, s.Touch(ctx, in.Person, in.Business, s.now())
+	}
+	name := s.businessName(ctx, in)
+	var decided Reply
+	err := s.db.Update(func(btx *bbolt.Tx) error {
+		var err error
+		if decided, err = s.keyword(btx, in, kw, name); err != nil {
+			return err
+		}
+		return errDryRun
+	})
+	if !errors.Is(err, errDryRun) {
+		return Reply{}, fmt.Errorf("consent: %s: %w", kw, err)
+	}
+	applied := decided
+	tx.Stage(host.Effect{
+		Apply: func(btx *bbolt.Tx) error {
+			got, err := s.keyword(btx, in, kw, name)
+			if err != nil {
+				return fmt.Errorf("consent: %s: %w", kw, err)
+			}
+			if got.Duplicate != decided.Duplicate || !slices.Equal(got.Businesses, decided.Businesses) {
+				return host.Wrapf(host.ErrTxConflict, "the consent ledger of this person changed before their %s was recorded", strings.ToUpper(kw.String()))
+			}
+			applied = got
+			return nil
+		},
+		Committed: func() { s.applied(kw, applied, in.Surface) },
+	})
+	return decided, nil
+}
+
+// businessName is the name the replies to in's keyword give its business.
+func (s *Service) businessName(ctx context.Context, in Inbound) string {
+	name := in.BusinessName
+	if name == "" && s.name != nil {
+		name = s.name(ctx, in.Business)
+	}
+	if name == "" {
+		name = in.Business
+	}
+	return name
+}
+
+// applied logs and counts a keyword r applied, once committed.
+func (s *Service) applied(kw Keyword, r Reply, surface string) {
 	if !r.Duplicate && len(r.Businesses) > 0 {
-		s.log.Info("consent: keyword applied", "keyword", kw.String(), "record", r.Record, "businesses", r.Businesses, "surface", in.Surface)
+		s.log.Info("consent: keyword applied", "keyword", kw.String(), "record", r.Record, "businesses", r.Businesses, "surface", surface)
 		switch kw {
 		case KeywordStop:
 			s.metrics.optOut("stop")
@@ -178,7 +246,6 @@ func (s *Service) Inbound(ctx context.Context, in Inbound) (Reply, error) {
 			s.metrics.optIn("start")
 		}
 	}
-	return r, nil
 }
 
 func (s *Service) keyword(tx *bbolt.Tx, in Inbound, kw Keyword, name string) (Reply, error) {

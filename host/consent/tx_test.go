@@ -69,3 +69,65 @@ func TestCheckTxSubscription(t *testing.T) {
 		t.Fatalf("second event run again: %v", err)
 	}
 }
+
+// A keyword inside an event's transaction is decided at once and written
+// only when the transaction commits: a dropped transaction leaves no
+// record and no note that the message was seen; the committed one writes
+// the record once; a second transaction for the same message decided
+// before the first committed conflicts at its commit, and decided again
+// it is a duplicate, with no confirmation to send.
+func TestInboundTx(t *testing.T) {
+	e := newEnv(t, consent.Config{})
+	e.touch("p_ann", "lunch")
+	in := consent.Inbound{Person: "p_ann", Business: "lunch", BusinessName: "Lunch", App: "app", Surface: "web",
+		Conversation: "cv_web", Message: "m_stop", Text: " stop "}
+
+	dropped := &host.Tx{}
+	r, err := e.svc.InboundTx(ctx, dropped, in)
+	if err != nil || r.Keyword != consent.KeywordStop || r.Text != consent.StopText("Lunch") || r.Duplicate {
+		t.Fatalf("decided %+v, %v", r, err)
+	}
+	if recs, _ := e.svc.Records(ctx, 1, 0); len(recs) != 0 {
+		t.Fatalf("a keyword not committed wrote %d records", len(recs))
+	}
+	if out, _ := e.svc.OptedOut(ctx, "p_ann", "lunch"); out {
+		t.Fatal("a keyword not committed opted the person out")
+	}
+
+	first, second := &host.Tx{}, &host.Tx{}
+	if _, err := e.svc.InboundTx(ctx, first, in); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := e.svc.InboundTx(ctx, second, in); err != nil || r.Duplicate {
+		t.Fatalf("second decision before the first committed: %+v %v", r, err)
+	}
+	if err := commitTx(e.db, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := commitTx(e.db, second); !errors.Is(err, host.ErrTxConflict) {
+		t.Fatalf("second commit: %v, want a conflict", err)
+	}
+	again := &host.Tx{}
+	if r, err := e.svc.InboundTx(ctx, again, in); err != nil || !r.Duplicate || r.Text != "" {
+		t.Fatalf("decided again: %+v %v, want a duplicate with nothing to send", r, err)
+	}
+	if err := commitTx(e.db, again); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := e.svc.Records(ctx, 1, 0)
+	if len(recs) != 1 || recs[0].Kind != consent.KindOptOut || recs[0].Message != "m_stop" {
+		t.Fatalf("records %+v, want the one opt-out", recs)
+	}
+	if out, _ := e.svc.OptedOut(ctx, "p_ann", "lunch"); !out {
+		t.Fatal("the committed STOP did not opt the person out")
+	}
+
+	// An ordinary message stages nothing: it only opens the window.
+	plain := &host.Tx{}
+	if r, err := e.svc.InboundTx(ctx, plain, consent.Inbound{Person: "p_bob", Business: "lunch", Text: "stop it"}); err != nil || r.Keyword != consent.KeywordNone {
+		t.Fatalf("ordinary message: %+v %v", r, err)
+	}
+	if n := len(plain.Effects()); n != 0 {
+		t.Fatalf("an ordinary message staged %d effects", n)
+	}
+}

@@ -10,8 +10,9 @@
 // conversation has a handoff that is waiting or taken, the person's
 // messages, actions and opens in it are held from the app: the runtime
 // asks Holds before it runs such an event (runtime/apps Config.Handoffs),
-// and the messages stay in the conversation, where the merchant inbox
-// reads them. A conversation has at most one open handoff; handing off
+// or HoldsTx, which checks again in the transaction that consumes the
+// held event that the handoff is still open, and the messages stay in the
+// conversation, where the merchant inbox reads them. A conversation has at most one open handoff; handing off
 // again while one is open answers the open one.
 //
 // # Events for the app

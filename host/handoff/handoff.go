@@ -338,6 +338,34 @@ func (s *Service) Holds(_ context.Context, conversation string) (bool, error) {
 	return ok, nil
 }
 
+// HoldsTx is Holds for a person's event whose consumption commits in tx
+// (host.Tx; runtime/apps commits it with nothing else when the event is
+// held): when conversation has an open handoff it stages the check that
+// the handoff is still open when tx commits (one handed back meanwhile
+// makes the commit a conflict, host.ErrTxConflict: the event is decided
+// again and goes to the app) and, once committed, counts the held event
+// as a change of the merchant's inbox (see Wait). The person's message
+// itself was stored in its conversation when it was accepted; nothing
+// else is written for it.
+func (s *Service) HoldsTx(_ context.Context, tx *host.Tx, conversation string) (bool, error) {
+	s.mu.RLock()
+	o, ok := s.open[conversation]
+	s.mu.RUnlock()
+	if !ok {
+		return false, nil
+	}
+	tx.Stage(host.Effect{
+		Apply: func(btx *bbolt.Tx) error {
+			if id := btx.Bucket(bucketOpen).Get([]byte(conversation)); string(id) != o.id {
+				return host.Wrapf(host.ErrTxConflict, "the handoff %s of conversation %s was handed back meanwhile", o.id, conversation)
+			}
+			return nil
+		},
+		Committed: func() { s.Changed(o.merchant) },
+	})
+	return true, nil
+}
+
 // Changed counts a change of merchant's inbox that the service did not
 // make (an agent's message posted in a handed-off conversation), so that
 // Wait returns.

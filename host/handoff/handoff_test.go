@@ -433,3 +433,72 @@ func BenchmarkHolds(b *testing.B) {
 		})
 	}
 }
+
+// commitTx applies tx's effects in one store transaction and then runs
+// their Committed hooks, as the runtime commits an event.
+func commitTx(db *bbolt.DB, tx *host.Tx) error {
+	err := db.Update(func(btx *bbolt.Tx) error {
+		for _, e := range tx.Effects() {
+			if e.Apply != nil {
+				if err := e.Apply(btx); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range tx.Effects() {
+		if e.Committed != nil {
+			e.Committed()
+		}
+	}
+	return nil
+}
+
+// TestHoldsTx: a held event's transaction checks, when it commits, that
+// the handoff is still open (one handed back meanwhile is a conflict, so
+// the event is decided again) and counts as a change of the inbox only
+// once committed; a conversation not handed off stages nothing.
+func TestHoldsTx(t *testing.T) {
+	ctx := context.Background()
+	s, _, db := newService(t)
+	version := func() uint64 { return s.Wait(ctx, "shop", ^uint64(0)) }
+	h := start(t, s, "c1")
+
+	free := &host.Tx{}
+	if held, err := s.HoldsTx(ctx, free, "c2"); held || err != nil || len(free.Effects()) != 0 {
+		t.Fatalf("c2: held %v, %v, %d effects", held, err, len(free.Effects()))
+	}
+
+	kept := &host.Tx{}
+	before := version()
+	if held, err := s.HoldsTx(ctx, kept, "c1"); !held || err != nil {
+		t.Fatalf("c1: held %v, %v", held, err)
+	}
+	if version() != before {
+		t.Fatal("the inbox changed before the held event committed")
+	}
+	if err := commitTx(db, kept); err != nil {
+		t.Fatal(err)
+	}
+	if version() == before {
+		t.Fatal("the committed held event did not change the inbox")
+	}
+
+	late := &host.Tx{}
+	if held, _ := s.HoldsTx(ctx, late, "c1"); !held {
+		t.Fatal("c1 not held")
+	}
+	if _, err := s.Return(ctx, "shop", h.ID, "Sam", "done"); err != nil {
+		t.Fatal(err)
+	}
+	if err := commitTx(db, late); !errors.Is(err, host.ErrTxConflict) {
+		t.Fatalf("held across a handback: %v, want a conflict", err)
+	}
+	if held, _ := s.HoldsTx(ctx, &host.Tx{}, "c1"); held {
+		t.Fatal("decided again after the handback, the event is still held")
+	}
+}

@@ -36,9 +36,12 @@ type Identity interface {
 }
 
 // Consent is told what a person sends to a business (host/consent's
-// Service satisfies it).
+// Service satisfies it). With Config.Commit the router uses InboundTx, so
+// that a keyword's record commits with the platform's answer and the
+// message's consumption; without, Inbound.
 type Consent interface {
 	Inbound(ctx context.Context, in consent.Inbound) (consent.Reply, error)
+	InboundTx(ctx context.Context, tx *host.Tx, in consent.Inbound) (consent.Reply, error)
 	Touch(ctx context.Context, person, business string, at time.Time) error
 }
 
@@ -356,14 +359,22 @@ func (r *Router) Rollback(ctx context.Context, appID, version string) (*registry
 // failed event returns the
 // sandbox's typed error (wrapped), after it was counted and logged and, for
 // failures the platform caused, the person was told.
+//
+// Deliver is for a person's events (Submit's): with Config.Commit, their
+// consumption (host.AppEvent.Consume) commits with whatever is written for
+// them, their failure included. The events the host services cause come
+// through DeliverFor, whose consumption commits only with the app's
+// effects: a failed one is left to its service (Done).
 func (r *Router) Deliver(ctx context.Context, appID string, ev host.AppEvent) error {
-	return r.deliver(ctx, appID, ev, nil)
+	return r.deliver(ctx, appID, ev, nil, true)
 }
 
 // deliver is Deliver; released, if set, is called once the guest is done
 // with the event, before its messages are stored (sandbox.Event.Released),
-// or when the event ends without running.
-func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, released func()) error {
+// or when the event ends without running. settles says whether the
+// router consumes the event whatever the outcome (a person's event), or
+// only with the app's effects (an event a host service caused).
+func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, released func(), settles bool) error {
 	if ev.Out == nil {
 		ev.Out = r.cfg.Outbox
 	}
@@ -373,19 +384,23 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 	for attempt := 0; ; attempt++ {
 		a, version, err := r.reg.Pick(appID, ev.Person, ev.Conversation)
 		if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNoLive) {
-			return fmt.Errorf("%w: %v", ErrNotAvailable, err)
+			// Nothing will run it: it is consumed, and written nowhere else.
+			return errors.Join(fmt.Errorf("%w: %v", ErrNotAvailable, err), r.settle(ctx, &host.Tx{}, ev, settles))
 		}
 		if err != nil {
 			return err
 		}
 		ref := host.AppRef{Merchant: a.Merchant, App: a.ID, Version: version}
-		if attempt == 0 && r.cfg.Consent != nil && ev.Person != "" {
-			if taken, err := r.inbound(ctx, ref, ev); taken || err != nil {
+		if attempt == 0 {
+			answered, err := r.screen(ctx, ref, ev)
+			if err != nil && !answered {
+				// The rules refused the event: it is consumed, as one that
+				// failed, and the app does not get it.
+				return errors.Join(err, r.settle(ctx, &host.Tx{}, ev, settles))
+			}
+			if answered {
 				return err
 			}
-		}
-		if attempt == 0 && r.held(ctx, ref, ev) {
-			return nil
 		}
 		sa := r.get(ref)
 		if sa == nil {
@@ -393,11 +408,14 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 			if errors.Is(err, errNotServing) && attempt < 3 {
 				continue // a rollout changed the versions meanwhile: pick again
 			}
+			if errors.Is(err, sandbox.ErrClosed) || ctx.Err() != nil {
+				return fmt.Errorf("%w: %s: %w", ErrNotAvailable, ref, err) // closing: the event stays kept
+			}
 			if err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err)
+				return errors.Join(fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err), r.settle(ctx, &host.Tx{}, ev, settles))
 			}
 		}
-		err = r.dispatch(ctx, sa, a, ref, ev, released)
+		err = r.dispatch(ctx, sa, a, ref, ev, released, settles)
 		if errors.Is(err, sandbox.ErrClosed) && attempt < 3 {
 			continue // the version was unloaded by a rollout meanwhile: pick again
 		}
@@ -406,6 +424,128 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 }
 
 var errNotServing = errors.New("version no longer serving")
+
+// ErrStopped is the kind of the outcome of an event the router stopped
+// because ctx ended (Close, or the caller's context) before the event was
+// answered: with Config.Commit nothing of it is written and it is not
+// consumed, so that its source hands it over again at the next start
+// (gateway Resume, a service's kept events). Submit does not call done for
+// it.
+var ErrStopped = errors.New("apps: the event was stopped before it was answered; it is handed over again at the next start")
+
+// screen passes ev through the consent rules and the handoffs before ref's
+// app may see it. A keyword (STOP, START, HELP...) is the platform's: the
+// consent rules apply it, the person gets the one reply and the
+// business's apps are told (Config.Standing). A person's event in a
+// conversation handed to the merchant's staff is held from the app. Either
+// way answered is true, the app never sees the event, and, with
+// Config.Commit, what the platform writes for it (the keyword's ledger
+// record and its reply; the held event's check that the handoff is still
+// open) commits with the event's consumption in one store transaction,
+// through the same path as an app's effects: a crash before that commit
+// leaves nothing and the event comes again, after it the event is gone.
+func (r *Router) screen(ctx context.Context, ref host.AppRef, ev host.AppEvent) (answered bool, err error) {
+	if r.cfg.Commit == nil {
+		if r.cfg.Consent != nil && ev.Person != "" {
+			if taken, err := r.inbound(ctx, ref, ev); taken || err != nil {
+				return true, err
+			}
+		}
+		return r.held(ctx, ref, ev), nil
+	}
+	for run := 1; ; run++ {
+		tx := &host.Tx{}
+		answered, err := r.screenTx(ctx, tx, ref, ev)
+		if err != nil || !answered {
+			return answered, err
+		}
+		err = commit(r.cfg.Commit, tx, ev.Consume, r.step)
+		if !errors.Is(err, host.ErrTxConflict) {
+			return true, err
+		}
+		if run >= OptimisticRuns+SerialRuns {
+			return true, fmt.Errorf("apps: the platform's answer to event %s kept conflicting: %w", ev.Event.ID, err)
+		}
+		// What it relied on changed (the handoff was handed back, the
+		// keyword was applied meanwhile): decide again.
+	}
+}
+
+// screenTx decides ev as screen does, staging in tx what the platform
+// writes for an event it answers.
+func (r *Router) screenTx(ctx context.Context, tx *host.Tx, ref host.AppRef, ev host.AppEvent) (answered bool, err error) {
+	if r.cfg.Consent != nil && ev.Person != "" {
+		var reply consent.Reply
+		if ev.Event.Type == host.EventMessage {
+			reply, err = r.cfg.Consent.InboundTx(ctx, tx, consent.Inbound{Person: ev.Person, Business: ref.Merchant, App: ref.App,
+				Surface: ev.Surface, Conversation: ev.Conversation, Message: ev.Event.ID, Text: ev.Event.Text})
+			if err != nil {
+				return false, fmt.Errorf("apps: consent rules: %w", err)
+			}
+		} else if reply, err = Screen(ctx, r.cfg.Consent, ref, ev, time.Now()); err != nil {
+			return false, err
+		}
+		if reply.Keyword != consent.KeywordNone {
+			if reply.Text != "" { // first, so that the confirmation comes before what the apps answer the event
+				out := host.Outgoing{App: ref, Conversation: ev.Conversation, Message: &host.Message{Text: reply.Text}}
+				if err := r.stageOut(ctx, tx, ev.Out, out); err != nil {
+					return false, fmt.Errorf("apps: answer %s: %w", reply.Keyword, err)
+				}
+			}
+			if !reply.Duplicate && r.cfg.Standing != nil {
+				tx.Stage(host.Effect{Committed: func() { r.standing(ctx, ref, ev, reply) }})
+			}
+			return true, nil
+		}
+	}
+	if r.cfg.Handoffs == nil || ev.Person == "" || ev.Conversation == "" {
+		return false, nil
+	}
+	switch ev.Event.Type {
+	case host.EventMessage, host.EventAction, host.EventOpen:
+	default:
+		return false, nil
+	}
+	held, err := r.cfg.Handoffs.HoldsTx(ctx, tx, ev.Conversation)
+	if err != nil {
+		r.log.Warn("apps: handoff state not read; the app gets the event", "app", ref.String(), "conversation", ev.Conversation, "err", err)
+		return false, nil
+	}
+	if held {
+		r.log.Debug("apps: event held for the merchant's staff", "app", ref.String(), "conversation", ev.Conversation, "type", ev.Event.Type)
+	}
+	return held, nil
+}
+
+// stageOut stages out in tx as an app's host call does (host.Call.Emit):
+// stored in the commit when o is a host.TxOutbox, handed to o.Emit once
+// committed otherwise.
+func (r *Router) stageOut(ctx context.Context, tx *host.Tx, o host.Outbox, out host.Outgoing) error {
+	call := host.Call{Out: o, Log: r.log, Tx: tx}
+	return call.Emit(ctx, out)
+}
+
+// settle commits tx's effects with ev's consumption (Config.Commit), for
+// an event the platform answers itself or one that failed; without
+// consume (an event a host service caused, whose service decides from its
+// Done), the effects alone. Without Config.Commit there is nothing to
+// consume and tx holds nothing. A commit that fails leaves the event
+// kept: it comes again at the next start.
+func (r *Router) settle(ctx context.Context, tx *host.Tx, ev host.AppEvent, consume bool) error {
+	if r.cfg.Commit == nil {
+		return nil
+	}
+	c := ev.Consume
+	if !consume {
+		c = nil
+	}
+	if err := commit(r.cfg.Commit, tx, c, r.step); err != nil {
+		r.log.Warn("apps: the platform's answer to an event was not committed; the event is kept and comes again at the next start",
+			"event", ev.Event.ID, "type", ev.Event.Type, "err", err)
+		return err
+	}
+	return nil
+}
 
 // inbound tells the consent rules that ev's person acted in a conversation
 // with ref's business (Screen). A message that is a keyword is the
@@ -540,7 +680,7 @@ func (r *Router) loadServing(ctx context.Context, ref host.AppRef) (*sandbox.App
 	return r.load(ctx, ref)
 }
 
-func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev host.AppEvent, released func()) error {
+func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App, ref host.AppRef, ev host.AppEvent, released func(), settles bool) error {
 	e := ev.Event
 	e.V, e.App, e.Conversation, e.Surface = 1, a.ID, ev.Conversation, ev.Surface
 	if e.ID == "" {
@@ -555,9 +695,12 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 		return fmt.Errorf("apps: encode event: %w", err)
 	}
 	start := time.Now()
-	var res sandbox.Result
+	var (
+		res    sandbox.Result
+		failed *replay.Record // the recording of a run the guest failed
+	)
 	for run := 1; ; run++ {
-		res, err = r.run(ctx, sa, ev, &sandbox.Event{
+		res, failed, err = r.run(ctx, sa, ev, &sandbox.Event{
 			Payload:  payload,
 			Caller:   host.Caller{Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: e.ID},
 			Out:      ev.Out,
@@ -570,6 +713,10 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	}
 	if errors.Is(err, sandbox.ErrClosed) {
 		return err
+	}
+	if err != nil && r.cfg.Commit != nil && ctx.Err() != nil {
+		// Stopped, not failed: nothing is written, the event stays kept.
+		return fmt.Errorf("app %s event %s: %w (%w)", ref, e.ID, ErrStopped, err)
 	}
 	d := res.Duration
 	if d == 0 {
@@ -586,15 +733,35 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	if r.cfg.Commit != nil {
-		msg += " (nothing the event did was kept: its storage writes, messages, timers and requests were dropped; its log lines above are kept)"
-	}
-	r.reg.AppendLog(ref, registry.LogRecord{Level: slog.LevelError.String(), Source: "failure",
-		Message: msg, EventID: e.ID, Event: e.Type, Kind: kind})
 	r.log.Warn("app event failed", "app", ref.String(), "event", e.ID, "type", e.Type, "kind", kind, "err", err)
-	if kind != "guest" && ev.Conversation != "" {
-		r.tellProblem(ctx, a, ref, ev)
+	line := registry.LogRecord{Level: slog.LevelError.String(), Source: "failure",
+		Message: err.Error(), EventID: e.ID, Event: e.Type, Kind: kind}
+	tell := kind != "guest" && ev.Conversation != ""
+	if r.cfg.Commit == nil {
+		r.keep(failed)
+		r.reg.AppendLog(ref, line)
+		if tell {
+			r.tellProblem(ctx, a, ref, ev)
+		}
+		return fmt.Errorf("app %s event %s: %w", ref, e.ID, err)
+	}
+	// The platform's answer to the failure (the recording of what the
+	// guest did, the notice to the person, the line in the app's log)
+	// commits with the event's consumption, as an app's effects do.
+	line.Message += " (nothing the event did was kept: its storage writes, messages, timers and requests were dropped; its log lines above are kept)"
+	tx := &host.Tx{}
+	if failed != nil {
+		tx.Stage(r.cfg.Recordings.Effect(failed))
+	}
+	if tell {
+		if serr := r.stageOut(ctx, tx, ev.Out, problem(a, ref, ev)); serr != nil {
+			r.log.Warn("tell person about app failure", "app", ref.String(), "err", serr)
+		}
+	}
+	tx.Stage(host.Effect{Committed: func() { r.reg.AppendLog(ref, line) }})
+	if serr := r.settle(ctx, tx, ev, settles); serr != nil {
+		line.Message += " (the event is kept and runs again at the next start: " + serr.Error() + ")"
+		r.reg.AppendLog(ref, line)
 	}
 	return fmt.Errorf("app %s event %s: %w", ref, e.ID, err)
 }
@@ -634,12 +801,15 @@ func (r *Router) stripe(app string) *sync.RWMutex {
 // run dispatches one run of an event and, with Config.Commit, commits its
 // effects with its consumption. alone runs it with the other events of
 // its app held back.
-func (r *Router) run(ctx context.Context, sa *sandbox.App, ev host.AppEvent, se *sandbox.Event, alone bool) (sandbox.Result, error) {
+//
+// failed is the recording of a run the guest failed (a non-zero return),
+// when recording is on: it is kept with the platform's answer to the
+// failure.
+func (r *Router) run(ctx context.Context, sa *sandbox.App, ev host.AppEvent, se *sandbox.Event, alone bool) (_ sandbox.Result, failed *replay.Record, _ error) {
 	rec := r.capture(se)
 	if r.cfg.Commit == nil {
 		res, err := sa.Dispatch(ctx, se)
-		r.record(rec, sa, ev, se, err)
-		return res, err
+		return res, r.record(rec, sa, ev, se, err), err
 	}
 	lock := r.stripe(sa.Ref().App)
 	if alone {
@@ -651,11 +821,11 @@ func (r *Router) run(ctx context.Context, sa *sandbox.App, ev host.AppEvent, se 
 	}
 	se.Tx = &host.Tx{}
 	res, err := sa.Dispatch(ctx, se)
-	r.record(rec, sa, ev, se, err)
+	failed = r.record(rec, sa, ev, se, err)
 	if err != nil {
-		return res, err
+		return res, failed, err
 	}
-	return res, commit(r.cfg.Commit, se.Tx, ev.Consume, r.step)
+	return res, nil, commit(r.cfg.Commit, se.Tx, ev.Consume, r.step)
 }
 
 // RunTx runs one event on sa as a transaction, for tools that run one app
@@ -739,14 +909,19 @@ func (r *Router) step(stage string) {
 	}
 }
 
-func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppRef, ev host.AppEvent) {
+// problem is the message that tells ev's person that a's event failed.
+func problem(a *registry.App, ref host.AppRef, ev host.AppEvent) host.Outgoing {
 	name := a.Name
 	if name == "" {
 		name = a.ID
 	}
-	sorry := host.Outgoing{App: ref, Conversation: ev.Conversation,
+	return host.Outgoing{App: ref, Conversation: ev.Conversation,
 		Message: &host.Message{Text: name + " had a problem and could not answer. Please try again in a moment."}}
-	if err := ev.Out.Emit(ctx, sorry); err != nil {
+}
+
+// tellProblem sends problem at once, for a router without Config.Commit.
+func (r *Router) tellProblem(ctx context.Context, a *registry.App, ref host.AppRef, ev host.AppEvent) {
+	if err := ev.Out.Emit(ctx, problem(a, ref, ev)); err != nil {
 		r.log.Warn("tell person about app failure", "app", ref.String(), "err", err)
 	}
 }
@@ -763,7 +938,7 @@ func (r *Router) DeliverFor(ctx context.Context, ref host.AppRef, ev host.AppEve
 	if ref.Merchant != "" && a.Merchant != ref.Merchant {
 		return fmt.Errorf("%w: %s", ErrWrongOwner, ref)
 	}
-	return r.Deliver(ctx, ref.App, ev)
+	return r.deliver(ctx, ref.App, ev, nil, false)
 }
 
 // Catalog lists the apps that have a live version, by id.

@@ -34,10 +34,26 @@
 // effects' Committed hooks run in order (a message published, a timer loop
 // woken, log lines written). A crash before the commit leaves nothing and
 // the event comes again; after it, the event is gone. A failed run (trap,
-// deadline, limit, non-zero return, a failed commit) keeps no effect and
-// is not consumed: its service decides from Done whether to deliver it
-// again (a timer is tried again; a payment outcome or consent answer is
-// not).
+// deadline, limit, non-zero return, a failed commit) keeps no effect.
+//
+// The events the platform answers itself commit the same way, through
+// the same commit, so that what it writes for an event and the event's
+// consumption happen together or not at all (screen): a keyword's ledger
+// record (consent.Service.InboundTx), its confirmation to the person and
+// the standing events it causes (queued once committed); a person's event
+// held in a conversation handed to staff, with the check that the handoff
+// is still open (handoff.Service.HoldsTx; one handed back meanwhile is a
+// conflict, and the event is decided again); a failed event's notice to
+// the person, its line in the app's log (once committed) and its
+// recording. A person's event (Submit, Deliver) is consumed in that
+// commit whatever the outcome, an event of an app without a live version
+// included; one the router stopped because its context ended
+// (ErrStopped: Close) is left as it is, to come again at the next start.
+// An event a host service caused (DeliverFor) that failed is not
+// consumed: its service decides from Done whether to deliver it again (a
+// timer is tried again; a payment outcome or consent answer is not). The
+// gateway, told that the router consumes (ConsumesEvents), deletes
+// nothing after it.
 //
 // Concurrency control is optimistic: events of one app run at once, and
 // the commit checks what each read (storage keys, present or absent, and

@@ -7,9 +7,12 @@ import (
 )
 
 // Handoffs tells whether a conversation is handed to the merchant's
-// staff (host/handoff's Service satisfies it).
+// staff (host/handoff's Service satisfies it). With Config.Commit the
+// router asks HoldsTx, which stages the check that the handoff is still
+// open in the transaction that consumes the held event; without, Holds.
 type Handoffs interface {
 	Holds(ctx context.Context, conversation string) (bool, error)
+	HoldsTx(ctx context.Context, tx *host.Tx, conversation string) (bool, error)
 }
 
 // held is Held with the router's Config.Handoffs; when the state cannot

@@ -32,13 +32,14 @@ func (r *Router) capture(se *sandbox.Event) *replay.Capture {
 }
 
 // record keeps the event c captured once Dispatch returned err: with the
-// event's commit when it has a transaction and succeeded, in a write of
-// its own when the guest returned a non-zero status (its effects are
-// dropped). An event that failed otherwise (a trap, a limit) was not
-// handled and is not recorded.
-func (r *Router) record(c *replay.Capture, sa *sandbox.App, ev host.AppEvent, se *sandbox.Event, err error) {
+// event's commit when it has a transaction and succeeded. When the guest
+// returned a non-zero status (its effects are dropped) it returns the
+// record, which the caller keeps with its answer to the failure (keep, or
+// the commit of that answer). An event that failed otherwise (a trap, a
+// limit) was not handled and is not recorded.
+func (r *Router) record(c *replay.Capture, sa *sandbox.App, ev host.AppEvent, se *sandbox.Event, err error) *replay.Record {
 	if c == nil {
-		return
+		return nil
 	}
 	var status uint32
 	var ge *sandbox.GuestError
@@ -47,7 +48,7 @@ func (r *Router) record(c *replay.Capture, sa *sandbox.App, ev host.AppEvent, se
 	case errors.As(err, &ge):
 		status = ge.Status
 	default:
-		return
+		return nil
 	}
 	effects := 0
 	if se.Tx != nil {
@@ -55,12 +56,24 @@ func (r *Router) record(c *replay.Capture, sa *sandbox.App, ev host.AppEvent, se
 	}
 	rec := c.Record(replay.Ran{Ref: sa.Ref(), Caller: se.Caller, Type: ev.Event.Type, Payload: se.Payload,
 		Clock: se.Clock, Seed: se.Seed, Status: status, Effects: effects})
-	if err == nil && se.Tx != nil {
+	if err != nil {
+		return rec
+	}
+	if se.Tx != nil {
 		se.Tx.Stage(r.cfg.Recordings.Effect(rec))
+		return nil
+	}
+	r.keep(rec)
+	return nil
+}
+
+// keep stores rec, when not nil, in a write of its own.
+func (r *Router) keep(rec *replay.Record) {
+	if rec == nil {
 		return
 	}
 	if perr := r.cfg.Recordings.Put(rec); perr != nil {
-		r.log.Error("record event", "app", sa.Ref().String(), "event", rec.Event, "err", perr)
+		r.log.Error("record event", "app", rec.App, "event", rec.Event, "err", perr)
 	}
 }
 

@@ -33,7 +33,12 @@ type refusals struct {
 // apps, until an event ends in time. The events of one conversation
 // reach the app in the order they were submitted. done, when not nil, is
 // called with Deliver's outcome once the event ran; not for an event
-// dropped by Close.
+// dropped by Close, nor, with Config.Commit, for one Close stopped while
+// it ran (ErrStopped): both stay with their source for the next start.
+// With Config.Commit, an event done is called for was consumed
+// (host.AppEvent.Consume) in the commit of what was written for it, the
+// app's effects or the platform's answer, unless that commit failed (see
+// ConsumesEvents).
 //
 // When the app already has Config.Queue events waiting (it answers more
 // slowly than events arrive, or loops until its deadline), ev is refused
@@ -43,10 +48,10 @@ type refusals struct {
 func (r *Router) Submit(appID string, ev host.AppEvent, done func(error)) error {
 	err := r.sched.Submit(appID, ev.Conversation, func(ctx context.Context, release func()) {
 		start := time.Now()
-		err := r.deliver(ctx, appID, ev, release)
+		err := r.deliver(ctx, appID, ev, release, true)
 		slow := sandbox.FailureKind(err) == sandbox.LimitDeadline
 		r.setSlow(appID, slow)
-		if done != nil {
+		if done != nil && !errors.Is(err, ErrStopped) {
 			done(err)
 		}
 		if slow {
@@ -64,6 +69,16 @@ func (r *Router) Submit(appID string, ev host.AppEvent, done func(error)) error 
 	}
 	return err
 }
+
+// ConsumesEvents reports whether the router consumes every event it
+// handles (host.AppEvent.Consume) in the store transaction that commits
+// what was written for it, whatever the outcome: the app's effects; a
+// keyword's ledger record and its reply; a held event's check; a failed
+// event's notice, log line and recording; nothing, for an event of an app
+// that has no live version. True with Config.Commit. A source of events
+// (the gateway) then deletes nothing itself once done is called; an event
+// whose commit failed stays kept for the next start.
+func (r *Router) ConsumesEvents() bool { return r.cfg.Commit != nil }
 
 // isSlow reports whether appID's last event ran into its deadline: the
 // scheduler then runs one of its events at a time, in a slot shared with

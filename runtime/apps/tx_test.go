@@ -31,9 +31,9 @@ import (
 
 // txGuest is a mini-app written with the Go SDK whose every effect the
 // tests count: "inc" adds one to the counter "n"; "trap" writes "t" and
-// then crashes; "timer" sets a timer and "pay <key>" requests a payment; a
-// timer or a payment outcome adds one to a counter named after it and
-// sends a message naming it.
+// then crashes; "fail" logs a line and returns an error; "timer" sets a
+// timer and "pay <key>" requests a payment; a timer or a payment outcome
+// adds one to a counter named after it and sends a message naming it.
 const txGuest = `//go:build wasip1
 
 package main
@@ -81,6 +81,9 @@ func init() {
 			c.Log(passerelle.LevelInfo, "about to crash")
 			var m map[string]int
 			m["crash"] = 1
+		case "fail":
+			c.Log(passerelle.LevelWarn, "refusing on purpose")
+			return errors.New("refused on purpose")
 		case "timer":
 			_, err := c.After(time.Millisecond, "t1")
 			return err
