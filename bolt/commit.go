@@ -22,9 +22,9 @@ type Config struct {
 	// it writes anything, such as "not found" or "insufficient funds": they
 	// fail that job only.
 	Refusals []error
-	// MaxGroup bounds the jobs of one transaction (default DefaultMaxGroup);
-	// a transaction holding this Committer's jobs holds at most MaxGroup
-	// jobs in all.
+	// MaxGroup bounds this Committer's jobs in one transaction (default
+	// DefaultMaxGroup); the transaction may hold other Committers' jobs
+	// too.
 	MaxGroup int
 }
 
@@ -206,12 +206,7 @@ func (q *queue) lead(own *job) {
 			q.mu.Unlock()
 			return
 		}
-		n, limit := 0, q.pending[0].c.cfg.MaxGroup
-		for n < len(q.pending) && n < limit {
-			limit = min(limit, q.pending[n].c.cfg.MaxGroup)
-			n++
-		}
-		n = min(n, limit)
+		n := q.groupLen()
 		var group []*job
 		if n == len(q.pending) {
 			group, q.pending, q.spare = q.pending, q.spare, nil
@@ -228,6 +223,32 @@ func (q *queue) lead(own *job) {
 			q.spare = group[:0]
 		}
 	}
+}
+
+// groupLen is how many of the pending jobs the next group takes: all of
+// them, in queue order, up to the first job whose Committer already has
+// MaxGroup jobs in the group; q.mu is held.
+func (q *queue) groupLen() int {
+	type count struct {
+		c *Committer
+		n int
+	}
+	var counts [8]count // the stores of one database are few
+	seen := counts[:0]
+	for i, j := range q.pending {
+		k := 0
+		for k < len(seen) && seen[k].c != j.c {
+			k++
+		}
+		if k == len(seen) {
+			seen = append(seen, count{c: j.c})
+		}
+		if seen[k].n == j.c.cfg.MaxGroup {
+			return i
+		}
+		seen[k].n++
+	}
+	return len(q.pending)
 }
 
 // handOff gives the lead to the oldest caller waiting in Do, or to a new

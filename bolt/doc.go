@@ -19,8 +19,8 @@
 // would each wait for the others' commits and fsync on their own. Every
 // Committer of one *bbolt.DB therefore queues in that database's one queue:
 // a group holds whatever any store queued, each job judged by its own
-// Committer's Config (its refusals; a transaction holding a job of a
-// Committer holds at most that Committer's MaxGroup jobs). Closing one
+// Committer's Config (its refusals; its MaxGroup bounds its own jobs in a
+// transaction). Closing one
 // Committer refuses its jobs only. The queue is found by the database's
 // pointer and forgotten once the database is unreachable.
 //
