@@ -20,11 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"runtime"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,10 +84,10 @@ type Result struct {
 	Sent, Acked, Delivered, ErrorFrames int64
 	// ErrorCodes counts the error frames by their code (app_busy,
 	// rate_limited, ...).
-	ErrorCodes map[string]int64
-	Elapsed                             time.Duration
-	P50, P99, Max                       time.Duration
-	RSSBefore, RSSIdle, RSSLoad         int64 // bytes; 0 without PID
+	ErrorCodes                  map[string]int64
+	Elapsed                     time.Duration
+	P50, P99, Max               time.Duration
+	RSSBefore, RSSIdle, RSSLoad int64 // bytes; 0 without PID
 }
 
 // Throughput is deliveries per second.
