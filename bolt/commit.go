@@ -2,7 +2,9 @@ package bolt
 
 import (
 	"errors"
+	"runtime"
 	"sync"
+	"weak"
 
 	"go.etcd.io/bbolt"
 )
@@ -20,27 +22,67 @@ type Config struct {
 	// it writes anything, such as "not found" or "insufficient funds": they
 	// fail that job only.
 	Refusals []error
-	// MaxGroup bounds the jobs of one transaction (default DefaultMaxGroup).
+	// MaxGroup bounds this Committer's jobs in one transaction (default
+	// DefaultMaxGroup); the transaction may hold other Committers' jobs
+	// too.
 	MaxGroup int
 }
 
-// Committer runs write jobs in shared transactions. It is safe for
-// concurrent use; the zero value is not usable, call NewCommitter.
+// Committer runs write jobs in shared transactions. Every Committer of one
+// database queues its jobs in that database's one queue, so that a group
+// holds the jobs of every store writing to it (see the package
+// documentation). It is safe for concurrent use; the zero value is not
+// usable, call NewCommitter.
 type Committer struct {
 	db  *bbolt.DB
 	cfg Config
+	q   *queue
 
-	mu      sync.Mutex
-	pending []*job
-	spare   []*job // a drained queue, reused as the next one
-	running bool   // a leader is committing
-	closed  bool
-	active  sync.WaitGroup // accepted jobs not yet finished, and the leaders Go starts
+	closed bool           // guarded by q.mu
+	active sync.WaitGroup // accepted jobs not yet finished
 
 	pool sync.Pool // *job
 }
 
+// queue is the jobs waiting to commit to one database, from all its
+// Committers.
+type queue struct {
+	mu      sync.Mutex
+	pending []*job
+	spare   []*job // a drained queue, reused as the next one
+	running bool   // a leader is committing
+}
+
+// queues holds each open database's queue, without keeping the database
+// alive: an entry goes once its database is unreachable.
+var queues struct {
+	sync.Mutex
+	m map[weak.Pointer[bbolt.DB]]*queue
+}
+
+// queueOf returns db's queue.
+func queueOf(db *bbolt.DB) *queue {
+	k := weak.Make(db)
+	queues.Lock()
+	defer queues.Unlock()
+	if q := queues.m[k]; q != nil {
+		return q
+	}
+	if queues.m == nil {
+		queues.m = map[weak.Pointer[bbolt.DB]]*queue{}
+	}
+	q := &queue{}
+	queues.m[k] = q
+	runtime.AddCleanup(db, func(k weak.Pointer[bbolt.DB]) {
+		queues.Lock()
+		delete(queues.m, k)
+		queues.Unlock()
+	}, k)
+	return q
+}
+
 type job struct {
+	c        *Committer
 	fn       func(tx *bbolt.Tx) error
 	then     func(error) // Go: called after the commit; nil for Do
 	err      error
@@ -49,41 +91,45 @@ type job struct {
 	promote  chan struct{} // Do: one token when the waiter must lead
 }
 
-// NewCommitter returns a Committer writing to db.
+// NewCommitter returns a Committer writing to db, sharing db's queue with
+// the other Committers of db.
 func NewCommitter(db *bbolt.DB, cfg Config) *Committer {
 	if cfg.MaxGroup <= 0 {
 		cfg.MaxGroup = DefaultMaxGroup
 	}
-	c := &Committer{db: db, cfg: cfg}
+	c := &Committer{db: db, cfg: cfg, q: queueOf(db)}
 	c.pool.New = func() any { return &job{done: make(chan struct{}, 1), promote: make(chan struct{}, 1)} }
 	return c
 }
 
 // Do runs fn in a write transaction, possibly shared with other callers'
 // jobs, and returns once that transaction is committed (or fn's error).
+// While it waits, its goroutine may lead the commits of other jobs of the
+// database, and call their thens (see Go).
 func (c *Committer) Do(fn func(tx *bbolt.Tx) error) error {
 	j := c.pool.Get().(*job)
-	j.fn = fn
-	c.mu.Lock()
+	j.c, j.fn = c, fn
+	q := c.q
+	q.mu.Lock()
 	if !c.accept(j) {
-		c.mu.Unlock()
+		q.mu.Unlock()
 		c.recycle(j)
 		return ErrClosed
 	}
-	if c.running {
-		c.mu.Unlock()
+	if q.running {
+		q.mu.Unlock()
 		select {
 		case <-j.done:
 			err := j.err
 			c.recycle(j)
 			return err
 		case <-j.promote:
-			c.mu.Lock()
+			q.mu.Lock()
 		}
 	} else {
-		c.running = true
+		q.running = true
 	}
-	c.lead(j) // unlocks c.mu
+	q.lead(j) // unlocks q.mu
 	<-j.done  // its own commit left the token
 	err := j.err
 	c.recycle(j)
@@ -92,42 +138,45 @@ func (c *Committer) Do(fn func(tx *bbolt.Tx) error) error {
 
 // Go queues fn to run in a write transaction and returns at once; then
 // gets fn's outcome once that transaction is committed, on the goroutine
-// that committed it (then must not call Do on this Committer, and should
-// be quick: the next group waits for it). Thens are called in queue order.
-// then is not called when Go returns an error.
+// that committed it, which may be a caller of Do on any Committer of the
+// same database: then must not call Do on one of them, nor wait for
+// anything that waits for a commit, and should be quick (the next group
+// waits for it). Thens are called in queue order. then is not called when
+// Go returns an error.
 func (c *Committer) Go(fn func(tx *bbolt.Tx) error, then func(error)) error {
 	j := c.pool.Get().(*job)
-	j.fn, j.then = fn, then
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	j.c, j.fn, j.then = c, fn, then
+	q := c.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if !c.accept(j) {
 		c.recycle(j)
 		return ErrClosed
 	}
-	if !c.running {
-		c.running = true
-		c.active.Add(1)
-		go c.leadAsync()
+	if !q.running {
+		q.running = true
+		go q.leadAsync()
 	}
 	return nil
 }
 
 // Close refuses new jobs with ErrClosed and waits until every job accepted
-// before is committed and its then called.
+// before is committed and its then called. The other Committers of the
+// database go on.
 func (c *Committer) Close() {
-	c.mu.Lock()
+	c.q.mu.Lock()
 	c.closed = true
-	c.mu.Unlock()
+	c.q.mu.Unlock()
 	c.active.Wait()
 }
 
-// accept queues j unless the Committer is closed; c.mu is held.
+// accept queues j unless the Committer is closed; q.mu is held.
 func (c *Committer) accept(j *job) bool {
 	if c.closed {
 		return false
 	}
 	c.active.Add(1)
-	c.pending = append(c.pending, j)
+	c.q.pending = append(c.q.pending, j)
 	return true
 }
 
@@ -137,71 +186,97 @@ func (c *Committer) recycle(j *job) {
 }
 
 // leadAsync leads for jobs queued by Go until the queue is empty.
-func (c *Committer) leadAsync() {
-	defer c.active.Done()
-	c.mu.Lock()
-	c.lead(nil)
+func (q *queue) leadAsync() {
+	q.mu.Lock()
+	q.lead(nil)
 }
 
-// lead commits groups, holding c.mu between them, until own is finished
+// lead commits groups, holding q.mu between them, until own is finished
 // (or, for own == nil, until the queue is empty), then hands the lead on.
-// It returns with c.mu unlocked.
-func (c *Committer) lead(own *job) {
+// It returns with q.mu unlocked.
+func (q *queue) lead(own *job) {
 	for {
 		if own != nil && own.finished {
-			c.handOff()
-			c.mu.Unlock()
+			q.handOff()
+			q.mu.Unlock()
 			return
 		}
-		if len(c.pending) == 0 {
-			c.running = false
-			c.mu.Unlock()
+		if len(q.pending) == 0 {
+			q.running = false
+			q.mu.Unlock()
 			return
 		}
+		n := q.groupLen()
 		var group []*job
-		if len(c.pending) <= c.cfg.MaxGroup {
-			group, c.pending, c.spare = c.pending, c.spare, nil
+		if n == len(q.pending) {
+			group, q.pending, q.spare = q.pending, q.spare, nil
 		} else {
-			group = c.pending[:c.cfg.MaxGroup:c.cfg.MaxGroup]
-			c.pending = c.pending[c.cfg.MaxGroup:]
+			group = q.pending[:n:n]
+			q.pending = q.pending[n:]
 		}
-		c.mu.Unlock()
-		c.commit(group)
-		c.finish(group)
-		c.mu.Lock()
-		if cap(group) > cap(c.spare) && len(group) <= c.cfg.MaxGroup {
+		q.mu.Unlock()
+		commit(group)
+		finish(group)
+		q.mu.Lock()
+		if cap(group) > cap(q.spare) && len(group) == n {
 			clear(group)
-			c.spare = group[:0]
+			q.spare = group[:0]
 		}
 	}
 }
 
+// groupLen is how many of the pending jobs the next group takes: all of
+// them, in queue order, up to the first job whose Committer already has
+// MaxGroup jobs in the group; q.mu is held.
+func (q *queue) groupLen() int {
+	type count struct {
+		c *Committer
+		n int
+	}
+	var counts [8]count // the stores of one database are few
+	seen := counts[:0]
+	for i, j := range q.pending {
+		k := 0
+		for k < len(seen) && seen[k].c != j.c {
+			k++
+		}
+		if k == len(seen) {
+			seen = append(seen, count{c: j.c})
+		}
+		if seen[k].n == j.c.cfg.MaxGroup {
+			return i
+		}
+		seen[k].n++
+	}
+	return len(q.pending)
+}
+
 // handOff gives the lead to the oldest caller waiting in Do, or to a new
-// goroutine when only Go's jobs wait, or ends it; c.mu is held.
-func (c *Committer) handOff() {
-	for _, j := range c.pending {
+// goroutine when only Go's jobs wait, or ends it; q.mu is held.
+func (q *queue) handOff() {
+	for _, j := range q.pending {
 		if j.then == nil {
 			j.promote <- struct{}{}
 			return
 		}
 	}
-	if len(c.pending) > 0 {
-		c.active.Add(1)
-		go c.leadAsync()
+	if len(q.pending) > 0 {
+		go q.leadAsync()
 		return
 	}
-	c.running = false
+	q.running = false
 }
 
 // commit runs group in one transaction. A refused job wrote nothing, so the
 // others carry on; any other failure rolls the group back and each job runs
 // alone.
-func (c *Committer) commit(group []*job) {
+func commit(group []*job) {
+	db := group[0].c.db
 	if len(group) > 1 {
-		err := c.db.Update(func(tx *bbolt.Tx) error {
+		err := db.Update(func(tx *bbolt.Tx) error {
 			for _, j := range group {
 				j.err = j.fn(tx)
-				if j.err != nil && !c.refusal(j.err) {
+				if j.err != nil && !j.c.refusal(j.err) {
 					return j.err
 				}
 			}
@@ -212,15 +287,16 @@ func (c *Committer) commit(group []*job) {
 		}
 	}
 	for _, j := range group {
-		j.err = c.db.Update(j.fn)
+		j.err = db.Update(j.fn)
 	}
 }
 
 // finish tells each job of a committed group its outcome, in queue order.
 // A Do job's token is the last the leader touches of it: its caller then
 // recycles it.
-func (c *Committer) finish(group []*job) {
+func finish(group []*job) {
 	for _, j := range group {
+		c := j.c
 		if j.then != nil {
 			j.then(j.err)
 			c.recycle(j)

@@ -57,9 +57,9 @@ func put(key string, txs *[]int) func(tx *bbolt.Tx) error {
 // waitPending waits until n jobs are queued behind the running leader.
 func waitPending(c *Committer, n int) {
 	for {
-		c.mu.Lock()
-		got := len(c.pending)
-		c.mu.Unlock()
+		c.q.mu.Lock()
+		got := len(c.q.pending)
+		c.q.mu.Unlock()
 		if got >= n {
 			return
 		}
@@ -341,5 +341,131 @@ func TestGoFailureRetriesAlone(t *testing.T) {
 		if _, ok := get(t, db, k); ok != want {
 			t.Errorf("%s stored = %v, want %v", k, ok, want)
 		}
+	}
+}
+
+// The Committers of one database share its queue: the jobs of two stores
+// commit in one transaction, each judged by its own Committer's refusals,
+// and a failure of one store's job rolls the group back and runs each job
+// alone, whichever store queued it.
+func TestCommittersOfOneDatabaseShareTransactions(t *testing.T) {
+	tests := []struct {
+		name      string
+		second    func(tx *bbolt.Tx) error // queued on b, whose refusals are errBroken only
+		wantShare bool
+	}{
+		{"both write", func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Put([]byte("b"), []byte("v")) }, true},
+		{"b refuses by its own rule", func(tx *bbolt.Tx) error { return errBroken }, true},
+		{"a's refusal is a failure for b", func(tx *bbolt.Tx) error { return errRefused }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openDB(t)
+			a := NewCommitter(db, Config{Refusals: []error{errRefused}})
+			b := NewCommitter(db, Config{Refusals: []error{errBroken}})
+			started, release := make(chan struct{}), make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				if err := a.Do(func(tx *bbolt.Tx) error { close(started); <-release; return nil }); err != nil {
+					t.Errorf("leader: %v", err)
+				}
+			})
+			<-started
+			var first, second []int
+			var errs [3]error
+			wg.Go(func() { errs[0] = a.Do(put("a", &first)) })
+			waitPending(a, 1)
+			wg.Go(func() {
+				errs[1] = b.Do(func(tx *bbolt.Tx) error {
+					second = append(second, tx.ID())
+					return tc.second(tx)
+				})
+			})
+			waitPending(a, 2)
+			wg.Go(func() { errs[2] = a.Do(put("c", &first)) })
+			waitPending(a, 3)
+			close(release)
+			wg.Wait()
+			if errs[0] != nil || errs[2] != nil {
+				t.Fatalf("a's jobs: %v, %v", errs[0], errs[2])
+			}
+			for _, k := range []string{"a", "c"} {
+				if _, ok := get(t, db, k); !ok {
+					t.Errorf("%s was not committed", k)
+				}
+			}
+			shared := len(first) == 2 && len(second) == 1 && first[0] == second[0] && first[1] == second[0]
+			if shared != tc.wantShare {
+				t.Fatalf("transactions of a's jobs %v, of b's %v: shared = %v, want %v", first, second, shared, tc.wantShare)
+			}
+		})
+	}
+}
+
+// Closing one Committer of a database refuses its jobs only; another
+// database's Committers never wait for this one's commits.
+func TestCloseOneCommitterOfADatabase(t *testing.T) {
+	db := openDB(t)
+	a, b := NewCommitter(db, Config{}), NewCommitter(db, Config{})
+	a.Close()
+	if err := a.Do(func(*bbolt.Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do on the closed committer = %v, want ErrClosed", err)
+	}
+	var txs []int
+	if err := b.Do(put("k", &txs)); err != nil {
+		t.Fatalf("Do on the other committer: %v", err)
+	}
+	if _, ok := get(t, db, "k"); !ok {
+		t.Fatal("the other committer's job was not committed")
+	}
+
+	other := NewCommitter(openDB(t), Config{})
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- b.Do(func(*bbolt.Tx) error { close(started); <-release; return nil }) }()
+	<-started // db's lead is held
+	if err := other.Do(put("k", &txs)); err != nil {
+		t.Fatalf("Do on another database while the first is committing: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MaxGroup bounds a Committer's own jobs in a transaction, whoever queued
+// the others: a group takes the queue in order up to the job that would
+// exceed its Committer's bound.
+func TestMaxGroupAcrossCommitters(t *testing.T) {
+	db := openDB(t)
+	small, big := NewCommitter(db, Config{MaxGroup: 2}), NewCommitter(db, Config{})
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { big.Do(func(*bbolt.Tx) error { close(started); <-release; return nil }) })
+	<-started
+	// Queued: big, small, big, small, small, big.
+	queued := []*Committer{big, small, big, small, small, big}
+	txOf := make([][]int, len(queued))
+	for i, c := range queued {
+		wg.Go(func() {
+			if err := c.Do(put(fmt.Sprint("k", i), &txOf[i])); err != nil {
+				t.Errorf("job %d: %v", i, err)
+			}
+		})
+		waitPending(big, i+1)
+	}
+	close(release)
+	wg.Wait()
+	tx := make([]int, len(queued))
+	for i, txs := range txOf {
+		if len(txs) != 1 {
+			t.Fatalf("job %d ran in transactions %v, want one", i, txs)
+		}
+		tx[i] = txs[0]
+	}
+	// The first group stops before the third small job: four jobs; the
+	// rest commit together in the next.
+	if !(tx[0] == tx[1] && tx[1] == tx[2] && tx[2] == tx[3]) || tx[4] == tx[3] || tx[4] != tx[5] {
+		t.Fatalf("transactions per job %v, want the first four together and the last two together", tx)
 	}
 }

@@ -11,6 +11,19 @@
 // with their domains (host/pay, gateway/convlog); only the machinery they
 // share lives here.
 //
+// # One queue per database
+//
+// bbolt commits one write transaction at a time per database, so a queue
+// per store would only take turns: the person's message (gateway/convlog),
+// the event's effects (runtime/apps), a consent touch, a conversation's pin
+// would each wait for the others' commits and fsync on their own. Every
+// Committer of one *bbolt.DB therefore queues in that database's one queue:
+// a group holds whatever any store queued, each job judged by its own
+// Committer's Config (its refusals; its MaxGroup bounds its own jobs in a
+// transaction). Closing one
+// Committer refuses its jobs only. The queue is found by the database's
+// pointer and forgotten once the database is unreachable.
+//
 // # How a group forms
 //
 // The first caller to find no commit running becomes the leader and commits
@@ -23,8 +36,9 @@
 //
 // A job queued with Go does not wait: when no commit is running, the
 // Committer starts a goroutine of its own to lead, and calls the job's then
-// after its transaction. Close waits for every job it accepted, and so for
-// those goroutines.
+// after its transaction. Close waits for every job it accepted. A then runs
+// on whichever goroutine leads, which may be a caller of Do on another
+// store of the same database: it must not wait for a commit.
 //
 // # Rules for jobs
 //

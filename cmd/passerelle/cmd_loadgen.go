@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -118,6 +122,7 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	queue := fs.Int("queue", 0, "-gateway-only: send queue per connection (0 = the gateway default)")
 	workers := fs.Int("app-workers", 0, "app events run at once, all apps together (0 = the default: 256, or the platform's app_workers)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address, sampling blocking and mutex waits too (profiles of a chosen span, e.g. only while 'loadgen run' sends)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, loadgenUsage)
 		fmt.Fprintf(stderr, "\nflags of %s:\n", fs.Name())
@@ -141,6 +146,13 @@ func loadgenServe(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *cpuprofile != "" {
 		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr)
 		if err != nil {
 			return err
 		}
@@ -277,4 +289,30 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// servePprof serves net/http/pprof's handlers on a loopback address and
+// samples every blocking wait of 10 µs or more and one mutex contention in
+// 10 (which costs the server a little: leave -pprof off for the figures).
+func servePprof(addr string) (stop func(), err error) {
+	if err := loadgen.Loopback(addr); err != nil {
+		return nil, usageError{"-pprof: " + err.Error()}
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	runtime.SetBlockProfileRate(10_000)
+	runtime.SetMutexProfileFraction(10)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return func() {
+		srv.Close()
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+	}, nil
 }

@@ -57,6 +57,7 @@ func TestLoadgenCommandRefuses(t *testing.T) {
 		{"run without tokens", []string{"loadgen", "run", "-addr", "127.0.0.1:1"}, "exactly one of -tokens"},
 		{"run with tokens and secret", []string{"loadgen", "run", "-tokens", "x", "-secret", "k"}, "exactly one of -tokens"},
 		{"serve on another address", []string{"loadgen", "serve", "-addr", "192.168.1.2:8087"}, "loopback"},
+		{"profiles served to another machine", []string{"loadgen", "serve", "-addr", "127.0.0.1:0", "-pprof", "10.0.0.1:6060"}, "loopback"},
 		{"serve too many people", []string{"loadgen", "serve", "-addr", "127.0.0.1:0", "-people", "1000000"}, "-people"},
 		{"gateway-only without a secret", []string{"loadgen", "serve", "-gateway-only", "-db", "x"}, "-secret"},
 		{"unknown mode", []string{"loadgen", "bench"}, "serve or run"},

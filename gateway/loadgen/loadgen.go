@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -81,9 +82,12 @@ type Options struct {
 // Result is what a run measured.
 type Result struct {
 	Sent, Acked, Delivered, ErrorFrames int64
-	Elapsed                             time.Duration
-	P50, P99, Max                       time.Duration
-	RSSBefore, RSSIdle, RSSLoad         int64 // bytes; 0 without PID
+	// ErrorCodes counts the error frames by their code (app_busy,
+	// rate_limited, ...).
+	ErrorCodes                  map[string]int64
+	Elapsed                     time.Duration
+	P50, P99, Max               time.Duration
+	RSSBefore, RSSIdle, RSSLoad int64 // bytes; 0 without PID
 }
 
 // Throughput is deliveries per second.
@@ -171,6 +175,7 @@ type client struct {
 	recv   atomic.Int64  // messages received from the peer
 	acks   atomic.Int64
 	errs   atomic.Int64
+	codes  map[string]int64 // error frames by code (reader only)
 	ready  chan struct{}
 	opened chan string // ack of the first send or the open
 }
@@ -340,6 +345,12 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 		res.Delivered += c.recv.Load()
 		res.Acked += c.acks.Load()
 		res.ErrorFrames += c.errs.Load()
+		for code, n := range c.codes {
+			if res.ErrorCodes == nil {
+				res.ErrorCodes = map[string]int64{}
+			}
+			res.ErrorCodes[code] += n
+		}
 		lat = append(lat, c.lat...)
 	}
 	res.Sent = sent.Load()
@@ -358,7 +369,11 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 		fmt.Fprintf(out, "server RSS under load: %.1f MiB\n", mib(res.RSSLoad))
 	}
 	if res.ErrorFrames > 0 {
-		fmt.Fprintf(out, "warning: the server refused %d frames (see its error frames: rate_limited means more than its frames per second per connection; lower -rate)\n", res.ErrorFrames)
+		codes := slices.Sorted(maps.Keys(res.ErrorCodes))
+		for i, code := range codes {
+			codes[i] = fmt.Sprintf("%s %d", code, res.ErrorCodes[code])
+		}
+		fmt.Fprintf(out, "warning: the server refused %d frames (%s; rate_limited means more than its frames per second per connection: lower -rate; app_busy that the app had too many events waiting)\n", res.ErrorFrames, strings.Join(codes, ", "))
 	}
 	return res, nil
 }
@@ -412,6 +427,7 @@ type frame struct {
 	From struct {
 		ID string `json:"id"`
 	} `json:"from"`
+	Code string `json:"code"` // error frames
 	// Message is an object in msg frames and a string in error frames.
 	Message json.RawMessage `json:"message"`
 }
@@ -454,6 +470,10 @@ func (c *client) read() {
 			c.acks.Add(1)
 			c.free()
 		case "error":
+			if c.codes == nil {
+				c.codes = map[string]int64{}
+			}
+			c.codes[f.Code]++
 			c.errs.Add(1)
 			c.free()
 		case "msg":

@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -101,14 +102,17 @@ func TestRunCountsRefusedFrames(t *testing.T) {
 	addr := bareRate(t, "r", 1, 10) // one frame per second after a burst of 10
 	var out bytes.Buffer
 	res, err := loadgen.Run(context.Background(), loadgen.Options{Addr: addr, Secret: "r", Conns: 2,
-		Duration: 300 * time.Millisecond, Rate: -1, Window: 4}, &out)
+		Duration: 300 * time.Millisecond, Rate: -1, Window: 32}, &out) // 32 in flight: past the burst before any ack
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.ErrorFrames == 0 || res.Acked+res.ErrorFrames != res.Sent || res.Delivered != res.Acked {
 		t.Fatalf("sent %d acked %d delivered %d refused %d:\n%s", res.Sent, res.Acked, res.Delivered, res.ErrorFrames, out.String())
 	}
-	if !strings.Contains(out.String(), "refused") {
+	if res.ErrorCodes["rate_limited"] != res.ErrorFrames || len(res.ErrorCodes) != 1 {
+		t.Fatalf("error codes %v, want all %d rate_limited", res.ErrorCodes, res.ErrorFrames)
+	}
+	if !strings.Contains(out.String(), "refused") || !strings.Contains(out.String(), fmt.Sprintf("rate_limited %d", res.ErrorFrames)) {
 		t.Fatalf("no warning about refused frames:\n%s", out.String())
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
+
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/assets"
 	"github.com/passerelle/passerelle/runtime/wasmfile"
@@ -55,6 +57,7 @@ type Options struct {
 // Registry is the app store. It is safe for concurrent use.
 type Registry struct {
 	db   *bbolt.DB
+	pinC *bolt.Committer // pins of new conversations, grouped: many people open an app at once
 	opts Options
 	log  *slog.Logger
 
@@ -134,7 +137,7 @@ func Open(db *bbolt.DB, opts Options) (*Registry, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Registry{db: db, opts: opts, log: opts.Logger, stop: make(chan struct{}),
+	r := &Registry{db: db, pinC: bolt.NewCommitter(db, bolt.Config{Refusals: []error{ErrNoLive, ErrNotFound}}), opts: opts, log: opts.Logger, stop: make(chan struct{}),
 		cache: map[string]*App{}, logs: map[string]*ring{}, stats: map[string]*versionCounts{}}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bucketApps, bucketVersions, bucketWasm, bucketPins, bucketLogs, bucketStats, bucketAssets} {

@@ -165,7 +165,9 @@ func (r *Registry) Pick(appID, person, conversation string) (*App, string, error
 		}
 		return a, version, err
 	}
-	err = r.db.Update(func(tx *bbolt.Tx) error {
+	// A conversation's first event pins it, once per conversation: when
+	// many people open the app at once, their pins share transactions.
+	err = r.pinC.Do(func(tx *bbolt.Tx) error {
 		a2, err := getApp(tx, appID)
 		if err != nil {
 			return err

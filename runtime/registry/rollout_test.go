@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/passerelle/passerelle/runtime/registry"
@@ -149,5 +150,50 @@ func TestPickConversationPinning(t *testing.T) {
 				t.Fatalf("second Pick = %s, want %s", got, s.want)
 			}
 		})
+	}
+}
+
+// TestPickManyNewConversationsAtOnce: people opening an app at once each
+// get their conversation pinned (the pins share transactions), and each pin
+// is in the store: a registry opened again on the database answers the
+// same.
+func TestPickManyNewConversationsAtOnce(t *testing.T) {
+	db := openDB(t)
+	r := open(t, db, registry.Options{})
+	add(t, r, "m", "app", "1")
+	add(t, r, "m", "app", "2")
+	if _, err := r.Promote("app", "2", 50); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	got := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, got[i], errs[i] = r.Pick("app", fmt.Sprint("p", i), fmt.Sprint("c", i)) })
+	}
+	wg.Wait()
+	versions := map[string]int{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("Pick %d: %v", i, errs[i])
+		}
+		versions[got[i]]++
+	}
+	if versions["1"] == 0 || versions["2"] == 0 || versions["1"]+versions["2"] != n {
+		t.Fatalf("versions picked = %v, want both 1 and 2 (a gray release at 50%%), %d in all", versions, n)
+	}
+	// Another person in each conversation gets its pinned version, read
+	// from the store by a fresh registry (with both versions pinned, some
+	// of them differ from the version this person's own bucket would give).
+	r2 := open(t, db, registry.Options{})
+	for i := range n {
+		_, v, err := r2.Pick("app", "someone-else", fmt.Sprint("c", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != got[i] {
+			t.Fatalf("conversation c%d: pinned to %s, a fresh registry picks %s", i, got[i], v)
+		}
 	}
 }
