@@ -64,8 +64,8 @@ var (
 type Member struct {
 	ID       string `json:"id"`
 	Merchant string `json:"merchant"`
-	Name     string `json:"name"`              // shown to people and to colleagues
-	Created  int64  `json:"created"`           // unix milliseconds
+	Name     string `json:"name"`               // shown to people and to colleagues
+	Created  int64  `json:"created"`            // unix milliseconds
 	SignedIn int64  `json:"signed_in,omitzero"` // the last sign-in, unix milliseconds
 	// Sessions is how many sessions of the member are live (Members only).
 	Sessions int `json:"sessions"`
