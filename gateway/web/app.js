@@ -111,7 +111,7 @@
   function senderName(from) {
     if (from.kind === "app") {
       const app = (S.apps.get(from.id) || {}).name || from.name || "Mini-app";
-      return from.agent ? app + " · " + from.agent : app; // a person of the business answering from its inbox
+      return from.agent ? from.agent + " · " + app : app; // a member of the business's staff answering from its inbox
     }
     return from.name || "Someone";
   }

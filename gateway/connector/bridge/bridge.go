@@ -385,6 +385,11 @@ func (b *Bridge) store(batch []handoff) error {
 				key = fmt.Sprintf("%s#%d", r.Conv, h.m.Seq)
 			}
 			msg := h.m.Msg
+			if a := h.m.From.Agent; a != "" && msg.Text != "" {
+				// The network shows the business as the sender; the name
+				// of the member of staff who wrote goes before the text.
+				msg.Text = a + ": " + msg.Text
+			}
 			it := &item{Key: key, Conn: r.Conn, Network: r.Network, To: r.To, Person: r.Person, Conv: r.Conv, Seq: h.m.Seq,
 				App: r.App, Merch: r.Merchant, Msg: &msg, Basis: h.m.Basis, Agent: h.m.From.Agent, Created: now}
 			if _, err := enqueue(tx, it); err != nil {
