@@ -55,7 +55,13 @@
     } catch (err) {
       // An access token expired (its cookie may be gone with it): refresh.
       if (!S.member || (err.code !== "session_expired" && err.code !== "unauthorized")) throw err;
-      const d = await refresh(); // throws when the session ended: sign in again
+      let d;
+      try {
+        d = await refresh();
+      } catch (ended) { // signed out elsewhere, removed, or expired: sign in again
+        if (ended.status === 401) showSignIn("Your session ended: " + ended.message);
+        throw ended;
+      }
       S.member = d.member;
       return call(method, path, body, signal);
     }
