@@ -275,7 +275,18 @@ type MsgrEvent struct {
 	Read       bool      // a read: Watermark on Messenger; ReadMID on Instagram
 	ReadMID    string
 	EntryTime  time.Time // the entry's time (Meta's time of the update); Time if zero
+	// Echo makes the event a message echo: a copy of a message the
+	// business sent to the person (From) with Text, from the app AppID
+	// (message_echoes: the sender is the account, the recipient the
+	// person, the message has is_echo and app_id).
+	Echo  bool
+	AppID string
 }
+
+// PageInboxAppID is the app id the simulator's echoes carry for a message
+// the business wrote in Meta's own inbox (Meta Business Suite, the Page
+// inbox): any app id but the one of the app the webhooks are for.
+const PageInboxAppID = "263902037430900"
 
 // Postback is a postback button a person tapped.
 type Postback struct {
@@ -303,6 +314,8 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		Payload payload `json:"payload"`
 	}
 	type message struct {
+		IsEcho      bool         `json:"is_echo,omitempty"`
+		AppID       json.Number  `json:"app_id,omitempty"`
 		MID         string       `json:"mid"`
 		Text        string       `json:"text,omitempty"`
 		QuickReply  *quick       `json:"quick_reply,omitempty"`
@@ -330,6 +343,9 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		Read      *read     `json:"read,omitempty"`
 	}{Sender: id{ev.From}, Recipient: id{a.ID}, Timestamp: ms(ev.Time)}
 	switch {
+	case ev.Echo:
+		m.Sender, m.Recipient = id{a.ID}, id{ev.From}
+		m.Message = &message{IsEcho: true, AppID: json.Number(ev.AppID), MID: ev.MID, Text: ev.Text}
 	case ev.Postback != nil:
 		m.Postback = &postback{ev.MID, *ev.Postback}
 	case ev.Delivered != nil:
