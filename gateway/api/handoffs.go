@@ -79,11 +79,12 @@ func viewOf(h handoff.Handoff) handoffView {
 
 // inboxMessage is one message of a handed-off conversation: from the
 // person (no name: the merchant knows them by their id for the app), the
-// app, or an agent of the merchant.
+// app, an agent of the merchant, or the page (the business wrote from the
+// network's own inbox; Agent names that tool).
 type inboxMessage struct {
 	Seq     uint64       `json:"seq"`
 	Time    int64        `json:"time"`
-	From    string       `json:"from"` // person, app or agent
+	From    string       `json:"from"` // person, app, agent or page
 	Agent   string       `json:"agent,omitempty"`
 	Message host.Message `json:"message"`
 	Surface string       `json:"surface,omitempty"` // the person's surface when they sent it
@@ -193,7 +194,11 @@ func (h *Handler) readHandoff(w http.ResponseWriter, r *http.Request, merchant s
 		if from == "person" {
 			lastPerson = m.Time
 		}
-		out[i] = inboxMessage{Seq: m.Seq, Time: m.Time, From: from, Agent: m.From.Agent, Message: m.Msg, Surface: m.Surface}
+		agent := m.From.Agent
+		if from == "page" { // the business answered from the network's own inbox (an echo)
+			agent = m.From.Name
+		}
+		out[i] = inboxMessage{Seq: m.Seq, Time: m.Time, From: from, Agent: agent, Message: m.Msg, Surface: m.Surface}
 	}
 	resp := map[string]any{"handoff": viewOf(ho), "messages": out}
 	if lastPerson != 0 && (ho.Surface == "messenger" || ho.Surface == "instagram") {

@@ -88,6 +88,12 @@ type Config struct {
 	Keep    time.Duration
 	Now     func() time.Time
 	Metrics *Metrics // optional: NewMetrics, registered by the caller
+
+	// Elsewhere, if set, learns of a person the business answered from
+	// another tool of its Messenger or Instagram account (echo.go), once
+	// the message is stored in their conversation. An error makes the
+	// echo be handled again.
+	Elsewhere func(ctx context.Context, e Elsewhere) error
 }
 
 // Bridge is the connector runtime: it reads the networks' inboxes into

@@ -181,8 +181,10 @@ func (b *Bridge) messenger(ctx context.Context, ev messenger.Event) error {
 	}
 	b.met.inbound.WithLabelValues(network, string(ev.Kind)).Inc()
 	switch ev.Kind {
-	case messenger.KindEcho, messenger.KindOptin:
-		return nil // our own sends (or the Page inbox's); opt-ins are Meta's notification tokens, not used here
+	case messenger.KindEcho:
+		return b.echo(ctx, network, ev) // echo.go: our own sends, or the business answering from elsewhere
+	case messenger.KindOptin:
+		return nil // opt-ins are Meta's notification tokens, not used here
 	case messenger.KindDelivery:
 		for _, mid := range ev.MessageIDs {
 			if err := b.status(ctx, network, ev.Sender, mid, StateDelivered, nil); err != nil {
