@@ -30,7 +30,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func open(t *testing.T) (*staff.Store, *bbolt.DB, *clock, string) {
+func open(t testing.TB) (*staff.Store, *bbolt.DB, *clock, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "staff.db")
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
