@@ -218,10 +218,20 @@ func TestStaffSignInOpensTheInboxOnly(t *testing.T) {
 	// The merchant's token still opens the inbox, as the owner.
 	resp, body = owner.do(t, "POST", "/v1/handoffs/"+e.handoff+"/take", "tok-m1", map[string]string{"agent": "Owner"})
 	want(t, "the owner takes over", resp, body, http.StatusOK, "")
+	if !strings.Contains(string(body), `"agent":"Owner"`) || strings.Contains(string(body), `"agent_id"`) {
+		t.Fatalf("the owner's take: %s", body)
+	}
 	resp, body = owner.do(t, "GET", "/v1/staff", "tok-m1", nil)
 	want(t, "the staff", resp, body, http.StatusOK, "")
 	if !strings.Contains(string(body), `"sessions":1`) {
 		t.Fatalf("staff list: %s", body)
+	}
+	// Alice hands back: the handoff names her.
+	resp, body = b.do(t, "POST", "/v1/handoffs/"+e.handoff+"/handback", "", map[string]string{"note": "table booked"})
+	want(t, "Alice hands back", resp, body, http.StatusOK, "")
+	json.Unmarshal(body, &out)
+	if out.Handoff.Agent != "Alice" || out.Handoff.AgentID != alice.Member.ID || !strings.Contains(string(body), `"status":"returned"`) {
+		t.Fatalf("the handback: %s", body)
 	}
 }
 

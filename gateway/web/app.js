@@ -113,6 +113,9 @@
       const app = (S.apps.get(from.id) || {}).name || from.name || "Mini-app";
       return from.agent ? from.agent + " · " + app : app; // a member of the business's staff answering from its inbox
     }
+    if (from.kind === "page") { // the business wrote from the network's own inbox
+      return ((S.apps.get(from.id) || {}).name || from.id || "Business") + " · " + (from.name || "inbox");
+    }
     return from.name || "Someone";
   }
   function preview(m) {
