@@ -539,7 +539,9 @@ func (s *Store) Refresh(_ context.Context, token string) (Session, error) {
 			return b.Delete([]byte(sid))
 		}
 		var err error
-		if m, err = getMember(tx, se.Merchant, se.Member); err != nil {
+		if m, err = getMember(tx, se.Merchant, se.Member); errors.Is(err, ErrNotFound) {
+			return b.Delete([]byte(sid)) // removed meanwhile: the session ends
+		} else if err != nil {
 			return err
 		}
 		rt = s.rotate(&se, now)
@@ -556,7 +558,7 @@ func (s *Store) Refresh(_ context.Context, token string) (Session, error) {
 			s.log.Warn("a replaced refresh token was used again; session ended", "merchant", se.Merchant, "member", se.Member, "session", sid)
 			return Session{}, host.Wrapf(ErrSession, "this sign-in was used from somewhere else, so it was ended; sign in again with a new link")
 		}
-		return Session{}, host.Wrapf(ErrSession, "it expired; sign in again with a new link")
+		return Session{}, host.Wrapf(ErrSession, "it expired (or your merchant just removed you from its staff); sign in again with a new link")
 	}
 	return s.issued(m, se, rt, now)
 }
