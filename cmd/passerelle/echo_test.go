@@ -10,6 +10,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/host/handoff"
+	"github.com/passerelle/passerelle/host/identity"
 )
 
 // TestAnsweredFromMetasInbox: Chloé writes to Bistro Lumière on
@@ -92,6 +93,23 @@ func TestAnsweredFromMetasInbox(t *testing.T) {
 	}
 	if pages != 1 || !strings.HasPrefix(texts[0], "person:hi") {
 		t.Fatalf("the conversation: %q", texts)
+	}
+	// The merchant inbox shows the whole conversation, the Page's answer
+	// included.
+	tok, err := d.p.svc.Identity.Issue("bistro", identity.RoleMerchant, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read handoffRead
+	if st := (inboxClient{t, d.p.url(), tok}).do("GET", "/v1/handoffs/"+ho.ID, nil, &read); st != 200 {
+		t.Fatalf("the inbox read: %d", st)
+	}
+	var froms []string
+	for _, m := range read.Messages {
+		froms = append(froms, m.From+"/"+m.Agent)
+	}
+	if !strings.Contains(strings.Join(froms, " "), "page/Messenger inbox") || read.Handoff.Agent != "Messenger inbox" {
+		t.Fatalf("the inbox shows %v, the handoff with %q", froms, read.Handoff.Agent)
 	}
 	if held, _ := d.p.svc.Handoffs.Holds(ctx, ho.Conversation); !held {
 		t.Fatal("the conversation is not held for the staff")
