@@ -185,7 +185,7 @@ func runInboxShow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintln(stdout)
 	for _, m := range out.Messages {
 		who := m.From
-		if m.From == "agent" {
+		if m.From == "agent" || m.From == "page" { // page: written in the network's own inbox
 			who = m.Agent
 		}
 		text := m.Message.Text
