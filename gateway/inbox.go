@@ -8,9 +8,10 @@ import (
 )
 
 // inboxRoutes serves the merchant inbox's page at /inbox (web/inbox.html,
-// inbox.js and inbox.css): the merchant's staff sign in with a merchant
-// token and answer the conversations apps handed off, through the
-// /v1/handoffs endpoints of the API (gateway/api).
+// inbox.js and inbox.css): members of the merchant's staff sign in with
+// their one-time link (a session in HttpOnly cookies, gateway/staff), the
+// merchant with its token, and answer the conversations apps handed off,
+// through the /v1/handoffs endpoints of the API (gateway/api).
 func (s *Server) inboxRoutes() {
 	s.mux.HandleFunc("GET /inbox", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")

@@ -174,6 +174,37 @@ func (s *Server) PostFromNetwork(ctx context.Context, m NetworkMessage) (Posted,
 	return Posted{Seq: res.Seq, Dup: res.Dup, Event: ev, kept: kept}, nil
 }
 
+// KindPage is the sender kind of a message the business wrote to the
+// person from another tool of its network account (Meta's own inbox),
+// which reached the gateway as a message echo (PostFromPage).
+const KindPage = "page"
+
+// PostFromPage stores in conv a message the business sent the person
+// from another tool of its network account: from KindPage, named name,
+// the network's id its client id (a redelivered echo is stored once). No
+// app gets an event for it and no connector sends it: the person has it
+// already. The merchant inbox shows it, and the person's other clients.
+func (s *Server) PostFromPage(ctx context.Context, conv, network, id, name, text string) (Posted, error) {
+	cv, err := s.conversation(conv)
+	if err != nil {
+		return Posted{}, err
+	}
+	if cv.Kind != KindApp {
+		return Posted{}, errorf(CodeBadRequest, "network messages go to mini-app conversations; %s is a %s conversation", conv, cv.Kind)
+	}
+	sf, err := surface.Parse(network)
+	if err != nil {
+		return Posted{}, errorf(CodeBadRequest, "%v", err)
+	}
+	rec := &msgRecord{Time: time.Now().UnixMilli(), From: sender{Kind: KindPage, ID: cv.App, Name: name},
+		Msg: host.Message{Text: text}, Client: "echo:" + id, Surface: string(sf)}
+	res, err := s.post(conv, rec, nil, "", nil)
+	if err != nil {
+		return Posted{}, err
+	}
+	return Posted{Seq: res.Seq, Dup: res.Dup}, nil
+}
+
 // networkEventID is the event id of a network's message id: the same
 // message delivered again gets the same event id.
 func networkEventID(network, id string) string {

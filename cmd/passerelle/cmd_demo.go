@@ -20,6 +20,7 @@ import (
 
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/connector/metasim"
+	"github.com/passerelle/passerelle/gateway/staff"
 	"github.com/passerelle/passerelle/host/identity"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/miniapps/dist"
@@ -137,6 +138,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if u, err := d.inboxURL(); err == nil {
 		fmt.Fprintf(stdout, "\nAsk the Help centre for a person, then answer as its staff in the merchant inbox:\n  %s\n", u)
+		if m, err := d.memberLink(ctx, "Sam"); err == nil {
+			fmt.Fprintf(stdout, "or as Sam, a member of its staff (the link signs in once):\n  %s\n", m)
+		}
 	}
 	fmt.Fprintln(stdout, "Stop with Ctrl-C.")
 	<-ctx.Done()
@@ -157,6 +161,31 @@ func (d *demo) inboxURL() (string, error) {
 		return "", err
 	}
 	return d.p.url() + "/inbox#token=" + url.QueryEscape(tok), nil
+}
+
+// memberLink is a one-time sign-in link to the merchant inbox of the
+// support bot's merchant for its member of staff name, added if absent.
+func (d *demo) memberLink(ctx context.Context, name string) (string, error) {
+	a, err := d.p.registry.App("support")
+	if err != nil {
+		return "", err
+	}
+	_, l, err := d.p.staff.Add(ctx, a.Merchant, name)
+	if errors.Is(err, staff.ErrExists) {
+		var all []staff.Member
+		if all, err = d.p.staff.Members(ctx, a.Merchant); err != nil {
+			return "", err
+		}
+		for _, m := range all {
+			if strings.EqualFold(m.Name, name) {
+				_, l, err = d.p.staff.NewLink(ctx, a.Merchant, m.ID)
+			}
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return d.p.url() + "/inbox#signin=" + l.Code, nil
 }
 
 // demoOptions says where a demo serves and which apps it installs.

@@ -13,8 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/passerelle/passerelle/gateway/connector/bridge"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/host/handoff"
 )
 
 // inboxConversations is the merchant inbox's view of the conversations
@@ -27,6 +29,45 @@ func (c inboxConversations) Messages(ctx context.Context, conversation string, a
 
 func (c inboxConversations) Emit(ctx context.Context, out host.Outgoing) error {
 	return c.p.gateway.Emit(ctx, out)
+}
+
+// answeredElsewhere opens a handoff for a conversation in which the
+// business answered the person from another tool (Meta's own inbox), so
+// that the app stops answering over a person of the business: it gets a
+// handoff event (taken by "Messenger inbox"), the person's next messages
+// wait in the merchant inbox, and a member of staff hands the
+// conversation back. A conversation already handed off stays as it is.
+func (p *platform) answeredElsewhere(ctx context.Context, e bridge.Elsewhere) error {
+	if held, err := p.svc.Handoffs.Holds(ctx, e.Conv); err != nil || held {
+		return err
+	}
+	a, err := p.registry.App(e.App.App)
+	if err != nil {
+		return err
+	}
+	tool := map[string]string{"messenger": "Messenger", "instagram": "Instagram"}[e.Network] + " inbox"
+	ref := host.AppRef{Merchant: a.Merchant, App: a.ID, Version: a.Live}
+	b, err := p.svc.Handoffs.Start(ctx, ref, e.Conv, e.Person, e.Network, handoff.Request{
+		Reason:  "answered from " + tool,
+		Summary: "Someone of the business answered the person from " + tool + ": \"" + clip(e.Text, 300) + "\". The app holds back until the conversation is handed back.",
+	})
+	if err != nil || b.Already {
+		return err
+	}
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	_, err = p.svc.Handoffs.TakeAs(ctx, a.Merchant, b.Handoff.ID, handoff.Agent{Name: tool})
+	return err
+}
+
+// clip shortens s to at most n characters.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // The merchant inbox's commands: thin clients of /v1/handoffs
@@ -144,7 +185,7 @@ func runInboxShow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintln(stdout)
 	for _, m := range out.Messages {
 		who := m.From
-		if m.From == "agent" {
+		if m.From == "agent" || m.From == "page" { // page: written in the network's own inbox
 			who = m.Agent
 		}
 		text := m.Message.Text

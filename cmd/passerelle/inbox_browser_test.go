@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
+	"github.com/passerelle/passerelle/gateway/api"
 	"github.com/passerelle/passerelle/gateway/browsertest"
 	"github.com/passerelle/passerelle/host/identity"
 )
@@ -35,17 +39,19 @@ func (p *e2ePage) until(what, js string) {
 	}
 }
 
-// TestInboxInABrowser: a member of the merchant's staff signs in to the
-// inbox page with a merchant token, sees the conversation the support bot
-// handed off, with its context and history, sees the person's next
-// message arrive live, answers (the person gets it on their WebSocket)
-// and hands back (the bot greets the person); axe-core finds no serious
-// violation on the sign-in page and the conversation.
-func TestInboxInABrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser; skipped with -short")
-	}
-	browsertest.Chromium(t)
+// handedOff is a platform where Ana, on Messenger, asked the helpdesk's
+// support bot for a person: the bot handed the conversation off.
+type handedOff struct {
+	p       *platform
+	token   string    // the helpdesk's merchant token
+	person  *wsClient // Ana's WebSocket
+	ana     string    // her person id
+	conv    string
+	appText func(want string) map[string]any // waits for the app's message containing want
+}
+
+func handOff(t *testing.T) *handedOff {
+	t.Helper()
 	ctx := context.Background()
 	p := testPlatform(t)
 	built, err := demoApps(ctx, "", []string{"support"}, io.Discard)
@@ -89,6 +95,23 @@ func TestInboxInABrowser(t *testing.T) {
 	c.send(map[string]any{"type": "send", "id": "s1", "conv": conv, "text": "Can I talk to a human please"})
 	appText("A person will answer here")
 
+	return &handedOff{p: p, token: tok, person: c, ana: ana.ID, conv: conv, appText: appText}
+}
+
+// TestInboxInABrowser: a member of the merchant's staff signs in to the
+// inbox page with a merchant token, sees the conversation the support bot
+// handed off, with its context and history, sees the person's next
+// message arrive live, answers (the person gets it on their WebSocket)
+// and hands back (the bot greets the person); axe-core finds no serious
+// violation on the sign-in page and the conversation.
+func TestInboxInABrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser; skipped with -short")
+	}
+	browsertest.Chromium(t)
+	h := handOff(t)
+	p, tok, c, conv, appText := h.p, h.token, h.person, h.conv, h.appText
+	ana := struct{ ID string }{h.ana}
 	b := browsertest.Start(t, 120*time.Second)
 	pg := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "inbox", dir: browsertest.Artifacts(t)}
 	// The first action allocates the tab: on the tab's own context, which
@@ -96,8 +119,9 @@ func TestInboxInABrowser(t *testing.T) {
 	if err := chromedp.Do(pg.ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	pg.step("open the inbox", chromedp.Navigate(p.url()+"/inbox"), chromedp.WaitVisible(`[data-testid="inbox-token"]`))
+	pg.step("open the inbox", chromedp.Navigate(p.url()+"/inbox"), chromedp.WaitVisible(`[data-testid="inbox-link"]`))
 	pg.axe("the sign-in page")
+	pg.step("choose the merchant's sign-in", chromedp.Click(`#owner summary`), chromedp.WaitVisible(`[data-testid="inbox-token"]`))
 	pg.step("sign in with a wrong token",
 		chromedp.SendKeys(`[data-testid="inbox-token"]`, "not-a-token"),
 		chromedp.SendKeys(`[data-testid="inbox-agent"]`, "Sam"),
@@ -148,7 +172,7 @@ func TestInboxInABrowser(t *testing.T) {
 		chromedp.WaitVisible(`#status[data-state="online"]`),
 		chromedp.Click(`#conversations li[data-testid="conv"]`))
 	person.until("the agent's answer shows with the business's and the agent's names",
-		`[...document.querySelectorAll("#messages .msg")].some(m => m.innerText.includes("Help centre · Sam") && m.innerText.includes("it ships today"))`)
+		`[...document.querySelectorAll("#messages .msg")].some(m => m.innerText.includes("Sam · Help centre") && m.innerText.includes("it ships today"))`)
 	person.until("the bot's messages before it are in the same conversation",
 		`document.getElementById("messages").innerText.includes("A person will answer here")`)
 
@@ -177,4 +201,120 @@ func TestInboxInABrowser(t *testing.T) {
 	lnk.step("give a name", chromedp.SendKeys(`[data-testid="inbox-agent"]`, "Lea"), chromedp.Click(`[data-testid="inbox-signin"]`),
 		chromedp.WaitVisible(`#empty`))
 	lnk.axe("the empty inbox on a phone")
+}
+
+// TestInboxStaffSignInInABrowser: the merchant adds Alice to its staff;
+// her one-time link signs her in (the session in cookies the page's
+// script cannot read); with the keyboard only she opens the handed-off
+// conversation and answers; Ana gets the answer under Alice's name; when
+// the access token's cookie is gone the page refreshes the session and
+// answers all the same; once the merchant removes Alice, her page ends on
+// the sign-in page.
+// axe-core finds no serious violation on her pages.
+func TestInboxStaffSignInInABrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser; skipped with -short")
+	}
+	browsertest.Chromium(t)
+	h := handOff(t)
+	ctx := context.Background()
+	owner := &apiClient{server: h.p.url(), token: h.token, http: &http.Client{}}
+	var added struct {
+		Member struct{ ID string }  `json:"member"`
+		SignIn struct{ URL string } `json:"signin"`
+	}
+	if err := owner.call(ctx, http.MethodPost, "/v1/staff", map[string]string{"name": "Alice"}, &added); err != nil {
+		t.Fatal(err)
+	}
+
+	b := browsertest.Start(t, 120*time.Second)
+	pg := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "inbox-staff", dir: browsertest.Artifacts(t)}
+	if err := chromedp.Do(pg.ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	pg.step("open the sign-in link", chromedp.Navigate(added.SignIn.URL), chromedp.WaitVisible(`[data-testid="inbox-list"] button`))
+	if hash, me := pg.eval(`location.hash`), pg.text("#me"); hash != "" || !strings.Contains(me, "Alice") {
+		t.Fatalf("after the link: hash %q, signed in %q", hash, me)
+	}
+	if cookies := pg.eval(`document.cookie`); cookies != "" {
+		t.Fatalf("the page's script can read the session: %q", cookies)
+	}
+
+	// The keyboard alone: Tab to the conversation, Enter opens it (the
+	// answer box takes the focus), type, Tab to Send, Enter.
+	for i := 0; pg.eval(`document.activeElement.closest("#list") ? "yes" : ""`) == ""; i++ {
+		if i == 20 {
+			t.Fatalf("20 Tabs did not reach the list; the focus is on %s", pg.eval(`document.activeElement.outerHTML.slice(0, 80)`))
+		}
+		pg.step("Tab", chromedp.KeyEvent(kb.Tab))
+	}
+	pg.step("open with Enter", chromedp.KeyEvent(kb.Enter))
+	pg.until("the answer box has the focus", `document.activeElement.id === "reply-text"`)
+	pg.until("the history shows the person's request", `document.getElementById("messages").innerText.includes("Can I talk to a human please")`)
+	pg.step("type and send", chromedp.KeyEvent("Hi Ana, Alice here: I am on it."), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter))
+	f := h.appText("Alice here: I am on it")
+	if from := f["from"].(map[string]any); from["agent"] != "Alice" || f["conv"] != h.conv {
+		t.Fatalf("Ana got the answer as %+v", f)
+	}
+	pg.until("the answer is in the page as hers", `[...document.querySelectorAll("#messages li.agent")].some(li => li.innerText.includes("Alice (you)"))`)
+	pg.until("the context says who answered", `document.querySelector('[data-testid="inbox-context"]').innerText.includes("Alice (you)")`)
+	pg.axe("a member's conversation")
+
+	// The access token's cookie ends with the token (15 minutes): the
+	// page refreshes the session and the answer goes all the same.
+	if _, err := chromedp.Call(pg.ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: api.CookieAccess, URL: h.p.url() + "/v1/"}); err != nil {
+		t.Fatal(err)
+	}
+	access := func() string { // the access cookie's value, "" when gone
+		t.Helper()
+		res, err := chromedp.Call(pg.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{h.p.url() + "/v1/handoffs"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range res.Cookies {
+			if c.Name == api.CookieAccess {
+				if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
+					t.Fatalf("the access cookie %+v is not HttpOnly, SameSite=Strict", c)
+				}
+				return c.Value
+			}
+		}
+		return ""
+	}
+	if access() != "" {
+		t.Fatal("the access cookie survived its deletion")
+	}
+	pg.step("answer after the access token expired", chromedp.SendKeys(`[data-testid="inbox-reply-text"]`, "Your table is booked."),
+		chromedp.Click(`[data-testid="inbox-reply"]`))
+	if f := h.appText("Your table is booked"); f["from"].(map[string]any)["agent"] != "Alice" {
+		t.Fatalf("after a refresh Ana got %+v", f)
+	}
+	if access() == "" {
+		t.Fatal("the page answered without a new access token")
+	}
+
+	// Removed: the session ends at once, although its access token has
+	// minutes left.
+	var removed struct{}
+	if err := owner.call(ctx, http.MethodDelete, "/v1/staff/"+added.Member.ID, nil, &removed); err != nil {
+		t.Fatal(err)
+	}
+	// Her page may learn it by itself (a change of the inbox makes it read
+	// again); her answer surely does. Submitted by script: the form may be
+	// gone already.
+	pg.eval(`(() => { if (!document.getElementById("reply").hidden) { document.getElementById("reply-text").value = "one more thing"; document.getElementById("reply").requestSubmit(); } return ""; })()`)
+	pg.step("the session ended", chromedp.WaitVisible(`#signin-error`))
+	if msg := pg.text("#signin-error"); !strings.Contains(msg, "ended") {
+		t.Fatalf("a removed member reads %q", msg)
+	}
+	msgs, err := h.p.gateway.Messages(ctx, h.conv, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if strings.Contains(m.Msg.Text, "one more thing") {
+			t.Fatal("a removed member's answer reached the conversation")
+		}
+	}
+	pg.axe("the sign-in page after the session ended")
 }

@@ -68,6 +68,10 @@ func commands() []command {
 		cmdMetasim,
 		cmdSecretKey,
 		cmdServe,
+		cmdStaffAdd,
+		cmdStaffLink,
+		cmdStaffList,
+		cmdStaffRemove,
 		cmdToken,
 	}
 }

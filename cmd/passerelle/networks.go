@@ -35,6 +35,7 @@ func (p *platform) startNetworks(conns connector.Connections, log *slog.Logger) 
 	if n.bridge, err = bridge.New(bridge.Config{
 		Templates: tmpls, Server: p.gateway, Connections: conns, DB: p.db, Identity: p.svc.Identity, Consent: p.svc.Consent,
 		WhatsApp: n.whatsapp, Messenger: n.messenger, Metrics: met, Logger: log.With("component", "connectors"),
+		Elsewhere: p.answeredElsewhere,
 		AppLog: func(ref host.AppRef, level slog.Level, code, msg string) {
 			p.registry.AppendLog(ref, registry.LogRecord{Level: level.String(), Source: "connector", Kind: code, Message: msg})
 		},

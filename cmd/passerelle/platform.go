@@ -27,6 +27,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/eventstore"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
+	"github.com/passerelle/passerelle/gateway/staff"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/host/broadcast"
 	"github.com/passerelle/passerelle/host/consent"
@@ -110,6 +111,7 @@ type platform struct {
 	router   *apps.Router
 	commit   *bolt.Committer // commits each app event's effects with its consumption
 	api      *api.Handler
+	staff    *staff.Store // merchants' staff and their inbox sessions
 	gateway  *gateway.Server
 	msgs     *convlog.Log
 	prompts  *promptstore.Store
@@ -209,6 +211,9 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Metrics: broadcastStats, Logger: log.With("component", "broadcast")}); err != nil {
 		return nil, err
 	}
+	if p.staff, err = staff.Open(p.db, staff.Config{Logger: log.With("component", "staff")}); err != nil {
+		return nil, err
+	}
 	if p.api, err = api.New(api.Config{
 		Auth:      p.svc.Identity,
 		Apps:      p.router,
@@ -223,6 +228,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 
 		Handoffs:      p.svc.Handoffs,
 		Conversations: inboxConversations{p},
+		Staff:         p.staff,
 		Standings:     p.svc.Consent,
 	}); err != nil {
 		return nil, err

@@ -64,6 +64,10 @@ type Config struct {
 	// /v1/handoffs (handoffs.go).
 	Handoffs      Handoffs
 	Conversations Conversations
+	// Staff, if set, serves /v1/staff (members of a merchant's staff and
+	// their inbox sessions, gateway/staff): a member's session opens the
+	// handoff endpoints, never the rest of /v1.
+	Staff Staff
 	// Standings, if set, refuses an agent's answer to a person who sent
 	// the business STOP (host/consent).
 	Standings Standings
@@ -115,6 +119,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /v1/broadcasts/{id}/outcomes", h.merchant(h.broadcastOutcomes))
 	h.connectionRoutes()
 	h.handoffRoutes()
+	h.staffRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(CodeNoSuchEndpoint, fmt.Sprintf("%s %s is not an endpoint of this API; see API.md", r.Method, r.URL.Path)))
 	})
@@ -136,6 +141,10 @@ func (h *Handler) merchant(next func(w http.ResponseWriter, r *http.Request, mer
 		auth := r.Header.Get("Authorization")
 		token, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok || strings.TrimSpace(token) == "" {
+			if e := staffOnly(r); e != nil {
+				writeError(w, e)
+				return
+			}
 			writeError(w, errorf(CodeUnauthorized, "send your merchant token as 'Authorization: Bearer TOKEN' (get one with 'passerelle token merchant NAME')"))
 			return
 		}

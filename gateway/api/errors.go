@@ -45,6 +45,13 @@ const (
 	CodeNotOptedIn        = "not_opted_in"       // the person has not opted in to the purpose or template
 	CodeOptedOut          = "opted_out"          // the person opted out (STOP) and has not opted in again
 
+	// Members of a merchant's staff and their inbox sessions (gateway/staff).
+	CodeMemberNotFound = "member_not_found" // no such member among the merchant's staff
+	CodeMemberExists   = "member_exists"    // a member of the staff has that name already
+	CodeSignInRefused  = "signin_refused"   // the sign-in link was used, replaced, expired or never made
+	CodeSessionExpired = "session_expired"  // the inbox session's token expired (refresh it) or the session ended
+	CodeStaffOnly      = "staff_only"       // a member's inbox session on an endpoint for merchants
+
 	// A broadcast the merchant does not have (host/broadcast).
 	CodeBroadcastNotFound = "broadcast_not_found"
 
@@ -87,6 +94,11 @@ var statusOf = map[string]int{
 	CodeOptedOut:          http.StatusForbidden,
 
 	CodeBroadcastNotFound: http.StatusNotFound,
+	CodeMemberNotFound:    http.StatusNotFound,
+	CodeMemberExists:      http.StatusConflict,
+	CodeSignInRefused:     http.StatusUnauthorized,
+	CodeSessionExpired:    http.StatusUnauthorized,
+	CodeStaffOnly:         http.StatusForbidden,
 	CodeReplayRefused:     http.StatusConflict,
 
 	CodeUnavailable: http.StatusServiceUnavailable,

@@ -18,8 +18,9 @@ import (
 type Handoffs interface {
 	List(ctx context.Context, merchant string, openOnly bool, limit int) ([]handoff.Handoff, error)
 	Get(ctx context.Context, merchant, id string) (handoff.Handoff, error)
-	Take(ctx context.Context, merchant, id, agent string) (handoff.Handoff, error)
-	Return(ctx context.Context, merchant, id, agent, note string) (handoff.Handoff, error)
+	TakeAs(ctx context.Context, merchant, id string, a handoff.Agent) (handoff.Handoff, error)
+	Answered(ctx context.Context, merchant, id string, a handoff.Agent) (handoff.Handoff, error)
+	ReturnAs(ctx context.Context, merchant, id string, a handoff.Agent, note string) (handoff.Handoff, error)
 	Changed(merchant string)
 	Wait(ctx context.Context, merchant string, since uint64) uint64
 }
@@ -62,6 +63,8 @@ type handoffView struct {
 	Fields       map[string]string `json:"fields,omitempty"`
 	Status       string            `json:"status"`
 	Agent        string            `json:"agent,omitempty"`
+	AgentID      string            `json:"agent_id,omitempty"` // Agent's member id; none for the merchant itself
+	Answered     []handoff.Agent   `json:"answered,omitempty"` // who answered in it, by first answer
 	Note         string            `json:"note,omitempty"`
 	Created      int64             `json:"created"`
 	Taken        int64             `json:"taken,omitempty"`
@@ -71,37 +74,38 @@ type handoffView struct {
 func viewOf(h handoff.Handoff) handoffView {
 	return handoffView{ID: h.ID, App: h.App.App, Version: h.App.Version, Conversation: h.Conversation, User: h.User,
 		Surface: h.Surface, Reason: h.Reason, Summary: h.Summary, Fields: h.Fields, Status: h.Status, Agent: h.Agent,
-		Note: h.Note, Created: h.Created, Taken: h.Taken, Returned: h.Returned}
+		AgentID: h.AgentID, Answered: h.Answered, Note: h.Note, Created: h.Created, Taken: h.Taken, Returned: h.Returned}
 }
 
 // inboxMessage is one message of a handed-off conversation: from the
 // person (no name: the merchant knows them by their id for the app), the
-// app, or an agent of the merchant.
+// app, an agent of the merchant, or the page (the business wrote from the
+// network's own inbox; Agent names that tool).
 type inboxMessage struct {
 	Seq     uint64       `json:"seq"`
 	Time    int64        `json:"time"`
-	From    string       `json:"from"` // person, app or agent
+	From    string       `json:"from"` // person, app, agent or page
 	Agent   string       `json:"agent,omitempty"`
 	Message host.Message `json:"message"`
 	Surface string       `json:"surface,omitempty"` // the person's surface when they sent it
 }
 
 func (h *Handler) handoffRoutes() {
-	h.mux.HandleFunc("GET /v1/handoffs", h.merchant(h.inbox(h.listHandoffs)))
-	h.mux.HandleFunc("GET /v1/handoffs/{id}", h.merchant(h.inbox(h.readHandoff)))
-	h.mux.HandleFunc("POST /v1/handoffs/{id}/take", h.merchant(h.inbox(h.takeHandoff)))
-	h.mux.HandleFunc("POST /v1/handoffs/{id}/reply", h.merchant(h.inbox(h.replyHandoff)))
-	h.mux.HandleFunc("POST /v1/handoffs/{id}/handback", h.merchant(h.inbox(h.handBack)))
+	h.mux.HandleFunc("GET /v1/handoffs", h.agent(h.inbox(h.listHandoffs)))
+	h.mux.HandleFunc("GET /v1/handoffs/{id}", h.agent(h.inbox(h.readHandoff)))
+	h.mux.HandleFunc("POST /v1/handoffs/{id}/take", h.agent(h.inbox(h.takeHandoff)))
+	h.mux.HandleFunc("POST /v1/handoffs/{id}/reply", h.agent(h.inbox(h.replyHandoff)))
+	h.mux.HandleFunc("POST /v1/handoffs/{id}/handback", h.agent(h.inbox(h.handBack)))
 }
 
 // inbox refuses the inbox's endpoints on a server that keeps no handoffs.
-func (h *Handler) inbox(next func(w http.ResponseWriter, r *http.Request, merchant string)) func(http.ResponseWriter, *http.Request, string) {
-	return func(w http.ResponseWriter, r *http.Request, merchant string) {
+func (h *Handler) inbox(next func(w http.ResponseWriter, r *http.Request, merchant string, who actor)) func(http.ResponseWriter, *http.Request, actor) {
+	return func(w http.ResponseWriter, r *http.Request, who actor) {
 		if h.cfg.Handoffs == nil || h.cfg.Conversations == nil {
 			writeError(w, errorf(CodeUnavailable, "this server has no merchant inbox"))
 			return
 		}
-		next(w, r, merchant)
+		next(w, r, who.merchant, who)
 	}
 }
 
@@ -109,7 +113,7 @@ func (h *Handler) inbox(next func(w http.ResponseWriter, r *http.Request, mercha
 // merchant's handoffs, newest first (open ones by default), with the
 // inbox's version. With wait, the answer waits (up to HandoffWait) until
 // the version differs from V: a page learns of changes without polling.
-func (h *Handler) listHandoffs(w http.ResponseWriter, r *http.Request, merchant string) {
+func (h *Handler) listHandoffs(w http.ResponseWriter, r *http.Request, merchant string, who actor) {
 	q := r.URL.Query()
 	openOnly := true
 	switch q.Get("status") {
@@ -162,7 +166,7 @@ var canceled = func() context.Context {
 // readHandoff serves GET /v1/handoffs/{id}[?after=SEQ]: the handoff, the
 // conversation's messages after SEQ (the newest 200 at most), and, for a
 // person on Messenger or Instagram, until when an agent may answer.
-func (h *Handler) readHandoff(w http.ResponseWriter, r *http.Request, merchant string) {
+func (h *Handler) readHandoff(w http.ResponseWriter, r *http.Request, merchant string, who actor) {
 	ho, err := h.cfg.Handoffs.Get(r.Context(), merchant, r.PathValue("id"))
 	if err != nil {
 		writeError(w, handoffError(err, r.PathValue("id")))
@@ -190,7 +194,11 @@ func (h *Handler) readHandoff(w http.ResponseWriter, r *http.Request, merchant s
 		if from == "person" {
 			lastPerson = m.Time
 		}
-		out[i] = inboxMessage{Seq: m.Seq, Time: m.Time, From: from, Agent: m.From.Agent, Message: m.Msg, Surface: m.Surface}
+		agent := m.From.Agent
+		if from == "page" { // the business answered from the network's own inbox (an echo)
+			agent = m.From.Name
+		}
+		out[i] = inboxMessage{Seq: m.Seq, Time: m.Time, From: from, Agent: agent, Message: m.Msg, Surface: m.Surface}
 	}
 	resp := map[string]any{"handoff": viewOf(ho), "messages": out}
 	if lastPerson != 0 && (ho.Surface == "messenger" || ho.Surface == "instagram") {
@@ -205,26 +213,26 @@ type agentRequest struct {
 	Note  string `json:"note,omitempty"`
 }
 
-func (h *Handler) agentBody(w http.ResponseWriter, r *http.Request) (agentRequest, *Error) {
+// agentBody reads an agent's request and says who answers: the member
+// signed in, or the merchant under the name it gives.
+func (h *Handler) agentBody(w http.ResponseWriter, r *http.Request, who actor) (agentRequest, handoff.Agent, *Error) {
 	var req agentRequest
 	if e := decode(r, w, &req); e != nil {
-		return req, e
+		return req, handoff.Agent{}, e
 	}
-	if req.Agent == "" {
-		return req, errorf(CodeBadRequest, "give \"agent\": your name as the person will see it, such as \"Ana\"")
-	}
-	return req, nil
+	a, e := agentOf(who, req.Agent)
+	return req, a, e
 }
 
 // takeHandoff serves POST /v1/handoffs/{id}/take {"agent"}: the agent
 // takes the conversation; the app gets a handoff event.
-func (h *Handler) takeHandoff(w http.ResponseWriter, r *http.Request, merchant string) {
-	req, e := h.agentBody(w, r)
+func (h *Handler) takeHandoff(w http.ResponseWriter, r *http.Request, merchant string, who actor) {
+	_, a, e := h.agentBody(w, r, who)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	ho, err := h.cfg.Handoffs.Take(r.Context(), merchant, r.PathValue("id"), req.Agent)
+	ho, err := h.cfg.Handoffs.TakeAs(r.Context(), merchant, r.PathValue("id"), a)
 	if err != nil {
 		writeError(w, handoffError(err, r.PathValue("id")))
 		return
@@ -236,8 +244,8 @@ func (h *Handler) takeHandoff(w http.ResponseWriter, r *http.Request, merchant s
 // agent's message goes into the conversation as from the app's business
 // and the agent (taking the handoff first if needed) and reaches the
 // person on their surface.
-func (h *Handler) replyHandoff(w http.ResponseWriter, r *http.Request, merchant string) {
-	req, e := h.agentBody(w, r)
+func (h *Handler) replyHandoff(w http.ResponseWriter, r *http.Request, merchant string, who actor) {
+	req, a, e := h.agentBody(w, r, who)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -256,16 +264,21 @@ func (h *Handler) replyHandoff(w http.ResponseWriter, r *http.Request, merchant 
 		writeError(w, e)
 		return
 	}
-	if ho, err = h.cfg.Handoffs.Take(r.Context(), merchant, ho.ID, req.Agent); err != nil {
+	if ho, err = h.cfg.Handoffs.TakeAs(r.Context(), merchant, ho.ID, a); err != nil {
 		writeError(w, handoffError(err, r.PathValue("id")))
 		return
 	}
 	id := chat.NewID()
 	if err := h.cfg.Conversations.Emit(r.Context(), host.Outgoing{App: ho.App, Conversation: ho.Conversation,
-		Message: &m, ID: id, Agent: req.Agent}); err != nil {
+		Message: &m, ID: id, Agent: a.Name}); err != nil {
 		h.log.Warn("agent reply not posted", "handoff", ho.ID, "err", err)
 		writeError(w, errorf(CodeUnavailable, "the message could not be posted right now; send it again"))
 		return
+	}
+	if answered, err := h.cfg.Handoffs.Answered(r.Context(), merchant, ho.ID, a); err == nil {
+		ho = answered
+	} else {
+		h.log.Warn("agent's answer not recorded in the handoff", "handoff", ho.ID, "err", err)
 	}
 	h.cfg.Handoffs.Changed(merchant)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "handoff": viewOf(ho)})
@@ -294,13 +307,13 @@ func (h *Handler) stopped(ctx context.Context, ho handoff.Handoff) *Error {
 // handBack serves POST /v1/handoffs/{id}/handback {"agent","note"}: the
 // conversation goes back to the app, which gets a handback event with
 // the note and the person's next messages.
-func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, merchant string) {
-	req, e := h.agentBody(w, r)
+func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, merchant string, who actor) {
+	req, a, e := h.agentBody(w, r, who)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	ho, err := h.cfg.Handoffs.Return(r.Context(), merchant, r.PathValue("id"), req.Agent, req.Note)
+	ho, err := h.cfg.Handoffs.ReturnAs(r.Context(), merchant, r.PathValue("id"), a, req.Note)
 	if err != nil {
 		writeError(w, handoffError(err, r.PathValue("id")))
 		return

@@ -111,7 +111,10 @@
   function senderName(from) {
     if (from.kind === "app") {
       const app = (S.apps.get(from.id) || {}).name || from.name || "Mini-app";
-      return from.agent ? app + " · " + from.agent : app; // a person of the business answering from its inbox
+      return from.agent ? from.agent + " · " + app : app; // a member of the business's staff answering from its inbox
+    }
+    if (from.kind === "page") { // the business wrote from the network's own inbox
+      return ((S.apps.get(from.id) || {}).name || from.id || "Business") + " · " + (from.name || "inbox");
     }
     return from.name || "Someone";
   }

@@ -1,10 +1,15 @@
 // Passerelle merchant inbox: the conversations a merchant's mini-apps
 // handed to its team (chat.handoff), answered over /v1/handoffs
-// (gateway/api/API.md) with a merchant token kept in this tab only.
+// (gateway/api/API.md). A member of staff signs in with the one-time link
+// the merchant made: the session lives in HttpOnly cookies this script
+// never sees, refreshed when its access token expires. The merchant may
+// sign in with its API token instead, kept in this tab only.
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const S = {
+    member: null, // {id, name} when a member of staff is signed in
+    refreshing: null, // the refresh under way, shared by every request
     token: sessionStorage.getItem("inbox.token") || "",
     agent: sessionStorage.getItem("inbox.agent") || "",
     version: null, // the inbox version the last list answer gave
@@ -22,17 +27,44 @@
     constructor(message, status, code) { super(message); this.status = status; this.code = code; }
   }
 
-  async function api(method, path, body, signal) {
-    const opt = { method, headers: { Authorization: "Bearer " + S.token }, signal };
+  async function call(method, path, body, signal) {
+    const opt = { method, headers: {}, signal, credentials: "same-origin" };
+    if (!S.member && S.token) opt.headers.Authorization = "Bearer " + S.token;
     if (body) { opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body); }
     const r = await fetch(path, opt);
     let data = null;
-    try { data = await r.json(); } catch (e) { /* not JSON */ }
+    try { data = await r.json(); } catch (e) { /* not JSON, or no body */ }
     if (!r.ok) {
       const e = (data && data.error) || {};
       throw new APIError(e.message || "the server answered " + r.status, r.status, e.code || "");
     }
     return data;
+  }
+
+  // refresh renews a member's session once, for every request waiting.
+  function refresh() {
+    if (!S.refreshing) {
+      S.refreshing = call("POST", "/v1/staff/session/refresh").finally(() => { S.refreshing = null; });
+    }
+    return S.refreshing;
+  }
+
+  async function api(method, path, body, signal) {
+    try {
+      return await call(method, path, body, signal);
+    } catch (err) {
+      // An access token expired (its cookie may be gone with it): refresh.
+      if (!S.member || (err.code !== "session_expired" && err.code !== "unauthorized")) throw err;
+      let d;
+      try {
+        d = await refresh();
+      } catch (ended) { // signed out elsewhere, removed, or expired: sign in again
+        if (ended.status === 401) showSignIn("Your session ended: " + ended.message);
+        throw ended;
+      }
+      S.member = d.member;
+      return call(method, path, body, signal);
+    }
   }
 
   function el(tag, attrs, ...kids) {
@@ -58,17 +90,44 @@
   function showSignIn(reason) {
     S.gen++;
     if (S.abort) S.abort.abort();
+    S.member = null;
     $("app").hidden = true;
     $("signin").hidden = false;
     $("signin-error").hidden = !reason;
     $("signin-error").textContent = reason || "";
     $("signin-agent").value = S.agent;
     $("signin-token").value = ""; // a refused or ended token is of no use
-    $("signin-token").focus();
+    if ($("owner").open) $("signin-token").focus();
+    else $("signin-link").focus();
   }
+
+  // signInWith exchanges a sign-in link's one-time code for a session.
+  async function signInWith(code) {
+    try {
+      const d = await call("POST", "/v1/staff/session", { code });
+      sessionStorage.removeItem("inbox.token");
+      S.token = "";
+      S.member = d.member;
+      S.agent = d.member.name;
+      start();
+    } catch (err) {
+      showSignIn(err.status === 401 || err.status === 400
+        ? "That link did not sign you in: " + err.message
+        : "The server could not be reached (" + err.message + "). Try again.");
+    }
+  }
+
+  $("link-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const v = $("signin-link").value.trim();
+    const m = /signin=([^&\s]+)/.exec(v);
+    $("signin-link").value = "";
+    signInWith(m ? decodeURIComponent(m[1]) : v);
+  });
 
   $("signin-form").addEventListener("submit", async (e) => {
     e.preventDefault();
+    S.member = null;
     S.token = $("signin-token").value.trim();
     S.agent = $("signin-agent").value.trim();
     try {
@@ -85,7 +144,10 @@
     start();
   });
 
-  $("signout").addEventListener("click", () => {
+  $("signout").addEventListener("click", async () => {
+    if (S.member) {
+      try { await call("DELETE", "/v1/staff/session"); } catch (e) { /* the session may have ended already */ }
+    }
     sessionStorage.removeItem("inbox.token");
     S.token = "";
     showSignIn("");
@@ -96,7 +158,7 @@
   function start() {
     $("signin").hidden = true;
     $("app").hidden = false;
-    $("me").textContent = "as " + S.agent;
+    $("me").textContent = "as " + S.agent + (S.member ? "" : " (merchant)");
     S.version = null;
     watch(++S.gen);
   }
@@ -116,7 +178,10 @@
         if (fresh && S.list.length) say(S.list.length + " conversation" + (S.list.length === 1 ? "" : "s") + " in the inbox");
       } catch (err) {
         if (gen !== S.gen || err.name === "AbortError") return;
-        if (err.status === 401 || err.status === 403) { showSignIn("Your session ended (" + err.message + "). Sign in again."); return; }
+        if (err.status === 401 || err.status === 403) {
+          showSignIn("Your session ended (" + err.message + ")." + (S.member ? " Ask your merchant for a new sign-in link." : " Sign in again."));
+          return;
+        }
         await sleep(2000);
       }
     }
@@ -189,6 +254,7 @@
     row("Person", h.user);
     row("Surface", surfaceName(h.surface));
     row("Status", statusText(h));
+    row("Answered by", (h.answered || []).map((a) => a.id && S.member && a.id === S.member.id ? a.name + " (you)" : a.name).join(", "));
     row("Handed off", when(h.created));
     if (d.answer_until) S.answerUntil = d.answer_until; // only reads with the person's messages carry it
     if (S.answerUntil) row("Answer until", when(S.answerUntil) + " (" + surfaceName(h.surface) + " allows a person's answers for 7 days after the customer's last message)");
@@ -226,7 +292,10 @@
   }
 
   function message(m, h) {
-    const who = m.from === "person" ? "Person" : m.from === "agent" ? (m.agent === S.agent ? m.agent + " (you)" : m.agent) : h.app + " (app)";
+    const who = m.from === "person" ? "Person"
+      : m.from === "agent" ? (m.agent === S.agent ? m.agent + " (you)" : m.agent)
+      : m.from === "page" ? (m.agent || "Your team") + " (from " + surfaceName(m.surface || h.surface) + "'s own inbox)"
+      : h.app + " (app)";
     return el("li", { class: m.from },
       el("span", { class: "from", text: who }),
       document.createTextNode(text(m)),
@@ -241,7 +310,7 @@
     const btn = e.submitter || $("reply").querySelector("button");
     btn.disabled = true;
     try {
-      await api("POST", "/v1/handoffs/" + encodeURIComponent(S.sel) + "/reply", { agent: S.agent, text: body });
+      await api("POST", "/v1/handoffs/" + encodeURIComponent(S.sel) + "/reply", S.member ? { text: body } : { agent: S.agent, text: body });
       ta.value = "";
       say("Sent");
       await loadConv(false);
@@ -258,7 +327,8 @@
     e.preventDefault();
     if (!S.sel) return;
     try {
-      await api("POST", "/v1/handoffs/" + encodeURIComponent(S.sel) + "/handback", { agent: S.agent, note: $("handback-note").value.trim() });
+      const note = $("handback-note").value.trim();
+      await api("POST", "/v1/handoffs/" + encodeURIComponent(S.sel) + "/handback", S.member ? { note } : { agent: S.agent, note });
       $("handback-note").value = "";
       say("Handed back to the app");
       await loadConv(false);
@@ -277,21 +347,46 @@
     setTimeout(() => p.remove(), 8000);
   }
 
-  // A link may carry the token in its fragment (#token=..., as the demo
-  // prints it): it never reaches the server's logs, and leaves the
-  // address bar at once.
-  const linked = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (linked) {
-    history.replaceState(null, "", location.pathname);
-    S.token = linked;
-    sessionStorage.setItem("inbox.token", linked);
-  }
-  if (S.token && S.agent) start();
-  else {
-    showSignIn("");
-    if (S.token) { // only the name is missing
+  // A member's sign-in link carries its one-time code in the fragment
+  // (#signin=...), and a merchant's link may carry the token (#token=...,
+  // as the demo prints it): a fragment never reaches the server's logs,
+  // and it leaves the address bar at once.
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const code = hash.get("signin");
+  const linked = hash.get("token");
+  if (code || linked) history.replaceState(null, "", location.pathname);
+  if (code) {
+    signInWith(code);
+  } else {
+    if (linked) {
+      S.token = linked;
+      sessionStorage.setItem("inbox.token", linked);
+    }
+    if (S.token && S.agent) start();
+    else if (S.token) { // only the name is missing
+      $("owner").open = true;
+      showSignIn("");
       $("signin-token").value = S.token;
       $("signin-agent").focus();
+    } else memberSession();
+  }
+
+  // memberSession resumes a member's session, if this browser has one.
+  async function memberSession() {
+    try {
+      let d;
+      try {
+        d = await call("GET", "/v1/staff/session");
+      } catch (err) {
+        if (err.status !== 401) throw err;
+        d = await refresh();
+      }
+      if (!d.member) throw new Error("not a member's session");
+      S.member = d.member;
+      S.agent = d.member.name;
+      start();
+    } catch (err) {
+      showSignIn("");
     }
   }
 })();

@@ -15,6 +15,15 @@
 // conversation, where the merchant inbox reads them. A conversation has at most one open handoff; handing off
 // again while one is open answers the open one.
 //
+// # Who answers
+//
+// An agent is a member of the merchant's staff (gateway/staff: Agent.ID
+// is its member id) or the merchant itself (no id). A handoff records who
+// has it (Agent, AgentID: who took it last, or handed it back) and who
+// answered in it (Answered, each agent once, by first answer), so that
+// colleagues see it in the inbox; each answer carries its writer's name
+// in the conversation too (host.Outgoing.Agent).
+//
 // # Events for the app
 //
 // Taking a handoff causes a handoff event (host.EventHandoff, status

@@ -59,11 +59,21 @@ type Handoff struct {
 	Summary      string            `json:"summary,omitempty"`
 	Fields       map[string]string `json:"fields,omitempty"`
 	Status       string            `json:"status"`
-	Agent        string            `json:"agent,omitempty"` // who took it last
-	Note         string            `json:"note,omitempty"`  // the hand-back note
-	Created      int64             `json:"created"`         // unix milliseconds
+	Agent        string            `json:"agent,omitempty"`    // who took it last (or handed it back)
+	AgentID      string            `json:"agent_id,omitempty"` // Agent's member id; "" for the merchant itself
+	Answered     []Agent           `json:"answered,omitempty"` // who answered in it, by first answer
+	Note         string            `json:"note,omitempty"`     // the hand-back note
+	Created      int64             `json:"created"`            // unix milliseconds
 	Taken        int64             `json:"taken,omitempty"`
 	Returned     int64             `json:"returned,omitempty"`
+}
+
+// Agent is who answers a handoff: a member of the merchant's staff (ID
+// is its member id, gateway/staff) or the merchant itself (ID empty).
+// Name is what the person and colleagues see.
+type Agent struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
 }
 
 // Open reports whether h still holds its conversation from the app.
@@ -437,31 +447,65 @@ func (s *Service) Get(_ context.Context, merchant, id string) (Handoff, error) {
 	return h, err
 }
 
-// Take records that agent answers the handoff id of merchant. When that
+// Take records that agent (a display name, for the merchant itself)
+// takes the handoff id of merchant: TakeAs with no member id.
+func (s *Service) Take(ctx context.Context, merchant, id, agent string) (Handoff, error) {
+	return s.TakeAs(ctx, merchant, id, Agent{Name: agent})
+}
+
+// TakeAs records that a takes the handoff id of merchant. When that
 // changes who has it (a waiting handoff taken, or taken over by another
 // agent), the app gets a handoff event. A returned handoff fails with
 // ErrReturned.
-func (s *Service) Take(ctx context.Context, merchant, id, agent string) (Handoff, error) {
-	if err := checkAgent(agent); err != nil {
+func (s *Service) TakeAs(ctx context.Context, merchant, id string, a Agent) (Handoff, error) {
+	if err := checkAgent(a.Name); err != nil {
 		return Handoff{}, err
 	}
 	return s.change(ctx, merchant, id, func(h *Handoff) (string, error) {
 		if !h.Open() {
 			return "", host.Wrapf(ErrReturned, "%s was handed back by %s; the app answers the person again", h.ID, h.Agent)
 		}
-		if h.Status == StatusTaken && h.Agent == agent {
+		if h.Status == StatusTaken && h.Agent == a.Name && h.AgentID == a.ID {
 			return "", nil
 		}
-		h.Status, h.Agent, h.Taken = StatusTaken, agent, s.cfg.Now().UnixMilli()
+		h.Status, h.Agent, h.AgentID, h.Taken = StatusTaken, a.Name, a.ID, s.cfg.Now().UnixMilli()
 		return host.EventHandoff, nil
 	})
 }
 
-// Return hands the handoff id of merchant back to its app, with agent's
-// note: the person's messages reach the app again, and the app gets a
-// handback event. A returned handoff fails with ErrReturned.
+// Answered records that a answered in the handoff id of merchant (after
+// TakeAs, once the answer was posted): Handoff.Answered lists each agent
+// once. It changes the merchant's inbox (Wait returns).
+func (s *Service) Answered(ctx context.Context, merchant, id string, a Agent) (Handoff, error) {
+	if err := checkAgent(a.Name); err != nil {
+		return Handoff{}, err
+	}
+	return s.change(ctx, merchant, id, func(h *Handoff) (string, error) {
+		for _, o := range h.Answered {
+			if o == a {
+				return "", nil
+			}
+		}
+		h.Answered = append(h.Answered, a)
+		return changedOnly, nil
+	})
+}
+
+// changedOnly is what a change returns that the app has no event for.
+const changedOnly = "-"
+
+// Return hands the handoff id of merchant back to its app, with the note
+// of agent (a display name, for the merchant itself): ReturnAs with no
+// member id.
 func (s *Service) Return(ctx context.Context, merchant, id, agent, note string) (Handoff, error) {
-	if err := checkAgent(agent); err != nil {
+	return s.ReturnAs(ctx, merchant, id, Agent{Name: agent}, note)
+}
+
+// ReturnAs hands the handoff id of merchant back to its app, with a's
+// note: the person's messages reach the app again, and the app gets a
+// handback event naming a. A returned handoff fails with ErrReturned.
+func (s *Service) ReturnAs(ctx context.Context, merchant, id string, a Agent, note string) (Handoff, error) {
+	if err := checkAgent(a.Name); err != nil {
 		return Handoff{}, err
 	}
 	if err := text("note", note, MaxNote, false); err != nil {
@@ -471,7 +515,7 @@ func (s *Service) Return(ctx context.Context, merchant, id, agent, note string) 
 		if !h.Open() {
 			return "", host.Wrapf(ErrReturned, "%s was handed back by %s already", h.ID, h.Agent)
 		}
-		h.Status, h.Agent, h.Note, h.Returned = StatusReturned, agent, note, s.cfg.Now().UnixMilli()
+		h.Status, h.Agent, h.AgentID, h.Note, h.Returned = StatusReturned, a.Name, a.ID, note, s.cfg.Now().UnixMilli()
 		return host.EventHandback, nil
 	})
 }
@@ -484,7 +528,8 @@ func checkAgent(agent string) error {
 }
 
 // change applies f to the handoff and, when f names an event type, keeps
-// the notice of that event with the change and hands it to Notify.
+// the notice of that event with the change and hands it to Notify;
+// changedOnly writes the change and wakes Wait, with no event.
 func (s *Service) change(ctx context.Context, merchant, id string, f func(h *Handoff) (string, error)) (Handoff, error) {
 	var (
 		h   Handoff
@@ -504,6 +549,9 @@ func (s *Service) change(ctx context.Context, merchant, id string, f func(h *Han
 		if err := put(tx, &h); err != nil {
 			return err
 		}
+		if typ == changedOnly {
+			return nil
+		}
 		if !h.Open() {
 			if err := tx.Bucket(bucketOpen).Delete([]byte(h.Conversation)); err != nil {
 				return err
@@ -513,6 +561,10 @@ func (s *Service) change(ctx context.Context, merchant, id string, f func(h *Han
 	})
 	if err != nil || typ == "" {
 		return h, err
+	}
+	if typ == changedOnly {
+		s.Changed(merchant)
+		return h, nil
 	}
 	s.mu.Lock()
 	if !h.Open() {

@@ -502,3 +502,68 @@ func TestHoldsTx(t *testing.T) {
 		t.Fatal("decided again after the handback, the event is still held")
 	}
 }
+
+// TestMembersClaimAnswerAndHandBack checks that the handoff records which
+// member of staff has it and who answered in it, that two members of the
+// same name are told apart by their ids, and that the app's events name
+// the member.
+func TestMembersClaimAnswerAndHandBack(t *testing.T) {
+	ctx := context.Background()
+	s, n, _ := newService(t)
+	h := start(t, s, "c1")
+	alice := handoff.Agent{ID: "st_alice", Name: "Alice"}
+	bob := handoff.Agent{ID: "st_bob", Name: "Bob"}
+
+	got, err := s.TakeAs(ctx, "shop", h.ID, alice)
+	if err != nil || got.Agent != "Alice" || got.AgentID != "st_alice" || got.Status != handoff.StatusTaken {
+		t.Fatalf("TakeAs: %+v %v", got, err)
+	}
+	steps := []struct {
+		who    handoff.Agent
+		answer bool
+		events int
+	}{
+		{alice, true, 0}, // Alice answers her own
+		{alice, true, 0}, // again: listed once
+		{handoff.Agent{ID: "st_al2", Name: "Alice"}, false, 1}, // another Alice takes over: an event
+		{bob, false, 1},
+		{bob, true, 0},
+	}
+	for i, st := range steps {
+		if st.answer {
+			got, err = s.Answered(ctx, "shop", h.ID, st.who)
+		} else {
+			got, err = s.TakeAs(ctx, "shop", h.ID, st.who)
+		}
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if evs := n.take(); len(evs) != st.events+boolInt(i == 0) {
+			t.Fatalf("step %d: %d events, want %d", i, len(evs), st.events+boolInt(i == 0))
+		}
+	}
+	if got.AgentID != "st_bob" || len(got.Answered) != 2 || got.Answered[0] != alice || got.Answered[1] != bob {
+		t.Fatalf("after the steps: %+v", got)
+	}
+	if _, err := s.Answered(ctx, "rival", h.ID, bob); !errors.Is(err, handoff.ErrNotFound) {
+		t.Fatalf("another merchant's Answered: %v", err)
+	}
+	back, err := s.ReturnAs(ctx, "shop", h.ID, bob, "refund sent")
+	if err != nil || back.AgentID != "st_bob" || back.Agent != "Bob" || back.Status != handoff.StatusReturned {
+		t.Fatalf("ReturnAs: %+v %v", back, err)
+	}
+	evs := n.take()
+	if len(evs) != 1 || evs[0].Event.Type != host.EventHandback || evs[0].Event.Handoff.Agent != "Bob" || evs[0].Event.Handoff.Note != "refund sent" {
+		t.Fatalf("handback event: %+v", evs)
+	}
+	if again, err := s.Get(ctx, "shop", h.ID); err != nil || len(again.Answered) != 2 {
+		t.Fatalf("stored: %+v %v", again, err)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -93,6 +93,12 @@ type Config struct {
 	Keep    time.Duration
 	Now     func() time.Time
 	Metrics *Metrics // optional: NewMetrics, registered by the caller
+
+	// Elsewhere, if set, learns of a person the business answered from
+	// another tool of its Messenger or Instagram account (echo.go), once
+	// the message is stored in their conversation. An error makes the
+	// echo be handled again.
+	Elsewhere func(ctx context.Context, e Elsewhere) error
 }
 
 // Bridge is the connector runtime: it reads the networks' inboxes into
@@ -390,6 +396,11 @@ func (b *Bridge) store(batch []handoff) error {
 				key = fmt.Sprintf("%s#%d", r.Conv, h.m.Seq)
 			}
 			msg := h.m.Msg
+			if a := h.m.From.Agent; a != "" && msg.Text != "" {
+				// The network shows the business as the sender; the name
+				// of the member of staff who wrote goes before the text.
+				msg.Text = a + ": " + msg.Text
+			}
 			it := &item{Key: key, Conn: r.Conn, Network: r.Network, To: r.To, Person: r.Person, Conv: r.Conv, Seq: h.m.Seq,
 				App: r.App, Merch: r.Merchant, Msg: &msg, Basis: h.m.Basis, Agent: h.m.From.Agent, Created: now}
 			if _, err := enqueue(tx, it); err != nil {

@@ -182,7 +182,7 @@ func (b *Bridge) messenger(ctx context.Context, ev messenger.Event) error {
 	b.met.inbound.WithLabelValues(network, string(ev.Kind)).Inc()
 	switch ev.Kind {
 	case messenger.KindEcho:
-		return nil // our own sends (or the Page inbox's)
+		return b.echo(ctx, network, ev) // echo.go: our own sends, or the business answering from elsewhere
 	case messenger.KindOptin:
 		return b.optinEvent(ctx, network, ev)
 	case messenger.KindDelivery:

@@ -251,6 +251,10 @@ func TestAgentAnswerOnMessenger(t *testing.T) {
 	if got := s.ms.Sent()[n]; got.MessagingType != "MESSAGE_TAG" || got.Tag != "HUMAN_AGENT" {
 		t.Fatalf("sent as %s/%s, want MESSAGE_TAG/HUMAN_AGENT", got.MessagingType, got.Tag)
 	}
+	// The Page is the sender on Messenger: the agent's name leads the text.
+	if got := string(s.ms.Sent()[n].Body); !strings.Contains(got, `"text":"Ana: Sorry for the wait`) {
+		t.Fatalf("the agent's answer went as %s", got)
+	}
 
 	clk.Add(5 * 24 * time.Hour)
 	agent("msg_a2", "Anything else?")

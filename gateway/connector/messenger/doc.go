@@ -81,10 +81,27 @@
 // package, injecting any code and subcode, and applying the 24-hour and
 // HUMAN_AGENT windows when asked.
 //
+// # Echoes
+//
+// An echo (is_echo) is a copy of a message the business sent the person,
+// whichever tool sent it. The connector runtime (gateway/connector/bridge)
+// knows its own sends by the message ids the Send API answered, not by
+// app_id (a connection does not record the Meta app id): an echo whose mid
+// it sent is passed over; one that comes while a message to the same
+// person is still in its outbox is handled again a moment later, once the
+// send's answer is recorded (a few times over about two seconds; one still
+// undecided then is passed over and logged); any other was written elsewhere (Meta's own
+// inbox, another app of the Page). That one is stored in the person's
+// conversation as from the Page's inbox ("Messenger inbox"), once however
+// often Meta delivers it, and never sent back. When no handoff holds the
+// conversation, the server opens one ("answered from Messenger inbox",
+// taken by that inbox): the app gets a handoff event and stops answering
+// over a person of the business, the person's next messages wait in the
+// merchant inbox with the whole conversation, and a member of staff hands
+// it back. metasim.Sim.PageReply plays such an answer.
+//
 // # Not wired yet
 //
-//   - Echoes of messages another app of the Page sent are not shown in the
-//     merchant inbox.
 //   - Deliveries and reads reach the person's read marker, not the app as
 //     events.
 //

@@ -276,6 +276,12 @@ type MsgrEvent struct {
 	ReadMID    string
 	EntryTime  time.Time // the entry's time (Meta's time of the update); Time if zero
 	Optin      *Optin    // a messaging_optins event: the person opted in to, stopped or resumed notification messages
+	// Echo makes the event a message echo: a copy of a message the
+	// business sent to the person (From) with Text, from the app AppID
+	// (message_echoes: the sender is the account, the recipient the
+	// person, the message has is_echo and app_id).
+	Echo  bool
+	AppID string
 }
 
 // Optin is a person's notification messages opt-in as the
@@ -293,6 +299,11 @@ type Optin struct {
 	Status      string    // "", "STOP NOTIFICATIONS" or "RESUME NOTIFICATIONS"
 	TokenStatus string    // user_token_status: REFRESHED or NOT_REFRESHED
 }
+
+// PageInboxAppID is the app id the simulator's echoes carry for a message
+// the business wrote in Meta's own inbox (Meta Business Suite, the Page
+// inbox): any app id but the one of the app the webhooks are for.
+const PageInboxAppID = "263902037430900"
 
 // Postback is a postback button a person tapped.
 type Postback struct {
@@ -320,6 +331,8 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		Payload payload `json:"payload"`
 	}
 	type message struct {
+		IsEcho      bool         `json:"is_echo,omitempty"`
+		AppID       json.Number  `json:"app_id,omitempty"`
 		MID         string       `json:"mid"`
 		Text        string       `json:"text,omitempty"`
 		QuickReply  *quick       `json:"quick_reply,omitempty"`
@@ -363,6 +376,9 @@ func MessengerEntry(a Account, ev MsgrEvent) Entry {
 		o := ev.Optin
 		m.Optin = &optin{Type: "notification_messages", Payload: o.Payload, Token: o.Token, Frequency: o.Frequency, Timezone: o.Timezone,
 			Expiry: ms(o.Expiry), TokenStatus: o.TokenStatus, Status: o.Status, Title: o.Title}
+	case ev.Echo:
+		m.Sender, m.Recipient = id{a.ID}, id{ev.From}
+		m.Message = &message{IsEcho: true, AppID: json.Number(ev.AppID), MID: ev.MID, Text: ev.Text}
 	case ev.Postback != nil:
 		m.Postback = &postback{ev.MID, *ev.Postback}
 	case ev.Delivered != nil:

@@ -25,8 +25,9 @@ var titles = map[Network]string{WhatsApp: "WhatsApp", Messenger: "Messenger", In
 // /{version}/{waba-id}/message_templates) and the phone pages: GET / lists
 // the people; GET /phone/{network}/{user} is a person's phone, with
 // /thread (JSON), /events (server-sent events, the thread at every
-// change), and POST /say (text), /tap (message, choice) and /photo
-// (caption). Mounted
+// change), and POST /say (text), /tap (message, choice), /photo
+// (caption) and, on Messenger and Instagram, /page-reply (text: the
+// business answers from Meta's own inbox; its echo is posted). Mounted
 // under SimConfig.Prefix, it expects the prefix stripped
 // (http.StripPrefix).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +50,7 @@ func (s *Sim) mux() *http.ServeMux {
 	mux.HandleFunc("POST /phone/{network}/{user}/say", s.say)
 	mux.HandleFunc("POST /phone/{network}/{user}/tap", s.tap)
 	mux.HandleFunc("POST /phone/{network}/{user}/photo", s.photo)
+	mux.HandleFunc("POST /phone/{network}/{user}/page-reply", s.pageReply)
 	return mux
 }
 
@@ -175,6 +177,17 @@ func (s *Sim) photo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := s.SendPhoto(u.Network, u.ID, r.FormValue("caption"))
+	s.answer(w, r, id, err)
+}
+
+// pageReply answers the person as the business from Meta's own inbox
+// (PageReply).
+func (s *Sim) pageReply(w http.ResponseWriter, r *http.Request) {
+	u, _, ok := s.who(w, r)
+	if !ok {
+		return
+	}
+	id, err := s.PageReply(u.Network, u.ID, r.FormValue("text"))
 	s.answer(w, r, id, err)
 }
 

@@ -495,6 +495,39 @@ func (s *Sim) Say(n Network, user, text string) (string, error) {
 	})
 }
 
+// PageReply makes the business answer the person on Messenger or
+// Instagram from Meta's own inbox, not through the Send API: the message
+// joins the person's conversation, and the account's webhook gets its
+// echo (is_echo, with PageInboxAppID), as Meta posts one to every app
+// subscribed to message_echoes. WhatsApp has no such echo. It returns the
+// message's id.
+func (s *Sim) PageReply(n Network, user, text string) (string, error) {
+	if n == WhatsApp {
+		return "", errors.New("metasim: WhatsApp posts no echo of a message the business wrote elsewhere; use messenger or instagram")
+	}
+	if strings.TrimSpace(text) == "" {
+		return "", errors.New("metasim: the answer is empty; type something")
+	}
+	if n := utf8.RuneCountInString(text); n > msgrMaxText {
+		return "", fmt.Errorf("metasim: the answer has %d characters; Messenger takes at most %d", n, msgrMaxText)
+	}
+	s.mu.Lock()
+	p, err := s.person(n, user)
+	if err != nil {
+		s.mu.Unlock()
+		return "", err
+	}
+	now := s.cfg.Now()
+	s.seq++
+	id := "m_" + base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("sim-page-%s-%s-%d", p.ID, s.run, s.seq)))
+	p.add(Bubble{ID: id, From: "business", Time: now, Kind: "text", Text: text, Status: "sent"})
+	s.changedLocked()
+	acc := p.acc
+	s.mu.Unlock()
+	s.d.enqueue(acc.Account, MessengerEntry(acc.Account, MsgrEvent{From: user, Time: now, MID: id, Text: text, Echo: true, AppID: PageInboxAppID}), time.Now(), nil)
+	return id, nil
+}
+
 // SendPhoto makes the person send a photo (a sample the simulator
 // serves at /static/photo.svg), with an optional caption on WhatsApp: a
 // message type the connectors report as unsupported, for testing what a

@@ -834,3 +834,41 @@ func TestVerifyWebhook(t *testing.T) {
 		t.Fatalf("unknown account: %v", err)
 	}
 }
+
+// TestPageReplyPostsAnEcho: the business answering from Meta's own inbox
+// joins the person's thread and posts a message echo, in the shape of
+// Meta's message_echoes (sender the account, recipient the person,
+// is_echo, an app id), which the Messenger parser reads as an echo from
+// another app; WhatsApp has none.
+func TestPageReplyPostsAnEcho(t *testing.T) {
+	h := newHook(t, 0)
+	sim, _ := newSim(t, metasim.SimConfig{Accounts: accounts(h.srv.URL), Users: people})
+	for _, tt := range []struct {
+		network metasim.Network
+		user    string
+		object  string
+	}{{metasim.Messenger, psid, "page"}, {metasim.Instagram, igsid, "instagram"}} {
+		id, err := sim.PageReply(tt.network, tt.user, "Hello from the team")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := h.next()
+		ev := at(n, "entry", 0, "messaging", 0)
+		if at(n, "object") != tt.object || at(ev, "sender", "id") != at(n, "entry", 0, "id") || at(ev, "recipient", "id") != tt.user ||
+			at(ev, "message", "is_echo") != true || at(ev, "message", "mid") != id || at(ev, "message", "text") != "Hello from the team" ||
+			at(ev, "message", "app_id") != float64(263902037430900) {
+			t.Fatalf("%s echo %v", tt.network, n)
+		}
+		th, _ := sim.Thread(tt.network, tt.user)
+		if last := th[len(th)-1]; last.From != "business" || last.Text != "Hello from the team" || last.ID != id {
+			t.Fatalf("%s thread ends with %+v", tt.network, last)
+		}
+	}
+	if _, err := sim.PageReply(metasim.WhatsApp, waUser, "hi"); err == nil || !strings.Contains(err.Error(), "messenger or instagram") {
+		t.Fatalf("a WhatsApp page reply: %v", err)
+	}
+	if _, err := sim.PageReply(metasim.Messenger, psid, " "); err == nil {
+		t.Fatal("an empty page reply was taken")
+	}
+	h.none(sim)
+}
