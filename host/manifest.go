@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -73,6 +74,17 @@ func (m *Manifest) Validate() error {
 			bad("permission %q is listed twice; list it once", p)
 		}
 		seen[p] = true
+	}
+	asked := make(map[string]bool, len(m.Events))
+	for _, e := range m.Events {
+		if !slices.Contains(OptInEvents(), e) {
+			bad("unknown event %q in events; list only events an app must ask for: %v (the others reach every app)", e, OptInEvents())
+			continue
+		}
+		if asked[e] {
+			bad("event %q is listed twice in events; list it once", e)
+		}
+		asked[e] = true
 	}
 	l := m.Limits
 	if l.MemoryPages > MaxMemoryPages {

@@ -25,6 +25,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/eventstore"
+	"github.com/passerelle/passerelle/gateway/msgstate"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
@@ -115,6 +116,7 @@ type platform struct {
 	prompts  *promptstore.Store
 	marks    *readmarks.Store
 	kept     *eventstore.Store // persons' events for apps, until consumed
+	states   *msgstate.Store   // what became of apps' messages on persons' surfaces
 
 	broadcasts *broadcast.Engine // merchants' broadcasts; started once the gateway runs
 
@@ -239,11 +241,15 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.kept, err = eventstore.Open(p.db); err != nil {
 		return nil, err
 	}
+	if p.states, err = msgstate.Open(p.db); err != nil {
+		return nil, err
+	}
 	if p.gateway, err = gateway.New(gateway.Config{
 		Log:            p.msgs,
 		PromptStore:    p.prompts,
 		Marks:          p.marks,
 		Events:         p.kept,
+		States:         p.states,
 		Auth:           p.svc.Identity,
 		Directory:      p.svc.Identity,
 		Apps:           p.router,
@@ -386,6 +392,9 @@ func (p *platform) close(ctx context.Context) {
 	}
 	if p.kept != nil {
 		p.kept.Close() // after the router: a handled event is consumed
+	}
+	if p.states != nil {
+		p.states.Close()
 	}
 	if p.prompts != nil {
 		p.prompts.Close()

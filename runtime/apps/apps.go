@@ -397,6 +397,14 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 				return fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err)
 			}
 		}
+		if m := sa.Manifest(); !m.Wants(ev.Event.Type) {
+			// An opt-in event (status) for a version that did not ask for
+			// it (a rollout between versions that differ): not run.
+			if released != nil {
+				released()
+			}
+			return nil
+		}
 		err = r.dispatch(ctx, sa, a, ref, ev, released)
 		if errors.Is(err, sandbox.ErrClosed) && attempt < 3 {
 			continue // the version was unloaded by a rollout meanwhile: pick again
