@@ -32,5 +32,7 @@ func TestOnStatus(t *testing.T) {
 
 type nopHost struct{}
 
-func (nopHost) Call(string, []byte) (passerelle.Status, []byte) { return passerelle.StatusOK, []byte(`{}`) }
-func (nopHost) Log(passerelle.Level, string)                    {}
+func (nopHost) Call(string, []byte) (passerelle.Status, []byte) {
+	return passerelle.StatusOK, []byte(`{}`)
+}
+func (nopHost) Log(passerelle.Level, string) {}

@@ -183,7 +183,7 @@ type stackOpts struct {
 	// messages' states (gateway/msgstate), commits each app event with its
 	// consumption, and puts the router behind a gate (states_test.go).
 	states bool
-	sync      bool   // fsync every commit, as a server does (tests skip it)
+	sync   bool // fsync every commit, as a server does (tests skip it)
 }
 
 func newStack(t testing.TB, opts stackOpts) *stack {
