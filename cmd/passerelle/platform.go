@@ -136,6 +136,7 @@ type platform struct {
 
 	recordings     *replay.Store // events recorded for replay (recordings.go)
 	stopRecordings func()        // stops removing expired recorded events
+	stopStates     func()        // stops forgetting old message states
 }
 
 // startPlatform opens the store, starts every service and begins serving
@@ -211,6 +212,10 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Metrics: broadcastStats, Logger: log.With("component", "broadcast")}); err != nil {
 		return nil, err
 	}
+	if p.states, err = msgstate.Open(p.db); err != nil {
+		return nil, err
+	}
+	p.stopStates = p.pruneStates()
 	if p.api, err = api.New(api.Config{
 		Auth:      p.svc.Identity,
 		Apps:      p.router,
@@ -226,6 +231,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Handoffs:      p.svc.Handoffs,
 		Conversations: inboxConversations{p},
 		Standings:     p.svc.Consent,
+		Messages:      p.states,
 	}); err != nil {
 		return nil, err
 	}
@@ -239,9 +245,6 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		return nil, err
 	}
 	if p.kept, err = eventstore.Open(p.db); err != nil {
-		return nil, err
-	}
-	if p.states, err = msgstate.Open(p.db); err != nil {
 		return nil, err
 	}
 	if p.gateway, err = gateway.New(gateway.Config{
@@ -363,6 +366,9 @@ func (p *platform) close(ctx context.Context) {
 	}
 	if p.stopRecordings != nil {
 		p.stopRecordings()
+	}
+	if p.stopStates != nil {
+		p.stopStates()
 	}
 	p.wg.Wait()
 	if p.router != nil {
