@@ -3,6 +3,8 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -214,6 +216,18 @@ func TestStatusEventsOnWhatsApp(t *testing.T) {
 		{Surface: "whatsapp", State: "read", Count: 2}}
 	if !slices.Equal(figs, wantFigs) {
 		t.Fatalf("figures %+v, want %+v (a read message counts as delivered)", figs, wantFigs)
+	}
+	resp, err := http.Get(s.gwHTTP.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, st := range []string{"sent", "delivered", "read"} {
+		line := `passerelle_gateway_app_message_states_total{app="lunch",code="",state="` + st + `",surface="whatsapp"} 2`
+		if !strings.Contains(string(body), line) {
+			t.Errorf("/metrics has no %s", line)
+		}
 	}
 }
 
