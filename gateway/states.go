@@ -9,8 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/eventstore"
 	"github.com/passerelle/passerelle/gateway/msgstate"
+	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/sched"
 )
@@ -173,4 +175,88 @@ func (s *Server) listKept(ctx context.Context) ([]eventstore.Event, error) {
 		s.states.upTo = kept[n-1].Key
 	}
 	return kept, nil
+}
+
+// markSetter is a MarkStore that moves a marker in the transaction of
+// what the caller writes with it (readmarks.Store).
+type markSetter interface {
+	SetWith(ctx context.Context, conv, person, state string, seq uint64, with func(tx *bbolt.Tx, old, m readmarks.Marker) error) (readmarks.Marker, bool, error)
+}
+
+// maxMarkedStates bounds the app messages one mark records: a marker that
+// jumps further passes the older ones without a state.
+const maxMarkedStates = 256
+
+// SurfaceWeb is the surface of the states a client of the platform's own
+// (the web client, any protocol client, whatever surface profile it
+// renders for) gives apps' messages with its marks.
+const SurfaceWeb = "web"
+
+// setMark moves person's marker in conv forward to seq (a client's mark
+// frame) and, with Config.States, records each app message the move
+// passes as delivered (a device of the person received it) or read
+// (shown), in the marker's transaction, with the status events of the
+// apps that ask for them.
+func (s *Server) setMark(ctx context.Context, conv, person, state string, seq uint64) (readmarks.Marker, bool, error) {
+	ms, ok := s.cfg.Marks.(markSetter)
+	if s.cfg.States == nil || !ok {
+		return s.cfg.Marks.Set(ctx, conv, person, state, seq)
+	}
+	var prev readmarks.Marker
+	all, err := s.cfg.Marks.Of(ctx, []string{conv})
+	if err != nil {
+		return readmarks.Marker{}, false, err
+	}
+	for _, m := range all[conv] {
+		if m.Person == person {
+			prev = m
+		}
+	}
+	if prev.Delivered >= seq && (state != MarkRead || prev.Read >= seq) {
+		return s.cfg.Marks.Set(ctx, conv, person, state, seq) // nothing moves: no log read
+	}
+	msgs, err := s.msgs.Range(ctx, conv, prev.Read, maxMarkedStates)
+	if err != nil {
+		return readmarks.Marker{}, false, err
+	}
+	var apps []convlog.Message
+	for _, m := range msgs {
+		if m.Seq <= seq && m.From.Kind == "app" && m.ID != "" && m.From.Agent == "" {
+			apps = append(apps, m)
+		}
+	}
+	if len(apps) == 0 {
+		return s.cfg.Marks.Set(ctx, conv, person, state, seq)
+	}
+	var afters []func()
+	now := time.Now()
+	m, moved, err := ms.SetWith(ctx, conv, person, state, seq, func(tx *bbolt.Tx, old, m readmarks.Marker) error {
+		afters = afters[:0]
+		for _, am := range apps {
+			st := ""
+			switch {
+			case am.Seq > old.Read && am.Seq <= m.Read:
+				st = host.StateRead
+			case am.Seq > old.Delivered && am.Seq <= m.Delivered:
+				st = host.StateDelivered
+			default:
+				continue
+			}
+			after, err := s.MessageStateTx(tx, msgstate.Move{Message: am.ID, App: am.From.ID, Conversation: conv,
+				Surface: SurfaceWeb, State: st, At: now}, person)
+			if err != nil {
+				return err
+			}
+			if after != nil {
+				afters = append(afters, after)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, f := range afters {
+			f()
+		}
+	}
+	return m, moved, err
 }
