@@ -30,7 +30,8 @@ import (
 // kept).
 type gate struct {
 	*apps.Router
-	down atomic.Bool
+	down     atomic.Bool
+	inflight atomic.Int64 // events submitted whose done has not returned
 
 	mu      sync.Mutex
 	handled []string // "app message state code" of each status event handled
@@ -40,20 +41,25 @@ func (g *gate) Submit(app string, ev host.AppEvent, done func(error)) error {
 	if g.down.Load() {
 		return fmt.Errorf("the runtime is stopping: %w", sched.ErrClosed)
 	}
-	if st := ev.Event.Status; ev.Event.Type == host.EventStatus && st != nil {
-		inner := done
-		done = func(err error) {
-			if err == nil {
-				g.mu.Lock()
-				g.handled = append(g.handled, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", app, st.Message, st.State, st.Code)))
-				g.mu.Unlock()
-			}
-			if inner != nil {
-				inner(err)
-			}
+	st := ev.Event.Status
+	inner := done
+	done = func(err error) {
+		defer g.inflight.Add(-1)
+		if err == nil && ev.Event.Type == host.EventStatus && st != nil {
+			g.mu.Lock()
+			g.handled = append(g.handled, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", app, st.Message, st.State, st.Code)))
+			g.mu.Unlock()
+		}
+		if inner != nil {
+			inner(err)
 		}
 	}
-	return g.Router.Submit(app, ev, done)
+	g.inflight.Add(1)
+	err := g.Router.Submit(app, ev, done)
+	if err != nil {
+		g.inflight.Add(-1)
+	}
+	return err
 }
 
 func (g *gate) statuses() []string {
@@ -105,8 +111,9 @@ func (s *stack) restart() int {
 	return n
 }
 
-// settled waits until the bridge has handled every webhook event recorded
-// and every kept app event is consumed.
+// settled waits until the bridge has handled every webhook event recorded,
+// every kept app event is consumed and every event the apps were handed is
+// done.
 func (s *stack) settled() {
 	s.t.Helper()
 	ctx := context.Background()
@@ -116,7 +123,7 @@ func (s *stack) settled() {
 			return false
 		}
 		kept, err := s.kept.List(ctx)
-		return err == nil && len(kept) == 0
+		return err == nil && len(kept) == 0 && s.gate.inflight.Load() == 0
 	})
 }
 
