@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"unicode/utf8"
 )
 
@@ -77,7 +76,7 @@ func (m *Manifest) Validate() error {
 	}
 	asked := make(map[string]bool, len(m.Events))
 	for _, e := range m.Events {
-		if !slices.Contains(OptInEvents(), e) {
+		if !IsOptIn(e) {
 			bad("unknown event %q in events; list only events an app must ask for: %v (the others reach every app)", e, OptInEvents())
 			continue
 		}

@@ -397,7 +397,7 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 				return fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err)
 			}
 		}
-		if m := sa.Manifest(); !m.Wants(ev.Event.Type) {
+		if host.IsOptIn(ev.Event.Type) && !wants(sa, ev.Event.Type) {
 			// An opt-in event (status) for a version that did not ask for
 			// it (a rollout between versions that differ): not run.
 			if released != nil {

@@ -1,6 +1,15 @@
 package apps
 
-import "github.com/passerelle/passerelle/host"
+import (
+	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/sandbox"
+)
+
+// wants says whether sa's manifest asks for events of type typ.
+func wants(sa *sandbox.App, typ string) bool {
+	m := sa.Manifest()
+	return m.Wants(typ)
+}
 
 // Wants says whether an app asks for events of type typ: true for the
 // events every app gets; for an opt-in event (host.OptInEvents: status),
@@ -17,7 +26,7 @@ func (r *Router) Wants(appID, typ string) bool {
 			continue
 		}
 		if sa := r.get(host.AppRef{Merchant: a.Merchant, App: a.ID, Version: v}); sa != nil {
-			if m := sa.Manifest(); m.Wants(typ) {
+			if wants(sa, typ) {
 				return true
 			}
 			continue
