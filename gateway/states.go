@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,7 +200,10 @@ const SurfaceWeb = "web"
 // apps that ask for them.
 func (s *Server) setMark(ctx context.Context, conv, person, state string, seq uint64) (readmarks.Marker, bool, error) {
 	ms, ok := s.cfg.Marks.(markSetter)
-	if s.cfg.States == nil || !ok {
+	if s.cfg.States == nil || !ok || isNetworkConv(conv) {
+		// A network conversation's messages take their states from the
+		// network's statuses (MessageStateTx), not from a web client
+		// that lists the conversation too.
 		return s.cfg.Marks.Set(ctx, conv, person, state, seq)
 	}
 	var prev readmarks.Marker
@@ -260,3 +264,7 @@ func (s *Server) setMark(ctx context.Context, conv, person, state string, seq ui
 	}
 	return m, moved, err
 }
+
+// isNetworkConv says whether conv is a conversation with a person on a
+// network (NetworkConvID).
+func isNetworkConv(conv string) bool { return strings.HasPrefix(conv, networkConvPrefix) }
