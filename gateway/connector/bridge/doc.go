@@ -40,7 +40,9 @@
 // status) is recorded through Config.States in the transaction that
 // moves its outbox item: the merchant's figures and the message's history
 // (gateway/msgstate), and the app's status event when its manifest asks
-// for them, commit with the move or not at all.
+// for them, commit with the move or not at all. A Messenger watermark
+// names no message: the app messages sent before it move one by one
+// (watermarkStates).
 //
 // # Outbound
 //

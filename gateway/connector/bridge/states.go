@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"context"
+
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway/connector"
@@ -56,4 +58,74 @@ func then(f, g func()) func() {
 		return f
 	}
 	return func() { f(); g() }
+}
+
+// watermarkStates moves to state each app message of r's conversation up
+// to seq that a Messenger watermark passed (a watermark names no message:
+// everything sent before it was delivered or read), through status, as if
+// the network had named each one. The route remembers how far each state
+// went, so a watermark reads only the messages after the last one.
+func (b *Bridge) watermarkStates(ctx context.Context, r *route, seq uint64, state string) error {
+	if b.cfg.States == nil {
+		return nil
+	}
+	var from uint64
+	if err := b.cfg.DB.View(func(tx *bbolt.Tx) error {
+		cur, err := getRoute(tx, r.Conv)
+		if cur != nil {
+			from = cur.Delivered
+			if state == StateRead {
+				from = cur.Read
+			}
+		}
+		return err
+	}); err != nil || seq <= from {
+		return err
+	}
+scan:
+	for after := from; after < seq; {
+		msgs, err := b.srv.Range(ctx, r.Conv, after, 200)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.Seq > seq {
+				break scan
+			}
+			after = m.Seq
+			if m.From.Kind != "app" || m.ID == "" {
+				continue
+			}
+			var id string
+			if err := b.cfg.DB.View(func(tx *bbolt.Tx) error {
+				it, err := getItem(tx, m.ID)
+				if it != nil {
+					id = it.ID
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+			if id == "" {
+				continue // not sent (the bridge's outbox never had it, or it failed)
+			}
+			if err := b.status(ctx, r.Network, r.To, id, state, nil); err != nil {
+				return err
+			}
+		}
+		if len(msgs) < 200 {
+			break
+		}
+	}
+	return b.commit.Do(func(tx *bbolt.Tx) error {
+		cur, err := getRoute(tx, r.Conv)
+		if err != nil || cur == nil {
+			return err
+		}
+		if state == StateRead {
+			cur.Read = max(cur.Read, seq)
+		}
+		cur.Delivered = max(cur.Delivered, seq, cur.Read)
+		return putJSON(tx.Bucket(bucketRoutes), []byte(cur.Conv), cur)
+	})
 }

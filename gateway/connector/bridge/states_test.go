@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -327,4 +329,65 @@ func TestStatusEventsRestart(t *testing.T) {
 	if got := s.gate.statuses(); !slices.Equal(got, want) {
 		t.Fatalf("status events %q, want %q", got, want)
 	}
+}
+
+// msRead is Messenger's read event: psid read everything the Page sent
+// before the watermark (unix ms).
+func msRead(psid string, watermark int64) []byte {
+	b, _ := json.Marshal(map[string]any{"object": "page", "entry": []any{map[string]any{
+		"id": pageID, "time": time.Now().UnixMilli(), "messaging": []any{map[string]any{
+			"sender": map[string]any{"id": psid}, "recipient": map[string]any{"id": pageID},
+			"timestamp": time.Now().UnixMilli(), "read": map[string]any{"watermark": watermark},
+		}}}}})
+	return b
+}
+
+// TestStatusEventsMessengerWatermark: a Messenger read watermark names no
+// message: every app message sent before it is read, one event each,
+// once, however often the watermark comes.
+func TestStatusEventsMessengerWatermark(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, stackOpts{states: true})
+	const chloe = "psid-chloe"
+	s.deliver(s.msHook, msMessage(chloe, map[string]any{"mid": "m_hi", "text": "hi"}))
+	waitFor(t, "lunch's menu on Messenger", func() bool { return len(s.ms.Sent()) >= 1 })
+	s.settledMessenger()
+	p, err := s.svc.Identity.PersonByAccount(ctx, identity.Account{Surface: connector.NetworkMessenger, External: chloe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.gw.Range(ctx, gateway.NetworkConvID("lunch", "c_page", p.ID), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, m := range msgs {
+		if m.From.Kind == "app" {
+			want = append(want, "lunch "+m.ID+" read")
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("lunch sent nothing on Messenger")
+	}
+	for range 3 {
+		s.deliver(s.msHook, msRead(chloe, time.Now().Add(time.Minute).UnixMilli()))
+	}
+	s.settledMessenger()
+	if got := s.gate.statuses(); !slices.Equal(got, want) {
+		t.Fatalf("status events %q, want %q", got, want)
+	}
+}
+
+// settledMessenger is settled for the Messenger inbox.
+func (s *stack) settledMessenger() {
+	s.t.Helper()
+	ctx := context.Background()
+	waitFor(s.t, "the Messenger inbox and the kept events to drain", func() bool {
+		in, err := s.msStore.Inbox(ctx, 0, 10)
+		if err != nil || len(in) > 0 {
+			return false
+		}
+		kept, err := s.kept.List(ctx)
+		return err == nil && len(kept) == 0 && s.gate.inflight.Load() == 0
+	})
 }
