@@ -171,6 +171,11 @@ type Config struct {
 	// it, an event not yet handled when the server stops is lost. The
 	// caller closes it after Close.
 	Events EventStore
+	// States, if set, keeps what became of apps' messages on persons'
+	// surfaces (sent, delivered, read, failed: states.go); with Events, it
+	// tells the apps that ask as status events. It must share the Log's
+	// database.
+	States StateStore
 
 	// AllowedOrigins lists browser origins ("https://chat.example.com")
 	// allowed besides the server's own host. "*" allows any origin.

@@ -23,7 +23,11 @@
 // with the event's other effects, and delivered once that committed.
 // Events, the store of persons' events for apps (EventStore,
 // eventstore.Store), keeps each event from its acceptance until its app
-// consumed it, and Resume hands on what a crash left (pending.go). App
+// consumed it, and Resume hands on what a crash left (pending.go).
+// States, the store of what became of apps' messages (StateStore,
+// msgstate.Store), records the states the connector runtime
+// (MessageStateTx) and the clients' marks give them, and with Events tells
+// the apps that ask as status events (states.go). App
 // events are handed to Apps.Submit
 // without waiting: the runtime runs them on workers it shares fairly among
 // apps, and refuses an event (app_busy) when its app has too many waiting.
@@ -81,6 +85,7 @@
 // Log's (see package convlog for their layout and commits), prompts the
 // PromptStore's (package promptstore), read markers the MarkStore's
 // (package readmarks), persons' events for apps the EventStore's (package
-// eventstore). It names bbolt's transaction only where a message, a prompt
+// eventstore), apps' messages' states the StateStore's (package msgstate).
+// It names bbolt's transaction only where a message, a prompt
 // or an event joins a transaction of the node's store.
 package gateway

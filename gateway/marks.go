@@ -75,7 +75,7 @@ func (c *conn) mark(ctx context.Context, f *Frame) error {
 	if err != nil {
 		return err
 	}
-	m, moved, err := s.cfg.Marks.Set(ctx, f.Conv, c.person, f.State, min(f.Seq, last))
+	m, moved, err := s.setMark(ctx, f.Conv, c.person, f.State, min(f.Seq, last))
 	if err != nil {
 		return err
 	}

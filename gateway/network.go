@@ -68,7 +68,12 @@ func (s *Server) promptToNetworks(p promptRecord) {
 // NetworkConvID is the id of the conversation between person and app
 // through the network account key (a connection's id): one per account,
 // so that a merchant's WhatsApp number and its Page keep their own threads.
-func NetworkConvID(app, key, person string) string { return hashID("n_", app, key, person) }
+func NetworkConvID(app, key, person string) string {
+	return hashID(networkConvPrefix, app, key, person)
+}
+
+// networkConvPrefix starts the id of every network conversation.
+const networkConvPrefix = "n_"
 
 // EnsureNetworkConv makes sure the conversation between person and app
 // through the network account key exists (kind app; the person's web

@@ -110,7 +110,7 @@ func (s *Server) Resume(ctx context.Context) (int, error) {
 	if s.cfg.Apps == nil {
 		return 0, fmt.Errorf("gateway: resume: %w", ErrUnavailable)
 	}
-	kept, err := s.cfg.Events.List(ctx)
+	kept, err := s.listKept(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("gateway: resume: list the kept events: %w", err)
 	}

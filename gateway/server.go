@@ -56,6 +56,7 @@ type Server struct {
 
 	nets    atomic.Pointer[networksBox] // network.go
 	resumed atomic.Bool                 // Resume was called (pending.go)
+	states  *states                     // apps' messages' states (states.go)
 }
 
 var (
@@ -125,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		Subprotocols:      []string{"passerelle.v1"},
 		EnableCompression: false,
 	}
+	s.states = newStates(s.met.reg)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)

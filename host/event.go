@@ -49,6 +49,10 @@ const (
 	// EventHandback: the merchant's staff handed the conversation back to
 	// the app, with a note; the person's next messages reach the app again.
 	EventHandback = "handback"
+	// EventStatus: a message the app sent reached a new state on the
+	// person's surface (delivered, read, failed). Opt-in: only apps whose
+	// manifest lists "status" in "events" receive it.
+	EventStatus = "status"
 )
 
 // Event is the JSON document a guest reads with event_read. User is the
@@ -67,6 +71,31 @@ type Event struct {
 	Timer        *TimerEvent   `json:"timer,omitempty"`   // timer
 	Consent      *ConsentEvent `json:"consent,omitempty"` // consent
 	Handoff      *HandoffEvent `json:"handoff,omitempty"` // handoff, handback
+	Status       *StatusEvent  `json:"status,omitempty"`  // status
+}
+
+// Message states a status event reports. States only move forward: sent
+// (the surface took the message), delivered (a device of the person has
+// it), read (the person saw it; implies delivered), failed (final: it
+// will not reach them).
+const (
+	StateSent      = "sent"
+	StateDelivered = "delivered"
+	StateRead      = "read"
+	StateFailed    = "failed"
+)
+
+// StatusEvent tells the app that one of its messages (chat.send,
+// chat.notify, chat.share, a broadcast) reached State on Surface. Code
+// and NetworkCode say why it failed: Code is the stable code the app's
+// log uses (window_closed, opted_out, undeliverable, ...), NetworkCode the
+// network's own number (WhatsApp's 131047, ...) when it gave one.
+type StatusEvent struct {
+	Message     string `json:"message"` // the id chat.send or chat.notify answered (msg_...)
+	State       string `json:"state"`   // delivered, read or failed
+	Code        string `json:"code,omitempty"`
+	NetworkCode int    `json:"network_code,omitempty"`
+	Surface     string `json:"surface"` // whatsapp, messenger, instagram, web
 }
 
 // HandoffEvent tells the app what became of a conversation it handed to

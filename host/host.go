@@ -397,4 +397,33 @@ type Manifest struct {
 	Description string       `json:"description,omitempty"`
 	Permissions []Permission `json:"permissions"`
 	Limits      Limits       `json:"limits,omitempty"`
+	// Events lists the events the app asks for beyond those every app
+	// gets (OptInEvents: "status"); an app that does not list one never
+	// receives it.
+	Events []string `json:"events,omitempty"`
+}
+
+// optInEvents are the event types an app receives only when its manifest
+// lists them in "events".
+var optInEvents = [...]string{EventStatus}
+
+// OptInEvents returns the event types an app receives only when its
+// manifest lists them in "events", in a new slice the caller may keep.
+func OptInEvents() []string { return slices.Clone(optInEvents[:]) }
+
+// IsOptIn says whether typ is an opt-in event type (OptInEvents).
+func IsOptIn(typ string) bool {
+	for _, e := range optInEvents {
+		if e == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// Wants says whether an app with manifest m receives events of type typ:
+// every app gets the others; an opt-in event (OptInEvents) only when m
+// lists it.
+func (m *Manifest) Wants(typ string) bool {
+	return !IsOptIn(typ) || slices.Contains(m.Events, typ)
 }

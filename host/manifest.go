@@ -74,6 +74,17 @@ func (m *Manifest) Validate() error {
 		}
 		seen[p] = true
 	}
+	asked := make(map[string]bool, len(m.Events))
+	for _, e := range m.Events {
+		if !IsOptIn(e) {
+			bad("unknown event %q in events; list only events an app must ask for: %v (the others reach every app)", e, OptInEvents())
+			continue
+		}
+		if asked[e] {
+			bad("event %q is listed twice in events; list it once", e)
+		}
+		asked[e] = true
+	}
 	l := m.Limits
 	if l.MemoryPages > MaxMemoryPages {
 		bad("limits.memory_pages is %d; at most %d pages (4 GiB) exist", l.MemoryPages, MaxMemoryPages)

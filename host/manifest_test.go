@@ -40,6 +40,10 @@ func TestManifestValidate(t *testing.T) {
 		}, "twice"},
 		{"memory too big", func(m *host.Manifest) { m.Limits.MemoryPages = 70000 }, "memory_pages"},
 		{"call over event", func(m *host.Manifest) { m.Limits.CallBytes, m.Limits.EventBytes = 10, 5 }, "call_bytes"},
+		{"status events", func(m *host.Manifest) { m.Events = []string{host.EventStatus} }, ""},
+		{"unknown event", func(m *host.Manifest) { m.Events = []string{"delivered"} }, `unknown event "delivered"`},
+		{"an event every app gets", func(m *host.Manifest) { m.Events = []string{host.EventPayment} }, "unknown event"},
+		{"duplicate event", func(m *host.Manifest) { m.Events = []string{host.EventStatus, host.EventStatus} }, "listed twice in events"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,5 +141,27 @@ func TestKnownPermissionsIsACopy(t *testing.T) {
 	m := host.Manifest{ABI: "passerelle_v1", ID: "shop", Name: "Shop", Version: "1", Permissions: []host.Permission{"root"}}
 	if err := m.Validate(); err == nil {
 		t.Fatal("a manifest naming an unknown permission validated")
+	}
+}
+
+// TestManifestWants: every app gets the events every app gets; an opt-in
+// event (status) only the apps that list it.
+func TestManifestWants(t *testing.T) {
+	m := goodManifest()
+	for _, typ := range []string{host.EventMessage, host.EventPayment, "future"} {
+		if !m.Wants(typ) {
+			t.Errorf("a manifest without events does not want %q", typ)
+		}
+	}
+	if m.Wants(host.EventStatus) {
+		t.Error("a manifest without events wants status events")
+	}
+	m.Events = []string{host.EventStatus}
+	if !m.Wants(host.EventStatus) {
+		t.Error(`a manifest with "events": ["status"] does not want them`)
+	}
+	if _, err := host.ParseManifest([]byte(`{"abi":"passerelle_v1","id":"shop","name":"Shop","version":"1","permissions":[],"events":["status","reads"]}`)); err == nil ||
+		!strings.Contains(err.Error(), `unknown event "reads"`) {
+		t.Fatalf("ParseManifest with an unknown event: %v", err)
 	}
 }

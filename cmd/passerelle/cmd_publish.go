@@ -513,6 +513,7 @@ func runAppStats(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			P50      time.Duration     `json:"p50_ns"`
 			P99      time.Duration     `json:"p99_ns"`
 		} `json:"versions"`
+		Messages []messageFigures `json:"messages"`
 	}
 	if err := c.call(ctx, http.MethodGet, "/v1/apps/"+url.PathEscape(pos[0])+"/stats", nil, &out); err != nil {
 		return err
@@ -533,6 +534,41 @@ func runAppStats(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		slices.Sort(fails)
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\t%v\t%s\n", v.Version, state, v.Events, v.Errors, v.P50, v.P99, orDash(strings.Join(fails, " ")))
+	}
+	if err := tw.Flush(); err != nil || len(out.Messages) == 0 {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	return printMessageFigures(stdout, out.Messages)
+}
+
+// messageFigures is one surface's line of the stats' "messages"
+// (gateway/api/API.md).
+type messageFigures struct {
+	Surface      string            `json:"surface"`
+	Sent         uint64            `json:"sent"`
+	Delivered    uint64            `json:"delivered"`
+	Read         uint64            `json:"read"`
+	Failed       uint64            `json:"failed"`
+	Failures     map[string]uint64 `json:"failures"`
+	DeliveryRate float64           `json:"delivery_rate"`
+	ReadRate     float64           `json:"read_rate"`
+}
+
+// printMessageFigures prints what became of an app's messages, a line
+// per surface: how many reached each state, the delivery and read rates
+// and the failures by code.
+func printMessageFigures(w io.Writer, figs []messageFigures) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SURFACE\tSENT\tDELIVERED\tREAD\tFAILED\tDELIVERY\tREAD RATE\tFAILURES")
+	for _, m := range figs {
+		var fails []string
+		for k, n := range m.Failures {
+			fails = append(fails, fmt.Sprintf("%s=%d", k, n))
+		}
+		slices.Sort(fails)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f%%\t%.1f%%\t%s\n", m.Surface, m.Sent, m.Delivered, m.Read, m.Failed,
+			100*m.DeliveryRate, 100*m.ReadRate, orDash(strings.Join(fails, " ")))
 	}
 	return tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/passerelle/passerelle/gateway/api"
+	"github.com/passerelle/passerelle/gateway/msgstate"
 	"github.com/passerelle/passerelle/host"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/registry"
@@ -66,7 +67,22 @@ func publishServer(t *testing.T) (*httptest.Server, *apps.Router) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(api.Config{Auth: publishTokens{}, Apps: router, TempDir: dir, Heartbeat: 20 * time.Millisecond})
+	// What became of two of shop's messages on WhatsApp: one read, one
+	// refused outside the window.
+	states, err := msgstate.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(states.Close)
+	for _, mv := range []msgstate.Move{
+		{Message: "msg_1", App: "shop", Surface: "whatsapp", State: host.StateRead, At: time.Now()},
+		{Message: "msg_2", App: "shop", Surface: "whatsapp", State: host.StateFailed, Code: "window_closed", NetworkCode: 131047, At: time.Now()},
+	} {
+		if _, err := states.Record(ctx, mv, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := api.New(api.Config{Auth: publishTokens{}, Apps: router, TempDir: dir, Heartbeat: 20 * time.Millisecond, Messages: states})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +165,7 @@ func TestPublishCommands(t *testing.T) {
 		{"stats", []string{"app", "stats", "shop"}, func() {
 			router.Deliver(context.Background(), "shop", host.AppEvent{Person: "p", Conversation: "c",
 				Event: host.Event{ID: "ev-9", Type: host.EventMessage, Text: "boom!"}})
-		}, 0, []string{"VERSION", "trap=1"}, nil},
+		}, 0, []string{"VERSION", "trap=1", "SURFACE", "DELIVERY", "whatsapp  2     1          1     1       50.0%     50.0%      window_closed=1"}, nil},
 		{"logs", []string{"app", "logs", "shop"}, nil, 0, []string{"failure", "guest trapped", "(event message ev-9, trap)"}, nil},
 		{"rollback drops the candidate", []string{"app", "rollback", "shop"}, nil, 0, []string{"shop: live 1\n"}, nil},
 		{"rollback to a version", []string{"app", "rollback", "shop", "2"}, nil, 0, []string{"shop: live 2\n"}, nil},

@@ -204,6 +204,21 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 		atLeast(t, d, 1, "sends on "+network, "passerelle_connector_sends_total", `network="`+network+`"`, `outcome="sent"`)
 	}
 
+	// Meta's statuses are the messages' states: lunch, which asks for
+	// them, gets status events; shop, which does not, gets none; the
+	// figures count both.
+	atLeast(t, d, 1, "lunch's messages read on WhatsApp", "passerelle_gateway_app_message_states_total", `app="lunch"`, `surface="whatsapp"`, `state="read"`)
+	atLeast(t, d, 1, "lunch's messages delivered on Messenger", "passerelle_gateway_app_message_states_total", `app="lunch"`, `surface="messenger"`, `state="delivered"`)
+	atLeast(t, d, 1, "shop's messages read on Instagram", "passerelle_gateway_app_message_states_total", `app="shop"`, `surface="instagram"`, `state="read"`)
+	atLeast(t, d, 2, "status events lunch handled", "passerelle_gateway_app_events_total", `app="lunch"`, `type="status"`)
+	if m := metric(t, d, "passerelle_gateway_app_events_total", `app="shop"`, `type="status"`); m != 0 {
+		t.Fatalf("shop, which does not ask for status events, handled %v", m)
+	}
+	figs, err := d.p.states.Figures(ctx, "lunch")
+	if err != nil || len(figs) == 0 {
+		t.Fatalf("lunch's message figures: %+v, %v", figs, err)
+	}
+
 	done := make(chan struct{})
 	go func() { d.close(context.Background()); close(done) }()
 	select {

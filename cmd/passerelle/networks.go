@@ -33,7 +33,7 @@ func (p *platform) startNetworks(conns connector.Connections, log *slog.Logger) 
 	}
 	tmpls, _ := conns.(bridge.Templates) // connstore keeps the merchants' WhatsApp templates
 	if n.bridge, err = bridge.New(bridge.Config{
-		Templates: tmpls, Server: p.gateway, Connections: conns, DB: p.db, Identity: p.svc.Identity, Consent: p.svc.Consent,
+		Templates: tmpls, Server: p.gateway, States: p.gateway, Connections: conns, DB: p.db, Identity: p.svc.Identity, Consent: p.svc.Consent,
 		WhatsApp: n.whatsapp, Messenger: n.messenger, Metrics: met, Logger: log.With("component", "connectors"),
 		Elsewhere: p.answeredElsewhere,
 		AppLog: func(ref host.AppRef, level slog.Level, code, msg string) {

@@ -25,6 +25,7 @@ import (
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
 	"github.com/passerelle/passerelle/gateway/convlog"
 	"github.com/passerelle/passerelle/gateway/eventstore"
+	"github.com/passerelle/passerelle/gateway/msgstate"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/gateway/staff"
@@ -117,6 +118,7 @@ type platform struct {
 	prompts  *promptstore.Store
 	marks    *readmarks.Store
 	kept     *eventstore.Store // persons' events for apps, until consumed
+	states   *msgstate.Store   // what became of apps' messages on persons' surfaces
 
 	broadcasts *broadcast.Engine // merchants' broadcasts; started once the gateway runs
 
@@ -136,6 +138,7 @@ type platform struct {
 
 	recordings     *replay.Store // events recorded for replay (recordings.go)
 	stopRecordings func()        // stops removing expired recorded events
+	stopStates     func()        // stops forgetting old message states
 }
 
 // startPlatform opens the store, starts every service and begins serving
@@ -214,6 +217,10 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 	if p.staff, err = staff.Open(p.db, staff.Config{Logger: log.With("component", "staff")}); err != nil {
 		return nil, err
 	}
+	if p.states, err = msgstate.Open(p.db); err != nil {
+		return nil, err
+	}
+	p.stopStates = p.pruneStates()
 	if p.api, err = api.New(api.Config{
 		Auth:      p.svc.Identity,
 		Apps:      p.router,
@@ -230,6 +237,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		Conversations: inboxConversations{p},
 		Staff:         p.staff,
 		Standings:     p.svc.Consent,
+		Messages:      p.states,
 	}); err != nil {
 		return nil, err
 	}
@@ -250,6 +258,7 @@ func startPlatform(ctx context.Context, cfg platformConfig, log *slog.Logger) (_
 		PromptStore:    p.prompts,
 		Marks:          p.marks,
 		Events:         p.kept,
+		States:         p.states,
 		Auth:           p.svc.Identity,
 		Directory:      p.svc.Identity,
 		Apps:           p.router,
@@ -364,6 +373,9 @@ func (p *platform) close(ctx context.Context) {
 	if p.stopRecordings != nil {
 		p.stopRecordings()
 	}
+	if p.stopStates != nil {
+		p.stopStates()
+	}
 	p.wg.Wait()
 	if p.router != nil {
 		if err := p.router.Close(ctx); err != nil {
@@ -392,6 +404,9 @@ func (p *platform) close(ctx context.Context) {
 	}
 	if p.kept != nil {
 		p.kept.Close() // after the router: a handled event is consumed
+	}
+	if p.states != nil {
+		p.states.Close()
 	}
 	if p.prompts != nil {
 		p.prompts.Close()

@@ -71,6 +71,10 @@ type Config struct {
 	// Standings, if set, refuses an agent's answer to a person who sent
 	// the business STOP (host/consent).
 	Standings Standings
+
+	// Messages, if set, serves GET /v1/apps/{app}/messages/{id} and the
+	// message figures of /stats (gateway/msgstate).
+	Messages Messages
 }
 
 // Handler serves /v1. Mount it on the server's mux at "/v1/".
@@ -112,6 +116,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /v1/apps/{app}/rollback", h.merchant(h.ownApp(h.rollback)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/logs", h.merchant(h.ownApp(h.logs)))
 	h.mux.HandleFunc("GET /v1/apps/{app}/stats", h.merchant(h.ownApp(h.stats)))
+	h.messageRoutes()
 	h.mux.HandleFunc("GET /v1/consent/audience", h.merchant(h.audience))
 	h.mux.HandleFunc("POST /v1/broadcasts", h.merchant(h.createBroadcast))
 	h.mux.HandleFunc("GET /v1/broadcasts", h.merchant(h.listBroadcasts))
@@ -437,6 +442,11 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request, a *registry.App)
 	if pools == nil {
 		pools = map[string]report.PoolStats{}
 	}
+	msgs, err := h.appMessageFigures(r.Context(), a.ID)
+	if err != nil {
+		writeError(w, toError(err))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": a.ID, "live": a.Live, "candidate": a.Candidate,
-		"percent": a.Percent, "versions": st, "pools": pools})
+		"percent": a.Percent, "versions": st, "pools": pools, "messages": msgs})
 }

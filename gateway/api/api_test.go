@@ -58,7 +58,11 @@ type env struct {
 	reg    *registry.Registry
 }
 
-func newEnv(t testing.TB, maxUpload int64) *env {
+func newEnv(t testing.TB, maxUpload int64) *env { return newEnvWith(t, maxUpload, nil) }
+
+// newEnvWith is newEnv with configure, when not nil, changing the API's
+// Config.
+func newEnvWith(t testing.TB, maxUpload int64, configure func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -85,7 +89,11 @@ func newEnv(t testing.TB, maxUpload int64) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(api.Config{Auth: tokens{}, Apps: router, MaxUpload: maxUpload, TempDir: dir, Heartbeat: 50 * time.Millisecond})
+	cfg := api.Config{Auth: tokens{}, Apps: router, MaxUpload: maxUpload, TempDir: dir, Heartbeat: 50 * time.Millisecond}
+	if configure != nil {
+		configure(&cfg)
+	}
+	h, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +194,7 @@ func TestEveryEndpointRefusesStrangers(t *testing.T) {
 		{"GET", "/v1/apps/shop/stats", nil, api.CodeAppNotFound},
 		{"POST", "/v1/apps/shop/replay", func() any { return map[string]any{"version": "2"} }, api.CodeAppNotFound},
 		{"GET", "/v1/apps/shop/recordings", nil, api.CodeAppNotFound},
+		{"GET", "/v1/apps/shop/messages/msg_1", nil, api.CodeAppNotFound},
 		{"POST", "/v1/apps/shop/promote", func() any { return map[string]any{"version": "2", "replay_last": 10} }, api.CodeAppNotFound},
 	}
 	callers := []struct {

@@ -55,6 +55,10 @@ const (
 	// A broadcast the merchant does not have (host/broadcast).
 	CodeBroadcastNotFound = "broadcast_not_found"
 
+	// No state is known for the message among the app's (a wrong id, or
+	// one older than the states are kept).
+	CodeMessageNotFound = "message_not_found"
+
 	CodeUnavailable = "unavailable" // shutting down
 	CodeInternal    = "internal"    // a server bug; the message says what failed
 )
@@ -99,6 +103,7 @@ var statusOf = map[string]int{
 	CodeSignInRefused:     http.StatusUnauthorized,
 	CodeSessionExpired:    http.StatusUnauthorized,
 	CodeStaffOnly:         http.StatusForbidden,
+	CodeMessageNotFound:   http.StatusNotFound,
 	CodeReplayRefused:     http.StatusConflict,
 
 	CodeUnavailable: http.StatusServiceUnavailable,

@@ -92,7 +92,15 @@ func (m Marker) covers(state string, seq uint64) bool {
 // Set moves person's marker in conv forward to seq: state Delivered moves
 // the delivered seq, Read moves both. It returns the marker and whether it
 // moved.
-func (s *Store) Set(_ context.Context, conv, person, state string, seq uint64) (m Marker, moved bool, err error) {
+func (s *Store) Set(ctx context.Context, conv, person, state string, seq uint64) (m Marker, moved bool, err error) {
+	return s.SetWith(ctx, conv, person, state, seq, nil)
+}
+
+// SetWith is Set that also runs with, when not nil and the marker moves,
+// in the transaction that moves it, with the marker before and after:
+// what with writes commits with the move, or neither does. with may run
+// more than once, each time in a new transaction.
+func (s *Store) SetWith(_ context.Context, conv, person, state string, seq uint64, with func(tx *bbolt.Tx, old, m Marker) error) (m Marker, moved bool, err error) {
 	if state != Delivered && state != Read {
 		return Marker{}, false, fmt.Errorf("readmarks: state %q is neither %q nor %q", state, Delivered, Read)
 	}
@@ -117,7 +125,10 @@ func (s *Store) Set(_ context.Context, conv, person, state string, seq uint64) (
 			return nil
 		}
 		v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), m.Delivered)
-		return b.Put(k, binary.BigEndian.AppendUint64(v, m.Read))
+		if err := b.Put(k, binary.BigEndian.AppendUint64(v, m.Read)); err != nil || with == nil {
+			return err
+		}
+		return with(tx, old, m)
 	})
 	if errors.Is(err, bolt.ErrClosed) {
 		return Marker{}, false, ErrClosed

@@ -78,13 +78,14 @@ func newApp(cfg Config) *passerelle.App {
 	app.OnPayment(l.onPayment)
 	app.OnTimer(l.onTimer)
 	app.OnConsent(l.onConsent)
+	app.OnStatus(l.onStatus)
 	return app
 }
 
 func (l *lunch) money(amount int64) string { return money.Format(amount, l.cfg.Menu.Currency) }
 
 func (l *lunch) onOpen(c *passerelle.Context, ev *passerelle.Event) error {
-	return l.showMenu(c, "What would you like today?")
+	return l.showMenu(c, takeMissed(c)+"What would you like today?")
 }
 
 func (l *lunch) onMessage(c *passerelle.Context, ev *passerelle.Event) error {
@@ -93,9 +94,9 @@ func (l *lunch) onMessage(c *passerelle.Context, ev *passerelle.Event) error {
 	case "usual", "the usual":
 		return l.orderUsual(c, ev)
 	case "menu", "hi", "hello", "":
-		return l.showMenu(c, "What would you like today?")
+		return l.showMenu(c, takeMissed(c)+"What would you like today?")
 	}
-	return l.showMenu(c, `Pick a dish from the menu (or type "usual" for your usual).`)
+	return l.showMenu(c, takeMissed(c)+`Pick a dish from the menu (or type "usual" for your usual).`)
 }
 
 // showMenu draws the menu as a list, with the person's usual on top when
@@ -469,7 +470,9 @@ func (l *lunch) onTimer(c *passerelle.Context, ev *passerelle.Event) error {
 		}
 		text = fmt.Sprintf("%s order %s is ready: %s. Enjoy your lunch!", who, rec.Ref, l.cfg.Menu.Describe(rec.Choice))
 	}
-	if _, err := notifyReady(c, text); err != nil {
+	if id, err := notifyReady(c, text); err == nil {
+		noteNotice(c, id, p.Ref)
+	} else {
 		if !refusedByConsent(err) {
 			return err
 		}

@@ -415,6 +415,15 @@ func (r *Router) deliver(ctx context.Context, appID string, ev host.AppEvent, re
 				return errors.Join(fmt.Errorf("%w: %s: %v", ErrNotAvailable, ref, err), r.settle(ctx, &host.Tx{}, ev, settles))
 			}
 		}
+		if host.IsOptIn(ev.Event.Type) && !wants(sa, ev.Event.Type) {
+			// An opt-in event (status) for a version that did not ask for
+			// it (a rollout between versions that differ): not run, but
+			// consumed, so that it does not come again at the next start.
+			if released != nil {
+				released()
+			}
+			return r.settle(ctx, &host.Tx{}, ev, settles)
+		}
 		err = r.dispatch(ctx, sa, a, ref, ev, released, settles)
 		if errors.Is(err, sandbox.ErrClosed) && attempt < 3 {
 			continue // the version was unloaded by a rollout meanwhile: pick again
@@ -736,7 +745,9 @@ func (r *Router) dispatch(ctx context.Context, sa *sandbox.App, a *registry.App,
 	r.log.Warn("app event failed", "app", ref.String(), "event", e.ID, "type", e.Type, "kind", kind, "err", err)
 	line := registry.LogRecord{Level: slog.LevelError.String(), Source: "failure",
 		Message: err.Error(), EventID: e.ID, Event: e.Type, Kind: kind}
-	tell := kind != "guest" && ev.Conversation != ""
+	// The person is told when the platform failed their event; not of a
+	// status event, which nothing they did caused.
+	tell := kind != "guest" && ev.Conversation != "" && e.Type != host.EventStatus
 	if r.cfg.Commit == nil {
 		r.keep(failed)
 		r.reg.AppendLog(ref, line)

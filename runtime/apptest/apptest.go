@@ -432,6 +432,9 @@ func (p *Platform) dispatch(person string, ev host.Event, consume func(*bbolt.Tx
 	if held, err := apps.Held(ctx, p.Services.Handoffs, appEv); held || err != nil {
 		return nil, nil, err // the merchant's staff read it in the inbox
 	}
+	if m := p.App.Manifest(); !m.Wants(ev.Type) {
+		return nil, nil, nil // an opt-in event the app did not ask for: not run, as on a server
+	}
 	_, err = apps.RunTx(ctx, p.App, &sandbox.Event{
 		Payload: payload,
 		Caller:  host.Caller{Person: person, Conversation: ev.Conversation, Surface: ev.Surface, EventID: id},

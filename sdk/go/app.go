@@ -28,6 +28,7 @@ type App struct {
 	contexts                                                             sync.Pool
 
 	handoff, handback Handler
+	status            Handler
 }
 
 // NewApp returns an App with no handlers.
@@ -78,6 +79,12 @@ func (a *App) OnHandoff(h Handler) *App { a.handoff = h; return a }
 // (Event.Handoff.Note); the person's next messages reach the app again.
 func (a *App) OnHandback(h Handler) *App { a.handback = h; return a }
 
+// OnStatus sets the handler for "status" events and returns a: one of
+// the app's messages was delivered, read or failed on the person's
+// surface (Event.Status). The platform sends them only to apps whose
+// manifest lists "status" in "events".
+func (a *App) OnStatus(h Handler) *App { a.status = h; return a }
+
 // OnOther sets the handler for event types without a handler of their own
 // (including types added to the ABI later) and returns a.
 func (a *App) OnOther(h Handler) *App { a.other = h; return a }
@@ -105,6 +112,8 @@ func (a *App) handler(typ string) Handler {
 		h = a.handoff
 	case EventHandback:
 		h = a.handback
+	case EventStatus:
+		h = a.status
 	}
 	if h == nil {
 		h = a.other

@@ -19,7 +19,36 @@ const (
 	// Event.Handoff carries the agent's note. The person's next messages
 	// reach the app again.
 	EventHandback = "handback"
+	// EventStatus: a message the app sent reached a new state on the
+	// person's surface (Event.Status). Only an app whose manifest asks
+	// for it ("events": ["status"]) receives it.
+	EventStatus = "status"
 )
+
+// Message states an EventStatus reports, in the order a message moves
+// through them; failed is final, and read implies delivered.
+const (
+	StateDelivered = "delivered" // a device of the person has it
+	StateRead      = "read"      // the person saw it
+	StateFailed    = "failed"    // it will not reach them: Code says why
+)
+
+// MessageStatus tells the app that one of its messages (Send, Notify,
+// Share, a broadcast) reached a new state on the person's surface. A
+// message moves forward only, and the app hears each state at most once:
+// a read that comes before its delivered is one read, never followed by
+// delivered.
+type MessageStatus struct {
+	Message string `json:"message"` // the id Send or Notify returned (msg_...)
+	State   string `json:"state"`   // StateDelivered, StateRead or StateFailed
+	// Code says why it failed, in the words of the app's log:
+	// window_closed, opted_out, undeliverable, invalid, auth, ...
+	Code string `json:"code,omitempty"`
+	// NetworkCode is the network's own number for the failure
+	// (WhatsApp's 131047, ...), 0 when it gave none.
+	NetworkCode int    `json:"network_code,omitempty"`
+	Surface     string `json:"surface"` // whatsapp, messenger, instagram, web
+}
 
 // Event is one event the host delivers. User is the person's pseudonymous id
 // for this app, stable across events and surfaces, never the platform id.
@@ -37,6 +66,8 @@ type Event struct {
 	Timer        *Timer   `json:"timer,omitempty"`   // timer
 	Consent      *Consent `json:"consent,omitempty"` // consent
 	Handoff      *Handoff `json:"handoff,omitempty"` // handoff, handback
+	// Status is what became of one of the app's messages (EventStatus).
+	Status *MessageStatus `json:"status,omitempty"`
 }
 
 // Handoff tells the app what became of a conversation it handed to the

@@ -599,6 +599,15 @@ func (d *decoder) event(ev, prev *Event) {
 				ev.Handoff = &Handoff{}
 			}
 			d.handoff(ev.Handoff)
+		case "status":
+			if d.null() {
+				ev.Status = nil
+				continue
+			}
+			if ev.Status == nil {
+				ev.Status = &MessageStatus{}
+			}
+			d.messageStatus(ev.Status)
 		default:
 			d.skip()
 		}
@@ -868,6 +877,34 @@ func (d *decoder) handoff(h *Handoff) {
 			d.str(&h.Agent)
 		case "note":
 			d.str(&h.Note)
+		default:
+			d.skip()
+		}
+	}
+}
+
+func (d *decoder) messageStatus(m *MessageStatus) {
+	for first := true; ; {
+		key, ok := d.object(&first)
+		if !ok {
+			return
+		}
+		switch string(key) {
+		case "message":
+			d.str(&m.Message)
+		case "state":
+			d.str(&m.State)
+		case "code":
+			d.str(&m.Code)
+		case "network_code":
+			n := int64(m.NetworkCode)
+			d.int(&n)
+			if n != int64(int(n)) {
+				d.fail("network_code out of range")
+			}
+			m.NetworkCode = int(n)
+		case "surface":
+			d.str(&m.Surface)
 		default:
 			d.skip()
 		}

@@ -72,6 +72,10 @@ type Config struct {
 	// registered: a business-initiated message outside the 24-hour window
 	// goes as the one of its purpose's or template's name.
 	Templates Templates
+	// States, if set, records what became of each app message (sent,
+	// delivered, read, failed): the merchant's figures, the message's
+	// history, the app's status events (gateway.Server).
+	States    States
 	WhatsApp  *whatsapp.Store  // the WhatsApp webhooks' inbox (nil: no WhatsApp)
 	Messenger *messenger.Store // the Messenger and Instagram webhooks' inbox (nil: neither)
 	// AppLog, if set, writes to an app's log (the merchant reads it): a

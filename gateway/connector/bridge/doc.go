@@ -35,7 +35,14 @@
 // delivered) move the message's state in the outbox forward only, and the
 // person's marker in the conversation (gateway.Server.MarkFromNetwork):
 // the web client shows them as it shows a web reader's. A failed status
-// is handled like a refusal at send time.
+// is handled like a refusal at send time. Each move of an app's message
+// (sent at the Send API's answer, delivered, read, failed at send or in a
+// status) is recorded through Config.States in the transaction that
+// moves its outbox item: the merchant's figures and the message's history
+// (gateway/msgstate), and the app's status event when its manifest asks
+// for them, commit with the move or not at all. A Messenger watermark
+// names no message: the app messages sent before it move one by one
+// (watermarkStates).
 //
 // # Outbound
 //

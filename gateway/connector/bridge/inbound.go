@@ -356,7 +356,7 @@ func (b *Bridge) ensureRoute(ctx context.Context, conn connector.Connection, fro
 		}
 		r = &route{Conv: conv, Conn: conn.ID, Network: conn.Network, To: from, Person: person, App: conn.App, Merchant: conn.Merchant}
 		if old != nil {
-			r.Handed, r.LastSeq, r.LastAt = old.Handed, old.LastSeq, old.LastAt
+			r.Handed, r.LastSeq, r.LastAt, r.Delivered, r.Read = old.Handed, old.LastSeq, old.LastAt, old.Delivered, old.Read
 		}
 		return putJSON(tx.Bucket(bucketRoutes), []byte(conv), r)
 	})
@@ -406,7 +406,10 @@ func (b *Bridge) watermark(ctx context.Context, network, account, to string, at 
 	}); err != nil || seq == 0 {
 		return err
 	}
-	return b.srv.MarkFromNetwork(ctx, r.Conv, r.Person, markState(state), seq)
+	if err := b.srv.MarkFromNetwork(ctx, r.Conv, r.Person, markState(state), seq); err != nil {
+		return err
+	}
+	return b.watermarkStates(ctx, r, seq, state)
 }
 
 func markState(state string) string {

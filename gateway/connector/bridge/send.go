@@ -262,15 +262,19 @@ func (b *Bridge) settle(tx *bbolt.Tx, o *outcome) (func(), error) {
 				}
 			}
 		}
+		moved, err := b.stateMoved(tx, it, nil)
+		if err != nil {
+			return nil, err
+		}
 		network, to, id := it.Network, it.To, o.id
-		return func() {
+		return then(moved, func() {
 			b.met.sends.WithLabelValues(network, "sent", "0").Inc()
 			if es != nil { // the status that came first applies now
 				if err := b.status(b.ctx, network, to, id, es.State, es.Fail); err != nil {
 					b.log.Warn("bridge: an early status", "network", network, "id", id, "err", err)
 				}
 			}
-		}, nil
+		}), nil
 	}
 	if o.err == errNotSent {
 		it.State, it.Attempts = StateQueued, it.Attempts-1
@@ -315,7 +319,11 @@ func (b *Bridge) settle(tx *bbolt.Tx, o *outcome) (func(), error) {
 	if err := dequeue(tx, it); err != nil {
 		return nil, err
 	}
-	return func() { b.refused(b.ctx, it, ce) }, nil
+	moved, err := b.stateMoved(tx, it, ce)
+	if err != nil {
+		return nil, err
+	}
+	return then(func() { b.refused(b.ctx, it, ce) }, moved), nil
 }
 
 // refused acts on a network's refusal of it (at send or in a status).
@@ -375,8 +383,9 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 	}
 	var it *item
 	var moved, requeued bool
+	var after func()
 	err := b.commit.Do(func(tx *bbolt.Tx) error {
-		it, moved, requeued = nil, false, false
+		it, moved, requeued, after = nil, false, false, nil
 		key := tx.Bucket(bucketSent).Get(sentKey(network, id))
 		if key == nil {
 			adopted, err := adopt(tx, network, to, id)
@@ -412,7 +421,11 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 		if fail != nil {
 			it.Class, it.Code, it.Error = string(fail.Class), fail.Code, fail.Error()
 		}
-		return putJSON(tx.Bucket(bucketItems), key, it)
+		if err := putJSON(tx.Bucket(bucketItems), key, it); err != nil {
+			return err
+		}
+		after, err = b.stateMoved(tx, it, fail)
+		return err
 	})
 	if err != nil || it == nil {
 		return err
@@ -425,6 +438,9 @@ func (b *Bridge) status(ctx context.Context, network, to, id, state string, fail
 	}
 	if !moved {
 		return nil
+	}
+	if after != nil {
+		after()
 	}
 	b.met.statuses.WithLabelValues(network, state).Inc()
 	switch state {

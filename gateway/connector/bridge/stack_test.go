@@ -17,6 +17,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/gateway"
 	"github.com/passerelle/passerelle/gateway/connector"
 	"github.com/passerelle/passerelle/gateway/connector/bridge"
@@ -24,6 +25,8 @@ import (
 	"github.com/passerelle/passerelle/gateway/connector/metasim"
 	"github.com/passerelle/passerelle/gateway/connector/whatsapp"
 	"github.com/passerelle/passerelle/gateway/convlog"
+	"github.com/passerelle/passerelle/gateway/eventstore"
+	"github.com/passerelle/passerelle/gateway/msgstate"
 	"github.com/passerelle/passerelle/gateway/promptstore"
 	"github.com/passerelle/passerelle/gateway/readmarks"
 	"github.com/passerelle/passerelle/host"
@@ -125,6 +128,13 @@ type stack struct {
 	cfg     bridge.Config     // the bridge's, for a restart
 	failed  chan metasim.Sent // what the WhatsApp simulator accepted and failed (templateStack)
 	seq     atomic.Int64
+
+	// With stackOpts.states: the kept events, the messages' states, the
+	// gateway's config (for a restart) and the router behind a gate.
+	kept   *eventstore.Store
+	states *msgstate.Store
+	gwCfg  gateway.Config
+	gate   *gate
 }
 
 // clock is a clock a test moves.
@@ -172,6 +182,10 @@ type stackOpts struct {
 	waApp     string           // the WhatsApp number's app: lunch if ""
 	sync      bool             // fsync every commit, as a server does (tests skip it)
 	consent   func() time.Time // the consent rules' clock (time.Now if nil)
+	// states keeps persons' events (gateway/eventstore) and apps'
+	// messages' states (gateway/msgstate), commits each app event with its
+	// consumption, and puts the router behind a gate (states_test.go).
+	states bool
 }
 
 func newStack(t testing.TB, opts stackOpts) *stack {
@@ -198,7 +212,12 @@ func newStack(t testing.TB, opts stackOpts) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close(context.Background()) })
-	if s.router, err = apps.New(ctx, apps.Config{Registry: s.reg, Engine: engine, Identity: s.svc.Identity, Consent: s.svc.Consent,
+	var commit *bolt.Committer
+	if opts.states {
+		commit = bolt.NewCommitter(db, bolt.Config{})
+		t.Cleanup(commit.Close)
+	}
+	if s.router, err = apps.New(ctx, apps.Config{Registry: s.reg, Engine: engine, Identity: s.svc.Identity, Consent: s.svc.Consent, Commit: commit,
 		Standing: func(ctx context.Context, ref host.AppRef, ev host.AppEvent) {
 			events.Push(ctx, services.Event{App: ref, Person: ev.Person, Conversation: ev.Conversation, Surface: ev.Surface, Event: ev.Event})
 		}, Workers: 2, PerApp: 2}); err != nil {
@@ -218,8 +237,12 @@ func newStack(t testing.TB, opts stackOpts) *stack {
 		t.Fatal(err)
 	}
 	s.marks = marks
-	if s.gw, err = gateway.New(gateway.Config{Log: msgs, PromptStore: prompts, Marks: marks, Auth: s.svc.Identity,
-		Directory: s.svc.Identity, Apps: s.router, Prompts: s.svc.PromptKinds(), LinkCodes: s.svc.Identity}); err != nil {
+	s.gwCfg = gateway.Config{Log: msgs, PromptStore: prompts, Marks: marks, Auth: s.svc.Identity,
+		Directory: s.svc.Identity, Apps: s.router, Prompts: s.svc.PromptKinds(), LinkCodes: s.svc.Identity}
+	if opts.states {
+		s.openStates(db)
+	}
+	if s.gw, err = gateway.New(s.gwCfg); err != nil {
 		t.Fatal(err)
 	}
 	s.gwHTTP = httptest.NewServer(s.gw.Handler())
@@ -282,6 +305,9 @@ func newStack(t testing.TB, opts stackOpts) *stack {
 	cfg := bridge.Config{Server: s.gw, Connections: s.conns, DB: db, Identity: s.svc.Identity, Consent: s.svc.Consent,
 		WhatsApp: s.waStore, Messenger: s.msStore, AppLog: s.appLog.add, PairInterval: -1, Backoff: 10 * time.Millisecond,
 		Poll: 20 * time.Millisecond, Metrics: s.metrics}
+	if opts.states {
+		cfg.States = s.gw
+	}
 	if opts.configure != nil {
 		opts.configure(&cfg)
 	}
@@ -291,6 +317,11 @@ func newStack(t testing.TB, opts stackOpts) *stack {
 	}
 	if err := s.bridge.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if opts.states {
+		if _, err := s.gw.Resume(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waHook, err := whatsapp.NewWebhook(whatsapp.WebhookConfig{AppSecret: appSecret, VerifyToken: "v",
 		Recorder: bridge.Recorder[whatsapp.Event]{Store: s.waStore, Bridge: s.bridge, Network: connector.NetworkWhatsApp}})

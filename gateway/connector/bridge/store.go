@@ -41,6 +41,10 @@ type route struct {
 	// Messenger's read watermarks.
 	LastSeq uint64 `json:"last_seq,omitempty"`
 	LastAt  int64  `json:"last_at,omitempty"`
+	// Delivered and Read are the highest seqs a Messenger watermark moved
+	// the app's messages' states to (watermarkStates).
+	Delivered uint64 `json:"delivered,omitempty"`
+	Read      uint64 `json:"read,omitempty"`
 }
 
 // Item states.

@@ -118,6 +118,19 @@ typedef struct pl_handoff_event {
 	const char *note;   /* handback: what the agent tells the app; "" otherwise */
 } pl_handoff_event;
 
+/* pl_message_status says that one of the app's messages (pl_send,
+ * pl_notify, a share, a broadcast) reached a new state on the person's
+ * surface (a status event). States only move forward; failed is final and
+ * read implies delivered: the app hears each state at most once. Only an
+ * app whose manifest lists "status" in "events" receives them. */
+typedef struct pl_message_status {
+	const char *message; /* the id pl_send or pl_notify returned (msg_...) */
+	const char *state;   /* delivered, read or failed */
+	const char *code;    /* failed: window_closed, opted_out, undeliverable, ...; "" otherwise */
+	int64_t network_code; /* failed: the network's own number (WhatsApp's 131047); 0 when none */
+	const char *surface; /* whatsapp, messenger, instagram, web */
+} pl_message_status;
+
 /* Event types. */
 #define PL_EVENT_OPEN "open"
 #define PL_EVENT_MESSAGE "message"
@@ -127,6 +140,7 @@ typedef struct pl_handoff_event {
 #define PL_EVENT_CONSENT "consent"
 #define PL_EVENT_HANDOFF "handoff"   /* an agent took the conversation the app handed off */
 #define PL_EVENT_HANDBACK "handback" /* the merchant's staff handed the conversation back */
+#define PL_EVENT_STATUS "status"     /* one of the app's messages was delivered, read or failed */
 
 /* pl_event is one decoded event. Absent strings are "" (never NULL); absent
  * objects are NULL. user is the person's pseudonymous id for this app. */
@@ -139,6 +153,7 @@ typedef struct pl_event {
 	const pl_timer *timer;
 	const pl_consent *consent;
 	const pl_handoff_event *handoff; /* handoff, handback */
+	const pl_message_status *status; /* status */
 	const char *raw; /* the event JSON as the host sent it */
 	uint32_t raw_len;
 } pl_event;
@@ -158,6 +173,7 @@ typedef pl_status (*pl_handler)(const pl_event *ev);
 typedef struct pl_app {
 	pl_handler on_open, on_message, on_action, on_payment, on_timer, on_consent, on_other;
 	pl_handler on_handoff, on_handback;
+	pl_handler on_status;
 } pl_app;
 
 /* PASSERELLE_APP defines the app, once, in one .c file:

@@ -1362,7 +1362,7 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 	if (!is_object(doc)) return "the event is not a JSON object";
 	/* One pass over the members; a repeated key takes the last value, as
 	 * with pl_json_get. */
-	pl_json *a = NULL, *p = NULL, *t = NULL, *c = NULL, *h = NULL;
+	pl_json *a = NULL, *p = NULL, *t = NULL, *c = NULL, *h = NULL, *st = NULL;
 	for (pl_json *m = doc->child; m; m = m->next) {
 		const char *k = m->key, *sv = m->kind == PL_JSON_STRING ? m->str : "";
 		switch (k[0]) {
@@ -1393,6 +1393,7 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 			break;
 		case 's':
 			if (pl_streq(k, "surface")) ev->surface = sv;
+			else if (pl_streq(k, "status")) st = m;
 			break;
 		case 'p':
 			if (pl_streq(k, "payment")) p = m;
@@ -1458,6 +1459,15 @@ static const char *decode_event(const char *raw, uint32_t n, pl_event *ev) {
 		ho->note = str(h, "note");
 		ev->handoff = ho;
 	}
+	if (is_object(st)) {
+		pl_message_status *ms = pl_alloc(sizeof *ms);
+		ms->message = str(st, "message");
+		ms->state = str(st, "state");
+		ms->code = str(st, "code");
+		ms->network_code = pl_json_int(pl_json_get(st, "network_code"), 0);
+		ms->surface = str(st, "surface");
+		ev->status = ms;
+	}
 	return NULL;
 }
 
@@ -1472,6 +1482,7 @@ static pl_handler handler_for(const char *type) {
 	else if (pl_streq(type, PL_EVENT_CONSENT)) h = a->on_consent;
 	else if (pl_streq(type, PL_EVENT_HANDOFF)) h = a->on_handoff;
 	else if (pl_streq(type, PL_EVENT_HANDBACK)) h = a->on_handback;
+	else if (pl_streq(type, PL_EVENT_STATUS)) h = a->on_status;
 	return h ? h : a->on_other;
 }
 

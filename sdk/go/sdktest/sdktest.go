@@ -178,6 +178,16 @@ func (h *Host) Consent(c passerelle.Consent) error {
 	return h.Event(passerelle.Event{Type: passerelle.EventConsent, Consent: &c})
 }
 
+// Status delivers a status event: one of the app's messages (st.Message,
+// the id Send or Notify returned) reached st.State on st.Surface ("web"
+// when empty).
+func (h *Host) Status(st passerelle.MessageStatus) error {
+	if st.Surface == "" {
+		st.Surface = "web"
+	}
+	return h.Event(passerelle.Event{Type: passerelle.EventStatus, Status: &st})
+}
+
 // Sent returns the messages the app sent so far.
 func (h *Host) Sent() []passerelle.Message {
 	h.mu.Lock()

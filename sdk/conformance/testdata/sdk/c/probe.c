@@ -199,8 +199,14 @@ static pl_status on_consent(const pl_event *ev) {
 	return profile();
 }
 
+static pl_status on_status(const pl_event *ev) {
+	const pl_message_status *s = ev->status;
+	return say(pl_sprintf("status message=%s state=%s code=%s network_code=%lld surface=%s", s->message, s->state, s->code,
+		(long long)s->network_code, s->surface));
+}
+
 static pl_status on_other(const pl_event *ev) { return say(pl_sprintf("other %s", ev->type)); }
 
 PASSERELLE_APP(.on_open = on_open, .on_message = on_message, .on_action = on_action, .on_payment = on_payment,
                .on_timer = on_timer, .on_consent = on_consent, .on_other = on_other,
-               .on_handoff = on_handoff, .on_handback = on_handoff);
+               .on_handoff = on_handoff, .on_handback = on_handoff, .on_status = on_status);

@@ -54,6 +54,10 @@ func init() {
 	}
 	app.OnHandoff(onHandoff)
 	app.OnHandback(onHandoff)
+	app.OnStatus(func(c *passerelle.Context, ev *passerelle.Event) error {
+		st := ev.Status
+		return say(c, "status message=%s state=%s code=%s network_code=%d surface=%s", st.Message, st.State, st.Code, st.NetworkCode, st.Surface)
+	})
 	app.OnOther(func(c *passerelle.Context, ev *passerelle.Event) error {
 		return say(c, "other %s", ev.Type)
 	})
