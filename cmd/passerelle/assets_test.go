@@ -25,6 +25,7 @@ func TestShopPhotosUploadedAndServed(t *testing.T) {
 	ctx := context.Background()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	sharedCompileCache(&cfg)
 	p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

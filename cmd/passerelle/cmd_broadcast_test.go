@@ -138,6 +138,7 @@ func TestBroadcastResumesAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	sharedCompileCache(&cfg)
 	cfg.Consent.Business = map[string]consent.Limits{"labs": {PerBusinessSecond: 1}}
 	start := func() *platform {
 		p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))

@@ -113,7 +113,7 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 	data := t.TempDir()
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch", "shop"}}, log, t.Output())
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch", "shop"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo: %v", err)
 	}
@@ -216,7 +216,7 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 	// The kept data directory: the next demo opens the secrets this one
 	// sealed and connects the same accounts again, under the same ids.
 	before := d.nets.conns
-	d2, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch"}}, log, t.Output())
+	d2, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo again on its data directory: %v", err)
 	}

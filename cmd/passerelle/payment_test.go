@@ -23,6 +23,7 @@ func testPlatform(t testing.TB) *platform {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	sharedCompileCache(&cfg)
 	p, err := startPlatform(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
