@@ -65,7 +65,7 @@ func dialPerson(t *testing.T, p *platform, person string) (*wsClient, []string) 
 
 func (c *wsClient) next() map[string]any {
 	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Minute))
 	var f map[string]any
 	if err := c.ws.ReadJSON(&f); err != nil {
 		c.t.Fatalf("read: %v", err)
