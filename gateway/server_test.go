@@ -411,14 +411,21 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 			break
 		}
 	}
-	resp, err := http.Get(e.http.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(b), "passerelle_gateway_slow_consumers_total 1") {
-		t.Fatalf("metrics lack the slow consumer:\n%s", b)
+	// The server counts the slow consumer just after it ends the
+	// connection, so the count may follow what bob saw by a moment.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(e.http.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "passerelle_gateway_slow_consumers_total 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack the slow consumer:\n%s", b)
+		}
 	}
 }
 
