@@ -273,7 +273,7 @@ func startNodeWith(t testing.TB, dir string, pool int, tx, noSync bool) *node {
 	if n.reg, err = registry.Open(n.db, registry.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if n.eng, err = sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(dir, "cache"), Funcs: n.svc.Funcs(),
+	if n.eng, err = sandbox.New(ctx, sandbox.Config{CacheDir: compileCache, Funcs: n.svc.Funcs(),
 		PoolSize: pool, Defaults: host.Limits{EventTimeoutMS: 10_000}, AppLog: apps.LogSink{Registry: n.reg}}); err != nil {
 		t.Fatal(err)
 	}
