@@ -430,7 +430,10 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t, func(c *gateway.Config) { c.RatePerSecond = 1; c.RateBurst = 3 })
+	// Practically no refill: however slowly the server reads the six
+	// frames, those past the burst are refused (at one a second, a
+	// server slowed for seconds had tokens again).
+	e := newEnv(t, func(c *gateway.Config) { c.RatePerSecond = 0.001; c.RateBurst = 3 })
 	alice, _ := e.connect("alice", "web", nil)
 	for i := 0; i < 6; i++ {
 		alice.send(map[string]any{"type": "conversations", "id": fmt.Sprint(i)})

@@ -122,7 +122,11 @@ func TestRunTwiceOnOneServer(t *testing.T) {
 }
 
 func TestRunCountsRefusedFrames(t *testing.T) {
-	addr := bareRate(t, "r", 1, 10) // one frame per second after a burst of 10
+	// A burst of 4 and practically no refill: the greeting takes two, so
+	// the first window of 4 sends already meets refusals, however slowly
+	// the machine goes (with a refill of one a second, a slow run sent
+	// too few frames in its 300 ms to be refused any).
+	addr := bareRate(t, "r", 0.001, 4)
 	var out bytes.Buffer
 	res, err := loadgen.Run(context.Background(), loadgen.Options{Addr: addr, Secret: "r", Conns: 2,
 		Duration: 300 * time.Millisecond, Rate: -1, Window: 4}, &out)
