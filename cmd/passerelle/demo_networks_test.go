@@ -62,7 +62,7 @@ func (c phoneClient) thread() []metasim.Bubble {
 // satisfies ok, and returns it with the thread's length.
 func (c phoneClient) await(after int, what string, ok func(metasim.Bubble) bool) (metasim.Bubble, int) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		th := c.thread()
 		for _, b := range th[min(after, len(th)):] {
@@ -235,7 +235,7 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 // phone shows the message may still be one short.
 func atLeast(t *testing.T, d *demo, want float64, what, name string, labels ...string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		m := metric(t, d, name, labels...)
 		if m >= want {
