@@ -22,7 +22,7 @@ import (
 // closes the screen and gives focus back to the button that opened it.
 func TestBrowserConsentScreenByKeyboard(t *testing.T) {
 	ctx := context.Background()
-	b := browsertest.Start(t, 150*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	for _, vp := range []viewport{phone, desktop} {
 		t.Run(vp.name, func(t *testing.T) {
 			var sc *screen

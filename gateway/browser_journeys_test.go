@@ -25,7 +25,7 @@ func unreadOf(title string) string {
 func alicePage(t *testing.T, a, b viewport) (*env, *page, *page) {
 	t.Helper()
 	e := newEnv(t, nil)
-	br := browsertest.Start(t, 120*time.Second)
+	br := browsertest.Start(t, 5*time.Minute)
 	dir := browsertest.Artifacts(t)
 	alice, bob := newPage(t, br, "alice", dir, a), newPage(t, br, "bob", dir, b)
 	alice.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-alice"), chromedp.WaitVisible(online))
@@ -91,7 +91,7 @@ func TestBrowserUnreadStatesAndSurface(t *testing.T) {
 func TestBrowserPendingAndFailed(t *testing.T) {
 	mod := func(c *gateway.Config) { c.MaxTextRunes = 40 }
 	e := newEnv(t, mod)
-	b := browsertest.Start(t, 120*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	p := newPage(t, b, "alice", browsertest.Artifacts(t), phone)
 	p.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-alice"), chromedp.WaitVisible(online))
 	p.do("write to Bob",
@@ -139,7 +139,7 @@ func TestBrowserFormKeptAndWalletRefreshed(t *testing.T) {
 		}
 		return nil
 	}, nil)
-	b := browsertest.Start(t, 120*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	p := newPage(t, b, "alice", browsertest.Artifacts(t), desktop)
 	p.do("open", chromedp.Navigate(e.http.URL+"/#token=tok-alice"), chromedp.WaitVisible(online))
 	p.until("the wallet", `document.querySelector('[data-testid="wallet"]').textContent.includes("€25.00")`)
@@ -176,7 +176,7 @@ func TestBrowserFormKeptAndWalletRefreshed(t *testing.T) {
 // refused token says the session ended; sign out returns to the page.
 func TestBrowserSignIn(t *testing.T) {
 	e := newEnv(t, withDemoSignIn)
-	b := browsertest.Start(t, 120*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	for _, vp := range []viewport{phone, desktop} {
 		t.Run(vp.name, func(t *testing.T) {
 			p := newPage(t, b, vp.name, browsertest.Artifacts(t), vp)

@@ -19,7 +19,7 @@ const online = `#status[data-state="online"]`
 // axe-core finds no serious or critical violation.
 func TestBrowserLayout(t *testing.T) {
 	e := newEnv(t, nil)
-	b := browsertest.Start(t, 120*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	dir := browsertest.Artifacts(t)
 	for _, vp := range []viewport{phone, desktop} {
 		t.Run(vp.name, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 func TestBrowserPeopleOnDifferentSurfaces(t *testing.T) {
 	e := newEnv(t, nil)
-	b := browsertest.Start(t, 90*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	dir := browsertest.Artifacts(t)
 	alice, bob := browsertest.Tab(t, b), browsertest.Tab(t, b)
 	online := `#status[data-state="online"]`

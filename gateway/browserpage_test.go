@@ -59,11 +59,11 @@ func (p *page) fail(what string, err error) {
 	p.t.Fatalf("%s: %s: %v (status %q)", p.name, what, err, status)
 }
 
-// do runs the actions, failing after 20 s: a step that waits for what
+// do runs the actions, failing after a minute: a step that waits for what
 // never comes fails alone, with its name, not the whole browser's time.
 func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		p.fail(what, err)
@@ -91,7 +91,7 @@ func (p *page) eval(js string) string {
 // until waits until the JavaScript expression js is true.
 func (p *page) until(what, js string) {
 	p.t.Helper()
-	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
 	if err != nil {
 		p.fail(what+" ("+js+")", err)
 	}

@@ -111,7 +111,7 @@ func (a *txApps) next(t *testing.T) ran {
 	select {
 	case r := <-a.ran:
 		return r
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the app got no event")
 		return ran{}
 	}
@@ -214,7 +214,7 @@ func TestAppEventExactlyOnceAcrossACrash(t *testing.T) {
 			e.stop() // closes alice's connection; what was sent before is read below
 			for {
 				var f map[string]any
-				_ = alice.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_ = alice.ws.SetReadDeadline(time.Now().Add(time.Minute))
 				if err := alice.ws.ReadJSON(&f); err != nil {
 					break
 				}

@@ -254,7 +254,7 @@ func (e *env) stop() {
 	if e.http == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e.srv.Close(ctx); err != nil {
 		e.t.Error(err)
@@ -311,7 +311,7 @@ func (c *client) send(v any) {
 
 func (c *client) next() map[string]any {
 	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Minute))
 	var f map[string]any
 	if err := c.ws.ReadJSON(&f); err != nil {
 		c.t.Fatalf("read: %v", err)

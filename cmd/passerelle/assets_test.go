@@ -25,6 +25,7 @@ func TestShopPhotosUploadedAndServed(t *testing.T) {
 	ctx := context.Background()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	sharedCompileCache(&cfg)
 	p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -52,10 +53,10 @@ func TestShopPhotosUploadedAndServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var up struct{ Version registry.Version }
-	err = json.NewDecoder(resp.Body).Decode(&up)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("upload: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &up); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %v: %s", resp.StatusCode, err, body)
 	}
 	names := map[string]registry.Asset{}
 	for _, a := range up.Version.Assets {

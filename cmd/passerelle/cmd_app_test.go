@@ -180,9 +180,11 @@ func writeTestFile(t *testing.T, path, content string) {
 	}
 }
 
-// useTestCompileCache points the tools' compilation cache at a directory
-// removed with the test, shared by its subtests.
+// useTestCompileCache makes sure the tools' compilation cache is the test
+// binary's (TestMain), never the user's.
 func useTestCompileCache(t *testing.T) {
 	t.Helper()
-	t.Setenv("PASSERELLE_COMPILE_CACHE", t.TempDir())
+	if os.Getenv("PASSERELLE_COMPILE_CACHE") == "" {
+		t.Fatal("PASSERELLE_COMPILE_CACHE is not set: TestMain sets it for the test binary")
+	}
 }

@@ -28,6 +28,7 @@ func keyedPlatform(t *testing.T, dir, keys string, logs io.Writer) *platform {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data, cfg.SecretKey = "127.0.0.1:0", dir, keys
+	sharedCompileCache(&cfg)
 	p, err := startPlatform(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

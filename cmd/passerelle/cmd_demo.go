@@ -233,6 +233,9 @@ func startDemo(ctx context.Context, o demoOptions, log *slog.Logger, buildOut io
 		// tools do, so that the next demo does not compile the same apps again.
 		cfg.CacheDir = appbuild.CompileCacheDir()
 	}
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
 	if d.p, err = startPlatform(ctx, cfg, log); err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func TestDemoWithoutToolchain(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0"}, log, t.Output())
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo: %v", err)
 	}

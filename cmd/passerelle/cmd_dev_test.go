@@ -139,10 +139,11 @@ func (s *devOutput) String() string {
 }
 
 // waitForOutput polls out until it contains want after offset from, or fails after
-// a generous timeout (builds run the Go toolchain).
+// a generous timeout (builds run the Go toolchain, and the first load of an
+// app compiles it: minutes on a loaded machine under the race detector).
 func waitForOutput(t *testing.T, out *devOutput, from int, want string) int {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
 		s := out.String()
 		if i := strings.Index(s[from:], want); i >= 0 {

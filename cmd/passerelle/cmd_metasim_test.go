@@ -44,7 +44,7 @@ func TestMetasimCommand(t *testing.T) {
 			"--user", "whatsapp:4915123456789:Jonas", "--read-after", "1h"}, &out, &errb)
 	}()
 	var base string
-	for deadline := time.Now().Add(20 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := regexp.MustCompile(`Meta simulator on (http://\S+)\.`).FindStringSubmatch(out.String()); m != nil {
 			base = m[1]
 		}
@@ -52,7 +52,7 @@ func TestMetasimCommand(t *testing.T) {
 	if base == "" {
 		t.Fatalf("no address printed: %s %s", out.String(), errb.String())
 	}
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "verified") && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(out.String(), "verified") && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 	}
 	for _, want := range []string{"/phone/whatsapp/4915123456789", "POST " + base + "/v23.0/4242/messages", "/v23.0/77/message_templates", `"shh"`, "webhook of 4242 verified"} {
 		if !strings.Contains(out.String(), want) {
@@ -74,7 +74,7 @@ func TestMetasimCommand(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errb.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("metasim did not stop with its context")
 	}
 }

@@ -44,6 +44,7 @@ func TestConsentAnswerReachesTheRouter(t *testing.T) {
 	ctx := context.Background()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	sharedCompileCache(&cfg)
 	logs := &lockedBuffer{}
 	p, err := startPlatform(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
@@ -72,7 +73,7 @@ func TestConsentAnswerReachesTheRouter(t *testing.T) {
 			t.Fatalf("pending prompts %+v, %v", prompts, err)
 		}
 		id := prompts[0].ID
-		answerCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		answerCtx, cancel := context.WithTimeout(ctx, time.Minute)
 		if grant {
 			err = p.svc.Identity.Grant(answerCtx, person.ID, id, "web")
 		} else {
@@ -83,7 +84,7 @@ func TestConsentAnswerReachesTheRouter(t *testing.T) {
 		}
 		cancel()
 		want := `msg="consent event not delivered" prompt=` + id + ` app=labs/unpublished@`
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for !strings.Contains(logs.String(), want) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the answer (granted %v) never reached the router; log:\n%s", grant, logs.String())
@@ -101,11 +102,11 @@ func waitForgotten(t *testing.T, p *platform) {
 	waitNone(t, "consent answers", func() (int, error) { return p.svc.Identity.UndeliveredAnswers(context.Background()) })
 }
 
-// waitNone waits up to 10 s until count reports none of what is counted:
+// waitNone waits up to a minute until count reports none of what is counted:
 // things kept until their delivery is done.
 func waitNone(t *testing.T, what string, count func() (int, error)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		n, err := count()
 		if err != nil {
@@ -128,6 +129,7 @@ func TestConsentAnswerHandedOverAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	sharedCompileCache(&cfg)
 
 	// The first run: the answer is committed, the process stops before
 	// handing it over (its hook does nothing).
@@ -170,7 +172,7 @@ func TestConsentAnswerHandedOverAfterRestart(t *testing.T) {
 	}
 	defer p.close(ctx)
 	want := `msg="consent event not delivered" prompt=` + prompts[0].ID + ` app=labs/unpublished@`
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(logs.String(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the kept answer never reached the router after the restart; log:\n%s", logs.String())

@@ -116,7 +116,7 @@ func waitLog(t *testing.T, p *platform, what string, match func(registry.LogReco
 // waitLogOf waits until app's log has a line that matches.
 func waitLogOf(t *testing.T, p *platform, app, what string, match func(registry.LogRecord) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		logs, _ := p.registry.Logs(app, 0, 100)
 		for _, l := range logs {

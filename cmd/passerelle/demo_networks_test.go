@@ -62,7 +62,7 @@ func (c phoneClient) thread() []metasim.Bubble {
 // satisfies ok, and returns it with the thread's length.
 func (c phoneClient) await(after int, what string, ok func(metasim.Bubble) bool) (metasim.Bubble, int) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		th := c.thread()
 		for _, b := range th[min(after, len(th)):] {
@@ -113,7 +113,7 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 	data := t.TempDir()
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch", "shop"}}, log, t.Output())
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch", "shop"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo: %v", err)
 	}
@@ -231,7 +231,7 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 	// The kept data directory: the next demo opens the secrets this one
 	// sealed and connects the same accounts again, under the same ids.
 	before := d.nets.conns
-	d2, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch"}}, log, t.Output())
+	d2, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: data, Only: []string{"lunch"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo again on its data directory: %v", err)
 	}
@@ -250,7 +250,7 @@ func TestDemoLunchOnWhatsApp(t *testing.T) {
 // phone shows the message may still be one short.
 func atLeast(t *testing.T, d *demo, want float64, what, name string, labels ...string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		m := metric(t, d, name, labels...)
 		if m >= want {

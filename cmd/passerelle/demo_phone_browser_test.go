@@ -25,7 +25,7 @@ func TestDemoPhoneInABrowser(t *testing.T) {
 	}
 	browsertest.Chromium(t) // skips without a browser, outside CI
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := startDemo(context.Background(), demoOptions{Addr: "127.0.0.1:0", Only: []string{"lunch"}}, log, t.Output())
+	d, err := startDemo(context.Background(), demoOptions{Addr: "127.0.0.1:0", Only: []string{"lunch"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo: %v", err)
 	}
@@ -40,7 +40,7 @@ func TestDemoPhoneInABrowser(t *testing.T) {
 		t.Fatalf("no phone page for Bruno on WhatsApp among %+v", d.nets.phones)
 	}
 
-	b := browsertest.Start(t, 60*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	p := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "bruno-phone", dir: browsertest.Artifacts(t)}
 	list := `#thread li.bubble.business[data-kind="list"]`
 	p.do("say hi",
@@ -73,7 +73,7 @@ func TestDemoPhoneInABrowser(t *testing.T) {
 	// an open list: open it once the menu has been read.
 	p.do("see the menu's status", chromedp.WaitVisible(list+" .meta"))
 	if _, err := chromedp.Run(p.ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector(%q).textContent.includes("read")`, list+" .meta"),
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute))); err != nil {
 		p.fail("wait until the menu is read", err)
 	}
 	p.do("open the menu and tap a dish",

@@ -48,7 +48,7 @@ func (p *e2ePage) fail(what string, err error) {
 func (p *e2ePage) waitMsg(what, text string) string {
 	p.t.Helper()
 	js := fmt.Sprintf(`(() => { const m = [...document.querySelectorAll("#messages .msg")].find(m => m.innerText.includes(%q)); return m ? m.innerText : ""; })()`, text)
-	got, err := chromedp.Run(p.ctx, chromedp.Poll[string](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	got, err := chromedp.Run(p.ctx, chromedp.Poll[string](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
 	if err != nil {
 		p.fail(what, err)
 	}
@@ -76,7 +76,7 @@ func TestEndToEndInABrowser(t *testing.T) {
 	browsertest.Chromium(t) // skips without a browser, outside CI
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), AppsDir: "../../miniapps", Only: []string{"lunch"}}, log, t.Output())
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), AppsDir: "../../miniapps", Only: []string{"lunch"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo: %v", err)
 	}
@@ -90,7 +90,7 @@ func TestEndToEndInABrowser(t *testing.T) {
 		t.Fatalf("demo people: %+v", d.people)
 	}
 
-	b := browsertest.Start(t, 120*time.Second) // after the build: the browser's time is for the journey
+	b := browsertest.Start(t, 5*time.Minute) // after the build: the browser's time is for the journey
 	dir := browsertest.Artifacts(t)
 	page := func(name string) *e2ePage {
 		return &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: name, dir: dir}
@@ -185,7 +185,7 @@ func TestEndToEndInABrowser(t *testing.T) {
 		// The payment sheet closes (lunch's next question may reuse the sheet at once).
 		a.do("confirm the payment", chromedp.Click(`[data-testid="payment-confirm"]`),
 			chromedp.Poll[chromedp.Void](`(() => { const s = document.getElementById("prompt-sheet"); return s.hidden || s.getAttribute("data-testid") !== "payment-sheet"; })()`,
-				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
 		receipt := a.waitMsg("the receipt", "Receipt")
 		for _, want := range []string{"Caesar salad", "Total paid: €14.40"} {
 			if !strings.Contains(receipt, want) {
@@ -223,12 +223,12 @@ func TestEndToEndInABrowser(t *testing.T) {
 		}
 		a.do("the wallet shows the new balance",
 			chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="wallet"]').textContent.includes("85.60")`,
-				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
 
 		a.do("the wallet's history names the dish and the bistro",
 			chromedp.Click(`[data-testid="wallet"]`),
 			chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="wallet-history"]').textContent.includes("Bistro Lumière")`,
-				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+				chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
 		if h := a.text(`[data-testid="wallet-history"]`); !strings.Contains(h, "-€14.40") || !strings.Contains(h, "Added to your wallet") {
 			t.Errorf("the wallet history reads %q", h)
 		}
@@ -254,7 +254,7 @@ func TestShopPhotosInABrowser(t *testing.T) {
 	browsertest.Chromium(t) // skips without a browser, outside CI
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), Only: []string{"shop"}}, log, t.Output())
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), Only: []string{"shop"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo: %v", err)
 	}
@@ -265,7 +265,7 @@ func TestShopPhotosInABrowser(t *testing.T) {
 			alice = l
 		}
 	}
-	b := browsertest.Start(t, 60*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	a := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "alice", dir: browsertest.Artifacts(t)}
 	a.do("open the shop",
 		chromedp.Navigate(alice.URL), chromedp.WaitVisible(`#status[data-state="online"]`),
@@ -277,7 +277,7 @@ func TestShopPhotosInABrowser(t *testing.T) {
 	src, err := chromedp.Run(a.ctx, chromedp.Poll[string](`(() => {
 		const img = [...document.querySelectorAll('.msg[data-render="card"] img')].find(i => i.complete && i.naturalWidth > 0);
 		return img ? img.getAttribute("src") : "";
-	})()`, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	})()`, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
 	if err != nil {
 		a.fail("the tee's photo", err)
 	}

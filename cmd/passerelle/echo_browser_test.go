@@ -25,7 +25,7 @@ func TestPageReplyFormInABrowser(t *testing.T) {
 	browsertest.Chromium(t)
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), Only: []string{"lunch"}}, log, t.Output())
+	d, err := startDemo(ctx, demoOptions{Addr: "127.0.0.1:0", Data: t.TempDir(), Only: []string{"lunch"}, Config: sharedCompileCache}, log, t.Output())
 	if err != nil {
 		t.Fatalf("start the demo: %v", err)
 	}
@@ -36,7 +36,7 @@ func TestPageReplyFormInABrowser(t *testing.T) {
 			chloe = ph
 		}
 	}
-	b := browsertest.Start(t, 120*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	pg := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "page-reply", dir: browsertest.Artifacts(t)}
 	if err := chromedp.Do(pg.ctx, chromedp.EmulateViewport(390, 844)); err != nil {
 		t.Fatalf("open a tab: %v", err)

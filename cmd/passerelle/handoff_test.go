@@ -266,7 +266,7 @@ func TestInboxCLI(t *testing.T) {
 	c.send(map[string]any{"type": "open", "id": "o1", "app": "support"})
 	conv := c.until("ack")["conv"].(string)
 	c.send(map[string]any{"type": "send", "id": "s1", "conv": conv, "text": "human please"})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	var open []string
 	for len(open) == 0 {
 		if time.Now().After(deadline) {

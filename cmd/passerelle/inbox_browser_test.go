@@ -18,10 +18,10 @@ import (
 	"github.com/passerelle/passerelle/host/identity"
 )
 
-// step runs the actions, failing after 20 s with the page's state.
+// step runs the actions, failing after a minute with the page's state.
 func (p *e2ePage) step(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, time.Minute)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		state, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.body.innerText`))
@@ -33,7 +33,7 @@ func (p *e2ePage) step(what string, actions ...chromedp.Action[chromedp.Void]) {
 // until waits until the JavaScript expression js is true.
 func (p *e2ePage) until(what, js string) {
 	p.t.Helper()
-	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
+	_, err := chromedp.Run(p.ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Minute)))
 	if err != nil {
 		p.fail(what+" ("+js+")", err)
 	}
@@ -112,7 +112,7 @@ func TestInboxInABrowser(t *testing.T) {
 	h := handOff(t)
 	p, tok, c, conv, appText := h.p, h.token, h.person, h.conv, h.appText
 	ana := struct{ ID string }{h.ana}
-	b := browsertest.Start(t, 120*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	pg := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "inbox", dir: browsertest.Artifacts(t)}
 	// The first action allocates the tab: on the tab's own context, which
 	// lives as long as the test (a shorter one would close the tab).
@@ -227,7 +227,7 @@ func TestInboxStaffSignInInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := browsertest.Start(t, 120*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	pg := &e2ePage{t: t, ctx: browsertest.Tab(t, b), name: "inbox-staff", dir: browsertest.Artifacts(t)}
 	if err := chromedp.Do(pg.ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("open a tab: %v", err)

@@ -59,7 +59,7 @@ func TestMetricsCoverRuntimeAndPayments(t *testing.T) {
 		`passerelle_gateway_connections 0`,
 	}
 	var body string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		body = scrape(t, p.url()+"/metrics")
 		missing := ""

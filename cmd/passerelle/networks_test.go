@@ -33,6 +33,7 @@ func TestPlatformWithNetworks(t *testing.T) {
 	ctx := context.Background()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data, cfg.Connections = "127.0.0.1:0", t.TempDir(), noConns{}
+	sharedCompileCache(&cfg)
 	p, err := startPlatform(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

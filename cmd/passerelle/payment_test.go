@@ -23,6 +23,7 @@ func testPlatform(t testing.TB) *platform {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Addr, cfg.Data = "127.0.0.1:0", t.TempDir()
+	sharedCompileCache(&cfg)
 	p, err := startPlatform(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func dialPerson(t *testing.T, p *platform, person string) (*wsClient, []string) 
 
 func (c *wsClient) next() map[string]any {
 	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.ws.SetReadDeadline(time.Now().Add(time.Minute))
 	var f map[string]any
 	if err := c.ws.ReadJSON(&f); err != nil {
 		c.t.Fatalf("read: %v", err)

@@ -328,12 +328,16 @@ func Run(ctx context.Context, o Options, out io.Writer) (Result, error) {
 	wg.Wait()
 	res.Elapsed = time.Since(begin)
 	for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
-		var n int64
+		var recv, acks, errs int64
 		for _, c := range clients {
-			n += c.recv.Load()
+			recv, acks, errs = recv+c.recv.Load(), acks+c.acks.Load(), errs+c.errs.Load()
 		}
-		if n >= sent.Load() {
-			break // everything sent was delivered
+		// Every send answered (an ack, or an error frame for a refusal),
+		// and every acknowledged one delivered. The sender's ack and the
+		// receiver's copy travel on different connections: either may
+		// come last.
+		if acks+errs >= sent.Load() && recv >= acks {
+			break
 		}
 	}
 	res.RSSLoad = RSS(o.PID)

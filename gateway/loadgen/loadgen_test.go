@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,33 +26,57 @@ func bareRate(t *testing.T, secret string, rate float64, burst int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// Port 0: the server takes a free port itself and names it in its
+	// "listening on" line (a port found free and closed again may be
+	// taken by another process before the server listens on it).
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	out := &listening{addr: make(chan string, 1)}
 	go func() {
-		done <- loadgen.ServeBare(ctx, loadgen.BareConfig{Addr: addr, DB: db, Secret: []byte(secret), RatePerSecond: rate, RateBurst: burst}, &bytes.Buffer{})
+		done <- loadgen.ServeBare(ctx, loadgen.BareConfig{Addr: "127.0.0.1:0", DB: db, Secret: []byte(secret), RatePerSecond: rate, RateBurst: burst}, out)
 	}()
-	t.Cleanup(func() {
+	select {
+	case addr := <-out.addr:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			db.Close()
+		})
+		return addr
+	case err := <-done:
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
 		db.Close()
-	})
-	for i := 0; i < 200; i++ { // wait for the listener
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("the gateway-only server stopped before it listened: %v", err)
+	case <-time.After(time.Minute):
+		cancel()
+		t.Fatal("the gateway-only server did not start listening within a minute")
 	}
-	t.Fatal("the gateway-only server did not start listening")
 	return ""
+}
+
+// listening passes on the address of the server's "listening on ADDR"
+// line.
+type listening struct {
+	addr chan string // buffered for the one address
+
+	mu   sync.Mutex
+	text strings.Builder
+	told bool
+}
+
+func (l *listening) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.text.Write(p)
+	if line, _, ok := strings.Cut(l.text.String(), "\n"); ok && !l.told {
+		if i := strings.LastIndexByte(line, ' '); strings.Contains(line, "listening on ") && i >= 0 {
+			l.addr <- line[i+1:]
+			l.told = true
+		}
+	}
+	return len(p), nil
 }
 
 func TestRunAgainstTheGatewayOnly(t *testing.T) {
@@ -99,7 +123,11 @@ func TestRunTwiceOnOneServer(t *testing.T) {
 }
 
 func TestRunCountsRefusedFrames(t *testing.T) {
-	addr := bareRate(t, "r", 1, 10) // one frame per second after a burst of 10
+	// A burst of 4 and practically no refill: the greeting takes two, so
+	// the first window of 4 sends already meets refusals, however slowly
+	// the machine goes (with a refill of one a second, a slow run sent
+	// too few frames in its 300 ms to be refused any).
+	addr := bareRate(t, "r", 0.001, 4)
 	var out bytes.Buffer
 	res, err := loadgen.Run(context.Background(), loadgen.Options{Addr: addr, Secret: "r", Conns: 2,
 		Duration: 300 * time.Millisecond, Rate: -1, Window: 32}, &out) // 32 in flight: past the burst before any ack

@@ -108,7 +108,10 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 	}
 	payCfg := pay.Config{TTL: cfg.PaymentTTL, MerchantName: merchantName, Logger: log.With("component", "pay")}
 	timerCfg := timer.Config{Logger: log.With("component", "timer")}
-	consumeTimer := func(t timer.Timer) func(*bbolt.Tx) error { return s.Timers.Consume(t) }
+	// A timer already due when the store opens fires from timer.Open's own
+	// loop, possibly before Open has returned and s.Timers is set.
+	timersOpen := make(chan struct{})
+	consumeTimer := func(t timer.Timer) func(*bbolt.Tx) error { <-timersOpen; return s.Timers.Consume(t) }
 	if cfg.Background {
 		payCfg.SweepInterval, timerCfg.Poll = pay.DefaultSweepInterval, timer.DefaultPoll
 	}
@@ -149,7 +152,9 @@ func Open(db *bbolt.DB, cfg Config) (*Services, error) {
 		chatCfg.Consent = s.Consent
 	}
 	s.Chat = chat.New(chatCfg)
-	if s.Timers, err = timer.Open(db, timerCfg); err != nil {
+	s.Timers, err = timer.Open(db, timerCfg)
+	close(timersOpen)
+	if err != nil {
 		s.Pay.Close()
 		return nil, err
 	}

@@ -150,6 +150,40 @@ func TestWiring(t *testing.T) {
 	s.Close() // returns once its loops have stopped
 }
 
+// TestTimerDueAtOpen: a timer already due when the services open again
+// fires from the timer's loop while Open is still wiring the services;
+// its event is handed over (under -race, the hand-over once read the
+// timer service before Open had set it).
+func TestTimerDueAtOpen(t *testing.T) {
+	ctx := context.Background()
+	got := &caused{timers: make(chan services.Event, 1)}
+	db := openDB(t)
+	s, err := services.Open(db, services.Config{Events: got.push})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := s.Timers.After(ctx, host.Caller{App: shop, Person: "p1", Conversation: "cv_1"}, time.Millisecond, []byte(`{"n":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for !time.Now().After(tm.Due) { // due before the next opening
+		time.Sleep(time.Millisecond)
+	}
+	if s, err = services.Open(db, services.Config{Events: got.push, Background: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	select {
+	case ev := <-got.timers:
+		if ev.Event.Timer.ID != tm.ID {
+			t.Fatalf("fired %+v, want timer %s", ev, tm.ID)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the due timer did not fire after the services opened")
+	}
+}
+
 // TestReopen opens the services twice on the same database: the data of
 // the first opening is there.
 func TestReopen(t *testing.T) {

@@ -276,7 +276,7 @@ func startNodeWith(t testing.TB, dir string, pool int, tx, noSync bool) *node {
 	if n.reg, err = registry.Open(n.db, registry.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if n.eng, err = sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(dir, "cache"), Funcs: n.svc.Funcs(),
+	if n.eng, err = sandbox.New(ctx, sandbox.Config{CacheDir: compileCache, Funcs: n.svc.Funcs(),
 		PoolSize: pool, Defaults: host.Limits{EventTimeoutMS: 10_000}, AppLog: apps.LogSink{Registry: n.reg}}); err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +587,7 @@ func TestTxCrashExactlyOnce(t *testing.T) {
 				go func() {
 					n.svc.Timers.FireDue(ctx, time.Now().Add(time.Hour))
 				}()
-				deadline := time.After(10 * time.Second)
+				deadline := time.After(time.Minute)
 				want := 0
 				if stage == "before-commit" {
 					want = 1

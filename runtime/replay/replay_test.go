@@ -150,7 +150,7 @@ func newEnv(t testing.TB, retention time.Duration) *env {
 	if e.store, err = replay.Open(db, replay.Config{Retention: retention, Now: func() time.Time { return e.now }}); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(dir, "cache"), Funcs: []host.Func{chatSend()}, PoolSize: 2})
+	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: compileCache, Funcs: []host.Func{chatSend()}, PoolSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

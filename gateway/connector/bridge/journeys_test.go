@@ -95,7 +95,7 @@ func (c *wsClient) send(v any) {
 func (c *wsClient) until(ok func(map[string]any) bool) (before []map[string]any) {
 	c.t.Helper()
 	for {
-		_ = c.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_ = c.ws.SetReadDeadline(time.Now().Add(time.Minute))
 		var f map[string]any
 		if err := c.ws.ReadJSON(&f); err != nil {
 			c.t.Fatalf("read: %v (after %v)", err, before)

@@ -91,7 +91,7 @@ func TestConversationThroughTheSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pageClient := newClient(t, sim, messenger.Messenger, 1)
 	api := httptest.NewServer(sim)
@@ -251,7 +251,7 @@ func TestFixturesThroughTheSimulator(t *testing.T) {
 		if err := sim.Deliver("105331912345678", b); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err = sim.Flush(ctx)
 		cancel()
 		if err != nil {

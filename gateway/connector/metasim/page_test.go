@@ -135,7 +135,7 @@ func TestEventsStream(t *testing.T) {
 // webhook gets it signed; the business answers with reply buttons, they
 // appear live; tapping one posts the button_reply.
 func TestPhonePageInBrowser(t *testing.T) {
-	b := browsertest.Start(t, 90*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	h := newHook(t, 0)
 	_, base := newSim(t, metasim.SimConfig{Accounts: accounts(h.srv.URL), Users: people, Statuses: metasim.StatusConfig{Sent: time.Millisecond, Delivered: 5 * time.Millisecond, Read: 10 * time.Millisecond}})
 	tab := browsertest.Tab(t, b)
@@ -157,7 +157,7 @@ func TestPhonePageInBrowser(t *testing.T) {
 		t.Fatalf("send %d %v", status, resp)
 	}
 	wamid := at(resp, "messages", 0, "id").(string)
-	step, cancelStep := context.WithTimeout(tab, 20*time.Second)
+	step, cancelStep := context.WithTimeout(tab, time.Minute)
 	defer cancelStep()
 	if err := chromedp.Do(step,
 		chromedp.WaitVisible(`li.bubble.person .text`),
@@ -212,7 +212,7 @@ func TestPhonePageInBrowser(t *testing.T) {
 // quick_reply payload; a generic template's postback button posts the
 // postback.
 func TestMessengerPageInBrowser(t *testing.T) {
-	b := browsertest.Start(t, 90*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	h := newHook(t, 0)
 	sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(h.srv.URL), Users: people, Statuses: metasim.StatusConfig{Off: true}})
 	sim.Say(metasim.Messenger, psid, "hungry")
@@ -224,7 +224,7 @@ func TestMessengerPageInBrowser(t *testing.T) {
 	}
 	post(t, base+"/v23.0/me/messages", "page-token", `{"recipient":{"id":"`+psid+`"},"messaging_type":"RESPONSE","message":{"attachment":{"type":"template","payload":{"template_type":"generic","elements":[{"title":"Ramen","subtitle":"12 EUR","buttons":[{"type":"postback","title":"Order","payload":"ORDER_RAMEN"},{"type":"web_url","title":"Menu","url":"https://example.com/menu"}]}]}}}}`)
 	post(t, base+"/v23.0/me/messages", "page-token", `{"recipient":{"id":"`+psid+`"},"messaging_type":"RESPONSE","message":{"text":"Spicy?","quick_replies":[{"content_type":"text","title":"Yes please","payload":"SPICY_YES"},{"content_type":"text","title":"No","payload":"SPICY_NO"}]}}`)
-	step, cancel := context.WithTimeout(tab, 20*time.Second)
+	step, cancel := context.WithTimeout(tab, time.Minute)
 	defer cancel()
 	if err := chromedp.Do(step,
 		chromedp.WaitVisible(`li.quick button[data-choice="SPICY_YES"]`),
@@ -290,7 +290,7 @@ func TestMountedUnderPrefix(t *testing.T) {
 // the bubble then offers to stop the notifications, and the click posts
 // STOP NOTIFICATIONS.
 func TestOptinRequestInBrowser(t *testing.T) {
-	b := browsertest.Start(t, 90*time.Second)
+	b := browsertest.Start(t, 5*time.Minute)
 	h := newHook(t, 0)
 	sim, base := newSim(t, metasim.SimConfig{Accounts: accounts(h.srv.URL), Users: people, Statuses: metasim.StatusConfig{Off: true}})
 	sim.Say(metasim.Messenger, psid, "hi")

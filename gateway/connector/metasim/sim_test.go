@@ -72,7 +72,7 @@ func (h *hook) next() map[string]any {
 			h.t.Fatalf("notification %s: %v", b, err)
 		}
 		return n
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute):
 		h.t.Fatal("no notification came")
 	}
 	return nil
@@ -80,7 +80,7 @@ func (h *hook) next() map[string]any {
 
 func (h *hook) none(sim *metasim.Sim) {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := sim.Flush(ctx); err != nil {
 		h.t.Fatal(err)
@@ -732,7 +732,7 @@ func TestEachAccountSignsWithItsSecret(t *testing.T) {
 	sim, _ := newSim(t, metasim.SimConfig{Accounts: accs[:2], Users: people[:2]})
 	sim.Say(metasim.WhatsApp, waUser, "a")
 	sim.Say(metasim.Messenger, psid, "b")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sim.Flush(ctx)
 	mu.Lock()

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -256,10 +258,8 @@ func TestSendAuth(t *testing.T) {
 // A request that times out may have been sent: it is not retried, and
 // its error says the outcome is unknown.
 func TestSendTimeoutNotRetried(t *testing.T) {
-	var calls atomic.Int32
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -267,21 +267,38 @@ func TestSendTimeoutNotRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	_, err := newClient(t, srv.URL, func(c *whatsapp.ClientConfig) { c.Timeout = 50 * time.Millisecond }).Send(context.Background(), "1", whatsapp.Text{Body: "hi"})
+	// Requests are counted as the client makes them: on a slow machine
+	// the 50 ms may be over before the server's handler runs at all.
+	calls := &countRequests{}
+	_, err := newClient(t, srv.URL, func(c *whatsapp.ClientConfig) {
+		c.Timeout, c.HTTP = 50*time.Millisecond, &http.Client{Transport: calls}
+	}).Send(context.Background(), "1", whatsapp.Text{Body: "hi"})
 	if e, ok := errors.AsType[*whatsapp.Error](err); !ok || e.Class != whatsapp.ClassUnknown || e.Retry() {
 		t.Fatalf("err = %v, want an unknown outcome", err)
 	}
-	if n := calls.Load(); n != 1 {
+	if n := calls.n.Load(); n != 1 {
 		t.Fatalf("%d requests, want 1", n)
 	}
+}
+
+// countRequests is a transport that counts the requests made through it.
+type countRequests struct{ n atomic.Int32 }
+
+func (c *countRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func TestSendBackoffStopsWithContext(t *testing.T) {
 	sim, base := newSim(t, metasim.Config{})
 	sim.FailNext(130429, 130429)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := newClient(t, base, func(c *whatsapp.ClientConfig) { c.Backoff = time.Hour })
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	// The context ends once the first refusal was read, during the
+	// backoff (a fixed delay could end it before Meta answered, on a slow
+	// machine, and the send would fail with an unknown outcome instead).
+	read := &firstRead{done: make(chan struct{})}
+	c := newClient(t, base, func(c *whatsapp.ClientConfig) { c.Backoff, c.HTTP = time.Hour, &http.Client{Transport: read} })
+	go func() { <-read.done; cancel() }()
 	_, err := c.Send(ctx, "1", whatsapp.Text{Body: "hi"})
 	if e, ok := errors.AsType[*whatsapp.Error](err); !ok || e.Code != 130429 {
 		t.Fatalf("err = %v, want the refusal when the context ends during the backoff", err)
@@ -305,4 +322,31 @@ func TestNewClientRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// firstRead is a transport that closes done once the body of the first
+// answer was read and closed.
+type firstRead struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (f *firstRead) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = closeHook{resp.Body, func() { f.once.Do(func() { close(f.done) }) }}
+	return resp, nil
+}
+
+type closeHook struct {
+	io.ReadCloser
+	hook func()
+}
+
+func (c closeHook) Close() error {
+	err := c.ReadCloser.Close()
+	c.hook()
+	return err
 }

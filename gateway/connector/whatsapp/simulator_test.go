@@ -92,7 +92,7 @@ func TestConversationThroughTheSimulator(t *testing.T) {
 	defer sim.Close()
 	api := httptest.NewServer(sim)
 	defer api.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := newClient(t, api.URL, nil)
 
@@ -238,7 +238,7 @@ func TestFixturesThroughTheSimulator(t *testing.T) {
 		if err := sim.Deliver(simPhone, b); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err = sim.Flush(ctx)
 		cancel()
 		if err != nil {
