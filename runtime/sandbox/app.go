@@ -105,7 +105,7 @@ type Result struct {
 // Load checks wasm, compiles it (through the compilation cache) into a
 // Runtime of its own and makes one warm instance. A module with violations
 // returns *CheckError; a module that fails to start (its start function or
-// _initialize traps or runs past the deadline) returns *TrapError or
+// _initialize traps or runs past StartFactor deadlines) returns *TrapError or
 // *LimitError. ref.App and ref.Version are taken from the manifest where
 // empty.
 func (e *Engine) Load(ctx context.Context, ref host.AppRef, wasm []byte) (*App, error) {
@@ -390,7 +390,7 @@ func (a *App) newInstance() (*instance, error) {
 		WithRandSource(randSource{inst})
 
 	start := time.Now() // before the timer starts: took is never below the limit
-	ctx, cancel := context.WithTimeout(inst.ctx, a.timeout)
+	ctx, cancel := context.WithTimeout(inst.ctx, a.startTimeout())
 	defer cancel()
 	mod, err := a.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, inst.memory.allocator()), a.compiled, cfg)
 	if err == nil {
@@ -410,7 +410,7 @@ func (a *App) newInstance() (*instance, error) {
 		var ferr error
 		if ctx.Err() != nil {
 			ms := uint64((time.Since(start) + time.Millisecond - 1) / time.Millisecond)
-			ferr = &LimitError{Limit: LimitDeadline, Max: uint64(a.limits.EventTimeoutMS), Got: ms, Unit: "ms"}
+			ferr = &LimitError{Limit: LimitDeadline, Max: uint64(a.startTimeout() / time.Millisecond), Got: ms, Unit: "ms"}
 		} else if inst.abort != nil {
 			ferr = inst.abort
 		} else {
@@ -427,6 +427,18 @@ func (a *App) newInstance() (*instance, error) {
 	a.stats.created.Add(1)
 	return inst, nil
 }
+
+// StartFactor is how many event deadlines an instance's start may take:
+// wazero's instantiation (the memory and its data segments, copied by the
+// host, which a loaded machine slows), the module's start function and
+// _initialize. A start is not an event: counted against one event's
+// deadline, an app whose start takes half of it failed now and then on a
+// busy host, through no fault of its own. A start that loops is still
+// stopped, after StartFactor deadlines.
+const StartFactor = 10
+
+// startTimeout bounds the making of one instance.
+func (a *App) startTimeout() time.Duration { return StartFactor * a.timeout }
 
 func (a *App) closeInstance(inst *instance) {
 	_ = inst.mod.Close(a.engine.baseCtx)

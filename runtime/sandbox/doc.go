@@ -27,7 +27,9 @@
 // function says about the app's call through host.Call.Log (source
 // "host": a refused message and its code). A module's start function and
 // _initialize run once, when the
-// instance is made; a module exporting _start is rejected.
+// instance is made, within StartFactor event deadlines (a start is not an
+// event: the host's own copying of memory counts in it); a module
+// exporting _start is rejected.
 //
 // App.Prewarm makes instances ahead of traffic (after an upload, or before
 // an expected burst), so that those events do not pay for instantiation;

@@ -93,7 +93,7 @@ func TestHostileModules(t *testing.T) {
 		{"command module", func(t *testing.T) []byte { return fixture(t, "command", chat, host.Limits{}) }, wantRule("export.start")},
 		{"start function traps", func(t *testing.T) []byte { return fixture(t, "start_trap", nil, host.Limits{}) }, wantTrap("unreachable")},
 		{"start function calls the host", func(t *testing.T) []byte { return fixture(t, "start_call", nil, host.Limits{}) }, wantABI("call.outside_event", "log")},
-		{"_initialize loops", func(t *testing.T) []byte { return fixture(t, "init_loop", nil, host.Limits{EventTimeoutMS: 50}) }, wantLimit("deadline", 50, 0, "deadline: ")},
+		{"_initialize loops", func(t *testing.T) []byte { return fixture(t, "init_loop", nil, host.Limits{EventTimeoutMS: 50}) }, wantLimit("deadline", 50*sandbox.StartFactor, 0, "deadline: ")}, // a start gets StartFactor deadlines
 		{"permission not granted", func(t *testing.T) []byte { return fixture(t, "echo", nil, host.Limits{}) }, wantRule("import.permission")},
 	}
 	e, _ := newEngine(t, nil)

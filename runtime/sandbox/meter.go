@@ -71,7 +71,7 @@ func refill(ctx context.Context, _ api.Module, stack []uint64) {
 func (inst *instance) refill(ctx context.Context, left int64) int64 {
 	a := inst.app
 	if ctx.Err() != nil { // instantiation's own deadline
-		inst.fail(&LimitError{Limit: LimitDeadline, Max: uint64(a.limits.EventTimeoutMS), Unit: "ms"})
+		inst.fail(&LimitError{Limit: LimitDeadline, Max: uint64(a.startTimeout().Milliseconds()), Unit: "ms"})
 	}
 	if d := inst.deadline.Load(); d == killed || d > 0 && a.engine.now() > d && inst.deadline.CompareAndSwap(d, killed) {
 		// run sees the deadline gone and reports it.
