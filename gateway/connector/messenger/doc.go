@@ -102,8 +102,10 @@
 //
 // # Not wired yet
 //
-//   - Deliveries and reads reach the person's read marker, not the app as
-//     events.
+//   - A member of staff's answer carries their name as a text prefix
+//     ("Alice: ..."), not as a Messenger persona.
+//   - On Instagram, opt-ins the account gathered are recorded, but the
+//     opt-in request is drawn, and sends by token go, on Messenger only.
 //
 // # Sources
 //

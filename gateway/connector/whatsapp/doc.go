@@ -67,8 +67,9 @@
 //
 // # Not wired yet
 //
-//   - Statuses reach the person's read marker and the connector metrics,
-//     not the app as events.
+//   - A template goes in the first language the merchant registered under
+//     its name: a webhook carries no locale, and the platform keeps none
+//     for a person yet.
 //
 // # Sources
 //
