@@ -50,10 +50,10 @@ func (h *Handler) staffRoutes() {
 	h.mux.HandleFunc("GET /v1/staff", h.merchant(h.withStaff(h.listMembers)))
 	h.mux.HandleFunc("DELETE /v1/staff/{id}", h.merchant(h.withStaff(h.removeMember)))
 	h.mux.HandleFunc("POST /v1/staff/{id}/link", h.merchant(h.withStaff(h.newLink)))
-	h.mux.HandleFunc("POST /v1/staff/session", h.signIn)
+	h.mux.HandleFunc("POST /v1/staff/session", h.session(h.signIn))
 	h.mux.HandleFunc("GET /v1/staff/session", h.agent(h.whoAmI))
-	h.mux.HandleFunc("POST /v1/staff/session/refresh", h.refresh)
-	h.mux.HandleFunc("DELETE /v1/staff/session", h.signOut)
+	h.mux.HandleFunc("POST /v1/staff/session/refresh", h.session(h.refresh))
+	h.mux.HandleFunc("DELETE /v1/staff/session", h.session(h.signOut))
 }
 
 // withStaff refuses the staff endpoints on a server that keeps no staff.
@@ -64,6 +64,22 @@ func (h *Handler) withStaff(next func(w http.ResponseWriter, r *http.Request, me
 			return
 		}
 		next(w, r, merchant)
+	}
+}
+
+// session serves the session endpoints: refused on a server that keeps
+// no staff, and from another site's page.
+func (h *Handler) session(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Staff == nil {
+			writeError(w, errorf(CodeUnavailable, "this server keeps no staff accounts"))
+			return
+		}
+		if e := crossSite(r); e != nil {
+			writeError(w, e)
+			return
+		}
+		next(w, r)
 	}
 }
 
@@ -207,14 +223,6 @@ func sessionView(se staff.Session) map[string]any {
 // signIn serves POST /v1/staff/session {"code"}: the one-time code of a
 // sign-in link for a session, in cookies.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Staff == nil {
-		writeError(w, errorf(CodeUnavailable, "this server keeps no staff accounts"))
-		return
-	}
-	if e := crossSite(r); e != nil {
-		writeError(w, e)
-		return
-	}
 	var req struct {
 		Code string `json:"code"`
 	}
@@ -238,14 +246,6 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 // refresh serves POST /v1/staff/session/refresh: the refresh cookie for
 // new tokens.
 func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Staff == nil {
-		writeError(w, errorf(CodeUnavailable, "this server keeps no staff accounts"))
-		return
-	}
-	if e := crossSite(r); e != nil {
-		writeError(w, e)
-		return
-	}
 	c, err := r.Cookie(CookieRefresh)
 	if err != nil {
 		writeError(w, errorf(CodeSessionExpired, "no inbox session to refresh; sign in with the link your merchant gave you"))
@@ -264,14 +264,6 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 // signOut serves DELETE /v1/staff/session: the session ends, for every
 // tab, at once.
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Staff == nil {
-		writeError(w, errorf(CodeUnavailable, "this server keeps no staff accounts"))
-		return
-	}
-	if e := crossSite(r); e != nil {
-		writeError(w, e)
-		return
-	}
 	sid := ""
 	if c, err := r.Cookie(CookieRefresh); err == nil {
 		sid, _, _ = strings.Cut(c.Value, ".")
