@@ -44,6 +44,31 @@ func (t *Tx) Stage(e Effect) { t.effects = append(t.effects, e) }
 // Effects returns the staged effects in the order they were staged.
 func (t *Tx) Effects() []Effect { return t.effects }
 
+// Apply writes the staged effects into btx, in order, stopping at the
+// first that fails (host.ErrTxConflict when what an effect relied on
+// changed): what a store transaction committing the event runs.
+func (t *Tx) Apply(btx *bbolt.Tx) error {
+	for _, e := range t.effects {
+		if e.Apply == nil {
+			continue
+		}
+		if err := e.Apply(btx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Committed runs the staged effects' Committed hooks, in order, once the
+// transaction that applied them committed.
+func (t *Tx) Committed() {
+	for _, e := range t.effects {
+		if e.Committed != nil {
+			e.Committed()
+		}
+	}
+}
+
 // Local returns the value a service keeps for the duration of this event
 // under key (a storage overlay, say), made by init on first use.
 func (t *Tx) Local(key any, init func() any) any {

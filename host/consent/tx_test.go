@@ -13,16 +13,11 @@ import (
 // commitTx applies tx's effects in one store transaction, as the runtime
 // commits an event.
 func commitTx(db *bbolt.DB, tx *host.Tx) error {
-	return db.Update(func(btx *bbolt.Tx) error {
-		for _, e := range tx.Effects() {
-			if e.Apply != nil {
-				if err := e.Apply(btx); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	if err := db.Update(tx.Apply); err != nil {
+		return err
+	}
+	tx.Committed()
+	return nil
 }
 
 // Inside an event a one-time subscription is used up only when the event

@@ -437,24 +437,10 @@ func BenchmarkHolds(b *testing.B) {
 // commitTx applies tx's effects in one store transaction and then runs
 // their Committed hooks, as the runtime commits an event.
 func commitTx(db *bbolt.DB, tx *host.Tx) error {
-	err := db.Update(func(btx *bbolt.Tx) error {
-		for _, e := range tx.Effects() {
-			if e.Apply != nil {
-				if err := e.Apply(btx); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.Update(tx.Apply); err != nil {
 		return err
 	}
-	for _, e := range tx.Effects() {
-		if e.Committed != nil {
-			e.Committed()
-		}
-	}
+	tx.Committed()
 	return nil
 }
 

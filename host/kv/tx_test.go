@@ -23,18 +23,9 @@ func txClient(t testing.TB, s *kv.Store, ref host.AppRef, person string) *client
 // commit applies the client's staged effects in one store transaction, as
 // the runtime does, and starts a new transaction for its next calls.
 func (cl *client) commit(db *bbolt.DB) error {
-	effects := cl.c.Tx.Effects()
+	tx := cl.c.Tx
 	cl.c.Tx = &host.Tx{}
-	return db.Update(func(tx *bbolt.Tx) error {
-		for _, e := range effects {
-			if e.Apply != nil {
-				if err := e.Apply(tx); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	return db.Update(tx.Apply)
 }
 
 func openWithDB(t testing.TB, lim kv.Limits) (*kv.Store, *bbolt.DB) {

@@ -33,24 +33,11 @@ func txCall(t *testing.T, s *pay.Service, tx *host.Tx, out host.Outbox, key stri
 }
 
 func commitTx(db *bbolt.DB, tx *host.Tx) error {
-	err := db.Update(func(btx *bbolt.Tx) error {
-		for _, e := range tx.Effects() {
-			if e.Apply != nil {
-				if err := e.Apply(btx); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		for _, e := range tx.Effects() {
-			if e.Committed != nil {
-				e.Committed()
-			}
-		}
+	if err := db.Update(tx.Apply); err != nil {
+		return err
 	}
-	return err
+	tx.Committed()
+	return nil
 }
 
 // Inside an event pay.request stages the order and its prompt: neither

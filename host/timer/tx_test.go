@@ -15,16 +15,11 @@ import (
 )
 
 func commitTx(db *bbolt.DB, tx *host.Tx) error {
-	return db.Update(func(btx *bbolt.Tx) error {
-		for _, e := range tx.Effects() {
-			if e.Apply != nil {
-				if err := e.Apply(btx); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	if err := db.Update(tx.Apply); err != nil {
+		return err
+	}
+	tx.Committed()
+	return nil
 }
 
 // Inside an event timer.after and timer.cancel are staged: a timer exists

@@ -876,13 +876,8 @@ func commit(c *bolt.Committer, tx *host.Tx, consume func(*bbolt.Tx) error, step 
 		return nil
 	}
 	err := c.Do(func(btx *bbolt.Tx) error {
-		for _, e := range effects {
-			if e.Apply == nil {
-				continue
-			}
-			if err := e.Apply(btx); err != nil {
-				return err
-			}
+		if err := tx.Apply(btx); err != nil {
+			return err
 		}
 		if consume != nil {
 			return consume(btx)
