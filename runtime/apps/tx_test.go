@@ -22,6 +22,7 @@ import (
 	"github.com/passerelle/passerelle/host/kv"
 	"github.com/passerelle/passerelle/host/pay"
 	"github.com/passerelle/passerelle/host/services"
+	"github.com/passerelle/passerelle/runtime/appbuild"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/registry"
@@ -276,7 +277,7 @@ func startNodeWith(t testing.TB, dir string, pool int, tx, noSync bool) *node {
 	if n.reg, err = registry.Open(n.db, registry.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if n.eng, err = sandbox.New(ctx, sandbox.Config{CacheDir: compileCache, Funcs: n.svc.Funcs(),
+	if n.eng, err = sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: n.svc.Funcs(),
 		PoolSize: pool, Defaults: host.Limits{EventTimeoutMS: 10_000}, AppLog: apps.LogSink{Registry: n.reg}}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/passerelle/passerelle/bolt"
 	"github.com/passerelle/passerelle/host"
+	"github.com/passerelle/passerelle/runtime/appbuild"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/registry"
 	"github.com/passerelle/passerelle/runtime/replay"
@@ -150,7 +151,7 @@ func newEnv(t testing.TB, retention time.Duration) *env {
 	if e.store, err = replay.Open(db, replay.Config{Retention: retention, Now: func() time.Time { return e.now }}); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: compileCache, Funcs: []host.Func{chatSend()}, PoolSize: 2})
+	eng, err := sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: []host.Func{chatSend()}, PoolSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,6 +32,8 @@ import (
 	"github.com/passerelle/passerelle/host/consent"
 	"github.com/passerelle/passerelle/host/services"
 	"github.com/passerelle/passerelle/miniapps/dist"
+	"github.com/passerelle/passerelle/runtime/appbuild"
+	"github.com/passerelle/passerelle/runtime/appbuild/cachetest"
 	"github.com/passerelle/passerelle/runtime/apps"
 	"github.com/passerelle/passerelle/runtime/hostevents"
 	"github.com/passerelle/passerelle/runtime/registry"
@@ -79,24 +80,9 @@ func (c *conns) List(_ context.Context, merchant string) ([]connector.Connection
 	return out, nil
 }
 
-// cacheDir is the compilation cache the tests share: the apps compile once.
-// It is PASSERELLE_COMPILE_CACHE when that is set (CI shares one between
-// every package of a run), else a directory removed when the tests end.
-var cacheDir string
-
-func TestMain(m *testing.M) {
-	if cacheDir = os.Getenv("PASSERELLE_COMPILE_CACHE"); cacheDir != "" && cacheDir != "off" {
-		os.Exit(m.Run())
-	}
-	dir, err := os.MkdirTemp("", "bridge-cache-")
-	if err != nil {
-		panic(err)
-	}
-	cacheDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// TestMain gives the tests one compilation cache (appbuild.CompileCacheDir):
+// the apps compile once.
+func TestMain(m *testing.M) { cachetest.Main(m) }
 
 // Names of the test's merchant and accounts.
 const (
@@ -211,7 +197,7 @@ func newStack(t testing.TB, opts stackOpts) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.svc.Close)
-	engine, err := sandbox.New(ctx, sandbox.Config{CacheDir: cacheDir, Funcs: s.svc.Funcs(), PoolSize: 2,
+	engine, err := sandbox.New(ctx, sandbox.Config{CacheDir: appbuild.CompileCacheDir(), Funcs: s.svc.Funcs(), PoolSize: 2,
 		AppLog: apps.LogSink{Registry: s.reg}})
 	if err != nil {
 		t.Fatal(err)
